@@ -1,0 +1,55 @@
+// Package target owns the Target interface: a mailbox mailshift writes to.
+// A Target can also be read (it is a source.Source), which verification and
+// exactly-once recovery need.
+package target
+
+import (
+	"context"
+	"io"
+	"time"
+
+	"github.com/mailshift/mailshift/source"
+)
+
+// Appended is where an APPEND put a message. UID is 0 when the server did
+// not say (no UIDPLUS); the caller then finds the message by content.
+type Appended struct {
+	UIDValidity uint32
+	UID         uint32
+}
+
+// Target is a writable mailbox.
+type Target interface {
+	source.Source
+	// Status returns a folder's current counters (UIDVALIDITY, UIDNEXT, ...);
+	// errors wrap source.ErrFolderGone if it does not exist.
+	Status(ctx context.Context, folder string) (source.Folder, error)
+	// CreateFolder creates a folder (and missing parents), with a
+	// special-use role where the server allows it. Creating an existing
+	// folder is not an error.
+	CreateFolder(ctx context.Context, name, role string) error
+	// Append stores one message of exactly size bytes read from body with
+	// the given flags and internal date.
+	Append(ctx context.Context, folder string, flags []string, date time.Time, size int64, body io.Reader) (Appended, error)
+	// SetFlags replaces a message's flags (system flags and keywords).
+	SetFlags(ctx context.Context, folder string, uid uint32, flags []string) error
+	// Expunge removes messages by UID.
+	Expunge(ctx context.Context, folder string, uids []uint32) error
+	// DeleteFolder removes a folder (test cleanup, mirror deletions).
+	DeleteFolder(ctx context.Context, name string) error
+}
+
+// RejectedError is a message the target refused for a reason that will not
+// change by retrying (too big, over quota, malformed). The copy engine
+// records it against the message and goes on with the rest.
+type RejectedError struct {
+	Code   string // server response code, e.g. "TOOBIG", "OVERQUOTA"; may be empty
+	Reason string // the server's text
+}
+
+func (e *RejectedError) Error() string {
+	if e.Code != "" {
+		return "target refused the message: [" + e.Code + "] " + e.Reason
+	}
+	return "target refused the message: " + e.Reason
+}
