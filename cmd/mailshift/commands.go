@@ -1,0 +1,426 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"runtime/debug"
+
+	"github.com/spf13/cobra"
+
+	"github.com/mailshift/mailshift/phase"
+)
+
+// version is stamped at release time with -X main.version=...
+var version = "dev"
+
+func newVersionCmd() *cobra.Command {
+	return &cobra.Command{
+		Use:   "version",
+		Short: "Print the version",
+		RunE: func(cmd *cobra.Command, args []string) error {
+			v := version
+			if v == "dev" {
+				if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" && bi.Main.Version != "(devel)" {
+					v = bi.Main.Version
+				}
+			}
+			fmt.Fprintln(cmd.OutOrStdout(), "mailshift", v)
+			return nil
+		},
+	}
+}
+
+type initOptions struct {
+	dir   string
+	force bool
+}
+
+func newInitCmd(g *globalOptions) *cobra.Command {
+	o := &initOptions{}
+	cmd := &cobra.Command{
+		Use:   "init",
+		Short: "Write a commented mailshift.yaml and users.csv to start a project",
+		Long: `Writes a commented mailshift.yaml and an example users.csv into the
+project directory (default: the current one). Edit both, then run
+"mailshift collect". Existing files are never overwritten without --force.`,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			written, err := phase.Init(o.dir, o.force)
+			for _, w := range written {
+				fmt.Fprintln(cmd.OutOrStdout(), "wrote", w)
+			}
+			if err == nil {
+				fmt.Fprintln(cmd.OutOrStdout(), "next: edit both files, then run `mailshift collect`")
+			}
+			return err
+		},
+	}
+	cmd.Flags().StringVar(&o.dir, "dir", ".", "project directory")
+	cmd.Flags().BoolVar(&o.force, "force", false, "overwrite existing files")
+	return cmd
+}
+
+func newCollectCmd(g *globalOptions) *cobra.Command {
+	return &cobra.Command{
+		Use:   "collect",
+		Short: "Step 1: inventory every source and target account, find problems",
+		Long: `Logs in to every source and target account of the users file and records
+folders (name, role, messages, bytes, UIDVALIDITY, UIDNEXT, HIGHESTMODSEQ),
+server capabilities and quota in the state file. It finds problems before
+they bite: failed logins, messages over the target's size limit, folder
+names the target cannot hold, quota too small. It may be run again at any
+time; it does not void an approval unless the plan changed.`,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			p, done, err := g.openProject(cmd, nil)
+			if err != nil {
+				return err
+			}
+			defer done()
+			res, err := phase.Collect(cmd.Context(), p, g.selection())
+			fmt.Fprintf(cmd.OutOrStdout(), "collected %d users: %d folders, %d messages, %s; %d problems (see `mailshift approve --show`)\n",
+				res.Users, res.Folders, res.Messages, phase.FormatBytes(res.Bytes), res.Problems)
+			return err
+		},
+	}
+}
+
+type approveOptions struct {
+	show bool
+	yes  bool
+	by   string
+}
+
+func newApproveCmd(g *globalOptions) *cobra.Command {
+	o := &approveOptions{}
+	cmd := &cobra.Command{
+		Use:   "approve",
+		Short: "Step 2: render the scope of work and record its approval",
+		Long: `Renders the scope of work from the inventory: users, batches, volumes,
+folder mapping, exclusions, problems and what will be done about them, the
+estimated duration. With --show it only renders (to stdout and
+reports/scope-of-work.md). With --yes --by NAME it records who approved the
+plan, when, and the plan's hash. Later steps refuse to run (exit 3) if the
+users, endpoints or folder mapping change after the approval.`,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			p, done, err := g.openProject(cmd, nil)
+			if err != nil {
+				return err
+			}
+			defer done()
+			res, err := phase.Approve(cmd.Context(), p, phase.ApproveOptions{Show: o.show, Yes: o.yes, By: o.by})
+			if err != nil {
+				return err
+			}
+			if o.show || !g.quiet {
+				fmt.Fprint(cmd.OutOrStdout(), res.Text)
+			}
+			if res.Recorded {
+				fmt.Fprintf(cmd.OutOrStdout(), "\napproved plan %s by %s; written to %s\n", res.Hash[:12], o.by, res.Path)
+			}
+			return nil
+		},
+	}
+	cmd.Flags().BoolVar(&o.show, "show", false, "only render the scope of work")
+	cmd.Flags().BoolVar(&o.yes, "yes", false, "record the approval")
+	cmd.Flags().StringVar(&o.by, "by", "", "who approves (recorded with the approval)")
+	return cmd
+}
+
+type testOptions struct {
+	cleanup bool
+}
+
+func newTestCmd(g *globalOptions) *cobra.Command {
+	o := &testOptions{}
+	cmd := &cobra.Command{
+		Use:   "test",
+		Short: "Step 3: migrate and verify the test users, measure the rate",
+		Long: `Migrates the test users (config test_users, or --users), verifies them
+message by message, measures the copy rate and extrapolates the bulk
+duration (reports/test.md). Bulk copy needs a passed test of the approved
+plan unless it is given --skip-test. --cleanup removes from the test users'
+targets what mailshift copied there and forgets it.`,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			p, done, err := g.openProject(cmd, nil)
+			if err != nil {
+				return err
+			}
+			defer done()
+			res, err := phase.Test(cmd.Context(), p, phase.TestOptions{Users: g.users, Cleanup: o.cleanup})
+			out := cmd.OutOrStdout()
+			switch {
+			case o.cleanup && res.CleanedUp:
+				fmt.Fprintln(out, "test users cleaned up: their copies were removed from the target and forgotten")
+			case !o.cleanup && res.Users > 0:
+				verdict := "PASSED"
+				if !res.Passed {
+					verdict = "FAILED"
+				}
+				fmt.Fprintf(out, "test %s: %d messages, %s in %.1fs (%s/s, %.0f messages/s); %d differences; estimated bulk copy: %s\n",
+					verdict, res.Messages, phase.FormatBytes(res.Bytes), res.Seconds, phase.FormatBytes(int64(res.RateBytes)), res.RateMessages, res.Verify.Differences, res.EstimatedBulk.Round(1e9))
+			}
+			return err
+		},
+	}
+	cmd.Flags().BoolVar(&o.cleanup, "cleanup", false, "remove what earlier tests copied to the test users' targets")
+	return cmd
+}
+
+type bulkOptions struct {
+	skipTest bool
+}
+
+func newBulkCmd(g *globalOptions) *cobra.Command {
+	o := &bulkOptions{}
+	cmd := &cobra.Command{
+		Use:   "bulk",
+		Short: "Step 4: copy everything, resumable, exactly once",
+		Long: `Copies every message of the selected users (all, --users, --batch) to the
+target: byte-identical, with flags and internal dates, into the mapped
+folders. Run it again after a crash or Ctrl-C: it continues where it
+stopped and never copies a message twice. Needs an approval and a passed
+test (or --skip-test).`,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			p, done, err := g.openProject(cmd, nil)
+			if err != nil {
+				return err
+			}
+			defer done()
+			res, err := phase.Bulk(cmd.Context(), p, phase.BulkOptions{Selection: g.selection(), SkipTest: o.skipTest})
+			printRun(cmd.OutOrStdout(), "bulk", res)
+			return err
+		},
+	}
+	cmd.Flags().BoolVar(&o.skipTest, "skip-test", false, "run without a passed test migration")
+	return cmd
+}
+
+type syncOptions struct {
+	postCutover bool
+	force       bool
+}
+
+func newSyncCmd(g *globalOptions) *cobra.Command {
+	o := &syncOptions{}
+	cmd := &cobra.Command{
+		Use:   "sync",
+		Short: "Step 5: copy what changed since the last pass",
+		Long: `Copies what changed on the source since bulk copy or the last sync: new
+messages, flag changes, and with sync.deletions: mirror, expunges (never
+more than sync.max_delete percent of a folder in one pass without --force).
+Needs bulk copy finished for the users. Users already cut over are refused
+unless --post-cutover is given, which sweeps stragglers that reached the old
+server after the switch.`,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			p, done, err := g.openProject(cmd, nil)
+			if err != nil {
+				return err
+			}
+			defer done()
+			res, err := phase.Sync(cmd.Context(), p, phase.SyncOptions{Selection: g.selection(), PostCutover: o.postCutover, Force: o.force})
+			printRun(cmd.OutOrStdout(), "sync", res)
+			return err
+		},
+	}
+	cmd.Flags().BoolVar(&o.postCutover, "post-cutover", false, "also sync users already cut over (stragglers)")
+	cmd.Flags().BoolVar(&o.force, "force", false, "apply deletions beyond sync.max_delete")
+	return cmd
+}
+
+type cutoverOptions struct {
+	yes bool
+}
+
+func newCutoverCmd(g *globalOptions) *cobra.Command {
+	o := &cutoverOptions{}
+	cmd := &cobra.Command{
+		Use:   "cutover",
+		Short: "Step 6: final sync, full verification, cutover report",
+		Long: `For each selected user: a final sync, then a full verification (per folder
+the counts, per message size, content hash, flags and internal date). Users
+that verify clean are marked cut over (plain sync refuses them afterwards);
+the cutover report with the final delta and the window goes to
+reports/cutover.md. Exit 5 if verification finds differences.`,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			p, done, err := g.openProject(cmd, nil)
+			if err != nil {
+				return err
+			}
+			defer done()
+			res, err := phase.Cutover(cmd.Context(), p, phase.CutoverOptions{Selection: g.selection(), Yes: o.yes})
+			ok := 0
+			for _, u := range res.Users {
+				if u.Verified {
+					ok++
+				}
+			}
+			if len(res.Users) > 0 {
+				fmt.Fprintf(cmd.OutOrStdout(), "cutover: %d of %d users verified and cut over; %d messages verified, %d differences; window %.1fs; report %s\n",
+					ok, len(res.Users), res.Verify.Messages, res.Verify.Differences, res.WindowSecs, res.Report)
+			}
+			if len(res.AlreadyDone) > 0 {
+				fmt.Fprintf(cmd.OutOrStdout(), "already cut over: %d users\n", len(res.AlreadyDone))
+			}
+			return err
+		},
+	}
+	cmd.Flags().BoolVar(&o.yes, "yes", false, "confirm the cutover")
+	return cmd
+}
+
+type statusOptions struct {
+	json bool
+}
+
+func newStatusCmd(g *globalOptions) *cobra.Command {
+	o := &statusOptions{}
+	cmd := &cobra.Command{
+		Use:   "status",
+		Short: "Show where every user stands",
+		Long: `Shows the plan's approval, the last test, and per user the stage reached
+(new, collected, tested, bulk-running, bulk-done, synced, cut-over),
+messages copied and failed, and the last error. --json prints a stable
+machine-readable form.`,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			p, done, err := g.openProject(cmd, nil)
+			if err != nil {
+				return err
+			}
+			defer done()
+			rep, err := phase.Status(p, g.selection())
+			if err != nil {
+				return err
+			}
+			if o.json {
+				return writeJSON(cmd.OutOrStdout(), rep)
+			}
+			fmt.Fprint(cmd.OutOrStdout(), phase.RenderStatus(rep))
+			return nil
+		},
+	}
+	cmd.Flags().BoolVar(&o.json, "json", false, "machine-readable output")
+	return cmd
+}
+
+type verifyOptions struct {
+	json bool
+}
+
+func newVerifyCmd(g *globalOptions) *cobra.Command {
+	o := &verifyOptions{}
+	cmd := &cobra.Command{
+		Use:   "verify",
+		Short: "Compare source and target, message by message",
+		Long: `Compares the selected users' source and target: per folder the counts, per
+message the size, content hash, flags and internal date. It changes
+nothing. Exit 5 if it finds differences.`,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			p, done, err := g.openProject(cmd, nil)
+			if err != nil {
+				return err
+			}
+			defer done()
+			res, err := phase.Verify(cmd.Context(), p, g.selection())
+			if o.json {
+				if jerr := writeJSON(cmd.OutOrStdout(), res); jerr != nil {
+					return jerr
+				}
+				return err
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "verified %d users, %d folders, %d messages: %d differences, %d messages only on the target\n",
+				res.Users, res.Folders, res.Messages, res.Differences, res.Extra)
+			for _, d := range res.List {
+				fmt.Fprintf(cmd.OutOrStdout(), "  %s %s %s: %s\n", d.User, d.Folder, d.Key, d.What)
+			}
+			return err
+		},
+	}
+	cmd.Flags().BoolVar(&o.json, "json", false, "machine-readable output")
+	return cmd
+}
+
+type reportOptions struct {
+	format string
+	output string
+}
+
+func newReportCmd(g *globalOptions) *cobra.Command {
+	o := &reportOptions{}
+	cmd := &cobra.Command{
+		Use:   "report",
+		Short: "Render the migration report (md, html, csv, json)",
+		Long: `Renders where every user stands, the problems collect found and every
+message that could not be copied, with the reason. --format json is a
+stable machine-readable interface.`,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			p, done, err := g.openProject(cmd, nil)
+			if err != nil {
+				return err
+			}
+			defer done()
+			rep, err := phase.BuildReport(p, g.selection())
+			if err != nil {
+				return err
+			}
+			text, err := rep.Render(o.format)
+			if err != nil {
+				return err
+			}
+			if o.output == "" {
+				_, err = io.WriteString(cmd.OutOrStdout(), text)
+				return err
+			}
+			return writeFile0600(o.output, text)
+		},
+	}
+	cmd.Flags().StringVar(&o.format, "format", "md", "md, html, csv or json")
+	cmd.Flags().StringVarP(&o.output, "output", "o", "", "write to this file instead of stdout")
+	return cmd
+}
+
+type demoOptions struct {
+	dir      string
+	users    int
+	messages int
+}
+
+func newDemoCmd(g *globalOptions) *cobra.Command {
+	o := &demoOptions{}
+	cmd := &cobra.Command{
+		Use:   "demo",
+		Short: "Run all six steps against two built-in IMAP servers",
+		Long: `Starts two in-process IMAP servers, fills the first with generated mail
+for a few users, and runs collect, approve, test, bulk, sync and cutover
+against them, printing what each step did and where the state file and the
+reports are. It needs nothing installed and touches nothing outside its
+project directory (a new temporary one unless --dir is given).`,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			log, err := g.logger(cmd.ErrOrStderr())
+			if err != nil {
+				return err
+			}
+			prog := newProgress(cmd.ErrOrStderr(), g.quiet, log)
+			defer prog.Close()
+			_, err = phase.Demo(cmd.Context(), cmd.OutOrStdout(), phase.DemoOptions{Dir: o.dir, Users: o.users, Messages: o.messages, Progress: prog, Log: log})
+			return err
+		},
+	}
+	cmd.Flags().StringVar(&o.dir, "dir", "", "project directory for the demo's state and reports (default: a new temporary directory)")
+	cmd.Flags().IntVar(&o.users, "mailboxes", 3, "number of mailboxes")
+	cmd.Flags().IntVar(&o.messages, "messages", 200, "messages per mailbox")
+	return cmd
+}
+
+func printRun(w io.Writer, step string, r phase.RunResult) {
+	if r.Users == 0 {
+		return
+	}
+	fmt.Fprintf(w, "%s: %d users, %d messages copied (%s) in %.1fs, %d flag updates, %d expunged, %d refused, %d users failed\n",
+		step, r.Users, r.Messages, phase.FormatBytes(r.Bytes), r.Seconds, r.FlagUpdates, r.Expunged, r.FailedMsgs, len(r.Failed))
+}
+
+func writeJSON(w io.Writer, v any) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
+}

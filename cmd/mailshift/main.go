@@ -1,0 +1,95 @@
+// Command mailshift moves an organisation's mailboxes from old mail systems
+// to a new IMAP server in six checkpointed steps: collect, approve, test,
+// bulk, sync, cutover.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/mailshift/mailshift/internal/users"
+	"github.com/mailshift/mailshift/phase"
+	"github.com/mailshift/mailshift/state"
+)
+
+// Exit codes, the same for every command.
+const (
+	exitOK          = 0
+	exitFailed      = 1
+	exitUsage       = 2
+	exitOutOfOrder  = 3
+	exitPartial     = 4
+	exitDifferences = 5
+	exitState       = 10
+	exitInterrupted = 130
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	os.Exit(run(ctx, os.Args[1:]))
+}
+
+// run executes one command line and returns its exit code.
+func run(ctx context.Context, args []string) int {
+	root := newRootCmd()
+	root.SetArgs(args)
+	err := root.ExecuteContext(ctx)
+	if err == nil {
+		return exitOK
+	}
+	code := exitCode(err)
+	if ctx.Err() != nil {
+		code = exitInterrupted
+		err = fmt.Errorf("interrupted; progress so far is saved, run the same command again to continue")
+	}
+	fmt.Fprintln(root.ErrOrStderr(), "mailshift:", err)
+	return code
+}
+
+// usageError marks an error in the command line itself.
+type usageError struct{ err error }
+
+func (e usageError) Error() string { return e.err.Error() }
+func (e usageError) Unwrap() error { return e.err }
+
+// exitCode maps an error to the documented exit codes.
+func exitCode(err error) int {
+	var cfgErr *phase.ConfigError
+	var usersErr *users.Error
+	var uErr usageError
+	switch {
+	case err == nil:
+		return exitOK
+	case errors.Is(err, context.Canceled):
+		return exitInterrupted
+	case errors.As(err, &cfgErr), errors.As(err, &usersErr), errors.As(err, &uErr):
+		return exitUsage
+	case errors.Is(err, state.ErrLocked), errors.Is(err, state.ErrCorrupt), errors.Is(err, state.ErrNewerVersion):
+		return exitState
+	case errors.Is(err, phase.ErrOutOfOrder):
+		return exitOutOfOrder
+	case errors.Is(err, phase.ErrDifferences):
+		return exitDifferences
+	case errors.Is(err, phase.ErrPartial):
+		return exitPartial
+	}
+	return exitFailed
+}
+
+const exitStatusHelp = `
+EXIT STATUS
+  0    done, nothing failed
+  1    failed (connection, state, I/O)
+  2    usage or configuration error (the message says which key or row)
+  3    out of order: a prerequisite step is missing (not collected, not
+       approved, plan changed, bulk not done, already cut over)
+  4    finished, but some users or messages failed (see status / report)
+  5    verification found differences
+  10   the state file is locked by another run, corrupt, or from a newer version
+  130  interrupted; progress so far is saved
+`

@@ -1,0 +1,286 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+
+	"github.com/go-viper/mapstructure/v2"
+	"github.com/spf13/cobra"
+	"github.com/spf13/viper"
+	"go.yaml.in/yaml/v3"
+
+	"github.com/mailshift/mailshift/internal/users"
+	"github.com/mailshift/mailshift/phase"
+	"github.com/mailshift/mailshift/state"
+)
+
+// globalOptions are the flags every command has.
+type globalOptions struct {
+	configFile string
+	stateFile  string
+	users      []string
+	batch      string
+	logFormat  string
+	quiet      bool
+	configSet  bool // --config given explicitly
+}
+
+func (g *globalOptions) addFlags(cmd *cobra.Command) {
+	f := cmd.PersistentFlags()
+	f.StringVar(&g.configFile, "config", "mailshift.yaml", "configuration file")
+	f.StringVar(&g.stateFile, "state", "mailshift.db", "state file (SQLite)")
+	f.StringSliceVar(&g.users, "users", nil, "only these users (source or target names, comma-separated)")
+	f.StringVar(&g.batch, "batch", "", "only the users of this batch (the users file's batch column)")
+	f.StringVar(&g.logFormat, "log-format", "text", "log format: text or json")
+	f.BoolVarP(&g.quiet, "quiet", "q", false, "no progress output, only errors and the final summary")
+}
+
+func (g *globalOptions) selection() phase.Selection {
+	return phase.Selection{Users: g.users, Batch: g.batch}
+}
+
+// logger builds the slog logger for the chosen format; it writes to w.
+func (g *globalOptions) logger(w io.Writer) (*slog.Logger, error) {
+	level := slog.LevelInfo
+	if g.quiet {
+		level = slog.LevelError
+	}
+	o := &slog.HandlerOptions{Level: level}
+	switch g.logFormat {
+	case "text":
+		return slog.New(slog.NewTextHandler(w, o)), nil
+	case "json":
+		return slog.New(slog.NewJSONHandler(w, o)), nil
+	}
+	return nil, &phase.ConfigError{Key: "--log-format", Msg: fmt.Sprintf("%q: must be text or json", g.logFormat)}
+}
+
+// newRootCmd builds the command tree.
+func newRootCmd() *cobra.Command {
+	g := &globalOptions{}
+	root := &cobra.Command{
+		Use:   "mailshift",
+		Short: "Migrate mailboxes to a new IMAP server in six checkpointed steps",
+		Long: `mailshift moves an organisation's mailboxes from an old IMAP server to a new
+one in six checkpointed steps, every one of them resumable and recorded in
+one SQLite state file:
+
+  mailshift init                       write a commented mailshift.yaml and users.csv
+  mailshift collect                    inventory every source and target account
+  mailshift approve --show             render the scope of work
+  mailshift approve --yes --by NAME    record the approval of this plan
+  mailshift test                       migrate and verify the test users, estimate
+  mailshift bulk                       copy everything, resumable, exactly once
+  mailshift sync                       copy what changed since
+  mailshift cutover --yes              final sync, full verification, report
+
+and at any time: status, verify, report. "mailshift demo" runs all six steps
+against two built-in IMAP servers.
+
+Configuration comes from mailshift.yaml, MAILSHIFT_* environment variables
+(MAILSHIFT_SOURCE_URL, MAILSHIFT_COPY_WORKERS, ...) and flags, in rising
+precedence.` + exitStatusHelp,
+		SilenceErrors: true,
+		SilenceUsage:  true,
+		PersistentPreRunE: func(cmd *cobra.Command, args []string) error {
+			g.configSet = cmd.Flags().Changed("config")
+			return nil
+		},
+	}
+	root.SetFlagErrorFunc(func(cmd *cobra.Command, err error) error {
+		return usageError{fmt.Errorf("%w (see `%s --help`)", err, cmd.CommandPath())}
+	})
+	g.addFlags(root)
+	root.AddCommand(
+		newInitCmd(g),
+		newCollectCmd(g),
+		newApproveCmd(g),
+		newTestCmd(g),
+		newBulkCmd(g),
+		newSyncCmd(g),
+		newCutoverCmd(g),
+		newStatusCmd(g),
+		newVerifyCmd(g),
+		newReportCmd(g),
+		newDemoCmd(g),
+		newVersionCmd(),
+	)
+	for _, c := range root.Commands() {
+		c.Args = cobra.NoArgs
+		if c.Long != "" {
+			c.Long += "\n" + exitStatusHelp
+		}
+	}
+	return root
+}
+
+// configKeys lists every configuration key with its default, so that
+// viper knows them all (for MAILSHIFT_* variables and unknown-key checks).
+func configKeys() map[string]any {
+	d := phase.Defaults()
+	return map[string]any{
+		"source.url": "", "source.tls": "", "source.ca_file": "", "source.insecure_skip_verify": false, "source.auth": "",
+		"target.url": "", "target.tls": "", "target.ca_file": "", "target.insecure_skip_verify": false, "target.auth": "",
+		"allow_insecure":     false,
+		"users.file":         d.Users.File,
+		"test_users":         []string{},
+		"folders.exclude":    []string{},
+		"folders.map":        map[string]string{},
+		"folders.prefix":     "",
+		"sync.deletions":     d.Sync.Deletions,
+		"sync.max_delete":    d.Sync.MaxDelete,
+		"copy.workers":       d.Copy.Workers,
+		"copy.batch_size":    d.Copy.BatchSize,
+		"errors.max":         d.Errors.Max,
+		"estimate.bandwidth": d.Estimate.Bandwidth,
+		"reports.dir":        d.Reports.Dir,
+	}
+}
+
+// loadConfig reads the configuration file (if any), the environment and
+// the given overrides into a validated Config.
+func (g *globalOptions) loadConfig(overrides map[string]any) (phase.Config, string, error) {
+	v := viper.New()
+	for k, val := range configKeys() {
+		v.SetDefault(k, val)
+	}
+	v.SetEnvPrefix("MAILSHIFT")
+	v.SetEnvKeyReplacer(strings.NewReplacer(".", "_"))
+	v.AutomaticEnv()
+	v.SetConfigFile(g.configFile)
+	v.SetConfigType("yaml")
+	dir := filepath.Dir(g.configFile)
+	if err := v.ReadInConfig(); err != nil {
+		var pathErr *fs.PathError
+		switch {
+		case errors.As(err, &pathErr) && errors.Is(err, fs.ErrNotExist):
+			if g.configSet || os.Getenv("MAILSHIFT_SOURCE_URL") == "" {
+				return phase.Config{}, "", &phase.ConfigError{Key: "--config", Msg: fmt.Sprintf("%s not found; run `mailshift init` to write one, or pass --config PATH", g.configFile)}
+			}
+			dir = "."
+		default:
+			return phase.Config{}, "", &phase.ConfigError{Key: g.configFile, Msg: fmt.Sprintf("cannot read the configuration: %v", err)}
+		}
+	}
+	for k, val := range overrides {
+		v.Set(k, val)
+	}
+	var unknown []string
+	known := configKeys()
+	for _, k := range v.AllKeys() {
+		if _, ok := known[k]; !ok && !strings.HasPrefix(k, "folders.map.") {
+			unknown = append(unknown, k)
+		}
+	}
+	if len(unknown) > 0 {
+		return phase.Config{}, "", &phase.ConfigError{Key: g.configFile, Msg: fmt.Sprintf("unknown key %s; see `mailshift init` for the keys there are", strings.Join(unknown, ", "))}
+	}
+	cfg := phase.Defaults()
+	err := v.Unmarshal(&cfg, func(dc *mapstructure.DecoderConfig) {
+		dc.ErrorUnused = true
+		dc.WeaklyTypedInput = false
+		dc.DecodeHook = mapstructure.ComposeDecodeHookFunc(
+			mapstructure.StringToSliceHookFunc(","),
+			stringToNumberHook,
+		)
+	})
+	if err != nil {
+		return cfg, "", &phase.ConfigError{Key: g.configFile, Msg: strings.ReplaceAll(err.Error(), "\n", "; ")}
+	}
+	if m, err := folderMap(v.ConfigFileUsed()); err != nil {
+		return cfg, "", err
+	} else if m != nil {
+		cfg.Folders.Map = m
+	}
+	if err := cfg.Validate(); err != nil {
+		return cfg, "", err
+	}
+	return cfg, dir, nil
+}
+
+// folderMap reads folders.map from the file again: viper folds keys to
+// lower case, and folder names are case-sensitive.
+func folderMap(path string) (map[string]string, error) {
+	if path == "" {
+		return nil, nil
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, nil // no file: nothing to re-read
+	}
+	var doc struct {
+		Folders struct {
+			Map map[string]string `yaml:"map"`
+		} `yaml:"folders"`
+	}
+	if err := yaml.Unmarshal(b, &doc); err != nil {
+		return nil, &phase.ConfigError{Key: "folders.map", Msg: fmt.Sprintf("%s: %v", path, err)}
+	}
+	return doc.Folders.Map, nil
+}
+
+// stringToNumberHook lets MAILSHIFT_* variables (always strings) set
+// numbers and booleans, while a config file's wrong types still fail.
+func stringToNumberHook(from, to reflect.Type, data any) (any, error) {
+	s, ok := data.(string)
+	if !ok || from.Kind() != reflect.String {
+		return data, nil
+	}
+	switch to.Kind() {
+	case reflect.Int, reflect.Int64:
+		var n int64
+		if _, err := fmt.Sscan(s, &n); err != nil {
+			return nil, fmt.Errorf("%q is not a whole number", s)
+		}
+		return n, nil
+	case reflect.Bool:
+		switch strings.ToLower(s) {
+		case "true", "1", "yes":
+			return true, nil
+		case "false", "0", "no", "":
+			return false, nil
+		}
+		return nil, fmt.Errorf("%q is not true or false", s)
+	}
+	return data, nil
+}
+
+// openProject loads config, users and state for a step.
+func (g *globalOptions) openProject(cmd *cobra.Command, overrides map[string]any) (*phase.Project, func(), error) {
+	cfg, dir, err := g.loadConfig(overrides)
+	if err != nil {
+		return nil, nil, err
+	}
+	log, err := g.logger(cmd.ErrOrStderr())
+	if err != nil {
+		return nil, nil, err
+	}
+	usersFile := cfg.Users.File
+	if !filepath.IsAbs(usersFile) {
+		usersFile = filepath.Join(dir, usersFile)
+	}
+	rows, warnings, err := users.Load(usersFile)
+	if err != nil {
+		return nil, nil, err
+	}
+	for _, w := range warnings {
+		log.Warn(w)
+	}
+	if len(rows) == 0 {
+		return nil, nil, &phase.ConfigError{Key: "users.file", Msg: fmt.Sprintf("%s lists no users", usersFile)}
+	}
+	store, err := state.Open(g.stateFile)
+	if err != nil {
+		return nil, nil, err
+	}
+	prog := newProgress(cmd.ErrOrStderr(), g.quiet, log)
+	p := &phase.Project{Config: cfg, Users: rows, Store: store, Dir: dir, Progress: prog, Log: log}
+	return p, func() { prog.Close(); store.Close() }, nil
+}

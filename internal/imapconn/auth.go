@@ -1,0 +1,123 @@
+package imapconn
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/emersion/go-imap/v2"
+	"github.com/emersion/go-imap/v2/imapclient"
+	"github.com/emersion/go-sasl"
+)
+
+// login authenticates as Options says. The password never appears in an
+// error.
+func (c *Conn) login(client *imapclient.Client) error {
+	o := c.opts
+	if o.TLS == TLSNone && !isLoopback(c.host) && !o.AllowInsecure {
+		// configure refuses this already; kept so that no path sends a
+		// password in clear text to the network without allow_insecure.
+		return fmt.Errorf("%w: refusing to send the password for %q unencrypted to %s (allow_insecure: true permits it)", ErrConfig, o.User, c.addr)
+	}
+	caps := client.Caps()
+	var err error
+	switch {
+	case o.Auth == AuthPlain && caps.Has(imap.AuthCap(sasl.Plain)):
+		err = client.Authenticate(sasl.NewPlainClient(o.AuthzID, o.User, o.Password))
+	case o.AuthzID != "":
+		return fmt.Errorf("%w: imap server %s does not offer AUTH=PLAIN, which logging in as %q on behalf of %q needs", ErrConfig, c.addr, o.User, o.AuthzID)
+	case caps.Has(imap.CapLoginDisabled):
+		return fmt.Errorf("imap server %s refuses LOGIN (LOGINDISABLED) and offers no AUTH=PLAIN; mechanisms offered: %s",
+			c.addr, strings.Join(caps.AuthMechanisms(), " "))
+	default:
+		err = client.Login(o.User, o.Password).Wait()
+	}
+	if err == nil {
+		return nil
+	}
+	var ie *imap.Error
+	if !errors.As(err, &ie) {
+		return fmt.Errorf("login for user %q on %s: %w", o.User, c.addr, err)
+	}
+	text := ie.Text
+	if ie.Code != "" {
+		text = "[" + string(ie.Code) + "] " + text
+	}
+	if ie.Type == imap.StatusResponseTypeNo {
+		switch ie.Code {
+		case imap.ResponseCodeUnavailable, imap.ResponseCodeServerBug, imap.ResponseCodeInUse, imap.ResponseCodeLimit:
+			// The server is in trouble or busy; the credentials may be fine.
+			return fmt.Errorf("login for user %q on %s not possible now: %s: %w", o.User, c.addr, text, ie)
+		case imap.ResponseCodePrivacyRequired:
+			return fmt.Errorf("imap server %s requires encryption before login: use tls: starttls or implicit: %w", c.addr, ie)
+		}
+		return &AuthError{User: o.User, Host: c.host, Text: text}
+	}
+	return fmt.Errorf("login for user %q on %s: %w", o.User, c.addr, ie)
+}
+
+// learn reads what the server tells a logged-in client: capabilities (they
+// change after login), namespace, identity. It enables IMAP4rev2 where
+// offered: go-imap then sends folder names as UTF-8, which a server only
+// accepts once IMAP4rev2 is enabled.
+func (c *Conn) learn(client *imapclient.Client) error {
+	caps := client.Caps()
+	if caps == nil {
+		return fmt.Errorf("imap server %s: no capabilities after login", c.addr)
+	}
+	c.caps = caps.Copy()
+
+	if _, ok := c.caps[imap.CapIMAP4rev2]; ok {
+		if _, err := client.Enable(imap.CapIMAP4rev2).Wait(); err != nil && !isStatus(err) {
+			return fmt.Errorf("imap server %s: ENABLE IMAP4rev2: %w", c.addr, err)
+		}
+	}
+
+	c.delim, c.prefix, c.others = 0, "", nil
+	haveNS := false
+	if c.caps.Has(imap.CapNamespace) {
+		ns, err := client.Namespace().Wait()
+		switch {
+		case err == nil:
+			haveNS = true
+			if len(ns.Personal) > 0 {
+				c.prefix, c.delim = ns.Personal[0].Prefix, ns.Personal[0].Delim
+			}
+			for _, d := range append(append([]imap.NamespaceDescriptor{}, ns.Other...), ns.Shared...) {
+				if d.Prefix != "" {
+					c.others = append(c.others, d.Prefix)
+				}
+			}
+		case !isStatus(err):
+			return fmt.Errorf("imap server %s: NAMESPACE: %w", c.addr, err)
+		}
+	}
+	if !haveNS || c.delim == 0 && c.prefix == "" {
+		// LIST "" "" returns the hierarchy delimiter of the root.
+		l, err := client.List("", "", nil).Collect()
+		if err != nil && !isStatus(err) {
+			return fmt.Errorf("imap server %s: LIST: %w", c.addr, err)
+		}
+		if len(l) > 0 {
+			c.delim = l[0].Delim
+		}
+	}
+
+	if c.caps.Has(imap.CapID) {
+		id, err := client.ID(&imap.IDData{Name: "mailshift"}).Wait()
+		switch {
+		case err == nil:
+			c.server = strings.TrimSpace(id.Name + " " + id.Version)
+		case !isStatus(err):
+			return fmt.Errorf("imap server %s: ID: %w", c.addr, err)
+		}
+	}
+	return nil
+}
+
+// isStatus reports whether err is a NO or BAD answer (the connection is
+// still usable), as opposed to a broken connection.
+func isStatus(err error) bool {
+	var ie *imap.Error
+	return errors.As(err, &ie)
+}

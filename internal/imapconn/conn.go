@@ -1,0 +1,477 @@
+// Package imapconn owns mailshift's connections to IMAP servers: dialing
+// with the configured TLS mode, logging in, timeouts and cancellation, the
+// mapping between folder names as mailshift sees them and as the server
+// spells them, and the read-side commands (LIST, STATUS, SELECT/EXAMINE,
+// FETCH) that the IMAP source and the IMAP target share.
+//
+// go-imap's client takes no context; a Conn closes the TCP connection when a
+// call's context ends and times a call out when the server shows no sign of
+// life for Options.Timeout. A Conn whose connection broke (timeout,
+// cancellation, a server that hung up) dials and logs in again at the start
+// of its next call.
+package imapconn
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/emersion/go-imap/v2"
+	"github.com/emersion/go-imap/v2/imapclient"
+)
+
+// TLSMode says how a connection is encrypted.
+type TLSMode string
+
+// The TLS modes.
+const (
+	TLSNone     TLSMode = "none"     // no encryption: loopback hosts, or allow_insecure
+	TLSStartTLS TLSMode = "starttls" // plain connect, then STARTTLS (the default)
+	TLSImplicit TLSMode = "implicit" // TLS from the first byte (imaps, port 993)
+)
+
+// Authentication methods of Options.Auth.
+const (
+	// AuthPlain uses AUTHENTICATE PLAIN when the server offers it, else
+	// LOGIN. It is the default.
+	AuthPlain = "plain"
+	// AuthLogin uses the LOGIN command.
+	AuthLogin = "login"
+)
+
+// DefaultTimeout is how long a call waits for a sign of life from the
+// server when Options.Timeout is zero.
+const DefaultTimeout = 60 * time.Second
+
+// Options tells how to reach and log in to an IMAP account.
+type Options struct {
+	Addr string  // host:port; without a port, 993 for TLSImplicit, else 143
+	TLS  TLSMode // "" means TLSStartTLS
+
+	CAFile             string // PEM file of CA certificates trusted besides the system's
+	InsecureSkipVerify bool   // accept any certificate (tests only)
+	AllowInsecure      bool   // permits TLS "none" to a non-loopback host
+
+	Auth     string // AuthPlain (default) or AuthLogin
+	User     string
+	Password string
+	AuthzID  string // SASL PLAIN authorization identity (admin/proxy login); needs AUTH=PLAIN
+
+	// Timeout bounds connecting, and how long a running call waits for the
+	// server to read or write anything. Default DefaultTimeout.
+	Timeout time.Duration
+	// Debug, if set, receives the raw protocol exchange, credentials
+	// included: never point it at a shared log.
+	Debug io.Writer
+}
+
+// ErrAuth is wrapped by every error that says the server refused the
+// credentials (as opposed to network errors or server trouble).
+var ErrAuth = errors.New("login failed")
+
+// ErrConfig is wrapped by errors about the connection settings themselves
+// (unknown TLS mode, missing user, an unencrypted connection not allowed).
+var ErrConfig = errors.New("invalid IMAP connection settings")
+
+// ErrUIDValidity is wrapped when a folder was reopened (after a reconnect)
+// and its UIDVALIDITY had changed: the UIDs the caller holds are void.
+var ErrUIDValidity = errors.New("folder UIDVALIDITY changed")
+
+// AuthError is a login the server refused. errors.Is(err, ErrAuth) holds.
+type AuthError struct {
+	User string // the login name
+	Host string // the server
+	Text string // the server's explanation
+}
+
+func (e *AuthError) Error() string {
+	return fmt.Sprintf("login for user %q failed on %s: %s", e.User, e.Host, e.Text)
+}
+
+// Is makes errors.Is(err, ErrAuth) true.
+func (e *AuthError) Is(target error) bool { return target == ErrAuth }
+
+// Conn is a logged-in connection to one IMAP account. It is not safe for
+// concurrent use.
+type Conn struct {
+	opts     Options
+	addr     string // host:port
+	host     string
+	tlsConf  *tls.Config
+	writable bool // AllowWrite was called
+	closed   bool // Close was called
+
+	nc     *netConn
+	client *imapclient.Client
+
+	caps     imap.CapSet
+	delim    rune
+	prefix   string   // personal namespace prefix as the server says it
+	others   []string // prefixes of the other users' and shared namespaces
+	server   string   // ID name and version
+	greeting string   // text of the greeting
+
+	sel      selection
+	validity map[string]uint32 // UIDVALIDITY per wire name, as last shown to the caller
+	roles    map[string]string // special-use role per wire name, from the last LIST
+}
+
+// selection is the folder currently selected.
+type selection struct {
+	name        string // wire name; "" if none
+	write       bool   // SELECT rather than EXAMINE
+	condStore   bool   // selected with CONDSTORE
+	uidValidity uint32
+}
+
+// Dial connects to o.Addr, sets up TLS as o.TLS says, logs in and learns
+// the server's capabilities, namespace and identity. ctx bounds only this
+// call; every later call of the Conn takes its own context.
+func Dial(ctx context.Context, o Options) (*Conn, error) {
+	c := &Conn{opts: o, validity: map[string]uint32{}}
+	if err := c.configure(); err != nil {
+		return nil, err
+	}
+	if err := c.connect(ctx); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+// configure checks the options and fills in defaults; it never touches the
+// network.
+func (c *Conn) configure() error {
+	o := &c.opts
+	if o.Timeout <= 0 {
+		o.Timeout = DefaultTimeout
+	}
+	switch o.TLS {
+	case "":
+		o.TLS = TLSStartTLS
+	case TLSNone, TLSStartTLS, TLSImplicit:
+	default:
+		return fmt.Errorf("%w: tls: %q is not one of none, starttls, implicit", ErrConfig, o.TLS)
+	}
+	switch o.Auth {
+	case "":
+		o.Auth = AuthPlain
+	case AuthPlain:
+	case AuthLogin:
+		if o.AuthzID != "" {
+			return fmt.Errorf("%w: an authorization identity needs auth: plain, not login", ErrConfig)
+		}
+	default:
+		return fmt.Errorf("%w: auth: %q is not one of plain, login", ErrConfig, o.Auth)
+	}
+	if o.Addr == "" {
+		return fmt.Errorf("%w: no server address", ErrConfig)
+	}
+	host, port, err := net.SplitHostPort(o.Addr)
+	if err != nil {
+		// No port: use the standard one for the TLS mode.
+		host, port = strings.Trim(o.Addr, "[]"), "143"
+		if o.TLS == TLSImplicit {
+			port = "993"
+		}
+	}
+	if host == "" {
+		return fmt.Errorf("%w: server address %q has no host", ErrConfig, o.Addr)
+	}
+	c.host, c.addr = host, net.JoinHostPort(host, port)
+	if o.User == "" {
+		return fmt.Errorf("%w: no user to log in as on %s", ErrConfig, c.addr)
+	}
+	if o.TLS == TLSNone && !isLoopback(host) && !o.AllowInsecure {
+		return fmt.Errorf("%w: %s: tls: none needs a loopback host or allow_insecure: true (the password would cross the network unencrypted)", ErrConfig, c.addr)
+	}
+	if o.TLS != TLSNone {
+		conf := &tls.Config{
+			ServerName:         host,
+			InsecureSkipVerify: o.InsecureSkipVerify,
+			MinVersion:         tls.VersionTLS12,
+			NextProtos:         []string{"imap"},
+		}
+		if o.CAFile != "" {
+			pem, err := os.ReadFile(o.CAFile)
+			if err != nil {
+				return fmt.Errorf("%w: ca_file: %v", ErrConfig, err)
+			}
+			pool, err := x509.SystemCertPool()
+			if err != nil || pool == nil {
+				pool = x509.NewCertPool()
+			}
+			if !pool.AppendCertsFromPEM(pem) {
+				return fmt.Errorf("%w: ca_file %s holds no PEM certificate", ErrConfig, o.CAFile)
+			}
+			conf.RootCAs = pool
+		}
+		c.tlsConf = conf
+	}
+	return nil
+}
+
+// isLoopback reports whether host surely names this machine.
+func isLoopback(host string) bool {
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
+// connect dials and logs in, replacing any previous connection.
+func (c *Conn) connect(ctx context.Context) error {
+	if c.client != nil {
+		c.nc.abort()
+		c.client.Close()
+		c.client, c.nc = nil, nil
+	}
+	c.sel = selection{}
+
+	dctx, cancel := context.WithTimeout(ctx, c.opts.Timeout)
+	defer cancel()
+	var d net.Dialer
+	raw, err := d.DialContext(dctx, "tcp", c.addr)
+	if err != nil {
+		return c.ctxErr(ctx, fmt.Errorf("connect to %s: %w", c.addr, err))
+	}
+	top := raw
+	if c.opts.TLS == TLSImplicit {
+		tc := tls.Client(raw, c.tlsConf)
+		if err := tc.HandshakeContext(dctx); err != nil {
+			raw.Close()
+			return c.ctxErr(ctx, c.tlsErr(err))
+		}
+		top = tc
+	}
+	nc := newNetConn(top, raw, c.opts.Timeout)
+	nc.begin()
+	defer nc.end()
+	stop := context.AfterFunc(ctx, nc.abort)
+	defer stop()
+	c.nc = nc
+
+	copts := &imapclient.Options{DebugWriter: c.opts.Debug, TLSConfig: c.tlsConf}
+	var client *imapclient.Client
+	if c.opts.TLS == TLSStartTLS {
+		client, err = imapclient.NewStartTLS(nc, copts)
+		if err != nil {
+			err = c.ctxErr(ctx, c.startTLSErr(nc, err))
+			nc.abort()
+			c.nc = nil
+			return err
+		}
+	} else {
+		client = imapclient.New(nc, copts)
+	}
+	c.client = client
+
+	fail := func(err error) error {
+		err = c.ctxErr(ctx, err)
+		nc.abort()
+		client.Close()
+		c.client, c.nc = nil, nil
+		return err
+	}
+	if err := client.WaitGreeting(); err != nil {
+		return fail(fmt.Errorf("imap server %s: %w", c.addr, err))
+	}
+	c.greeting = greetingText(nc.greetingLine())
+	if client.State() != imap.ConnStateNotAuthenticated {
+		return fail(fmt.Errorf("imap server %s logged the connection in before mailshift could log in as %q (PREAUTH); refusing", c.addr, c.opts.User))
+	}
+	if err := c.login(client); err != nil {
+		return fail(err)
+	}
+	if err := c.learn(client); err != nil {
+		return fail(err)
+	}
+	return nil
+}
+
+// tlsErr explains a failed TLS handshake.
+func (c *Conn) tlsErr(err error) error {
+	var (
+		unknown  x509.UnknownAuthorityError
+		hostname x509.HostnameError
+		invalid  x509.CertificateInvalidError
+		verify   *tls.CertificateVerificationError
+	)
+	if errors.As(err, &unknown) || errors.As(err, &hostname) || errors.As(err, &invalid) || errors.As(err, &verify) {
+		return fmt.Errorf("TLS certificate of %s not accepted: %w (set ca_file to the CA that signed it, or insecure_skip_verify: true for a test server)", c.addr, err)
+	}
+	return fmt.Errorf("TLS handshake with %s: %w", c.addr, err)
+}
+
+// startTLSErr explains a failed STARTTLS.
+func (c *Conn) startTLSErr(nc *netConn, err error) error {
+	var ie *imap.Error
+	if errors.As(err, &ie) {
+		return fmt.Errorf("imap server %s refused STARTTLS (%s): use tls: implicit if it listens for TLS (port 993), or tls: none on a loopback host", c.addr, ie.Text)
+	}
+	line := nc.greetingLine()
+	if code, ok := greetingCaps(line); ok && !slices.Contains(code, string(imap.CapStartTLS)) {
+		return fmt.Errorf("imap server %s does not offer STARTTLS: use tls: implicit if it listens for TLS (port 993), or tls: none on a loopback host", c.addr)
+	}
+	return c.tlsErr(err)
+}
+
+// greetingCaps returns the capabilities a greeting line lists, if any.
+func greetingCaps(line string) ([]string, bool) {
+	i := strings.Index(strings.ToUpper(line), "[CAPABILITY ")
+	if i < 0 {
+		return nil, false
+	}
+	rest := line[i+len("[CAPABILITY "):]
+	if j := strings.IndexByte(rest, ']'); j >= 0 {
+		rest = rest[:j]
+	}
+	return strings.Fields(strings.ToUpper(rest)), true
+}
+
+// greetingText returns the human text of a greeting line:
+// "* OK [CAPABILITY ...] Dovecot ready." gives "Dovecot ready.".
+func greetingText(line string) string {
+	s := strings.TrimSpace(line)
+	for _, p := range []string{"* OK", "* PREAUTH"} {
+		if len(s) >= len(p) && strings.EqualFold(s[:len(p)], p) {
+			s = strings.TrimSpace(s[len(p):])
+			break
+		}
+	}
+	if strings.HasPrefix(s, "[") {
+		if j := strings.IndexByte(s, ']'); j >= 0 {
+			s = strings.TrimSpace(s[j+1:])
+		}
+	}
+	return s
+}
+
+// ctxErr prefers the context's error (cancelled, deadline) and the
+// connection's timeout over whatever the broken connection reported.
+func (c *Conn) ctxErr(ctx context.Context, err error) error {
+	if err == nil {
+		return nil
+	}
+	if ctx.Err() != nil {
+		return fmt.Errorf("imap %s: %w", c.addr, ctx.Err())
+	}
+	if c.nc != nil && c.nc.timedOut.Load() {
+		return fmt.Errorf("imap server %s showed no sign of life for %v: %w", c.addr, c.opts.Timeout, os.ErrDeadlineExceeded)
+	}
+	return err
+}
+
+// alive reports whether the connection can still carry commands.
+func (c *Conn) alive() bool {
+	if c.client == nil || c.nc.dead() {
+		return false
+	}
+	select {
+	case <-c.client.Closed():
+		return false
+	default:
+		return true
+	}
+}
+
+// begin prepares a call: it reconnects if the connection broke, arms the
+// inactivity timeout and makes ctx's end close the connection. The caller
+// must call the returned function when the call is over.
+func (c *Conn) begin(ctx context.Context) (func(), error) {
+	if c.closed {
+		return nil, fmt.Errorf("imap %s: connection closed: %w", c.addr, net.ErrClosed)
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("imap %s: %w", c.addr, err)
+	}
+	if !c.alive() {
+		if err := c.connect(ctx); err != nil {
+			return nil, err
+		}
+	}
+	nc := c.nc
+	nc.begin()
+	stop := context.AfterFunc(ctx, nc.abort)
+	return func() {
+		stop()
+		nc.end()
+	}, nil
+}
+
+// Do runs f with the underlying go-imap client as one call of the Conn:
+// with reconnection, the inactivity timeout and cancellation by ctx. f must
+// wait for (or close) every command it starts. f must not SELECT or EXAMINE
+// itself (use Use), and must call Forget if it deletes or renames folders.
+// Errors of f are returned as they are unless the context ended or the
+// server timed out.
+func (c *Conn) Do(ctx context.Context, f func(*imapclient.Client) error) error {
+	end, err := c.begin(ctx)
+	if err != nil {
+		return err
+	}
+	defer end()
+	return c.ctxErr(ctx, f(c.client))
+}
+
+// AllowWrite lets Use and Messages SELECT folders read-write. Without it a
+// Conn only ever EXAMINEs, which is what keeps a source unchanged.
+func (c *Conn) AllowWrite() { c.writable = true }
+
+// Close logs out (waiting at most a few seconds) and closes the connection.
+func (c *Conn) Close() error {
+	if c.closed {
+		return nil
+	}
+	c.closed = true
+	if c.client == nil {
+		return nil
+	}
+	if c.alive() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		stop := context.AfterFunc(ctx, c.nc.abort)
+		c.nc.begin()
+		c.client.Logout().Wait()
+		c.nc.end()
+		stop()
+		cancel()
+	}
+	c.nc.abort()
+	c.client.Close()
+	c.client = nil
+	return nil
+}
+
+// Addr returns the server's host:port.
+func (c *Conn) Addr() string { return c.addr }
+
+// User returns the login name.
+func (c *Conn) User() string { return c.opts.User }
+
+// Caps returns the server's capabilities as of the last login.
+func (c *Conn) Caps() imap.CapSet { return c.caps }
+
+// Delimiter returns the hierarchy separator of the personal namespace, 0
+// if folder names are flat.
+func (c *Conn) Delimiter() rune { return c.delim }
+
+// Prefix returns the personal namespace prefix as the server states it,
+// e.g. "INBOX." on Courier; "" on most servers.
+func (c *Conn) Prefix() string { return c.prefix }
+
+// Server returns the server software as it identifies itself: ID name and
+// version if it answers ID, else the text of its greeting, else "".
+func (c *Conn) Server() string {
+	if c.server != "" {
+		return c.server
+	}
+	return c.greeting
+}

@@ -1,0 +1,321 @@
+package imapconn
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+	"strings"
+
+	"github.com/emersion/go-imap/v2"
+
+	"github.com/mailshift/mailshift/source"
+)
+
+// statusBatch is how many STATUS commands are in flight at once when LIST
+// did not return the counters.
+const statusBatch = 32
+
+// isInbox reports whether name is INBOX, whose name is case-insensitive.
+func isInbox(name string) bool { return strings.EqualFold(name, "INBOX") }
+
+// normInbox spells INBOX, and INBOX as the first component of a path, in
+// capitals.
+func (c *Conn) normInbox(name string) string {
+	if isInbox(name) {
+		return "INBOX"
+	}
+	if c.delim != 0 {
+		if first, rest, ok := strings.Cut(name, string(c.delim)); ok && isInbox(first) {
+			return "INBOX" + string(c.delim) + rest
+		}
+	}
+	return name
+}
+
+// WireName returns the server's name of a folder named as mailshift sees
+// it: with the personal namespace prefix added ("Sent" is "INBOX.Sent" on
+// Courier); INBOX is always INBOX. Modified UTF-7 is go-imap's business.
+func (c *Conn) WireName(name string) string {
+	name = c.normInbox(name)
+	if name == "INBOX" {
+		return name
+	}
+	return c.prefix + name
+}
+
+// LocalName returns the folder name mailshift uses for a name the server
+// listed: without the personal namespace prefix. ok is false for names
+// outside the personal namespace (shared folders, other users' folders) and
+// for the namespace's root itself.
+func (c *Conn) LocalName(wire string) (name string, ok bool) {
+	if isInbox(wire) {
+		return "INBOX", true
+	}
+	if c.prefix != "" {
+		if len(wire) <= len(c.prefix) || !strings.EqualFold(wire[:len(c.prefix)], c.prefix) {
+			return "", false
+		}
+		return c.normInbox(wire[len(c.prefix):]), true
+	}
+	for _, p := range c.others {
+		root := strings.TrimSuffix(p, string(c.delim))
+		if strings.HasPrefix(wire, p) || wire == root {
+			return "", false
+		}
+	}
+	return c.normInbox(wire), true
+}
+
+// statusOptions asks for the counters mailshift keeps, as far as the server
+// offers them.
+func (c *Conn) statusOptions() *imap.StatusOptions {
+	return &imap.StatusOptions{
+		NumMessages:   true,
+		UIDNext:       true,
+		UIDValidity:   true,
+		Size:          c.caps.Has(imap.CapStatusSize),
+		HighestModSeq: c.caps.Has(imap.CapCondStore),
+	}
+}
+
+// applyStatus copies STATUS counters into f.
+func applyStatus(f *source.Folder, st *imap.StatusData) {
+	if st.NumMessages != nil {
+		f.Messages = *st.NumMessages
+	}
+	f.UIDNext = uint32(st.UIDNext)
+	f.UIDValidity = st.UIDValidity
+	f.HighestModSeq = st.HighestModSeq
+	f.Bytes = -1
+	if st.Size != nil {
+		f.Bytes = *st.Size
+	}
+}
+
+// roleOf returns the special-use role among a folder's attributes.
+func roleOf(attrs []imap.MailboxAttr) string {
+	for _, a := range attrs {
+		for _, r := range []string{source.RoleSent, source.RoleDrafts, source.RoleTrash, source.RoleJunk,
+			source.RoleArchive, source.RoleAll, source.RoleFlagged} {
+			if strings.EqualFold(string(a), r) {
+				return r
+			}
+		}
+	}
+	return ""
+}
+
+// noSelect reports whether a folder's attributes say it holds no messages.
+func noSelect(attrs []imap.MailboxAttr) bool {
+	for _, a := range attrs {
+		if strings.EqualFold(string(a), string(imap.MailboxAttrNoSelect)) ||
+			strings.EqualFold(string(a), string(imap.MailboxAttrNonExistent)) {
+			return true
+		}
+	}
+	return false
+}
+
+// Folders lists every folder of the personal namespace with its counters:
+// one LIST "" "*", with RETURN (SPECIAL-USE STATUS (...)) where the server
+// offers LIST-EXTENDED, SPECIAL-USE and LIST-STATUS, and a STATUS per
+// folder for what LIST did not tell. INBOX comes first, then by name.
+func (c *Conn) Folders(ctx context.Context) ([]source.Folder, error) {
+	end, err := c.begin(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer end()
+	fs, err := c.folders()
+	return fs, c.ctxErr(ctx, err)
+}
+
+func (c *Conn) folders() ([]source.Folder, error) {
+	var opts *imap.ListOptions
+	if c.caps.Has(imap.CapListExtended) {
+		opts = &imap.ListOptions{ReturnSpecialUse: c.caps.Has(imap.CapSpecialUse)}
+		if c.caps.Has(imap.CapListStatus) {
+			opts.ReturnStatus = c.statusOptions()
+		}
+	}
+	list, err := c.client.List("", "*", opts).Collect()
+	if err != nil {
+		return nil, fmt.Errorf("list folders of %q on %s: %w", c.opts.User, c.addr, err)
+	}
+
+	var (
+		folders []source.Folder
+		wires   []string
+		seen    = map[string]bool{}
+		roles   = map[string]string{}
+	)
+	for _, d := range list {
+		name, ok := c.LocalName(d.Mailbox)
+		if !ok || seen[name] {
+			continue
+		}
+		seen[name] = true
+		f := source.Folder{Name: name, Role: roleOf(d.Attrs), NoSelect: noSelect(d.Attrs), Bytes: -1}
+		if name == "INBOX" {
+			f.NoSelect = false
+		}
+		if d.Status != nil && !f.NoSelect {
+			applyStatus(&f, d.Status)
+		}
+		wire := c.WireName(name)
+		roles[wire] = f.Role
+		folders = append(folders, f)
+		wires = append(wires, wire)
+	}
+	c.roles = roles
+
+	// STATUS, pipelined, for selectable folders LIST gave no counters for.
+	var todo []int
+	for i, f := range folders {
+		if !f.NoSelect && f.UIDValidity == 0 {
+			todo = append(todo, i)
+		}
+	}
+	for len(todo) > 0 {
+		n := min(len(todo), statusBatch)
+		cmds := make([]*statusCall, n)
+		for j, i := range todo[:n] {
+			cmds[j] = &statusCall{i: i, cmd: c.client.Status(wires[i], c.statusOptions())}
+		}
+		var firstErr error
+		for _, sc := range cmds {
+			st, err := sc.cmd.Wait()
+			if err != nil {
+				if firstErr == nil {
+					firstErr = fmt.Errorf("status of folder %q of %q on %s: %w", folders[sc.i].Name, c.opts.User, c.addr, err)
+				}
+				continue
+			}
+			applyStatus(&folders[sc.i], st)
+		}
+		if firstErr != nil {
+			return nil, firstErr
+		}
+		todo = todo[n:]
+	}
+
+	sort.SliceStable(folders, func(i, j int) bool {
+		a, b := folders[i].Name, folders[j].Name
+		if (a == "INBOX") != (b == "INBOX") {
+			return a == "INBOX"
+		}
+		return a < b
+	})
+	return folders, nil
+}
+
+type statusCall struct {
+	i   int
+	cmd interface {
+		Wait() (*imap.StatusData, error)
+	}
+}
+
+// Status returns a folder's counters (STATUS MESSAGES UIDNEXT UIDVALIDITY,
+// SIZE and HIGHESTMODSEQ where offered). Errors wrap source.ErrFolderGone if
+// the folder does not exist.
+func (c *Conn) Status(ctx context.Context, folder string) (source.Folder, error) {
+	end, err := c.begin(ctx)
+	if err != nil {
+		return source.Folder{}, err
+	}
+	defer end()
+	wire := c.WireName(folder)
+	st, err := c.client.Status(wire, c.statusOptions()).Wait()
+	if err != nil {
+		return source.Folder{}, c.folderErr(ctx, "status of", folder, err)
+	}
+	f := source.Folder{Name: folder, Role: c.roles[wire]}
+	applyStatus(&f, st)
+	return f, nil
+}
+
+// Exists reports whether a folder exists (LIST names it and it is not a
+// mere \NonExistent placeholder).
+func (c *Conn) Exists(ctx context.Context, folder string) (bool, error) {
+	end, err := c.begin(ctx)
+	if err != nil {
+		return false, err
+	}
+	defer end()
+	ok, err := c.exists(c.WireName(folder))
+	return ok, c.ctxErr(ctx, err)
+}
+
+func (c *Conn) exists(wire string) (bool, error) {
+	// The name is a LIST pattern: a "*" or "%" in it may match more
+	// folders, so compare the answers with the name.
+	list, err := c.client.List("", wire, nil).Collect()
+	if err != nil {
+		return false, err
+	}
+	for _, d := range list {
+		if d.Mailbox == wire || isInbox(wire) && isInbox(d.Mailbox) {
+			for _, a := range d.Attrs {
+				if strings.EqualFold(string(a), string(imap.MailboxAttrNonExistent)) {
+					return false, nil
+				}
+			}
+			return true, nil
+		}
+	}
+	return false, nil
+}
+
+// folderErr turns the failure of a command on a folder into an error that
+// names the folder, user and server, and wraps source.ErrFolderGone when
+// the folder does not exist (NO [NONEXISTENT], NO [TRYCREATE], or a NO
+// without a code for a folder LIST does not know).
+func (c *Conn) folderErr(ctx context.Context, op, folder string, err error) error {
+	if ctx.Err() != nil || !c.alive() {
+		return fmt.Errorf("%s folder %q of %q: %w", op, folder, c.opts.User, c.ctxErr(ctx, err))
+	}
+	var ie *imap.Error
+	if errors.As(err, &ie) && ie.Type == imap.StatusResponseTypeNo {
+		gone := ie.Code == imap.ResponseCodeNonExistent || ie.Code == imap.ResponseCodeTryCreate
+		if ie.Code == "" {
+			if ok, lerr := c.exists(c.WireName(folder)); lerr == nil && !ok {
+				gone = true
+			}
+		}
+		if gone {
+			return fmt.Errorf("%s folder %q of %q on %s: %w (server: %s)", op, folder, c.opts.User, c.addr, source.ErrFolderGone, ie.Text)
+		}
+	}
+	return fmt.Errorf("%s folder %q of %q on %s: %w", op, folder, c.opts.User, c.addr, err)
+}
+
+// Forget drops what the Conn remembers about a folder (selection,
+// UIDVALIDITY): call it after deleting or renaming the folder. If the folder
+// is selected, it is unselected first, without expunging anything, so the
+// server lets it go.
+func (c *Conn) Forget(ctx context.Context, folder string) error {
+	wire := c.WireName(folder)
+	delete(c.validity, wire)
+	delete(c.roles, wire)
+	if c.sel.name != wire || !c.alive() {
+		return nil
+	}
+	end, err := c.begin(ctx)
+	if err != nil {
+		return err
+	}
+	defer end()
+	c.sel = selection{}
+	if c.caps.Has(imap.CapUnselect) {
+		err = c.client.Unselect().Wait()
+	} else {
+		// Never CLOSE: it expunges. EXAMINE of another folder unselects.
+		_, err = c.client.Select("INBOX", &imap.SelectOptions{ReadOnly: true}).Wait()
+	}
+	if err != nil && !isStatus(err) {
+		return c.ctxErr(ctx, err)
+	}
+	return nil
+}

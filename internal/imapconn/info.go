@@ -1,0 +1,78 @@
+package imapconn
+
+import (
+	"context"
+	"sort"
+
+	"github.com/emersion/go-imap/v2"
+
+	"github.com/mailshift/mailshift/source"
+)
+
+// CapNames returns the server's capabilities as sorted strings.
+func (c *Conn) CapNames() []string {
+	out := make([]string, 0, len(c.caps))
+	for cp := range c.caps {
+		out = append(out, string(cp))
+	}
+	sort.Strings(out)
+	return out
+}
+
+// AppendLimit returns the largest message the server accepts in bytes as its
+// APPENDLIMIT capability states it, or 0 if it states no global limit.
+func (c *Conn) AppendLimit() int64 {
+	if limit, ok := c.caps.AppendLimit(); ok && limit != nil {
+		return int64(*limit)
+	}
+	return 0
+}
+
+// Quota returns the storage in use and allowed for INBOX's quota root in
+// bytes (GETQUOTAROOT INBOX, STORAGE resource), or -1, -1 if the server
+// offers no QUOTA or sets no storage limit. A refused GETQUOTAROOT is not
+// an error.
+func (c *Conn) Quota(ctx context.Context) (used, limit int64, err error) {
+	used, limit = -1, -1
+	if !c.caps.Has(imap.CapQuota) {
+		return used, limit, nil
+	}
+	end, err := c.begin(ctx)
+	if err != nil {
+		return used, limit, err
+	}
+	defer end()
+	roots, err := c.client.GetQuotaRoot("INBOX").Wait()
+	if err != nil {
+		if isStatus(err) && c.alive() {
+			return used, limit, nil
+		}
+		return used, limit, c.ctxErr(ctx, err)
+	}
+	for _, q := range roots {
+		if r, ok := q.Resources[imap.QuotaResourceStorage]; ok {
+			return r.Usage * 1024, r.Limit * 1024, nil
+		}
+	}
+	return used, limit, nil
+}
+
+// Describe tells what the server is and can do.
+func (c *Conn) Describe(ctx context.Context) (source.Description, error) {
+	used, limit, err := c.Quota(ctx)
+	if err != nil {
+		return source.Description{}, err
+	}
+	return source.Description{
+		Kind:         "imap",
+		Server:       c.Server(),
+		Capabilities: c.CapNames(),
+		Delimiter:    c.delim,
+		Prefix:       c.prefix,
+		AppendLimit:  c.AppendLimit(),
+		QuotaUsed:    used,
+		QuotaLimit:   limit,
+		UIDPlus:      c.caps.Has(imap.CapUIDPlus),
+		CondStore:    c.caps.Has(imap.CapCondStore),
+	}, nil
+}

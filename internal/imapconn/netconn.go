@@ -1,0 +1,142 @@
+package imapconn
+
+import (
+	"bytes"
+	"errors"
+	"net"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// netConn is the connection the IMAP client reads and writes. It replaces
+// the client's own fixed deadlines (30 s per response, 5 min per literal)
+// with an inactivity timeout that applies only while a call of ours is
+// running: every read or write pushes the deadline timeout further, so a
+// large message that keeps moving never times out and an idle connection
+// between calls is never cut.
+//
+// It also keeps the first line the server sent (the greeting) and closes
+// the TCP connection underneath any TLS layer when a call is cancelled.
+type netConn struct {
+	net.Conn          // what the client uses: TCP, or TLS over TCP
+	raw      net.Conn // the TCP connection; closing it aborts everything
+	timeout  time.Duration
+
+	mu       sync.Mutex
+	busy     bool
+	greeting []byte
+	greeted  bool
+
+	timedOut atomic.Bool
+	aborted  atomic.Bool
+}
+
+func newNetConn(c, raw net.Conn, timeout time.Duration) *netConn {
+	return &netConn{Conn: c, raw: raw, timeout: timeout}
+}
+
+// begin marks the start of a call: from now on the server must show signs
+// of life within the timeout.
+func (c *netConn) begin() {
+	c.mu.Lock()
+	c.busy = true
+	c.raw.SetReadDeadline(time.Now().Add(c.timeout))
+	c.mu.Unlock()
+}
+
+// end marks the end of a call: the connection may idle without limit.
+func (c *netConn) end() {
+	c.mu.Lock()
+	c.busy = false
+	c.raw.SetReadDeadline(time.Time{})
+	c.raw.SetWriteDeadline(time.Time{})
+	c.mu.Unlock()
+}
+
+// abort closes the TCP connection at once; every pending read, write and
+// command fails.
+func (c *netConn) abort() {
+	c.aborted.Store(true)
+	c.raw.Close()
+}
+
+// dead reports whether the connection was aborted or timed out.
+func (c *netConn) dead() bool {
+	return c.aborted.Load() || c.timedOut.Load()
+}
+
+func (c *netConn) Read(p []byte) (int, error) {
+	c.mu.Lock()
+	if c.busy {
+		c.raw.SetReadDeadline(time.Now().Add(c.timeout))
+	}
+	c.mu.Unlock()
+	n, err := c.Conn.Read(p)
+	if n > 0 {
+		c.keepGreeting(p[:n])
+	}
+	c.noteErr(err)
+	return n, err
+}
+
+func (c *netConn) Write(p []byte) (int, error) {
+	c.mu.Lock()
+	if c.busy {
+		// A write shows the call is moving; while a long APPEND literal
+		// streams out, no response is due, so the read deadline moves too.
+		d := time.Now().Add(c.timeout)
+		c.raw.SetWriteDeadline(d)
+		c.raw.SetReadDeadline(d)
+	}
+	c.mu.Unlock()
+	n, err := c.Conn.Write(p)
+	c.noteErr(err)
+	return n, err
+}
+
+func (c *netConn) noteErr(err error) {
+	var ne net.Error
+	if err != nil && errors.As(err, &ne) && ne.Timeout() && !c.aborted.Load() {
+		c.timedOut.Store(true)
+	}
+}
+
+// keepGreeting records the bytes of the first line read. With STARTTLS the
+// later reads are TLS records; by then the greeting is complete.
+func (c *netConn) keepGreeting(p []byte) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.greeted {
+		return
+	}
+	if i := bytes.IndexByte(p, '\n'); i >= 0 {
+		p = p[:i]
+		c.greeted = true
+	}
+	if len(c.greeting)+len(p) > 1024 {
+		p = p[:max(0, 1024-len(c.greeting))]
+		c.greeted = true
+	}
+	c.greeting = append(c.greeting, p...)
+}
+
+// greetingLine returns the server's first line without its line ending.
+func (c *netConn) greetingLine() string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return string(bytes.TrimRight(c.greeting, "\r\n"))
+}
+
+// The IMAP client sets its own fixed deadlines; netConn manages deadlines
+// itself, so these are ignored.
+
+func (c *netConn) SetDeadline(time.Time) error      { return nil }
+func (c *netConn) SetReadDeadline(time.Time) error  { return nil }
+func (c *netConn) SetWriteDeadline(time.Time) error { return nil }
+
+// Close closes the TCP connection (without a TLS close_notify: LOGOUT has
+// been said by then, or the connection is being torn down anyway).
+func (c *netConn) Close() error {
+	return c.raw.Close()
+}

@@ -1,0 +1,243 @@
+package phase
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"html"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/mailshift/mailshift/internal/users"
+	"github.com/mailshift/mailshift/state"
+)
+
+// ApproveOptions says whether to record an approval or only render.
+type ApproveOptions struct {
+	Show bool   // only render
+	Yes  bool   // record the approval
+	By   string // who approves
+}
+
+// ApproveResult is the rendered scope of work and what was recorded.
+type ApproveResult struct {
+	Text     string // Markdown
+	Hash     string
+	Recorded bool
+	Path     string // where the Markdown was written
+}
+
+// Approve renders the scope of work from the inventory and, with Yes and
+// By, records who approved this plan and when.
+func Approve(ctx context.Context, p *Project, opts ApproveOptions) (ApproveResult, error) {
+	if !opts.Show && !opts.Yes {
+		return ApproveResult{}, &ConfigError{"--yes", "approving records a sign-off: review with `mailshift approve --show`, then run `mailshift approve --yes --by \"Your Name\"`"}
+	}
+	if opts.Yes && strings.TrimSpace(opts.By) == "" {
+		return ApproveResult{}, &ConfigError{"--by", "say who approves: --by \"Name\""}
+	}
+	if err := p.syncUsers(); err != nil {
+		return ApproveResult{}, err
+	}
+	if err := p.requireCollected(p.Users); err != nil {
+		return ApproveResult{}, err
+	}
+	res := ApproveResult{Hash: p.PlanHash()}
+	var approval *state.Approval
+	if opts.Yes {
+		approval = &state.Approval{Hash: res.Hash, By: strings.TrimSpace(opts.By), At: p.now()}
+	} else if a, err := p.Store.LatestApproval(); err == nil {
+		approval = &a
+	} else if !errors.Is(err, state.ErrNotFound) {
+		return res, err
+	}
+	text, err := p.renderScope(approval)
+	if err != nil {
+		return res, err
+	}
+	res.Text = text
+	if opts.Yes {
+		approval.Text = text
+		if _, err := p.Store.SaveApproval(*approval); err != nil {
+			return res, err
+		}
+		res.Recorded = true
+	}
+	if res.Path, err = p.writeReport("scope-of-work.md", text); err != nil {
+		return res, err
+	}
+	if _, err := p.writeReport("scope-of-work.html", markdownPage("Scope of work", text)); err != nil {
+		return res, err
+	}
+	return res, nil
+}
+
+// renderScope renders the scope of work (Markdown) from the inventory.
+func (p *Project) renderScope(approval *state.Approval) (string, error) {
+	var b strings.Builder
+	w := func(format string, args ...any) { fmt.Fprintf(&b, format, args...) }
+	type userInv struct {
+		row      users.Row
+		src, dst state.Account
+		msgs     int64
+		bytes    int64
+		folders  int
+	}
+	var invs []userInv
+	var totalMsgs, totalBytes int64
+	var srcDesc, dstDesc state.Account
+	for _, r := range p.Users {
+		src, err := p.Store.Account(r.SourceUser, state.SideSource)
+		if err != nil && !errors.Is(err, state.ErrNotFound) {
+			return "", err
+		}
+		dst, err := p.Store.Account(r.SourceUser, state.SideTarget)
+		if err != nil && !errors.Is(err, state.ErrNotFound) {
+			return "", err
+		}
+		ui := userInv{row: r, src: src, dst: dst}
+		for _, f := range src.Folders {
+			ui.msgs += int64(f.Messages)
+			ui.bytes += max(f.Bytes, 0)
+			ui.folders++
+		}
+		totalMsgs += ui.msgs
+		totalBytes += ui.bytes
+		if srcDesc.Description.Kind == "" && src.Error == "" {
+			srcDesc = src
+		}
+		if dstDesc.Description.Kind == "" && dst.Error == "" {
+			dstDesc = dst
+		}
+		invs = append(invs, ui)
+	}
+
+	w("# Scope of work\n\n")
+	w("## Project overview\n\n")
+	w("| | source | target |\n|---|---|---|\n")
+	w("| endpoint | `%s` | `%s` |\n", p.Config.Source.URL, p.Config.Target.URL)
+	w("| software | %s | %s |\n", orDash(srcDesc.Description.Server), orDash(dstDesc.Description.Server))
+	w("| capabilities | %s | %s |\n", orDash(strings.Join(srcDesc.Description.Capabilities, " ")), orDash(strings.Join(dstDesc.Description.Capabilities, " ")))
+	w("| hierarchy separator | `%s` | `%s` |\n", string(nonZero(srcDesc.Description.Delimiter)), string(nonZero(dstDesc.Description.Delimiter)))
+	w("\n")
+
+	w("## Users and data\n\n")
+	batches := map[string]int{}
+	for _, ui := range invs {
+		batches[ui.row.Batch]++
+	}
+	names := make([]string, 0, len(batches))
+	for n := range batches {
+		names = append(names, n)
+	}
+	slices.Sort(names)
+	w("%d users, %d messages, %s.\n\n", len(invs), totalMsgs, FormatBytes(totalBytes))
+	w("| batch | users |\n|---|---|\n")
+	for _, n := range names {
+		w("| %s | %d |\n", orDash(n), batches[n])
+	}
+	w("\n| source user | target user | batch | folders | messages | size |\n|---|---|---|---|---|---|\n")
+	sorted := slices.Clone(invs)
+	slices.SortStableFunc(sorted, func(a, b userInv) int { return int(b.bytes - a.bytes) })
+	for _, ui := range sorted {
+		status := ""
+		if ui.src.Error != "" || ui.dst.Error != "" {
+			status = " (login failed)"
+		}
+		w("| %s%s | %s | %s | %d | %d | %s |\n", ui.row.SourceUser, status, ui.row.TargetUser, orDash(ui.row.Batch), ui.folders, ui.msgs, FormatBytes(ui.bytes))
+	}
+	w("\n")
+
+	w("## Folder mapping\n\n")
+	w("Exclusions: %s. Explicit mappings: %d. Prefix: %s.\n\n", orDash(strings.Join(p.Config.Folders.Exclude, ", ")), len(p.Config.Folders.Map), orDash(p.Config.Folders.Prefix))
+	for _, ui := range invs {
+		if ui.src.Error != "" || ui.dst.Error != "" {
+			continue
+		}
+		plan, err := p.mapFolders(ui.src.Description, ui.src.Folders, ui.dst.Description, ui.dst.Folders)
+		w("### %s\n\n", ui.row.SourceUser)
+		if err != nil {
+			w("Mapping error: %s\n\n", err)
+			continue
+		}
+		w("| source folder | target folder | why |\n|---|---|---|\n")
+		for _, e := range plan {
+			tgt := e.Target
+			if e.Excluded {
+				tgt = "*(excluded)*"
+			} else if e.Create {
+				tgt += " *(created)*"
+			}
+			w("| %s | %s | %s |\n", e.Source, tgt, e.Reason)
+		}
+		w("\n")
+	}
+
+	w("## Problems found\n\n")
+	problems, err := p.Store.Problems()
+	if err != nil {
+		return "", err
+	}
+	if len(problems) == 0 {
+		w("None.\n\n")
+	} else {
+		w("| user | kind | folder | problem | what will be done |\n|---|---|---|---|---|\n")
+		for _, pr := range problems {
+			w("| %s | %s | %s | %s | %s |\n", pr.User, pr.Kind, orDash(pr.Folder), pr.Detail, pr.Action)
+		}
+		w("\n")
+	}
+
+	w("## Schedule\n\n")
+	rate, from := p.estimateRate()
+	est := time.Duration(float64(totalBytes) / rate * float64(time.Second))
+	w("Estimated bulk copy: **%s** for %s at %s/s (%s), %d users in parallel.\n\n", formatDuration(est), FormatBytes(totalBytes), FormatBytes(int64(rate)), from, p.Config.Copy.Workers)
+	w("Then incremental passes (`mailshift sync`) until the cutover; the cutover window is one final sync plus verification.\n")
+	w("Deletions on the source: `%s`.\n\n", p.Config.Sync.Deletions)
+
+	w("## Sign-off\n\n")
+	w("Plan hash: `%s`\n\n", p.PlanHash())
+	if approval != nil && approval.Hash == p.PlanHash() {
+		w("Approved by **%s** on %s.\n", approval.By, approval.At.UTC().Format("2006-01-02 15:04 MST"))
+	} else {
+		w("Not approved yet: `mailshift approve --yes --by \"Name\"`.\n")
+	}
+	return b.String(), nil
+}
+
+// estimateRate returns the copy rate to plan with, in bytes per second, and
+// where it comes from: the last passed test of this plan, else the
+// configured bandwidth.
+func (p *Project) estimateRate() (float64, string) {
+	if t, err := p.Store.LatestTestRun(); err == nil && t.Passed && t.Seconds > 0 && t.Bytes > 0 {
+		return float64(t.Bytes) / t.Seconds, fmt.Sprintf("measured by the test migration of %s", t.At.UTC().Format("2006-01-02 15:04"))
+	}
+	r, err := ParseRate(p.Config.Estimate.Bandwidth)
+	if err != nil || r <= 0 {
+		r = 10e6
+	}
+	return r, "configured estimate.bandwidth; run `mailshift test` to measure it"
+}
+
+func orDash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}
+
+func nonZero(r rune) rune {
+	if r == 0 {
+		return '-'
+	}
+	return r
+}
+
+// markdownPage wraps Markdown in a minimal HTML page, preformatted, so that
+// a report opens in a browser without any converter.
+func markdownPage(title, md string) string {
+	return "<!doctype html>\n<html><head><meta charset=\"utf-8\"><title>" + html.EscapeString(title) +
+		"</title><style>body{font-family:sans-serif;max-width:70em;margin:2em auto}pre{white-space:pre-wrap}</style></head><body><pre>" +
+		html.EscapeString(md) + "</pre></body></html>\n"
+}

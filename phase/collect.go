@@ -1,0 +1,223 @@
+package phase
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"sync"
+
+	"github.com/mailshift/mailshift/internal/users"
+	"github.com/mailshift/mailshift/source"
+	"github.com/mailshift/mailshift/state"
+)
+
+// CollectResult summarises a collect.
+type CollectResult struct {
+	Users    int           `json:"users"`
+	Failed   []UserFailure `json:"failed"`
+	Folders  int           `json:"folders"`
+	Messages int64         `json:"messages"`
+	Bytes    int64         `json:"bytes"`
+	Problems int           `json:"problems"`
+}
+
+// Collect logs in to every selected source and target account, inventories
+// folders, capabilities and quota, and records the problems it finds.
+// It may be run again at any time.
+func Collect(ctx context.Context, p *Project, sel Selection) (CollectResult, error) {
+	rows, err := p.selectUsers(sel)
+	if err != nil {
+		return CollectResult{}, err
+	}
+	if err := p.syncUsers(); err != nil {
+		return CollectResult{}, err
+	}
+	res := CollectResult{Users: len(rows)}
+	var mu sync.Mutex
+	res.Failed = p.forEachUser(ctx, rows, func(ctx context.Context, r users.Row) error {
+		inv, err := p.collectUser(ctx, r)
+		mu.Lock()
+		res.Folders += inv.folders
+		res.Messages += inv.messages
+		res.Bytes += inv.bytes
+		res.Problems += inv.problems
+		mu.Unlock()
+		return err
+	})
+	return res, stepResult(ctx, "collect", res.Failed)
+}
+
+type userInventory struct {
+	folders         int
+	messages, bytes int64
+	problems        int
+}
+
+// collectUser inventories one user's both sides. Whatever it learns is
+// recorded even when one side fails.
+func (p *Project) collectUser(ctx context.Context, r users.Row) (userInventory, error) {
+	var inv userInventory
+	now := p.now()
+	var problems []state.Problem
+	problem := func(kind, folder, detail, action string) {
+		problems = append(problems, state.Problem{User: r.SourceUser, Kind: kind, Folder: folder, Detail: detail, Action: action})
+	}
+	srcAcct := state.Account{User: r.SourceUser, Side: state.SideSource, Login: r.SourceUser, CollectedAt: now}
+	dstAcct := state.Account{User: r.SourceUser, Side: state.SideTarget, Login: r.TargetUser, CollectedAt: now}
+
+	var sizes []sizedMessage
+	var firstErr error
+	fail := func(acct *state.Account, err error) {
+		acct.Error = err.Error()
+		if firstErr == nil {
+			firstErr = err
+		}
+	}
+
+	src, err := p.openSource(ctx, r)
+	if err != nil {
+		fail(&srcAcct, err)
+		problem("login", "", err.Error(), "fix the source credentials or host and run collect again; this user is not migrated until then")
+	} else {
+		defer src.Close()
+		if err := inventorySource(ctx, src, &srcAcct, &sizes); err != nil {
+			fail(&srcAcct, fmt.Errorf("source %s: %w", r.SourceUser, err))
+		}
+	}
+	dst, err := p.openTarget(ctx, r)
+	if err != nil {
+		fail(&dstAcct, err)
+		problem("login", "", err.Error(), "fix the target credentials or host and run collect again; this user is not migrated until then")
+	} else {
+		defer dst.Close()
+		if dstAcct.Description, err = dst.Describe(ctx); err == nil {
+			dstAcct.Folders, err = dst.Folders(ctx)
+		}
+		if err != nil {
+			fail(&dstAcct, fmt.Errorf("target %s: %w", r.TargetUser, err))
+		}
+	}
+
+	for _, f := range srcAcct.Folders {
+		inv.folders++
+		inv.messages += int64(f.Messages)
+		inv.bytes += max(f.Bytes, 0)
+	}
+	if srcAcct.Error == "" && dstAcct.Error == "" {
+		problems = append(problems, p.findProblems(r, &srcAcct, &dstAcct, sizes, inv.bytes)...)
+	}
+	if err := p.Store.SaveAccount(srcAcct); err != nil {
+		return inv, err
+	}
+	if err := p.Store.SaveAccount(dstAcct); err != nil {
+		return inv, err
+	}
+	if err := p.Store.ReplaceProblems(r.SourceUser, problems); err != nil {
+		return inv, err
+	}
+	inv.problems = len(problems)
+	if firstErr != nil {
+		_ = p.Store.FailStep(r.SourceUser, state.StepCollect, firstErr.Error())
+		return inv, firstErr
+	}
+	return inv, p.Store.MarkStep(r.SourceUser, state.StepCollect, now)
+}
+
+type sizedMessage struct {
+	folder string
+	key    string
+	size   int64
+}
+
+// inventorySource describes a source and counts every folder's messages and
+// bytes (from the message list where the server does not report sizes).
+func inventorySource(ctx context.Context, src source.Source, acct *state.Account, sizes *[]sizedMessage) error {
+	var err error
+	if acct.Description, err = src.Describe(ctx); err != nil {
+		return err
+	}
+	folders, err := src.Folders(ctx)
+	if err != nil {
+		return fmt.Errorf("list folders: %w", err)
+	}
+	for i, f := range folders {
+		if f.NoSelect {
+			continue
+		}
+		st, msgs, err := src.Messages(ctx, f.Name)
+		if err != nil {
+			return fmt.Errorf("folder %q: %w", f.Name, err)
+		}
+		var bytes int64
+		for _, m := range msgs {
+			bytes += m.Size
+			*sizes = append(*sizes, sizedMessage{f.Name, m.Key, m.Size})
+		}
+		st.Name, st.Role, st.Bytes = f.Name, f.Role, bytes
+		st.Messages = uint32(len(msgs))
+		folders[i] = st
+	}
+	acct.Folders = folders
+	return nil
+}
+
+// findProblems looks for what will bite: folder names the mapping cannot
+// place, messages over the target's size limit, a quota too small.
+func (p *Project) findProblems(r users.Row, src, dst *state.Account, sizes []sizedMessage, bytes int64) []state.Problem {
+	var out []state.Problem
+	add := func(kind, folder, detail, action string) {
+		out = append(out, state.Problem{User: r.SourceUser, Kind: kind, Folder: folder, Detail: detail, Action: action})
+	}
+	plan, err := p.mapFolders(src.Description, src.Folders, dst.Description, dst.Folders)
+	if err != nil {
+		add("name", "", err.Error(), "add a folders.map entry for one of the folders, then approve again")
+	}
+	for _, e := range plan {
+		if e.Excluded {
+			continue
+		}
+		if plain := hierarchyName(e.Source, src.Description.Delimiter, dst.Description.Delimiter); e.Role == "" && e.Reason == "hierarchy" && plain != e.Target {
+			add("name", e.Source, fmt.Sprintf("the target cannot hold the name %q", plain), fmt.Sprintf("copied to %q", e.Target))
+		}
+	}
+	if limit := dst.Description.AppendLimit; limit > 0 {
+		for _, m := range sizes {
+			if m.size > limit {
+				add("oversize", m.folder, fmt.Sprintf("message %s is %s, over the target's limit of %s", m.key, FormatBytes(m.size), FormatBytes(limit)),
+					"the target will refuse it; it is reported per message; exclude the folder or export it by hand")
+			}
+		}
+	}
+	if dst.Description.QuotaLimit > 0 {
+		free := dst.Description.QuotaLimit - max(dst.Description.QuotaUsed, 0)
+		if bytes > free {
+			add("quota", "", fmt.Sprintf("the source holds %s, the target quota leaves %s free", FormatBytes(bytes), FormatBytes(free)),
+				"raise the target quota before bulk copy, or messages will be refused as over quota")
+		}
+	}
+	return out
+}
+
+// hierarchyName is a source name with only the separator translated.
+func hierarchyName(name string, from, to rune) string {
+	if from == 0 || to == 0 || from == to {
+		return name
+	}
+	return strings.ReplaceAll(name, string(from), string(to))
+}
+
+// FormatBytes renders a byte count for people: "1.5 MB".
+func FormatBytes(n int64) string {
+	const unit = 1000
+	if n < unit {
+		return fmt.Sprintf("%d B", n)
+	}
+	v := float64(n)
+	for _, u := range []string{"kB", "MB", "GB", "TB"} {
+		v /= unit
+		if v < unit {
+			return fmt.Sprintf("%.1f %s", v, u)
+		}
+	}
+	return fmt.Sprintf("%.1f PB", v/unit)
+}

@@ -1,0 +1,221 @@
+package phase
+
+import (
+	"fmt"
+	"net/url"
+	"path"
+	"strings"
+	"time"
+
+	"github.com/mailshift/mailshift/internal/mapping"
+)
+
+// Config is a project's configuration as the phases see it: a plain struct,
+// loaded and merged (file, environment, flags) by the command layer.
+type Config struct {
+	Source        Endpoint       `mapstructure:"source"`
+	Target        Endpoint       `mapstructure:"target"`
+	AllowInsecure bool           `mapstructure:"allow_insecure"`
+	Users         UsersConfig    `mapstructure:"users"`
+	TestUsers     []string       `mapstructure:"test_users"`
+	Folders       FoldersConfig  `mapstructure:"folders"`
+	Sync          SyncConfig     `mapstructure:"sync"`
+	Copy          CopyConfig     `mapstructure:"copy"`
+	Errors        ErrorsConfig   `mapstructure:"errors"`
+	Estimate      EstimateConfig `mapstructure:"estimate"`
+	Reports       ReportsConfig  `mapstructure:"reports"`
+}
+
+// Endpoint is a source or target server. URL may contain %u, replaced by the
+// users file's user of that side.
+type Endpoint struct {
+	URL                string `mapstructure:"url"`
+	TLS                string `mapstructure:"tls"` // none | starttls | implicit; default from the URL scheme
+	CAFile             string `mapstructure:"ca_file"`
+	InsecureSkipVerify bool   `mapstructure:"insecure_skip_verify"`
+	Auth               string `mapstructure:"auth"` // plain | login
+}
+
+// UsersConfig says where the users file is.
+type UsersConfig struct {
+	File string `mapstructure:"file"`
+}
+
+// FoldersConfig is the folder mapping's configuration.
+type FoldersConfig struct {
+	Exclude []string          `mapstructure:"exclude"`
+	Map     map[string]string `mapstructure:"map"`
+	Prefix  string            `mapstructure:"prefix"`
+}
+
+// SyncConfig is the incremental step's policy.
+type SyncConfig struct {
+	Deletions string `mapstructure:"deletions"`  // keep | mirror
+	MaxDelete int    `mapstructure:"max_delete"` // percent of a folder per pass
+}
+
+// CopyConfig tunes the copy engine.
+type CopyConfig struct {
+	Workers   int `mapstructure:"workers"`    // users in parallel
+	BatchSize int `mapstructure:"batch_size"` // messages per state transaction
+}
+
+// ErrorsConfig bounds failures.
+type ErrorsConfig struct {
+	Max int `mapstructure:"max"` // failed messages after which a user is given up for this run
+}
+
+// EstimateConfig feeds the duration estimate before a test has measured one.
+type EstimateConfig struct {
+	Bandwidth string `mapstructure:"bandwidth"` // e.g. "10MB/s"
+}
+
+// ReportsConfig says where reports go.
+type ReportsConfig struct {
+	Dir string `mapstructure:"dir"`
+}
+
+// Defaults returns the configuration every key falls back to.
+func Defaults() Config {
+	return Config{
+		Users:    UsersConfig{File: "users.csv"},
+		Sync:     SyncConfig{Deletions: "keep", MaxDelete: 50},
+		Copy:     CopyConfig{Workers: 4, BatchSize: 200},
+		Errors:   ErrorsConfig{Max: 1000},
+		Estimate: EstimateConfig{Bandwidth: "10MB/s"},
+		Reports:  ReportsConfig{Dir: "reports"},
+	}
+}
+
+// ConfigError is a configuration or usage mistake; Key names the setting.
+type ConfigError struct {
+	Key string
+	Msg string
+}
+
+func (e *ConfigError) Error() string {
+	if e.Key == "" {
+		return e.Msg
+	}
+	return e.Key + ": " + e.Msg
+}
+
+// Validate checks every key and returns the first mistake, naming the key.
+func (c *Config) Validate() error {
+	for _, ep := range []struct {
+		key string
+		e   *Endpoint
+	}{{"source", &c.Source}, {"target", &c.Target}} {
+		if err := ep.e.validate(ep.key); err != nil {
+			return err
+		}
+	}
+	if strings.HasPrefix(c.Target.URL, "maildir:") || !isIMAPURL(c.Target.URL) {
+		return &ConfigError{"target.url", fmt.Sprintf("%q: the target must be an IMAP server (imap:// or imaps://)", c.Target.URL)}
+	}
+	if c.Users.File == "" {
+		return &ConfigError{"users.file", "missing: name the users file (source_user,source_password,target_user,target_password,batch)"}
+	}
+	for i, p := range c.Folders.Exclude {
+		if err := mapping.ValidPattern(p); err != nil {
+			return &ConfigError{fmt.Sprintf("folders.exclude[%d]", i), err.Error()}
+		}
+	}
+	switch c.Sync.Deletions {
+	case "keep", "mirror":
+	default:
+		return &ConfigError{"sync.deletions", fmt.Sprintf("%q: must be keep or mirror", c.Sync.Deletions)}
+	}
+	if c.Sync.MaxDelete < 0 || c.Sync.MaxDelete > 100 {
+		return &ConfigError{"sync.max_delete", fmt.Sprintf("%d: must be a percentage between 0 and 100", c.Sync.MaxDelete)}
+	}
+	if c.Copy.Workers < 1 || c.Copy.Workers > 256 {
+		return &ConfigError{"copy.workers", fmt.Sprintf("%d: must be between 1 and 256", c.Copy.Workers)}
+	}
+	if c.Copy.BatchSize < 1 || c.Copy.BatchSize > 10000 {
+		return &ConfigError{"copy.batch_size", fmt.Sprintf("%d: must be between 1 and 10000", c.Copy.BatchSize)}
+	}
+	if c.Errors.Max < 1 {
+		return &ConfigError{"errors.max", fmt.Sprintf("%d: must be at least 1", c.Errors.Max)}
+	}
+	if _, err := ParseRate(c.Estimate.Bandwidth); err != nil {
+		return &ConfigError{"estimate.bandwidth", err.Error()}
+	}
+	return nil
+}
+
+func isIMAPURL(s string) bool {
+	return strings.HasPrefix(s, "imap://") || strings.HasPrefix(s, "imaps://")
+}
+
+func (e *Endpoint) validate(key string) error {
+	if e.URL == "" {
+		return &ConfigError{key + ".url", "missing: e.g. imaps://mail.example.com:993"}
+	}
+	if !isIMAPURL(e.URL) {
+		return &ConfigError{key + ".url", fmt.Sprintf("%q: unsupported scheme; use imap://host:143 or imaps://host:993", e.URL)}
+	}
+	u, err := url.Parse(strings.ReplaceAll(e.URL, "%u", "user"))
+	if err != nil || u.Host == "" {
+		return &ConfigError{key + ".url", fmt.Sprintf("%q: not a URL of the form imaps://host:port", e.URL)}
+	}
+	switch e.TLS {
+	case "", "none", "starttls", "implicit":
+	default:
+		return &ConfigError{key + ".tls", fmt.Sprintf("%q: must be none, starttls or implicit", e.TLS)}
+	}
+	switch e.Auth {
+	case "", "plain", "login":
+	default:
+		return &ConfigError{key + ".auth", fmt.Sprintf("%q: must be plain or login", e.Auth)}
+	}
+	if q := u.Query().Get("tls"); q != "" && e.TLS == "" {
+		switch q {
+		case "none", "starttls", "implicit":
+		default:
+			return &ConfigError{key + ".url", fmt.Sprintf("?tls=%s: must be none, starttls or implicit", q)}
+		}
+	}
+	return nil
+}
+
+// ParseRate parses a byte rate such as "20MB/s", "512KB/s" or "1GB/s"
+// (powers of 1000; KiB/MiB/GiB for powers of 1024) into bytes per second.
+func ParseRate(s string) (float64, error) {
+	t := strings.TrimSpace(s)
+	t = strings.TrimSuffix(t, "/s")
+	units := []struct {
+		suffix string
+		mult   float64
+	}{{"GiB", 1 << 30}, {"MiB", 1 << 20}, {"KiB", 1 << 10}, {"GB", 1e9}, {"MB", 1e6}, {"KB", 1e3}, {"kB", 1e3}, {"B", 1}}
+	for _, u := range units {
+		if strings.HasSuffix(t, u.suffix) {
+			var v float64
+			if _, err := fmt.Sscanf(strings.TrimSpace(strings.TrimSuffix(t, u.suffix)), "%g", &v); err != nil || v <= 0 {
+				break
+			}
+			return v * u.mult, nil
+		}
+	}
+	return 0, fmt.Errorf("%q: not a rate; write e.g. 20MB/s", s)
+}
+
+// reportsDir is where rendered reports go.
+func (c *Config) reportsDir() string {
+	if c.Reports.Dir == "" {
+		return "reports"
+	}
+	return path.Clean(c.Reports.Dir)
+}
+
+// formatDuration renders a duration for people: "3h12m", "45s".
+func formatDuration(d time.Duration) string {
+	switch {
+	case d < time.Second:
+		return d.Round(time.Millisecond).String()
+	case d < time.Minute:
+		return d.Round(time.Second).String()
+	default:
+		return strings.TrimSuffix(d.Round(time.Minute).String(), "0s")
+	}
+}

@@ -1,0 +1,169 @@
+package phase
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/mailshift/mailshift/internal/users"
+	"github.com/mailshift/mailshift/state"
+)
+
+// CutoverOptions selects the users to cut over; Yes confirms.
+type CutoverOptions struct {
+	Selection
+	Yes bool
+}
+
+// UserCutover is one user's cutover.
+type UserCutover struct {
+	User          string  `json:"user"`
+	FinalMessages int64   `json:"final_messages"`
+	FinalBytes    int64   `json:"final_bytes"`
+	FinalSeconds  float64 `json:"final_sync_seconds"`
+	Verified      bool    `json:"verified"`
+	Differences   int64   `json:"differences"`
+	Error         string  `json:"error,omitempty"`
+}
+
+// CutoverResult is the outcome of a cutover.
+type CutoverResult struct {
+	Users       []UserCutover `json:"users"`
+	AlreadyDone []string      `json:"already_cut_over"`
+	Verify      VerifyResult  `json:"verify"`
+	WindowSecs  float64       `json:"window_seconds"` // final sync plus verification, all users
+	Report      string        `json:"report"`
+	Failed      []UserFailure `json:"failed"`
+}
+
+// Cutover runs a final sync for each selected user, verifies it message by
+// message, records the users that verified clean as cut over, and writes the
+// cutover report. Users already cut over are left alone.
+func Cutover(ctx context.Context, p *Project, opts CutoverOptions) (CutoverResult, error) {
+	var res CutoverResult
+	if !opts.Yes {
+		return res, &ConfigError{"--yes", "cutover marks users as switched to the new server and plain sync will refuse them afterwards; run `mailshift cutover --yes` to go ahead"}
+	}
+	if _, err := p.requireApproval(); err != nil {
+		return res, err
+	}
+	rows, err := p.selectUsers(opts.Selection)
+	if err != nil {
+		return res, err
+	}
+	if err := p.requireBulk(rows); err != nil {
+		return res, err
+	}
+	var todo []users.Row
+	for _, r := range rows {
+		u, err := p.Store.User(r.SourceUser)
+		if err != nil {
+			return res, err
+		}
+		if !u.CutoverAt.IsZero() {
+			res.AlreadyDone = append(res.AlreadyDone, r.SourceUser)
+			continue
+		}
+		todo = append(todo, r)
+	}
+	start := time.Now()
+	var mu sync.Mutex
+	res.Failed = p.forEachUser(ctx, todo, func(ctx context.Context, r users.Row) error {
+		uc, v, err := p.cutoverUser(ctx, r)
+		mu.Lock()
+		defer mu.Unlock()
+		res.Users = append(res.Users, uc)
+		res.Verify.Users++
+		res.Verify.Folders += v.Folders
+		res.Verify.Messages += v.Messages
+		res.Verify.Differences += v.Differences
+		res.Verify.Extra += v.Extra
+		res.Verify.List = append(res.Verify.List, v.List[:min(len(v.List), maxListed-len(res.Verify.List))]...)
+		return err
+	})
+	res.WindowSecs = time.Since(start).Seconds()
+	slices.SortFunc(res.Users, func(a, b UserCutover) int { return strings.Compare(a.User, b.User) })
+	if len(todo) > 0 {
+		if res.Report, err = p.writeReport("cutover.md", renderCutover(p, res)); err != nil {
+			return res, err
+		}
+	}
+	if err := ctx.Err(); err != nil {
+		return res, err
+	}
+	if res.Verify.Differences > 0 {
+		return res, fmt.Errorf("cutover: %w (%d); those users are not marked cut over; see %s", ErrDifferences, res.Verify.Differences, res.Report)
+	}
+	return res, stepResult(ctx, "cutover", res.Failed)
+}
+
+// cutoverUser runs one user's final sync and verification and records it.
+func (p *Project) cutoverUser(ctx context.Context, r users.Row) (UserCutover, VerifyResult, error) {
+	uc := UserCutover{User: r.SourceUser}
+	t0 := time.Now()
+	st, err := p.passUser(ctx, r, copyOptions{deletions: p.Config.Sync.Deletions})
+	uc.FinalSeconds = time.Since(t0).Seconds()
+	uc.FinalMessages, uc.FinalBytes = st.Messages, st.Bytes
+	if err != nil {
+		uc.Error = err.Error()
+		_ = p.Store.FailStep(r.SourceUser, state.StepCutover, "final sync: "+err.Error())
+		return uc, VerifyResult{}, fmt.Errorf("final sync: %w", err)
+	}
+	v, err := p.verifyUser(ctx, r)
+	uc.Differences = v.Differences
+	if err != nil {
+		uc.Error = err.Error()
+		_ = p.Store.FailStep(r.SourceUser, state.StepCutover, "verification: "+err.Error())
+		return uc, v, fmt.Errorf("verification: %w", err)
+	}
+	if v.Differences > 0 {
+		uc.Error = fmt.Sprintf("%d differences", v.Differences)
+		_ = p.Store.FailStep(r.SourceUser, state.StepCutover, fmt.Sprintf("verification found %d differences; see reports/cutover.md", v.Differences))
+		return uc, v, nil
+	}
+	uc.Verified = true
+	at := p.now()
+	err = p.Store.SaveCutover(state.Cutover{
+		User: r.SourceUser, At: at, FinalMessages: st.Messages, FinalSyncSeconds: uc.FinalSeconds,
+		Verified: true, Report: p.path(p.Config.reportsDir() + "/cutover.md"),
+	})
+	if err == nil {
+		err = p.Store.MarkStep(r.SourceUser, state.StepCutover, at)
+	}
+	return uc, v, err
+}
+
+func renderCutover(p *Project, res CutoverResult) string {
+	var b strings.Builder
+	w := func(format string, args ...any) { fmt.Fprintf(&b, format, args...) }
+	w("# Cutover report\n\n")
+	w("Generated %s. Source `%s`, target `%s`.\n\n", p.now().UTC().Format("2006-01-02 15:04:05 MST"), p.Config.Source.URL, p.Config.Target.URL)
+	var msgs, bytes int64
+	ok := 0
+	for _, u := range res.Users {
+		msgs += u.FinalMessages
+		bytes += u.FinalBytes
+		if u.Verified {
+			ok++
+		}
+	}
+	w("Cutover window (final sync and verification of %d users): **%.1f s**. Final delta: %d messages, %s.\n\n", len(res.Users), res.WindowSecs, msgs, FormatBytes(bytes))
+	w("%d of %d users verified and cut over.\n\n", ok, len(res.Users))
+	w("| user | final delta | final sync | verified | differences | note |\n|---|---|---|---|---|---|\n")
+	for _, u := range res.Users {
+		v := "yes"
+		if !u.Verified {
+			v = "**no**"
+		}
+		w("| %s | %d messages, %s | %.1f s | %s | %d | %s |\n", u.User, u.FinalMessages, FormatBytes(u.FinalBytes), u.FinalSeconds, v, u.Differences, u.Error)
+	}
+	if len(res.AlreadyDone) > 0 {
+		w("\nAlready cut over before this run: %s.\n", strings.Join(res.AlreadyDone, ", "))
+	}
+	w("\nVerified %d messages in %d folders; %d messages on the target have no source message (new mail delivered to the target).\n", res.Verify.Messages, res.Verify.Folders, res.Verify.Extra)
+	b.WriteString(renderDifferences(res.Verify))
+	return b.String()
+}

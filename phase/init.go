@@ -1,0 +1,95 @@
+package phase
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+)
+
+// ConfigTemplate is the commented configuration `mailshift init` writes.
+const ConfigTemplate = `# mailshift project configuration.
+# Every key can also be set by environment (MAILSHIFT_SOURCE_URL, ...) and
+# some by flags; flags win over the environment, which wins over this file.
+# Secrets never need to be written here: passwords live in the users file,
+# as plain text or as env:VAR, file:PATH or cmd:COMMAND references.
+
+source:
+  # imap://host:143 (STARTTLS) or imaps://host:993 (implicit TLS).
+  url: imaps://old.example.com:993
+  # tls: none | starttls | implicit   (default from the URL scheme;
+  # none is accepted only for loopback hosts unless allow_insecure: true)
+  # ca_file: /etc/ssl/private-ca.pem   # trust a private CA
+  # auth: plain                        # plain | login
+
+target:
+  url: imaps://new.example.com:993
+
+# allow_insecure: false   # permit unencrypted connections to non-loopback hosts
+
+users:
+  # source_user,source_password,target_user,target_password,batch
+  # (Microsoft 365 "EmailAddress,UserName,Password" files and imapsync
+  # "host1;user1;pass1;host2;user2;pass2" lines are accepted too)
+  file: users.csv
+
+# Users migrated, verified and timed by "mailshift test".
+test_users: [alice@example.com]
+
+folders:
+  exclude: []        # glob patterns on source folder names, "/" as separator: ["Trash", "Archive/**"]
+  map: {}            # explicit pairs: {"Old Projects": "Archive/Projects"}
+  prefix: ""         # put everything under one target folder
+
+sync:
+  deletions: keep    # keep | mirror: apply source expunges to the target
+  max_delete: 50     # never delete more than this percent of a folder in one pass (sync --force overrides)
+
+copy:
+  workers: 4         # users copied in parallel
+  batch_size: 200    # messages per state transaction
+
+errors:
+  max: 1000          # refused messages after which a user is given up for this run
+
+estimate:
+  bandwidth: 10MB/s  # used for the duration estimate until "mailshift test" measures one
+
+reports:
+  dir: reports
+`
+
+// UsersTemplate is the users file `mailshift init` writes.
+const UsersTemplate = `source_user,source_password,target_user,target_password,batch
+alice@example.com,env:ALICE_OLD_PASSWORD,alice@example.com,env:ALICE_NEW_PASSWORD,wave1
+bob@example.com,file:/run/secrets/bob-old,bob@example.com,file:/run/secrets/bob-new,wave2
+`
+
+// Init writes a commented mailshift.yaml and a users.csv into dir. It never
+// overwrites an existing file unless force is set.
+func Init(dir string, force bool) ([]string, error) {
+	files := []struct{ name, text string }{{"mailshift.yaml", ConfigTemplate}, {"users.csv", UsersTemplate}}
+	if !force {
+		for _, f := range files {
+			path := filepath.Join(dir, f.name)
+			if _, err := os.Stat(path); err == nil {
+				return nil, &ConfigError{"init", fmt.Sprintf("%s exists; move it away or run `mailshift init --force` to overwrite it", path)}
+			} else if !errors.Is(err, fs.ErrNotExist) {
+				return nil, err
+			}
+		}
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, err
+	}
+	var written []string
+	for _, f := range files {
+		path := filepath.Join(dir, f.name)
+		if err := os.WriteFile(path, []byte(f.text), 0o600); err != nil {
+			return written, err
+		}
+		written = append(written, path)
+	}
+	return written, nil
+}

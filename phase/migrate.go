@@ -1,0 +1,363 @@
+package phase
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/mailshift/mailshift/internal/users"
+	"github.com/mailshift/mailshift/state"
+)
+
+// RunResult summarises a copying step.
+type RunResult struct {
+	Users       int           `json:"users"`
+	Failed      []UserFailure `json:"failed"`
+	Messages    int64         `json:"messages"`
+	Bytes       int64         `json:"bytes"`
+	FailedMsgs  int64         `json:"failed_messages"`
+	FlagUpdates int64         `json:"flag_updates"`
+	Expunged    int64         `json:"expunged"`
+	Seconds     float64       `json:"seconds"`
+}
+
+func (r *RunResult) add(st copyStats) {
+	r.Messages += st.Messages
+	r.Bytes += st.Bytes
+	r.FailedMsgs += st.Failed
+	r.FlagUpdates += st.FlagUpdates
+	r.Expunged += st.Expunged
+}
+
+// run copies the given users with opts, calling before and after around
+// each user's pass. Users whose after returns an error count as failed.
+func (p *Project) run(ctx context.Context, step string, rows []users.Row, opts copyOptions,
+	before func(users.Row) error, after func(users.Row, copyStats, error) error) RunResult {
+	start := time.Now()
+	res := RunResult{Users: len(rows)}
+	var mu sync.Mutex
+	res.Failed = p.forEachUser(ctx, rows, func(ctx context.Context, r users.Row) error {
+		if before != nil {
+			if err := before(r); err != nil {
+				return err
+			}
+		}
+		st, err := p.passUser(ctx, r, opts)
+		mu.Lock()
+		res.add(st)
+		mu.Unlock()
+		if after != nil {
+			err = after(r, st, err)
+		}
+		if err != nil && !isInterrupt(err) {
+			_ = p.Store.FailStep(r.SourceUser, state.Step(step), err.Error())
+		}
+		return err
+	})
+	res.Seconds = time.Since(start).Seconds()
+	return res
+}
+
+// passUser runs one pass of the copy engine for one user.
+func (p *Project) passUser(ctx context.Context, r users.Row, opts copyOptions) (copyStats, error) {
+	s, err := p.openSession(ctx, r)
+	if err != nil {
+		return copyStats{}, err
+	}
+	defer s.Close()
+	st, err := s.copyAll(ctx, opts)
+	if err == nil && st.Failed > 0 {
+		err = fmt.Errorf("%d message(s) refused by the target; `mailshift report` lists them", st.Failed)
+	}
+	return st, err
+}
+
+// refuseCutOver drops users already cut over, or fails when a named user
+// is: plain sync and bulk never touch them.
+func (p *Project) refuseCutOver(rows []users.Row, what string) error {
+	var done []string
+	for _, r := range rows {
+		u, err := p.Store.User(r.SourceUser)
+		if err != nil && !errors.Is(err, state.ErrNotFound) {
+			return err
+		}
+		if !u.CutoverAt.IsZero() {
+			done = append(done, r.SourceUser)
+		}
+	}
+	if len(done) > 0 {
+		return gateError(ErrCutOver, "%s cut over already (%s); %s", pluralUsers(len(done)), abbreviate(done, 5), what)
+	}
+	return nil
+}
+
+func pluralUsers(n int) string {
+	if n == 1 {
+		return "1 user is"
+	}
+	return fmt.Sprintf("%d users are", n)
+}
+
+// TestOptions selects the test users and whether to remove what a test
+// wrote.
+type TestOptions struct {
+	Users   []string // default: config test_users
+	Cleanup bool
+}
+
+// TestResult is a test migration's outcome.
+type TestResult struct {
+	RunResult
+	Verify        VerifyResult  `json:"verify"`
+	Passed        bool          `json:"passed"`
+	RateBytes     float64       `json:"rate_bytes_per_second"`
+	RateMessages  float64       `json:"rate_messages_per_second"`
+	EstimatedBulk time.Duration `json:"estimated_bulk_ns"`
+	TotalBytes    int64         `json:"total_bytes"`
+	CleanedUp     bool          `json:"cleaned_up"`
+}
+
+// Test migrates the test users, verifies them, measures the copy rate and
+// extrapolates the bulk duration. With Cleanup it removes what earlier
+// tests wrote to the test users' targets instead.
+func Test(ctx context.Context, p *Project, opts TestOptions) (TestResult, error) {
+	var res TestResult
+	if _, err := p.requireApproval(); err != nil {
+		return res, err
+	}
+	names := opts.Users
+	if len(names) == 0 {
+		names = p.Config.TestUsers
+	}
+	if len(names) == 0 {
+		return res, &ConfigError{"test_users", "no test users: list some in the config (test_users) or pass --users"}
+	}
+	rows, err := p.selectUsers(Selection{Users: names})
+	if err != nil {
+		return res, err
+	}
+	if err := p.refuseCutOver(rows, "test users must not be cut over"); err != nil {
+		return res, err
+	}
+	if opts.Cleanup {
+		err := p.cleanup(ctx, rows)
+		res.CleanedUp = err == nil
+		return res, err
+	}
+	res.RunResult = p.run(ctx, string(state.StepTest), rows, copyOptions{deletions: "keep"}, nil, nil)
+	if err := ctx.Err(); err != nil {
+		return res, err
+	}
+	res.Verify, err = verifyUsers(ctx, p, rows)
+	if err != nil && !errors.Is(err, ErrDifferences) && !errors.Is(err, ErrPartial) {
+		return res, err
+	}
+	res.Passed = len(res.Failed) == 0 && res.Verify.Differences == 0 && len(res.Verify.Failed) == 0
+	if res.Seconds > 0 {
+		res.RateBytes = float64(res.Bytes) / res.Seconds
+		res.RateMessages = float64(res.Messages) / res.Seconds
+	}
+	for _, r := range p.Users {
+		if a, err := p.Store.Account(r.SourceUser, state.SideSource); err == nil {
+			for _, f := range a.Folders {
+				res.TotalBytes += max(f.Bytes, 0)
+			}
+		}
+	}
+	if res.RateBytes > 0 {
+		// The test ran min(workers, test users) users at once; bulk runs
+		// min(workers, all users). The per-user rate is assumed to hold.
+		tested := float64(max(1, min(p.Config.Copy.Workers, len(rows))))
+		bulk := float64(max(1, min(p.Config.Copy.Workers, len(p.Users))))
+		rate := res.RateBytes / tested * bulk
+		res.EstimatedBulk = time.Duration(float64(res.TotalBytes) / rate * float64(time.Second))
+	}
+	detail := fmt.Sprintf("%d messages, %s in %.1fs; verification: %d differences", res.Messages, FormatBytes(res.Bytes), res.Seconds, res.Verify.Differences)
+	if !res.Passed {
+		var why []string
+		for _, f := range res.Failed {
+			why = append(why, f.User+": "+f.Reason)
+		}
+		for _, f := range res.Verify.Failed {
+			why = append(why, f.User+": "+f.Reason)
+		}
+		if res.Verify.Differences > 0 {
+			why = append(why, fmt.Sprintf("%d differences found by verification", res.Verify.Differences))
+		}
+		detail = strings.Join(why, "; ")
+	}
+	run := state.TestRun{At: p.now(), PlanHash: p.PlanHash(), Messages: res.Messages, Bytes: res.Bytes, Seconds: res.Seconds, Passed: res.Passed, Detail: detail}
+	for _, r := range rows {
+		run.Users = append(run.Users, r.SourceUser)
+		if res.Passed {
+			if err := p.Store.MarkStep(r.SourceUser, state.StepTest, run.At); err != nil {
+				return res, err
+			}
+		}
+	}
+	if _, err := p.Store.SaveTestRun(run); err != nil {
+		return res, err
+	}
+	if text := renderTest(p, res, run); text != "" {
+		if _, err := p.writeReport("test.md", text); err != nil {
+			return res, err
+		}
+	}
+	if err := stepResult(ctx, "test", res.Failed); err != nil {
+		return res, err
+	}
+	if res.Verify.Differences > 0 {
+		return res, fmt.Errorf("test: %w (%d); see reports/test.md", ErrDifferences, res.Verify.Differences)
+	}
+	return res, nil
+}
+
+// cleanup expunges from the targets everything mailshift copied for rows
+// and forgets it, so that the users start afresh.
+func (p *Project) cleanup(ctx context.Context, rows []users.Row) error {
+	failures := p.forEachUser(ctx, rows, func(ctx context.Context, r users.Row) error {
+		pairs, err := p.Store.UserPairs(r.SourceUser)
+		if err != nil {
+			return err
+		}
+		byFolder := map[string][]uint32{}
+		for _, pr := range pairs {
+			if pr.Status == state.Copied && pr.TargetUID != 0 {
+				byFolder[pr.TargetFolder] = append(byFolder[pr.TargetFolder], pr.TargetUID)
+			}
+		}
+		if len(byFolder) > 0 {
+			dst, err := p.openTarget(ctx, r)
+			if err != nil {
+				return err
+			}
+			defer dst.Close()
+			for folder, uids := range byFolder {
+				if err := dst.Expunge(ctx, folder, uids); err != nil {
+					return fmt.Errorf("clean up target folder %q: %w", folder, err)
+				}
+			}
+		}
+		return p.Store.ResetUser(r.SourceUser)
+	})
+	return stepResult(ctx, "test --cleanup", failures)
+}
+
+func renderTest(p *Project, res TestResult, run state.TestRun) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "# Test migration\n\n")
+	fmt.Fprintf(&b, "Run at %s for %s.\n\n", run.At.UTC().Format("2006-01-02 15:04 MST"), strings.Join(run.Users, ", "))
+	verdict := "PASSED"
+	if !res.Passed {
+		verdict = "FAILED: " + run.Detail
+	}
+	fmt.Fprintf(&b, "Result: **%s**\n\n", verdict)
+	fmt.Fprintf(&b, "| | |\n|---|---|\n")
+	fmt.Fprintf(&b, "| messages copied | %d |\n| bytes copied | %s |\n| time | %.1f s |\n", res.Messages, FormatBytes(res.Bytes), res.Seconds)
+	fmt.Fprintf(&b, "| rate | %s/s, %.0f messages/s |\n", FormatBytes(int64(res.RateBytes)), res.RateMessages)
+	fmt.Fprintf(&b, "| messages refused | %d |\n| verification differences | %d |\n", res.FailedMsgs, res.Verify.Differences)
+	if res.EstimatedBulk > 0 {
+		fmt.Fprintf(&b, "| estimated bulk copy (%s, %d workers) | %s |\n", FormatBytes(res.TotalBytes), p.Config.Copy.Workers, formatDuration(res.EstimatedBulk))
+	}
+	b.WriteString(renderDifferences(res.Verify))
+	return b.String()
+}
+
+// BulkOptions selects users for bulk copy.
+type BulkOptions struct {
+	Selection
+	SkipTest bool
+}
+
+// Bulk copies everything of the selected users, resumably.
+func Bulk(ctx context.Context, p *Project, opts BulkOptions) (RunResult, error) {
+	if _, err := p.requireApproval(); err != nil {
+		return RunResult{}, err
+	}
+	if !opts.SkipTest {
+		if err := p.requireTest(); err != nil {
+			return RunResult{}, err
+		}
+	}
+	rows, err := p.selectUsers(opts.Selection)
+	if err != nil {
+		return RunResult{}, err
+	}
+	if err := p.syncUsers(); err != nil {
+		return RunResult{}, err
+	}
+	if err := p.refuseCutOver(rows, "use `mailshift sync --post-cutover` for stragglers"); err != nil {
+		return RunResult{}, err
+	}
+	res := p.run(ctx, string(state.StepBulk), rows, copyOptions{deletions: "keep"},
+		func(r users.Row) error {
+			u, err := p.Store.User(r.SourceUser)
+			if err == nil && u.BulkStartedAt.IsZero() {
+				err = p.Store.MarkStep(r.SourceUser, state.StepBulkStarted, p.now())
+			}
+			return err
+		},
+		func(r users.Row, st copyStats, err error) error {
+			if err == nil {
+				err = p.Store.MarkStep(r.SourceUser, state.StepBulk, p.now())
+			}
+			return err
+		})
+	return res, stepResult(ctx, "bulk", res.Failed)
+}
+
+// SyncOptions selects users for an incremental pass.
+type SyncOptions struct {
+	Selection
+	PostCutover bool // sweep users already cut over
+	Force       bool // apply deletions beyond sync.max_delete
+}
+
+// Sync copies what changed since the last pass: new messages, flag changes
+// and, with sync.deletions mirror, expunges.
+func Sync(ctx context.Context, p *Project, opts SyncOptions) (RunResult, error) {
+	if _, err := p.requireApproval(); err != nil {
+		return RunResult{}, err
+	}
+	rows, err := p.selectUsers(opts.Selection)
+	if err != nil {
+		return RunResult{}, err
+	}
+	if err := p.requireBulk(rows); err != nil {
+		return RunResult{}, err
+	}
+	if !opts.PostCutover {
+		if err := p.refuseCutOver(rows, "plain sync refuses them; sweep stragglers with `mailshift sync --post-cutover`"); err != nil {
+			return RunResult{}, err
+		}
+	}
+	res := p.run(ctx, string(state.StepSync), rows, copyOptions{deletions: p.Config.Sync.Deletions, force: opts.Force}, nil,
+		func(r users.Row, st copyStats, err error) error {
+			if err == nil {
+				err = p.Store.MarkStep(r.SourceUser, state.StepSync, p.now())
+			}
+			return err
+		})
+	return res, stepResult(ctx, "sync", res.Failed)
+}
+
+// requireBulk checks that the bulk copy of every row finished.
+func (p *Project) requireBulk(rows []users.Row) error {
+	var missing []string
+	for _, r := range rows {
+		u, err := p.Store.User(r.SourceUser)
+		if err != nil && !errors.Is(err, state.ErrNotFound) {
+			return err
+		}
+		if u.BulkDoneAt.IsZero() {
+			missing = append(missing, r.SourceUser)
+		}
+	}
+	if len(missing) > 0 {
+		return gateError(ErrBulkNotDone, "bulk copy has not finished for %s; run `mailshift bulk` first (or narrow with --users/--batch)", abbreviate(missing, 5))
+	}
+	return nil
+}

@@ -1,0 +1,219 @@
+// Package phase owns the migration lifecycle: the six steps (collect,
+// approve, test, bulk, sync, cutover), the gates that keep them in order,
+// verification, reports, and the copy engine they all drive.
+//
+// Phases see plain structs: a Config, the users file's rows, an open state
+// store. They report progress through the Progress interface and never
+// print; the command layer owns the terminal.
+package phase
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/url"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/mailshift/mailshift/internal/imapconn"
+	"github.com/mailshift/mailshift/internal/users"
+	"github.com/mailshift/mailshift/source"
+	imapsource "github.com/mailshift/mailshift/source/imap"
+	"github.com/mailshift/mailshift/state"
+	"github.com/mailshift/mailshift/target"
+	imaptarget "github.com/mailshift/mailshift/target/imap"
+)
+
+// Project is everything a step needs: configuration, the users, the state.
+type Project struct {
+	Config   Config
+	Users    []users.Row
+	Store    *state.Store
+	Dir      string // project directory; relative report paths are under it
+	Progress Progress
+	Log      *slog.Logger
+	Now      func() time.Time
+}
+
+// Selection narrows a step to some users: by name, by batch, or both.
+type Selection struct {
+	Users []string // source users (or target users)
+	Batch string
+}
+
+func (p *Project) now() time.Time {
+	if p.Now != nil {
+		return p.Now()
+	}
+	return time.Now()
+}
+
+func (p *Project) log() *slog.Logger {
+	if p.Log != nil {
+		return p.Log
+	}
+	return slog.New(slog.DiscardHandler)
+}
+
+func (p *Project) progress() Progress {
+	if p.Progress != nil {
+		return p.Progress
+	}
+	return NoProgress{}
+}
+
+// path resolves a project-relative path.
+func (p *Project) path(rel string) string {
+	if filepath.IsAbs(rel) || p.Dir == "" {
+		return rel
+	}
+	return filepath.Join(p.Dir, rel)
+}
+
+// selectUsers returns the users file's rows the selection names, in file
+// order. Naming a user that is not in the file is a usage error.
+func (p *Project) selectUsers(sel Selection) ([]users.Row, error) {
+	want := map[string]bool{}
+	for _, u := range sel.Users {
+		if u = strings.TrimSpace(u); u != "" {
+			want[u] = false
+		}
+	}
+	var out []users.Row
+	batches := map[string]bool{}
+	for _, r := range p.Users {
+		batches[r.Batch] = true
+		named := len(sel.Users) == 0
+		for _, n := range []string{r.SourceUser, r.TargetUser} {
+			if _, ok := want[n]; ok {
+				want[n] = true
+				named = true
+			}
+		}
+		if named && (sel.Batch == "" || r.Batch == sel.Batch) {
+			out = append(out, r)
+		}
+	}
+	var unknown []string
+	for n, found := range want {
+		if !found {
+			unknown = append(unknown, n)
+		}
+	}
+	if len(unknown) > 0 {
+		slices.Sort(unknown)
+		return nil, &ConfigError{"--users", fmt.Sprintf("%s not in the users file %s", strings.Join(unknown, ", "), p.Config.Users.File)}
+	}
+	if sel.Batch != "" && !batches[sel.Batch] {
+		return nil, &ConfigError{"--batch", fmt.Sprintf("no user of the users file %s is in batch %q", p.Config.Users.File, sel.Batch)}
+	}
+	return out, nil
+}
+
+// syncUsers records the users file's rows in the state.
+func (p *Project) syncUsers() error {
+	for _, r := range p.Users {
+		if err := p.Store.PutUser(r.SourceUser, r.TargetUser, r.Batch); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// endpointOptions turns an endpoint and one user's credentials into dial
+// options.
+func (p *Project) endpointOptions(ctx context.Context, ep Endpoint, user string, secret users.Secret, host string) (imapconn.Options, error) {
+	raw := strings.ReplaceAll(ep.URL, "%u", url.PathEscape(user))
+	u, err := url.Parse(raw)
+	if err != nil {
+		return imapconn.Options{}, fmt.Errorf("endpoint %s: %w", ep.URL, err)
+	}
+	o := imapconn.Options{
+		Addr:               u.Host,
+		CAFile:             ep.CAFile,
+		InsecureSkipVerify: ep.InsecureSkipVerify,
+		AllowInsecure:      p.Config.AllowInsecure,
+		Auth:               ep.Auth,
+		User:               user,
+	}
+	if host != "" { // imapsync-style rows name their own hosts
+		o.Addr = host
+	}
+	mode := ep.TLS
+	if mode == "" {
+		mode = u.Query().Get("tls")
+	}
+	if mode == "" {
+		if u.Scheme == "imaps" {
+			mode = "implicit"
+		} else {
+			mode = "starttls"
+		}
+	}
+	o.TLS = imapconn.TLSMode(mode)
+	if _, _, err := net.SplitHostPort(o.Addr); err != nil {
+		port := "143"
+		if mode == "implicit" {
+			port = "993"
+		}
+		o.Addr = net.JoinHostPort(strings.Trim(o.Addr, "[]"), port)
+	}
+	if u.Query().Get("auth") != "" && o.Auth == "" {
+		o.Auth = u.Query().Get("auth")
+	}
+	if secret.IsSet() {
+		pw, err := secret.Reveal(ctx)
+		if err != nil {
+			return o, fmt.Errorf("password of %s: %w", user, err)
+		}
+		o.Password = pw
+	}
+	return o, nil
+}
+
+// openSource logs in to a user's source mailbox.
+func (p *Project) openSource(ctx context.Context, r users.Row) (source.Source, error) {
+	o, err := p.endpointOptions(ctx, p.Config.Source, r.SourceUser, r.SourcePassword, r.SourceHost)
+	if err != nil {
+		return nil, err
+	}
+	s, err := imapsource.Open(ctx, o)
+	if err != nil {
+		return nil, fmt.Errorf("source %s: %w", r.SourceUser, err)
+	}
+	return s, nil
+}
+
+// openTarget logs in to a user's target mailbox.
+func (p *Project) openTarget(ctx context.Context, r users.Row) (target.Target, error) {
+	o, err := p.endpointOptions(ctx, p.Config.Target, r.TargetUser, r.TargetPassword, r.TargetHost)
+	if err != nil {
+		return nil, err
+	}
+	t, err := imaptarget.Open(ctx, o)
+	if err != nil {
+		return nil, fmt.Errorf("target %s: %w", r.TargetUser, err)
+	}
+	return t, nil
+}
+
+// writeReport writes a rendered report under the reports directory, 0600.
+func (p *Project) writeReport(name, text string) (string, error) {
+	dir := p.path(p.Config.reportsDir())
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return "", fmt.Errorf("reports directory: %w", err)
+	}
+	path := filepath.Join(dir, name)
+	tmp := path + ".tmp"
+	if err := os.WriteFile(tmp, []byte(text), 0o600); err != nil {
+		return "", fmt.Errorf("write report: %w", err)
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		return "", fmt.Errorf("write report: %w", err)
+	}
+	return path, nil
+}

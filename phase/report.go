@@ -1,0 +1,102 @@
+package phase
+
+import (
+	"bytes"
+	"encoding/csv"
+	"encoding/json"
+	"fmt"
+	"strconv"
+	"strings"
+
+	"github.com/mailshift/mailshift/state"
+)
+
+// Report is the project's status with every failed message; its JSON form is
+// the stable interface of `report --format json`.
+type Report struct {
+	Status         StatusReport    `json:"status"`
+	Problems       []state.Problem `json:"problems"`
+	FailedMessages []FailedMessage `json:"failed_messages"`
+}
+
+// FailedMessage is a message that could not be copied.
+type FailedMessage struct {
+	User   string `json:"user"`
+	Folder string `json:"folder"`
+	Key    string `json:"key"`
+	Size   int64  `json:"size"`
+	Reason string `json:"reason"`
+}
+
+// BuildReport gathers the report of the selected users.
+func BuildReport(p *Project, sel Selection) (Report, error) {
+	st, err := Status(p, sel)
+	if err != nil {
+		return Report{}, err
+	}
+	rep := Report{Status: st, Problems: []state.Problem{}, FailedMessages: []FailedMessage{}}
+	want := map[string]bool{}
+	for _, u := range st.Users {
+		want[u.SourceUser] = true
+	}
+	all, err := p.Store.Problems()
+	if err != nil {
+		return rep, err
+	}
+	for _, pr := range all {
+		if want[pr.User] {
+			rep.Problems = append(rep.Problems, pr)
+		}
+	}
+	for _, u := range st.Users {
+		fs, err := p.Store.FailedPairs(u.SourceUser)
+		if err != nil {
+			return rep, err
+		}
+		for _, f := range fs {
+			rep.FailedMessages = append(rep.FailedMessages, FailedMessage{User: f.User, Folder: f.SourceFolder, Key: f.SourceKey, Size: f.Size, Reason: f.Error})
+		}
+	}
+	return rep, nil
+}
+
+// Render renders the report as md, html, csv or json.
+func (r Report) Render(format string) (string, error) {
+	switch format {
+	case "json":
+		b, err := json.MarshalIndent(r, "", "  ")
+		return string(b) + "\n", err
+	case "csv":
+		var buf bytes.Buffer
+		w := csv.NewWriter(&buf)
+		w.Write([]string{"source_user", "target_user", "batch", "stage", "source_messages", "copied_messages", "copied_bytes", "failed_messages", "error"})
+		for _, u := range r.Status.Users {
+			w.Write([]string{u.SourceUser, u.TargetUser, u.Batch, u.Stage, strconv.FormatInt(u.Messages, 10), strconv.FormatInt(u.Copied, 10), strconv.FormatInt(u.CopiedBytes, 10), strconv.FormatInt(u.FailedMessages, 10), u.Error})
+		}
+		w.Flush()
+		return buf.String(), w.Error()
+	case "md", "markdown", "html":
+		var b strings.Builder
+		b.WriteString("# Migration report\n\n```\n")
+		b.WriteString(RenderStatus(r.Status))
+		b.WriteString("```\n\n## Problems found by collect\n\n")
+		if len(r.Problems) == 0 {
+			b.WriteString("None.\n")
+		}
+		for _, pr := range r.Problems {
+			fmt.Fprintf(&b, "- %s %s %s: %s (%s)\n", pr.User, pr.Kind, pr.Folder, pr.Detail, pr.Action)
+		}
+		fmt.Fprintf(&b, "\n## Messages that could not be copied (%d)\n\n", len(r.FailedMessages))
+		if len(r.FailedMessages) > 0 {
+			b.WriteString("| user | folder | message | size | reason |\n|---|---|---|---|---|\n")
+			for _, f := range r.FailedMessages {
+				fmt.Fprintf(&b, "| %s | %s | %s | %s | %s |\n", f.User, f.Folder, f.Key, FormatBytes(f.Size), f.Reason)
+			}
+		}
+		if format == "html" {
+			return markdownPage("Migration report", b.String()), nil
+		}
+		return b.String(), nil
+	}
+	return "", &ConfigError{"--format", fmt.Sprintf("%q: must be md, html, csv or json", format)}
+}

@@ -1,0 +1,149 @@
+package phase
+
+import (
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/mailshift/mailshift/state"
+)
+
+// UserStatus is where one user stands; its JSON form is the stable
+// interface of `status --json`.
+type UserStatus struct {
+	SourceUser     string     `json:"source_user"`
+	TargetUser     string     `json:"target_user"`
+	Batch          string     `json:"batch"`
+	Stage          string     `json:"stage"` // new, collected, tested, bulk-running, bulk-done, synced, cut-over
+	CollectedAt    *time.Time `json:"collected_at,omitempty"`
+	TestedAt       *time.Time `json:"tested_at,omitempty"`
+	BulkStartedAt  *time.Time `json:"bulk_started_at,omitempty"`
+	BulkDoneAt     *time.Time `json:"bulk_done_at,omitempty"`
+	SyncedAt       *time.Time `json:"synced_at,omitempty"`
+	CutoverAt      *time.Time `json:"cutover_at,omitempty"`
+	Messages       int64      `json:"source_messages"` // from the inventory
+	Bytes          int64      `json:"source_bytes"`
+	Copied         int64      `json:"copied_messages"`
+	CopiedBytes    int64      `json:"copied_bytes"`
+	FailedMessages int64      `json:"failed_messages"`
+	ErrorStep      string     `json:"error_step,omitempty"`
+	Error          string     `json:"error,omitempty"`
+}
+
+// StatusReport is where the whole project stands.
+type StatusReport struct {
+	PlanHash   string       `json:"plan_hash"`
+	ApprovedBy string       `json:"approved_by,omitempty"`
+	ApprovedAt *time.Time   `json:"approved_at,omitempty"`
+	PlanValid  bool         `json:"plan_approved"` // an approval exists and matches the current plan
+	TestPassed bool         `json:"test_passed"`
+	Users      []UserStatus `json:"users"`
+}
+
+// Status reports where every selected user stands.
+func Status(p *Project, sel Selection) (StatusReport, error) {
+	rows, err := p.selectUsers(sel)
+	if err != nil {
+		return StatusReport{}, err
+	}
+	if err := p.syncUsers(); err != nil {
+		return StatusReport{}, err
+	}
+	rep := StatusReport{PlanHash: p.PlanHash()}
+	if a, err := p.Store.LatestApproval(); err == nil {
+		rep.ApprovedBy, rep.ApprovedAt = a.By, timePtr(a.At)
+		rep.PlanValid = a.Hash == rep.PlanHash
+	}
+	rep.TestPassed = p.requireTest() == nil
+	for _, r := range rows {
+		u, err := p.Store.User(r.SourceUser)
+		if err != nil {
+			return rep, err
+		}
+		c, err := p.Store.Counts(r.SourceUser)
+		if err != nil {
+			return rep, err
+		}
+		us := UserStatus{
+			SourceUser: u.SourceUser, TargetUser: u.TargetUser, Batch: u.Batch,
+			CollectedAt: timePtr(u.CollectedAt), TestedAt: timePtr(u.TestedAt),
+			BulkStartedAt: timePtr(u.BulkStartedAt), BulkDoneAt: timePtr(u.BulkDoneAt),
+			SyncedAt: timePtr(u.SyncedAt), CutoverAt: timePtr(u.CutoverAt),
+			Copied: c.Copied, CopiedBytes: c.CopiedBytes, FailedMessages: c.Failed,
+			ErrorStep: string(u.ErrorStep), Error: u.Error,
+		}
+		if a, err := p.Store.Account(r.SourceUser, state.SideSource); err == nil {
+			for _, f := range a.Folders {
+				us.Messages += int64(f.Messages)
+				us.Bytes += max(f.Bytes, 0)
+			}
+		}
+		us.Stage = stage(u)
+		rep.Users = append(rep.Users, us)
+	}
+	return rep, nil
+}
+
+func stage(u state.User) string {
+	switch {
+	case !u.CutoverAt.IsZero():
+		return "cut-over"
+	case !u.SyncedAt.IsZero() && !u.BulkDoneAt.IsZero():
+		return "synced"
+	case !u.BulkDoneAt.IsZero():
+		return "bulk-done"
+	case !u.BulkStartedAt.IsZero():
+		return "bulk-running"
+	case !u.TestedAt.IsZero():
+		return "tested"
+	case !u.CollectedAt.IsZero():
+		return "collected"
+	}
+	return "new"
+}
+
+func timePtr(t time.Time) *time.Time {
+	if t.IsZero() {
+		return nil
+	}
+	t = t.UTC()
+	return &t
+}
+
+// RenderStatus renders a status report as a table for people.
+func RenderStatus(rep StatusReport) string {
+	var b strings.Builder
+	switch {
+	case rep.ApprovedAt == nil:
+		b.WriteString("Plan: not approved (mailshift approve)\n")
+	case !rep.PlanValid:
+		fmt.Fprintf(&b, "Plan: CHANGED since %s approved it on %s: approve again\n", rep.ApprovedBy, rep.ApprovedAt.Format("2006-01-02 15:04"))
+	default:
+		fmt.Fprintf(&b, "Plan: approved by %s on %s\n", rep.ApprovedBy, rep.ApprovedAt.Format("2006-01-02 15:04"))
+	}
+	if rep.TestPassed {
+		b.WriteString("Test migration: passed\n")
+	} else {
+		b.WriteString("Test migration: none passed for this plan\n")
+	}
+	fmt.Fprintf(&b, "\n%-28s %-10s %-13s %17s %10s %7s  %s\n", "USER", "BATCH", "STAGE", "COPIED", "SIZE", "FAILED", "LAST ERROR")
+	for _, u := range rep.Users {
+		copied := fmt.Sprintf("%d", u.Copied)
+		if u.Messages > 0 {
+			copied = fmt.Sprintf("%d/%d", u.Copied, u.Messages)
+		}
+		errText := ""
+		if u.Error != "" {
+			errText = u.ErrorStep + ": " + firstLine(u.Error)
+		}
+		fmt.Fprintf(&b, "%-28s %-10s %-13s %17s %10s %7d  %s\n", u.SourceUser, orDash(u.Batch), u.Stage, copied, FormatBytes(u.CopiedBytes), u.FailedMessages, errText)
+	}
+	return b.String()
+}
+
+func firstLine(s string) string {
+	if i := strings.IndexByte(s, '\n'); i >= 0 {
+		return s[:i]
+	}
+	return s
+}

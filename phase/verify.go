@@ -1,0 +1,222 @@
+package phase
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/mailshift/mailshift/internal/users"
+	"github.com/mailshift/mailshift/source"
+	"github.com/mailshift/mailshift/state"
+)
+
+// Difference is one thing on the target that does not match its source.
+type Difference struct {
+	User   string `json:"user"`
+	Folder string `json:"folder"`
+	Key    string `json:"key,omitempty"` // source message key
+	What   string `json:"what"`
+}
+
+// VerifyResult is what a verification found.
+type VerifyResult struct {
+	Users       int           `json:"users"`
+	Failed      []UserFailure `json:"failed"`
+	Folders     int           `json:"folders"`
+	Messages    int64         `json:"messages"`
+	Differences int64         `json:"differences"`
+	Extra       int64         `json:"extra_on_target"` // target messages with no source message (e.g. new mail delivered there)
+	List        []Difference  `json:"list"`            // the first differences, at most maxListed
+}
+
+const maxListed = 1000
+
+// Verify compares source and target of the selected users: per folder the
+// counts, and per message the size, flags, internal date and content hash.
+func Verify(ctx context.Context, p *Project, sel Selection) (VerifyResult, error) {
+	rows, err := p.selectUsers(sel)
+	if err != nil {
+		return VerifyResult{}, err
+	}
+	return verifyUsers(ctx, p, rows)
+}
+
+func verifyUsers(ctx context.Context, p *Project, rows []users.Row) (VerifyResult, error) {
+	res := VerifyResult{Users: len(rows)}
+	var mu sync.Mutex
+	res.Failed = p.forEachUser(ctx, rows, func(ctx context.Context, r users.Row) error {
+		ur, err := p.verifyUser(ctx, r)
+		mu.Lock()
+		defer mu.Unlock()
+		res.Folders += ur.Folders
+		res.Messages += ur.Messages
+		res.Differences += ur.Differences
+		res.Extra += ur.Extra
+		for _, d := range ur.List {
+			if len(res.List) < maxListed {
+				res.List = append(res.List, d)
+			}
+		}
+		return err
+	})
+	if err := stepResult(ctx, "verify", res.Failed); err != nil {
+		return res, err
+	}
+	if res.Differences > 0 {
+		return res, fmt.Errorf("%w: %d", ErrDifferences, res.Differences)
+	}
+	return res, nil
+}
+
+// verifyUser checks one user. Every source message must have a pair whose
+// target message exists with the same size, flags, internal date and
+// content hash.
+func (p *Project) verifyUser(ctx context.Context, r users.Row) (VerifyResult, error) {
+	var res VerifyResult
+	s, err := p.openSession(ctx, r)
+	if err != nil {
+		return res, err
+	}
+	defer s.Close()
+	diff := func(folder, key, format string, args ...any) {
+		res.Differences++
+		if len(res.List) < maxListed {
+			res.List = append(res.List, Difference{User: r.SourceUser, Folder: folder, Key: key, What: fmt.Sprintf(format, args...)})
+		}
+	}
+	for _, e := range s.plan {
+		if e.Excluded {
+			continue
+		}
+		res.Folders++
+		sf, smsgs, err := s.src.Messages(ctx, e.Source)
+		if errors.Is(err, source.ErrFolderGone) {
+			continue
+		}
+		if err != nil {
+			return res, fmt.Errorf("source folder %q: %w", e.Source, err)
+		}
+		pairs, err := p.Store.Pairs(r.SourceUser, e.Source)
+		if err != nil {
+			return res, err
+		}
+		byKey := map[string]state.Pair{}
+		for _, pr := range pairs {
+			if pr.SourceUIDValidity == sf.UIDValidity {
+				byKey[pr.SourceKey] = pr
+			}
+		}
+		// Target messages of every folder this source folder's pairs went to.
+		targets := map[string]map[uint32]source.Message{}
+		want := map[string][]source.Message{}
+		for _, m := range smsgs {
+			res.Messages++
+			pr, ok := byKey[m.Key]
+			switch {
+			case !ok || pr.Status == state.Intent:
+				diff(e.Source, m.Key, "missing on the target")
+				continue
+			case pr.Status == state.Failed:
+				diff(e.Source, m.Key, "refused by the target: %s", pr.Error)
+				continue
+			}
+			tm, err := s.targetMessages(ctx, targets, pr.TargetFolder)
+			if err != nil {
+				return res, err
+			}
+			t, ok := tm[pr.TargetUID]
+			if !ok {
+				diff(e.Source, m.Key, "copy (target %q uid %d) is gone from the target", pr.TargetFolder, pr.TargetUID)
+				continue
+			}
+			if t.Size != pr.Size {
+				diff(e.Source, m.Key, "size %d on the target, %d on the source", t.Size, pr.Size)
+			}
+			if !sameFlags(t.Flags, m.Flags) {
+				diff(e.Source, m.Key, "flags %v on the target, %v on the source", normFlags(t.Flags), normFlags(m.Flags))
+			}
+			if !t.InternalDate.Truncate(time.Second).Equal(m.InternalDate.Truncate(time.Second)) {
+				diff(e.Source, m.Key, "internal date %s on the target, %s on the source", t.InternalDate.UTC().Format(time.RFC3339), m.InternalDate.UTC().Format(time.RFC3339))
+			}
+			want[pr.TargetFolder] = append(want[pr.TargetFolder], t)
+		}
+		// Content: every copy's hash against the hash of the source stream
+		// recorded when it was copied.
+		for folder, ms := range want {
+			hashes := map[uint32]string{}
+			err := s.dst.Fetch(ctx, folder, ms, func(m source.Message, b source.Body) error {
+				h, err := hashBody(b)
+				hashes[m.UID] = h
+				return err
+			})
+			if err != nil {
+				return res, fmt.Errorf("read target folder %q: %w", folder, err)
+			}
+			for _, m := range smsgs {
+				pr, ok := byKey[m.Key]
+				if !ok || pr.Status != state.Copied || pr.TargetFolder != folder {
+					continue
+				}
+				if h, ok := hashes[pr.TargetUID]; ok && h != pr.Hash {
+					diff(e.Source, m.Key, "content differs (target %q uid %d)", folder, pr.TargetUID)
+				}
+			}
+		}
+		claimed := map[uint32]bool{}
+		for _, pr := range byKey {
+			if pr.TargetFolder == e.Target {
+				claimed[pr.TargetUID] = true
+			}
+		}
+		if tm, err := s.targetMessages(ctx, targets, e.Target); err == nil {
+			for uid := range tm {
+				if !claimed[uid] {
+					res.Extra++
+				}
+			}
+		}
+	}
+	return res, nil
+}
+
+// targetMessages lists a target folder once per verification.
+func (s *session) targetMessages(ctx context.Context, cache map[string]map[uint32]source.Message, folder string) (map[uint32]source.Message, error) {
+	if m, ok := cache[folder]; ok {
+		return m, nil
+	}
+	_, msgs, err := s.dst.Messages(ctx, folder)
+	if err != nil && !errors.Is(err, source.ErrFolderGone) {
+		return nil, fmt.Errorf("target folder %q: %w", folder, err)
+	}
+	m := make(map[uint32]source.Message, len(msgs))
+	for _, t := range msgs {
+		m[t.UID] = t
+	}
+	cache[folder] = m
+	return m, nil
+}
+
+// renderDifferences lists differences as Markdown.
+func renderDifferences(v VerifyResult) string {
+	if v.Differences == 0 && len(v.Failed) == 0 {
+		return "\nVerification: every message is on the target with the same content, size, flags and internal date.\n"
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "\n## Differences (%d)\n\n", v.Differences)
+	if len(v.List) > 0 {
+		b.WriteString("| user | folder | message | difference |\n|---|---|---|---|\n")
+		for _, d := range v.List {
+			fmt.Fprintf(&b, "| %s | %s | %s | %s |\n", d.User, d.Folder, orDash(d.Key), d.What)
+		}
+	}
+	if int64(len(v.List)) < v.Differences {
+		fmt.Fprintf(&b, "\n... and %d more.\n", v.Differences-int64(len(v.List)))
+	}
+	for _, f := range v.Failed {
+		fmt.Fprintf(&b, "\nCould not verify %s: %s\n", f.User, f.Reason)
+	}
+	return b.String()
+}

@@ -1,0 +1,200 @@
+package state
+
+import (
+	"database/sql"
+	"fmt"
+)
+
+const putPairSQL = `INSERT INTO pairs (source_user, source_folder, source_uidvalidity, source_key,
+	source_uid, size, hash, flags, internal_date, target_folder, target_uidvalidity, target_uidnext,
+	target_uid, status, error) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+	ON CONFLICT (source_user, source_folder, source_uidvalidity, source_key) DO UPDATE SET
+	source_uid = excluded.source_uid, size = excluded.size, hash = excluded.hash,
+	flags = excluded.flags, internal_date = excluded.internal_date,
+	target_folder = excluded.target_folder, target_uidvalidity = excluded.target_uidvalidity,
+	target_uidnext = excluded.target_uidnext, target_uid = excluded.target_uid,
+	status = excluded.status, error = excluded.error`
+
+const deletePairSQL = `DELETE FROM pairs
+	WHERE source_user = ? AND source_folder = ? AND source_uidvalidity = ? AND source_key = ?`
+
+const putCursorSQL = `INSERT OR REPLACE INTO cursors (source_user, source_folder, source_uidvalidity,
+	target_folder, target_uidvalidity, uidnext, highest_modseq, messages, synced_at)
+	VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`
+
+const pairColumns = `source_user, source_folder, source_uidvalidity, source_key, source_uid, size,
+	hash, flags, internal_date, target_folder, target_uidvalidity, target_uidnext, target_uid,
+	status, error`
+
+func scanPair(r scanner) (Pair, error) {
+	var p Pair
+	err := r.Scan(&p.User, &p.SourceFolder, &p.SourceUIDValidity, &p.SourceKey, &p.SourceUID,
+		&p.Size, &p.Hash, listCol{&p.Flags}, timeCol{&p.InternalDate}, &p.TargetFolder,
+		&p.TargetUIDValidity, &p.TargetUIDNext, &p.TargetUID, &p.Status, &p.Error)
+	return p, err
+}
+
+// Pairs lists the pairs of one source folder of user, of every UIDVALIDITY
+// generation, ordered by source UID and then key.
+func (s *Store) Pairs(user, sourceFolder string) ([]Pair, error) {
+	ps, err := queryAll(s.db, scanPair, "SELECT "+pairColumns+` FROM pairs
+		WHERE source_user = ? AND source_folder = ? ORDER BY source_uid, source_key`, user, sourceFolder)
+	if err != nil {
+		return nil, fmt.Errorf("list pairs of user %q folder %q: %w", user, sourceFolder, err)
+	}
+	return ps, nil
+}
+
+// UserPairs lists every pair of user, ordered by source folder, UIDVALIDITY,
+// UID and key.
+func (s *Store) UserPairs(user string) ([]Pair, error) {
+	ps, err := queryAll(s.db, scanPair, "SELECT "+pairColumns+` FROM pairs
+		WHERE source_user = ? ORDER BY source_folder, source_uidvalidity, source_uid, source_key`, user)
+	if err != nil {
+		return nil, fmt.Errorf("list pairs of user %q: %w", user, err)
+	}
+	return ps, nil
+}
+
+// FailedPairs lists the pairs whose status is Failed, of user or, when user
+// is "", of every user; ordered by user, source folder, UIDVALIDITY, UID and
+// key.
+func (s *Store) FailedPairs(user string) ([]Pair, error) {
+	ps, err := queryAll(s.db, scanPair, "SELECT "+pairColumns+` FROM pairs
+		WHERE status = 'failed' AND (?1 = '' OR source_user = ?1)
+		ORDER BY source_user, source_folder, source_uidvalidity, source_uid, source_key`, user)
+	if err != nil {
+		return nil, fmt.Errorf("list failed pairs: %w", err)
+	}
+	return ps, nil
+}
+
+// Counts sums up the pairs of user or, when user is "", of every user.
+func (s *Store) Counts(user string) (Counts, error) {
+	var c Counts
+	err := s.db.QueryRow(`SELECT
+		coalesce(sum(status = 'copied'), 0), coalesce(sum(status = 'failed'), 0),
+		coalesce(sum(status = 'intent'), 0), coalesce(sum(CASE WHEN status = 'copied' THEN size END), 0)
+		FROM pairs WHERE ?1 = '' OR source_user = ?1`, user).
+		Scan(&c.Copied, &c.Failed, &c.Intent, &c.CopiedBytes)
+	if err != nil {
+		return Counts{}, fmt.Errorf("count pairs: %w", err)
+	}
+	return c, nil
+}
+
+// Cursors lists the sync cursors of user, ordered by source folder.
+func (s *Store) Cursors(user string) ([]Cursor, error) {
+	cs, err := queryAll(s.db, func(r scanner) (Cursor, error) {
+		var c Cursor
+		err := r.Scan(&c.User, &c.SourceFolder, &c.SourceUIDValidity, &c.TargetFolder,
+			&c.TargetUIDValidity, &c.UIDNext, u64Col{&c.HighestModSeq}, &c.Messages, timeCol{&c.SyncedAt})
+		return c, err
+	}, `SELECT source_user, source_folder, source_uidvalidity, target_folder, target_uidvalidity,
+		uidnext, highest_modseq, messages, synced_at FROM cursors WHERE source_user = ?
+		ORDER BY source_folder`, user)
+	if err != nil {
+		return nil, fmt.Errorf("list cursors of user %q: %w", user, err)
+	}
+	return cs, nil
+}
+
+// PutCursor records the cursor of (c.User, c.SourceFolder), replacing the
+// previous one.
+func (s *Store) PutCursor(c Cursor) error {
+	return putCursor(s.putCursor, c)
+}
+
+// DeleteCursor forgets the cursor of one source folder of user; deleting a
+// cursor that does not exist is not an error.
+func (s *Store) DeleteCursor(user, sourceFolder string) error {
+	if _, err := s.db.Exec("DELETE FROM cursors WHERE source_user = ? AND source_folder = ?",
+		user, sourceFolder); err != nil {
+		return fmt.Errorf("delete cursor of user %q folder %q: %w", user, sourceFolder, err)
+	}
+	return nil
+}
+
+func putCursor(st *sql.Stmt, c Cursor) error {
+	if _, err := st.Exec(c.User, c.SourceFolder, c.SourceUIDValidity, c.TargetFolder,
+		c.TargetUIDValidity, c.UIDNext, u64Arg(c.HighestModSeq), c.Messages, timeArg(c.SyncedAt)); err != nil {
+		return fmt.Errorf("put cursor of user %q folder %q: %w", c.User, c.SourceFolder, err)
+	}
+	return nil
+}
+
+// Tx is one write transaction of the hot path; see Store.Write. It is only
+// valid inside the function passed to Write.
+type Tx struct {
+	s  *Store
+	tx *sql.Tx
+
+	// The store's prepared statements bound to tx, made on first use.
+	putPair, deletePair, putCursor *sql.Stmt
+}
+
+// Write runs fn in one transaction (BEGIN IMMEDIATE): if fn returns nil the
+// transaction commits, otherwise (or if fn panics) it rolls back and nothing
+// fn wrote remains. fn must not use the Store itself, only tx.
+func (s *Store) Write(fn func(tx *Tx) error) error {
+	stx, err := s.db.Begin()
+	if err != nil {
+		return fmt.Errorf("begin state transaction: %w", err)
+	}
+	committed := false
+	defer func() {
+		if !committed {
+			stx.Rollback() // fn failed or panicked
+		}
+	}()
+	if err := fn(&Tx{s: s, tx: stx}); err != nil {
+		return err
+	}
+	if err := stx.Commit(); err != nil {
+		return fmt.Errorf("commit state transaction: %w", err)
+	}
+	committed = true
+	return nil
+}
+
+// stmt binds a store statement to the transaction, once.
+func (tx *Tx) stmt(cache **sql.Stmt, st *sql.Stmt) *sql.Stmt {
+	if *cache == nil {
+		*cache = tx.tx.Stmt(st)
+	}
+	return *cache
+}
+
+// PutPair records p, replacing the pair with the same user, source folder,
+// UIDVALIDITY and key if there is one.
+func (tx *Tx) PutPair(p Pair) error {
+	switch p.Status {
+	case Intent, Copied, Failed:
+	default:
+		return fmt.Errorf("put pair of user %q folder %q key %q: unknown status %q",
+			p.User, p.SourceFolder, p.SourceKey, p.Status)
+	}
+	_, err := tx.stmt(&tx.putPair, tx.s.putPair).Exec(p.User, p.SourceFolder, p.SourceUIDValidity,
+		p.SourceKey, p.SourceUID, p.Size, p.Hash, listArg(p.Flags), timeArg(p.InternalDate),
+		p.TargetFolder, p.TargetUIDValidity, p.TargetUIDNext, p.TargetUID, p.Status, p.Error)
+	if err != nil {
+		return fmt.Errorf("put pair of user %q folder %q key %q: %w", p.User, p.SourceFolder, p.SourceKey, err)
+	}
+	return nil
+}
+
+// DeletePair forgets one pair; deleting a pair that does not exist is not an
+// error.
+func (tx *Tx) DeletePair(user, sourceFolder string, sourceUIDValidity uint32, sourceKey string) error {
+	_, err := tx.stmt(&tx.deletePair, tx.s.deletePair).Exec(user, sourceFolder, sourceUIDValidity, sourceKey)
+	if err != nil {
+		return fmt.Errorf("delete pair of user %q folder %q key %q: %w", user, sourceFolder, sourceKey, err)
+	}
+	return nil
+}
+
+// PutCursor records the cursor of (c.User, c.SourceFolder) within the
+// transaction, replacing the previous one.
+func (tx *Tx) PutCursor(c Cursor) error {
+	return putCursor(tx.stmt(&tx.putCursor, tx.s.putCursor), c)
+}

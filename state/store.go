@@ -1,0 +1,387 @@
+package state
+
+import (
+	"bytes"
+	"database/sql"
+	"embed"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"net/url"
+	"os"
+	"path"
+	"path/filepath"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"modernc.org/sqlite"
+	sqlite3 "modernc.org/sqlite/lib"
+)
+
+//go:embed migrations/*.sql
+var migrationFiles embed.FS
+
+// applicationID marks a SQLite file as a mailshift state ("mshf"); the first
+// migration sets it.
+const applicationID = 0x6d736866
+
+// sqliteHeader is how every SQLite database file begins.
+const sqliteHeader = "SQLite format 3\x00"
+
+// dsnParams are the connection settings of every state connection; the
+// transaction mode makes Write's BEGIN an IMMEDIATE one.
+const dsnParams = "_pragma=journal_mode(WAL)&_pragma=foreign_keys(1)" +
+	"&_pragma=busy_timeout(5000)&_pragma=synchronous(NORMAL)&_txlock=immediate"
+
+// errLockHeld is what lockFile reports when someone else holds the lock.
+var errLockHeld = errors.New("lock held")
+
+// Store is an open state: a SQLite database reached through one connection.
+// Its methods are safe for concurrent use.
+type Store struct {
+	db   *sql.DB
+	path string
+	lock *os.File // nil for in-memory stores
+
+	putPair    *sql.Stmt
+	deletePair *sql.Stmt
+	putCursor  *sql.Stmt
+
+	closeOnce sync.Once
+	closeErr  error
+}
+
+// migration is one embedded schema step.
+type migration struct {
+	name string // file name, e.g. "0001_init.sql"; recorded in the migrations table
+	sql  string
+}
+
+// migrations lists the embedded schema steps in the order they apply.
+func migrations() ([]migration, error) {
+	names, err := fs.Glob(migrationFiles, "migrations/*.sql")
+	if err != nil {
+		return nil, err
+	}
+	sort.Strings(names)
+	ms := make([]migration, 0, len(names))
+	for _, n := range names {
+		b, err := migrationFiles.ReadFile(n)
+		if err != nil {
+			return nil, err
+		}
+		ms = append(ms, migration{name: path.Base(n), sql: string(b)})
+	}
+	return ms, nil
+}
+
+// Open opens the state file at path, creating it (mode 0600) if it does not
+// exist, and brings its schema up to date. It holds an exclusive lock on
+// path+".lock" until Close; while another run holds it, Open fails with an
+// error wrapping ErrLocked. A file that is not a mailshift state or is
+// damaged yields ErrCorrupt and is left as it is; a file written by a newer
+// mailshift yields ErrNewerVersion.
+func Open(path string) (*Store, error) {
+	lock, err := os.OpenFile(path+".lock", os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("open state lock: %w", err)
+	}
+	if err := lockFile(lock); err != nil {
+		lock.Close()
+		if errors.Is(err, errLockHeld) {
+			return nil, fmt.Errorf("%w: %s: another mailshift run is using it; wait for that run to finish or stop it", ErrLocked, path)
+		}
+		return nil, fmt.Errorf("lock state file %s: %w", path, err)
+	}
+	s, err := openLocked(path)
+	if err != nil {
+		unlockFile(lock)
+		lock.Close()
+		return nil, err
+	}
+	s.lock = lock
+	return s, nil
+}
+
+// openLocked does Open's work once the lock is held.
+func openLocked(path string) (*Store, error) {
+	if err := checkHeader(path); err != nil {
+		return nil, err
+	}
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		return nil, fmt.Errorf("open state file %s: %w", path, err)
+	}
+	// A file: URI keeps any '?', '#' or '%' in the path from being taken
+	// for parameters.
+	u := url.URL{Scheme: "file", Path: filepath.ToSlash(abs), RawQuery: dsnParams}
+	if !strings.HasPrefix(u.Path, "/") {
+		u.Path = "/" + u.Path // Windows: file:///C:/...
+	}
+	db, err := sql.Open("sqlite", u.String())
+	if err != nil {
+		return nil, fmt.Errorf("open state file %s: %w", path, err)
+	}
+	s, err := newStore(db, path, true)
+	if err != nil {
+		db.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
+// OpenMemory opens a private, empty, fully migrated in-memory store, for
+// tests. It takes no lock; its content goes away on Close.
+func OpenMemory() (*Store, error) {
+	db, err := sql.Open("sqlite", ":memory:?"+dsnParams)
+	if err != nil {
+		return nil, fmt.Errorf("open in-memory state: %w", err)
+	}
+	s, err := newStore(db, ":memory:", false)
+	if err != nil {
+		db.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
+// checkHeader creates the file at path if it is missing (mode 0600) and
+// refuses a non-empty file that is not a SQLite database. It never writes
+// to an existing file.
+func checkHeader(path string) error {
+	f, err := os.OpenFile(path, os.O_RDONLY|os.O_CREATE, 0o600)
+	if err != nil {
+		return fmt.Errorf("open state file %s: %w", path, err)
+	}
+	defer f.Close()
+	head := make([]byte, len(sqliteHeader))
+	n, err := io.ReadFull(f, head)
+	switch {
+	case n == 0 && (err == io.EOF || err == nil):
+		return nil // new or empty: becomes a fresh state
+	case err != nil && err != io.ErrUnexpectedEOF:
+		return fmt.Errorf("read state file %s: %w", path, err)
+	case !bytes.Equal(head[:n], []byte(sqliteHeader)) || n < len(sqliteHeader):
+		return corrupt(path, "it is not an SQLite database")
+	}
+	return nil
+}
+
+// newStore prepares a freshly opened database: one connection, integrity
+// and identity checks (when checkFile), migrations, prepared statements.
+func newStore(db *sql.DB, path string, checkFile bool) (*Store, error) {
+	db.SetMaxOpenConns(1)
+	db.SetMaxIdleConns(1)
+	db.SetConnMaxLifetime(0)
+	db.SetConnMaxIdleTime(0)
+	if checkFile {
+		if err := checkIntegrity(db, path); err != nil {
+			return nil, err
+		}
+	}
+	ms, err := migrations()
+	if err != nil {
+		return nil, fmt.Errorf("read embedded migrations: %w", err)
+	}
+	if err := migrate(db, path, ms); err != nil {
+		return nil, err
+	}
+	s := &Store{db: db, path: path}
+	if err := s.prepare(); err != nil {
+		s.closeStmts()
+		return nil, fmt.Errorf("state file %s: %w", path, err)
+	}
+	return s, nil
+}
+
+// checkIntegrity runs PRAGMA quick_check and makes sure a file with tables
+// is a mailshift state.
+func checkIntegrity(db *sql.DB, path string) error {
+	rows, err := db.Query("PRAGMA quick_check")
+	if err != nil {
+		return dbError(path, "check", err)
+	}
+	var msgs []string
+	for rows.Next() {
+		var m string
+		if err := rows.Scan(&m); err != nil {
+			rows.Close()
+			return dbError(path, "check", err)
+		}
+		msgs = append(msgs, m)
+	}
+	if err := rows.Close(); err != nil {
+		return dbError(path, "check", err)
+	}
+	if err := rows.Err(); err != nil {
+		return dbError(path, "check", err)
+	}
+	if len(msgs) != 1 || msgs[0] != "ok" {
+		if len(msgs) > 3 {
+			msgs = append(msgs[:3], "...")
+		}
+		return corrupt(path, "the integrity check failed: "+strings.Join(msgs, "; "))
+	}
+
+	var tables, hasMigrations int
+	err = db.QueryRow(`SELECT count(*), coalesce(sum(name = 'migrations'), 0) FROM sqlite_schema
+		WHERE type = 'table' AND name NOT LIKE 'sqlite\_%' ESCAPE '\'`).Scan(&tables, &hasMigrations)
+	if err != nil {
+		return dbError(path, "check", err)
+	}
+	if tables > 0 && hasMigrations == 0 {
+		return corrupt(path, "it is an SQLite database but not a mailshift state (no migrations table)")
+	}
+	var appID int64
+	if err := db.QueryRow("PRAGMA application_id").Scan(&appID); err != nil {
+		return dbError(path, "check", err)
+	}
+	if appID != 0 && appID != applicationID {
+		return corrupt(path, fmt.Sprintf("it is an SQLite database of another application (application_id %#x)", appID))
+	}
+	return nil
+}
+
+// migrate applies the migrations the database has not seen, each in its own
+// transaction, and refuses a database that has seen one ms does not hold.
+func migrate(db *sql.DB, path string, ms []migration) error {
+	if _, err := db.Exec(`CREATE TABLE IF NOT EXISTS migrations (
+		name       TEXT PRIMARY KEY,
+		applied_at INTEGER
+	)`); err != nil {
+		return dbError(path, "migrate", err)
+	}
+	applied, err := appliedMigrations(db)
+	if err != nil {
+		return dbError(path, "migrate", err)
+	}
+	known := make(map[string]bool, len(ms))
+	for _, m := range ms {
+		known[m.name] = true
+	}
+	for _, name := range applied {
+		if !known[name] {
+			return fmt.Errorf("%w: %s records schema migration %q, which this mailshift does not know; use the newer mailshift that wrote it",
+				ErrNewerVersion, path, name)
+		}
+	}
+	done := make(map[string]bool, len(applied))
+	for _, name := range applied {
+		done[name] = true
+	}
+	for _, m := range ms {
+		if done[m.name] {
+			continue
+		}
+		if err := applyMigration(db, m, len(done)+1); err != nil {
+			return dbError(path, "apply migration "+m.name, err)
+		}
+		done[m.name] = true
+	}
+	return nil
+}
+
+// appliedMigrations lists the names in the migrations table.
+func appliedMigrations(db *sql.DB) ([]string, error) {
+	rows, err := db.Query("SELECT name FROM migrations ORDER BY name")
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var names []string
+	for rows.Next() {
+		var n string
+		if err := rows.Scan(&n); err != nil {
+			return nil, err
+		}
+		names = append(names, n)
+	}
+	return names, rows.Err()
+}
+
+// applyMigration runs m and records it in one transaction; version becomes
+// the file's user_version (informational: the migrations table rules).
+func applyMigration(db *sql.DB, m migration, version int) error {
+	tx, err := db.Begin()
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	if _, err := tx.Exec(m.sql); err != nil {
+		return err
+	}
+	if _, err := tx.Exec("INSERT INTO migrations (name, applied_at) VALUES (?, ?)",
+		m.name, time.Now().UTC().UnixNano()); err != nil {
+		return err
+	}
+	if _, err := tx.Exec(fmt.Sprintf("PRAGMA user_version = %d", version)); err != nil {
+		return err
+	}
+	return tx.Commit()
+}
+
+// corrupt builds the ErrCorrupt error for the file at path.
+func corrupt(path, why string) error {
+	return fmt.Errorf("%w: %s: %s; restore it from a backup, or move it away to start a new state", ErrCorrupt, path, why)
+}
+
+// dbError wraps an error met while opening the file at path, turning
+// SQLite's "damaged" and "not a database" codes into ErrCorrupt.
+func dbError(path, doing string, err error) error {
+	var se *sqlite.Error
+	if errors.As(err, &se) {
+		switch se.Code() & 0xff {
+		case sqlite3.SQLITE_CORRUPT, sqlite3.SQLITE_NOTADB:
+			return corrupt(path, err.Error())
+		}
+	}
+	return fmt.Errorf("state file %s: %s: %w", path, doing, err)
+}
+
+// Path is the file the store was opened from (":memory:" for OpenMemory).
+func (s *Store) Path() string { return s.path }
+
+// Close closes the database and releases the lock. Closing twice is harmless.
+func (s *Store) Close() error {
+	s.closeOnce.Do(func() {
+		s.closeStmts()
+		s.closeErr = s.db.Close()
+		if s.lock != nil {
+			unlockFile(s.lock)
+			if err := s.lock.Close(); err != nil && s.closeErr == nil {
+				s.closeErr = err
+			}
+		}
+		if s.closeErr != nil {
+			s.closeErr = fmt.Errorf("close state file %s: %w", s.path, s.closeErr)
+		}
+	})
+	return s.closeErr
+}
+
+// prepare readies the statements of the hot path.
+func (s *Store) prepare() error {
+	var err error
+	if s.putPair, err = s.db.Prepare(putPairSQL); err != nil {
+		return err
+	}
+	if s.deletePair, err = s.db.Prepare(deletePairSQL); err != nil {
+		return err
+	}
+	if s.putCursor, err = s.db.Prepare(putCursorSQL); err != nil {
+		return err
+	}
+	return nil
+}
+
+// closeStmts closes whatever prepare prepared.
+func (s *Store) closeStmts() {
+	for _, st := range []*sql.Stmt{s.putPair, s.deletePair, s.putCursor} {
+		if st != nil {
+			st.Close()
+		}
+	}
+}
