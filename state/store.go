@@ -10,7 +10,6 @@ import (
 	"io/fs"
 	"net/url"
 	"os"
-	"path"
 	"path/filepath"
 	"sort"
 	"strings"
@@ -64,16 +63,16 @@ type migration struct {
 func migrations() ([]migration, error) {
 	names, err := fs.Glob(migrationFiles, "migrations/*.sql")
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("read embedded migrations: %w", err)
 	}
 	sort.Strings(names)
 	ms := make([]migration, 0, len(names))
 	for _, n := range names {
 		b, err := migrationFiles.ReadFile(n)
 		if err != nil {
-			return nil, err
+			return nil, fmt.Errorf("read embedded migrations: %w", err)
 		}
-		ms = append(ms, migration{name: path.Base(n), sql: string(b)})
+		ms = append(ms, migration{name: strings.TrimPrefix(n, "migrations/"), sql: string(b)})
 	}
 	return ms, nil
 }
@@ -92,7 +91,8 @@ func Open(path string) (*Store, error) {
 	if err := lockFile(lock); err != nil {
 		lock.Close()
 		if errors.Is(err, errLockHeld) {
-			return nil, fmt.Errorf("%w: %s: another mailshift run is using it; wait for that run to finish or stop it", ErrLocked, path)
+			return nil, &fileError{kind: ErrLocked, msg: fmt.Sprintf(
+				"state file %s: another mailshift run is using it; wait for that run to finish, or stop it, and try again", path)}
 		}
 		return nil, fmt.Errorf("lock state file %s: %w", path, err)
 	}
@@ -108,24 +108,30 @@ func Open(path string) (*Store, error) {
 
 // openLocked does Open's work once the lock is held.
 func openLocked(path string) (*Store, error) {
-	if err := checkHeader(path); err != nil {
+	existing, err := checkHeader(path)
+	if err != nil {
 		return nil, err
 	}
 	abs, err := filepath.Abs(path)
 	if err != nil {
 		return nil, fmt.Errorf("open state file %s: %w", path, err)
 	}
-	// A file: URI keeps any '?', '#' or '%' in the path from being taken
-	// for parameters.
-	u := url.URL{Scheme: "file", Path: filepath.ToSlash(abs), RawQuery: dsnParams}
-	if !strings.HasPrefix(u.Path, "/") {
-		u.Path = "/" + u.Path // Windows: file:///C:/...
+	ms, err := migrations()
+	if err != nil {
+		return nil, err
 	}
-	db, err := sql.Open("sqlite", u.String())
+	if existing {
+		// Look before touching: through a read-only connection, so that a
+		// file refused here is left exactly as it was.
+		if err := checkFile(path, fileDSN(abs, "mode=ro&_pragma=busy_timeout(5000)"), ms); err != nil {
+			return nil, err
+		}
+	}
+	db, err := sql.Open("sqlite", fileDSN(abs, dsnParams))
 	if err != nil {
 		return nil, fmt.Errorf("open state file %s: %w", path, err)
 	}
-	s, err := newStore(db, path, true)
+	s, err := newStore(db, path, ms)
 	if err != nil {
 		db.Close()
 		return nil, err
@@ -133,14 +139,29 @@ func openLocked(path string) (*Store, error) {
 	return s, nil
 }
 
+// fileDSN is the driver's name for the file at the absolute path abs with
+// the given parameters. A file: URI keeps any '?', '#' or '%' in the path
+// from being taken for parameters.
+func fileDSN(abs, params string) string {
+	u := url.URL{Scheme: "file", Path: filepath.ToSlash(abs), RawQuery: params}
+	if !strings.HasPrefix(u.Path, "/") {
+		u.Path = "/" + u.Path // Windows: file:///C:/...
+	}
+	return u.String()
+}
+
 // OpenMemory opens a private, empty, fully migrated in-memory store, for
 // tests. It takes no lock; its content goes away on Close.
 func OpenMemory() (*Store, error) {
+	ms, err := migrations()
+	if err != nil {
+		return nil, err
+	}
 	db, err := sql.Open("sqlite", ":memory:?"+dsnParams)
 	if err != nil {
 		return nil, fmt.Errorf("open in-memory state: %w", err)
 	}
-	s, err := newStore(db, ":memory:", false)
+	s, err := newStore(db, ":memory:", ms)
 	if err != nil {
 		db.Close()
 		return nil, err
@@ -149,43 +170,34 @@ func OpenMemory() (*Store, error) {
 }
 
 // checkHeader creates the file at path if it is missing (mode 0600) and
-// refuses a non-empty file that is not a SQLite database. It never writes
-// to an existing file.
-func checkHeader(path string) error {
+// refuses a non-empty file that is not an SQLite database. It reports
+// whether the file has content. It never writes to an existing file.
+func checkHeader(path string) (existing bool, err error) {
 	f, err := os.OpenFile(path, os.O_RDONLY|os.O_CREATE, 0o600)
 	if err != nil {
-		return fmt.Errorf("open state file %s: %w", path, err)
+		return false, fmt.Errorf("open state file %s: %w", path, err)
 	}
 	defer f.Close()
 	head := make([]byte, len(sqliteHeader))
 	n, err := io.ReadFull(f, head)
 	switch {
-	case n == 0 && (err == io.EOF || err == nil):
-		return nil // new or empty: becomes a fresh state
+	case n == 0 && err == io.EOF:
+		return false, nil // new or empty: becomes a fresh state
 	case err != nil && err != io.ErrUnexpectedEOF:
-		return fmt.Errorf("read state file %s: %w", path, err)
-	case !bytes.Equal(head[:n], []byte(sqliteHeader)) || n < len(sqliteHeader):
-		return corrupt(path, "it is not an SQLite database")
+		return false, fmt.Errorf("read state file %s: %w", path, err)
+	case n < len(sqliteHeader) || !bytes.Equal(head, []byte(sqliteHeader)):
+		return false, corrupt(path, "it is not an SQLite database")
 	}
-	return nil
+	return true, nil
 }
 
-// newStore prepares a freshly opened database: one connection, integrity
-// and identity checks (when checkFile), migrations, prepared statements.
-func newStore(db *sql.DB, path string, checkFile bool) (*Store, error) {
+// newStore prepares a freshly opened database: one connection, migrations,
+// prepared statements.
+func newStore(db *sql.DB, path string, ms []migration) (*Store, error) {
 	db.SetMaxOpenConns(1)
 	db.SetMaxIdleConns(1)
 	db.SetConnMaxLifetime(0)
 	db.SetConnMaxIdleTime(0)
-	if checkFile {
-		if err := checkIntegrity(db, path); err != nil {
-			return nil, err
-		}
-	}
-	ms, err := migrations()
-	if err != nil {
-		return nil, fmt.Errorf("read embedded migrations: %w", err)
-	}
 	if err := migrate(db, path, ms); err != nil {
 		return nil, err
 	}
@@ -197,9 +209,21 @@ func newStore(db *sql.DB, path string, checkFile bool) (*Store, error) {
 	return s, nil
 }
 
-// checkIntegrity runs PRAGMA quick_check and makes sure a file with tables
-// is a mailshift state.
-func checkIntegrity(db *sql.DB, path string) error {
+// checkFile opens the existing database at path read-only through dsn and
+// checks that it is sound, a mailshift state, and not newer than ms.
+func checkFile(path, dsn string, ms []migration) error {
+	db, err := sql.Open("sqlite", dsn)
+	if err != nil {
+		return fmt.Errorf("open state file %s: %w", path, err)
+	}
+	defer db.Close()
+	db.SetMaxOpenConns(1)
+	return checkDatabase(db, path, ms)
+}
+
+// checkDatabase runs PRAGMA quick_check, makes sure a database with tables
+// is a mailshift state and that it records no migration ms does not hold.
+func checkDatabase(db *sql.DB, path string, ms []migration) error {
 	rows, err := db.Query("PRAGMA quick_check")
 	if err != nil {
 		return dbError(path, "check", err)
@@ -242,6 +266,16 @@ func checkIntegrity(db *sql.DB, path string) error {
 	if appID != 0 && appID != applicationID {
 		return corrupt(path, fmt.Sprintf("it is an SQLite database of another application (application_id %#x)", appID))
 	}
+	if hasMigrations == 0 {
+		return nil // empty database: a fresh state
+	}
+	applied, err := appliedMigrations(db)
+	if err != nil {
+		return dbError(path, "check", err)
+	}
+	if name := unknownMigration(applied, ms); name != "" {
+		return newer(path, name)
+	}
 	return nil
 }
 
@@ -258,15 +292,8 @@ func migrate(db *sql.DB, path string, ms []migration) error {
 	if err != nil {
 		return dbError(path, "migrate", err)
 	}
-	known := make(map[string]bool, len(ms))
-	for _, m := range ms {
-		known[m.name] = true
-	}
-	for _, name := range applied {
-		if !known[name] {
-			return fmt.Errorf("%w: %s records schema migration %q, which this mailshift does not know; use the newer mailshift that wrote it",
-				ErrNewerVersion, path, name)
-		}
+	if name := unknownMigration(applied, ms); name != "" {
+		return newer(path, name)
 	}
 	done := make(map[string]bool, len(applied))
 	for _, name := range applied {
@@ -323,9 +350,42 @@ func applyMigration(db *sql.DB, m migration, version int) error {
 	return tx.Commit()
 }
 
-// corrupt builds the ErrCorrupt error for the file at path.
+// fileError is a refusal of the state file that callers recognise with
+// errors.Is(err, kind) and a person reads as msg.
+type fileError struct {
+	kind error // ErrLocked, ErrCorrupt or ErrNewerVersion
+	msg  string
+}
+
+func (e *fileError) Error() string { return e.msg }
+func (e *fileError) Unwrap() error { return e.kind }
+
+// corrupt refuses the file at path as damaged or foreign, saying why.
 func corrupt(path, why string) error {
-	return fmt.Errorf("%w: %s: %s; restore it from a backup, or move it away to start a new state", ErrCorrupt, path, why)
+	return &fileError{kind: ErrCorrupt, msg: fmt.Sprintf(
+		"state file %s is damaged or not a mailshift state (%s); restore it from a backup, or move it away to start a new state",
+		path, why)}
+}
+
+// newer refuses the file at path as written by a newer mailshift.
+func newer(path, name string) error {
+	return &fileError{kind: ErrNewerVersion, msg: fmt.Sprintf(
+		"state file %s was written by a newer mailshift (it records schema migration %q, which this one does not know); use that newer mailshift",
+		path, name)}
+}
+
+// unknownMigration returns the first of applied that ms does not hold, or "".
+func unknownMigration(applied []string, ms []migration) string {
+	known := make(map[string]bool, len(ms))
+	for _, m := range ms {
+		known[m.name] = true
+	}
+	for _, name := range applied {
+		if !known[name] {
+			return name
+		}
+	}
+	return ""
 }
 
 // dbError wraps an error met while opening the file at path, turning

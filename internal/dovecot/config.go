@@ -36,6 +36,7 @@ var SpecialUseFolders = []string{"Sent", "Drafts", "Trash", "Junk", "Archive"}
 type confData struct {
 	Dir, RunDir   string
 	Port, TLSPort int
+	Greeting      string // login_greeting, unique per run
 	CertFile      string
 	KeyFile       string
 	InternalUser  string // default_internal_user and mail_uid
@@ -55,15 +56,15 @@ type confData struct {
 	MastersFile   string
 }
 
-// confTemplate is the whole dovecot.conf; nothing from /etc/dovecot is
-// included. One setting per line: Dovecot does not accept several settings
-// on one line inside a block.
+// confTemplate is the whole dovecot.conf, one setting per line; nothing
+// from /etc/dovecot is included.
 var confTemplate = template.Must(template.New("dovecot.conf").Parse(`# Throwaway Dovecot written by mailshift's internal/dovecot. Do not edit.
 base_dir = {{.RunDir}}
 state_dir = {{.Dir}}/state
 log_path = {{.Dir}}/dovecot.log
 protocols = imap
 listen = 127.0.0.1
+login_greeting = {{.Greeting}}
 {{- if .CertFile}}
 ssl = yes
 ssl_cert = <{{.CertFile}}
@@ -74,6 +75,8 @@ ssl = no
 {{- end}}
 disable_plaintext_auth = no
 auth_mechanisms = plain login
+# Failed logins still take about 0.5 s: the auth process checks its
+# delayed failures every 500 ms.
 auth_failure_delay = 0
 auth_verbose = yes
 default_internal_user = {{.InternalUser}}
@@ -163,9 +166,10 @@ plugin {
 `))
 
 // config renders dovecot.conf for a server in dir listening on port (and on
-// tlsPort for implicit TLS, 0 for none).
-func config(dir, runDir string, port, tlsPort int, o Options, ids processIDs) (string, error) {
+// tlsPort for implicit TLS, 0 for none) that greets with greeting.
+func config(dir, runDir string, port, tlsPort int, greeting string, o Options, ids processIDs) (string, error) {
 	d := confData{
+		Greeting:      greeting,
 		Dir:           dir,
 		RunDir:        runDir,
 		Port:          port,
@@ -205,7 +209,10 @@ func config(dir, runDir string, port, tlsPort int, o Options, ids processIDs) (s
 		}
 		d.MaxMailSize = o.AppendLimit
 	}
-	if len(o.DisableCaps) > 0 {
+	switch {
+	case len(o.DisableCaps) == 0 && len(o.ExtraCaps) > 0:
+		d.Capability = "+" + strings.Join(o.ExtraCaps, " ")
+	case len(o.DisableCaps) > 0:
 		all := Capabilities
 		if d.Quota {
 			// imap_capability replaces what plugins add, too.
@@ -217,7 +224,7 @@ func config(dir, runDir string, port, tlsPort int, o Options, ids processIDs) (s
 				caps = append(caps, c)
 			}
 		}
-		d.Capability = strings.Join(caps, " ")
+		d.Capability = strings.Join(append(caps, o.ExtraCaps...), " ")
 	}
 	var b strings.Builder
 	if err := confTemplate.Execute(&b, d); err != nil {

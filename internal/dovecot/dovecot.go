@@ -14,6 +14,7 @@ package dovecot
 import (
 	"bufio"
 	"bytes"
+	"crypto/rand"
 	"errors"
 	"fmt"
 	"net"
@@ -59,6 +60,11 @@ type Options struct {
 	// stops advertising them: a client that uses them anyway is still
 	// served.
 	DisableCaps []string
+	// ExtraCaps lists capabilities to advertise in addition, e.g.
+	// "APPENDLIMIT=1048576" (Dovecot 2.3 has no APPENDLIMIT of its own,
+	// even with AppendLimit). Only advertised: Dovecot does not implement
+	// them.
+	ExtraCaps []string
 	// TLS generates a self-signed certificate for 127.0.0.1, ::1 and
 	// localhost (Server.CertFile), offers STARTTLS on Server.Addr and
 	// listens for implicit TLS (imaps) on Server.TLSAddr.
@@ -68,7 +74,9 @@ type Options struct {
 	Master bool
 	// AppendLimit, if > 0, is the largest message in bytes the server
 	// takes (quota plugin, quota_max_mail_size); larger APPENDs get
-	// "NO [LIMIT]".
+	// "NO [LIMIT]", before the literal is sent. Dovecot 2.3 does not
+	// announce the limit (no APPENDLIMIT capability or STATUS item): a
+	// client learns it by refusal, unless ExtraCaps announces it.
 	AppendLimit int64
 	// QuotaKB, if > 0, is every user's storage quota in KiB (quota plugin
 	// with a maildir quota); APPENDs over it get "NO [OVERQUOTA]".
@@ -85,7 +93,8 @@ func (o Options) separator() string {
 	return o.Separator
 }
 
-// Server is a running (or stopped) throwaway Dovecot.
+// Server is a running (or stopped) throwaway Dovecot. AddUser may be called
+// from several goroutines; Stop, Restart and Close may not.
 type Server struct {
 	// Addr is "127.0.0.1:PORT" of plain IMAP (STARTTLS offered with TLS).
 	Addr string
@@ -381,7 +390,12 @@ func freePort() (int, error) {
 // start writes the configuration for the current ports, runs the master in
 // the foreground and waits until the IMAP port greets.
 func (s *Server) start() error {
-	conf, err := config(s.Dir, s.runDir, s.Port, s.TLSPort, s.Options, s.ids)
+	// A greeting of this run's own: a port taken by another server (which
+	// would greet too) is not mistaken for this one being ready.
+	var token [8]byte
+	rand.Read(token[:])
+	greeting := fmt.Sprintf("mailshift test dovecot %x ready.", token)
+	conf, err := config(s.Dir, s.runDir, s.Port, s.TLSPort, greeting, s.Options, s.ids)
 	if err != nil {
 		return err
 	}
@@ -394,7 +408,7 @@ func (s *Server) start() error {
 		return fmt.Errorf("dovecot: %w", err)
 	}
 	s.running = p
-	err = s.waitReady(p, 20*time.Second)
+	err = s.waitReady(p, greeting, 20*time.Second)
 	if err == nil {
 		return nil
 	}
@@ -435,9 +449,9 @@ func spawn(bin string, args ...string) (*process, error) {
 	return p, nil
 }
 
-// waitReady waits until the plain IMAP port greets with "* OK" (and the
-// imaps port accepts connections), or the master exits.
-func (s *Server) waitReady(p *process, timeout time.Duration) error {
+// waitReady waits until the plain IMAP port greets with "* OK" and
+// greeting (and the imaps port accepts connections), or the master exits.
+func (s *Server) waitReady(p *process, greeting string, timeout time.Duration) error {
 	deadline := time.Now().Add(timeout)
 	var last error
 	for time.Now().Before(deadline) {
@@ -446,7 +460,7 @@ func (s *Server) waitReady(p *process, timeout time.Duration) error {
 			return fmt.Errorf("the master exited: %v", p.err)
 		default:
 		}
-		last = greet(s.Addr)
+		last = greet(s.Addr, greeting)
 		if last == nil && s.TLSAddr != "" {
 			var c net.Conn
 			if c, last = net.DialTimeout("tcp", s.TLSAddr, time.Second); last == nil {
@@ -461,8 +475,9 @@ func (s *Server) waitReady(p *process, timeout time.Duration) error {
 	return fmt.Errorf("no IMAP greeting on %s within %v: %v", s.Addr, timeout, last)
 }
 
-// greet connects to addr and reads the IMAP greeting.
-func greet(addr string) error {
+// greet connects to addr and reads the IMAP greeting, which must contain
+// want.
+func greet(addr, want string) error {
 	c, err := net.DialTimeout("tcp", addr, time.Second)
 	if err != nil {
 		return err
@@ -473,7 +488,7 @@ func greet(addr string) error {
 	if err != nil {
 		return err
 	}
-	if !strings.HasPrefix(line, "* OK") {
+	if !strings.HasPrefix(line, "* OK") || !strings.Contains(line, want) {
 		return fmt.Errorf("greeting %q", strings.TrimSpace(line))
 	}
 	return nil

@@ -104,8 +104,8 @@ func imapCode(err error) imap.ResponseCode {
 // and "." with the Courier-like "INBOX." prefix.
 func TestTwoServers(t *testing.T) {
 	t.Parallel()
-	slash := Start(t, Options{Master: true, AppendLimit: 20_000})
-	dot := Start(t, Options{Separator: ".", Prefix: "INBOX.", DisableCaps: []string{"UIDPLUS"}, QuotaKB: 40})
+	slash := Start(t, Options{Master: true, AppendLimit: 20_000, ExtraCaps: []string{"APPENDLIMIT=20000"}})
+	dot := Start(t, Options{Separator: ".", Prefix: "INBOX.", DisableCaps: []string{"UIDPLUS"}, ExtraCaps: []string{"XTEST"}, QuotaKB: 40})
 	if slash.Port == dot.Port {
 		t.Fatalf("both servers on port %d", slash.Port)
 	}
@@ -116,6 +116,9 @@ func TestTwoServers(t *testing.T) {
 	t.Run("slash", func(t *testing.T) {
 		c := login(t, slash.Addr, "alice", "secret")
 		wantCaps(t, c, []imap.Cap{imap.CapIMAP4rev1, imap.CapCondStore, imap.CapQResync, imap.CapUIDPlus, imap.CapSpecialUse, imap.CapListStatus, imap.CapMove, imap.CapNamespace, imap.CapLiteralPlus, "QUOTA"}, nil)
+		if limit, ok := c.Caps().AppendLimit(); !ok || limit == nil || *limit != 20_000 {
+			t.Errorf("APPENDLIMIT from ExtraCaps: %v %v", limit, ok)
+		}
 
 		uses, names := specialUse(t, c)
 		for attr, name := range map[imap.MailboxAttr]string{imap.MailboxAttrSent: "Sent", imap.MailboxAttrDrafts: "Drafts", imap.MailboxAttrTrash: "Trash", imap.MailboxAttrJunk: "Junk", imap.MailboxAttrArchive: "Archive"} {
@@ -198,7 +201,7 @@ func TestTwoServers(t *testing.T) {
 
 	t.Run("dot-prefix", func(t *testing.T) {
 		c := login(t, dot.Addr, "alice", "secret")
-		wantCaps(t, c, []imap.Cap{imap.CapCondStore, imap.CapSpecialUse, imap.CapListStatus, "QUOTA"}, []imap.Cap{imap.CapUIDPlus})
+		wantCaps(t, c, []imap.Cap{imap.CapCondStore, imap.CapSpecialUse, imap.CapListStatus, "QUOTA", "XTEST"}, []imap.Cap{imap.CapUIDPlus})
 
 		ns, err := c.Namespace().Wait()
 		if err != nil {
@@ -316,7 +319,7 @@ func TestRestartAndStop(t *testing.T) {
 	login(t, s.Addr, "bob", "pw")
 
 	s.Stop(t)
-	if err := greet(s.Addr); err == nil {
+	if err := greet(s.Addr, ""); err == nil {
 		t.Error("server still answers after Stop")
 	}
 	s.Stop(t) // stopping twice is fine
@@ -351,13 +354,13 @@ func TestStartDir(t *testing.T) {
 func TestConfig(t *testing.T) {
 	t.Parallel()
 	ids := processIDs{user: "dovecot", group: "dovecot", loginUser: "dovenull"}
-	if _, err := config("/d", "/d/run", 1, 0, Options{Separator: "\\"}, ids); err == nil {
+	if _, err := config("/d", "/d/run", 1, 0, "hi", Options{Separator: "\\"}, ids); err == nil {
 		t.Error("separator \\ accepted")
 	}
-	if _, err := config("/d", "/d/run", 1, 0, Options{Separator: ".", Prefix: "INBOX"}, ids); err == nil {
+	if _, err := config("/d", "/d/run", 1, 0, "hi", Options{Separator: ".", Prefix: "INBOX"}, ids); err == nil {
 		t.Error("prefix without the separator accepted")
 	}
-	conf, err := config("/d", "/d/run", 1143, 0, Options{DisableCaps: []string{"uidplus", "CONDSTORE"}, AppendLimit: 5}, ids)
+	conf, err := config("/d", "/d/run", 1143, 0, "hi", Options{DisableCaps: []string{"uidplus", "CONDSTORE"}, AppendLimit: 5}, ids)
 	if err != nil {
 		t.Fatal(err)
 	}

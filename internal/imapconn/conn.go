@@ -108,6 +108,7 @@ type Conn struct {
 	tlsConf  *tls.Config
 	writable bool // AllowWrite was called
 	closed   bool // Close was called
+	depth    int  // calls in progress: Do may call other methods
 
 	nc     *netConn
 	client *imapclient.Client
@@ -394,23 +395,43 @@ func (c *Conn) begin(ctx context.Context) (func(), error) {
 		return nil, fmt.Errorf("imap %s: %w", c.addr, err)
 	}
 	if !c.alive() {
+		if c.depth > 0 {
+			// Inside Do: reconnecting would pull the connection from under
+			// the outer call.
+			return nil, c.ctxErr(ctx, fmt.Errorf("imap %s: connection lost: %w", c.addr, net.ErrClosed))
+		}
 		if err := c.connect(ctx); err != nil {
 			return nil, err
 		}
 	}
 	nc := c.nc
-	nc.begin()
+	c.depth++
+	if c.depth == 1 {
+		nc.begin()
+	}
 	stop := context.AfterFunc(ctx, nc.abort)
 	return func() {
 		stop()
-		nc.end()
+		c.depth--
+		if c.depth == 0 {
+			nc.end()
+		}
 	}, nil
+}
+
+// Break closes the connection at once, e.g. when a command was left half
+// sent; the next call connects again.
+func (c *Conn) Break() {
+	if c.nc != nil {
+		c.nc.abort()
+	}
 }
 
 // Do runs f with the underlying go-imap client as one call of the Conn:
 // with reconnection, the inactivity timeout and cancellation by ctx. f must
 // wait for (or close) every command it starts. f must not SELECT or EXAMINE
-// itself (use Use), and must call Forget if it deletes or renames folders.
+// itself (it may call Use, Exists and the other methods of the Conn), and
+// must call Forget before it deletes or renames a folder.
 // Errors of f are returned as they are unless the context ended or the
 // server timed out.
 func (c *Conn) Do(ctx context.Context, f func(*imapclient.Client) error) error {

@@ -29,7 +29,7 @@ type netConn struct {
 	greeted  bool
 
 	timedOut atomic.Bool
-	aborted  atomic.Bool
+	aborted  atomic.Bool // closed by abort or Close
 }
 
 func newNetConn(c, raw net.Conn, timeout time.Duration) *netConn {
@@ -136,7 +136,10 @@ func (c *netConn) SetReadDeadline(time.Time) error  { return nil }
 func (c *netConn) SetWriteDeadline(time.Time) error { return nil }
 
 // Close closes the TCP connection (without a TLS close_notify: LOGOUT has
-// been said by then, or the connection is being torn down anyway).
+// been said by then, or the connection is being torn down anyway). go-imap
+// closes it itself when a command cannot be sent; from then on dead is true
+// even before the client's reader has noticed.
 func (c *netConn) Close() error {
+	c.aborted.Store(true)
 	return c.raw.Close()
 }

@@ -77,7 +77,8 @@ func (c Config) Validate() error {
 // Endpoint is one side of a mailbox as the mapping needs it.
 type Endpoint struct {
 	// Delimiter is the hierarchy separator of the endpoint's folder names;
-	// 0 for a flat namespace.
+	// 0 for a flat namespace, where a name is one component (on a flat
+	// target, the components of a source name are joined with "/").
 	Delimiter rune
 	// Folders lists the endpoint's folders, named as the endpoint names
 	// them without its personal namespace prefix, in Unicode.

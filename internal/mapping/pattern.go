@@ -17,7 +17,8 @@ type pattern struct {
 //
 // A pattern is matched against the whole source folder name written with "/"
 // as the separator, whatever the source's own delimiter ("Archive.2019" on a
-// server with "." is matched as "Archive/2019"). Each "/"-separated segment
+// server with "." is matched as "Archive/2019"; a "/" inside a component
+// then counts as a separator too). Each "/"-separated segment
 // of the pattern matches one name component with the syntax of path.Match
 // ("*", "?", "[a-z]", "\" to escape), except that a segment that is exactly
 // "**" matches any number of components, none included. So "Spam" matches

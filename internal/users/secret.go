@@ -38,8 +38,9 @@ const (
 // is a literal.
 //
 // A Secret never shows its value or reference: String, GoString, every fmt
-// verb, MarshalText, MarshalJSON and slog print "[redacted]" (or "" when no
-// password is set). Only Reveal gives the password. The zero Secret is "no
+// verb, MarshalText, MarshalJSON and slog print "[redacted]" (when no
+// password is set: "", and `users.Secret{}` for %#v). Only Reveal gives the
+// password. The zero Secret is "no
 // password".
 type Secret struct {
 	kind string // "" (not set) or one of the Kind constants
@@ -205,17 +206,17 @@ func runSecretCommand(ctx context.Context, command string, timeout time.Duration
 	cctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	cmd := exec.CommandContext(cctx, "sh", "-c", command)
-	var out cappedBuffer
-	cmd.Stdout = &out // stdin and stderr go to the null device
+	out := cappedBuffer{stop: cancel} // a command that prints too much is killed
+	cmd.Stdout = &out                 // stdin and stderr go to the null device
 	cmd.WaitDelay = time.Second
 	err := cmd.Run()
 	switch {
 	case ctx.Err() != nil:
 		return "", fmt.Errorf("cmd: password command stopped: %w", ctx.Err())
-	case cctx.Err() != nil:
-		return "", fmt.Errorf("cmd: password command did not finish within %s", timeout)
 	case out.over:
 		return "", fmt.Errorf("cmd: password command printed more than %d KiB; it should print only the password", maxSecret>>10)
+	case cctx.Err() != nil:
+		return "", fmt.Errorf("cmd: password command did not finish within %s", timeout)
 	case err != nil:
 		// err is an *exec.ExitError ("exit status 1") or a start failure;
 		// neither carries the command's output.
@@ -224,23 +225,30 @@ func runSecretCommand(ctx context.Context, command string, timeout time.Duration
 		}
 		return "", fmt.Errorf("cmd: password command: %w", err)
 	}
-	v := strings.TrimRight(out.String(), "\r\n")
+	v := strings.TrimRight(out.buf.String(), "\r\n")
 	if v == "" {
 		return "", errors.New("cmd: password command printed nothing")
 	}
 	return v, nil
 }
 
-// cappedBuffer keeps up to maxSecret bytes and fails the write after that.
+// cappedBuffer keeps up to maxSecret bytes; past that it calls stop and
+// fails the write. Only exec's copying goroutine writes to it, and Run
+// returns after that goroutine ends.
+//
+// The buffer is a field, not embedded: an embedded bytes.Buffer would bring
+// ReadFrom, which io.Copy would use instead of Write, bypassing the cap.
 type cappedBuffer struct {
-	bytes.Buffer
+	buf  bytes.Buffer
 	over bool
+	stop func()
 }
 
 func (b *cappedBuffer) Write(p []byte) (int, error) {
-	if b.Len()+len(p) > maxSecret {
+	if b.buf.Len()+len(p) > maxSecret {
 		b.over = true
+		b.stop()
 		return 0, errors.New("output too long")
 	}
-	return b.Buffer.Write(p)
+	return b.buf.Write(p)
 }

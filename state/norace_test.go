@@ -1,0 +1,6 @@
+//go:build !race
+
+package state
+
+// raceDetector tells tests that the race detector slows everything down.
+const raceDetector = false

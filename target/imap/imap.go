@@ -1,0 +1,437 @@
+// Package imaptarget writes a mailbox to an IMAP server: it creates folders
+// (with special-use roles where the server allows), APPENDs messages with
+// their flags and internal dates, replaces flags and expunges by UID. It
+// reads like the IMAP source does (BODY.PEEK[]), but selects folders
+// read-write. Connection handling is internal/imapconn's.
+package imaptarget
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+	"time"
+
+	"github.com/emersion/go-imap/v2"
+	"github.com/emersion/go-imap/v2/imapclient"
+
+	"github.com/mailshift/mailshift/internal/imapconn"
+	"github.com/mailshift/mailshift/source"
+	"github.com/mailshift/mailshift/target"
+)
+
+// Target is one IMAP account written over one connection. It is not safe
+// for concurrent use; open one per goroutine.
+type Target struct {
+	conn *imapconn.Conn
+}
+
+var _ target.Target = (*Target)(nil)
+
+// Open connects and logs in. ctx bounds only the connecting; each method
+// takes its own context.
+func Open(ctx context.Context, o imapconn.Options) (*Target, error) {
+	c, err := imapconn.Dial(ctx, o)
+	if err != nil {
+		return nil, err
+	}
+	c.AllowWrite()
+	return &Target{conn: c}, nil
+}
+
+// Conn returns the underlying connection, for callers that need more than
+// the Target interface (capabilities, name mapping).
+func (t *Target) Conn() *imapconn.Conn { return t.conn }
+
+// Describe tells what the server is and can do: software, capabilities,
+// delimiter and namespace prefix, APPENDLIMIT, quota of INBOX.
+func (t *Target) Describe(ctx context.Context) (source.Description, error) {
+	return t.conn.Describe(ctx)
+}
+
+// Folders lists the folders of the personal namespace with their counters
+// and special-use roles.
+func (t *Target) Folders(ctx context.Context) ([]source.Folder, error) {
+	return t.conn.Folders(ctx)
+}
+
+// Messages SELECTs folder and lists its messages, oldest first, with its
+// current counters. Key is the decimal UID.
+func (t *Target) Messages(ctx context.Context, folder string) (source.Folder, []source.Message, error) {
+	return t.conn.Messages(ctx, folder)
+}
+
+// Fetch streams the bodies of msgs with BODY.PEEK[]; messages expunged
+// meanwhile are skipped.
+func (t *Target) Fetch(ctx context.Context, folder string, msgs []source.Message, fn func(source.Message, source.Body) error) error {
+	return t.conn.Fetch(ctx, folder, msgs, fn)
+}
+
+// Close logs out.
+func (t *Target) Close() error { return t.conn.Close() }
+
+// Status returns a folder's counters; errors wrap source.ErrFolderGone if
+// it does not exist.
+func (t *Target) Status(ctx context.Context, folder string) (source.Folder, error) {
+	return t.conn.Status(ctx, folder)
+}
+
+// CreateFolder creates folder (named without the namespace prefix, with the
+// target's delimiter) and its missing parents. With a role and a server
+// that offers CREATE-SPECIAL-USE the folder gets that special-use
+// attribute; if the server refuses the attribute, the folder is created
+// without it. An existing folder is not an error (its attributes are left
+// as they are).
+func (t *Target) CreateFolder(ctx context.Context, name, role string) error {
+	c := t.conn
+	if name == "" {
+		return fmt.Errorf("create folder on %s: empty name", c.Addr())
+	}
+	if strings.EqualFold(name, "INBOX") {
+		return nil
+	}
+	paths := []string{name}
+	if d := c.Delimiter(); d != 0 {
+		parts := strings.Split(name, string(d))
+		paths = paths[:0]
+		for i := range parts {
+			if parts[i] == "" {
+				return fmt.Errorf("create folder %q on %s: empty name component", name, c.Addr())
+			}
+			paths = append(paths, strings.Join(parts[:i+1], string(d)))
+		}
+	}
+	useRole := role != "" && isRole(role) && c.Caps().Has(imap.CapCreateSpecialUse)
+	return c.Do(ctx, func(cl *imapclient.Client) error {
+		for i, p := range paths {
+			if strings.EqualFold(p, "INBOX") {
+				continue
+			}
+			last := i == len(paths)-1
+			if !last {
+				// A parent usually exists: ask before creating it.
+				ok, err := c.Exists(ctx, p)
+				if err != nil {
+					return fmt.Errorf("create folder %q of %q on %s: %w", p, c.User(), c.Addr(), err)
+				}
+				if ok {
+					continue
+				}
+			}
+			if err := t.create(ctx, cl, p, last && useRole, role); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+// create creates one folder; an existing one is fine.
+func (t *Target) create(ctx context.Context, cl *imapclient.Client, name string, withRole bool, role string) error {
+	c := t.conn
+	wire := c.WireName(name)
+	var opts *imap.CreateOptions
+	if withRole {
+		opts = &imap.CreateOptions{SpecialUse: []imap.MailboxAttr{imap.MailboxAttr(role)}}
+	}
+	err := cl.Create(wire, opts).Wait()
+	if err != nil && opts != nil && isNo(err) && !alreadyExists(err) {
+		// The server would not take the attribute (Dovecot: NO [USEATTR]);
+		// a folder without it is still worth having.
+		err = cl.Create(wire, nil).Wait()
+	}
+	if err == nil || alreadyExists(err) {
+		return nil
+	}
+	if isNo(err) {
+		if ok, lerr := c.Exists(ctx, name); lerr == nil && ok {
+			return nil
+		}
+	}
+	return fmt.Errorf("create folder %q of %q on %s: %w", name, c.User(), c.Addr(), err)
+}
+
+func isRole(role string) bool {
+	switch role {
+	case source.RoleSent, source.RoleDrafts, source.RoleTrash, source.RoleJunk,
+		source.RoleArchive, source.RoleAll, source.RoleFlagged:
+		return true
+	}
+	return false
+}
+
+func isNo(err error) bool {
+	var ie *imap.Error
+	return errors.As(err, &ie) && ie.Type == imap.StatusResponseTypeNo
+}
+
+func alreadyExists(err error) bool {
+	var ie *imap.Error
+	return errors.As(err, &ie) && ie.Code == imap.ResponseCodeAlreadyExists
+}
+
+// Flags converts mailshift's flags to IMAP flags for APPEND and STORE:
+// \Recent (which only the server sets) and anything that is not a valid
+// flag atom are left out.
+func Flags(flags []string) []imap.Flag {
+	out := make([]imap.Flag, 0, len(flags))
+	seen := map[string]bool{}
+	for _, f := range flags {
+		if strings.EqualFold(f, `\Recent`) || !validFlag(f) || seen[strings.ToLower(f)] {
+			continue
+		}
+		seen[strings.ToLower(f)] = true
+		out = append(out, imap.Flag(f))
+	}
+	return out
+}
+
+// validFlag reports whether f is a flag go-imap will encode: an atom,
+// optionally with one leading backslash (and not \*).
+func validFlag(f string) bool {
+	s := strings.TrimPrefix(f, `\`)
+	if s == "" || s == "*" {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		ch := s[i]
+		if ch <= ' ' || ch >= 0x7f {
+			return false
+		}
+		switch ch {
+		case '(', ')', '{', '%', '*', '"', '\\', ']':
+			return false
+		}
+	}
+	return true
+}
+
+// Append stores a message of exactly size bytes read from body in folder,
+// with flags (less \Recent) and the internal date (to the second). With
+// UIDPLUS the result has the new message's UID.
+//
+// A refusal of the message itself (NO [TOOBIG], [OVERQUOTA], [LIMIT], a
+// message over APPENDLIMIT, a NO without a code, ...) is a
+// *target.RejectedError; NO [TRYCREATE] wraps source.ErrFolderGone; NO
+// [UNAVAILABLE], [SERVERBUG], [INUSE], [NOPERM] and similar are plain errors
+// wrapping the *imap.Error, to be retried or reported. A body that yields
+// more or fewer than size bytes is an error and breaks the connection (the
+// next call reconnects).
+func (t *Target) Append(ctx context.Context, folder string, flags []string, date time.Time, size int64, body io.Reader) (target.Appended, error) {
+	c := t.conn
+	if size < 0 {
+		return target.Appended{}, fmt.Errorf("append to folder %q of %q: negative size %d", folder, c.User(), size)
+	}
+	if limit := c.AppendLimit(); limit > 0 && size > limit {
+		return target.Appended{}, &target.RejectedError{
+			Code:   string(imap.ResponseCodeTooBig),
+			Reason: fmt.Sprintf("the message has %d bytes; %s accepts at most %d (APPENDLIMIT)", size, c.Addr(), limit),
+		}
+	}
+	opts := &imap.AppendOptions{Flags: Flags(flags)}
+	if !date.IsZero() {
+		opts.Time = date.Truncate(time.Second)
+	}
+	wire := c.WireName(folder)
+	var out target.Appended
+	err := c.Do(ctx, func(cl *imapclient.Client) error {
+		cmd := cl.Append(wire, size, opts)
+		readErr, writeErr := copyLiteral(cmd, body, size)
+		if readErr != nil {
+			// The server still waits for the rest of the literal: the
+			// connection cannot be used any more.
+			c.Break()
+			cmd.Close()
+			return fmt.Errorf("append to folder %q of %q on %s: message body: %w", folder, c.User(), c.Addr(), readErr)
+		}
+		closeErr := cmd.Close()
+		data, err := cmd.Wait()
+		if err == nil {
+			err = writeErr
+		}
+		if err == nil {
+			err = closeErr
+		}
+		if err != nil {
+			return t.appendErr(ctx, folder, err)
+		}
+		out = target.Appended{UIDValidity: data.UIDValidity, UID: uint32(data.UID)}
+		return nil
+	})
+	return out, err
+}
+
+// copyLiteral copies exactly size bytes from body into w. readErr is a
+// failure of body (including a body of the wrong length), writeErr one of
+// the connection or the server (which may have refused the message before
+// it was sent).
+func copyLiteral(w io.Writer, body io.Reader, size int64) (readErr, writeErr error) {
+	buf := make([]byte, 32<<10)
+	var n int64
+	for {
+		k, err := body.Read(buf)
+		if k > 0 {
+			if n+int64(k) > size {
+				return fmt.Errorf("longer than the %d bytes announced", size), nil
+			}
+			if _, werr := w.Write(buf[:k]); werr != nil {
+				return nil, werr
+			}
+			n += int64(k)
+		}
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return err, nil
+		}
+	}
+	if n != size {
+		return fmt.Errorf("%d bytes, not the %d announced", n, size), nil
+	}
+	return nil, nil
+}
+
+// appendErr classifies a failed APPEND.
+func (t *Target) appendErr(ctx context.Context, folder string, err error) error {
+	c := t.conn
+	var ie *imap.Error
+	if !errors.As(err, &ie) || ie.Type != imap.StatusResponseTypeNo {
+		return fmt.Errorf("append to folder %q of %q on %s: %w", folder, c.User(), c.Addr(), err)
+	}
+	switch ie.Code {
+	case imap.ResponseCodeTryCreate, imap.ResponseCodeNonExistent:
+		return fmt.Errorf("append to folder %q of %q on %s: %w (server: %s)", folder, c.User(), c.Addr(), source.ErrFolderGone, ie.Text)
+	case imap.ResponseCodeUnavailable, imap.ResponseCodeServerBug, imap.ResponseCodeInUse,
+		imap.ResponseCodeNoPerm, imap.ResponseCodeContactAdmin, imap.ResponseCodeExpired,
+		imap.ResponseCodePrivacyRequired, imap.ResponseCodeAuthorizationFailed,
+		imap.ResponseCodeAuthenticationFailed:
+		return fmt.Errorf("append to folder %q of %q on %s: %w", folder, c.User(), c.Addr(), ie)
+	case "":
+		// Old servers say a folder is missing without TRYCREATE.
+		if ok, lerr := c.Exists(ctx, folder); lerr == nil && !ok {
+			return fmt.Errorf("append to folder %q of %q on %s: %w (server: %s)", folder, c.User(), c.Addr(), source.ErrFolderGone, ie.Text)
+		}
+	}
+	return &target.RejectedError{Code: string(ie.Code), Reason: ie.Text}
+}
+
+// SetFlags replaces the flags of message uid in folder (UID STORE
+// FLAGS.SILENT). \Recent and invalid flags are left out. A UID the folder
+// does not hold is not an error.
+func (t *Target) SetFlags(ctx context.Context, folder string, uid uint32, flags []string) error {
+	c := t.conn
+	return c.Do(ctx, func(cl *imapclient.Client) error {
+		if err := c.Use(ctx, folder, true); err != nil {
+			return err
+		}
+		var set imap.UIDSet
+		set.AddNum(imap.UID(uid))
+		err := cl.Store(set, &imap.StoreFlags{Op: imap.StoreFlagsSet, Silent: true, Flags: Flags(flags)}, nil).Close()
+		if err != nil {
+			return fmt.Errorf("set flags of uid %d in folder %q of %q on %s: %w", uid, folder, c.User(), c.Addr(), err)
+		}
+		return nil
+	})
+}
+
+// Expunge removes the messages uids from folder, and no others. With
+// UIDPLUS: UID STORE +FLAGS.SILENT (\Deleted), then UID EXPUNGE of the same
+// UIDs. Without it, EXPUNGE would take every \Deleted message of the
+// folder, so the other messages marked \Deleted lose the flag for the
+// moment of the EXPUNGE and get it back after; should the connection break
+// in between, they are left without \Deleted (a flag difference a later
+// sync puts right; no message is lost).
+func (t *Target) Expunge(ctx context.Context, folder string, uids []uint32) error {
+	c := t.conn
+	if len(uids) == 0 {
+		return nil
+	}
+	var set imap.UIDSet
+	want := make(map[uint32]bool, len(uids))
+	for _, u := range uids {
+		if u != 0 {
+			set.AddNum(imap.UID(u))
+			want[u] = true
+		}
+	}
+	if len(want) == 0 {
+		return nil
+	}
+	deleted := &imap.StoreFlags{Op: imap.StoreFlagsAdd, Silent: true, Flags: []imap.Flag{imap.FlagDeleted}}
+	fail := func(step string, err error) error {
+		return fmt.Errorf("expunge from folder %q of %q on %s: %s: %w", folder, c.User(), c.Addr(), step, err)
+	}
+	return c.Do(ctx, func(cl *imapclient.Client) error {
+		if err := c.Use(ctx, folder, true); err != nil {
+			return err
+		}
+		if c.Caps().Has(imap.CapUIDPlus) {
+			if err := cl.Store(set, deleted, nil).Close(); err != nil {
+				return fail("store \\Deleted", err)
+			}
+			if err := cl.UIDExpunge(set).Close(); err != nil {
+				return fail("uid expunge", err)
+			}
+			return nil
+		}
+		found, err := cl.UIDSearch(&imap.SearchCriteria{Flag: []imap.Flag{imap.FlagDeleted}}, nil).Wait()
+		if err != nil {
+			return fail("search deleted", err)
+		}
+		var others imap.UIDSet
+		for _, u := range found.AllUIDs() {
+			if !want[uint32(u)] {
+				others.AddNum(u)
+			}
+		}
+		if len(others) > 0 {
+			undelete := &imap.StoreFlags{Op: imap.StoreFlagsDel, Silent: true, Flags: []imap.Flag{imap.FlagDeleted}}
+			if err := cl.Store(others, undelete, nil).Close(); err != nil {
+				return fail("clear \\Deleted of other messages", err)
+			}
+		}
+		if err := cl.Store(set, deleted, nil).Close(); err != nil {
+			return fail("store \\Deleted", err)
+		}
+		if err := cl.Expunge().Close(); err != nil {
+			return fail("expunge", err)
+		}
+		if len(others) > 0 {
+			if err := cl.Store(others, deleted, nil).Close(); err != nil {
+				return fail("restore \\Deleted of other messages", err)
+			}
+		}
+		return nil
+	})
+}
+
+// DeleteFolder deletes folder (not its subfolders: a server either keeps
+// the folder as a \Noselect parent or refuses with [HASCHILDREN]). A folder
+// that does not exist is not an error.
+func (t *Target) DeleteFolder(ctx context.Context, name string) error {
+	c := t.conn
+	if strings.EqualFold(name, "INBOX") {
+		return fmt.Errorf("delete folder INBOX of %q on %s: INBOX cannot be deleted", c.User(), c.Addr())
+	}
+	return c.Do(ctx, func(cl *imapclient.Client) error {
+		if err := c.Forget(ctx, name); err != nil {
+			return err
+		}
+		err := cl.Delete(c.WireName(name)).Wait()
+		if err == nil {
+			return nil
+		}
+		var ie *imap.Error
+		if errors.As(err, &ie) && ie.Type == imap.StatusResponseTypeNo {
+			if ie.Code == imap.ResponseCodeNonExistent {
+				return nil
+			}
+			if ok, lerr := c.Exists(ctx, name); lerr == nil && !ok {
+				return nil
+			}
+		}
+		return fmt.Errorf("delete folder %q of %q on %s: %w", name, c.User(), c.Addr(), err)
+	})
+}
