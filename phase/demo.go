@@ -80,14 +80,14 @@ func Demo(ctx context.Context, out io.Writer, opts DemoOptions) (DemoResult, err
 		if err := dst.AddUser(name, pw); err != nil {
 			return res, err
 		}
-		made := map[string]bool{"INBOX": true}
-		for _, m := range corpus.Mailbox(int64(i+1), opts.Messages, 6000) {
-			if !made[m.Folder] {
-				if err := src.CreateFolder(name, m.Folder); err != nil {
+		for _, f := range corpus.Folders {
+			if f != "INBOX" {
+				if err := src.CreateFolder(name, f); err != nil {
 					return res, err
 				}
-				made[m.Folder] = true
 			}
+		}
+		for _, m := range corpus.Mailbox(int64(i+1), opts.Messages, 6000) {
 			if err := src.Append(name, m.Folder, m.Flags, m.InternalDate, m.Body); err != nil {
 				return res, err
 			}

@@ -126,6 +126,14 @@ func TestSixStepsAsAUserWould(t *testing.T) {
 		t.Error(err)
 	}
 	p.expect(exitOK, "bulk", "--batch", "wave1")
+	_, errOut = p.expect(exitOutOfOrder, "sync")
+	if !strings.Contains(errOut, "alice") {
+		t.Errorf("sync before alice's bulk should name alice: %s", errOut)
+	}
+	out, _ = p.expect(exitOK, "bulk")
+	if !strings.Contains(out, "0 messages copied") { // the test copied alice already; bob is done
+		t.Errorf("bulk after test and wave1: %s", out)
+	}
 	p.compare("alice", "old-alice", "alice@new", "new-alice")
 	p.compare("bob", "old-bob", "bob@new", "new-bob")
 	p.expect(exitOK, "sync")

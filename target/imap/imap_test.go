@@ -31,9 +31,9 @@ type server struct {
 
 	caps         imap.CapSet
 	prefix       string
-	appendLimit  uint32                            // advertised APPENDLIMIT, 0 for none
+	appendLimit  uint32                           // advertised APPENDLIMIT, 0 for none
 	refuseAppend func(mailbox string) *imap.Error // refuses after reading the literal
-	refuseUse    bool                              // CREATE with USE fails with NO [USEATTR]
+	refuseUse    bool                             // CREATE with USE fails with NO [USEATTR]
 
 	mu      sync.Mutex
 	creates []string // CREATE names with their USE attributes
