@@ -696,7 +696,7 @@ func TestManyPairsInOneWrite(t *testing.T) {
 	if raceDetector {
 		n = 2000 // the detector makes the SQLite engine some 40 times slower
 	}
-	start := time.Now()
+	// Speed is BenchmarkPutPairs' business; this checks the outcome.
 	write(t, s, func(tx *Tx) error {
 		for i := range n {
 			if err := tx.PutPair(benchPair(i)); err != nil {
@@ -705,11 +705,6 @@ func TestManyPairsInOneWrite(t *testing.T) {
 		}
 		return nil
 	})
-	elapsed := time.Since(start)
-	t.Logf("%d pairs in one Write: %v", n, elapsed)
-	if !raceDetector && elapsed > 2*time.Second {
-		t.Errorf("%d pairs in one Write took %v; the hot path must stay well under a second", n, elapsed)
-	}
 	c, err := s.Counts("alice")
 	if err != nil {
 		t.Fatal(err)

@@ -69,7 +69,8 @@ type Options struct {
 	// server to read or write anything. Default DefaultTimeout.
 	Timeout time.Duration
 	// Debug, if set, receives the raw protocol exchange, credentials
-	// included: never point it at a shared log.
+	// included: never point it at a shared log. It is written from two
+	// goroutines at once and must be safe for that (os.Stderr is).
 	Debug io.Writer
 }
 
@@ -92,6 +93,7 @@ type AuthError struct {
 	Text string // the server's explanation
 }
 
+// Error says who could not log in where, and the server's reason.
 func (e *AuthError) Error() string {
 	return fmt.Sprintf("login for user %q failed on %s: %s", e.User, e.Host, e.Text)
 }

@@ -521,3 +521,37 @@ func TestDoNested(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// A folder re-created behind the Conn's back voids the UIDs the caller
+// holds; Fetch says so until Messages lists the folder again.
+func TestUIDValidityChanged(t *testing.T) {
+	ts := startServer(t, serverConfig{})
+	u := ts.user(t, "alice", "pw", "Box")
+	add(t, u, "Box", message("old", 0), time.Now())
+	c := dial(t, Options{Addr: ts.Addr, User: "alice", Password: "pw"})
+	ctx := context.Background()
+	_, msgs, err := c.Messages(ctx, "Box")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := u.Delete("Box"); err != nil {
+		t.Fatal(err)
+	}
+	if err := u.Create("Box", nil); err != nil {
+		t.Fatal(err)
+	}
+	add(t, u, "Box", message("new", 0), time.Now())
+	c.Break() // the reconnect selects the new folder
+	nop := func(source.Message, source.Body) error { return nil }
+	for range 2 {
+		if err := c.Fetch(ctx, "Box", msgs, nop); !errors.Is(err, ErrUIDValidity) {
+			t.Fatalf("fetch: %v", err)
+		}
+	}
+	if _, msgs, err = c.Messages(ctx, "Box"); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Fetch(ctx, "Box", msgs, nop); err != nil {
+		t.Fatal(err)
+	}
+}

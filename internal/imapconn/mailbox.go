@@ -59,20 +59,25 @@ func (c *Conn) Use(ctx context.Context, folder string, write bool) error {
 
 func (c *Conn) use(ctx context.Context, folder string, write bool) error {
 	wire := c.WireName(folder)
+	selected := false
 	if c.sel.name == wire && (c.sel.write || !write) {
-		if mb := c.client.Mailbox(); mb != nil && mb.Name == wire {
-			return nil
+		mb := c.client.Mailbox()
+		selected = mb != nil && mb.Name == wire
+	}
+	if !selected {
+		if _, err := c.doSelect(ctx, folder, write || c.writable); err != nil {
+			return err
 		}
 	}
-	data, err := c.doSelect(ctx, folder, write || c.writable)
-	if err != nil {
-		return err
-	}
-	if prev, ok := c.validity[wire]; ok && prev != data.UIDValidity {
+	prev, ok := c.validity[wire]
+	if !ok {
+		c.validity[wire] = c.sel.uidValidity
+	} else if prev != c.sel.uidValidity {
+		// Kept as it is, so that every later call fails the same way
+		// until Messages lists the folder again.
 		return fmt.Errorf("folder %q of %q on %s: UIDVALIDITY is %d, was %d: %w",
-			folder, c.opts.User, c.addr, data.UIDValidity, prev, ErrUIDValidity)
+			folder, c.opts.User, c.addr, c.sel.uidValidity, prev, ErrUIDValidity)
 	}
-	c.validity[wire] = data.UIDValidity
 	return nil
 }
 

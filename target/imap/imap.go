@@ -141,7 +141,12 @@ func (t *Target) create(ctx context.Context, cl *imapclient.Client, name string,
 		// a folder without it is still worth having.
 		err = cl.Create(wire, nil).Wait()
 	}
-	if err == nil || alreadyExists(err) {
+	if err == nil {
+		// A folder of that name may have existed before: forget its
+		// UIDVALIDITY.
+		return c.Forget(ctx, name)
+	}
+	if alreadyExists(err) {
 		return nil
 	}
 	if isNo(err) {
