@@ -109,7 +109,7 @@ func (e *testEnv) compare(user string) {
 	for folder, msgs := range src {
 		tf := e.mapName(folder)
 		got, ok := dst[tf]
-		if !ok && len(msgs) > 0 {
+		if !ok {
 			e.t.Errorf("%s: source folder %q has no target folder %q (target has %v)", user, folder, tf, keys(dst))
 			continue
 		}
@@ -412,5 +412,72 @@ func TestMessyCorpus(t *testing.T) {
 	must(t, err)
 	if vr.Differences != 0 || vr.Messages != int64(len(msgs)) {
 		t.Errorf("verify: %d differences over %d messages (seeded %d): %v", vr.Differences, vr.Messages, len(msgs), vr.List)
+	}
+}
+
+// TestRefusedMessagesAndFolderRules: the target refuses messages over its
+// size limit; collect foresees it, the rest of the mailbox arrives, the
+// refusals are recorded per message (exit 4 in the command). Excluded
+// folders stay behind, mapped ones go where the map says, empty folders
+// are created.
+func TestRefusedMessagesAndFolderRules(t *testing.T) {
+	ctx := context.Background()
+	e := newEnv(t, dovecot.Options{}, dovecot.Options{AppendLimit: 20000, ExtraCaps: []string{"APPENDLIMIT=20000"}}, "hank")
+	msgs := corpus.Mailbox(7, 40, 3000)
+	big := corpus.Generate(70, 1, 60000)[0]
+	big.Folder = "INBOX"
+	msgs = append(msgs, big)
+	e.seed("hank", msgs)
+	c := imaptest.Login(t, e.src.Addr, "hank", e.pw["hank"])
+	must(t, c.Create("Leer", nil).Wait())
+	c.Logout().Wait()
+	e.p.Config.Folders.Exclude = []string{"Trash"}
+	e.p.Config.Folders.Map = map[string]string{"Notes.old": "Archive/Notes"}
+	e.approved()
+
+	problems, err := e.p.Store.Problems()
+	must(t, err)
+	found := false
+	for _, p := range problems {
+		found = found || p.Kind == "oversize"
+	}
+	if !found {
+		t.Errorf("collect did not foresee the oversize message: %+v", problems)
+	}
+
+	res, err := Bulk(ctx, e.p, BulkOptions{SkipTest: true})
+	mustErr(t, err, ErrPartial)
+	if res.FailedMsgs != 1 {
+		t.Errorf("%d messages refused, want 1", res.FailedMsgs)
+	}
+	rep, err := BuildReport(e.p, Selection{})
+	must(t, err)
+	if len(rep.FailedMessages) != 1 || rep.FailedMessages[0].Folder != "INBOX" || !strings.Contains(rep.FailedMessages[0].Reason, "LIMIT") {
+		t.Errorf("report failed messages: %+v", rep.FailedMessages)
+	}
+
+	src := imaptest.Snapshot(t, e.src.Addr, "hank", e.pw["hank"])
+	dst := imaptest.Snapshot(t, e.dst.Addr, "hank", e.pw["hank"])
+	var inbox []imaptest.Message
+	for _, m := range src["INBOX"] {
+		if len(m.Body) < 20000 {
+			inbox = append(inbox, m)
+		}
+	}
+	imaptest.Compare(t, "INBOX without the refused message", inbox, dst["INBOX"])
+	imaptest.Compare(t, "Notes.old mapped", src["Notes.old"], dst["Archive/Notes"])
+	if _, ok := dst["Notes.old"]; ok {
+		t.Error("the mapped folder was also copied under its own name")
+	}
+	if len(dst["Trash"]) != 0 {
+		t.Errorf("excluded Trash has %d messages on the target", len(dst["Trash"]))
+	}
+	if _, ok := dst["Leer"]; !ok {
+		t.Error("the empty folder was not created")
+	}
+	vr, err := Verify(ctx, e.p, Selection{})
+	mustErr(t, err, ErrDifferences)
+	if vr.Differences != 1 || !strings.Contains(vr.List[0].What, "refused") {
+		t.Errorf("verify: %+v", vr.List)
 	}
 }
