@@ -1,0 +1,74 @@
+package main
+
+import (
+	"context"
+	"math/rand/v2"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/mailshift/mailshift/internal/corpus"
+)
+
+// TestMain lets the test binary stand in for the mailshift binary in
+// subprocesses: with MAILSHIFT_TEST_AS_MAIN=1 it runs the command line.
+func TestMain(m *testing.M) {
+	if os.Getenv("MAILSHIFT_TEST_AS_MAIN") == "1" {
+		os.Exit(run(context.Background(), os.Args[1:], os.Stdout, os.Stderr))
+	}
+	os.Exit(m.Run())
+}
+
+// TestKilledBulkResumesExactlyOnce kills `mailshift bulk` with SIGKILL at
+// random moments, several times, then lets it finish: the target must hold
+// every source message exactly once.
+func TestKilledBulkResumesExactlyOnce(t *testing.T) {
+	p := newProject(t)
+	p.write("mailshift.yaml", "source:\n  url: imap://"+p.src.Addr+"?tls=none\n"+
+		"target:\n  url: imap://"+p.dst.Addr+"?tls=none\n"+
+		"users:\n  file: users.csv\ncopy:\n  batch_size: 20\n")
+	seed(t, p.src, "alice", "old-alice", corpus.Mailbox(21, 1000, 4000))
+	seed(t, p.src, "bob", "old-bob", corpus.Mailbox(22, 300, 4000))
+	p.expect(exitOK, "collect")
+	p.expect(exitOK, "approve", "--yes", "--by", "Test")
+
+	self, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	rng := rand.New(rand.NewPCG(1, 2))
+	kills := 0
+	for attempt := 0; attempt < 4; attempt++ {
+		cmd := exec.Command(self, "--config", filepath.Join(p.dir, "mailshift.yaml"), "--state", filepath.Join(p.dir, "mailshift.db"), "bulk", "--skip-test", "--quiet")
+		cmd.Env = append(os.Environ(), "MAILSHIFT_TEST_AS_MAIN=1")
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		done := make(chan error, 1)
+		go func() { done <- cmd.Wait() }()
+		select {
+		case err := <-done:
+			t.Logf("attempt %d finished before the kill (%v)", attempt, err)
+		case <-time.After(time.Duration(200+rng.IntN(800)) * time.Millisecond):
+			cmd.Process.Signal(syscall.SIGKILL)
+			<-done
+			kills++
+		}
+	}
+	if kills == 0 {
+		t.Log("no run was killed: the machine is fast; the test still checks the outcome")
+	}
+	p.expect(exitOK, "bulk", "--skip-test")
+	out, _ := p.expect(exitOK, "bulk", "--skip-test")
+	if want := "0 messages copied"; !strings.Contains(out, want) {
+		t.Errorf("a bulk after completion copied something: %s", out)
+	}
+	p.compare("alice", "old-alice", "alice@new", "new-alice")
+	p.compare("bob", "old-bob", "bob@new", "new-bob")
+	p.expect(exitOK, "verify")
+	t.Logf("killed %d runs", kills)
+}
