@@ -22,7 +22,7 @@ import (
 
 // testEnv is a source and a target Dovecot and a project between them.
 type testEnv struct {
-	t        *testing.T
+	t        testing.TB
 	src, dst *dovecot.Server
 	p        *Project
 	pw       map[string]string
@@ -30,7 +30,7 @@ type testEnv struct {
 
 // newEnv starts the two servers with the given options and a project for
 // the named users (password "pw-NAME" on both sides).
-func newEnv(t *testing.T, srcOpts, dstOpts dovecot.Options, names ...string) *testEnv {
+func newEnv(t testing.TB, srcOpts, dstOpts dovecot.Options, names ...string) *testEnv {
 	t.Helper()
 	e := &testEnv{t: t, src: dovecot.Start(t, srcOpts), dst: dovecot.Start(t, dstOpts), pw: map[string]string{}}
 	var csv strings.Builder
@@ -133,7 +133,7 @@ func mustErr(t *testing.T, err, want error) {
 	}
 }
 
-func must(t *testing.T, err error) {
+func must(t testing.TB, err error) {
 	t.Helper()
 	if err != nil {
 		t.Fatal(err)
