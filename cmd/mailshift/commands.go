@@ -70,17 +70,12 @@ server capabilities and quota in the state file. It finds problems before
 they bite: failed logins, messages over the target's size limit, folder
 names the target cannot hold, quota too small. It may be run again at any
 time; it does not void an approval unless the plan changed.`,
-		RunE: func(cmd *cobra.Command, args []string) error {
-			p, done, err := g.openProject(cmd, nil)
-			if err != nil {
-				return err
-			}
-			defer done()
+		RunE: g.withProject(func(cmd *cobra.Command, p *phase.Project) error {
 			res, err := phase.Collect(cmd.Context(), p, g.selection())
 			fmt.Fprintf(cmd.OutOrStdout(), "collected %d users: %d folders, %d messages, %s; %d problems (see `mailshift approve --show`)\n",
 				res.Users, res.Folders, res.Messages, phase.FormatBytes(res.Bytes), res.Problems)
 			return err
-		},
+		}),
 	}
 }
 
@@ -101,12 +96,7 @@ estimated duration. With --show it only renders (to stdout and
 reports/scope-of-work.md). With --yes --by NAME it records who approved the
 plan, when, and the plan's hash. Later steps refuse to run (exit 3) if the
 users, endpoints or folder mapping change after the approval.`,
-		RunE: func(cmd *cobra.Command, args []string) error {
-			p, done, err := g.openProject(cmd, nil)
-			if err != nil {
-				return err
-			}
-			defer done()
+		RunE: g.withProject(func(cmd *cobra.Command, p *phase.Project) error {
 			res, err := phase.Approve(cmd.Context(), p, phase.ApproveOptions{Show: o.show, Yes: o.yes, By: o.by})
 			if err != nil {
 				return err
@@ -118,7 +108,7 @@ users, endpoints or folder mapping change after the approval.`,
 				fmt.Fprintf(cmd.OutOrStdout(), "\napproved plan %s by %s; written to %s\n", res.Hash[:12], o.by, res.Path)
 			}
 			return nil
-		},
+		}),
 	}
 	cmd.Flags().BoolVar(&o.show, "show", false, "only render the scope of work")
 	cmd.Flags().BoolVar(&o.yes, "yes", false, "record the approval")
@@ -140,12 +130,7 @@ message by message, measures the copy rate and extrapolates the bulk
 duration (reports/test.md). Bulk copy needs a passed test of the approved
 plan unless it is given --skip-test. --cleanup removes from the test users'
 targets what mailshift copied there and forgets it.`,
-		RunE: func(cmd *cobra.Command, args []string) error {
-			p, done, err := g.openProject(cmd, nil)
-			if err != nil {
-				return err
-			}
-			defer done()
+		RunE: g.withProject(func(cmd *cobra.Command, p *phase.Project) error {
 			res, err := phase.Test(cmd.Context(), p, phase.TestOptions{Users: g.users, Cleanup: o.cleanup})
 			out := cmd.OutOrStdout()
 			switch {
@@ -160,7 +145,7 @@ targets what mailshift copied there and forgets it.`,
 					verdict, res.Messages, phase.FormatBytes(res.Bytes), res.Seconds, phase.FormatBytes(int64(res.RateBytes)), res.RateMessages, res.Verify.Differences, res.EstimatedBulk.Round(1e9))
 			}
 			return err
-		},
+		}),
 	}
 	cmd.Flags().BoolVar(&o.cleanup, "cleanup", false, "remove what earlier tests copied to the test users' targets")
 	return cmd
@@ -180,16 +165,11 @@ target: byte-identical, with flags and internal dates, into the mapped
 folders. Run it again after a crash or Ctrl-C: it continues where it
 stopped and never copies a message twice. Needs an approval and a passed
 test (or --skip-test).`,
-		RunE: func(cmd *cobra.Command, args []string) error {
-			p, done, err := g.openProject(cmd, nil)
-			if err != nil {
-				return err
-			}
-			defer done()
+		RunE: g.withProject(func(cmd *cobra.Command, p *phase.Project) error {
 			res, err := phase.Bulk(cmd.Context(), p, phase.BulkOptions{Selection: g.selection(), SkipTest: o.skipTest})
 			printRun(cmd.OutOrStdout(), "bulk", res)
 			return err
-		},
+		}),
 	}
 	cmd.Flags().BoolVar(&o.skipTest, "skip-test", false, "run without a passed test migration")
 	return cmd
@@ -211,16 +191,11 @@ more than sync.max_delete percent of a folder in one pass without --force).
 Needs bulk copy finished for the users. Users already cut over are refused
 unless --post-cutover is given, which sweeps stragglers that reached the old
 server after the switch.`,
-		RunE: func(cmd *cobra.Command, args []string) error {
-			p, done, err := g.openProject(cmd, nil)
-			if err != nil {
-				return err
-			}
-			defer done()
+		RunE: g.withProject(func(cmd *cobra.Command, p *phase.Project) error {
 			res, err := phase.Sync(cmd.Context(), p, phase.SyncOptions{Selection: g.selection(), PostCutover: o.postCutover, Force: o.force})
 			printRun(cmd.OutOrStdout(), "sync", res)
 			return err
-		},
+		}),
 	}
 	cmd.Flags().BoolVar(&o.postCutover, "post-cutover", false, "also sync users already cut over (stragglers)")
 	cmd.Flags().BoolVar(&o.force, "force", false, "apply deletions beyond sync.max_delete")
@@ -241,12 +216,7 @@ the counts, per message size, content hash, flags and internal date). Users
 that verify clean are marked cut over (plain sync refuses them afterwards);
 the cutover report with the final delta and the window goes to
 reports/cutover.md. Exit 5 if verification finds differences.`,
-		RunE: func(cmd *cobra.Command, args []string) error {
-			p, done, err := g.openProject(cmd, nil)
-			if err != nil {
-				return err
-			}
-			defer done()
+		RunE: g.withProject(func(cmd *cobra.Command, p *phase.Project) error {
 			res, err := phase.Cutover(cmd.Context(), p, phase.CutoverOptions{Selection: g.selection(), Yes: o.yes})
 			ok := 0
 			for _, u := range res.Users {
@@ -262,7 +232,7 @@ reports/cutover.md. Exit 5 if verification finds differences.`,
 				fmt.Fprintf(cmd.OutOrStdout(), "already cut over: %d users\n", len(res.AlreadyDone))
 			}
 			return err
-		},
+		}),
 	}
 	cmd.Flags().BoolVar(&o.yes, "yes", false, "confirm the cutover")
 	return cmd
@@ -281,12 +251,7 @@ func newStatusCmd(g *globalOptions) *cobra.Command {
 (new, collected, tested, bulk-running, bulk-done, synced, cut-over),
 messages copied and failed, and the last error. --json prints a stable
 machine-readable form.`,
-		RunE: func(cmd *cobra.Command, args []string) error {
-			p, done, err := g.openProject(cmd, nil)
-			if err != nil {
-				return err
-			}
-			defer done()
+		RunE: g.withProject(func(cmd *cobra.Command, p *phase.Project) error {
 			rep, err := phase.Status(p, g.selection())
 			if err != nil {
 				return err
@@ -296,7 +261,7 @@ machine-readable form.`,
 			}
 			fmt.Fprint(cmd.OutOrStdout(), phase.RenderStatus(rep))
 			return nil
-		},
+		}),
 	}
 	cmd.Flags().BoolVar(&o.json, "json", false, "machine-readable output")
 	return cmd
@@ -314,12 +279,7 @@ func newVerifyCmd(g *globalOptions) *cobra.Command {
 		Long: `Compares the selected users' source and target: per folder the counts, per
 message the size, content hash, flags and internal date. It changes
 nothing. Exit 5 if it finds differences.`,
-		RunE: func(cmd *cobra.Command, args []string) error {
-			p, done, err := g.openProject(cmd, nil)
-			if err != nil {
-				return err
-			}
-			defer done()
+		RunE: g.withProject(func(cmd *cobra.Command, p *phase.Project) error {
 			res, err := phase.Verify(cmd.Context(), p, g.selection())
 			if o.json {
 				if jerr := writeJSON(cmd.OutOrStdout(), res); jerr != nil {
@@ -333,7 +293,7 @@ nothing. Exit 5 if it finds differences.`,
 				fmt.Fprintf(cmd.OutOrStdout(), "  %s %s %s: %s\n", d.User, d.Folder, d.Key, d.What)
 			}
 			return err
-		},
+		}),
 	}
 	cmd.Flags().BoolVar(&o.json, "json", false, "machine-readable output")
 	return cmd
@@ -352,12 +312,7 @@ func newReportCmd(g *globalOptions) *cobra.Command {
 		Long: `Renders where every user stands, the problems collect found and every
 message that could not be copied, with the reason. --format json is a
 stable machine-readable interface.`,
-		RunE: func(cmd *cobra.Command, args []string) error {
-			p, done, err := g.openProject(cmd, nil)
-			if err != nil {
-				return err
-			}
-			defer done()
+		RunE: g.withProject(func(cmd *cobra.Command, p *phase.Project) error {
 			rep, err := phase.BuildReport(p, g.selection())
 			if err != nil {
 				return err
@@ -371,7 +326,7 @@ stable machine-readable interface.`,
 				return err
 			}
 			return writeFile0600(o.output, text)
-		},
+		}),
 	}
 	cmd.Flags().StringVar(&o.format, "format", "md", "md, html, csv or json")
 	cmd.Flags().StringVarP(&o.output, "output", "o", "", "write to this file instead of stdout")

@@ -232,6 +232,16 @@ func TestBadInputExitCodes(t *testing.T) {
 			t.Errorf("exit %d, stderr %q", code, errOut)
 		}
 	})
+	t.Run("environment overrides the file", func(t *testing.T) {
+		p.write("mailshift.yaml", "source:\n  url: imap://127.0.0.1:1?tls=none\ntarget:\n  url: imap://127.0.0.1:2?tls=none\n")
+		t.Setenv("MAILSHIFT_COPY_WORKERS", "0")
+		code, _, errOut := p.mailshift("status")
+		if code != exitUsage || !strings.Contains(errOut, "copy.workers") {
+			t.Errorf("MAILSHIFT_COPY_WORKERS=0: exit %d, stderr %q", code, errOut)
+		}
+		t.Setenv("MAILSHIFT_COPY_WORKERS", "8")
+		p.expect(exitOK, "status")
+	})
 	t.Run("unknown flag", func(t *testing.T) {
 		code, _, _ := p.mailshift("bulk", "--frobnicate")
 		if code != exitUsage {

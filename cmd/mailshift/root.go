@@ -144,9 +144,9 @@ func configKeys() map[string]any {
 	}
 }
 
-// loadConfig reads the configuration file (if any), the environment and
-// the given overrides into a validated Config.
-func (g *globalOptions) loadConfig(overrides map[string]any) (phase.Config, string, error) {
+// loadConfig reads the configuration file and the environment into a
+// validated Config.
+func (g *globalOptions) loadConfig() (phase.Config, string, error) {
 	v := viper.New()
 	for k, val := range configKeys() {
 		v.SetDefault(k, val)
@@ -168,9 +168,6 @@ func (g *globalOptions) loadConfig(overrides map[string]any) (phase.Config, stri
 		default:
 			return phase.Config{}, "", &phase.ConfigError{Key: g.configFile, Msg: fmt.Sprintf("cannot read the configuration: %v", err)}
 		}
-	}
-	for k, val := range overrides {
-		v.Set(k, val)
 	}
 	var unknown []string
 	known := configKeys()
@@ -253,8 +250,8 @@ func stringToNumberHook(from, to reflect.Type, data any) (any, error) {
 }
 
 // openProject loads config, users and state for a step.
-func (g *globalOptions) openProject(cmd *cobra.Command, overrides map[string]any) (*phase.Project, func(), error) {
-	cfg, dir, err := g.loadConfig(overrides)
+func (g *globalOptions) openProject(cmd *cobra.Command) (*phase.Project, func(), error) {
+	cfg, dir, err := g.loadConfig()
 	if err != nil {
 		return nil, nil, err
 	}
@@ -283,4 +280,17 @@ func (g *globalOptions) openProject(cmd *cobra.Command, overrides map[string]any
 	prog := newProgress(cmd.ErrOrStderr(), g.quiet, log)
 	p := &phase.Project{Config: cfg, Users: rows, Store: store, Dir: dir, Progress: prog, Log: log}
 	return p, func() { prog.Close(); store.Close() }, nil
+}
+
+// withProject wraps a command's body: the project is opened before it and
+// closed after it.
+func (g *globalOptions) withProject(fn func(cmd *cobra.Command, p *phase.Project) error) func(*cobra.Command, []string) error {
+	return func(cmd *cobra.Command, args []string) error {
+		p, done, err := g.openProject(cmd)
+		if err != nil {
+			return err
+		}
+		defer done()
+		return fn(cmd, p)
+	}
 }
