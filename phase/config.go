@@ -110,9 +110,6 @@ func (c *Config) Validate() error {
 			return err
 		}
 	}
-	if strings.HasPrefix(c.Target.URL, "maildir:") || !isIMAPURL(c.Target.URL) {
-		return &ConfigError{"target.url", fmt.Sprintf("%q: the target must be an IMAP server (imap:// or imaps://)", c.Target.URL)}
-	}
 	if c.Users.File == "" {
 		return &ConfigError{"users.file", "missing: name the users file (source_user,source_password,target_user,target_password,batch)"}
 	}
