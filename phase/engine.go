@@ -638,14 +638,7 @@ func (s *session) updateFlags(ctx context.Context, ps []state.Pair) (int64, erro
 // forgotten.
 func (s *session) applyDeletions(ctx context.Context, e mapping.Entry, gone []state.Pair, known int, opts copyOptions) (int64, error) {
 	if opts.deletions != "mirror" {
-		return 0, s.p.Store.Write(func(tx *state.Tx) error {
-			for _, p := range gone {
-				if err := tx.DeletePair(p.User, p.SourceFolder, p.SourceUIDValidity, p.SourceKey); err != nil {
-					return err
-				}
-			}
-			return nil
-		})
+		return 0, s.p.forget(gone)
 	}
 	limit := s.p.Config.Sync.MaxDelete
 	if !opts.force && known > 0 && len(gone)*100 > limit*known {
@@ -664,9 +657,14 @@ func (s *session) applyDeletions(ctx context.Context, e mapping.Entry, gone []st
 		}
 		n += int64(len(uids))
 	}
-	return n, s.p.Store.Write(func(tx *state.Tx) error {
-		for _, p := range gone {
-			if err := tx.DeletePair(p.User, p.SourceFolder, p.SourceUIDValidity, p.SourceKey); err != nil {
+	return n, s.p.forget(gone)
+}
+
+// forget deletes pairs from the state in one transaction.
+func (p *Project) forget(ps []state.Pair) error {
+	return p.Store.Write(func(tx *state.Tx) error {
+		for _, pr := range ps {
+			if err := tx.DeletePair(pr.User, pr.SourceFolder, pr.SourceUIDValidity, pr.SourceKey); err != nil {
 				return err
 			}
 		}
