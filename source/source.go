@@ -93,3 +93,19 @@ var ErrFolderGone = errFolderGone{}
 type errFolderGone struct{}
 
 func (errFolderGone) Error() string { return "folder does not exist" }
+
+// Skip is an item a source passed over because it is not a readable
+// message: a non-mail file in a Maildir, a truncated mbox message, a file
+// without read permission. Item names it (a path, or a path and offset).
+type Skip struct {
+	Item   string
+	Reason string
+}
+
+// Skipper is implemented by sources that pass over unreadable items instead
+// of failing the whole folder. collect records what they skipped as
+// problems and the reports list them.
+type Skipper interface {
+	// Skipped lists what the last Messages call on folder passed over.
+	Skipped(folder string) []Skip
+}
