@@ -4,10 +4,12 @@ import (
 	"fmt"
 	"net/url"
 	"path"
+	"slices"
 	"strings"
 	"time"
 
 	"github.com/mailshift/mailshift/internal/mapping"
+	"github.com/mailshift/mailshift/internal/users"
 )
 
 // Config is a project's configuration as the phases see it: a plain struct,
@@ -28,12 +30,77 @@ type Config struct {
 
 // Endpoint is a source or target server. URL may contain %u, replaced by the
 // users file's user of that side.
+//
+// Token and MasterPassword are secrets written as the users file writes
+// passwords: env:VAR, file:PATH, cmd:COMMAND, or (discouraged) the value
+// itself. They are read at every login, never stored.
 type Endpoint struct {
 	URL                string `mapstructure:"url"`
 	TLS                string `mapstructure:"tls"` // none | starttls | implicit; default from the URL scheme
 	CAFile             string `mapstructure:"ca_file"`
 	InsecureSkipVerify bool   `mapstructure:"insecure_skip_verify"`
-	Auth               string `mapstructure:"auth"` // plain | login
+	Auth               string `mapstructure:"auth"` // plain | login | xoauth2 | oauthbearer; default plain, or the URL's ?auth=
+	// Token is the OAuth 2.0 access token for auth xoauth2 and oauthbearer,
+	// for the users whose password column on this side is empty.
+	Token string `mapstructure:"token"`
+	// MasterUser, if set, is an administrator who logs in on behalf of
+	// every user (proxy login) with MasterPassword (or, when that is empty,
+	// the users file's password column): SASL PLAIN with the user as
+	// authorization identity, or, with MasterSeparator, the login name
+	// USER + MasterSeparator + MasterUser (Dovecot: "*").
+	MasterUser      string `mapstructure:"master_user"`
+	MasterPassword  string `mapstructure:"master_password"`
+	MasterSeparator string `mapstructure:"master_separator"`
+	// Timeout is how long a connection may show no sign of life while
+	// mailshift waits for the server, e.g. "30s"; default 60s.
+	Timeout string `mapstructure:"timeout"`
+}
+
+// Auth mechanisms of Endpoint.Auth.
+var authMechanisms = []string{"plain", "login", "xoauth2", "oauthbearer"}
+
+// auth returns the configured mechanism: the auth key, else the URL's
+// ?auth=, else plain.
+func (e *Endpoint) auth() string {
+	if e.Auth != "" {
+		return strings.ToLower(e.Auth)
+	}
+	if u, err := url.Parse(strings.ReplaceAll(e.URL, "%u", "user")); err == nil && u.Query().Get("auth") != "" {
+		return strings.ToLower(u.Query().Get("auth"))
+	}
+	return "plain"
+}
+
+func isOAuth(mech string) bool { return mech == "xoauth2" || mech == "oauthbearer" }
+
+// timeout returns the parsed timeout, 0 for the default.
+func (e *Endpoint) timeout() (time.Duration, error) {
+	if e.Timeout == "" {
+		return 0, nil
+	}
+	d, err := time.ParseDuration(strings.TrimSpace(e.Timeout))
+	if err != nil || d <= 0 {
+		return 0, fmt.Errorf("%q: not a duration; write e.g. 30s or 2m", e.Timeout)
+	}
+	return d, nil
+}
+
+// PlaintextSecrets lists the keys that hold a secret written in plain
+// text rather than as env:, file: or cmd: (for the warning about a
+// configuration file others can read).
+func (c *Config) PlaintextSecrets() []string {
+	var keys []string
+	for _, ep := range []struct {
+		key string
+		e   *Endpoint
+	}{{"source", &c.Source}, {"target", &c.Target}} {
+		for _, f := range []struct{ key, v string }{{"token", ep.e.Token}, {"master_password", ep.e.MasterPassword}} {
+			if s, err := users.ParseSecret(f.v); err == nil && s.IsLiteral() {
+				keys = append(keys, ep.key+"."+f.key)
+			}
+		}
+	}
+	return keys
 }
 
 // UsersConfig says where the users file is.
@@ -58,6 +125,20 @@ type SyncConfig struct {
 type CopyConfig struct {
 	Workers   int `mapstructure:"workers"`    // users in parallel
 	BatchSize int `mapstructure:"batch_size"` // messages per state transaction
+	// ConnectionsPerUser is how many folders (or parts of one big folder)
+	// of one user are copied at once, each over its own pair of connections.
+	ConnectionsPerUser int    `mapstructure:"connections_per_user"`
+	Retries            int    `mapstructure:"retries"`    // attempts after a transient failure, per folder and per login
+	RetryWait          string `mapstructure:"retry_wait"` // first wait before a retry; doubles each time
+}
+
+// retryWait is copy.retry_wait as a duration (Validate checked it).
+func (c CopyConfig) retryWait() time.Duration {
+	d, err := time.ParseDuration(c.RetryWait)
+	if err != nil || d <= 0 {
+		return time.Second
+	}
+	return d
 }
 
 // ErrorsConfig bounds failures.
@@ -80,7 +161,7 @@ func Defaults() Config {
 	return Config{
 		Users:    UsersConfig{File: "users.csv"},
 		Sync:     SyncConfig{Deletions: "keep", MaxDelete: 50},
-		Copy:     CopyConfig{Workers: 4, BatchSize: 200},
+		Copy:     CopyConfig{Workers: 4, BatchSize: 200, ConnectionsPerUser: 2, Retries: 6, RetryWait: "1s"},
 		Errors:   ErrorsConfig{Max: 1000},
 		Estimate: EstimateConfig{Bandwidth: "10MB/s"},
 		Reports:  ReportsConfig{Dir: "reports"},
@@ -132,6 +213,15 @@ func (c *Config) Validate() error {
 	if c.Copy.BatchSize < 1 || c.Copy.BatchSize > 10000 {
 		return &ConfigError{"copy.batch_size", fmt.Sprintf("%d: must be between 1 and 10000", c.Copy.BatchSize)}
 	}
+	if c.Copy.ConnectionsPerUser < 1 || c.Copy.ConnectionsPerUser > 32 {
+		return &ConfigError{"copy.connections_per_user", fmt.Sprintf("%d: must be between 1 and 32", c.Copy.ConnectionsPerUser)}
+	}
+	if c.Copy.Retries < 0 || c.Copy.Retries > 100 {
+		return &ConfigError{"copy.retries", fmt.Sprintf("%d: must be between 0 and 100", c.Copy.Retries)}
+	}
+	if d, err := time.ParseDuration(c.Copy.RetryWait); err != nil || d <= 0 {
+		return &ConfigError{"copy.retry_wait", fmt.Sprintf("%q: not a duration; write e.g. 1s or 500ms", c.Copy.RetryWait)}
+	}
 	if c.Errors.Max < 1 {
 		return &ConfigError{"errors.max", fmt.Sprintf("%d: must be at least 1", c.Errors.Max)}
 	}
@@ -161,17 +251,39 @@ func (e *Endpoint) validate(key string) error {
 	default:
 		return &ConfigError{key + ".tls", fmt.Sprintf("%q: must be none, starttls or implicit", e.TLS)}
 	}
-	switch e.Auth {
-	case "", "plain", "login":
-	default:
-		return &ConfigError{key + ".auth", fmt.Sprintf("%q: must be plain or login", e.Auth)}
-	}
 	if q := u.Query().Get("tls"); q != "" && e.TLS == "" {
 		switch q {
 		case "none", "starttls", "implicit":
 		default:
 			return &ConfigError{key + ".url", fmt.Sprintf("?tls=%s: must be none, starttls or implicit", q)}
 		}
+	}
+	authKey := key + ".auth"
+	if e.Auth == "" && u.Query().Get("auth") != "" {
+		authKey = key + ".url"
+	}
+	mech := e.auth()
+	if !slices.Contains(authMechanisms, mech) {
+		return &ConfigError{authKey, fmt.Sprintf("%q: must be plain, login, xoauth2 or oauthbearer", mech)}
+	}
+	for _, f := range []struct{ name, v string }{{"token", e.Token}, {"master_password", e.MasterPassword}} {
+		if _, err := users.ParseSecret(f.v); err != nil {
+			return &ConfigError{key + "." + f.name, err.Error()}
+		}
+	}
+	if e.Token != "" && !isOAuth(mech) {
+		return &ConfigError{key + ".token", fmt.Sprintf("an access token is for auth: xoauth2 or oauthbearer, and auth is %s", mech)}
+	}
+	switch {
+	case e.MasterUser == "" && (e.MasterPassword != "" || e.MasterSeparator != ""):
+		return &ConfigError{key + ".master_user", "missing: master_password and master_separator are for a master (administrator) login; name the administrator"}
+	case e.MasterUser != "" && isOAuth(mech):
+		return &ConfigError{key + ".master_user", fmt.Sprintf("a master login needs auth: plain (or login with master_separator), not %s", mech)}
+	case e.MasterUser != "" && mech == "login" && e.MasterSeparator == "":
+		return &ConfigError{key + ".master_separator", "missing: with auth: login a master login is USER<separator>MASTER (Dovecot: \"*\"); or use auth: plain for SASL PLAIN with an authorization identity"}
+	}
+	if _, err := e.timeout(); err != nil {
+		return &ConfigError{key + ".timeout", err.Error()}
 	}
 	return nil
 }

@@ -9,6 +9,8 @@ import (
 	"io"
 	"slices"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/mailshift/mailshift/internal/mapping"
@@ -48,16 +50,30 @@ func (s *copyStats) add(o copyStats) {
 // errTooManyFailures stops a user after errors.max failed messages.
 var errTooManyFailures = errors.New("too many failed messages")
 
-// session is one user's open source and target for a pass.
+// conns is one pair of connections to a user's source and target: a lane
+// of the copy engine. Neither side is safe for concurrent use.
+type conns struct {
+	src source.Source
+	dst target.Target
+}
+
+func (c conns) close() {
+	c.src.Close()
+	c.dst.Close()
+}
+
+// session is one user's open source and target for a pass. Its own conns
+// plan and prepare the folders; more lanes are opened to copy.
 type session struct {
-	p       *Project
-	row     users.Row
-	src     source.Source
-	dst     target.Target
+	p   *Project
+	row users.Row
+	conns
 	srcDesc source.Description
 	dstDesc source.Description
 	plan    []mapping.Entry
 	srcDirs []source.Folder
+	dstDirs []source.Folder
+	failed  atomic.Int64 // messages refused in this pass
 }
 
 // openSession logs in to both sides of a user and plans the folder mapping.
@@ -71,12 +87,24 @@ func (p *Project) openSession(ctx context.Context, r users.Row) (*session, error
 		src.Close()
 		return nil, err
 	}
-	s := &session{p: p, row: r, src: src, dst: dst}
+	s := &session{p: p, row: r, conns: conns{src: src, dst: dst}}
 	if err := s.replan(ctx); err != nil {
 		s.Close()
 		return nil, err
 	}
 	return s, nil
+}
+
+// openSessionRetrying is openSession, tried again after transient failures
+// (a refused connect, a server restarting).
+func (p *Project) openSessionRetrying(ctx context.Context, r users.Row) (*session, error) {
+	rt := retrier{p: p, what: "user " + r.SourceUser}
+	for {
+		s, err := p.openSession(ctx, r)
+		if err == nil || !rt.again(ctx, err) {
+			return s, rt.giveUp(err)
+		}
+	}
 }
 
 // replan lists both sides' folders and maps them.
@@ -91,22 +119,18 @@ func (s *session) replan(ctx context.Context) error {
 	if s.srcDirs, err = s.src.Folders(ctx); err != nil {
 		return fmt.Errorf("source %s: list folders: %w", s.row.SourceUser, err)
 	}
-	dstDirs, err := s.dst.Folders(ctx)
-	if err != nil {
+	if s.dstDirs, err = s.dst.Folders(ctx); err != nil {
 		return fmt.Errorf("target %s: list folders: %w", s.row.TargetUser, err)
 	}
-	s.plan, err = s.p.mapFolders(s.srcDesc, s.srcDirs, s.dstDesc, dstDirs)
+	s.plan, err = s.p.mapFolders(s.srcDesc, s.srcDirs, s.dstDesc, s.dstDirs)
 	if err != nil {
-		return fmt.Errorf("user %s: %w", s.row.SourceUser, err)
+		return permanent(fmt.Errorf("user %s: %w", s.row.SourceUser, err))
 	}
 	return nil
 }
 
 // Close logs out of both sides.
-func (s *session) Close() {
-	s.src.Close()
-	s.dst.Close()
-}
+func (s *session) Close() { s.conns.close() }
 
 // mapFolders applies the configured folder mapping.
 func (p *Project) mapFolders(srcDesc source.Description, srcDirs []source.Folder, dstDesc source.Description, dstDirs []source.Folder) ([]mapping.Entry, error) {
@@ -119,8 +143,13 @@ func (p *Project) mapFolders(srcDesc source.Description, srcDirs []source.Folder
 
 // copyAll runs one pass of the copy engine over every mapped folder of the
 // session's user: copy what is missing, carry flag changes over, apply
-// deletions by policy. It stops at the first error that is not about one
-// message; what was done until then is recorded.
+// deletions by policy. Folders are first prepared one after the other over
+// the session's own connections (an unchanged folder costs nothing beyond
+// the listing replan made; with CONDSTORE a changed one costs what changed);
+// then the messages to copy are cut into batches that up to
+// copy.connections_per_user lanes copy at once, so that one big folder is
+// split by UID range. It stops at the first error that retries do not cure;
+// what was done until then is recorded.
 func (s *session) copyAll(ctx context.Context, opts copyOptions) (copyStats, error) {
 	start := time.Now()
 	var total copyStats
@@ -131,24 +160,412 @@ func (s *session) copyAll(ctx context.Context, opts copyOptions) (copyStats, err
 			bytes += f.Bytes
 		}
 	}
-	s.p.progress().Start(s.row.SourceUser, msgs, bytes)
+	user := s.row.SourceUser
+	s.p.progress().Start(user, msgs, bytes)
+	curs, err := s.p.Store.Cursors(user)
+	if err != nil {
+		return total, err
+	}
+	cursors := make(map[string]state.Cursor, len(curs))
+	for _, c := range curs {
+		cursors[c.SourceFolder] = c
+	}
+	pending, err := s.p.Store.PendingFolders(user)
+	if err != nil {
+		return total, err
+	}
+
+	var jobs []*folderJob
 	for _, e := range s.plan {
 		if e.Excluded {
 			continue
 		}
-		st, err := s.copyFolder(ctx, e, opts)
-		total.add(st)
+		rt := retrier{p: s.p, what: fmt.Sprintf("user %s folder %q", user, e.Source)}
+		var fj *folderJob
+		for {
+			var st copyStats
+			cur, ok := cursors[e.Source]
+			fj, st, err = s.prepare(ctx, e, opts, cur, ok, pending[e.Source])
+			total.add(st)
+			if err == nil || !rt.again(ctx, err) {
+				break
+			}
+			pending[e.Source] = 1 // intents may be left: take the full path
+		}
 		if err != nil {
 			total.Elapsed = time.Since(start)
-			return total, err
+			return total, rt.giveUp(err)
+		}
+		if fj != nil {
+			jobs = append(jobs, fj)
+		}
+	}
+
+	st, err := s.copyJobs(ctx, jobs)
+	total.add(st)
+	if err == nil {
+		for _, fj := range jobs {
+			if err = s.finish(ctx, fj); err != nil {
+				break
+			}
 		}
 	}
 	total.Elapsed = time.Since(start)
-	return total, nil
+	return total, err
 }
 
-// copyFolder brings one target folder in step with its source folder.
-func (s *session) copyFolder(ctx context.Context, e mapping.Entry, opts copyOptions) (copyStats, error) {
+// folderJob is one source folder whose messages are being copied.
+type folderJob struct {
+	e  mapping.Entry
+	sf source.Folder
+	// todo are the messages to copy, oldest first.
+	todo []source.Message
+	// mu is shared by the lanes appending to the folder and held alone by
+	// a lane settling the copies a failure left unrecorded, so that it sees
+	// every other lane's copies recorded.
+	mu sync.RWMutex
+}
+
+// copyJobs copies the jobs' messages in batches over up to
+// copy.connections_per_user lanes: the session's own connections and
+// more opened for the purpose (a lane that cannot connect is done without).
+func (s *session) copyJobs(ctx context.Context, jobs []*folderJob) (copyStats, error) {
+	type batch struct {
+		f    *folderJob
+		msgs []source.Message
+	}
+	size := s.p.Config.Copy.BatchSize
+	var batches []batch
+	for _, fj := range jobs {
+		for i := 0; i < len(fj.todo); i += size {
+			batches = append(batches, batch{fj, fj.todo[i:min(i+size, len(fj.todo))]})
+		}
+	}
+	if len(batches) == 0 {
+		return copyStats{}, nil
+	}
+	queue := make(chan batch, len(batches))
+	for _, b := range batches {
+		queue <- b
+	}
+	close(queue)
+
+	lanes := min(s.p.Config.Copy.ConnectionsPerUser, len(batches))
+	if !s.dstDesc.UIDPlus {
+		lanes = 1 // copies are found by content: one writer per folder at a time
+	}
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	var (
+		mu       sync.Mutex
+		total    copyStats
+		firstErr error
+		wg       sync.WaitGroup
+	)
+	work := func(c conns) {
+		for b := range queue {
+			if ctx.Err() != nil {
+				continue
+			}
+			st, err := s.copyChunk(ctx, c, b.f, b.msgs)
+			mu.Lock()
+			total.add(st)
+			if err != nil && firstErr == nil {
+				firstErr = err
+				cancel(err)
+			}
+			mu.Unlock()
+		}
+	}
+	for range lanes - 1 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			c, err := s.openLane(ctx)
+			if err != nil {
+				if ctx.Err() == nil {
+					s.p.log().Warn("copying over fewer connections", "user", s.row.SourceUser, "error", err.Error())
+				}
+				return
+			}
+			defer c.close()
+			work(c)
+		}()
+	}
+	work(s.conns)
+	wg.Wait()
+	if firstErr == nil && ctx.Err() != nil {
+		firstErr = context.Cause(ctx)
+	}
+	return total, firstErr
+}
+
+// openLane opens one more pair of connections for the session's user.
+func (s *session) openLane(ctx context.Context) (conns, error) {
+	src, err := s.p.openSource(ctx, s.row)
+	if err != nil {
+		return conns{}, err
+	}
+	dst, err := s.p.openTarget(ctx, s.row)
+	if err != nil {
+		src.Close()
+		return conns{}, err
+	}
+	return conns{src: src, dst: dst}, nil
+}
+
+// copyChunk copies msgs of a folder, retrying after transient failures:
+// before each retry the copies the failure may have left unrecorded are
+// settled by content, so nothing is copied twice.
+func (s *session) copyChunk(ctx context.Context, c conns, fj *folderJob, msgs []source.Message) (copyStats, error) {
+	var total copyStats
+	rt := retrier{p: s.p, what: fmt.Sprintf("user %s folder %q", s.row.SourceUser, fj.e.Source)}
+	settle := false
+	for {
+		if settle {
+			var err error
+			fj.mu.Lock()
+			msgs, err = s.settle(ctx, c, fj, msgs)
+			fj.mu.Unlock()
+			if err != nil {
+				if rt.again(ctx, err) {
+					continue
+				}
+				return total, rt.giveUp(err)
+			}
+			if len(msgs) == 0 {
+				return total, nil
+			}
+		}
+		fj.mu.RLock()
+		st, err := s.copyBatch(ctx, c, fj.e, fj.sf, msgs)
+		fj.mu.RUnlock()
+		total.add(st)
+		if err == nil {
+			return total, nil
+		}
+		if !rt.again(ctx, err) {
+			return total, rt.giveUp(err)
+		}
+		settle = true
+	}
+}
+
+// settle resolves the intents among msgs after a failed batch and returns
+// the messages that still need copying.
+func (s *session) settle(ctx context.Context, c conns, fj *folderJob, msgs []source.Message) ([]source.Message, error) {
+	user := s.row.SourceUser
+	all, err := s.p.Store.Pairs(user, fj.e.Source)
+	if err != nil {
+		return nil, err
+	}
+	want := make(map[string]bool, len(msgs))
+	for _, m := range msgs {
+		want[m.Key] = true
+	}
+	var intents []state.Pair
+	for _, p := range all {
+		if p.Status == state.Intent && p.SourceUIDValidity == fj.sf.UIDValidity && want[p.SourceKey] {
+			intents = append(intents, p)
+		}
+	}
+	if len(intents) > 0 {
+		if err := s.resolve(ctx, c, fj.e, intents, all); err != nil {
+			return nil, fmt.Errorf("resolve interrupted copies in %q: %w", fj.e.Source, err)
+		}
+	}
+	keys := make([]string, len(msgs))
+	for i, m := range msgs {
+		keys[i] = m.Key
+	}
+	ps, err := s.p.Store.PairsByKey(user, fj.e.Source, fj.sf.UIDValidity, keys)
+	if err != nil {
+		return nil, err
+	}
+	recorded := make(map[string]bool, len(ps))
+	for _, p := range ps {
+		recorded[p.SourceKey] = true
+	}
+	var rest []source.Message
+	for _, m := range msgs {
+		if !recorded[m.Key] {
+			rest = append(rest, m)
+		}
+	}
+	return rest, nil
+}
+
+// finish records the folder's sync cursor after a pass.
+func (s *session) finish(ctx context.Context, fj *folderJob) error {
+	rt := retrier{p: s.p, what: fmt.Sprintf("user %s folder %q", s.row.SourceUser, fj.e.Target)}
+	for {
+		tf, err := s.dst.Status(ctx, fj.e.Target)
+		if err == nil {
+			return s.p.Store.PutCursor(state.Cursor{
+				User: s.row.SourceUser, SourceFolder: fj.e.Source, SourceUIDValidity: fj.sf.UIDValidity,
+				TargetFolder: fj.e.Target, TargetUIDValidity: tf.UIDValidity,
+				UIDNext: fj.sf.UIDNext, HighestModSeq: fj.sf.HighestModSeq, Messages: fj.sf.Messages,
+				SyncedAt: s.p.now(),
+			})
+		}
+		if !rt.again(ctx, err) {
+			return rt.giveUp(fmt.Errorf("target folder %q: %w", fj.e.Target, err))
+		}
+	}
+}
+
+// listedSource returns the folder as replan listed it on the source.
+func (s *session) listedSource(name string) (source.Folder, bool) {
+	for _, f := range s.srcDirs {
+		if f.Name == name {
+			return f, true
+		}
+	}
+	return source.Folder{}, false
+}
+
+// listedTarget returns the folder as replan listed it on the target.
+func (s *session) listedTarget(name string) (source.Folder, bool) {
+	for _, f := range s.dstDirs {
+		if f.Name == name {
+			return f, true
+		}
+	}
+	return source.Folder{}, false
+}
+
+// unchanged tells whether a folder is exactly as the last pass left it, by
+// the counters replan listed: same UIDVALIDITY on both sides, same UIDNEXT
+// and message count, and the same HIGHESTMODSEQ (so not even a flag
+// changed). Without CONDSTORE a flag change cannot be ruled out this way.
+func (s *session) unchanged(e mapping.Entry, cur state.Cursor, pending int) bool {
+	sf, ok := s.listedSource(e.Source)
+	if !ok || pending > 0 || !s.srcDesc.CondStore || sf.HighestModSeq == 0 {
+		return false
+	}
+	tf, ok := s.listedTarget(e.Target)
+	return ok && cur.TargetFolder == e.Target && cur.TargetUIDValidity == tf.UIDValidity &&
+		cur.SourceUIDValidity == sf.UIDValidity && cur.UIDNext == sf.UIDNext &&
+		cur.Messages == sf.Messages && cur.HighestModSeq == sf.HighestModSeq
+}
+
+// prepare brings a folder's flags and deletions in step and returns the
+// messages to copy (nil when the folder is unchanged).
+func (s *session) prepare(ctx context.Context, e mapping.Entry, opts copyOptions, cur state.Cursor, hasCursor bool, pending int) (*folderJob, copyStats, error) {
+	var st copyStats
+	st.Folders = 1
+	user := s.row.SourceUser
+	if hasCursor && s.unchanged(e, cur, pending) {
+		sf, _ := s.listedSource(e.Source)
+		s.p.progress().Add(user, int64(sf.Messages), max(sf.Bytes, 0))
+		return nil, st, nil
+	}
+	if err := s.ensureTarget(ctx, e); err != nil {
+		return nil, st, err
+	}
+	ct, ok := s.src.(source.ChangeTracker)
+	if ok && hasCursor && pending == 0 && s.srcDesc.CondStore && cur.HighestModSeq > 0 && cur.TargetFolder == e.Target {
+		if sf, found := s.listedSource(e.Source); found && sf.UIDValidity == cur.SourceUIDValidity {
+			if tf, found := s.listedTarget(e.Target); found && tf.UIDValidity == cur.TargetUIDValidity {
+				return s.prepareChanges(ctx, ct, e, opts, cur)
+			}
+		}
+	}
+	return s.prepareFull(ctx, e, opts)
+}
+
+// ensureTarget creates the target folder if it does not exist.
+func (s *session) ensureTarget(ctx context.Context, e mapping.Entry) error {
+	if _, ok := s.listedTarget(e.Target); ok {
+		return nil
+	}
+	_, err := s.dst.Status(ctx, e.Target)
+	if errors.Is(err, source.ErrFolderGone) {
+		if err := s.dst.CreateFolder(ctx, e.Target, e.Role); err != nil {
+			return fmt.Errorf("create target folder %q: %w", e.Target, err)
+		}
+		_, err = s.dst.Status(ctx, e.Target)
+	}
+	if err != nil {
+		return fmt.Errorf("target folder %q: %w", e.Target, err)
+	}
+	return nil
+}
+
+// prepareChanges is prepare for a folder that only changed since the last
+// pass, on a source that tracks changes: the work is what changed.
+func (s *session) prepareChanges(ctx context.Context, ct source.ChangeTracker, e mapping.Entry, opts copyOptions, cur state.Cursor) (*folderJob, copyStats, error) {
+	var st copyStats
+	st.Folders = 1
+	user := s.row.SourceUser
+	sf, changed, err := ct.Changes(ctx, e.Source, cur.HighestModSeq)
+	if errors.Is(err, source.ErrFolderGone) {
+		return nil, st, nil
+	}
+	if err != nil {
+		return nil, st, fmt.Errorf("source folder %q: %w", e.Source, err)
+	}
+	if sf.UIDValidity != cur.SourceUIDValidity {
+		return s.prepareFull(ctx, e, opts)
+	}
+	keys := make([]string, len(changed))
+	var arrived uint32
+	for i, m := range changed {
+		keys[i] = m.Key
+		if m.UID >= cur.UIDNext {
+			arrived++
+		}
+	}
+	pairs, err := s.p.Store.PairsByKey(user, e.Source, sf.UIDValidity, keys)
+	if err != nil {
+		return nil, st, err
+	}
+	byKey := make(map[string]state.Pair, len(pairs))
+	for _, p := range pairs {
+		byKey[p.SourceKey] = p
+	}
+	todo, flagged := s.sortOut(changed, byKey)
+	s.p.progress().Add(user, int64(sf.Messages)-int64(len(todo)), 0)
+
+	// Expunges: the count tells whether any happened; only then are the
+	// folder's keys compared.
+	var gone []state.Pair
+	known := 0
+	if sf.Messages != cur.Messages+arrived {
+		_, present, err := ct.Keys(ctx, e.Source)
+		if err != nil {
+			return nil, st, fmt.Errorf("source folder %q: %w", e.Source, err)
+		}
+		have := make(map[string]bool, len(present))
+		for _, k := range present {
+			have[k] = true
+		}
+		all, err := s.p.Store.PairKeys(user, e.Source, sf.UIDValidity)
+		if err != nil {
+			return nil, st, err
+		}
+		known = len(all)
+		var missing []string
+		for _, k := range all {
+			if !have[k] {
+				missing = append(missing, k)
+			}
+		}
+		if gone, err = s.p.Store.PairsByKey(user, e.Source, sf.UIDValidity, missing); err != nil {
+			return nil, st, err
+		}
+	}
+	fst, err := s.applyChanges(ctx, e, opts, flagged, gone, known)
+	st.add(fst)
+	if err != nil {
+		return nil, st, err
+	}
+	return &folderJob{e: e, sf: sf, todo: todo}, st, nil
+}
+
+// prepareFull is prepare by the folder's full listing: the first pass, a
+// source without change tracking, or after an interruption.
+func (s *session) prepareFull(ctx context.Context, e mapping.Entry, opts copyOptions) (*folderJob, copyStats, error) {
 	var st copyStats
 	st.Folders = 1
 	store := s.p.Store
@@ -156,29 +573,23 @@ func (s *session) copyFolder(ctx context.Context, e mapping.Entry, opts copyOpti
 
 	sf, msgs, err := s.src.Messages(ctx, e.Source)
 	if errors.Is(err, source.ErrFolderGone) {
-		return st, nil // deleted since it was listed; the next pass sees it gone
+		return nil, st, nil // deleted since it was listed; the next pass sees it gone
 	}
 	if err != nil {
-		return st, fmt.Errorf("source folder %q: %w", e.Source, err)
+		return nil, st, fmt.Errorf("source folder %q: %w", e.Source, err)
 	}
 	tf, err := s.dst.Status(ctx, e.Target)
-	if errors.Is(err, source.ErrFolderGone) {
-		if err := s.dst.CreateFolder(ctx, e.Target, e.Role); err != nil {
-			return st, fmt.Errorf("create target folder %q: %w", e.Target, err)
-		}
-		tf, err = s.dst.Status(ctx, e.Target)
-	}
 	if err != nil {
-		return st, fmt.Errorf("target folder %q: %w", e.Target, err)
+		return nil, st, fmt.Errorf("target folder %q: %w", e.Target, err)
 	}
 
 	pairs, err := store.Pairs(user, e.Source)
 	if err != nil {
-		return st, err
+		return nil, st, err
 	}
 	pairs, err = s.rederive(ctx, e, sf, tf, pairs)
 	if err != nil {
-		return st, err
+		return nil, st, err
 	}
 
 	// Intents left by an interrupted run: find out whether they arrived.
@@ -189,11 +600,11 @@ func (s *session) copyFolder(ctx context.Context, e mapping.Entry, opts copyOpti
 		}
 	}
 	if len(intents) > 0 {
-		if err := s.resolve(ctx, e, intents, pairs); err != nil {
-			return st, fmt.Errorf("resolve interrupted copies in %q: %w", e.Source, err)
+		if err := s.resolve(ctx, s.conns, e, intents, pairs); err != nil {
+			return nil, st, fmt.Errorf("resolve interrupted copies in %q: %w", e.Source, err)
 		}
 		if pairs, err = store.Pairs(user, e.Source); err != nil {
-			return st, err
+			return nil, st, err
 		}
 	}
 
@@ -203,25 +614,53 @@ func (s *session) copyFolder(ctx context.Context, e mapping.Entry, opts copyOpti
 			byKey[p.SourceKey] = p
 		}
 	}
-	var todo []source.Message
-	var flagged []state.Pair
+	todo, flagged := s.sortOut(msgs, byKey)
+	for _, m := range msgs {
+		if p, ok := byKey[m.Key]; ok && p.Status == state.Copied {
+			s.p.progress().Add(user, 1, p.Size)
+		}
+	}
 	present := make(map[string]bool, len(msgs))
 	for _, m := range msgs {
 		present[m.Key] = true
+	}
+	var gone []state.Pair
+	for _, p := range byKey {
+		if !present[p.SourceKey] {
+			gone = append(gone, p)
+		}
+	}
+	fst, err := s.applyChanges(ctx, e, opts, flagged, gone, len(byKey))
+	st.add(fst)
+	if err != nil {
+		return nil, st, err
+	}
+	return &folderJob{e: e, sf: sf, todo: todo}, st, nil
+}
+
+// sortOut splits listed messages into those to copy (no pair, or refused
+// before) and the copied ones whose flags changed (with the new flags).
+func (s *session) sortOut(msgs []source.Message, byKey map[string]state.Pair) (todo []source.Message, flagged []state.Pair) {
+	for _, m := range msgs {
 		p, ok := byKey[m.Key]
 		switch {
 		case !ok || p.Status == state.Failed:
 			todo = append(todo, m)
 		case p.Status == state.Copied:
-			s.p.progress().Add(user, 1, p.Size)
 			if !sameFlags(p.Flags, m.Flags) && p.TargetUID != 0 {
 				p.Flags = m.Flags
 				flagged = append(flagged, p)
 			}
 		}
 	}
+	return todo, flagged
+}
 
-	// Flag changes first: cheap, and they make the target current sooner.
+// applyChanges carries flag changes over (cheap, and they make the target
+// current sooner), then deletions on the source by policy; known is how many
+// messages of the folder had pairs, for the deletion guard.
+func (s *session) applyChanges(ctx context.Context, e mapping.Entry, opts copyOptions, flagged, gone []state.Pair, known int) (copyStats, error) {
+	var st copyStats
 	if len(flagged) > 0 {
 		n, err := s.updateFlags(ctx, flagged)
 		st.FlagUpdates += n
@@ -229,68 +668,24 @@ func (s *session) copyFolder(ctx context.Context, e mapping.Entry, opts copyOpti
 			return st, err
 		}
 	}
-
-	// Deletions on the source.
-	var gone []state.Pair
-	for _, p := range byKey {
-		if !present[p.SourceKey] {
-			gone = append(gone, p)
-		}
-	}
 	if len(gone) > 0 {
-		n, err := s.applyDeletions(ctx, e, gone, len(byKey), opts)
+		n, err := s.applyDeletions(ctx, e, gone, known, opts)
 		st.Expunged += n
 		if err != nil {
 			return st, err
 		}
 	}
-
-	if len(todo) > 0 {
-		cst, err := s.copyMessages(ctx, e, sf, todo)
-		st.add(cst)
-		if err != nil {
-			return st, err
-		}
-	}
-
-	if tf, err = s.dst.Status(ctx, e.Target); err != nil {
-		return st, fmt.Errorf("target folder %q: %w", e.Target, err)
-	}
-	err = store.PutCursor(state.Cursor{
-		User: user, SourceFolder: e.Source, SourceUIDValidity: sf.UIDValidity,
-		TargetFolder: e.Target, TargetUIDValidity: tf.UIDValidity,
-		UIDNext: sf.UIDNext, HighestModSeq: sf.HighestModSeq, Messages: sf.Messages,
-		SyncedAt: s.p.now(),
-	})
-	return st, err
-}
-
-// copyMessages appends msgs in batches, keeping the exactly-once order per
-// batch: intents committed, then APPENDs, then the pairs committed.
-func (s *session) copyMessages(ctx context.Context, e mapping.Entry, sf source.Folder, msgs []source.Message) (copyStats, error) {
-	var st copyStats
-	batch := s.p.Config.Copy.BatchSize
-	for len(msgs) > 0 {
-		n := min(batch, len(msgs))
-		chunk := msgs[:n]
-		msgs = msgs[n:]
-		bst, err := s.copyBatch(ctx, e, sf, chunk)
-		st.add(bst)
-		if err != nil {
-			return st, err
-		}
-		if ctx.Err() != nil {
-			return st, ctx.Err()
-		}
-	}
 	return st, nil
 }
 
-func (s *session) copyBatch(ctx context.Context, e mapping.Entry, sf source.Folder, chunk []source.Message) (copyStats, error) {
+// copyBatch appends one batch of a folder's messages over the lane c,
+// keeping the exactly-once order: intents committed, then APPENDs, then
+// the pairs committed.
+func (s *session) copyBatch(ctx context.Context, c conns, e mapping.Entry, sf source.Folder, chunk []source.Message) (copyStats, error) {
 	var st copyStats
 	store := s.p.Store
 	user := s.row.SourceUser
-	tf, err := s.dst.Status(ctx, e.Target)
+	tf, err := c.dst.Status(ctx, e.Target)
 	if err != nil {
 		return st, fmt.Errorf("target folder %q: %w", e.Target, err)
 	}
@@ -312,18 +707,18 @@ func (s *session) copyBatch(ctx context.Context, e mapping.Entry, sf source.Fold
 		return nil
 	})
 	if err != nil {
-		return st, err
+		return st, permanent(err)
 	}
 
 	var done []state.Pair
 	seen := make(map[string]bool, len(chunk))
 	maxFailed := int64(s.p.Config.Errors.Max)
-	fetchErr := s.src.Fetch(ctx, e.Source, chunk, func(m source.Message, body source.Body) error {
+	fetchErr := c.src.Fetch(ctx, e.Source, chunk, func(m source.Message, body source.Body) error {
 		p := base[m.Key]
 		seen[m.Key] = true
 		h := sha256.New()
 		size := body.Size()
-		app, err := s.dst.Append(ctx, e.Target, m.Flags, m.InternalDate, size, io.TeeReader(body, h))
+		app, err := c.dst.Append(ctx, e.Target, m.Flags, m.InternalDate, size, io.TeeReader(body, h))
 		var rej *target.RejectedError
 		switch {
 		case errors.As(err, &rej):
@@ -347,7 +742,7 @@ func (s *session) copyBatch(ctx context.Context, e mapping.Entry, sf source.Fold
 		}
 		done = append(done, p)
 		s.p.progress().Add(user, 1, size)
-		if st.Failed >= maxFailed {
+		if p.Status == state.Failed && s.failed.Add(1) >= maxFailed {
 			return errTooManyFailures
 		}
 		return nil
@@ -361,7 +756,7 @@ func (s *session) copyBatch(ctx context.Context, e mapping.Entry, sf source.Fold
 		}
 	}
 	if len(unknown) > 0 {
-		found, err := s.locate(ctx, e.Target, tf.UIDNext, unknown, nil)
+		found, err := s.locate(ctx, c, e.Target, tf.UIDNext, unknown, nil)
 		if err != nil && fetchErr == nil {
 			fetchErr = err
 		}
@@ -379,7 +774,7 @@ func (s *session) copyBatch(ctx context.Context, e mapping.Entry, sf source.Fold
 			}
 		}
 		if fetchErr != nil {
-			return nil // the rest stay intents, resolved on the next run
+			return nil // the rest stay intents, settled before they are copied again
 		}
 		// Messages the source no longer had were never appended.
 		for _, m := range chunk {
@@ -391,13 +786,16 @@ func (s *session) copyBatch(ctx context.Context, e mapping.Entry, sf source.Fold
 		}
 		return nil
 	})
+	if werr != nil {
+		return st, permanent(werr)
+	}
 	if fetchErr != nil {
 		if errors.Is(fetchErr, errTooManyFailures) {
-			return st, fmt.Errorf("folder %q: %d messages refused by the target (errors.max %d); see `mailshift status`: %w", e.Source, st.Failed, maxFailed, fetchErr)
+			return st, permanent(fmt.Errorf("user %s: %d messages refused by the target (errors.max %d); see `mailshift status`: %w", user, s.failed.Load(), maxFailed, fetchErr))
 		}
 		return st, fetchErr
 	}
-	return st, werr
+	return st, nil
 }
 
 // pairID identifies a pair within one folder of one user.
@@ -408,8 +806,8 @@ func pairID(p state.Pair) string {
 // locate finds the target UIDs of pairs whose hash is known, among the target
 // folder's messages with a UID of at least from that no other pair claims.
 // Identical messages are matched one to one.
-func (s *session) locate(ctx context.Context, folder string, from uint32, ps []state.Pair, claimed map[uint32]bool) (map[string]uint32, error) {
-	_, tmsgs, err := s.dst.Messages(ctx, folder)
+func (s *session) locate(ctx context.Context, c conns, folder string, from uint32, ps []state.Pair, claimed map[uint32]bool) (map[string]uint32, error) {
+	_, tmsgs, err := c.dst.Messages(ctx, folder)
 	if err != nil {
 		return nil, fmt.Errorf("list target folder %q: %w", folder, err)
 	}
@@ -421,7 +819,7 @@ func (s *session) locate(ctx context.Context, folder string, from uint32, ps []s
 	}
 	byHash := map[string][]uint32{}
 	if len(cand) > 0 {
-		err = s.dst.Fetch(ctx, folder, cand, func(m source.Message, b source.Body) error {
+		err = c.dst.Fetch(ctx, folder, cand, func(m source.Message, b source.Body) error {
 			h, err := hashBody(b)
 			if err != nil {
 				return err
@@ -449,7 +847,7 @@ func (s *session) locate(ctx context.Context, folder string, from uint32, ps []s
 // resolve settles intents left by an interrupted run: each is matched by
 // content against the target messages from the UIDNEXT saved with it; a
 // match becomes a pair, the rest are forgotten and copied again.
-func (s *session) resolve(ctx context.Context, e mapping.Entry, intents, all []state.Pair) error {
+func (s *session) resolve(ctx context.Context, c conns, e mapping.Entry, intents, all []state.Pair) error {
 	claimed := map[uint32]bool{}
 	for _, p := range all {
 		if p.Status == state.Copied && p.TargetUID != 0 {
@@ -462,13 +860,13 @@ func (s *session) resolve(ctx context.Context, e mapping.Entry, intents, all []s
 	for _, p := range intents {
 		byGen[p.SourceUIDValidity] = append(byGen[p.SourceUIDValidity], source.Message{Key: p.SourceKey, UID: p.SourceUID, Size: p.Size})
 	}
-	sf, _, err := s.src.Messages(ctx, e.Source)
+	sf, _, err := c.src.Messages(ctx, e.Source)
 	if err != nil && !errors.Is(err, source.ErrFolderGone) {
 		return err
 	}
 	if err == nil {
 		if ms := byGen[sf.UIDValidity]; len(ms) > 0 {
-			err := s.src.Fetch(ctx, e.Source, ms, func(m source.Message, b source.Body) error {
+			err := c.src.Fetch(ctx, e.Source, ms, func(m source.Message, b source.Body) error {
 				h, err := hashBody(b)
 				wantHash[fmt.Sprintf("%d/%s", sf.UIDValidity, m.Key)] = h
 				return err
@@ -493,7 +891,7 @@ func (s *session) resolve(ctx context.Context, e mapping.Entry, intents, all []s
 	}
 	found := map[string]uint32{}
 	for folder, ps := range byFolder {
-		f, err := s.locate(ctx, folder, from, ps, claimed)
+		f, err := s.locate(ctx, c, folder, from, ps, claimed)
 		if errors.Is(err, source.ErrFolderGone) {
 			continue
 		}
@@ -576,7 +974,7 @@ func (s *session) rederive(ctx context.Context, e mapping.Entry, sf, tf source.F
 	}
 	if len(staleDst) > 0 {
 		s.p.log().Warn("target folder UIDVALIDITY changed; finding copies again by content", "user", user, "folder", e.Target, "pairs", len(staleDst))
-		found, err := s.locate(ctx, e.Target, 1, staleDst, nil)
+		found, err := s.locate(ctx, s.conns, e.Target, 1, staleDst, nil)
 		if err != nil {
 			return nil, err
 		}
@@ -642,7 +1040,7 @@ func (s *session) applyDeletions(ctx context.Context, e mapping.Entry, gone []st
 	}
 	limit := s.p.Config.Sync.MaxDelete
 	if !opts.force && known > 0 && len(gone)*100 > limit*known {
-		return 0, fmt.Errorf("folder %q: %d of %d messages were deleted on the source, more than sync.max_delete (%d%%); nothing was deleted on the target. If this is expected, run `mailshift sync --force`", e.Source, len(gone), known, limit)
+		return 0, permanent(fmt.Errorf("folder %q: %d of %d messages were deleted on the source, more than sync.max_delete (%d%%); nothing was deleted on the target. If this is expected, run `mailshift sync --force`", e.Source, len(gone), known, limit))
 	}
 	byFolder := map[string][]uint32{}
 	for _, p := range gone {

@@ -49,6 +49,9 @@ sync:
 copy:
   workers: 4         # users copied in parallel
   batch_size: 200    # messages per state transaction
+  connections_per_user: 2  # folders (or parts of a big folder) of one user copied at once
+  retries: 6         # attempts after a dropped connection or a busy server, per folder and login
+  retry_wait: 1s     # first wait before a retry; doubles each time, at most a minute
 
 errors:
   max: 1000          # refused messages after which a user is given up for this run

@@ -63,7 +63,7 @@ func (p *Project) run(ctx context.Context, step string, rows []users.Row, opts c
 
 // passUser runs one pass of the copy engine for one user.
 func (p *Project) passUser(ctx context.Context, r users.Row, opts copyOptions) (copyStats, error) {
-	s, err := p.openSession(ctx, r)
+	s, err := p.openSessionRetrying(ctx, r)
 	if err != nil {
 		return copyStats{}, err
 	}

@@ -125,20 +125,30 @@ func (p *Project) syncUsers() error {
 }
 
 // endpointOptions turns an endpoint and one user's credentials into dial
-// options.
-func (p *Project) endpointOptions(ctx context.Context, ep Endpoint, user string, secret users.Secret, host string) (imapconn.Options, error) {
+// options. side ("source" or "target") names the endpoint's keys in
+// messages. The password, access token or master password is not read
+// here but at every login (imapconn.Options.Secret), so that a token
+// command or file is asked again after a reconnect.
+func (p *Project) endpointOptions(ep Endpoint, side, user string, secret users.Secret, host string) (imapconn.Options, error) {
 	raw := strings.ReplaceAll(ep.URL, "%u", url.PathEscape(user))
 	u, err := url.Parse(raw)
 	if err != nil {
-		return imapconn.Options{}, fmt.Errorf("endpoint %s: %w", ep.URL, err)
+		return imapconn.Options{}, &ConfigError{side + ".url", fmt.Sprintf("%s: %v", ep.URL, err)}
+	}
+	timeout, err := ep.timeout()
+	if err != nil {
+		return imapconn.Options{}, &ConfigError{side + ".timeout", err.Error()}
 	}
 	o := imapconn.Options{
 		Addr:               u.Host,
 		CAFile:             ep.CAFile,
 		InsecureSkipVerify: ep.InsecureSkipVerify,
 		AllowInsecure:      p.Config.AllowInsecure,
-		Auth:               ep.Auth,
+		Auth:               ep.auth(),
 		User:               user,
+		MasterUser:         ep.MasterUser,
+		MasterSeparator:    ep.MasterSeparator,
+		Timeout:            timeout,
 	}
 	if host != "" { // imapsync-style rows name their own hosts
 		o.Addr = host
@@ -162,22 +172,42 @@ func (p *Project) endpointOptions(ctx context.Context, ep Endpoint, user string,
 		}
 		o.Addr = net.JoinHostPort(strings.Trim(o.Addr, "[]"), port)
 	}
-	if u.Query().Get("auth") != "" && o.Auth == "" {
-		o.Auth = u.Query().Get("auth")
+
+	// Which secret logs in, and how a person would name it.
+	what := "password of " + user
+	switch {
+	case ep.MasterUser != "" && ep.MasterPassword != "":
+		if secret, err = users.ParseSecret(ep.MasterPassword); err != nil {
+			return o, &ConfigError{side + ".master_password", err.Error()}
+		}
+		what = fmt.Sprintf("password of the master user %s (%s.master_password)", ep.MasterUser, side)
+	case ep.MasterUser != "":
+		what = fmt.Sprintf("password of the master user %s (the users file's %s password of %s)", ep.MasterUser, side, user)
+	case isOAuth(o.Auth) && secret.IsSet():
+		what = "access token of " + user
+	case isOAuth(o.Auth) && ep.Token != "":
+		if secret, err = users.ParseSecret(ep.Token); err != nil {
+			return o, &ConfigError{side + ".token", err.Error()}
+		}
+		what = fmt.Sprintf("access token of %s (%s.token)", user, side)
+	case isOAuth(o.Auth):
+		return o, &ConfigError{side + ".token", fmt.Sprintf("no access token for %s: give one in the users file's %s password column or as %s.token (file:PATH or cmd:COMMAND)", user, side, side)}
 	}
 	if secret.IsSet() {
-		pw, err := secret.Reveal(ctx)
-		if err != nil {
-			return o, fmt.Errorf("password of %s: %w", user, err)
+		o.Secret = func(ctx context.Context) (string, error) {
+			v, err := secret.Reveal(ctx)
+			if err != nil {
+				return "", fmt.Errorf("%s: %w", what, err)
+			}
+			return v, nil
 		}
-		o.Password = pw
 	}
 	return o, nil
 }
 
 // openSource logs in to a user's source mailbox.
 func (p *Project) openSource(ctx context.Context, r users.Row) (source.Source, error) {
-	o, err := p.endpointOptions(ctx, p.Config.Source, r.SourceUser, r.SourcePassword, r.SourceHost)
+	o, err := p.endpointOptions(p.Config.Source, "source", r.SourceUser, r.SourcePassword, r.SourceHost)
 	if err != nil {
 		return nil, err
 	}
@@ -190,7 +220,7 @@ func (p *Project) openSource(ctx context.Context, r users.Row) (source.Source, e
 
 // openTarget logs in to a user's target mailbox.
 func (p *Project) openTarget(ctx context.Context, r users.Row) (target.Target, error) {
-	o, err := p.endpointOptions(ctx, p.Config.Target, r.TargetUser, r.TargetPassword, r.TargetHost)
+	o, err := p.endpointOptions(p.Config.Target, "target", r.TargetUser, r.TargetPassword, r.TargetHost)
 	if err != nil {
 		return nil, err
 	}

@@ -109,3 +109,17 @@ type Skipper interface {
 	// Skipped lists what the last Messages call on folder passed over.
 	Skipped(folder string) []Skip
 }
+
+// ChangeTracker is implemented by sources that can tell cheaply what
+// changed in a folder, so that an incremental pass costs what changed, not
+// what the folder holds (IMAP with CONDSTORE). Callers use it only when
+// Description.CondStore is set and the folder has a HighestModSeq.
+type ChangeTracker interface {
+	// Changes lists the messages of folder whose metadata changed, or that
+	// arrived, after modification sequence since, with the folder's
+	// current counters (Bytes -1).
+	Changes(ctx context.Context, folder string, since uint64) (Folder, []Message, error)
+	// Keys lists the keys of every message in folder, with its counters
+	// (Bytes -1).
+	Keys(ctx context.Context, folder string) (Folder, []string, error)
+}

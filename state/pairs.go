@@ -198,3 +198,70 @@ func (tx *Tx) DeletePair(user, sourceFolder string, sourceUIDValidity uint32, so
 func (tx *Tx) PutCursor(c Cursor) error {
 	return putCursor(tx.stmt(&tx.putCursor, tx.s.putCursor), c)
 }
+
+// PendingFolders counts, per source folder of user, the pairs that still
+// need work: intents of an interrupted run and messages the target refused.
+// Folders without any are absent.
+func (s *Store) PendingFolders(user string) (map[string]int, error) {
+	type row struct {
+		folder string
+		n      int
+	}
+	rows, err := queryAll(s.db, func(r scanner) (row, error) {
+		var x row
+		err := r.Scan(&x.folder, &x.n)
+		return x, err
+	}, `SELECT source_folder, count(*) FROM pairs
+		WHERE source_user = ? AND status IN ('intent', 'failed') GROUP BY source_folder`, user)
+	if err != nil {
+		return nil, fmt.Errorf("count pending pairs of user %q: %w", user, err)
+	}
+	out := make(map[string]int, len(rows))
+	for _, x := range rows {
+		out[x.folder] = x.n
+	}
+	return out, nil
+}
+
+// PairsByKey returns the pairs of one source folder generation whose keys
+// are among keys, in no particular order. Keys without a pair are absent.
+func (s *Store) PairsByKey(user, sourceFolder string, uidValidity uint32, keys []string) ([]Pair, error) {
+	const chunk = 500
+	var out []Pair
+	for len(keys) > 0 {
+		n := min(chunk, len(keys))
+		args := make([]any, 0, n+3)
+		args = append(args, user, sourceFolder, uidValidity)
+		marks := make([]byte, 0, 2*n)
+		for i, k := range keys[:n] {
+			if i > 0 {
+				marks = append(marks, ',')
+			}
+			marks = append(marks, '?')
+			args = append(args, k)
+		}
+		keys = keys[n:]
+		ps, err := queryAll(s.db, scanPair, "SELECT "+pairColumns+` FROM pairs
+			WHERE source_user = ? AND source_folder = ? AND source_uidvalidity = ? AND source_key IN (`+string(marks)+`)`, args...)
+		if err != nil {
+			return nil, fmt.Errorf("look up pairs of user %q folder %q: %w", user, sourceFolder, err)
+		}
+		out = append(out, ps...)
+	}
+	return out, nil
+}
+
+// PairKeys lists the keys of the pairs of one source folder generation,
+// whatever their status.
+func (s *Store) PairKeys(user, sourceFolder string, uidValidity uint32) ([]string, error) {
+	keys, err := queryAll(s.db, func(r scanner) (string, error) {
+		var k string
+		err := r.Scan(&k)
+		return k, err
+	}, `SELECT source_key FROM pairs WHERE source_user = ? AND source_folder = ? AND source_uidvalidity = ?`,
+		user, sourceFolder, uidValidity)
+	if err != nil {
+		return nil, fmt.Errorf("list pair keys of user %q folder %q: %w", user, sourceFolder, err)
+	}
+	return keys, nil
+}

@@ -5,6 +5,7 @@ package target
 
 import (
 	"context"
+	"errors"
 	"io"
 	"time"
 
@@ -53,3 +54,8 @@ func (e *RejectedError) Error() string {
 	}
 	return "target refused the message: " + e.Reason
 }
+
+// ErrBusy is wrapped by errors that say the server wants less load for now
+// (NO [UNAVAILABLE], [INUSE], a [LIMIT] on commands rather than on the
+// message): the copy engine slows down and tries again later.
+var ErrBusy = errors.New("target server is busy")

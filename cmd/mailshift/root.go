@@ -125,9 +125,7 @@ precedence.` + exitStatusHelp,
 // viper knows them all (for MAILSHIFT_* variables and unknown-key checks).
 func configKeys() map[string]any {
 	d := phase.Defaults()
-	return map[string]any{
-		"source.url": "", "source.tls": "", "source.ca_file": "", "source.insecure_skip_verify": false, "source.auth": "",
-		"target.url": "", "target.tls": "", "target.ca_file": "", "target.insecure_skip_verify": false, "target.auth": "",
+	keys := map[string]any{
 		"allow_insecure":     false,
 		"users.file":         d.Users.File,
 		"test_users":         []string{},
@@ -142,6 +140,13 @@ func configKeys() map[string]any {
 		"estimate.bandwidth": d.Estimate.Bandwidth,
 		"reports.dir":        d.Reports.Dir,
 	}
+	for _, side := range []string{"source", "target"} {
+		for k, v := range map[string]any{"url": "", "tls": "", "ca_file": "", "insecure_skip_verify": false, "auth": "",
+			"token": "", "master_user": "", "master_password": "", "master_separator": "", "timeout": ""} {
+			keys[side+"."+k] = v
+		}
+	}
+	return keys
 }
 
 // loadConfig reads the configuration file and the environment into a
@@ -200,6 +205,37 @@ func (g *globalOptions) loadConfig() (phase.Config, string, error) {
 		return cfg, "", err
 	}
 	return cfg, dir, nil
+}
+
+// configFileUsed is the configuration file read, "" if there was none.
+func (g *globalOptions) configFileUsed() string {
+	if _, err := os.Stat(g.configFile); err != nil {
+		return ""
+	}
+	return g.configFile
+}
+
+// plaintextSecretsIn lists the keys of the configuration file itself (not
+// the environment) that hold a secret in plain text.
+func plaintextSecretsIn(path string) []string {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil
+	}
+	var doc struct {
+		Source, Target struct {
+			Token          string `yaml:"token"`
+			MasterPassword string `yaml:"master_password"`
+		}
+	}
+	if yaml.Unmarshal(b, &doc) != nil {
+		return nil
+	}
+	cfg := phase.Config{
+		Source: phase.Endpoint{Token: doc.Source.Token, MasterPassword: doc.Source.MasterPassword},
+		Target: phase.Endpoint{Token: doc.Target.Token, MasterPassword: doc.Target.MasterPassword},
+	}
+	return cfg.PlaintextSecrets()
 }
 
 // folderMap reads folders.map from the file again: viper folds keys to
@@ -269,6 +305,11 @@ func (g *globalOptions) openProject(cmd *cobra.Command) (*phase.Project, func(),
 	}
 	for _, w := range warnings {
 		log.Warn(w)
+	}
+	if f := g.configFileUsed(); f != "" {
+		if w := users.ExposedSecretsWarning(f, plaintextSecretsIn(f)); w != "" {
+			log.Warn(w)
+		}
 	}
 	if len(rows) == 0 {
 		return nil, nil, &phase.ConfigError{Key: "users.file", Msg: fmt.Sprintf("%s lists no users", usersFile)}

@@ -1,6 +1,7 @@
 package imapconn
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"strings"
@@ -10,50 +11,107 @@ import (
 	"github.com/emersion/go-sasl"
 )
 
-// login authenticates as Options says. The password never appears in an
-// error.
-func (c *Conn) login(client *imapclient.Client) error {
+// login authenticates as Options says. Neither the password nor an access
+// token ever appears in an error.
+func (c *Conn) login(ctx context.Context, client *imapclient.Client) error {
 	o := c.opts
 	if o.TLS == TLSNone && !isLoopback(c.host) && !o.AllowInsecure {
 		// configure refuses this already; kept so that no path sends a
 		// password in clear text to the network without allow_insecure.
 		return fmt.Errorf("%w: refusing to send the password for %q unencrypted to %s (allow_insecure: true permits it)", ErrConfig, o.User, c.addr)
 	}
+	secret := o.Password
+	if o.Secret != nil {
+		var err error
+		if secret, err = o.Secret(ctx); err != nil {
+			return fmt.Errorf("login for user %q on %s: %w", o.User, c.addr, err)
+		}
+	}
+	name, authz := o.User, o.AuthzID
+	if o.MasterUser != "" {
+		if o.MasterSeparator != "" {
+			name = o.User + o.MasterSeparator + o.MasterUser
+		} else {
+			name, authz = o.MasterUser, o.User
+		}
+	}
 	caps := client.Caps()
-	var err error
+	var (
+		err   error
+		oauth *oauthClient
+	)
 	switch {
+	case o.Auth == AuthXOAuth2 || o.Auth == AuthOAuthBearer:
+		oauth = newOAuthClient(o.Auth, name, secret, c.host, c.addr)
+		if !caps.Has(imap.AuthCap(oauth.mech)) {
+			return fmt.Errorf("%w: imap server %s does not offer AUTH=%s (auth: %s); mechanisms offered: %s",
+				ErrConfig, c.addr, oauth.mech, o.Auth, offered(caps))
+		}
+		err = client.Authenticate(oauth)
 	case o.Auth == AuthPlain && caps.Has(imap.AuthCap(sasl.Plain)):
-		err = client.Authenticate(sasl.NewPlainClient(o.AuthzID, o.User, o.Password))
-	case o.AuthzID != "":
-		return fmt.Errorf("%w: imap server %s does not offer AUTH=PLAIN, which logging in as %q on behalf of %q needs", ErrConfig, c.addr, o.User, o.AuthzID)
+		err = client.Authenticate(sasl.NewPlainClient(authz, name, secret))
+	case authz != "":
+		return fmt.Errorf("%w: imap server %s does not offer AUTH=PLAIN, which logging in as %q on behalf of %q needs", ErrConfig, c.addr, name, authz)
 	case caps.Has(imap.CapLoginDisabled):
 		return fmt.Errorf("imap server %s refuses LOGIN (LOGINDISABLED) and offers no AUTH=PLAIN; mechanisms offered: %s",
-			c.addr, strings.Join(caps.AuthMechanisms(), " "))
+			c.addr, offered(caps))
 	default:
-		err = client.Login(o.User, o.Password).Wait()
+		err = client.Login(name, secret).Wait()
 	}
 	if err == nil {
 		return nil
 	}
+	login := name
+	if authz != "" && o.MasterUser == "" {
+		login = "" // AuthzID: User is the login name already
+	}
 	var ie *imap.Error
 	if !errors.As(err, &ie) {
-		return fmt.Errorf("login for user %q on %s: %w", o.User, c.addr, err)
+		if oauth != nil && oauth.failure != nil {
+			// The server explained and then hung up.
+			return &AuthError{User: o.User, Host: c.host, Text: redact(oauth.explain(""), secret)}
+		}
+		return fmt.Errorf("login for user %q on %s: %s", o.User, c.addr, redact(err.Error(), secret))
 	}
 	text := ie.Text
 	if ie.Code != "" {
 		text = "[" + string(ie.Code) + "] " + text
 	}
+	text = redact(text, secret)
 	if ie.Type == imap.StatusResponseTypeNo {
 		switch ie.Code {
 		case imap.ResponseCodeUnavailable, imap.ResponseCodeServerBug, imap.ResponseCodeInUse, imap.ResponseCodeLimit:
 			// The server is in trouble or busy; the credentials may be fine.
-			return fmt.Errorf("login for user %q on %s not possible now: %s: %w", o.User, c.addr, text, ie)
+			return fmt.Errorf("login for user %q on %s not possible now: %s: %w", o.User, c.addr, text, &imap.Error{Type: ie.Type, Code: ie.Code, Text: text})
 		case imap.ResponseCodePrivacyRequired:
 			return fmt.Errorf("imap server %s requires encryption before login: use tls: starttls or implicit: %w", c.addr, ie)
 		}
-		return &AuthError{User: o.User, Host: c.host, Text: text}
+		if oauth != nil {
+			text = oauth.explain(text)
+		}
+		return &AuthError{User: o.User, Login: login, Host: c.host, Text: text}
 	}
-	return fmt.Errorf("login for user %q on %s: %w", o.User, c.addr, ie)
+	if oauth != nil && oauth.failure != nil {
+		return &AuthError{User: o.User, Login: login, Host: c.host, Text: redact(oauth.explain(text), secret)}
+	}
+	return fmt.Errorf("login for user %q on %s: %s: %w", o.User, c.addr, text, &imap.Error{Type: ie.Type, Code: ie.Code, Text: text})
+}
+
+// offered lists the SASL mechanisms in caps, for messages.
+func offered(caps imap.CapSet) string {
+	m := caps.AuthMechanisms()
+	if len(m) == 0 {
+		return "none"
+	}
+	return strings.Join(m, " ")
+}
+
+// redact removes secret from s, should a server have echoed it.
+func redact(s, secret string) string {
+	if len(secret) < 4 {
+		return s
+	}
+	return strings.ReplaceAll(s, secret, "[redacted]")
 }
 
 // learn reads what the server tells a logged-in client: capabilities (they

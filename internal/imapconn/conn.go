@@ -45,6 +45,12 @@ const (
 	AuthPlain = "plain"
 	// AuthLogin uses the LOGIN command.
 	AuthLogin = "login"
+	// AuthXOAuth2 uses AUTHENTICATE XOAUTH2 (Google, Microsoft) with an
+	// OAuth 2.0 access token in place of the password.
+	AuthXOAuth2 = "xoauth2"
+	// AuthOAuthBearer uses AUTHENTICATE OAUTHBEARER (RFC 7628) with an
+	// OAuth 2.0 access token in place of the password.
+	AuthOAuthBearer = "oauthbearer"
 )
 
 // DefaultTimeout is how long a call waits for a sign of life from the
@@ -60,10 +66,27 @@ type Options struct {
 	InsecureSkipVerify bool   // accept any certificate (tests only)
 	AllowInsecure      bool   // permits TLS "none" to a non-loopback host
 
-	Auth     string // AuthPlain (default) or AuthLogin
-	User     string
-	Password string
-	AuthzID  string // SASL PLAIN authorization identity (admin/proxy login); needs AUTH=PLAIN
+	Auth     string // AuthPlain (default), AuthLogin, AuthXOAuth2 or AuthOAuthBearer
+	User     string // the mailbox's owner
+	Password string // the password, or the access token for XOAUTH2 and OAUTHBEARER
+	// Secret, if set, replaces Password: it is asked for the password (or
+	// access token) at every login, the first and each one after a broken
+	// connection, so that an access token that expired is replaced by the
+	// current one. Its error is returned as the login's error; it must not
+	// hold the secret.
+	Secret func(ctx context.Context) (string, error)
+	// AuthzID is a SASL PLAIN authorization identity: User logs in with
+	// its own password and acts as AuthzID. Needs AUTH=PLAIN.
+	AuthzID string
+
+	// MasterUser, if set, logs in on behalf of User as this administrator
+	// (proxy login), with the administrator's password. Without
+	// MasterSeparator that is SASL PLAIN with User as the authorization
+	// identity (needs AUTH=PLAIN); with it, the login name is User,
+	// MasterSeparator and MasterUser ("alice*admin", Dovecot's
+	// auth_master_user_separator) with any of plain and login.
+	MasterUser      string
+	MasterSeparator string
 
 	// Timeout bounds connecting, and how long a running call waits for the
 	// server to read or write anything. Default DefaultTimeout.
@@ -88,13 +111,17 @@ var ErrUIDValidity = errors.New("folder UIDVALIDITY changed")
 
 // AuthError is a login the server refused. errors.Is(err, ErrAuth) holds.
 type AuthError struct {
-	User string // the login name
-	Host string // the server
-	Text string // the server's explanation
+	User  string // the mailbox's owner (Options.User)
+	Login string // the name logged in as, when not User (a master login)
+	Host  string // the server
+	Text  string // the server's explanation, and what to do where known
 }
 
 // Error says who could not log in where, and the server's reason.
 func (e *AuthError) Error() string {
+	if e.Login != "" && e.Login != e.User {
+		return fmt.Sprintf("login for user %q (as %q) failed on %s: %s", e.User, e.Login, e.Host, e.Text)
+	}
 	return fmt.Sprintf("login for user %q failed on %s: %s", e.User, e.Host, e.Text)
 }
 
@@ -163,6 +190,7 @@ func (c *Conn) configure() error {
 	default:
 		return fmt.Errorf("%w: tls: %q is not one of none, starttls, implicit", ErrConfig, o.TLS)
 	}
+	o.Auth = strings.ToLower(o.Auth)
 	switch o.Auth {
 	case "":
 		o.Auth = AuthPlain
@@ -171,8 +199,18 @@ func (c *Conn) configure() error {
 		if o.AuthzID != "" {
 			return fmt.Errorf("%w: an authorization identity needs auth: plain, not login", ErrConfig)
 		}
+		if o.MasterUser != "" && o.MasterSeparator == "" {
+			return fmt.Errorf("%w: a master login without master_separator is SASL PLAIN with an authorization identity: use auth: plain, or set master_separator (e.g. \"*\" for Dovecot)", ErrConfig)
+		}
+	case AuthXOAuth2, AuthOAuthBearer:
+		if o.AuthzID != "" || o.MasterUser != "" {
+			return fmt.Errorf("%w: auth: %s logs in with the user's own access token; a master login or authorization identity needs auth: plain", ErrConfig, o.Auth)
+		}
 	default:
-		return fmt.Errorf("%w: auth: %q is not one of plain, login", ErrConfig, o.Auth)
+		return fmt.Errorf("%w: auth: %q is not one of plain, login, xoauth2, oauthbearer", ErrConfig, o.Auth)
+	}
+	if o.AuthzID != "" && o.MasterUser != "" {
+		return fmt.Errorf("%w: give either an authorization identity or a master user, not both", ErrConfig)
 	}
 	if o.Addr == "" {
 		return fmt.Errorf("%w: no server address", ErrConfig)
@@ -291,7 +329,7 @@ func (c *Conn) connect(ctx context.Context) error {
 	if client.State() != imap.ConnStateNotAuthenticated {
 		return fail(fmt.Errorf("imap server %s logged the connection in before mailshift could log in as %q (PREAUTH); refusing", c.addr, c.opts.User))
 	}
-	if err := c.login(client); err != nil {
+	if err := c.login(ctx, client); err != nil {
 		return fail(err)
 	}
 	if err := c.learn(client); err != nil {
@@ -316,13 +354,13 @@ func (c *Conn) tlsErr(err error) error {
 
 // startTLSErr explains a failed STARTTLS.
 func (c *Conn) startTLSErr(nc *netConn, err error) error {
-	var ie *imap.Error
-	if errors.As(err, &ie) {
-		return fmt.Errorf("imap server %s refused STARTTLS (%s): use tls: implicit if it listens for TLS (port 993), or tls: none on a loopback host", c.addr, ie.Text)
-	}
 	line := nc.greetingLine()
 	if code, ok := greetingCaps(line); ok && !slices.Contains(code, string(imap.CapStartTLS)) {
 		return fmt.Errorf("imap server %s does not offer STARTTLS: use tls: implicit if it listens for TLS (port 993), or tls: none on a loopback host", c.addr)
+	}
+	var ie *imap.Error
+	if errors.As(err, &ie) {
+		return fmt.Errorf("imap server %s refused STARTTLS (%s): use tls: implicit if it listens for TLS (port 993), or tls: none on a loopback host", c.addr, ie.Text)
 	}
 	return c.tlsErr(err)
 }

@@ -93,20 +93,11 @@ func (c *Conn) Messages(ctx context.Context, folder string) (source.Folder, []so
 		return source.Folder{}, nil, err
 	}
 	defer end()
-	data, err := c.doSelect(ctx, folder, c.writable)
+	f, data, err := c.reselect(ctx, folder)
 	if err != nil {
-		return source.Folder{}, nil, c.ctxErr(ctx, err)
+		return f, nil, err
 	}
-	wire := c.WireName(folder)
-	c.validity[wire] = data.UIDValidity
-	f := source.Folder{
-		Name:          folder,
-		Role:          c.roles[wire],
-		Messages:      data.NumMessages,
-		UIDValidity:   data.UIDValidity,
-		UIDNext:       uint32(data.UIDNext),
-		HighestModSeq: data.HighestModSeq,
-	}
+	f.Bytes = 0
 	var msgs []source.Message
 	if data.NumMessages > 0 {
 		msgs, err = c.metadata()
@@ -121,6 +112,90 @@ func (c *Conn) Messages(ctx context.Context, folder string) (source.Folder, []so
 		}
 	}
 	return f, msgs, nil
+}
+
+// Changes opens folder afresh, like Messages, but lists only the messages
+// whose metadata changed after modification sequence since, new messages
+// included: UID FETCH 1:* (...) (CHANGEDSINCE since). It needs CONDSTORE
+// (see Caps); when the folder's HIGHESTMODSEQ is still since, nothing is
+// fetched. Bytes is -1: the folder's size is not known from the changes.
+func (c *Conn) Changes(ctx context.Context, folder string, since uint64) (source.Folder, []source.Message, error) {
+	end, err := c.begin(ctx)
+	if err != nil {
+		return source.Folder{}, nil, err
+	}
+	defer end()
+	if !c.caps.Has(imap.CapCondStore) {
+		return source.Folder{}, nil, fmt.Errorf("imap %s: folder %q: the server does not offer CONDSTORE", c.addr, folder)
+	}
+	f, data, err := c.reselect(ctx, folder)
+	if err != nil {
+		return f, nil, err
+	}
+	f.Bytes = -1
+	if data.NumMessages == 0 || data.HighestModSeq != 0 && data.HighestModSeq <= since {
+		return f, nil, nil
+	}
+	got, err := c.fetchMetaSince(imap.UIDSet{imap.UIDRange{Start: 1, Stop: 0}}, since)
+	if err != nil {
+		return source.Folder{}, nil, c.ctxErr(ctx, fmt.Errorf("list changed messages of folder %q of %q on %s: %w", folder, c.opts.User, c.addr, err))
+	}
+	msgs := make([]source.Message, 0, len(got))
+	for _, it := range got {
+		if it.flags && it.date && it.size {
+			msgs = append(msgs, it.msg)
+		}
+	}
+	slices.SortFunc(msgs, func(a, b source.Message) int { return int(int64(a.UID) - int64(b.UID)) })
+	return f, msgs, nil
+}
+
+// UIDs opens folder afresh and lists the UIDs of all its messages, in
+// ascending order (UID SEARCH ALL; one compact answer with ESEARCH).
+func (c *Conn) UIDs(ctx context.Context, folder string) (source.Folder, []uint32, error) {
+	end, err := c.begin(ctx)
+	if err != nil {
+		return source.Folder{}, nil, err
+	}
+	defer end()
+	f, data, err := c.reselect(ctx, folder)
+	if err != nil || data.NumMessages == 0 {
+		return f, nil, err
+	}
+	var opts *imap.SearchOptions
+	if c.caps.Has(imap.CapESearch) {
+		opts = &imap.SearchOptions{ReturnAll: true}
+	}
+	res, err := c.client.UIDSearch(&imap.SearchCriteria{}, opts).Wait()
+	if err != nil {
+		return source.Folder{}, nil, c.ctxErr(ctx, fmt.Errorf("search folder %q of %q on %s: %w", folder, c.opts.User, c.addr, err))
+	}
+	all := res.AllUIDs()
+	out := make([]uint32, len(all))
+	for i, u := range all {
+		out[i] = uint32(u)
+	}
+	slices.Sort(out)
+	return f, out, nil
+}
+
+// reselect opens folder afresh and returns its counters.
+func (c *Conn) reselect(ctx context.Context, folder string) (source.Folder, *imap.SelectData, error) {
+	data, err := c.doSelect(ctx, folder, c.writable)
+	if err != nil {
+		return source.Folder{}, nil, c.ctxErr(ctx, err)
+	}
+	wire := c.WireName(folder)
+	c.validity[wire] = data.UIDValidity
+	return source.Folder{
+		Name:          folder,
+		Role:          c.roles[wire],
+		Messages:      data.NumMessages,
+		UIDValidity:   data.UIDValidity,
+		UIDNext:       uint32(data.UIDNext),
+		HighestModSeq: data.HighestModSeq,
+		Bytes:         -1,
+	}, data, nil
 }
 
 // metaItems are what a FETCH answer must carry for a message's metadata.
@@ -162,8 +237,15 @@ func (c *Conn) metadata() ([]source.Message, error) {
 }
 
 func (c *Conn) fetchMeta(uids imap.UIDSet) (map[uint32]*metaItems, error) {
+	return c.fetchMetaSince(uids, 0)
+}
+
+// fetchMetaSince fetches the metadata of uids, only of those changed after
+// modification sequence since when it is not 0 (CHANGEDSINCE).
+func (c *Conn) fetchMetaSince(uids imap.UIDSet, since uint64) (map[uint32]*metaItems, error) {
 	cmd := c.client.Fetch(uids, &imap.FetchOptions{
 		UID: true, Flags: true, InternalDate: true, RFC822Size: true, ModSeq: c.sel.condStore,
+		ChangedSince: since,
 	})
 	got := map[uint32]*metaItems{}
 	for {

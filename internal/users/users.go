@@ -455,12 +455,32 @@ func Load(path string) ([]Row, []string, error) {
 		return nil, nil, err
 	}
 	var warnings []string
-	if fi, err := f.Stat(); err == nil && runtime.GOOS != "windows" && fi.Mode().Perm()&0o077 != 0 {
+	if fi, err := f.Stat(); err == nil && exposed(fi) {
 		if slices.ContainsFunc(rows, func(r Row) bool { return r.SourcePassword.IsLiteral() || r.TargetPassword.IsLiteral() }) {
 			warnings = append(warnings, fmt.Sprintf("%s holds plaintext passwords and is readable by others (mode %04o); chmod 600 %s, or write the passwords as env:VAR, file:PATH or cmd:COMMAND", path, fi.Mode().Perm(), shellQuote(path)))
 		}
 	}
 	return rows, warnings, nil
+}
+
+// exposed tells whether group or others may access a file.
+func exposed(fi os.FileInfo) bool {
+	return runtime.GOOS != "windows" && fi.Mode().Perm()&0o077 != 0
+}
+
+// ExposedSecretsWarning returns a warning for a person when the file at
+// path (a configuration file) holds secrets in plain text, under the keys
+// named, and group or others may access it; "" otherwise.
+func ExposedSecretsWarning(path string, keys []string) string {
+	if len(keys) == 0 {
+		return ""
+	}
+	fi, err := os.Stat(path)
+	if err != nil || !exposed(fi) {
+		return ""
+	}
+	return fmt.Sprintf("%s holds plaintext secrets (%s) and is readable by others (mode %04o); chmod 600 %s, or write them as env:VAR, file:PATH or cmd:COMMAND",
+		path, strings.Join(keys, ", "), fi.Mode().Perm(), shellQuote(path))
 }
 
 var shellSafe = regexp.MustCompile(`^[A-Za-z0-9_./@%+=:,-]+$`)

@@ -6,6 +6,7 @@ package imapsource
 
 import (
 	"context"
+	"strconv"
 
 	"github.com/mailshift/mailshift/internal/imapconn"
 	"github.com/mailshift/mailshift/source"
@@ -17,7 +18,10 @@ type Source struct {
 	conn *imapconn.Conn
 }
 
-var _ source.Source = (*Source)(nil)
+var (
+	_ source.Source        = (*Source)(nil)
+	_ source.ChangeTracker = (*Source)(nil)
+)
 
 // Open connects and logs in. ctx bounds only the connecting; each method
 // takes its own context.
@@ -55,6 +59,23 @@ func (s *Source) Messages(ctx context.Context, folder string) (source.Folder, []
 // meanwhile are skipped.
 func (s *Source) Fetch(ctx context.Context, folder string, msgs []source.Message, fn func(source.Message, source.Body) error) error {
 	return s.conn.Fetch(ctx, folder, msgs, fn)
+}
+
+// Changes lists the messages of folder changed or added after modification
+// sequence since (CHANGEDSINCE); the server must offer CONDSTORE.
+func (s *Source) Changes(ctx context.Context, folder string, since uint64) (source.Folder, []source.Message, error) {
+	return s.conn.Changes(ctx, folder, since)
+}
+
+// Keys lists the keys (decimal UIDs) of every message of folder (UID
+// SEARCH ALL).
+func (s *Source) Keys(ctx context.Context, folder string) (source.Folder, []string, error) {
+	f, uids, err := s.conn.UIDs(ctx, folder)
+	keys := make([]string, len(uids))
+	for i, u := range uids {
+		keys[i] = strconv.FormatUint(uint64(u), 10)
+	}
+	return f, keys, err
 }
 
 // Close logs out.

@@ -308,7 +308,15 @@ func (t *Target) appendErr(ctx context.Context, folder string, err error) error 
 	switch ie.Code {
 	case imap.ResponseCodeTryCreate, imap.ResponseCodeNonExistent:
 		return fmt.Errorf("append to folder %q of %q on %s: %w (server: %s)", folder, c.User(), c.Addr(), source.ErrFolderGone, ie.Text)
-	case imap.ResponseCodeUnavailable, imap.ResponseCodeServerBug, imap.ResponseCodeInUse,
+	case imap.ResponseCodeUnavailable, imap.ResponseCodeInUse:
+		return fmt.Errorf("append to folder %q of %q on %s: %w: %w", folder, c.User(), c.Addr(), target.ErrBusy, ie)
+	case imap.ResponseCodeLimit:
+		// Dovecot says [LIMIT] for a message over its size limit; other
+		// servers say it when a client sends too much too fast.
+		if !sizeRefusal(ie.Text) {
+			return fmt.Errorf("append to folder %q of %q on %s: %w: %w", folder, c.User(), c.Addr(), target.ErrBusy, ie)
+		}
+	case imap.ResponseCodeServerBug,
 		imap.ResponseCodeNoPerm, imap.ResponseCodeContactAdmin, imap.ResponseCodeExpired,
 		imap.ResponseCodePrivacyRequired, imap.ResponseCodeAuthorizationFailed,
 		imap.ResponseCodeAuthenticationFailed:
@@ -320,6 +328,12 @@ func (t *Target) appendErr(ctx context.Context, folder string, err error) error 
 		}
 	}
 	return &target.RejectedError{Code: string(ie.Code), Reason: ie.Text}
+}
+
+// sizeRefusal tells whether a server's text refuses a message for its size.
+func sizeRefusal(text string) bool {
+	t := strings.ToLower(text)
+	return strings.Contains(t, "size") || strings.Contains(t, "too large") || strings.Contains(t, "too big")
 }
 
 // SetFlags replaces the flags of message uid in folder (UID STORE

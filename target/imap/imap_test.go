@@ -465,28 +465,32 @@ func TestAppendRefused(t *testing.T) {
 
 	for _, tc := range []struct {
 		code     imap.ResponseCode
+		text     string
 		rejected bool
 		gone     bool
+		busy     bool
 	}{
-		{"OVERQUOTA", true, false},
-		{"LIMIT", true, false},
-		{"", true, false},
-		{"PARSE", true, false},
-		{"TRYCREATE", false, true},
-		{"UNAVAILABLE", false, false},
-		{"SERVERBUG", false, false},
+		{"OVERQUOTA", "nope", true, false, false},
+		{"LIMIT", "Mail size is too large", true, false, false}, // Dovecot's quota_max_mail_size
+		{"LIMIT", "Too many commands, slow down", false, false, true},
+		{"", "nope", true, false, false},
+		{"PARSE", "nope", true, false, false},
+		{"TRYCREATE", "nope", false, true, false},
+		{"UNAVAILABLE", "nope", false, false, true},
+		{"INUSE", "nope", false, false, true},
+		{"SERVERBUG", "nope", false, false, false},
 	} {
-		t.Run("NO ["+string(tc.code)+"]", func(t *testing.T) {
+		t.Run("NO ["+string(tc.code)+"] "+tc.text, func(t *testing.T) {
 			srv := start(t, &server{refuseAppend: func(mailbox string) *imap.Error {
-				return &imap.Error{Type: imap.StatusResponseTypeNo, Code: tc.code, Text: "nope"}
+				return &imap.Error{Type: imap.StatusResponseTypeNo, Code: tc.code, Text: tc.text}
 			}})
 			tg := open(t, srv)
 			_, err := tg.Append(ctx, "INBOX", nil, time.Now(), int64(len(small)), bytes.NewReader(small))
 			var re *target.RejectedError
-			if errors.As(err, &re) != tc.rejected || errors.Is(err, source.ErrFolderGone) != tc.gone {
+			if errors.As(err, &re) != tc.rejected || errors.Is(err, source.ErrFolderGone) != tc.gone || errors.Is(err, target.ErrBusy) != tc.busy {
 				t.Fatalf("err %v (%T)", err, err)
 			}
-			if re != nil && (re.Code != string(tc.code) || re.Reason != "nope") {
+			if re != nil && (re.Code != string(tc.code) || re.Reason != tc.text) {
 				t.Errorf("rejection %+v", re)
 			}
 			var ie *imap.Error

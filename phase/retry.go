@@ -1,0 +1,107 @@
+package phase
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"strings"
+	"time"
+
+	"github.com/mailshift/mailshift/internal/imapconn"
+	"github.com/mailshift/mailshift/state"
+	"github.com/mailshift/mailshift/target"
+)
+
+// permanentError marks an error that trying again cannot cure: a guard
+// that stopped a pass, too many refused messages, a mapping mistake.
+type permanentError struct{ error }
+
+func (e permanentError) Unwrap() error { return e.error }
+
+// permanent marks err as not worth retrying.
+func permanent(err error) error {
+	if err == nil {
+		return nil
+	}
+	return permanentError{err}
+}
+
+// retryable tells whether err may go away by itself: a dropped or stalled
+// connection, a refused connect, a restarting server, a server that says it
+// is busy. Credentials, configuration, the state file, interruptions and
+// the engine's own guards are not.
+func retryable(err error) bool {
+	var pe permanentError
+	switch {
+	case err == nil, isInterrupt(err), errors.As(err, &pe):
+		return false
+	case errors.Is(err, imapconn.ErrAuth), errors.Is(err, imapconn.ErrConfig):
+		return false
+	case errors.Is(err, state.ErrLocked), errors.Is(err, state.ErrCorrupt), errors.Is(err, state.ErrNewerVersion):
+		return false
+	}
+	var rej *target.RejectedError
+	return !errors.As(err, &rej)
+}
+
+// busy tells whether err is the server asking for less load (as opposed to
+// a broken connection).
+func busy(err error) bool {
+	if errors.Is(err, target.ErrBusy) {
+		return true
+	}
+	msg := strings.ToLower(err.Error())
+	for _, s := range []string{"[unavailable]", "[limit]", "[inuse]", "throttl", "too many", "try again later"} {
+		if strings.Contains(msg, s) {
+			return true
+		}
+	}
+	return false
+}
+
+// retrier spaces out the attempts of one piece of work: copy.retries more
+// attempts after the first, waiting copy.retry_wait, then twice as long each
+// time (with jitter, at most maxRetryWait).
+type retrier struct {
+	p        *Project
+	what     string // e.g. "user alice folder INBOX", for the log
+	attempts int
+}
+
+const maxRetryWait = time.Minute
+
+// again reports whether the work that failed with err should be tried
+// again, after waiting; it returns false (at once) for errors that are not
+// retryable, when the attempts are used up, or when ctx ends.
+func (r *retrier) again(ctx context.Context, err error) bool {
+	if !retryable(err) || r.attempts >= r.p.Config.Copy.Retries {
+		return false
+	}
+	r.attempts++
+	wait := r.p.Config.Copy.retryWait() << (r.attempts - 1)
+	if wait > maxRetryWait || wait <= 0 {
+		wait = maxRetryWait
+	}
+	wait = wait/2 + time.Duration(rand.Int64N(int64(wait/2)+1))
+	r.p.log().Warn("retrying after a transient failure", "work", r.what, "attempt", r.attempts, "of", r.p.Config.Copy.Retries, "wait", wait.Round(time.Millisecond).String(), "error", err.Error())
+	t := time.NewTimer(wait)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-t.C:
+		return true
+	}
+}
+
+// ok forgets earlier failures after a success.
+func (r *retrier) ok() { r.attempts = 0 }
+
+// giveUp wraps the last error of work that was retried in vain.
+func (r *retrier) giveUp(err error) error {
+	if r.attempts == 0 || !retryable(err) {
+		return err
+	}
+	return fmt.Errorf("%w (gave up after %d retries)", err, r.attempts)
+}
