@@ -35,6 +35,7 @@ type copyStats struct {
 	FlagUpdates int64
 	Expunged    int64
 	Folders     int
+	Unchanged   int // folders skipped because nothing changed since the last pass
 	Elapsed     time.Duration
 }
 
@@ -45,6 +46,7 @@ func (s *copyStats) add(o copyStats) {
 	s.FlagUpdates += o.FlagUpdates
 	s.Expunged += o.Expunged
 	s.Folders += o.Folders
+	s.Unchanged += o.Unchanged
 }
 
 // errTooManyFailures stops a user after errors.max failed messages.
@@ -170,6 +172,20 @@ func (s *session) copyAll(ctx context.Context, opts copyOptions) (copyStats, err
 	for _, c := range curs {
 		cursors[c.SourceFolder] = c
 	}
+	if changed, err := s.followFolders(ctx, opts, cursors); err != nil {
+		return total, err
+	} else if changed {
+		if err := s.replan(ctx); err != nil {
+			return total, err
+		}
+		if curs, err = s.p.Store.Cursors(user); err != nil {
+			return total, err
+		}
+		clear(cursors)
+		for _, c := range curs {
+			cursors[c.SourceFolder] = c
+		}
+	}
 	pending, err := s.p.Store.PendingFolders(user)
 	if err != nil {
 		return total, err
@@ -212,6 +228,105 @@ func (s *session) copyAll(ctx context.Context, opts copyOptions) (copyStats, err
 	}
 	total.Elapsed = time.Since(start)
 	return total, err
+}
+
+// followFolders carries over what happened to whole folders on the source
+// since the last pass: a folder that is gone while a new one has its
+// UIDVALIDITY (servers keep it on RENAME) was renamed, and its target
+// folder is renamed along, under either deletion policy, so nothing is
+// copied again. A folder that is simply gone is, under sync.deletions
+// mirror, deleted on the target (with --force only, when it still holds
+// copies: that is all of the folder), else forgotten. It reports whether
+// it changed the target's folders.
+func (s *session) followFolders(ctx context.Context, opts copyOptions, cursors map[string]state.Cursor) (bool, error) {
+	user := s.row.SourceUser
+	listed := map[string]source.Folder{}
+	for _, f := range s.srcDirs {
+		listed[f.Name] = f
+	}
+	var gone []state.Cursor
+	for _, c := range cursors {
+		if _, ok := listed[c.SourceFolder]; !ok {
+			gone = append(gone, c)
+		}
+	}
+	if len(gone) == 0 {
+		return false, nil
+	}
+	// Parents first: renaming a parent on the target moves its children.
+	slices.SortFunc(gone, func(a, b state.Cursor) int { return strings.Compare(a.SourceFolder, b.SourceFolder) })
+	fresh := map[uint32][]mapping.Entry{}
+	for _, e := range s.plan {
+		if _, has := cursors[e.Source]; has || e.Excluded {
+			continue
+		}
+		if f, ok := listed[e.Source]; ok && f.UIDValidity != 0 {
+			fresh[f.UIDValidity] = append(fresh[f.UIDValidity], e)
+		}
+	}
+	changed := false
+	for _, c := range gone {
+		cands := fresh[c.SourceUIDValidity]
+		if len(cands) == 1 && listed[cands[0].Source].UIDNext >= c.UIDNext {
+			e := cands[0]
+			if err := s.renameTarget(ctx, c.TargetFolder, e.Target); err != nil {
+				return changed, err
+			}
+			if err := s.p.Store.MoveFolder(user, c.SourceFolder, e.Source, e.Target); err != nil {
+				return changed, permanent(err)
+			}
+			s.p.log().Info("folder renamed on the source; renamed on the target", "user", user, "from", c.SourceFolder, "to", e.Source, "target", e.Target)
+			changed = true
+			continue
+		}
+		if opts.deletions != "mirror" {
+			if err := s.p.Store.ForgetFolder(user, c.SourceFolder); err != nil {
+				return changed, permanent(err)
+			}
+			s.p.log().Info("folder deleted on the source; its copy stays on the target (sync.deletions keep)", "user", user, "folder", c.SourceFolder, "target", c.TargetFolder)
+			continue
+		}
+		keys, err := s.p.Store.PairKeys(user, c.SourceFolder, c.SourceUIDValidity)
+		if err != nil {
+			return changed, permanent(err)
+		}
+		if len(keys) > 0 && !opts.force {
+			return changed, permanent(fmt.Errorf("folder %q was deleted on the source with %d copied messages; its target folder %q was kept. Deleting a whole folder is more than sync.max_delete allows: if this is expected, run `mailshift sync --force`", c.SourceFolder, len(keys), c.TargetFolder))
+		}
+		if _, err := s.dst.Status(ctx, c.TargetFolder); err == nil {
+			if err := s.dst.DeleteFolder(ctx, c.TargetFolder); err != nil {
+				return changed, fmt.Errorf("delete target folder %q: %w", c.TargetFolder, err)
+			}
+			changed = true
+		} else if !errors.Is(err, source.ErrFolderGone) {
+			return changed, fmt.Errorf("target folder %q: %w", c.TargetFolder, err)
+		}
+		if err := s.p.Store.ForgetFolder(user, c.SourceFolder); err != nil {
+			return changed, permanent(err)
+		}
+		s.p.log().Info("folder deleted on the source; deleted on the target (sync.deletions mirror)", "user", user, "folder", c.SourceFolder, "target", c.TargetFolder, "messages", len(keys))
+	}
+	return changed, nil
+}
+
+// renameTarget renames a target folder, unless a rename of its parent
+// moved it already.
+func (s *session) renameTarget(ctx context.Context, from, to string) error {
+	if from == to {
+		return nil
+	}
+	if _, err := s.dst.Status(ctx, from); errors.Is(err, source.ErrFolderGone) {
+		return nil
+	} else if err != nil {
+		return fmt.Errorf("target folder %q: %w", from, err)
+	}
+	if _, err := s.dst.Status(ctx, to); err == nil {
+		return permanent(fmt.Errorf("folder %q was renamed to a folder whose target %q exists already; rename or remove the target folder, then sync again", from, to))
+	}
+	if err := s.dst.RenameFolder(ctx, from, to); err != nil {
+		return fmt.Errorf("rename target folder %q to %q: %w", from, to, err)
+	}
+	return nil
 }
 
 // folderJob is one source folder whose messages are being copied.
@@ -323,9 +438,8 @@ func (s *session) copyChunk(ctx context.Context, c conns, fj *folderJob, msgs []
 	settle := false
 	for {
 		if settle {
-			var err error
 			fj.mu.Lock()
-			msgs, err = s.settle(ctx, c, fj, msgs)
+			rest, err := s.settle(ctx, c, fj, msgs)
 			fj.mu.Unlock()
 			if err != nil {
 				if rt.again(ctx, err) {
@@ -333,6 +447,7 @@ func (s *session) copyChunk(ctx context.Context, c conns, fj *folderJob, msgs []
 				}
 				return total, rt.giveUp(err)
 			}
+			msgs = rest
 			if len(msgs) == 0 {
 				return total, nil
 			}
@@ -392,6 +507,7 @@ func (s *session) settle(ctx context.Context, c conns, fj *folderJob, msgs []sou
 			rest = append(rest, m)
 		}
 	}
+	s.p.log().Debug("settled a failed batch", "user", user, "folder", fj.e.Source, "messages", len(msgs), "intents", len(intents), "to_copy_again", len(rest))
 	return rest, nil
 }
 
@@ -458,6 +574,7 @@ func (s *session) prepare(ctx context.Context, e mapping.Entry, opts copyOptions
 	if hasCursor && s.unchanged(e, cur, pending) {
 		sf, _ := s.listedSource(e.Source)
 		s.p.progress().Add(user, int64(sf.Messages), max(sf.Bytes, 0))
+		st.Unchanged = 1
 		return nil, st, nil
 	}
 	if err := s.ensureTarget(ctx, e); err != nil {
@@ -777,6 +894,9 @@ func (s *session) copyBatch(ctx context.Context, c conns, e mapping.Entry, sf so
 			return nil // the rest stay intents, settled before they are copied again
 		}
 		// Messages the source no longer had were never appended.
+		if len(seen) < len(chunk) {
+			s.p.log().Debug("messages gone from the source before they were copied", "user", user, "folder", e.Source, "gone", len(chunk)-len(seen))
+		}
 		for _, m := range chunk {
 			if !seen[m.Key] {
 				if err := tx.DeletePair(user, e.Source, sf.UIDValidity, m.Key); err != nil {

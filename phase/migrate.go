@@ -21,6 +21,8 @@ type RunResult struct {
 	FailedMsgs  int64         `json:"failed_messages"`
 	FlagUpdates int64         `json:"flag_updates"`
 	Expunged    int64         `json:"expunged"`
+	Folders     int           `json:"folders"`
+	Unchanged   int           `json:"unchanged_folders"`
 	Seconds     float64       `json:"seconds"`
 }
 
@@ -30,6 +32,8 @@ func (r *RunResult) add(st copyStats) {
 	r.FailedMsgs += st.Failed
 	r.FlagUpdates += st.FlagUpdates
 	r.Expunged += st.Expunged
+	r.Folders += st.Folders
+	r.Unchanged += st.Unchanged
 }
 
 // run copies the given users with opts, calling before and after around

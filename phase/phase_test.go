@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"slices"
@@ -66,6 +67,9 @@ func newEnv(t testing.TB, srcOpts, dstOpts dovecot.Options, names ...string) *te
 		t.Fatal(err)
 	}
 	e.p = &Project{Config: cfg, Users: rows, Store: store, Dir: dir}
+	if os.Getenv("MAILSHIFT_TEST_LOG") != "" { // the engine's log, to debug a test
+		e.p.Log = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	}
 	return e
 }
 

@@ -197,7 +197,9 @@ func (p *Project) endpointOptions(ep Endpoint, side, user string, secret users.S
 		o.Secret = func(ctx context.Context) (string, error) {
 			v, err := secret.Reveal(ctx)
 			if err != nil {
-				return "", fmt.Errorf("%s: %w", what, err)
+				// An unset variable or a failing command is not cured by
+				// trying again in a minute.
+				return "", permanent(fmt.Errorf("%s: %w", what, err))
 			}
 			return v, nil
 		}

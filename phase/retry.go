@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"net"
 	"strings"
 	"time"
 
@@ -41,8 +42,18 @@ func retryable(err error) bool {
 	case errors.Is(err, state.ErrLocked), errors.Is(err, state.ErrCorrupt), errors.Is(err, state.ErrNewerVersion):
 		return false
 	}
-	var rej *target.RejectedError
-	return !errors.As(err, &rej)
+	var (
+		rej *target.RejectedError
+		ce  *ConfigError
+		dns *net.DNSError
+	)
+	switch {
+	case errors.As(err, &rej), errors.As(err, &ce):
+		return false
+	case errors.As(err, &dns) && dns.IsNotFound:
+		return false // a misspelt host name, not a passing failure
+	}
+	return true
 }
 
 // busy tells whether err is the server asking for less load (as opposed to

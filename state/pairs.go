@@ -265,3 +265,33 @@ func (s *Store) PairKeys(user, sourceFolder string, uidValidity uint32) ([]strin
 	}
 	return keys, nil
 }
+
+// MoveFolder records that user's source folder from is now called to and
+// its copies live in target folder target: its pairs and cursor move along.
+func (s *Store) MoveFolder(user, from, to, target string) error {
+	return s.inTx(func(tx *sql.Tx) error {
+		if _, err := tx.Exec(`UPDATE pairs SET source_folder = ?, target_folder = ?
+			WHERE source_user = ? AND source_folder = ?`, to, target, user, from); err != nil {
+			return fmt.Errorf("move pairs of user %q from folder %q to %q: %w", user, from, to, err)
+		}
+		if _, err := tx.Exec(`UPDATE cursors SET source_folder = ?, target_folder = ?
+			WHERE source_user = ? AND source_folder = ?`, to, target, user, from); err != nil {
+			return fmt.Errorf("move cursor of user %q from folder %q to %q: %w", user, from, to, err)
+		}
+		return nil
+	})
+}
+
+// ForgetFolder deletes the pairs and the cursor of one source folder of
+// user.
+func (s *Store) ForgetFolder(user, folder string) error {
+	return s.inTx(func(tx *sql.Tx) error {
+		if _, err := tx.Exec(`DELETE FROM pairs WHERE source_user = ? AND source_folder = ?`, user, folder); err != nil {
+			return fmt.Errorf("forget pairs of user %q folder %q: %w", user, folder, err)
+		}
+		if _, err := tx.Exec(`DELETE FROM cursors WHERE source_user = ? AND source_folder = ?`, user, folder); err != nil {
+			return fmt.Errorf("forget cursor of user %q folder %q: %w", user, folder, err)
+		}
+		return nil
+	})
+}

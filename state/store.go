@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"database/sql"
 	"embed"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -96,19 +97,32 @@ func Open(path string) (*Store, error) {
 		}
 		return nil, fmt.Errorf("lock state file %s: %w", path, err)
 	}
-	s, err := openLocked(path)
+	mark := make([]byte, len(stateMarker))
+	n, _ := lock.ReadAt(mark, 0)
+	kept := n > 0
+	s, err := openLocked(path, kept)
 	if err != nil {
 		unlockFile(lock)
 		lock.Close()
 		return nil, err
 	}
+	if !kept {
+		// From now on an empty file at path is a truncated state, not a
+		// new one. At worst (write failed) that goes unnoticed.
+		lock.WriteAt([]byte(stateMarker), 0)
+	}
 	s.lock = lock
 	return s, nil
 }
 
-// openLocked does Open's work once the lock is held.
-func openLocked(path string) (*Store, error) {
-	existing, err := checkHeader(path)
+// stateMarker is what the lock file holds once a state was opened at its
+// path. An empty state file beside a marked lock file was truncated.
+const stateMarker = "mailshift state\n"
+
+// openLocked does Open's work once the lock is held. kept tells whether a
+// state was opened at path before (the lock file is marked).
+func openLocked(path string, kept bool) (*Store, error) {
+	existing, err := checkHeader(path, kept)
 	if err != nil {
 		return nil, err
 	}
@@ -170,9 +184,12 @@ func OpenMemory() (*Store, error) {
 }
 
 // checkHeader creates the file at path if it is missing (mode 0600) and
-// refuses a non-empty file that is not an SQLite database. It reports
-// whether the file has content. It never writes to an existing file.
-func checkHeader(path string) (existing bool, err error) {
+// refuses a non-empty file that is not an SQLite database, and an empty
+// one where a state was kept before (kept): that one was truncated. It
+// reports whether the file has content. It never writes to an existing
+// file.
+func checkHeader(path string, kept bool) (existing bool, err error) {
+	_, statErr := os.Stat(path)
 	f, err := os.OpenFile(path, os.O_RDONLY|os.O_CREATE, 0o600)
 	if err != nil {
 		return false, fmt.Errorf("open state file %s: %w", path, err)
@@ -181,6 +198,8 @@ func checkHeader(path string) (existing bool, err error) {
 	head := make([]byte, len(sqliteHeader))
 	n, err := io.ReadFull(f, head)
 	switch {
+	case n == 0 && err == io.EOF && kept && statErr == nil:
+		return false, corrupt(path, fmt.Sprintf("it is empty, but a state was kept there before (%s.lock says so): it was truncated", filepath.Base(path)))
 	case n == 0 && err == io.EOF:
 		return false, nil // new or empty: becomes a fresh state
 	case err != nil && err != io.ErrUnexpectedEOF:
@@ -188,7 +207,47 @@ func checkHeader(path string) (existing bool, err error) {
 	case n < len(sqliteHeader) || !bytes.Equal(head, []byte(sqliteHeader)):
 		return false, corrupt(path, "it is not an SQLite database")
 	}
+	if why := truncated(f, path); why != "" {
+		return false, corrupt(path, why)
+	}
 	return true, nil
+}
+
+// truncated looks at the size of an SQLite file f against its header and
+// says what is wrong, "" if nothing is. SQLite reads the missing end of a
+// file cut inside its last page as zeros, and no check notices; a file is
+// always a whole number of pages, and as many as its header says. While a
+// write-ahead log with content lies beside the file, the file may be
+// behind and the log's replay mends it: nothing is said then.
+func truncated(f *os.File, path string) string {
+	if fi, err := os.Stat(path + "-wal"); err == nil && fi.Size() > 0 {
+		return ""
+	}
+	fi, err := f.Stat()
+	if err != nil {
+		return ""
+	}
+	h := make([]byte, 100)
+	if _, err := f.ReadAt(h, 0); err != nil {
+		return "its header is cut short"
+	}
+	ps := int64(binary.BigEndian.Uint16(h[16:18]))
+	if ps == 1 {
+		ps = 65536
+	}
+	if ps < 512 || ps&(ps-1) != 0 {
+		return "" // the integrity check explains a damaged header
+	}
+	size := fi.Size()
+	if size%ps != 0 {
+		return fmt.Sprintf("its size, %d bytes, is not a whole number of %d-byte pages: it was truncated", size, ps)
+	}
+	pages := int64(binary.BigEndian.Uint32(h[28:32]))
+	valid := bytes.Equal(h[24:28], h[92:96]) && pages > 0
+	if valid && pages*ps > size {
+		return fmt.Sprintf("it holds %d of the %d pages its header counts: it was truncated", size/ps, pages)
+	}
+	return ""
 }
 
 // newStore prepares a freshly opened database: one connection, migrations,

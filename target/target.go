@@ -38,6 +38,9 @@ type Target interface {
 	Expunge(ctx context.Context, folder string, uids []uint32) error
 	// DeleteFolder removes a folder (test cleanup, mirror deletions).
 	DeleteFolder(ctx context.Context, name string) error
+	// RenameFolder renames a folder (with its subfolders), keeping its
+	// messages and, on most servers, its UIDVALIDITY.
+	RenameFolder(ctx context.Context, from, to string) error
 }
 
 // RejectedError is a message the target refused for a reason that will not

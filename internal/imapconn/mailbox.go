@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"slices"
 	"strconv"
 	"strings"
@@ -409,8 +410,21 @@ func (c *Conn) fetchBodies(set imap.UIDSet, byUID map[uint32]source.Message, don
 					continue
 				}
 				done[uid] = true
-				if err := fn(meta, item.Literal); err != nil {
+				lit := &literal{LiteralReader: item.Literal}
+				if err := fn(meta, lit); err != nil {
 					fnErr = err
+				}
+				if lit.broken() {
+					// The connection broke in the middle of the literal.
+					// go-imap's reader has moved on already: reading any
+					// more of this command (Next and Close discard what is
+					// left of the literal) would race with it. Abandon the
+					// command with its connection; the next call dials again.
+					c.Break()
+					if fnErr == nil {
+						fnErr = fmt.Errorf("body of uid %d: %w", uid, io.ErrUnexpectedEOF)
+					}
+					return fnError{fnErr}
 				}
 			}
 			if fnErr != nil {
@@ -427,3 +441,26 @@ func (c *Conn) fetchBodies(set imap.UIDSet, byUID map[uint32]source.Message, don
 	}
 	return nil
 }
+
+// literal is a message body as go-imap streams it, noting whether it ended
+// before its announced size (a connection broken mid-literal).
+type literal struct {
+	imap.LiteralReader
+	n   int64
+	err error
+}
+
+func (l *literal) Read(p []byte) (int, error) {
+	if l.err != nil {
+		return 0, l.err
+	}
+	n, err := l.LiteralReader.Read(p)
+	l.n += int64(n)
+	if err != nil {
+		l.err = err
+	}
+	return n, err
+}
+
+// broken tells whether reading stopped with an error before the end.
+func (l *literal) broken() bool { return l.err != nil && l.n < l.Size() }

@@ -467,3 +467,34 @@ func TestShellQuote(t *testing.T) {
 		}
 	}
 }
+
+func TestExposedSecretsWarning(t *testing.T) {
+	dir := t.TempDir()
+	p := filepath.Join(dir, "mailshift.yaml")
+	if err := os.WriteFile(p, []byte("target:\n  master_password: "+leak+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	keys := []string{"target.master_password"}
+	if w := ExposedSecretsWarning(p, keys); w != "" {
+		t.Errorf("0600 file: %q", w)
+	}
+	for _, mode := range []os.FileMode{0o640, 0o604, 0o644} {
+		if err := os.Chmod(p, mode); err != nil {
+			t.Fatal(err)
+		}
+		w := ExposedSecretsWarning(p, keys)
+		want := fmt.Sprintf("%s holds plaintext secrets (target.master_password) and is readable by others (mode %04o); chmod 600 %s, or write them as env:VAR, file:PATH or cmd:COMMAND", p, mode, shellQuote(p))
+		if w != want {
+			t.Errorf("mode %04o:\n got %q\nwant %q", mode, w, want)
+		}
+		if strings.Contains(w, leak) {
+			t.Errorf("warning leaks the secret: %s", w)
+		}
+	}
+	if w := ExposedSecretsWarning(p, nil); w != "" {
+		t.Errorf("no plaintext keys: %q", w)
+	}
+	if w := ExposedSecretsWarning(filepath.Join(dir, "none.yaml"), keys); w != "" {
+		t.Errorf("missing file: %q", w)
+	}
+}

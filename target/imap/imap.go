@@ -454,3 +454,18 @@ func (t *Target) DeleteFolder(ctx context.Context, name string) error {
 		return fmt.Errorf("delete folder %q of %q on %s: %w", name, c.User(), c.Addr(), err)
 	})
 }
+
+// RenameFolder renames folder from to to (RENAME; the server moves the
+// subfolders along). Missing parents of to are created by the server.
+func (t *Target) RenameFolder(ctx context.Context, from, to string) error {
+	c := t.conn
+	return c.Do(ctx, func(cl *imapclient.Client) error {
+		if err := c.Forget(ctx, from); err != nil {
+			return err
+		}
+		if err := cl.Rename(c.WireName(from), c.WireName(to), nil).Wait(); err != nil {
+			return fmt.Errorf("rename folder %q of %q on %s to %q: %w", from, c.User(), c.Addr(), to, err)
+		}
+		return nil
+	})
+}

@@ -1,0 +1,163 @@
+package state
+
+import (
+	"bytes"
+	"errors"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// refused opens path, expects ErrCorrupt with a message naming the file
+// and what to do, and checks the file was left exactly as it was.
+func refused(t *testing.T, path string) {
+	t.Helper()
+	before, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := Open(path)
+	if err == nil {
+		s.Close()
+		t.Fatal("Open accepted the damaged state")
+	}
+	if !errors.Is(err, ErrCorrupt) {
+		t.Fatalf("Open: %v, want ErrCorrupt", err)
+	}
+	if msg := err.Error(); !strings.Contains(msg, path) || !strings.Contains(msg, "restore it from a backup") {
+		t.Errorf("message %q does not name the file and what to do", msg)
+	}
+	after, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(before, after) {
+		t.Error("Open changed the refused file")
+	}
+}
+
+// pageSize is the state's SQLite page size, read from the file header.
+func pageSize(t *testing.T, b []byte) int {
+	t.Helper()
+	n := int(b[16])<<8 | int(b[17])
+	if n == 1 {
+		n = 65536
+	}
+	if n < 512 || len(b)%n != 0 {
+		t.Fatalf("odd page size %d for a file of %d bytes", n, len(b))
+	}
+	return n
+}
+
+// A state cut short anywhere is refused, never taken for a new state:
+// at a page boundary or inside a page, down to nothing at all.
+func TestOpenRefusesTruncatedState(t *testing.T) {
+	dir := t.TempDir()
+	orig := filepath.Join(dir, "orig.db")
+	realState(t, orig)
+	full, err := os.ReadFile(orig)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ps := pageSize(t, full)
+	pages := len(full) / ps
+	if pages < 4 {
+		t.Fatalf("the state has %d pages; the test needs more", pages)
+	}
+	for _, size := range []int{0, 50, 100, ps - 1, ps, ps + 1, 2 * ps, pages / 2 * ps, len(full) - ps, len(full) - 1} {
+		path := filepath.Join(t.TempDir(), "mailshift.db")
+		if err := os.WriteFile(path, full[:size], 0o600); err != nil {
+			t.Fatal(err)
+		}
+		// The lock file of the run that wrote the state is still there.
+		lock, err := os.ReadFile(orig + ".lock")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(path+".lock", lock, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		t.Logf("%d of %d bytes", size, len(full))
+		refused(t, path)
+	}
+}
+
+// An empty file is a new state only where none was kept before.
+func TestEmptyStateFile(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "mailshift.db")
+	// A file created empty, e.g. by touch: a new state.
+	if err := os.WriteFile(path, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	s := openFile(t, path)
+	if err := s.PutUser("alice", "alice", ""); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	// The same file emptied later: refused, and still empty.
+	if err := os.Truncate(path, 0); err != nil {
+		t.Fatal(err)
+	}
+	os.Remove(path + "-wal")
+	os.Remove(path + "-shm")
+	refused(t, path)
+	_, err := Open(path)
+	if err == nil || !strings.Contains(err.Error(), "truncated") {
+		t.Errorf("the message should say the file was truncated: %v", err)
+	}
+	// Removed on purpose (to start over): a new state.
+	if err := os.Remove(path); err != nil {
+		t.Fatal(err)
+	}
+	s = openFile(t, path)
+	if _, err := s.User("alice"); !errors.Is(err, ErrNotFound) {
+		t.Errorf("a state started over still has alice: %v", err)
+	}
+}
+
+// Random bytes over whole pages anywhere past the header are found by the
+// check at Open; the file is refused and left as it is.
+func TestOpenRefusesRandomPages(t *testing.T) {
+	dir := t.TempDir()
+	orig := filepath.Join(dir, "orig.db")
+	realState(t, orig)
+	full, err := os.ReadFile(orig)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ps := pageSize(t, full)
+	pages := len(full) / ps
+	rng := rand.New(rand.NewPCG(7, 11))
+	for _, page := range []int{1, 2, pages / 3, pages / 2, pages - 2, pages - 1} {
+		b := bytes.Clone(full)
+		for i := page * ps; i < (page+1)*ps; i++ {
+			b[i] = byte(rng.IntN(256))
+		}
+		path := filepath.Join(t.TempDir(), "mailshift.db")
+		if err := os.WriteFile(path, b, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		refused(t, path)
+	}
+}
+
+// The lock file holds nothing secret and is private.
+func TestLockFileMarked(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "mailshift.db")
+	realState(t, path)
+	b, err := os.ReadFile(path + ".lock")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(b) != stateMarker {
+		t.Errorf("lock file holds %q", b)
+	}
+	if fi, err := os.Stat(path + ".lock"); err != nil || fi.Mode().Perm() != 0o600 {
+		t.Errorf("lock file: %v %v", fi.Mode(), err)
+	}
+}
