@@ -15,12 +15,21 @@ all: build
 build:
 	CGO_ENABLED=0 $(GO) build -trimpath -o mailshift ./cmd/mailshift
 
-# deps installs the real IMAP server the integration tests run against.
+# deps installs what the tests need when it is missing: the real IMAP
+# server the integration tests run against (dovecot-imapd), and the tools
+# that write the mbox files the mbox source is tested on (formail from
+# procmail, Python's mailbox module). apt-get update runs once, only if
+# something is missing.
+DEPS_MISSING = $(strip \
+	$(if $(shell command -v dovecot >/dev/null 2>&1 && [ -x /usr/lib/dovecot/imap ] && echo ok),,dovecot-imapd) \
+	$(if $(shell command -v formail 2>/dev/null),,procmail) \
+	$(if $(shell command -v python3 2>/dev/null),,python3))
+
 deps:
-	@if ! command -v dovecot >/dev/null 2>&1 || ! [ -x /usr/lib/dovecot/imap ]; then \
-		echo "installing dovecot-imapd for the integration tests"; \
+	@if [ -n "$(DEPS_MISSING)" ]; then \
+		echo "installing $(DEPS_MISSING) for the tests"; \
 		$(SUDO) apt-get update -qq && \
-		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq dovecot-imapd >/dev/null; \
+		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $(DEPS_MISSING) >/dev/null; \
 	fi
 
 vet:

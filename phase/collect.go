@@ -3,6 +3,7 @@ package phase
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 
@@ -80,7 +81,7 @@ func (p *Project) collectUser(ctx context.Context, r users.Row) (userInventory, 
 		problem("login", "", err.Error(), "fix the source credentials or host and run collect again; this user is not migrated until then")
 	} else {
 		defer src.Close()
-		if err := inventorySource(ctx, src, &srcAcct, &sizes); err != nil {
+		if err := inventorySource(ctx, src, &srcAcct, &sizes, problem); err != nil {
 			fail(&srcAcct, fmt.Errorf("source %s: %w", r.SourceUser, err))
 		}
 	}
@@ -129,9 +130,21 @@ type sizedMessage struct {
 	size   int64
 }
 
+// itemCounter is implemented by sources that hold more than mail (PST
+// files: calendar items, contacts, tasks), which are not migrated.
+type itemCounter interface {
+	Items(ctx context.Context, folder string) (mail, other map[string]int, err error)
+}
+
+// maxSkipProblems bounds the problems recorded per folder for items a
+// source passed over; the rest are summed up in one more.
+const maxSkipProblems = 20
+
 // inventorySource describes a source and counts every folder's messages and
 // bytes (from the message list where the server does not report sizes).
-func inventorySource(ctx context.Context, src source.Source, acct *state.Account, sizes *[]sizedMessage) error {
+// Items the source passes over (unreadable files, non-mail items) become
+// problems.
+func inventorySource(ctx context.Context, src source.Source, acct *state.Account, sizes *[]sizedMessage, problem func(kind, folder, detail, action string)) error {
 	var err error
 	if acct.Description, err = src.Describe(ctx); err != nil {
 		return err
@@ -139,6 +152,12 @@ func inventorySource(ctx context.Context, src source.Source, acct *state.Account
 	folders, err := src.Folders(ctx)
 	if err != nil {
 		return fmt.Errorf("list folders: %w", err)
+	}
+	sk, skipper := src.(source.Skipper)
+	if skipper { // what the walk over the tree passed over, outside any folder
+		for _, x := range sk.Skipped("") {
+			problem("skipped", "", x.Item+": "+x.Reason, "not migrated; fix or remove the item and run collect again to include it")
+		}
 	}
 	for i, f := range folders {
 		if f.NoSelect {
@@ -156,6 +175,30 @@ func inventorySource(ctx context.Context, src source.Source, acct *state.Account
 		st.Name, st.Role, st.Bytes = f.Name, f.Role, bytes
 		st.Messages = uint32(len(msgs))
 		folders[i] = st
+		if skipper {
+			skips := sk.Skipped(f.Name)
+			for j, x := range skips {
+				if j == maxSkipProblems {
+					problem("skipped", f.Name, fmt.Sprintf("%d more items passed over", len(skips)-j), "see the items above")
+					break
+				}
+				problem("skipped", f.Name, x.Item+": "+x.Reason, "not migrated; a damaged item can be fixed or removed and collect run again")
+			}
+		}
+		if ic, ok := src.(itemCounter); ok {
+			_, other, err := ic.Items(ctx, f.Name)
+			if err != nil {
+				return fmt.Errorf("folder %q: %w", f.Name, err)
+			}
+			var parts []string
+			for class, n := range other {
+				parts = append(parts, fmt.Sprintf("%d %s", n, class))
+			}
+			if len(parts) > 0 {
+				slices.Sort(parts)
+				problem("non-mail", f.Name, strings.Join(parts, ", "), "not migrated: mailshift moves mail only")
+			}
+		}
 	}
 	acct.Folders = folders
 	return nil

@@ -51,6 +51,10 @@ type Endpoint struct {
 	MasterUser      string `mapstructure:"master_user"`
 	MasterPassword  string `mapstructure:"master_password"`
 	MasterSeparator string `mapstructure:"master_separator"`
+	// PSTFolders says where a pst: source's folders go: "file" (the
+	// default) puts each file's folders under a folder named after the
+	// file; "merge" merges them into the user's folders by name.
+	PSTFolders string `mapstructure:"pst_folders"`
 	// Timeout is how long a connection may show no sign of life while
 	// mailshift waits for the server, e.g. "30s"; default 60s.
 	Timeout string `mapstructure:"timeout"`
@@ -119,6 +123,18 @@ type FoldersConfig struct {
 type SyncConfig struct {
 	Deletions string `mapstructure:"deletions"`  // keep | mirror
 	MaxDelete int    `mapstructure:"max_delete"` // percent of a folder per pass
+	// Interval is how often `sync --follow` passes over every folder; new
+	// mail in INBOX is seen at once where the source offers IDLE.
+	Interval string `mapstructure:"interval"`
+}
+
+// interval is sync.interval as a duration (Validate checked it).
+func (c SyncConfig) interval() time.Duration {
+	d, err := time.ParseDuration(c.Interval)
+	if err != nil || d <= 0 {
+		return 30 * time.Second
+	}
+	return d
 }
 
 // CopyConfig tunes the copy engine.
@@ -160,7 +176,7 @@ type ReportsConfig struct {
 func Defaults() Config {
 	return Config{
 		Users:    UsersConfig{File: "users.csv"},
-		Sync:     SyncConfig{Deletions: "keep", MaxDelete: 50},
+		Sync:     SyncConfig{Deletions: "keep", MaxDelete: 50, Interval: "30s"},
 		Copy:     CopyConfig{Workers: 4, BatchSize: 200, ConnectionsPerUser: 2, Retries: 6, RetryWait: "1s"},
 		Errors:   ErrorsConfig{Max: 1000},
 		Estimate: EstimateConfig{Bandwidth: "10MB/s"},
@@ -207,6 +223,9 @@ func (c *Config) Validate() error {
 	if c.Sync.MaxDelete < 0 || c.Sync.MaxDelete > 100 {
 		return &ConfigError{"sync.max_delete", fmt.Sprintf("%d: must be a percentage between 0 and 100", c.Sync.MaxDelete)}
 	}
+	if d, err := time.ParseDuration(c.Sync.Interval); err != nil || d <= 0 {
+		return &ConfigError{"sync.interval", fmt.Sprintf("%q: not a duration; write e.g. 30s or 2m", c.Sync.Interval)}
+	}
 	if c.Copy.Workers < 1 || c.Copy.Workers > 256 {
 		return &ConfigError{"copy.workers", fmt.Sprintf("%d: must be between 1 and 256", c.Copy.Workers)}
 	}
@@ -231,6 +250,24 @@ func (c *Config) Validate() error {
 	return nil
 }
 
+// fileExamples are the local source kinds with an example each.
+var fileExamples = map[string]string{
+	"maildir": "maildir:/srv/mail/%u/Maildir",
+	"mbox":    "mbox:/exports/%u/",
+	"eml":     "eml:/data/%u/",
+	"pst":     "pst:/archives/%u/*.pst",
+}
+
+// fileEndpoint splits a local source's URL ("maildir:/srv/%u/Maildir")
+// into its kind and path.
+func fileEndpoint(s string) (kind, path string, ok bool) {
+	kind, path, found := strings.Cut(s, ":")
+	if _, known := fileExamples[kind]; !found || !known {
+		return "", "", false
+	}
+	return kind, strings.TrimPrefix(path, "//"), true
+}
+
 func isIMAPURL(s string) bool {
 	return strings.HasPrefix(s, "imap://") || strings.HasPrefix(s, "imaps://")
 }
@@ -239,8 +276,25 @@ func (e *Endpoint) validate(key string) error {
 	if e.URL == "" {
 		return &ConfigError{key + ".url", "missing: e.g. imaps://mail.example.com:993"}
 	}
+	switch e.PSTFolders {
+	case "", "file", "merge":
+	default:
+		return &ConfigError{key + ".pst_folders", fmt.Sprintf("%q: must be file (each PST file under a folder named after it) or merge", e.PSTFolders)}
+	}
+	if kind, path, ok := fileEndpoint(e.URL); ok {
+		if key != "source" {
+			return &ConfigError{key + ".url", fmt.Sprintf("%q: a %s: endpoint can only be a source; the target is an IMAP server (imaps://host:993)", e.URL, kind)}
+		}
+		if path == "" {
+			return &ConfigError{key + ".url", fmt.Sprintf("%q: names no path; write e.g. %s", e.URL, fileExamples[kind])}
+		}
+		return nil
+	}
+	if e.PSTFolders != "" {
+		return &ConfigError{key + ".pst_folders", "only for a pst: source"}
+	}
 	if !isIMAPURL(e.URL) {
-		return &ConfigError{key + ".url", fmt.Sprintf("%q: unsupported scheme; use imap://host:143 or imaps://host:993", e.URL)}
+		return &ConfigError{key + ".url", fmt.Sprintf("%q: unsupported scheme; use imap://host:143 or imaps://host:993, or for a source maildir:, mbox:, eml: or pst: with a path", e.URL)}
 	}
 	u, err := url.Parse(strings.ReplaceAll(e.URL, "%u", "user"))
 	if err != nil || u.Host == "" {

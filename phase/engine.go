@@ -599,9 +599,16 @@ func (s *session) ensureTarget(ctx context.Context, e mapping.Entry) error {
 	_, err := s.dst.Status(ctx, e.Target)
 	if errors.Is(err, source.ErrFolderGone) {
 		if err := s.dst.CreateFolder(ctx, e.Target, e.Role); err != nil {
-			return fmt.Errorf("create target folder %q: %w", e.Target, err)
+			err = fmt.Errorf("create target folder: %w", err)
+			if !retryable(err) {
+				return fmt.Errorf("target folder %q for source folder %q: %w; give it a name the target accepts with folders.map, then approve again", e.Target, e.Source, err)
+			}
+			return err
 		}
 		_, err = s.dst.Status(ctx, e.Target)
+	}
+	if err != nil && !retryable(err) {
+		return fmt.Errorf("target folder %q for source folder %q: %w; give it a name the target accepts with folders.map, then approve again", e.Target, e.Source, err)
 	}
 	if err != nil {
 		return fmt.Errorf("target folder %q: %w", e.Target, err)
@@ -779,7 +786,7 @@ func (s *session) sortOut(msgs []source.Message, byKey map[string]state.Pair) (t
 func (s *session) applyChanges(ctx context.Context, e mapping.Entry, opts copyOptions, flagged, gone []state.Pair, known int) (copyStats, error) {
 	var st copyStats
 	if len(flagged) > 0 {
-		n, err := s.updateFlags(ctx, flagged)
+		n, err := s.updateFlags(ctx, s.conns, flagged)
 		st.FlagUpdates += n
 		if err != nil {
 			return st, err
@@ -878,8 +885,8 @@ func (s *session) copyBatch(ctx context.Context, c conns, e mapping.Entry, sf so
 			fetchErr = err
 		}
 		for i, p := range done {
-			if uid, ok := found[pairID(p)]; ok {
-				done[i].TargetUID = uid
+			if m, ok := found[pairID(p)]; ok {
+				done[i].TargetUID = m.UID
 			}
 		}
 	}
@@ -923,10 +930,11 @@ func pairID(p state.Pair) string {
 	return fmt.Sprintf("%d/%s", p.SourceUIDValidity, p.SourceKey)
 }
 
-// locate finds the target UIDs of pairs whose hash is known, among the target
-// folder's messages with a UID of at least from that no other pair claims.
-// Identical messages are matched one to one.
-func (s *session) locate(ctx context.Context, c conns, folder string, from uint32, ps []state.Pair, claimed map[uint32]bool) (map[string]uint32, error) {
+// locate finds the target copies of pairs whose hash is known, among the
+// target folder's messages with a UID of at least from that no other pair
+// claims. Identical messages are matched one to one, preferring a copy
+// with the pair's flags and internal date (duplicates may differ in them).
+func (s *session) locate(ctx context.Context, c conns, folder string, from uint32, ps []state.Pair, claimed map[uint32]bool) (map[string]source.Message, error) {
 	_, tmsgs, err := c.dst.Messages(ctx, folder)
 	if err != nil {
 		return nil, fmt.Errorf("list target folder %q: %w", folder, err)
@@ -937,14 +945,14 @@ func (s *session) locate(ctx context.Context, c conns, folder string, from uint3
 			cand = append(cand, m)
 		}
 	}
-	byHash := map[string][]uint32{}
+	byHash := map[string][]source.Message{}
 	if len(cand) > 0 {
 		err = c.dst.Fetch(ctx, folder, cand, func(m source.Message, b source.Body) error {
 			h, err := hashBody(b)
 			if err != nil {
 				return err
 			}
-			byHash[h] = append(byHash[h], m.UID)
+			byHash[h] = append(byHash[h], m)
 			return nil
 		})
 		if err != nil {
@@ -952,14 +960,22 @@ func (s *session) locate(ctx context.Context, c conns, folder string, from uint3
 		}
 	}
 	for h := range byHash {
-		slices.Sort(byHash[h])
+		slices.SortFunc(byHash[h], func(a, b source.Message) int { return int(int64(a.UID) - int64(b.UID)) })
 	}
-	found := map[string]uint32{}
+	found := map[string]source.Message{}
 	for _, p := range ps {
-		if uids := byHash[p.Hash]; len(uids) > 0 && p.Hash != "" {
-			found[pairID(p)] = uids[0]
-			byHash[p.Hash] = uids[1:]
+		ms := byHash[p.Hash]
+		if len(ms) == 0 || p.Hash == "" {
+			continue
 		}
+		i := slices.IndexFunc(ms, func(m source.Message) bool {
+			return sameFlags(m.Flags, p.Flags) && m.InternalDate.Unix() == p.InternalDate.Unix()
+		})
+		if i < 0 {
+			i = 0
+		}
+		found[pairID(p)] = ms[i]
+		byHash[p.Hash] = slices.Delete(ms, i, i+1)
 	}
 	return found, nil
 }
@@ -1009,7 +1025,7 @@ func (s *session) resolve(ctx context.Context, c conns, e mapping.Entry, intents
 	for _, p := range intents {
 		byFolder[p.TargetFolder] = append(byFolder[p.TargetFolder], p)
 	}
-	found := map[string]uint32{}
+	found := map[string]source.Message{}
 	for folder, ps := range byFolder {
 		f, err := s.locate(ctx, c, folder, from, ps, claimed)
 		if errors.Is(err, source.ErrFolderGone) {
@@ -1023,12 +1039,16 @@ func (s *session) resolve(ctx context.Context, c conns, e mapping.Entry, intents
 		}
 	}
 	resolved := 0
+	var reflag []state.Pair // copies found with other flags than the pair's
 	err = s.p.Store.Write(func(tx *state.Tx) error {
 		for _, p := range intents {
-			if uid, ok := found[pairID(p)]; ok {
-				p.TargetUID = uid
+			if m, ok := found[pairID(p)]; ok {
+				p.TargetUID = m.UID
 				p.Status = state.Copied
 				resolved++
+				if !sameFlags(m.Flags, p.Flags) {
+					reflag = append(reflag, p)
+				}
 				if err := tx.PutPair(p); err != nil {
 					return err
 				}
@@ -1041,6 +1061,10 @@ func (s *session) resolve(ctx context.Context, c conns, e mapping.Entry, intents
 		return nil
 	})
 	s.p.log().Info("resolved interrupted copies", "user", s.row.SourceUser, "folder", e.Source, "found_on_target", resolved, "to_copy_again", len(intents)-resolved)
+	if err != nil || len(reflag) == 0 {
+		return err
+	}
+	_, err = s.updateFlags(ctx, c, reflag)
 	return err
 }
 
@@ -1099,8 +1123,8 @@ func (s *session) rederive(ctx context.Context, e mapping.Entry, sf, tf source.F
 			return nil, err
 		}
 		for _, p := range staleDst {
-			if uid, ok := found[pairID(p)]; ok {
-				p.TargetUID, p.TargetUIDValidity = uid, tf.UIDValidity
+			if m, ok := found[pairID(p)]; ok {
+				p.TargetUID, p.TargetUIDValidity = m.UID, tf.UIDValidity
 				updates = append(updates, p)
 			} else {
 				deletes = append(deletes, p)
@@ -1127,12 +1151,12 @@ func (s *session) rederive(ctx context.Context, e mapping.Entry, sf, tf source.F
 }
 
 // updateFlags sets the target flags of pairs to their (new) Flags.
-func (s *session) updateFlags(ctx context.Context, ps []state.Pair) (int64, error) {
+func (s *session) updateFlags(ctx context.Context, c conns, ps []state.Pair) (int64, error) {
 	var n int64
 	var done []state.Pair
 	var err error
 	for _, p := range ps {
-		if err = s.dst.SetFlags(ctx, p.TargetFolder, p.TargetUID, p.Flags); err != nil {
+		if err = c.dst.SetFlags(ctx, p.TargetFolder, p.TargetUID, p.Flags); err != nil {
 			err = fmt.Errorf("set flags on %q uid %d: %w", p.TargetFolder, p.TargetUID, err)
 			break
 		}

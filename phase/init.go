@@ -45,6 +45,7 @@ folders:
 sync:
   deletions: keep    # keep | mirror: apply source expunges to the target
   max_delete: 50     # never delete more than this percent of a folder in one pass (sync --force overrides)
+  interval: 30s      # how often "sync --follow" passes over every folder (INBOX at once where the source offers IDLE)
 
 copy:
   workers: 4         # users copied in parallel

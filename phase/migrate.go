@@ -318,6 +318,10 @@ type SyncOptions struct {
 	Selection
 	PostCutover bool // sweep users already cut over
 	Force       bool // apply deletions beyond sync.max_delete
+	// Follow keeps syncing until ctx ends: a pass over every folder each
+	// sync.interval, and at once when INBOX changes on a source that
+	// offers IDLE.
+	Follow bool
 }
 
 // Sync copies what changed since the last pass: new messages, flag changes
@@ -338,14 +342,22 @@ func Sync(ctx context.Context, p *Project, opts SyncOptions) (RunResult, error) 
 			return RunResult{}, err
 		}
 	}
-	res := p.run(ctx, string(state.StepSync), rows, copyOptions{deletions: p.Config.Sync.Deletions, force: opts.Force}, nil,
+	if opts.Follow {
+		return p.follow(ctx, rows, opts)
+	}
+	res := p.syncPass(ctx, rows, opts)
+	return res, stepResult(ctx, "sync", res.Failed)
+}
+
+// syncPass runs one incremental pass over rows.
+func (p *Project) syncPass(ctx context.Context, rows []users.Row, opts SyncOptions) RunResult {
+	return p.run(ctx, string(state.StepSync), rows, copyOptions{deletions: p.Config.Sync.Deletions, force: opts.Force}, nil,
 		func(r users.Row, st copyStats, err error) error {
 			if err == nil {
 				err = p.Store.MarkStep(r.SourceUser, state.StepSync, p.now())
 			}
 			return err
 		})
-	return res, stepResult(ctx, "sync", res.Failed)
 }
 
 // requireBulk checks that the bulk copy of every row finished.

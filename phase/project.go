@@ -22,7 +22,11 @@ import (
 	"github.com/mailshift/mailshift/internal/imapconn"
 	"github.com/mailshift/mailshift/internal/users"
 	"github.com/mailshift/mailshift/source"
+	"github.com/mailshift/mailshift/source/eml"
 	imapsource "github.com/mailshift/mailshift/source/imap"
+	"github.com/mailshift/mailshift/source/maildir"
+	"github.com/mailshift/mailshift/source/mbox"
+	"github.com/mailshift/mailshift/source/pst"
 	"github.com/mailshift/mailshift/state"
 	"github.com/mailshift/mailshift/target"
 	imaptarget "github.com/mailshift/mailshift/target/imap"
@@ -207,8 +211,12 @@ func (p *Project) endpointOptions(ep Endpoint, side, user string, secret users.S
 	return o, nil
 }
 
-// openSource logs in to a user's source mailbox.
+// openSource logs in to a user's source mailbox, or opens the user's
+// files for a local source: the one place that knows every kind of source.
 func (p *Project) openSource(ctx context.Context, r users.Row) (source.Source, error) {
+	if kind, path, ok := fileEndpoint(p.Config.Source.URL); ok {
+		return p.openFileSource(kind, path, r.SourceUser)
+	}
 	o, err := p.endpointOptions(p.Config.Source, "source", r.SourceUser, r.SourcePassword, r.SourceHost)
 	if err != nil {
 		return nil, err
@@ -248,4 +256,35 @@ func (p *Project) writeReport(name, text string) (string, error) {
 		return "", fmt.Errorf("write report: %w", err)
 	}
 	return path, nil
+}
+
+// openFileSource opens a local source: the path with %u replaced by the
+// user, relative to the project directory.
+func (p *Project) openFileSource(kind, path, user string) (source.Source, error) {
+	if strings.Contains(user, "/") || user == ".." || user == "." {
+		return nil, permanent(fmt.Errorf("source user %q cannot name a file: a %s: source needs users without \"/\"", user, kind))
+	}
+	path = p.path(strings.ReplaceAll(path, "%u", user))
+	var (
+		src source.Source
+		err error
+	)
+	switch kind {
+	case "maildir":
+		src, err = maildir.Open(path)
+	case "mbox":
+		src, err = mbox.Open(path)
+	case "eml":
+		src, err = eml.Open(path)
+	case "pst":
+		var files []string
+		if files, err = pst.Glob(path); err == nil {
+			src, err = pst.OpenSet(files, p.Config.Source.PSTFolders == "merge")
+		}
+	}
+	if err != nil {
+		// Files do not come back by waiting.
+		return nil, permanent(fmt.Errorf("source %s: %w", user, err))
+	}
+	return src, nil
 }

@@ -9,6 +9,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/emersion/go-imap/v2"
+
 	"github.com/mailshift/mailshift/internal/imapconn"
 	"github.com/mailshift/mailshift/state"
 	"github.com/mailshift/mailshift/target"
@@ -52,6 +54,21 @@ func retryable(err error) bool {
 		return false
 	case errors.As(err, &dns) && dns.IsNotFound:
 		return false // a misspelt host name, not a passing failure
+	}
+	var ie *imap.Error
+	if errors.As(err, &ie) {
+		switch {
+		case ie.Type == imap.StatusResponseTypeBye:
+			return true
+		case ie.Type == imap.StatusResponseTypeBad:
+			return false
+		}
+		switch ie.Code {
+		case imap.ResponseCodeUnavailable, imap.ResponseCodeInUse, imap.ResponseCodeLimit, imap.ResponseCodeServerBug:
+			return true
+		}
+		// A server's NO is its answer, unless it says it is busy.
+		return busy(err)
 	}
 	return true
 }

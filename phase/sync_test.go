@@ -196,3 +196,55 @@ func TestSyncCostFollowsChanges(t *testing.T) {
 	}
 	e.compare("erin")
 }
+
+// TestSyncFollow keeps a target in step: a message delivered to the source
+// INBOX appears on the target within seconds, long before the interval's
+// next pass (IDLE), and the pass it starts brings the user's other folders
+// along; Ctrl-C (the context ending) stops it.
+func TestSyncFollow(t *testing.T) {
+	e := newEnv(t, dovecot.Options{}, dovecot.Options{}, "fred")
+	e.seed("fred", corpus.Mailbox(9, 40, 1500))
+	e.approved()
+	_, err := Bulk(context.Background(), e.p, BulkOptions{SkipTest: true})
+	must(t, err)
+	e.p.Config.Sync.Interval = "10m"
+
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() {
+		_, err := Sync(ctx, e.p, SyncOptions{Follow: true})
+		done <- err
+	}()
+	arrived := func(folder string, n int, within time.Duration) {
+		t.Helper()
+		deadline := time.Now().Add(within)
+		for {
+			got := len(imaptest.Snapshot(t, e.dst.Addr, "fred", e.pw["fred"])[folder])
+			if got == n {
+				return
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("target %s holds %d messages after %v, want %d", folder, got, within, n)
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+	}
+	before := imaptest.Snapshot(t, e.src.Addr, "fred", e.pw["fred"])
+	time.Sleep(500 * time.Millisecond) // the first pass and the watcher start
+	c := e.sourceClient("fred")
+	imaptest.Append(t, c, "Sent", nil, time.Now(), corpus.Generate(91, 1, 700)[0].Body)
+	imaptest.Append(t, c, "INBOX", nil, time.Now(), corpus.Generate(90, 1, 700)[0].Body)
+	arrived("INBOX", len(before["INBOX"])+1, 5*time.Second)
+	arrived("Sent", len(before["Sent"])+1, 5*time.Second)
+
+	cancel()
+	select {
+	case err := <-done:
+		if !isInterrupt(err) {
+			t.Errorf("follow ended with %v, want the interruption", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("follow did not stop within 10 s of the interruption")
+	}
+	e.compare("fred")
+}

@@ -584,7 +584,10 @@ func (s *Server) removeRunDir() {
 // passwd-file on each login, so users can be added while it runs. It
 // panics if name or password cannot be written to a passwd-file (":" or a
 // line break in either, "*" in the name) or the file cannot be written.
+// Dovecot looks user names up in lower case (auth_username_format %Lu), so
+// the name is written in lower case: logins are case-insensitive.
 func (s *Server) AddUser(name, password string) {
+	name = strings.ToLower(name)
 	if name == "" || strings.ContainsAny(name, ":\r\n*") || strings.ContainsAny(password, ":\r\n") {
 		panic(fmt.Sprintf("dovecot: user %q: name or password unusable in a passwd-file", name))
 	}
@@ -606,7 +609,7 @@ func (s *Server) AddUser(name, password string) {
 // first login). Files written there by hand must be owned by the mail user
 // (see Chown).
 func (s *Server) MaildirPath(user string) string {
-	return filepath.Join(s.Dir, "mail", user, "Maildir")
+	return filepath.Join(s.Dir, "mail", strings.ToLower(user), "Maildir")
 }
 
 // Chown gives path and everything below it to the user Dovecot's mail

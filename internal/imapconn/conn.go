@@ -150,6 +150,7 @@ type Conn struct {
 	greeting string   // text of the greeting
 
 	sel      selection
+	wake     chan struct{}     // signalled when the server reports new or expunged messages
 	validity map[string]uint32 // UIDVALIDITY per wire name, as last shown to the caller
 	roles    map[string]string // special-use role per wire name, from the last LIST
 }
@@ -166,7 +167,7 @@ type selection struct {
 // the server's capabilities, namespace and identity. ctx bounds only this
 // call; every later call of the Conn takes its own context.
 func Dial(ctx context.Context, o Options) (*Conn, error) {
-	c := &Conn{opts: o, validity: map[string]uint32{}}
+	c := &Conn{opts: o, validity: map[string]uint32{}, wake: make(chan struct{}, 1)}
 	if err := c.configure(); err != nil {
 		return nil, err
 	}
@@ -300,7 +301,11 @@ func (c *Conn) connect(ctx context.Context) error {
 	defer stop()
 	c.nc = nc
 
-	copts := &imapclient.Options{DebugWriter: c.opts.Debug, TLSConfig: c.tlsConf}
+	copts := &imapclient.Options{DebugWriter: c.opts.Debug, TLSConfig: c.tlsConf,
+		UnilateralDataHandler: &imapclient.UnilateralDataHandler{
+			Mailbox: func(*imapclient.UnilateralDataMailbox) { c.changed() },
+			Expunge: func(uint32) { c.changed() },
+		}}
 	var client *imapclient.Client
 	if c.opts.TLS == TLSStartTLS {
 		client, err = imapclient.NewStartTLS(nc, copts)

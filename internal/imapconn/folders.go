@@ -218,8 +218,8 @@ type statusCall struct {
 }
 
 // Status returns a folder's counters (STATUS MESSAGES UIDNEXT UIDVALIDITY,
-// SIZE and HIGHESTMODSEQ where offered). Errors wrap source.ErrFolderGone if
-// the folder does not exist.
+// and HIGHESTMODSEQ where offered; Bytes is -1: Folders tells sizes).
+// Errors wrap source.ErrFolderGone if the folder does not exist.
 func (c *Conn) Status(ctx context.Context, folder string) (source.Folder, error) {
 	end, err := c.begin(ctx)
 	if err != nil {
@@ -227,7 +227,11 @@ func (c *Conn) Status(ctx context.Context, folder string) (source.Folder, error)
 	}
 	defer end()
 	wire := c.WireName(folder)
-	st, err := c.client.Status(wire, c.statusOptions()).Wait()
+	// Without SIZE: the server may have to add up a big folder's sizes
+	// again after every append, and the copy engine asks before each batch.
+	opts := c.statusOptions()
+	opts.Size = false
+	st, err := c.client.Status(wire, opts).Wait()
 	if err != nil {
 		return source.Folder{}, c.folderErr(ctx, "status of", folder, err)
 	}

@@ -1,0 +1,204 @@
+package main
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/emersion/go-imap/v2"
+	"github.com/emersion/go-imap/v2/imapclient"
+)
+
+// login dials addr without TLS (loopback servers) and logs in; the
+// connection closes when ctx ends.
+func login(ctx context.Context, addr, user, password string) (*imapclient.Client, func(), error) {
+	c, err := imapclient.DialInsecure(addr, nil)
+	if err != nil {
+		return nil, nil, fmt.Errorf("dial %s: %w", addr, err)
+	}
+	stop := context.AfterFunc(ctx, func() { c.Close() })
+	closeFn := func() {
+		stop()
+		c.Logout().Wait()
+		c.Close()
+	}
+	if err := c.Login(user, password).Wait(); err != nil {
+		closeFn()
+		return nil, nil, fmt.Errorf("login %s on %s: %w", user, addr, err)
+	}
+	return c, closeFn, nil
+}
+
+// folders lists the selectable folders of user.
+func folders(ctx context.Context, addr, user, password string) ([]string, error) {
+	c, done, err := login(ctx, addr, user, password)
+	if err != nil {
+		return nil, err
+	}
+	defer done()
+	list, err := c.List("", "*", nil).Collect()
+	if err != nil {
+		return nil, fmt.Errorf("list %s: %w", user, err)
+	}
+	var out []string
+	for _, l := range list {
+		if slices.Contains(l.Attrs, imap.MailboxAttrNoSelect) || slices.Contains(l.Attrs, imap.MailboxAttrNonExistent) {
+			continue
+		}
+		out = append(out, l.Mailbox)
+	}
+	slices.Sort(out)
+	return out, nil
+}
+
+// fetchFolder reads every message of one folder on a connection of its
+// own (EXAMINE, FETCH 1:* BODY.PEEK[]), hashing the bodies into a
+// folderSum, or only counting them when hash is false.
+func fetchFolder(ctx context.Context, addr, user, password, folder string, hash bool) (*folderSum, error) {
+	c, done, err := login(ctx, addr, user, password)
+	if err != nil {
+		return nil, err
+	}
+	defer done()
+	sel, err := c.Select(folder, &imap.SelectOptions{ReadOnly: true}).Wait()
+	if err != nil {
+		return nil, fmt.Errorf("examine %s %q: %w", user, folder, err)
+	}
+	sum := &folderSum{}
+	if sel.NumMessages == 0 {
+		return sum, nil
+	}
+	var seq imap.SeqSet
+	seq.AddRange(1, 0)
+	fetch := c.Fetch(seq, &imap.FetchOptions{BodySection: []*imap.FetchItemBodySection{{Peek: true}}})
+	for {
+		msg := fetch.Next()
+		if msg == nil {
+			break
+		}
+		for {
+			item := msg.Next()
+			if item == nil {
+				break
+			}
+			body, ok := item.(imapclient.FetchItemDataBodySection)
+			if !ok || body.Literal == nil {
+				continue
+			}
+			if hash {
+				h := sha256.New()
+				n, err := io.Copy(h, body.Literal)
+				if err != nil {
+					fetch.Close()
+					return nil, fmt.Errorf("fetch %s %q: %w", user, folder, err)
+				}
+				var sumHash [32]byte
+				copy(sumHash[:], h.Sum(nil))
+				sum.Messages++
+				sum.Bytes += n
+				sum.hashes = append(sum.hashes, sumHash)
+			} else {
+				n, err := io.Copy(io.Discard, body.Literal)
+				if err != nil {
+					fetch.Close()
+					return nil, fmt.Errorf("fetch %s %q: %w", user, folder, err)
+				}
+				sum.Messages++
+				sum.Bytes += n
+			}
+		}
+	}
+	if err := fetch.Close(); err != nil {
+		return nil, fmt.Errorf("fetch %s %q: %w", user, folder, err)
+	}
+	return sum, nil
+}
+
+// readAll reads every folder of every user, conns folders at a time, each
+// on its own connection. With hash it returns each user's mailbox with
+// message hashes; without, only counts.
+func readAll(ctx context.Context, addr string, users []string, password string, conns int, hash bool) (map[string]mailbox, error) {
+	type job struct{ user, folder string }
+	var jobs []job
+	out := map[string]mailbox{}
+	for _, u := range users {
+		fs, err := folders(ctx, addr, u, password)
+		if err != nil {
+			return nil, err
+		}
+		out[u] = mailbox{}
+		for _, f := range fs {
+			jobs = append(jobs, job{u, f})
+		}
+	}
+	var (
+		mu       sync.Mutex
+		firstErr error
+		wg       sync.WaitGroup
+		next     = make(chan job)
+	)
+	for range max(conns, 1) {
+		wg.Go(func() {
+			for j := range next {
+				sum, err := fetchFolder(ctx, addr, j.user, password, j.folder, hash)
+				mu.Lock()
+				if err != nil && firstErr == nil {
+					firstErr = err
+				}
+				if err == nil {
+					out[j.user][j.folder] = sum
+				}
+				mu.Unlock()
+			}
+		})
+	}
+	for _, j := range jobs {
+		next <- j
+	}
+	close(next)
+	wg.Wait()
+	return out, firstErr
+}
+
+// fetchResult is what the fetch-only ceiling reports on stdout.
+type fetchResult struct {
+	Messages int   `json:"messages"`
+	Bytes    int64 `json:"bytes"`
+	Millis   int64 `json:"millis"`
+}
+
+// ceilingFetchMain is the fetch-only client, run as a process of its own
+// (so that its wall time and peak RSS are measured like the tools'): it
+// fetches every message body of the given users, one connection per
+// folder, and discards them.
+func ceilingFetchMain(args []string) error {
+	fs := flag.NewFlagSet("ceiling-fetch", flag.ContinueOnError)
+	addr := fs.String("addr", "", "source server")
+	users := fs.String("users", "", "comma-separated users")
+	password := fs.String("password", "", "their password")
+	conns := fs.Int("conns", 8, "connections in parallel")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	start := time.Now()
+	boxes, err := readAll(context.Background(), *addr, strings.Split(*users, ","), *password, *conns, false)
+	if err != nil {
+		return err
+	}
+	var res fetchResult
+	for _, b := range boxes {
+		m, s := b.totals()
+		res.Messages += m
+		res.Bytes += s
+	}
+	res.Millis = time.Since(start).Milliseconds()
+	return json.NewEncoder(os.Stdout).Encode(res)
+}
