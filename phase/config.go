@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/mailshift/mailshift/internal/mapping"
+	"github.com/mailshift/mailshift/internal/throttle"
 	"github.com/mailshift/mailshift/internal/users"
 )
 
@@ -24,6 +25,7 @@ type Config struct {
 	Sync          SyncConfig     `mapstructure:"sync"`
 	Copy          CopyConfig     `mapstructure:"copy"`
 	Errors        ErrorsConfig   `mapstructure:"errors"`
+	Throttle      ThrottleConfig `mapstructure:"throttle"`
 	Estimate      EstimateConfig `mapstructure:"estimate"`
 	Reports       ReportsConfig  `mapstructure:"reports"`
 }
@@ -162,6 +164,31 @@ type ErrorsConfig struct {
 	Max int `mapstructure:"max"` // failed messages after which a user is given up for this run
 }
 
+// ThrottleConfig keeps the copy gentle on the live servers.
+type ThrottleConfig struct {
+	Bandwidth         string   `mapstructure:"bandwidth"`           // all workers together, e.g. "20MB/s"; "" unlimited
+	MessagesPerSecond float64  `mapstructure:"messages_per_second"` // all workers together; 0 unlimited
+	MaxConnections    int      `mapstructure:"max_connections"`     // per server; 0 unlimited
+	Windows           []string `mapstructure:"windows"`             // when bulk copy may run, e.g. ["Mon-Fri 19:00-07:00", "Sat-Sun"]
+	TimeZone          string   `mapstructure:"time_zone"`           // of the windows (IANA name); default the machine's
+}
+
+// windows parses throttle.windows (Validate checked them).
+func (c ThrottleConfig) windows() (throttle.Windows, error) {
+	loc := time.Local
+	if c.TimeZone != "" {
+		var err error
+		if loc, err = time.LoadLocation(c.TimeZone); err != nil {
+			return throttle.Windows{}, &ConfigError{"throttle.time_zone", fmt.Sprintf("%q: not a time zone name such as Europe/Berlin", c.TimeZone)}
+		}
+	}
+	w, err := throttle.ParseWindows(c.Windows, loc)
+	if err != nil {
+		return throttle.Windows{}, &ConfigError{"throttle.windows", err.Error()}
+	}
+	return w, nil
+}
+
 // EstimateConfig feeds the duration estimate before a test has measured one.
 type EstimateConfig struct {
 	Bandwidth string `mapstructure:"bandwidth"` // e.g. "10MB/s"
@@ -243,6 +270,20 @@ func (c *Config) Validate() error {
 	}
 	if c.Errors.Max < 1 {
 		return &ConfigError{"errors.max", fmt.Sprintf("%d: must be at least 1", c.Errors.Max)}
+	}
+	if c.Throttle.Bandwidth != "" {
+		if _, err := ParseRate(c.Throttle.Bandwidth); err != nil {
+			return &ConfigError{"throttle.bandwidth", err.Error()}
+		}
+	}
+	if c.Throttle.MessagesPerSecond < 0 {
+		return &ConfigError{"throttle.messages_per_second", fmt.Sprintf("%v: must not be negative (0: unlimited)", c.Throttle.MessagesPerSecond)}
+	}
+	if c.Throttle.MaxConnections < 0 {
+		return &ConfigError{"throttle.max_connections", fmt.Sprintf("%d: must not be negative (0: unlimited)", c.Throttle.MaxConnections)}
+	}
+	if _, err := c.Throttle.windows(); err != nil {
+		return err
 	}
 	if _, err := ParseRate(c.Estimate.Bandwidth); err != nil {
 		return &ConfigError{"estimate.bandwidth", err.Error()}

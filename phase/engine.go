@@ -25,6 +25,7 @@ import (
 type copyOptions struct {
 	deletions string // keep | mirror: what to do with messages expunged on the source
 	force     bool   // ignore sync.max_delete
+	windows   bool   // copy only inside throttle.windows (bulk copy)
 }
 
 // copyStats counts what one pass did for one user.
@@ -55,13 +56,17 @@ var errTooManyFailures = errors.New("too many failed messages")
 // conns is one pair of connections to a user's source and target: a lane
 // of the copy engine. Neither side is safe for concurrent use.
 type conns struct {
-	src source.Source
-	dst target.Target
+	src     source.Source
+	dst     target.Target
+	release func() // gives the connection slots back (throttle.max_connections)
 }
 
 func (c conns) close() {
 	c.src.Close()
 	c.dst.Close()
+	if c.release != nil {
+		c.release()
+	}
 }
 
 // session is one user's open source and target for a pass. Its own conns
@@ -80,16 +85,11 @@ type session struct {
 
 // openSession logs in to both sides of a user and plans the folder mapping.
 func (p *Project) openSession(ctx context.Context, r users.Row) (*session, error) {
-	src, err := p.openSource(ctx, r)
+	c, err := p.openConns(ctx, r)
 	if err != nil {
 		return nil, err
 	}
-	dst, err := p.openTarget(ctx, r)
-	if err != nil {
-		src.Close()
-		return nil, err
-	}
-	s := &session{p: p, row: r, conns: conns{src: src, dst: dst}}
+	s := &session{p: p, row: r, conns: c}
 	if err := s.replan(ctx); err != nil {
 		s.Close()
 		return nil, err
@@ -217,7 +217,7 @@ func (s *session) copyAll(ctx context.Context, opts copyOptions) (copyStats, err
 		}
 	}
 
-	st, err := s.copyJobs(ctx, jobs)
+	st, err := s.copyJobs(ctx, jobs, opts)
 	total.add(st)
 	if err == nil {
 		for _, fj := range jobs {
@@ -344,7 +344,7 @@ type folderJob struct {
 // copyJobs copies the jobs' messages in batches over up to
 // copy.connections_per_user lanes: the session's own connections and
 // more opened for the purpose (a lane that cannot connect is done without).
-func (s *session) copyJobs(ctx context.Context, jobs []*folderJob) (copyStats, error) {
+func (s *session) copyJobs(ctx context.Context, jobs []*folderJob, opts copyOptions) (copyStats, error) {
 	type batch struct {
 		f    *folderJob
 		msgs []source.Message
@@ -382,6 +382,11 @@ func (s *session) copyJobs(ctx context.Context, jobs []*folderJob) (copyStats, e
 			if ctx.Err() != nil {
 				continue
 			}
+			if opts.windows {
+				if err := s.p.waitWindow(ctx, s.row.SourceUser); err != nil {
+					continue // the context ended
+				}
+			}
 			st, err := s.copyChunk(ctx, c, b.f, b.msgs)
 			mu.Lock()
 			total.add(st)
@@ -392,13 +397,17 @@ func (s *session) copyJobs(ctx context.Context, jobs []*folderJob) (copyStats, e
 			mu.Unlock()
 		}
 	}
+	// Lanes still waiting for a connection slot when the session's own
+	// lane is done are not needed any more.
+	openCtx, stopOpening := context.WithCancel(ctx)
+	defer stopOpening()
 	for range lanes - 1 {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			c, err := s.openLane(ctx)
+			c, err := s.p.openConns(openCtx, s.row)
 			if err != nil {
-				if ctx.Err() == nil {
+				if openCtx.Err() == nil {
 					s.p.log().Warn("copying over fewer connections", "user", s.row.SourceUser, "error", err.Error())
 				}
 				return
@@ -408,6 +417,7 @@ func (s *session) copyJobs(ctx context.Context, jobs []*folderJob) (copyStats, e
 		}()
 	}
 	work(s.conns)
+	stopOpening()
 	wg.Wait()
 	if firstErr == nil && ctx.Err() != nil {
 		firstErr = context.Cause(ctx)
@@ -415,18 +425,25 @@ func (s *session) copyJobs(ctx context.Context, jobs []*folderJob) (copyStats, e
 	return total, firstErr
 }
 
-// openLane opens one more pair of connections for the session's user.
-func (s *session) openLane(ctx context.Context) (conns, error) {
-	src, err := s.p.openSource(ctx, s.row)
+// openConns opens a pair of connections for r, within
+// throttle.max_connections.
+func (p *Project) openConns(ctx context.Context, r users.Row) (conns, error) {
+	release, err := p.acquireConns(ctx, r)
 	if err != nil {
 		return conns{}, err
 	}
-	dst, err := s.p.openTarget(ctx, s.row)
+	src, err := p.openSource(ctx, r)
+	if err != nil {
+		release()
+		return conns{}, err
+	}
+	dst, err := p.openTarget(ctx, r)
 	if err != nil {
 		src.Close()
+		release()
 		return conns{}, err
 	}
-	return conns{src: src, dst: dst}, nil
+	return conns{src: src, dst: dst, release: release}, nil
 }
 
 // copyChunk copies msgs of a folder, retrying after transient failures:
@@ -842,7 +859,11 @@ func (s *session) copyBatch(ctx context.Context, c conns, e mapping.Entry, sf so
 		seen[m.Key] = true
 		h := sha256.New()
 		size := body.Size()
-		app, err := c.dst.Append(ctx, e.Target, m.Flags, m.InternalDate, size, io.TeeReader(body, h))
+		lim := s.p.limiter()
+		if err := lim.WaitMessage(ctx); err != nil {
+			return err
+		}
+		app, err := c.dst.Append(ctx, e.Target, m.Flags, m.InternalDate, size, io.TeeReader(lim.Reader(ctx, body), h))
 		var rej *target.RejectedError
 		switch {
 		case errors.As(err, &rej):

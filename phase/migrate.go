@@ -274,6 +274,8 @@ func renderTest(p *Project, res TestResult, run state.TestRun) string {
 type BulkOptions struct {
 	Selection
 	SkipTest bool
+	// Now copies at once, ignoring throttle.windows (tests, emergencies).
+	Now bool
 }
 
 // Bulk copies everything of the selected users, resumably.
@@ -296,7 +298,7 @@ func Bulk(ctx context.Context, p *Project, opts BulkOptions) (RunResult, error) 
 	if err := p.refuseCutOver(rows, "use `mailshift sync --post-cutover` for stragglers"); err != nil {
 		return RunResult{}, err
 	}
-	res := p.run(ctx, string(state.StepBulk), rows, copyOptions{deletions: "keep"},
+	res := p.run(ctx, string(state.StepBulk), rows, copyOptions{deletions: "keep", windows: !opts.Now},
 		func(r users.Row) error {
 			u, err := p.Store.User(r.SourceUser)
 			if err == nil && u.BulkStartedAt.IsZero() {

@@ -41,6 +41,8 @@ type Project struct {
 	Progress Progress
 	Log      *slog.Logger
 	Now      func() time.Time
+
+	gentle gentle // throttling shared by the project's workers
 }
 
 // Selection narrows a step to some users: by name, by batch, or both.

@@ -112,6 +112,9 @@ func (r *retrier) again(ctx context.Context, err error) bool {
 		wait = maxRetryWait
 	}
 	wait = wait/2 + time.Duration(rand.Int64N(int64(wait/2)+1))
+	if busy(err) {
+		r.p.limiter().Slow()
+	}
 	r.p.log().Warn("retrying after a transient failure", "work", r.what, "attempt", r.attempts, "of", r.p.Config.Copy.Retries, "wait", wait.Round(time.Millisecond).String(), "error", err.Error())
 	t := time.NewTimer(wait)
 	defer t.Stop()

@@ -21,6 +21,7 @@ type UserStatus struct {
 	BulkDoneAt     *time.Time `json:"bulk_done_at,omitempty"`
 	SyncedAt       *time.Time `json:"synced_at,omitempty"`
 	CutoverAt      *time.Time `json:"cutover_at,omitempty"`
+	PausedUntil    *time.Time `json:"paused_until,omitempty"` // bulk copy waits outside throttle.windows
 	Messages       int64      `json:"source_messages"` // from the inventory
 	Bytes          int64      `json:"source_bytes"`
 	Copied         int64      `json:"copied_messages"`
@@ -79,6 +80,9 @@ func Status(p *Project, sel Selection) (StatusReport, error) {
 			}
 		}
 		us.Stage = stage(u)
+		if !u.PausedUntil.IsZero() && u.BulkDoneAt.IsZero() {
+			us.PausedUntil = timePtr(u.PausedUntil)
+		}
 		rep.Users = append(rep.Users, us)
 	}
 	return rep, nil
@@ -135,6 +139,9 @@ func RenderStatus(rep StatusReport) string {
 		errText := ""
 		if u.Error != "" {
 			errText = u.ErrorStep + ": " + firstLine(u.Error)
+		}
+		if u.PausedUntil != nil {
+			errText = "paused until " + u.PausedUntil.Local().Format("2006-01-02 15:04 MST") + " (outside throttle.windows)"
 		}
 		fmt.Fprintf(&b, "%-28s %-10s %-13s %17s %10s %7d  %s\n", u.SourceUser, orDash(u.Batch), u.Stage, copied, FormatBytes(u.CopiedBytes), u.FailedMessages, errText)
 	}

@@ -51,6 +51,8 @@ type User struct {
 
 	ErrorStep Step   // the step whose last run failed for this user, "" if none
 	Error     string // that failure's reason (never a secret)
+
+	PausedUntil time.Time // bulk copy waits outside the copy windows until then; zero: not paused
 }
 
 // Side of an account: the source or the target.

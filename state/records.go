@@ -57,14 +57,14 @@ func (s *Store) PutUser(sourceUser, targetUser, batch string) error {
 }
 
 const userColumns = `source_user, target_user, batch, collected_at, tested_at, bulk_started_at,
-	bulk_done_at, synced_at, cutover_at, error_step, error`
+	bulk_done_at, synced_at, cutover_at, error_step, error, paused_until`
 
 func scanUser(r scanner) (User, error) {
 	var u User
 	err := r.Scan(&u.SourceUser, &u.TargetUser, &u.Batch,
 		timeCol{&u.CollectedAt}, timeCol{&u.TestedAt}, timeCol{&u.BulkStartedAt},
 		timeCol{&u.BulkDoneAt}, timeCol{&u.SyncedAt}, timeCol{&u.CutoverAt},
-		&u.ErrorStep, &u.Error)
+		&u.ErrorStep, &u.Error, timeCol{&u.PausedUntil})
 	return u, err
 }
 
@@ -344,4 +344,13 @@ func (s *Store) Cutovers() ([]Cutover, error) {
 		return nil, fmt.Errorf("list cutovers: %w", err)
 	}
 	return cs, nil
+}
+
+// SetPaused records that user's copy waits outside the copy windows until
+// the given time; the zero time clears it.
+func (s *Store) SetPaused(sourceUser string, until time.Time) error {
+	if _, err := s.db.Exec(`UPDATE users SET paused_until = ? WHERE source_user = ?`, timeArg(until), sourceUser); err != nil {
+		return fmt.Errorf("record pause of user %q: %w", sourceUser, err)
+	}
+	return nil
 }

@@ -153,6 +153,7 @@ targets what mailshift copied there and forgets it.`,
 
 type bulkOptions struct {
 	skipTest bool
+	now      bool
 }
 
 func newBulkCmd(g *globalOptions) *cobra.Command {
@@ -164,20 +165,26 @@ func newBulkCmd(g *globalOptions) *cobra.Command {
 target: byte-identical, with flags and internal dates, into the mapped
 folders. Run it again after a crash or Ctrl-C: it continues where it
 stopped and never copies a message twice. Needs an approval and a passed
-test (or --skip-test).`,
+test (or --skip-test). With throttle.windows it copies only inside them: at
+a window's end it finishes the batch in flight and waits for the next one
+(` + "`status`" + ` shows "paused until ..."); --now ignores the windows.
+throttle.bandwidth, throttle.messages_per_second and throttle.max_connections
+keep it gentle on the live servers at any time.`,
 		RunE: g.withProject(func(cmd *cobra.Command, p *phase.Project) error {
-			res, err := phase.Bulk(cmd.Context(), p, phase.BulkOptions{Selection: g.selection(), SkipTest: o.skipTest})
+			res, err := phase.Bulk(cmd.Context(), p, phase.BulkOptions{Selection: g.selection(), SkipTest: o.skipTest, Now: o.now})
 			printRun(cmd.OutOrStdout(), "bulk", res)
 			return err
 		}),
 	}
 	cmd.Flags().BoolVar(&o.skipTest, "skip-test", false, "run without a passed test migration")
+	cmd.Flags().BoolVar(&o.now, "now", false, "copy now, outside throttle.windows too (emergencies, tests)")
 	return cmd
 }
 
 type syncOptions struct {
 	postCutover bool
 	force       bool
+	follow      bool
 }
 
 func newSyncCmd(g *globalOptions) *cobra.Command {
@@ -190,15 +197,25 @@ messages, flag changes, and with sync.deletions: mirror, expunges (never
 more than sync.max_delete percent of a folder in one pass without --force).
 Needs bulk copy finished for the users. Users already cut over are refused
 unless --post-cutover is given, which sweeps stragglers that reached the old
-server after the switch.`,
+server after the switch.
+
+An unchanged folder costs no command beyond one LIST-STATUS for all; with
+CONDSTORE a changed one costs what changed. Folders renamed on the source
+are renamed on the target; folders deleted there are deleted on the target
+under mirror (with --force when they held messages).
+
+--follow keeps syncing until Ctrl-C: a pass every sync.interval, and at once
+when a user's INBOX changes (IDLE), logging each user's lag (the age of the
+oldest change that may not be on the target yet).`,
 		RunE: g.withProject(func(cmd *cobra.Command, p *phase.Project) error {
-			res, err := phase.Sync(cmd.Context(), p, phase.SyncOptions{Selection: g.selection(), PostCutover: o.postCutover, Force: o.force})
+			res, err := phase.Sync(cmd.Context(), p, phase.SyncOptions{Selection: g.selection(), PostCutover: o.postCutover, Force: o.force, Follow: o.follow})
 			printRun(cmd.OutOrStdout(), "sync", res)
 			return err
 		}),
 	}
 	cmd.Flags().BoolVar(&o.postCutover, "post-cutover", false, "also sync users already cut over (stragglers)")
 	cmd.Flags().BoolVar(&o.force, "force", false, "apply deletions beyond sync.max_delete")
+	cmd.Flags().BoolVar(&o.follow, "follow", false, "keep syncing until interrupted (Ctrl-C), showing each user's lag")
 	return cmd
 }
 

@@ -273,6 +273,12 @@ func stringToNumberHook(from, to reflect.Type, data any) (any, error) {
 			return nil, fmt.Errorf("%q is not a whole number", s)
 		}
 		return n, nil
+	case reflect.Float64:
+		var f float64
+		if _, err := fmt.Sscan(s, &f); err != nil {
+			return nil, fmt.Errorf("%q is not a number", s)
+		}
+		return f, nil
 	case reflect.Bool:
 		switch strings.ToLower(s) {
 		case "true", "1", "yes":

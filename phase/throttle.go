@@ -1,0 +1,115 @@
+package phase
+
+import (
+	"context"
+	"net/url"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/mailshift/mailshift/internal/throttle"
+	"github.com/mailshift/mailshift/internal/users"
+)
+
+// gentle is what keeps a project's copying within throttle.*: one limiter
+// and one connection gate shared by every worker and lane.
+type gentle struct {
+	once    sync.Once
+	limiter *throttle.Limiter
+	gate    *throttle.Gate
+	windows throttle.Windows
+}
+
+// throttling returns the project's limiter, gate and windows (Validate
+// checked the configuration they come from).
+func (p *Project) throttling() *gentle {
+	p.gentle.once.Do(func() {
+		t := p.Config.Throttle
+		var bps int64
+		if t.Bandwidth != "" {
+			r, _ := ParseRate(t.Bandwidth)
+			bps = int64(r)
+		}
+		if bps > 0 || t.MessagesPerSecond > 0 {
+			p.gentle.limiter = throttle.New(bps, t.MessagesPerSecond)
+		}
+		if t.MaxConnections > 0 {
+			p.gentle.gate = throttle.NewGate(t.MaxConnections)
+		}
+		p.gentle.windows, _ = t.windows()
+	})
+	return &p.gentle
+}
+
+// limiter returns the shared limiter; nil (unlimited) without throttle
+// settings.
+func (p *Project) limiter() *throttle.Limiter { return p.throttling().limiter }
+
+// serverKey names the server one side of a user is on, for the connection
+// gate: scheme and host of the endpoint, or the row's own host.
+func serverKey(ep Endpoint, host string) string {
+	if host != "" {
+		return host
+	}
+	u, err := url.Parse(ep.URL)
+	if err != nil {
+		return ep.URL
+	}
+	return strings.ReplaceAll(u.Host, "%u", "")
+}
+
+// acquireConns takes one connection slot on each of r's servers (with
+// throttle.max_connections), waiting for one when all are in use. The
+// returned function gives them back.
+func (p *Project) acquireConns(ctx context.Context, r users.Row) (func(), error) {
+	g := p.throttling().gate
+	if g == nil {
+		return func() {}, nil
+	}
+	var releases []func()
+	release := func() {
+		for _, f := range releases {
+			f()
+		}
+	}
+	if _, _, file := fileEndpoint(p.Config.Source.URL); !file {
+		rel, err := g.Acquire(ctx, "source "+serverKey(p.Config.Source, r.SourceHost))
+		if err != nil {
+			return nil, err
+		}
+		releases = append(releases, rel)
+	}
+	rel, err := g.Acquire(ctx, "target "+serverKey(p.Config.Target, r.TargetHost))
+	if err != nil {
+		release()
+		return nil, err
+	}
+	releases = append(releases, rel)
+	return release, nil
+}
+
+// waitWindow returns at once inside the copy windows (or when there are
+// none); outside them it records until when the user's copy is paused,
+// waits for the next window to open and clears the record.
+func (p *Project) waitWindow(ctx context.Context, user string) error {
+	w := p.throttling().windows
+	if w.Always() {
+		return nil
+	}
+	open, next := w.At(p.now())
+	if open {
+		return nil
+	}
+	if err := p.Store.SetPaused(user, next); err != nil {
+		return err
+	}
+	p.log().Info("outside the copy windows: paused", "user", user, "until", next.Format(time.RFC3339), "windows", w.String())
+	err := w.WaitOpen(ctx, throttle.SystemClock)
+	if cerr := p.Store.SetPaused(user, time.Time{}); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		p.log().Info("inside the copy windows again: copying", "user", user)
+	}
+	return err
+}

@@ -1,0 +1,97 @@
+package phase
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/mailshift/mailshift/internal/corpus"
+	"github.com/mailshift/mailshift/internal/dovecot"
+	"github.com/mailshift/mailshift/internal/imaptest"
+)
+
+// TestWindowsPauseBulk runs bulk copy outside its copy window: nothing is
+// copied, status says until when it is paused, Ctrl-C stops the wait; --now
+// copies at once.
+func TestWindowsPauseBulk(t *testing.T) {
+	e := newEnv(t, dovecot.Options{}, dovecot.Options{}, "hank")
+	e.seed("hank", corpus.Mailbox(13, 30, 1500))
+	// A one-minute window twelve hours from now.
+	open := time.Now().UTC().Add(12 * time.Hour)
+	e.p.Config.Throttle.TimeZone = "UTC"
+	e.p.Config.Throttle.Windows = []string{fmt.Sprintf("daily %02d:%02d-%02d:%02d", open.Hour(), open.Minute(), open.Add(time.Minute).Hour(), open.Add(time.Minute).Minute())}
+	must(t, e.p.Config.Validate())
+	e.approved()
+
+	ctx, cancel := context.WithCancel(context.Background())
+	done := e.bulkInBackground(ctx)
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		st, err := Status(e.p, Selection{})
+		must(t, err)
+		if p := st.Users[0].PausedUntil; p != nil {
+			if d := p.Sub(open.Truncate(time.Minute)); d < -time.Minute || d > time.Minute {
+				t.Errorf("paused until %v, want the window's start %v", p, open.Truncate(time.Minute))
+			}
+			if text := RenderStatus(st); !strings.Contains(text, "paused until") {
+				t.Errorf("status does not say it is paused:\n%s", text)
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("status never showed the pause")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if n := len(imaptest.Snapshot(t, e.dst.Addr, "hank", e.pw["hank"])["INBOX"]); n != 0 {
+		t.Errorf("%d messages copied outside the window", n)
+	}
+	cancel()
+	out := <-done
+	if !isInterrupt(out.err) {
+		t.Errorf("bulk ended with %v, want the interruption", out.err)
+	}
+
+	_, err := Bulk(context.Background(), e.p, BulkOptions{SkipTest: true, Now: true})
+	must(t, err)
+	e.compare("hank")
+	st, err := Status(e.p, Selection{})
+	must(t, err)
+	if st.Users[0].PausedUntil != nil {
+		t.Errorf("still paused after the copy: %v", st.Users[0].PausedUntil)
+	}
+}
+
+// TestThrottleBandwidthAndConnections copies under a bandwidth limit (it
+// cannot be faster than the limit allows) and with one connection per
+// server for two users that want two each (they take turns, nothing waits
+// forever).
+func TestThrottleBandwidthAndConnections(t *testing.T) {
+	e := newEnv(t, dovecot.Options{}, dovecot.Options{}, "ida", "jon")
+	e.seed("ida", corpus.Generate(14, 40, 5000))
+	e.seed("jon", corpus.Generate(15, 40, 5000))
+	var total int64
+	for _, n := range []string{"ida", "jon"} {
+		for _, m := range imaptest.Snapshot(t, e.src.Addr, n, e.pw[n])["INBOX"] {
+			total += int64(len(m.Body))
+		}
+	}
+	e.p.Config.Throttle.Bandwidth = fmt.Sprintf("%dB/s", total/2) // about two seconds' worth
+	e.p.Config.Throttle.MaxConnections = 1
+	e.p.Config.Copy.ConnectionsPerUser = 2
+	e.p.Config.Copy.BatchSize = 10
+	must(t, e.p.Config.Validate())
+	e.approved()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	start := time.Now()
+	res, err := Bulk(ctx, e.p, BulkOptions{SkipTest: true})
+	must(t, err)
+	if took := time.Since(start); took < 1500*time.Millisecond {
+		t.Errorf("%d bytes at %s took %v: faster than the limit", res.Bytes, e.p.Config.Throttle.Bandwidth, took)
+	}
+	e.compare("ida")
+	e.compare("jon")
+}
