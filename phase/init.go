@@ -16,12 +16,20 @@ const ConfigTemplate = `# mailshift project configuration.
 # as plain text or as env:VAR, file:PATH or cmd:COMMAND references.
 
 source:
-  # imap://host:143 (STARTTLS) or imaps://host:993 (implicit TLS).
+  # imap://host:143 (STARTTLS) or imaps://host:993 (implicit TLS); or files:
+  # maildir:/srv/mail/%u/Maildir, mbox:/exports/%u/, eml:/data/%u/,
+  # pst:/archives/%u/*.pst   (%u: the users file's source_user)
   url: imaps://old.example.com:993
   # tls: none | starttls | implicit   (default from the URL scheme;
   # none is accepted only for loopback hosts unless allow_insecure: true)
   # ca_file: /etc/ssl/private-ca.pem   # trust a private CA
-  # auth: plain                        # plain | login
+  # auth: plain                        # plain | login | xoauth2 | oauthbearer
+  # token: file:/run/secrets/token     # OAuth access token when the users file has none
+  # master_user: admin                 # log in on behalf of every user
+  # master_password: env:MASTER_PW
+  # master_separator: "*"              # Dovecot style user*admin; default SASL authzid
+  # timeout: 60s                       # no sign of life for this long: reconnect
+  # pst_folders: file                  # file (under a folder named after the file) | merge
 
 target:
   url: imaps://new.example.com:993
@@ -53,6 +61,13 @@ copy:
   connections_per_user: 2  # folders (or parts of a big folder) of one user copied at once
   retries: 6         # attempts after a dropped connection or a busy server, per folder and login
   retry_wait: 1s     # first wait before a retry; doubles each time, at most a minute
+
+throttle:
+  # bandwidth: 20MB/s          # all workers together; unlimited if unset
+  # messages_per_second: 50
+  # max_connections: 8         # per server
+  # windows: ["Mon-Fri 19:00-07:00", "Sat-Sun"]   # bulk copy runs only then (bulk --now overrides)
+  # time_zone: Europe/Berlin
 
 errors:
   max: 1000          # refused messages after which a user is given up for this run

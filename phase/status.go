@@ -22,7 +22,7 @@ type UserStatus struct {
 	SyncedAt       *time.Time `json:"synced_at,omitempty"`
 	CutoverAt      *time.Time `json:"cutover_at,omitempty"`
 	PausedUntil    *time.Time `json:"paused_until,omitempty"` // bulk copy waits outside throttle.windows
-	Messages       int64      `json:"source_messages"` // from the inventory
+	Messages       int64      `json:"source_messages"`        // from the inventory
 	Bytes          int64      `json:"source_bytes"`
 	Copied         int64      `json:"copied_messages"`
 	CopiedBytes    int64      `json:"copied_bytes"`
