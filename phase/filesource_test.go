@@ -3,6 +3,7 @@ package phase
 import (
 	"bufio"
 	"context"
+	"fmt"
 	"net/mail"
 	"os"
 	"path/filepath"
@@ -153,5 +154,91 @@ func TestPSTSamplesToDovecot(t *testing.T) {
 	must(t, err)
 	if counts.Copied != int64(len(rows)) || counts.Intent != 0 {
 		t.Errorf("state: %+v", counts)
+	}
+}
+
+// writeMbox appends messages to an mbox file (mboxrd: "From " lines in
+// bodies quoted).
+func writeMbox(t *testing.T, path string, msgs []corpus.Message) {
+	t.Helper()
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o600)
+	must(t, err)
+	defer f.Close()
+	for _, m := range msgs {
+		body := strings.ReplaceAll(string(m.Body), "\r\n", "\n")
+		var b strings.Builder
+		fmt.Fprintf(&b, "From sender@example.org %s\n", m.InternalDate.UTC().Format("Mon Jan _2 15:04:05 2006"))
+		for _, line := range strings.SplitAfter(body, "\n") {
+			if strings.HasPrefix(strings.TrimLeft(line, ">"), "From ") {
+				b.WriteString(">")
+			}
+			b.WriteString(line)
+		}
+		if !strings.HasSuffix(body, "\n") {
+			b.WriteString("\n")
+		}
+		b.WriteString("\n")
+		_, err := f.WriteString(b.String())
+		must(t, err)
+	}
+}
+
+// TestMboxExportsLifecycle migrates users' mbox exports: collect counts
+// them, bulk copies them byte for byte (line ends as an IMAP server serves
+// them), verify agrees, and messages appended to a file later are found by
+// sync.
+func TestMboxExportsLifecycle(t *testing.T) {
+	ctx := context.Background()
+	e := newEnv(t, dovecot.Options{}, dovecot.Options{}, "kim")
+	dir := filepath.Join(t.TempDir(), "kim")
+	must(t, os.MkdirAll(dir, 0o700))
+	inbox, sent := corpus.Generate(21, 30, 2000), corpus.Generate(22, 12, 2000)
+	writeMbox(t, filepath.Join(dir, "Inbox"), inbox)
+	writeMbox(t, filepath.Join(dir, "Sent.mbox"), sent)
+	e.fileSourced("mbox:" + filepath.Dir(dir) + "/%u/")
+
+	cr, err := Collect(ctx, e.p, Selection{})
+	must(t, err)
+	if cr.Messages != 42 {
+		t.Errorf("collect counted %d messages, want 42", cr.Messages)
+	}
+	_, err = Approve(ctx, e.p, ApproveOptions{Yes: true, By: "Test"})
+	must(t, err)
+	_, err = Bulk(ctx, e.p, BulkOptions{SkipTest: true})
+	must(t, err)
+	check := func(folder string, want []corpus.Message) {
+		t.Helper()
+		got := imaptest.Snapshot(t, e.dst.Addr, "kim", e.pw["kim"])[folder]
+		if len(got) != len(want) {
+			t.Fatalf("target %s: %d messages, want %d", folder, len(got), len(want))
+		}
+		bodies := map[string]int{}
+		for _, m := range want {
+			bodies[string(corpus.ToCRLF(m.Body))]++
+		}
+		for _, m := range got {
+			bodies[string(m.Body)]--
+		}
+		for b, n := range bodies {
+			if n != 0 {
+				t.Errorf("target %s: message %.60q off by %d", folder, b, -n)
+			}
+		}
+	}
+	check("INBOX", inbox)
+	check("Sent", sent)
+
+	more := corpus.Generate(23, 2, 1500)
+	writeMbox(t, filepath.Join(dir, "Inbox"), more)
+	sr, err := Sync(ctx, e.p, SyncOptions{})
+	must(t, err)
+	if sr.Messages != 2 {
+		t.Errorf("sync copied %d messages, want the 2 appended", sr.Messages)
+	}
+	check("INBOX", append(inbox, more...))
+	vr, err := Verify(ctx, e.p, Selection{})
+	must(t, err)
+	if vr.Differences != 0 {
+		t.Errorf("verify: %d differences", vr.Differences)
 	}
 }
