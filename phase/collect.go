@@ -215,9 +215,16 @@ func (p *Project) findProblems(r users.Row, src, dst *state.Account, sizes []siz
 	if err != nil {
 		add("name", "", err.Error(), "add a folders.map entry for one of the folders, then approve again")
 	}
+	byFold := map[string]string{}
 	for _, e := range plan {
 		if e.Excluded {
 			continue
+		}
+		if other, ok := byFold[strings.ToLower(e.Target)]; ok && other != e.Target {
+			add("case", e.Source, fmt.Sprintf("target folders %q and %q differ only in case: on a case-insensitive target (Exchange, Microsoft 365, Gmail) they are one folder and their messages would be merged", other, e.Target),
+				"if the target ignores case, give one of them another name with folders.map, then approve again")
+		} else {
+			byFold[strings.ToLower(e.Target)] = e.Target
 		}
 		if plain := hierarchyName(e.Source, src.Description.Delimiter, dst.Description.Delimiter); e.Role == "" && e.Reason == "hierarchy" && plain != e.Target {
 			add("name", e.Source, fmt.Sprintf("the target cannot hold the name %q", plain), fmt.Sprintf("copied to %q", e.Target))

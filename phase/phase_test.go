@@ -434,6 +434,8 @@ func TestRefusedMessagesAndFolderRules(t *testing.T) {
 	e.seed("hank", msgs)
 	c := imaptest.Login(t, e.src.Addr, "hank", e.pw["hank"])
 	must(t, c.Create("Leer", nil).Wait())
+	must(t, c.Create("Projects", nil).Wait())
+	must(t, c.Create("projects", nil).Wait())
 	c.Logout().Wait()
 	e.p.Config.Folders.Exclude = []string{"Trash"}
 	e.p.Config.Folders.Map = map[string]string{"Notes.old": "Archive/Notes"}
@@ -441,12 +443,15 @@ func TestRefusedMessagesAndFolderRules(t *testing.T) {
 
 	problems, err := e.p.Store.Problems()
 	must(t, err)
-	found := false
+	kinds := map[string]bool{}
 	for _, p := range problems {
-		found = found || p.Kind == "oversize"
+		kinds[p.Kind] = true
 	}
-	if !found {
+	if !kinds["oversize"] {
 		t.Errorf("collect did not foresee the oversize message: %+v", problems)
+	}
+	if !kinds["case"] {
+		t.Errorf("collect did not warn about Projects and projects: %+v", problems)
 	}
 
 	res, err := Bulk(ctx, e.p, BulkOptions{SkipTest: true})

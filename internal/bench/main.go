@@ -291,44 +291,11 @@ func buildMailshift(ctx context.Context, bin string) error {
 
 // runProfile seeds the source for p and measures every tool on it.
 func runProfile(ctx context.Context, o options, p profile, src, dst *dovecot.Server, work string, tools map[string]string) ([]row, string, error) {
-	n := max(1, int(float64(p.messages)*o.scale+0.5))
 	users := p.userNames()
-	logf("%s: writing %d user(s) × %d messages of ~%d KB into the source", p.name, p.users, n, p.size/1000)
-	start := time.Now()
-	plan := map[string]mailbox{}
-	for i, u := range users {
-		var msgs []corpus.Message
-		if p.inbox {
-			msgs = corpus.Generate(p.seed+int64(i), n, p.size)
-		} else {
-			msgs = corpus.Mailbox(p.seed+int64(i), n, p.size)
-		}
-		box, err := seedMaildir(src, u, msgs)
-		if err != nil {
-			return nil, "", err
-		}
-		plan[u] = box
-	}
-	debug.FreeOSMemory()
-	var totalMsgs int
-	var totalBytes int64
-	for _, b := range plan {
-		m, s := b.totals()
-		totalMsgs += m
-		totalBytes += s
-	}
-	logf("%s: %d messages, %.1f MB written in %v; indexing and checking them over IMAP", p.name, totalMsgs, float64(totalBytes)/1e6, time.Since(start).Round(time.Millisecond))
-	start = time.Now()
-	got, err := readAll(ctx, src.Addr, users, password, o.ceilingConn, true)
+	plan, totalMsgs, totalBytes, err := seedSource(ctx, o, p, src)
 	if err != nil {
-		return nil, "", fmt.Errorf("reading the seeded source: %w", err)
+		return nil, "", err
 	}
-	for _, u := range users {
-		if d := compare(plan[u], got[u], true); d != "" {
-			return nil, "", fmt.Errorf("the source does not serve what was written for %s: %s", u, d)
-		}
-	}
-	logf("%s: source ready and checked in %v", p.name, time.Since(start).Round(time.Millisecond))
 
 	desc := fmt.Sprintf("%d user(s), %d messages, %.1f MB (%s)", p.users, totalMsgs, float64(totalBytes)/1e6, p.about)
 	pwork := filepath.Join(work, p.name)
@@ -445,6 +412,53 @@ func runProfile(ctx context.Context, o options, p profile, src, dst *dovecot.Ser
 		os.RemoveAll(filepath.Join(src.Dir, "mail", u))
 	}
 	return rows, desc, nil
+}
+
+// seedSource writes p's users into the source server's storage and reads
+// them back over IMAP to check the server serves what was written. It
+// returns each user's mailbox and the totals.
+func seedSource(ctx context.Context, o options, p profile, src *dovecot.Server) (plan map[string]mailbox, totalMsgs int, totalBytes int64, err error) {
+	n := max(1, int(float64(p.messages)*o.scale+0.5))
+	users := p.userNames()
+	logf("%s: writing %d user(s) × %d messages of ~%d KB into the source", p.name, p.users, n, p.size/1000)
+	start := time.Now()
+	plan = map[string]mailbox{}
+	for i, u := range users {
+		var msgs []corpus.Message
+		folders := corpus.Folders
+		switch {
+		case p.inbox:
+			msgs = corpus.Generate(p.seed+int64(i), n, p.size)
+		case p.folders != nil:
+			msgs, folders = spread(p.seed+int64(i), n, p.size, p.folders), p.folders
+		default:
+			msgs = corpus.Mailbox(p.seed+int64(i), n, p.size)
+		}
+		box, err := seedMaildir(src, u, folders, msgs)
+		if err != nil {
+			return nil, 0, 0, err
+		}
+		plan[u] = box
+	}
+	debug.FreeOSMemory()
+	for _, b := range plan {
+		m, s := b.totals()
+		totalMsgs += m
+		totalBytes += s
+	}
+	logf("%s: %d messages, %.1f MB written in %v; indexing and checking them over IMAP", p.name, totalMsgs, float64(totalBytes)/1e6, time.Since(start).Round(time.Millisecond))
+	start = time.Now()
+	got, err := readAll(ctx, src.Addr, users, password, o.ceilingConn, true)
+	if err != nil {
+		return nil, 0, 0, fmt.Errorf("reading the seeded source: %w", err)
+	}
+	for _, u := range users {
+		if d := compare(plan[u], got[u], true); d != "" {
+			return nil, 0, 0, fmt.Errorf("the source does not serve what was written for %s: %s", u, d)
+		}
+	}
+	logf("%s: source ready and checked in %v", p.name, time.Since(start).Round(time.Millisecond))
+	return plan, totalMsgs, totalBytes, nil
 }
 
 // compare reports the first difference between the source's mailbox and

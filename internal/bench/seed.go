@@ -87,14 +87,15 @@ func maildirFlags(flags []string) string {
 // seedMaildir writes msgs for user straight into the server's Maildir (the
 // way Dovecot itself stores appended mail: LF line endings, sizes in the
 // name, the internal date as the file's mtime, keywords by letter) and
-// hands the files to the mail user. Every folder of corpus.Folders is
-// created, empty or not. It returns what the mailbox holds as IMAP will
-// serve it. Dovecot indexes the files at the first access.
-func seedMaildir(s *dovecot.Server, user string, msgs []corpus.Message) (mailbox, error) {
+// hands the files to the mail user. Every folder of folders (parents
+// before children; corpus.Folders for a corpus.Mailbox) is created, empty
+// or not. It returns what the mailbox holds as IMAP will serve it. Dovecot
+// indexes the files at the first access.
+func seedMaildir(s *dovecot.Server, user string, folders []string, msgs []corpus.Message) (mailbox, error) {
 	root := s.MaildirPath(user)
 	plan := mailbox{}
 	dirs := map[string]string{}
-	for _, f := range corpus.Folders {
+	for _, f := range folders {
 		dir := root
 		if f != "INBOX" {
 			dir = filepath.Join(root, filepath.FromSlash(mutf7(f)))
@@ -117,7 +118,7 @@ func seedMaildir(s *dovecot.Server, user string, msgs []corpus.Message) (mailbox
 	for i, m := range msgs {
 		dir, ok := dirs[m.Folder]
 		if !ok {
-			return nil, fmt.Errorf("message %d: folder %q is not in corpus.Folders", i, m.Folder)
+			return nil, fmt.Errorf("message %d: folder %q is not among the folders to create", i, m.Folder)
 		}
 		if bytes.Contains(bytes.ReplaceAll(m.Body, []byte("\r\n"), nil), []byte("\n")) {
 			return nil, fmt.Errorf("message %d has a bare LF: it would not come back byte for byte", i)

@@ -203,35 +203,9 @@ func (e *env) targetUsers(prefix string) []string {
 // way the README tells: a project (mailshift.yaml, users.csv), collect,
 // approve, then the timed bulk and a timed sync with nothing changed.
 func mailshiftRun(ctx context.Context, e *env, bin string) (bulk, rerun proc, targets []string, err error) {
-	targets = e.targetUsers("ms")
-	dir := filepath.Join(e.work, "mailshift")
-	if err := os.MkdirAll(dir, 0o700); err != nil {
+	ms, targets, err := mailshiftProject(ctx, e, bin, e.src.Addr, "")
+	if err != nil {
 		return bulk, rerun, targets, err
-	}
-	conf := fmt.Sprintf(`# mailshift project of the benchmark
-source:
-  url: imap://%s?tls=none
-target:
-  url: imap://%s?tls=none
-users:
-  file: users.csv
-copy:
-  workers: %d
-`, e.src.Addr, e.dst.Addr, e.workers)
-	var users strings.Builder
-	users.WriteString("source_user,source_password,target_user,target_password,batch\n")
-	for i, u := range e.users {
-		fmt.Fprintf(&users, "%s,%s,%s,%s,bench\n", u, e.password, targets[i], e.password)
-	}
-	if err := os.WriteFile(filepath.Join(dir, "mailshift.yaml"), []byte(conf), 0o600); err != nil {
-		return bulk, rerun, targets, err
-	}
-	if err := os.WriteFile(filepath.Join(dir, "users.csv"), []byte(users.String()), 0o600); err != nil {
-		return bulk, rerun, targets, err
-	}
-	logFile := filepath.Join(dir, "mailshift.log")
-	ms := func(args ...string) (proc, error) {
-		return run(ctx, dir, logFile, bin, append(args, "--quiet")...)
 	}
 	if _, err := ms("collect"); err != nil {
 		return bulk, rerun, targets, err
@@ -246,18 +220,72 @@ copy:
 	return bulk, rerun, targets, err
 }
 
+// mailshiftProject writes a mailshift project for the profile's users
+// into the work directory (mailshift.yaml, with extra appended to it, and
+// users.csv), reading the source at srcAddr, and returns a function that
+// runs a mailshift command in it, its output appended to mailshift.log.
+func mailshiftProject(ctx context.Context, e *env, bin, srcAddr, extra string) (ms func(args ...string) (proc, error), targets []string, err error) {
+	targets = e.targetUsers("ms")
+	dir := filepath.Join(e.work, "mailshift")
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, targets, err
+	}
+	conf := fmt.Sprintf(`# mailshift project of the benchmark
+source:
+  url: imap://%s?tls=none
+target:
+  url: imap://%s?tls=none
+users:
+  file: users.csv
+copy:
+  workers: %d
+`, srcAddr, e.dst.Addr, e.workers) + extra
+	var users strings.Builder
+	users.WriteString("source_user,source_password,target_user,target_password,batch\n")
+	for i, u := range e.users {
+		fmt.Fprintf(&users, "%s,%s,%s,%s,bench\n", u, e.password, targets[i], e.password)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "mailshift.yaml"), []byte(conf), 0o600); err != nil {
+		return nil, targets, err
+	}
+	if err := os.WriteFile(filepath.Join(dir, "users.csv"), []byte(users.String()), 0o600); err != nil {
+		return nil, targets, err
+	}
+	logFile := filepath.Join(dir, "mailshift.log")
+	ms = func(args ...string) (proc, error) {
+		return run(ctx, dir, logFile, bin, append(args, "--quiet")...)
+	}
+	return ms, targets, nil
+}
+
 // mbsyncRun copies each user with mbsync (one pulling IMAP-to-IMAP
 // channel per user, the recipe of TESTING.md), as many processes at a
 // time as mailshift has workers; then runs them all again with nothing
 // changed.
 func mbsyncRun(ctx context.Context, e *env, bin string) (first, rerun proc, targets []string, err error) {
+	pass, targets, err := mbsyncSetup(ctx, e, bin, e.src.Host, e.src.Port)
+	if err != nil {
+		return first, rerun, targets, err
+	}
+	if first, err = pass(); err != nil {
+		return first, rerun, targets, err
+	}
+	rerun, err = pass()
+	return first, rerun, targets, err
+}
+
+// mbsyncSetup writes one mbsync configuration per user into the work
+// directory, reading the source at srcHost:srcPort, and returns a function
+// that runs a pass over all users, as many processes at a time as
+// mailshift has workers (each user's output appended to USER.log).
+func mbsyncSetup(ctx context.Context, e *env, bin, srcHost string, srcPort int) (pass func() (proc, error), targets []string, err error) {
 	targets = e.targetUsers("mbsync")
 	dir := filepath.Join(e.work, "mbsync")
 	rcs := make([]string, len(e.users))
 	for i, u := range e.users {
 		state := filepath.Join(dir, u+"-state")
 		if err := os.MkdirAll(state, 0o700); err != nil {
-			return first, rerun, targets, err
+			return nil, targets, err
 		}
 		rcs[i] = filepath.Join(dir, u+".rc")
 		rc := fmt.Sprintf(`FSync no
@@ -294,21 +322,17 @@ Expunge None
 Sync Pull
 CopyArrivalDate yes
 SyncState %s/
-`, e.src.Host, e.src.Port, u, e.password, e.dst.Host, e.dst.Port, targets[i], e.password, state)
+`, srcHost, srcPort, u, e.password, e.dst.Host, e.dst.Port, targets[i], e.password, state)
 		if err := os.WriteFile(rcs[i], []byte(rc), 0o600); err != nil {
-			return first, rerun, targets, err
+			return nil, targets, err
 		}
 	}
-	pass := func() (proc, error) {
+	pass = func() (proc, error) {
 		return parallel(ctx, len(e.users), e.workers, func(ctx context.Context, i int) (proc, error) {
 			return run(ctx, dir, filepath.Join(dir, e.users[i]+".log"), bin, "-c", rcs[i], "migrate")
 		})
 	}
-	if first, err = pass(); err != nil {
-		return first, rerun, targets, err
-	}
-	rerun, err = pass()
-	return first, rerun, targets, err
+	return pass, targets, nil
 }
 
 // doveadmRun copies each user with Dovecot's own dsync (`doveadm backup`

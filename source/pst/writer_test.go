@@ -5,6 +5,8 @@ import (
 	"compress/zlib"
 	"encoding/binary"
 	"fmt"
+	"io"
+	"os"
 	"sort"
 	"time"
 	"unicode/utf16"
@@ -13,8 +15,9 @@ import (
 )
 
 // This file is a small PST writer for tests: it builds whole files in
-// memory, in any of the three formats and encodings, with small block and
-// fan-out limits on request so that XBLOCKs, XXBLOCKs, SIBLOCKs and
+// memory (or, with writePSTFile, on disk, keeping only the file's indexes
+// in memory), in any of the three formats and encodings, with small block
+// and fan-out limits on request so that XBLOCKs, XXBLOCKs, SIBLOCKs and
 // multi-level B-trees appear without huge files.
 
 // wOptions shape a written file.
@@ -31,11 +34,30 @@ type wOptions struct {
 // header.
 type writer struct {
 	o       wOptions
-	buf     []byte
+	buf     []byte   // the file, or with out its part not yet written
+	base    int64    // offset of buf[0] in the file
+	out     *os.File // where the file goes; nil keeps it all in buf
+	err     error    // the first error writing to out
 	nextBID uint64
 	blocks  []blockEntry
 	nodes   []nodeEntry
 	nextSub uint32
+}
+
+// off is the offset at which the next byte goes.
+func (w *writer) off() int64 { return w.base + int64(len(w.buf)) }
+
+// flush writes what buf holds to out once it holds enough, or always
+// with force.
+func (w *writer) flush(force bool) {
+	if w.out == nil || (!force && len(w.buf) < 1<<20) {
+		return
+	}
+	if _, err := w.out.Write(w.buf); err != nil && w.err == nil {
+		w.err = err
+	}
+	w.base += int64(len(w.buf))
+	w.buf = w.buf[:0]
 }
 
 func newWriter(o wOptions) *writer {
@@ -74,7 +96,7 @@ func (w *writer) putUint(b []byte, v uint64) {
 }
 
 func (w *writer) align(n int) {
-	for len(w.buf)%n != 0 {
+	for w.off()%int64(n) != 0 {
 		w.buf = append(w.buf, 0)
 	}
 }
@@ -115,7 +137,7 @@ func (w *writer) block(data []byte, internal bool) uint64 {
 	} else {
 		w.align(64)
 	}
-	ib := uint64(len(w.buf))
+	ib := uint64(w.off())
 	w.buf = append(w.buf, raw...)
 	ts := 16
 	switch w.o.format {
@@ -128,7 +150,7 @@ func (w *writer) block(data []byte, internal bool) uint64 {
 	if w.o.format == formatUnicode4K {
 		al = 512
 	}
-	for (len(w.buf)+ts)%al != 0 {
+	for (w.off()+int64(ts))%int64(al) != 0 {
 		w.buf = append(w.buf, 0)
 	}
 	t := make([]byte, ts)
@@ -147,6 +169,7 @@ func (w *writer) block(data []byte, internal bool) uint64 {
 	}
 	w.buf = append(w.buf, t...)
 	w.blocks = append(w.blocks, blockEntry{bid: bid, ib: ib, cb: len(raw), inflated: inflated})
+	w.flush(false)
 	return bid
 }
 
@@ -158,11 +181,20 @@ func (w *writer) data(chunks [][]byte) uint64 {
 	case len(chunks) == 1:
 		return w.block(chunks[0], false)
 	}
-	var total int
+	var total int64
 	var bids []uint64
 	for _, c := range chunks {
-		total += len(c)
+		total += int64(len(c))
 		bids = append(bids, w.block(c, false))
+	}
+	return w.xtree(bids, total)
+}
+
+// xtree writes the XBLOCK, or the XXBLOCK and its XBLOCKs, over the data
+// blocks bids holding total bytes, and returns its BID.
+func (w *writer) xtree(bids []uint64, total int64) uint64 {
+	if total > 1<<32-1 {
+		panic("value too large for an XBLOCK")
 	}
 	xmax := (w.o.blockData - 8) / w.bs()
 	if w.o.fanout < xmax {
@@ -189,6 +221,28 @@ func (w *writer) data(chunks [][]byte) uint64 {
 		panic("value too large for an XXBLOCK")
 	}
 	return xblock(2, xs)
+}
+
+// readerData writes the size bytes read from r as blocks, reading one
+// block's worth at a time, and returns the BID of the value's data.
+func (w *writer) readerData(r io.Reader, size int64) uint64 {
+	buf := make([]byte, w.o.blockData)
+	var bids []uint64
+	for left := size; left > 0; {
+		n := int(min(left, int64(len(buf))))
+		if _, err := io.ReadFull(r, buf[:n]); err != nil {
+			panic(fmt.Sprintf("reading a streamed value: %v", err))
+		}
+		bids = append(bids, w.block(buf[:n], false))
+		left -= int64(n)
+	}
+	switch len(bids) {
+	case 0:
+		return 0
+	case 1:
+		return bids[0]
+	}
+	return w.xtree(bids, size)
 }
 
 // bytesData splits b into blocks.
@@ -391,10 +445,13 @@ func rev(b []byte) []byte {
 	return r
 }
 
-// obj is a property value to write: a type and its bytes.
+// obj is a property value to write: a type and its bytes, or, for a
+// large binary value, size bytes read from src while it is written.
 type obj struct {
 	typ  uint16
 	data []byte
+	src  io.Reader
+	size int64
 }
 
 func (w *writer) str(s string) obj {
@@ -403,29 +460,29 @@ func (w *writer) str(s string) obj {
 		if err != nil {
 			panic(err)
 		}
-		return obj{ptString8, b}
+		return obj{typ: ptString8, data: b}
 	}
 	u := utf16.Encode([]rune(s))
 	b := make([]byte, 2*len(u))
 	for i, c := range u {
 		binary.LittleEndian.PutUint16(b[2*i:], c)
 	}
-	return obj{ptUnicode, b}
+	return obj{typ: ptUnicode, data: b}
 }
 
 func i32(v int) obj {
 	b := make([]byte, 4)
 	binary.LittleEndian.PutUint32(b, uint32(v))
-	return obj{ptInt32, b}
+	return obj{typ: ptInt32, data: b}
 }
 
 func ftime(t time.Time) obj {
 	b := make([]byte, 8)
 	binary.LittleEndian.PutUint64(b, uint64(t.UnixNano()/100+116444736000000000))
-	return obj{ptTime, b}
+	return obj{typ: ptTime, data: b}
 }
 
-func bin(b []byte) obj { return obj{ptBinary, b} }
+func bin(b []byte) obj { return obj{typ: ptBinary, data: b} }
 
 func (w *writer) subNID() uint32 {
 	w.nextSub++
@@ -463,6 +520,10 @@ func (w *writer) pc(props pcProps, extra []sub) (uint64, uint64) {
 			copy(r[4:], v.data)
 		} else if v.typ == ptObject {
 			binary.LittleEndian.PutUint32(r[4:], h.alloc(v.data))
+		} else if v.src != nil {
+			nid := w.subNID()
+			subs = append(subs, sub{nid: nid, bidData: w.readerData(v.src, v.size)})
+			binary.LittleEndian.PutUint32(r[4:], nid)
 		} else {
 			binary.LittleEndian.PutUint32(r[4:], w.value(h, &subs, v.data))
 		}
@@ -539,9 +600,9 @@ func (w *writer) tc(cols []uint32, ids []uint32, rows [][]*obj) (uint64, uint64)
 			var v *obj
 			switch p.tag {
 			case tagLtpRowID:
-				v = &obj{ptInt32, binary.LittleEndian.AppendUint32(nil, id)}
+				v = &obj{typ: ptInt32, data: binary.LittleEndian.AppendUint32(nil, id)}
 			case 0x67F30003:
-				v = &obj{ptInt32, binary.LittleEndian.AppendUint32(nil, uint32(r+1))}
+				v = &obj{typ: ptInt32, data: binary.LittleEndian.AppendUint32(nil, uint32(r+1))}
 			default:
 				for ci, c := range cols {
 					if c == p.tag {
@@ -604,7 +665,7 @@ func (w *writer) page(ptype byte, level, entrySize int, entries [][]byte) bref {
 		copy(p[i*entrySize:], e)
 	}
 	bid := w.newBID(false)
-	ib := uint64(len(w.buf))
+	ib := uint64(w.off())
 	var t, crcSpan int
 	switch w.o.format {
 	case formatANSI:
@@ -630,6 +691,7 @@ func (w *writer) page(ptype byte, level, entrySize int, entries [][]byte) bref {
 		binary.LittleEndian.PutUint64(p[t+8:], bid)
 	}
 	w.buf = append(w.buf, p...)
+	w.flush(false)
 	return bref{bid: bid, ib: ib}
 }
 
@@ -726,7 +788,11 @@ func (w *writer) finish(maxPer int) []byte {
 	nbt := w.btree(ptypeNBT, nsize, nl, maxPer)
 	bbt := w.btree(ptypeBBT, 3*bs, bl, maxPer)
 	w.align(512)
-	h := w.buf[:564]
+	eof := w.off()
+	h := make([]byte, 564)
+	if w.out == nil {
+		h = w.buf[:564]
+	}
 	copy(h, "!BDN")
 	copy(h[8:], "SM")
 	ver := map[format]uint16{formatANSI: 14, formatUnicode: 23, formatUnicode4K: 36}[w.o.format]
@@ -734,7 +800,7 @@ func (w *writer) finish(maxPer int) []byte {
 	binary.LittleEndian.PutUint16(h[12:], 19)
 	h[14], h[15] = 1, 1
 	if w.o.format == formatANSI {
-		binary.LittleEndian.PutUint32(h[168:], uint32(len(w.buf)))
+		binary.LittleEndian.PutUint32(h[168:], uint32(eof))
 		binary.LittleEndian.PutUint32(h[184:], uint32(nbt.bid))
 		binary.LittleEndian.PutUint32(h[188:], uint32(nbt.ib))
 		binary.LittleEndian.PutUint32(h[192:], uint32(bbt.bid))
@@ -742,7 +808,7 @@ func (w *writer) finish(maxPer int) []byte {
 		h[460], h[461] = 0x80, w.o.crypt
 		binary.LittleEndian.PutUint32(h[4:], pstCRC(h[8:8+471]))
 	} else {
-		binary.LittleEndian.PutUint64(h[184:], uint64(len(w.buf)))
+		binary.LittleEndian.PutUint64(h[184:], uint64(eof))
 		binary.LittleEndian.PutUint64(h[216:], nbt.bid)
 		binary.LittleEndian.PutUint64(h[224:], nbt.ib)
 		binary.LittleEndian.PutUint64(h[232:], bbt.bid)
@@ -751,6 +817,12 @@ func (w *writer) finish(maxPer int) []byte {
 		binary.LittleEndian.PutUint64(h[516:], w.nextBID)
 		binary.LittleEndian.PutUint32(h[4:], pstCRC(h[8:8+471]))
 		binary.LittleEndian.PutUint32(h[524:], pstCRC(h[8:8+516]))
+	}
+	if w.out != nil {
+		w.flush(true)
+		if _, err := w.out.WriteAt(h, 0); err != nil && w.err == nil {
+			w.err = err
+		}
 	}
 	return w.buf
 }
@@ -775,12 +847,16 @@ type wMessage struct {
 	attach   []wAttach
 }
 
-// wAttach is an attachment to write; embedded makes it a message.
+// wAttach is an attachment to write; embedded makes it a message. With
+// open, its data is the size bytes open returns, read while they are
+// written (in blocks, never as a whole).
 type wAttach struct {
 	name     string
 	mime     string
 	data     []byte
 	embedded *wMessage
+	open     func() io.Reader
+	size     int64
 }
 
 // wFolder is a folder to write.
@@ -860,7 +936,9 @@ func (w *writer) message(m wMessage) (uint64, uint64) {
 				asubs = append(asubs, sub{nid: enid, bidData: ed, bidSub: es})
 				ob := make([]byte, 8)
 				binary.LittleEndian.PutUint32(ob, enid)
-				ap[propAttachDataBinary] = obj{ptObject, ob}
+				ap[propAttachDataBinary] = obj{typ: ptObject, data: ob}
+			} else if a.open != nil {
+				ap[propAttachDataBinary] = obj{typ: ptBinary, src: a.open(), size: a.size}
 			} else {
 				ap[propAttachDataBinary] = bin(a.data)
 			}
@@ -905,6 +983,31 @@ func (w *writer) folderNode(nid, parent uint32, name string, f *wFolder, counter
 // the personal folders with top's children below it, and "Search Root".
 func writePST(o wOptions, top *wFolder, maxPer int) []byte {
 	w := newWriter(o)
+	w.content(top)
+	return w.finish(maxPer)
+}
+
+// writePSTFile writes the file writePST builds to path, block by block:
+// memory holds the file's indexes, not its data.
+func writePSTFile(path string, o wOptions, top *wFolder, maxPer int) error {
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	w := newWriter(o)
+	w.out = f
+	w.flush(true)
+	w.content(top)
+	w.finish(maxPer)
+	if err := f.Close(); w.err == nil {
+		w.err = err
+	}
+	return w.err
+}
+
+// content writes the store, the root folder, "Search Root" and the top of
+// the personal folders with top's children.
+func (w *writer) content(top *wFolder) {
 	const ipm = 0x8022
 	sd, ss := w.pc(pcProps{
 		propDisplayName:       w.str("Test Store"),
@@ -922,5 +1025,4 @@ func writePST(o wOptions, top *wFolder, maxPer int) []byte {
 	counter, msgs := uint32(0x402), uint32(0x10000)
 	w.folderNode(search, nidRootFolder, "Search Root", &wFolder{}, &counter, &msgs)
 	w.folderNode(ipm, nidRootFolder, "Top of Personal Folders", top, &counter, &msgs)
-	return w.finish(maxPer)
 }

@@ -1,0 +1,5 @@
+//go:build !race
+
+package pst
+
+const raceEnabled = false
