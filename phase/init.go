@@ -63,11 +63,11 @@ copy:
   retry_wait: 1s     # first wait before a retry; doubles each time, at most a minute
 
 throttle:
+  windows: []        # when bulk copy may run, e.g. ["Mon-Fri 19:00-07:00", "Sat-Sun"] (bulk --now overrides); [] always
+  # time_zone: Europe/Berlin   # of the windows; default this machine's
   # bandwidth: 20MB/s          # all workers together; unlimited if unset
   # messages_per_second: 50
   # max_connections: 8         # per server
-  # windows: ["Mon-Fri 19:00-07:00", "Sat-Sun"]   # bulk copy runs only then (bulk --now overrides)
-  # time_zone: Europe/Berlin
 
 errors:
   max: 1000          # refused messages after which a user is given up for this run

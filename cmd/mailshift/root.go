@@ -124,29 +124,40 @@ precedence.` + exitStatusHelp,
 // configKeys lists every configuration key with its default, so that
 // viper knows them all (for MAILSHIFT_* variables and unknown-key checks).
 func configKeys() map[string]any {
-	d := phase.Defaults()
-	keys := map[string]any{
-		"allow_insecure":     false,
-		"users.file":         d.Users.File,
-		"test_users":         []string{},
-		"folders.exclude":    []string{},
-		"folders.map":        map[string]string{},
-		"folders.prefix":     "",
-		"sync.deletions":     d.Sync.Deletions,
-		"sync.max_delete":    d.Sync.MaxDelete,
-		"copy.workers":       d.Copy.Workers,
-		"copy.batch_size":    d.Copy.BatchSize,
-		"errors.max":         d.Errors.Max,
-		"estimate.bandwidth": d.Estimate.Bandwidth,
-		"reports.dir":        d.Reports.Dir,
-	}
-	for _, side := range []string{"source", "target"} {
-		for k, v := range map[string]any{"url": "", "tls": "", "ca_file": "", "insecure_skip_verify": false, "auth": "",
-			"token": "", "master_user": "", "master_password": "", "master_separator": "", "timeout": ""} {
-			keys[side+"."+k] = v
-		}
-	}
+	keys := map[string]any{}
+	collectKeys(reflect.ValueOf(phase.Defaults()), "", keys)
 	return keys
+}
+
+// collectKeys walks a configuration struct by its mapstructure tags and
+// records every leaf key ("copy.workers") with its default value, so that
+// the list of keys cannot drift from phase.Config.
+func collectKeys(v reflect.Value, prefix string, keys map[string]any) {
+	t := v.Type()
+	for i := range t.NumField() {
+		f := t.Field(i)
+		tag := f.Tag.Get("mapstructure")
+		if tag == "" || tag == "-" || !f.IsExported() {
+			continue
+		}
+		key := prefix + tag
+		fv := v.Field(i)
+		if f.Type.Kind() == reflect.Struct {
+			collectKeys(fv, key+".", keys)
+			continue
+		}
+		switch f.Type.Kind() {
+		case reflect.Slice:
+			if fv.IsNil() {
+				fv = reflect.MakeSlice(f.Type, 0, 0)
+			}
+		case reflect.Map:
+			if fv.IsNil() {
+				fv = reflect.MakeMap(f.Type)
+			}
+		}
+		keys[key] = fv.Interface()
+	}
 }
 
 // loadConfig reads the configuration file and the environment into a

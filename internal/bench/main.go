@@ -53,9 +53,11 @@ import (
 type profile struct {
 	name     string
 	users    int
-	messages int  // per user, at scale 1
-	size     int  // average message size in bytes
-	inbox    bool // everything in INBOX (else spread over corpus.Folders)
+	messages int      // per user, at scale 1
+	size     int      // average message size in bytes
+	inbox    bool     // everything in INBOX (else spread over corpus.Folders)
+	folders  []string // spread over these instead (see spread)
+	sync     bool     // measures incremental sync (runSyncProfile)
 	seed     int64
 	about    string
 }
@@ -74,6 +76,7 @@ var profiles = []profile{
 	{name: "inbox", users: 1, messages: 20_000, size: 20_000, inbox: true, seed: 11, about: "one big INBOX"},
 	{name: "large", users: 1, messages: 200, size: 1_000_000, seed: 21, about: "large messages"},
 	{name: "huge", users: 1, messages: 5, size: 30_000_000, inbox: true, seed: 6, about: "a few huge messages"},
+	{name: "sync", users: 1, messages: 100_000, size: 2_000, folders: syncFolders, sync: true, seed: 31, about: "the cost of incremental sync: nothing changed, then 100 changes"},
 }
 
 // options are the command line.
@@ -148,7 +151,7 @@ func parseFlags(args []string) (options, error) {
 	for _, n := range strings.Split(names, ",") {
 		i := slices.IndexFunc(profiles, func(p profile) bool { return p.name == strings.TrimSpace(n) })
 		if i < 0 {
-			return o, fmt.Errorf("-profiles: unknown profile %q (small, inbox, large, huge)", n)
+			return o, fmt.Errorf("-profiles: unknown profile %q (small, inbox, large, huge, sync)", n)
 		}
 		o.profiles = append(o.profiles, profiles[i])
 	}
@@ -265,6 +268,14 @@ func runBench(ctx context.Context, o options, out io.Writer) error {
 		fmt.Fprintf(out, "\n> %s\n", n)
 	}
 	for _, p := range o.profiles {
+		if p.sync {
+			rows, desc, notes, err := runSyncProfile(ctx, o, p, src, dst, work, tools)
+			if err != nil {
+				return fmt.Errorf("profile %s: %w", p.name, err)
+			}
+			printSyncTable(out, p, desc, rows, notes)
+			continue
+		}
 		rows, desc, err := runProfile(ctx, o, p, src, dst, work, tools)
 		if err != nil {
 			return fmt.Errorf("profile %s: %w", p.name, err)

@@ -36,7 +36,7 @@ func (n *node) openHeap() (*heap, error) {
 		return nil, err
 	}
 	h := &heap{n: n, s: s, blocks: map[int][]byte{}}
-	if len(s.bids) == 0 {
+	if s.blocks() == 0 {
 		return nil, corruptf("node %#x: empty heap", n.nid)
 	}
 	b, err := h.block(0)
@@ -76,8 +76,8 @@ func (h *heap) alloc(hid uint32) ([]byte, error) {
 	}
 	index := int(hid>>5) & 0x7FF
 	bi := int(hid >> 16)
-	if bi >= len(h.s.bids) {
-		return nil, corruptf("node %#x: HID %#x in block %d of %d", h.n.nid, hid, bi, len(h.s.bids))
+	if bi >= h.s.blocks() {
+		return nil, corruptf("node %#x: HID %#x in block %d of %d", h.n.nid, hid, bi, h.s.blocks())
 	}
 	b, err := h.block(bi)
 	if err != nil {
@@ -347,7 +347,7 @@ func (n *node) openTC() (*tc, error) {
 		if t.s, err = sn.data(); err != nil {
 			return nil, err
 		}
-		if len(t.s.bids) > 0 {
+		if t.s.blocks() > 0 {
 			first, err := t.s.block(0)
 			if err != nil {
 				return nil, err

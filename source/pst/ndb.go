@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"sort"
 )
 
 // This file is the node database layer (NDB) of [MS-PST] section 2.2: the
@@ -131,10 +132,21 @@ func (f *file) uint(b []byte) uint64 {
 	return uint64(binary.LittleEndian.Uint32(b))
 }
 
+// noID marks a structure named without an ID in readAt's errors.
+const noID = ^uint64(0)
+
 // readAt reads exactly len(b) bytes at off, or reports where the file ends.
-func (f *file) readAt(b []byte, off uint64, what string) error {
+// Errors name what was read: what, followed by id unless id is noID (the
+// name is only formatted on error, so that reading allocates nothing).
+func (f *file) readAt(b []byte, off uint64, what string, id uint64) error {
+	name := func() string {
+		if id == noID {
+			return what
+		}
+		return fmt.Sprintf("%s %#x", what, id)
+	}
 	if off > uint64(f.size) || uint64(len(b)) > uint64(f.size)-off {
-		return corruptf("%s at offset %d (%d bytes) beyond the end of the file (%d bytes)", what, off, len(b), f.size)
+		return corruptf("%s at offset %d (%d bytes) beyond the end of the file (%d bytes)", name(), off, len(b), f.size)
 	}
 	n, err := f.r.ReadAt(b, int64(off))
 	if n == len(b) {
@@ -143,7 +155,7 @@ func (f *file) readAt(b []byte, off uint64, what string) error {
 	if err == nil || err == io.EOF {
 		err = io.ErrUnexpectedEOF
 	}
-	return fmt.Errorf("reading %s at offset %d: %w", what, off, err)
+	return fmt.Errorf("reading %s at offset %d: %w", name(), off, err)
 }
 
 // openFile reads and checks the header.
@@ -156,7 +168,7 @@ func openFile(r io.ReaderAt, size int64, checkCRC bool) (*file, error) {
 	if size < int64(len(h)) {
 		h = h[:size]
 	}
-	if err := f.readAt(h, 0, "header"); err != nil {
+	if err := f.readAt(h, 0, "header", noID); err != nil {
 		return nil, err
 	}
 	if string(h[0:4]) != "!BDN" {
@@ -211,7 +223,7 @@ func (f *file) page(ref bref, ptype byte) ([]byte, error) {
 	}
 	ps := f.pageSize()
 	p := make([]byte, ps)
-	if err := f.readAt(p, ref.ib, fmt.Sprintf("B-tree page bid %#x", ref.bid)); err != nil {
+	if err := f.readAt(p, ref.ib, "B-tree page bid", ref.bid); err != nil {
 		return nil, err
 	}
 	var (
@@ -384,8 +396,32 @@ func (f *file) lookupBlock(bid uint64) (blockEntry, error) {
 	return be, nil
 }
 
-// block reads, checks and decodes the block bid.
+// blockBuf holds the buffers that reading blocks one after the other
+// reuses, so that streaming a value allocates nothing per block. The zero
+// value is ready; it must not be copied once used.
+type blockBuf struct {
+	raw []byte        // the block as stored
+	out []byte        // the block inflated (4K format)
+	br  bytes.Reader  // over raw, for zr
+	zr  io.ReadCloser // zlib reader, reset for each block
+}
+
+// grow returns b resized to n bytes, reallocated only when too small.
+func grow(b []byte, n int) []byte {
+	if cap(b) < n {
+		return make([]byte, n)
+	}
+	return b[:n]
+}
+
+// block reads, checks and decodes the block bid into memory of its own.
 func (f *file) block(bid uint64) ([]byte, error) {
+	return f.readBlock(bid, nil)
+}
+
+// readBlock reads, checks and decodes the block bid. With buf, the bytes
+// returned are buf's and valid until its next use; without, they are new.
+func (f *file) readBlock(bid uint64, buf *blockBuf) ([]byte, error) {
 	be, err := f.lookupBlock(bid)
 	if err != nil {
 		return nil, err
@@ -395,8 +431,13 @@ func (f *file) block(bid uint64) ([]byte, error) {
 	}
 	var raw []byte
 	if f.format == formatUnicode4K {
-		raw = make([]byte, be.cb)
-		if err := f.readAt(raw, be.ib, fmt.Sprintf("block %#x", bid)); err != nil {
+		if buf != nil {
+			buf.raw = grow(buf.raw, be.cb)
+			raw = buf.raw
+		} else {
+			raw = make([]byte, be.cb)
+		}
+		if err := f.readAt(raw, be.ib, "block", bid); err != nil {
 			return nil, err
 		}
 	} else {
@@ -405,11 +446,17 @@ func (f *file) block(bid uint64) ([]byte, error) {
 			ts = 12
 		}
 		total := (be.cb + ts + 63) &^ 63
-		buf := make([]byte, total)
-		if err := f.readAt(buf, be.ib, fmt.Sprintf("block %#x", bid)); err != nil {
+		var b []byte
+		if buf != nil {
+			buf.raw = grow(buf.raw, total)
+			b = buf.raw
+		} else {
+			b = make([]byte, total)
+		}
+		if err := f.readAt(b, be.ib, "block", bid); err != nil {
 			return nil, err
 		}
-		t := buf[total-ts:]
+		t := b[total-ts:]
 		cb := int(binary.LittleEndian.Uint16(t))
 		var tbid uint64
 		var crc uint32
@@ -423,7 +470,7 @@ func (f *file) block(bid uint64) ([]byte, error) {
 		if cb != be.cb || tbid&^1 != bid&^1 {
 			return nil, corruptf("block %#x at offset %d: trailer says bid %#x of %d bytes, want %d bytes", bid, be.ib, tbid, cb, be.cb)
 		}
-		raw = buf[:be.cb]
+		raw = b[:be.cb]
 		if f.checkCRC && pstCRC(raw) != crc {
 			return nil, corruptf("block %#x at offset %d: checksum mismatch", bid, be.ib)
 		}
@@ -440,28 +487,58 @@ func (f *file) block(bid uint64) ([]byte, error) {
 		if be.inflated > maxBlockInflate {
 			return nil, corruptf("block %#x: inflated size %d too large", bid, be.inflated)
 		}
-		zr, err := zlib.NewReader(bytes.NewReader(raw))
+		if buf == nil {
+			buf = &blockBuf{}
+		}
+		buf.br.Reset(raw)
+		if buf.zr == nil {
+			buf.zr, err = zlib.NewReader(&buf.br)
+		} else {
+			err = buf.zr.(zlib.Resetter).Reset(&buf.br, nil)
+		}
 		if err != nil {
+			buf.zr = nil
 			return nil, corruptf("block %#x: %v", bid, err)
 		}
-		out := make([]byte, be.inflated)
-		if _, err := io.ReadFull(zr, out); err != nil {
+		buf.out = grow(buf.out, be.inflated)
+		if _, err := io.ReadFull(buf.zr, buf.out); err != nil {
 			return nil, corruptf("block %#x: inflating: %v", bid, err)
 		}
-		raw = out
+		raw = buf.out
 	}
 	return raw, nil
 }
 
-// stream is the data of a node: one data block, or the leaves of an
-// XBLOCK/XXBLOCK tree, read block by block on demand.
+// stream is the data of a node: one data block, or the data blocks of an
+// XBLOCK/XXBLOCK tree, read block by block on demand. Only the tree's
+// XBLOCKs are listed (one per thousand or so data blocks); a data block's
+// BID is read from its XBLOCK when it is needed.
 type stream struct {
 	f     *file
-	bids  []uint64
-	total int64
+	total int64  // bytes, as the tree's root announces them
+	n     int    // data blocks
+	xs    []xref // a tree's XBLOCKs, in order; without a tree, the one data block
+	tree  bool
+	c     cursor // for block
 }
 
-// dataStream resolves the data tree whose root is bid.
+// xref is an XBLOCK of a stream's tree, or a stream's only data block.
+type xref struct {
+	bid   uint64
+	first int // index of its first data block in the stream
+}
+
+// cursor finds a stream's data blocks, keeping the XBLOCK last used.
+type cursor struct {
+	x   int      // index in xs of the XBLOCK whose entries are in ent
+	ent []byte   // its entries (BIDs), when ok
+	ok  bool     // ent holds the entries of xs[x]
+	buf blockBuf // for XBLOCKs
+}
+
+// dataStream resolves the data tree whose root is bid. It reads the root
+// and, below an XXBLOCK, each XBLOCK to count its data blocks; data blocks
+// are read when streamed.
 func (f *file) dataStream(bid uint64) (*stream, error) {
 	s := &stream{f: f}
 	if bid == 0 {
@@ -472,76 +549,127 @@ func (f *file) dataStream(bid uint64) (*stream, error) {
 		if err != nil {
 			return nil, err
 		}
-		s.bids = []uint64{bid}
+		s.xs = []xref{{bid: bid}}
+		s.n = 1
 		s.total = int64(be.inflated)
 		return s, nil
 	}
+	s.tree = true
 	maxLeaves := int(f.size/64) + 1
-	seen := map[uint64]bool{}
-	var walk func(bid uint64, level int) error
-	walk = func(bid uint64, want int) error {
-		if seen[bid&^1] {
-			return corruptf("XBLOCK %#x referred to twice", bid)
-		}
-		seen[bid&^1] = true
-		b, err := f.block(bid)
-		if err != nil {
-			return err
-		}
-		if len(b) < 8 || b[0] != 0x01 {
-			return corruptf("block %#x is not an XBLOCK", bid)
-		}
-		level := int(b[1])
-		n := int(binary.LittleEndian.Uint16(b[2:]))
-		if want == 0 {
-			if level != 1 && level != 2 {
-				return corruptf("XBLOCK %#x: level %d", bid, level)
-			}
-			s.total = int64(binary.LittleEndian.Uint32(b[4:]))
-		} else if level != want {
-			return corruptf("XBLOCK %#x: level %d, want %d", bid, level, want)
-		}
-		bs := f.bidSize()
-		if 8+n*bs > len(b) {
-			return corruptf("XBLOCK %#x: %d entries do not fit in %d bytes", bid, n, len(b))
-		}
-		for i := 0; i < n; i++ {
-			c := f.uint(b[8+i*bs:])
-			if level == 2 {
-				if c&2 == 0 {
-					return corruptf("XXBLOCK %#x: entry %#x is not an XBLOCK", bid, c)
-				}
-				if err := walk(c, 1); err != nil {
-					return err
-				}
-				continue
-			}
-			if c&2 != 0 {
-				return corruptf("XBLOCK %#x: entry %#x is not a data block", bid, c)
-			}
-			if seen[c&^1] {
-				return corruptf("XBLOCK %#x: data block %#x referred to twice", bid, c)
-			}
-			seen[c&^1] = true
-			if len(s.bids) >= maxLeaves {
-				return corruptf("XBLOCK %#x: more data blocks than the file can hold", bid)
-			}
-			s.bids = append(s.bids, c)
-		}
-		return nil
-	}
-	if err := walk(bid, 0); err != nil {
+	var scratch blockBuf
+	root, err := f.xblock(bid, 0, &scratch)
+	if err != nil {
 		return nil, err
+	}
+	s.total = int64(binary.LittleEndian.Uint32(root[4:]))
+	if root[1] == 1 {
+		s.xs = []xref{{bid: bid}}
+		s.n = int(binary.LittleEndian.Uint16(root[2:]))
+		if s.n > maxLeaves {
+			return nil, corruptf("XBLOCK %#x: more data blocks than the file can hold", bid)
+		}
+		return s, nil
+	}
+	// An XXBLOCK: its entries are XBLOCKs. Keep them apart from scratch,
+	// which reading each XBLOCK reuses.
+	n := int(binary.LittleEndian.Uint16(root[2:]))
+	bs := f.bidSize()
+	kids := make([]uint64, n)
+	for i := range kids {
+		kids[i] = f.uint(root[8+i*bs:])
+	}
+	seen := make(map[uint64]bool, n)
+	for _, c := range kids {
+		if seen[c&^1] {
+			return nil, corruptf("XXBLOCK %#x: XBLOCK %#x referred to twice", bid, c)
+		}
+		seen[c&^1] = true
+		x, err := f.xblock(c, 1, &scratch)
+		if err != nil {
+			return nil, fmt.Errorf("XXBLOCK %#x: %w", bid, err)
+		}
+		s.xs = append(s.xs, xref{bid: c, first: s.n})
+		s.n += int(binary.LittleEndian.Uint16(x[2:]))
+		if s.n > maxLeaves {
+			return nil, corruptf("XXBLOCK %#x: more data blocks than the file can hold", bid)
+		}
 	}
 	return s, nil
 }
 
-// block returns the i-th data block.
-func (s *stream) block(i int) ([]byte, error) {
-	if i < 0 || i >= len(s.bids) {
-		return nil, corruptf("data block %d of %d", i, len(s.bids))
+// xblock reads and checks the XBLOCK (level 1) or XXBLOCK (level 2) bid;
+// level 0 accepts either. Its entries must be XBLOCKs in an XXBLOCK and
+// data blocks in an XBLOCK.
+func (f *file) xblock(bid uint64, level int, buf *blockBuf) ([]byte, error) {
+	if bid&2 == 0 {
+		return nil, corruptf("block %#x is not an XBLOCK", bid)
 	}
-	return s.f.block(s.bids[i])
+	b, err := f.readBlock(bid, buf)
+	if err != nil {
+		return nil, err
+	}
+	if len(b) < 8 || b[0] != 0x01 {
+		return nil, corruptf("block %#x is not an XBLOCK", bid)
+	}
+	got := int(b[1])
+	if (level == 0 && got != 1 && got != 2) || (level != 0 && got != level) {
+		return nil, corruptf("XBLOCK %#x: level %d", bid, got)
+	}
+	n := int(binary.LittleEndian.Uint16(b[2:]))
+	bs := f.bidSize()
+	if 8+n*bs > len(b) {
+		return nil, corruptf("XBLOCK %#x: %d entries do not fit in %d bytes", bid, n, len(b))
+	}
+	for i := 0; i < n; i++ {
+		c := f.uint(b[8+i*bs:])
+		if got == 2 && c&2 == 0 {
+			return nil, corruptf("XXBLOCK %#x: entry %#x is not an XBLOCK", bid, c)
+		}
+		if got == 1 && c&2 != 0 {
+			return nil, corruptf("XBLOCK %#x: entry %#x is not a data block", bid, c)
+		}
+	}
+	return b[:8+n*bs], nil
+}
+
+// blocks is the number of data blocks.
+func (s *stream) blocks() int { return s.n }
+
+// bid returns the BID of the i-th data block, reading its XBLOCK through c
+// unless c holds it already.
+func (s *stream) bid(c *cursor, i int) (uint64, error) {
+	if i < 0 || i >= s.n {
+		return 0, corruptf("data block %d of %d", i, s.n)
+	}
+	if !s.tree {
+		return s.xs[0].bid, nil
+	}
+	if !c.ok || i < s.xs[c.x].first || (c.x+1 < len(s.xs) && i >= s.xs[c.x+1].first) {
+		k := sort.Search(len(s.xs), func(j int) bool { return s.xs[j].first > i }) - 1
+		want := s.n - s.xs[k].first
+		if k+1 < len(s.xs) {
+			want = s.xs[k+1].first - s.xs[k].first
+		}
+		c.ok = false
+		b, err := s.f.xblock(s.xs[k].bid, 1, &c.buf)
+		if err != nil {
+			return 0, err
+		}
+		if got := int(binary.LittleEndian.Uint16(b[2:])); got != want {
+			return 0, corruptf("XBLOCK %#x: %d entries, %d before", s.xs[k].bid, got, want)
+		}
+		c.x, c.ent, c.ok = k, b[8:], true
+	}
+	return s.f.uint(c.ent[(i-s.xs[c.x].first)*s.f.bidSize():]), nil
+}
+
+// block returns the i-th data block, in memory of its own.
+func (s *stream) block(i int) ([]byte, error) {
+	bid, err := s.bid(&s.c, i)
+	if err != nil {
+		return nil, err
+	}
+	return s.f.block(bid)
 }
 
 // bytes reads the whole stream, refusing more than limit bytes.
@@ -550,8 +678,13 @@ func (s *stream) bytes(limit int64) ([]byte, error) {
 		return nil, corruptf("value of %d bytes is larger than %d", s.total, limit)
 	}
 	out := make([]byte, 0, min(s.total, 1<<20))
-	for i := range s.bids {
-		b, err := s.block(i)
+	var buf blockBuf
+	for i := 0; i < s.n; i++ {
+		bid, err := s.bid(&s.c, i)
+		if err != nil {
+			return nil, err
+		}
+		b, err := s.f.readBlock(bid, &buf)
 		if err != nil {
 			return nil, err
 		}
@@ -566,11 +699,16 @@ func (s *stream) bytes(limit int64) ([]byte, error) {
 	return out, nil
 }
 
-// reader streams the data block by block.
+// reader streams the data block by block, reusing one block's memory.
+// Data blocks referred to more than once are read more than once: what a
+// reader delivers is bounded by the size the tree announces, itself
+// bounded by the message's budget.
 func (s *stream) reader() io.Reader { return &streamReader{s: s} }
 
 type streamReader struct {
 	s    *stream
+	c    cursor
+	data blockBuf
 	i    int
 	buf  []byte
 	read int64
@@ -582,7 +720,7 @@ func (r *streamReader) Read(p []byte) (int, error) {
 		if r.err != nil {
 			return 0, r.err
 		}
-		if r.i >= len(r.s.bids) {
+		if r.i >= r.s.n {
 			if r.read != r.s.total {
 				r.err = corruptf("data blocks hold %d bytes, %d announced", r.read, r.s.total)
 			} else {
@@ -590,7 +728,12 @@ func (r *streamReader) Read(p []byte) (int, error) {
 			}
 			continue
 		}
-		b, err := r.s.block(r.i)
+		bid, err := r.s.bid(&r.c, r.i)
+		if err != nil {
+			r.err = err
+			continue
+		}
+		b, err := r.s.f.readBlock(bid, &r.data)
 		if err != nil {
 			r.err = err
 			continue
