@@ -49,6 +49,7 @@ var syncSteps = []string{"first copy", "nothing changed", "after 100 changes"}
 
 // syncRow is one measured run of the sync profile.
 type syncRow struct {
+	key     string // the tool as in -tools
 	tool    string
 	step    string
 	wall    time.Duration
@@ -82,13 +83,19 @@ func runSyncProfile(ctx context.Context, o options, p profile, src, dst *dovecot
 	if err != nil {
 		return nil, "", nil, err
 	}
+	e := &env{src: src, dst: dst, users: users, password: password, work: filepath.Join(work, p.name), workers: o.workers}
 	defer func() {
 		for _, u := range users {
 			os.RemoveAll(filepath.Join(src.Dir, "mail", u))
 		}
+		for _, prefix := range []string{"ms", "mbsync"} {
+			for _, t := range e.targetUsers(prefix) {
+				os.RemoveAll(filepath.Join(dst.Dir, "mail", t))
+			}
+		}
 	}()
 	desc := fmt.Sprintf("%d user(s), %d messages in %d folders, %.1f MB (%s)", p.users, totalMsgs, len(p.folders), float64(totalBytes)/1e6, p.about)
-	pwork := filepath.Join(work, p.name)
+	pwork := e.work
 	if err := os.MkdirAll(pwork, 0o700); err != nil {
 		return nil, "", nil, err
 	}
@@ -97,7 +104,6 @@ func runSyncProfile(ctx context.Context, o options, p profile, src, dst *dovecot
 		return nil, "", nil, fmt.Errorf("counting proxy: %w", err)
 	}
 	defer proxy.Close()
-	e := &env{src: src, dst: dst, users: users, password: password, work: pwork, workers: o.workers}
 
 	var runs []*syncTool
 	var msTargets []string
@@ -165,7 +171,7 @@ func runSyncProfile(ctx context.Context, o options, p profile, src, dst *dovecot
 			if err := ctx.Err(); err != nil {
 				return nil, "", nil, err
 			}
-			r := syncRow{tool: t.name, step: step, skipped: t.skipped}
+			r := syncRow{key: t.tool, tool: t.name, step: step, skipped: t.skipped}
 			switch {
 			case t.skipped != "":
 			case t.failed != nil:
@@ -192,11 +198,59 @@ func runSyncProfile(ctx context.Context, o options, p profile, src, dst *dovecot
 		}
 	}
 
+	notes = append(notes, compareSteps(rows)...)
+	notes = append(notes, "Wall times are of one run on a shared machine and include each tool's start; the commands and bytes are what to compare.")
 	if msTargets != nil && !slices.ContainsFunc(runs, func(t *syncTool) bool { return t.tool == "mailshift" && (t.failed != nil || t.skipped != "") }) {
 		logf("%s: comparing mailshift's copy with the source", p.name)
 		notes = append(notes, "mailshift's copy after the last step: "+syncCheck(ctx, o, src.Addr, dst.Addr, users, msTargets)+".")
 	}
 	return rows, desc, notes, nil
+}
+
+// compareSteps sets mbsync's figures against mailshift's for each step
+// after the first copy.
+func compareSteps(rows []syncRow) []string {
+	var out []string
+	for _, step := range syncSteps[1:] {
+		var ms, mb *syncRow
+		for i, r := range rows {
+			if r.step != step || r.failed != nil || r.skipped != "" {
+				continue
+			}
+			switch r.key {
+			case "mailshift":
+				ms = &rows[i]
+			case "mbsync":
+				mb = &rows[i]
+			}
+		}
+		if ms == nil || mb == nil || ms.sent.down == 0 || ms.sent.commands == 0 {
+			continue
+		}
+		out = append(out, fmt.Sprintf("%s: mbsync sent %d commands to mailshift's %d (%.1f×) and read %s from the source to mailshift's %s (%.0f×).",
+			upperFirst(step), mb.sent.commands, ms.sent.commands, float64(mb.sent.commands)/float64(ms.sent.commands),
+			humanBytes(mb.sent.down), humanBytes(ms.sent.down), float64(mb.sent.down)/float64(ms.sent.down)))
+	}
+	return out
+}
+
+func upperFirst(s string) string {
+	if s == "" {
+		return s
+	}
+	return strings.ToUpper(s[:1]) + s[1:]
+}
+
+// humanBytes formats a byte count in kB or MB (10^3, 10^6).
+func humanBytes(n int64) string {
+	switch {
+	case n >= 1e6:
+		return fmt.Sprintf("%.1f MB", float64(n)/1e6)
+	case n >= 1e3:
+		return fmt.Sprintf("%.1f kB", float64(n)/1e3)
+	default:
+		return fmt.Sprintf("%d B", n)
+	}
 }
 
 // syncCheck compares the target users with the source users folder by
@@ -485,7 +539,7 @@ func printSyncTable(w io.Writer, p profile, desc string, rows []syncRow, notes [
 	}
 	fmt.Fprintln(w)
 	for _, n := range notes {
-		fmt.Fprintf(w, "%s\n", n)
+		fmt.Fprintf(w, "- %s\n", n)
 	}
 	for _, f := range failures {
 		fmt.Fprintf(w, "\n```\n%s\n```\n", f)
