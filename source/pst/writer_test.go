@@ -117,7 +117,7 @@ func (w *writer) block(data []byte, internal bool) uint64 {
 	inflated := len(raw)
 	if w.o.format == formatUnicode4K && w.o.compress {
 		var z bytes.Buffer
-		zw := zlib.NewWriter(&z)
+		zw, _ := zlib.NewWriterLevel(&z, zlib.BestSpeed)
 		zw.Write(raw)
 		zw.Close()
 		if z.Len() < len(raw) {

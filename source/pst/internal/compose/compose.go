@@ -401,11 +401,16 @@ type lineWriter struct {
 	col int
 }
 
+// crlfBytes ends a base64 line. Written as a string, it would be copied
+// into a new slice for every line: an allocation per 57 bytes of an
+// attachment.
+var crlfBytes = []byte("\r\n")
+
 func (l *lineWriter) Write(p []byte) (int, error) {
 	n := 0
 	for len(p) > 0 {
 		if l.col == 76 {
-			if _, err := io.WriteString(l.w, "\r\n"); err != nil {
+			if _, err := l.w.Write(crlfBytes); err != nil {
 				return n, err
 			}
 			l.col = 0
