@@ -143,8 +143,8 @@ func (c SyncConfig) interval() time.Duration {
 type CopyConfig struct {
 	Workers   int `mapstructure:"workers"`    // users in parallel
 	BatchSize int `mapstructure:"batch_size"` // messages per state transaction
-	// ConnectionsPerUser is how many folders (or parts of one big folder)
-	// of one user are copied at once, each over its own pair of connections.
+	// ConnectionsPerUser is how many folders of one user are copied at
+	// once, each over its own pair of connections.
 	ConnectionsPerUser int    `mapstructure:"connections_per_user"`
 	Retries            int    `mapstructure:"retries"`    // attempts after a transient failure, per folder and per login
 	RetryWait          string `mapstructure:"retry_wait"` // first wait before a retry; doubles each time

@@ -148,9 +148,8 @@ func (p *Project) mapFolders(srcDesc source.Description, srcDirs []source.Folder
 // deletions by policy. Folders are first prepared one after the other over
 // the session's own connections (an unchanged folder costs nothing beyond
 // the listing replan made; with CONDSTORE a changed one costs what changed);
-// then the messages to copy are cut into batches that up to
-// copy.connections_per_user lanes copy at once, so that one big folder is
-// split by UID range. It stops at the first error that retries do not cure;
+// then up to copy.connections_per_user lanes copy the folders at once, each
+// folder in batches by one lane. It stops at the first error that retries do not cure;
 // what was done until then is recorded.
 func (s *session) copyAll(ctx context.Context, opts copyOptions) (copyStats, error) {
 	start := time.Now()
@@ -335,39 +334,55 @@ type folderJob struct {
 	sf source.Folder
 	// todo are the messages to copy, oldest first.
 	todo []source.Message
-	// mu is shared by the lanes appending to the folder and held alone by
-	// a lane settling the copies a failure left unrecorded, so that it sees
-	// every other lane's copies recorded.
-	mu sync.RWMutex
 }
 
 // copyJobs copies the jobs' messages in batches over up to
 // copy.connections_per_user lanes: the session's own connections and
 // more opened for the purpose (a lane that cannot connect is done without).
 func (s *session) copyJobs(ctx context.Context, jobs []*folderJob, opts copyOptions) (copyStats, error) {
-	type batch struct {
-		f    *folderJob
-		msgs []source.Message
-	}
-	size := s.p.Config.Copy.BatchSize
-	var batches []batch
+	// One lane per folder at a time: two connections appending to the same
+	// folder make Dovecot re-read the folder's index before every append
+	// (each sees the other's changes), which grows with the folder and made
+	// a 100,000-message copy several times slower than one writer.
+	// Source folders mapped to the same target folder (folders.map) go
+	// to the same lane, one after the other: settling a failed batch by
+	// content needs every other copy into that folder recorded.
+	byTarget := map[string][]*folderJob{}
 	for _, fj := range jobs {
-		for i := 0; i < len(fj.todo); i += size {
-			batches = append(batches, batch{fj, fj.todo[i:min(i+size, len(fj.todo))]})
+		if len(fj.todo) > 0 {
+			byTarget[fj.e.Target] = append(byTarget[fj.e.Target], fj)
 		}
 	}
-	if len(batches) == 0 {
+	if len(byTarget) == 0 {
 		return copyStats{}, nil
 	}
-	queue := make(chan batch, len(batches))
-	for _, b := range batches {
-		queue <- b
+	queue := make([][]*folderJob, 0, len(byTarget))
+	for _, g := range byTarget {
+		queue = append(queue, g)
 	}
-	close(queue)
+	count := func(g []*folderJob) (n int) {
+		for _, fj := range g {
+			n += len(fj.todo)
+		}
+		return n
+	}
+	// Biggest first, so that a big folder does not start last.
+	slices.SortStableFunc(queue, func(a, b []*folderJob) int {
+		if d := count(b) - count(a); d != 0 {
+			return d
+		}
+		return strings.Compare(a[0].e.Target, b[0].e.Target)
+	})
+	folders := make(chan []*folderJob, len(queue))
+	for _, g := range queue {
+		folders <- g
+	}
+	close(folders)
+	size := s.p.Config.Copy.BatchSize
 
-	lanes := min(s.p.Config.Copy.ConnectionsPerUser, len(batches))
+	lanes := min(s.p.Config.Copy.ConnectionsPerUser, len(queue))
 	if !s.dstDesc.UIDPlus {
-		lanes = 1 // copies are found by content: one writer per folder at a time
+		lanes = 1 // copies are found by content: one writer at a time
 	}
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
@@ -378,23 +393,24 @@ func (s *session) copyJobs(ctx context.Context, jobs []*folderJob, opts copyOpti
 		wg       sync.WaitGroup
 	)
 	work := func(c conns) {
-		for b := range queue {
-			if ctx.Err() != nil {
-				continue
-			}
-			if opts.windows {
-				if err := s.p.waitWindow(ctx, s.row.SourceUser); err != nil {
-					continue // the context ended
+		for g := range folders {
+			for _, fj := range g {
+				for i := 0; i < len(fj.todo) && ctx.Err() == nil; i += size {
+					if opts.windows {
+						if err := s.p.waitWindow(ctx, s.row.SourceUser); err != nil {
+							break // the context ended
+						}
+					}
+					st, err := s.copyChunk(ctx, c, fj, fj.todo[i:min(i+size, len(fj.todo))])
+					mu.Lock()
+					total.add(st)
+					if err != nil && firstErr == nil {
+						firstErr = err
+						cancel(err)
+					}
+					mu.Unlock()
 				}
 			}
-			st, err := s.copyChunk(ctx, c, b.f, b.msgs)
-			mu.Lock()
-			total.add(st)
-			if err != nil && firstErr == nil {
-				firstErr = err
-				cancel(err)
-			}
-			mu.Unlock()
 		}
 	}
 	// Lanes still waiting for a connection slot when the session's own
@@ -455,9 +471,7 @@ func (s *session) copyChunk(ctx context.Context, c conns, fj *folderJob, msgs []
 	settle := false
 	for {
 		if settle {
-			fj.mu.Lock()
 			rest, err := s.settle(ctx, c, fj, msgs)
-			fj.mu.Unlock()
 			if err != nil {
 				if rt.again(ctx, err) {
 					continue
@@ -469,9 +483,7 @@ func (s *session) copyChunk(ctx context.Context, c conns, fj *folderJob, msgs []
 				return total, nil
 			}
 		}
-		fj.mu.RLock()
 		st, err := s.copyBatch(ctx, c, fj.e, fj.sf, msgs)
-		fj.mu.RUnlock()
 		total.add(st)
 		if err == nil {
 			return total, nil
