@@ -7,12 +7,9 @@ import (
 	"unicode/utf16"
 
 	"golang.org/x/text/encoding"
+
+	codepages "github.com/mailshift/mailshift/source/internal/codepage"
 	"golang.org/x/text/encoding/charmap"
-	"golang.org/x/text/encoding/japanese"
-	"golang.org/x/text/encoding/korean"
-	"golang.org/x/text/encoding/simplifiedchinese"
-	"golang.org/x/text/encoding/traditionalchinese"
-	"golang.org/x/text/encoding/unicode"
 )
 
 // Property types ([MS-OXCDATA] section 2.11.1).
@@ -174,79 +171,10 @@ func utf16String(b []byte) string {
 // codepageEncoding maps a Windows code page to its encoding; nil for
 // UTF-8 and unknown code pages.
 func codepageEncoding(cp int) encoding.Encoding {
-	switch cp {
-	case 1250:
-		return charmap.Windows1250
-	case 1251:
-		return charmap.Windows1251
-	case 1252, 0:
-		return charmap.Windows1252
-	case 1253:
-		return charmap.Windows1253
-	case 1254:
-		return charmap.Windows1254
-	case 1255:
-		return charmap.Windows1255
-	case 1256:
-		return charmap.Windows1256
-	case 1257:
-		return charmap.Windows1257
-	case 1258:
-		return charmap.Windows1258
-	case 874:
-		return charmap.Windows874
-	case 437:
-		return charmap.CodePage437
-	case 850:
-		return charmap.CodePage850
-	case 852:
-		return charmap.CodePage852
-	case 866:
-		return charmap.CodePage866
-	case 20866:
-		return charmap.KOI8R
-	case 21866:
-		return charmap.KOI8U
-	case 28591:
-		return charmap.ISO8859_1
-	case 28592:
-		return charmap.ISO8859_2
-	case 28593:
-		return charmap.ISO8859_3
-	case 28594:
-		return charmap.ISO8859_4
-	case 28595:
-		return charmap.ISO8859_5
-	case 28596:
-		return charmap.ISO8859_6
-	case 28597:
-		return charmap.ISO8859_7
-	case 28598, 38598:
-		return charmap.ISO8859_8
-	case 28599:
-		return charmap.ISO8859_9
-	case 28603:
-		return charmap.ISO8859_13
-	case 28605:
-		return charmap.ISO8859_15
-	case 932:
-		return japanese.ShiftJIS
-	case 50220, 50221, 50222:
-		return japanese.ISO2022JP
-	case 51932, 20932:
-		return japanese.EUCJP
-	case 936, 54936:
-		return simplifiedchinese.GB18030
-	case 949, 51949:
-		return korean.EUCKR
-	case 950:
-		return traditionalchinese.Big5
-	case 1200:
-		return unicode.UTF16(unicode.LittleEndian, unicode.IgnoreBOM)
-	case 1201:
-		return unicode.UTF16(unicode.BigEndian, unicode.IgnoreBOM)
+	if cp == 0 {
+		cp = 1252
 	}
-	return nil
+	return codepages.Encoding(cp)
 }
 
 // decodeCodepage turns 8-bit text in code page cp into UTF-8. Unknown
