@@ -1,6 +1,7 @@
 package phase
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -495,10 +496,22 @@ func (s *session) copyChunk(ctx context.Context, c conns, fj *folderJob, msgs []
 	}
 }
 
+// settleQuiet is how long settling waits, once the target answers again,
+// before it looks for the copies a failed command may have stored: a
+// command held up on the way (a stalled link, a busy proxy) lands as soon
+// as the path clears, and must be seen, not copied again.
+const settleQuiet = time.Second
+
 // settle resolves the intents among msgs after a failed batch and returns
 // the messages that still need copying.
 func (s *session) settle(ctx context.Context, c conns, fj *folderJob, msgs []source.Message) ([]source.Message, error) {
 	user := s.row.SourceUser
+	if _, err := c.dst.Status(ctx, fj.e.Target); err != nil {
+		return nil, fmt.Errorf("target folder %q: %w", fj.e.Target, err)
+	}
+	if !sleepCtx(ctx, settleQuiet) {
+		return nil, ctx.Err()
+	}
 	all, err := s.p.Store.Pairs(user, fj.e.Source)
 	if err != nil {
 		return nil, err
@@ -866,16 +879,9 @@ func (s *session) copyBatch(ctx context.Context, c conns, e mapping.Entry, sf so
 	var done []state.Pair
 	seen := make(map[string]bool, len(chunk))
 	maxFailed := int64(s.p.Config.Errors.Max)
-	fetchErr := c.src.Fetch(ctx, e.Source, chunk, func(m source.Message, body source.Body) error {
+	// record notes the outcome of one message's APPEND.
+	record := func(m source.Message, size int64, hash string, app target.Appended, err error) error {
 		p := base[m.Key]
-		seen[m.Key] = true
-		h := sha256.New()
-		size := body.Size()
-		lim := s.p.limiter()
-		if err := lim.WaitMessage(ctx); err != nil {
-			return err
-		}
-		app, err := c.dst.Append(ctx, e.Target, m.Flags, m.InternalDate, size, io.TeeReader(lim.Reader(ctx, body), h))
 		var rej *target.RejectedError
 		switch {
 		case errors.As(err, &rej):
@@ -889,7 +895,7 @@ func (s *session) copyBatch(ctx context.Context, c conns, e mapping.Entry, sf so
 		default:
 			p.Status = state.Copied
 			p.Size = size
-			p.Hash = hex.EncodeToString(h.Sum(nil))
+			p.Hash = hash
 			p.TargetUID = app.UID
 			if app.UIDValidity != 0 {
 				p.TargetUIDValidity = app.UIDValidity
@@ -903,7 +909,78 @@ func (s *session) copyBatch(ctx context.Context, c conns, e mapping.Entry, sf so
 			return errTooManyFailures
 		}
 		return nil
+	}
+
+	// Small messages are gathered and stored with one command per group
+	// where the target can (MULTIAPPEND): one transaction on the server
+	// instead of one per message. Large ones stream through one by one.
+	type held struct {
+		m    source.Message
+		body []byte
+		hash string
+	}
+	batcher, batching := c.dst.(target.BatchAppender)
+	var group []held
+	var groupBytes int64
+	lim := s.p.limiter()
+	flush := func() error {
+		if len(group) == 0 {
+			return nil
+		}
+		defer func() { group, groupBytes = group[:0], 0 }()
+		items := make([]target.BatchItem, len(group))
+		for i, h := range group {
+			items[i] = target.BatchItem{Flags: h.m.Flags, Date: h.m.InternalDate, Body: h.body}
+		}
+		apps, err := batcher.AppendBatch(ctx, e.Target, items)
+		if err == nil && len(apps) == len(group) {
+			for i, h := range group {
+				if err := record(h.m, int64(len(h.body)), h.hash, apps[i], nil); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+		if err != nil && !errors.Is(err, target.ErrBatchRefused) {
+			return fmt.Errorf("append %d messages to %q (source %q): %w", len(group), e.Target, e.Source, err)
+		}
+		// Refused as a whole (nothing stored): one by one, to learn which.
+		for _, h := range group {
+			app, err := c.dst.Append(ctx, e.Target, h.m.Flags, h.m.InternalDate, int64(len(h.body)), bytes.NewReader(h.body))
+			if err := record(h.m, int64(len(h.body)), h.hash, app, err); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	fetchErr := c.src.Fetch(ctx, e.Source, chunk, func(m source.Message, body source.Body) error {
+		seen[m.Key] = true
+		size := body.Size()
+		if err := lim.WaitMessage(ctx); err != nil {
+			return err
+		}
+		h := sha256.New()
+		if batching && size <= maxBatchedMessage {
+			buf := make([]byte, size)
+			if _, err := io.ReadFull(io.TeeReader(lim.Reader(ctx, body), h), buf); err != nil {
+				return fmt.Errorf("read source %q key %s: %w", e.Source, m.Key, err)
+			}
+			group = append(group, held{m, buf, hex.EncodeToString(h.Sum(nil))})
+			groupBytes += size
+			if groupBytes >= maxBatchBytes {
+				return flush()
+			}
+			return nil
+		}
+		if err := flush(); err != nil {
+			return err
+		}
+		app, err := c.dst.Append(ctx, e.Target, m.Flags, m.InternalDate, size, io.TeeReader(lim.Reader(ctx, body), h))
+		return record(m, size, hex.EncodeToString(h.Sum(nil)), app, err)
 	})
+	if fetchErr == nil {
+		fetchErr = flush()
+	}
 
 	// Without UIDPLUS the new messages' UIDs are found by content.
 	var unknown []state.Pair
@@ -957,6 +1034,14 @@ func (s *session) copyBatch(ctx context.Context, c conns, e mapping.Entry, sf so
 	}
 	return st, nil
 }
+
+// Messages up to maxBatchedMessage bytes are held in memory and stored in
+// groups of up to maxBatchBytes with one command each where the target
+// can; larger ones stream straight from the source to the target.
+const (
+	maxBatchedMessage = 256 << 10
+	maxBatchBytes     = 8 << 20
+)
 
 // pairID identifies a pair within one folder of one user.
 func pairID(p state.Pair) string {

@@ -62,3 +62,25 @@ func (e *RejectedError) Error() string {
 // (NO [UNAVAILABLE], [INUSE], a [LIMIT] on commands rather than on the
 // message): the copy engine slows down and tries again later.
 var ErrBusy = errors.New("target server is busy")
+
+// BatchItem is one message of a batch for BatchAppender.
+type BatchItem struct {
+	Flags []string
+	Date  time.Time
+	Body  []byte
+}
+
+// BatchAppender is implemented by targets that can store several messages
+// with one command, all or none (IMAP MULTIAPPEND).
+type BatchAppender interface {
+	// AppendBatch stores items in folder and returns where each went, in
+	// order (UIDs 0 when the server does not say them). An error wrapping
+	// ErrBatchRefused means nothing was stored (the target refused the
+	// batch, or cannot take batches): append the messages one by one. After
+	// any other error it is unknown whether the batch was stored.
+	AppendBatch(ctx context.Context, folder string, items []BatchItem) ([]Appended, error)
+}
+
+// ErrBatchRefused is wrapped by a BatchAppender's error when the target
+// refused a whole batch (and stored none of it).
+var ErrBatchRefused = errors.New("target refused the batch")

@@ -516,6 +516,10 @@ func (c *Conn) Close() error {
 	return nil
 }
 
+// Options returns the options c was dialled with, to dial another
+// connection of the same account.
+func (c *Conn) Options() Options { return c.opts }
+
 // Addr returns the server's host:port.
 func (c *Conn) Addr() string { return c.addr }
 

@@ -30,10 +30,39 @@ type netConn struct {
 
 	timedOut atomic.Bool
 	aborted  atomic.Bool // closed by abort or Close
+
+	// Once hijacked, the IMAP client's reader no longer reads: its Read
+	// waits on park until the connection closes, and the connection is
+	// the hijacker's.
+	hijacked atomic.Bool
+	park     chan struct{} // closed by Close
+	parked   chan struct{} // closed when the client's reader has stopped
+	parkOnce sync.Once
+	freeOnce sync.Once
 }
 
 func newNetConn(c, raw net.Conn, timeout time.Duration) *netConn {
-	return &netConn{Conn: c, raw: raw, timeout: timeout}
+	return &netConn{Conn: c, raw: raw, timeout: timeout, park: make(chan struct{}), parked: make(chan struct{})}
+}
+
+// hijack stops the IMAP client from reading (a read it is waiting in is
+// ended by a deadline in the past) and returns the connection for the
+// caller's own use, once the client's reader has stopped.
+func (c *netConn) hijack() net.Conn {
+	c.hijacked.Store(true)
+	c.raw.SetReadDeadline(time.Unix(1, 0))
+	<-c.parked
+	c.raw.SetReadDeadline(time.Time{})
+	c.raw.SetWriteDeadline(time.Time{})
+	return c.Conn
+}
+
+// parkReader is where the client's reader waits once the connection is
+// hijacked.
+func (c *netConn) parkReader() (int, error) {
+	c.parkOnce.Do(func() { close(c.parked) })
+	<-c.park
+	return 0, net.ErrClosed
 }
 
 // begin marks the start of a call: from now on the server must show signs
@@ -67,6 +96,9 @@ func (c *netConn) dead() bool {
 }
 
 func (c *netConn) Read(p []byte) (int, error) {
+	if c.hijacked.Load() {
+		return c.parkReader()
+	}
 	c.mu.Lock()
 	if c.busy {
 		c.raw.SetReadDeadline(time.Now().Add(c.timeout))
@@ -75,6 +107,9 @@ func (c *netConn) Read(p []byte) (int, error) {
 	n, err := c.Conn.Read(p)
 	if n > 0 {
 		c.keepGreeting(p[:n])
+	}
+	if err != nil && n == 0 && c.hijacked.Load() {
+		return c.parkReader()
 	}
 	c.noteErr(err)
 	return n, err
@@ -141,5 +176,7 @@ func (c *netConn) SetWriteDeadline(time.Time) error { return nil }
 // even before the client's reader has noticed.
 func (c *netConn) Close() error {
 	c.aborted.Store(true)
+	c.parkOnce.Do(func() { close(c.parked) })
+	c.freeOnce.Do(func() { close(c.park) })
 	return c.raw.Close()
 }
