@@ -7,7 +7,6 @@ import (
 	"html"
 	"slices"
 	"strings"
-	"time"
 
 	"github.com/mailshift/mailshift/internal/users"
 	"github.com/mailshift/mailshift/state"
@@ -190,9 +189,13 @@ func (p *Project) renderScope(approval *state.Approval) (string, error) {
 	}
 
 	w("## Schedule\n\n")
-	rate, from := p.estimateRate()
-	est := time.Duration(float64(totalBytes) / rate * float64(time.Second))
-	w("Estimated bulk copy: **%s** for %s at %s/s (%s), %d users in parallel.\n\n", formatDuration(est), FormatBytes(totalBytes), FormatBytes(int64(rate)), from, p.Config.Copy.Workers)
+	est, err := p.estimateBulk()
+	if err != nil {
+		return "", err
+	}
+	w("Estimated bulk copy: **%s** of copying for %s at %s/s (%s), %d users in parallel.\n\n", formatDuration(est.Copying), FormatBytes(est.Bytes), FormatBytes(int64(est.Rate)), est.RateFrom, p.Config.Copy.Workers)
+	w("%s\n\n", est.windowsText())
+	writeUserEstimates(w, est)
 	w("Then incremental passes (`mailshift sync`) until the cutover; the cutover window is one final sync plus verification.\n")
 	w("Deletions on the source: `%s`.\n\n", p.Config.Sync.Deletions)
 
@@ -206,12 +209,15 @@ func (p *Project) renderScope(approval *state.Approval) (string, error) {
 	return b.String(), nil
 }
 
-// estimateRate returns the copy rate to plan with, in bytes per second, and
-// where it comes from: the last passed test of this plan, else the
-// configured bandwidth.
+// estimateRate returns the bulk copy's rate to plan with, all users
+// together, in bytes per second, and where it comes from: the last passed
+// test of this plan (its rate per user, times the users bulk copies at
+// once), else the configured estimate.bandwidth.
 func (p *Project) estimateRate() (float64, string) {
 	if t, err := p.Store.LatestTestRun(); err == nil && t.Passed && t.Seconds > 0 && t.Bytes > 0 {
-		return float64(t.Bytes) / t.Seconds, fmt.Sprintf("measured by the test migration of %s", t.At.UTC().Format("2006-01-02 15:04"))
+		tested := float64(max(1, min(p.Config.Copy.Workers, len(t.Users))))
+		bulk := float64(max(1, min(p.Config.Copy.Workers, len(p.Users))))
+		return float64(t.Bytes) / t.Seconds / tested * bulk, fmt.Sprintf("measured by the test migration of %s", t.At.UTC().Format("2006-01-02 15:04"))
 	}
 	r, err := ParseRate(p.Config.Estimate.Bandwidth)
 	if err != nil || r <= 0 {

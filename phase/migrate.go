@@ -120,6 +120,7 @@ type TestResult struct {
 	RateBytes     float64       `json:"rate_bytes_per_second"`
 	RateMessages  float64       `json:"rate_messages_per_second"`
 	EstimatedBulk time.Duration `json:"estimated_bulk_ns"`
+	Estimate      *BulkEstimate `json:"estimate,omitempty"` // of the bulk copy still to do, per user, with throttle and windows
 	TotalBytes    int64         `json:"total_bytes"`
 	CleanedUp     bool          `json:"cleaned_up"`
 }
@@ -171,14 +172,6 @@ func Test(ctx context.Context, p *Project, opts TestOptions) (TestResult, error)
 			}
 		}
 	}
-	if res.RateBytes > 0 {
-		// The test ran min(workers, test users) users at once; bulk runs
-		// min(workers, all users). The per-user rate is assumed to hold.
-		tested := float64(max(1, min(p.Config.Copy.Workers, len(rows))))
-		bulk := float64(max(1, min(p.Config.Copy.Workers, len(p.Users))))
-		rate := res.RateBytes / tested * bulk
-		res.EstimatedBulk = time.Duration(float64(res.TotalBytes) / rate * float64(time.Second))
-	}
 	detail := fmt.Sprintf("%d messages, %s in %.1fs; verification: %d differences", res.Messages, FormatBytes(res.Bytes), res.Seconds, res.Verify.Differences)
 	if !res.Passed {
 		var why []string
@@ -204,6 +197,14 @@ func Test(ctx context.Context, p *Project, opts TestOptions) (TestResult, error)
 	}
 	if _, err := p.Store.SaveTestRun(run); err != nil {
 		return res, err
+	}
+	if res.Passed {
+		est, err := p.estimateBulk()
+		if err != nil {
+			return res, err
+		}
+		res.Estimate = &est
+		res.EstimatedBulk = est.Copying
 	}
 	if text := renderTest(p, res, run); text != "" {
 		if _, err := p.writeReport("test.md", text); err != nil {
@@ -263,8 +264,10 @@ func renderTest(p *Project, res TestResult, run state.TestRun) string {
 	fmt.Fprintf(&b, "| messages copied | %d |\n| bytes copied | %s |\n| time | %.1f s |\n", res.Messages, FormatBytes(res.Bytes), res.Seconds)
 	fmt.Fprintf(&b, "| rate | %s/s, %.0f messages/s |\n", FormatBytes(int64(res.RateBytes)), res.RateMessages)
 	fmt.Fprintf(&b, "| messages refused | %d |\n| verification differences | %d |\n", res.FailedMsgs, res.Verify.Differences)
-	if res.EstimatedBulk > 0 {
-		fmt.Fprintf(&b, "| estimated bulk copy (%s, %d workers) | %s |\n", FormatBytes(res.TotalBytes), p.Config.Copy.Workers, formatDuration(res.EstimatedBulk))
+	if res.Estimate != nil {
+		fmt.Fprintf(&b, "| estimated bulk copy (%s still to copy, %d workers) | %s |\n\n", FormatBytes(res.Estimate.Bytes), p.Config.Copy.Workers, formatDuration(res.Estimate.Copying))
+		b.WriteString(res.Estimate.windowsText() + "\n\n")
+		writeUserEstimates(func(f string, a ...any) { fmt.Fprintf(&b, f, a...) }, *res.Estimate)
 	}
 	b.WriteString(renderDifferences(res.Verify))
 	return b.String()

@@ -11,24 +11,27 @@ import (
 // UserStatus is where one user stands; its JSON form is the stable
 // interface of `status --json`.
 type UserStatus struct {
-	SourceUser     string     `json:"source_user"`
-	TargetUser     string     `json:"target_user"`
-	Batch          string     `json:"batch"`
-	Stage          string     `json:"stage"` // new, collected, tested, bulk-running, bulk-done, synced, cut-over
-	CollectedAt    *time.Time `json:"collected_at,omitempty"`
-	TestedAt       *time.Time `json:"tested_at,omitempty"`
-	BulkStartedAt  *time.Time `json:"bulk_started_at,omitempty"`
-	BulkDoneAt     *time.Time `json:"bulk_done_at,omitempty"`
-	SyncedAt       *time.Time `json:"synced_at,omitempty"`
-	CutoverAt      *time.Time `json:"cutover_at,omitempty"`
-	PausedUntil    *time.Time `json:"paused_until,omitempty"` // bulk copy waits outside throttle.windows
-	Messages       int64      `json:"source_messages"`        // from the inventory
-	Bytes          int64      `json:"source_bytes"`
-	Copied         int64      `json:"copied_messages"`
-	CopiedBytes    int64      `json:"copied_bytes"`
-	FailedMessages int64      `json:"failed_messages"`
-	ErrorStep      string     `json:"error_step,omitempty"`
-	Error          string     `json:"error,omitempty"`
+	SourceUser    string     `json:"source_user"`
+	TargetUser    string     `json:"target_user"`
+	Batch         string     `json:"batch"`
+	Stage         string     `json:"stage"` // new, collected, tested, bulk-running, bulk-done, synced, cut-over
+	CollectedAt   *time.Time `json:"collected_at,omitempty"`
+	TestedAt      *time.Time `json:"tested_at,omitempty"`
+	BulkStartedAt *time.Time `json:"bulk_started_at,omitempty"`
+	BulkDoneAt    *time.Time `json:"bulk_done_at,omitempty"`
+	SyncedAt      *time.Time `json:"synced_at,omitempty"`
+	CutoverAt     *time.Time `json:"cutover_at,omitempty"`
+	PausedUntil   *time.Time `json:"paused_until,omitempty"` // bulk copy waits outside throttle.windows
+	// EstimatedBulkSeconds is the copying time of the user's data not
+	// copied yet, at the planned rate (see StatusReport.Estimate).
+	EstimatedBulkSeconds float64 `json:"estimated_bulk_seconds"`
+	Messages             int64   `json:"source_messages"` // from the inventory
+	Bytes                int64   `json:"source_bytes"`
+	Copied               int64   `json:"copied_messages"`
+	CopiedBytes          int64   `json:"copied_bytes"`
+	FailedMessages       int64   `json:"failed_messages"`
+	ErrorStep            string  `json:"error_step,omitempty"`
+	Error                string  `json:"error,omitempty"`
 }
 
 // StatusReport is where the whole project stands.
@@ -39,6 +42,8 @@ type StatusReport struct {
 	PlanValid  bool         `json:"plan_approved"` // an approval exists and matches the current plan
 	TestPassed bool         `json:"test_passed"`
 	Users      []UserStatus `json:"users"`
+	// Estimate plans the bulk copy still to do, all users together.
+	Estimate *BulkEstimate `json:"bulk_estimate,omitempty"`
 }
 
 // Status reports where every selected user stands.
@@ -56,6 +61,13 @@ func Status(p *Project, sel Selection) (StatusReport, error) {
 		rep.PlanValid = a.Hash == rep.PlanHash
 	}
 	rep.TestPassed = p.requireTest() == nil
+	est, err := p.estimateBulk()
+	if err != nil {
+		return rep, err
+	}
+	if est.Bytes > 0 {
+		rep.Estimate = &est
+	}
 	for _, r := range rows {
 		u, err := p.Store.User(r.SourceUser)
 		if err != nil {
@@ -80,6 +92,9 @@ func Status(p *Project, sel Selection) (StatusReport, error) {
 			}
 		}
 		us.Stage = stage(u)
+		if u.BulkDoneAt.IsZero() {
+			us.EstimatedBulkSeconds = est.Users[u.SourceUser].Seconds()
+		}
 		if !u.PausedUntil.IsZero() && u.BulkDoneAt.IsZero() {
 			us.PausedUntil = timePtr(u.PausedUntil)
 		}
@@ -129,6 +144,12 @@ func RenderStatus(rep StatusReport) string {
 		b.WriteString("Test migration: passed\n")
 	} else {
 		b.WriteString("Test migration: none passed for this plan\n")
+	}
+	if e := rep.Estimate; e != nil {
+		fmt.Fprintf(&b, "Bulk copy to do: %s, about %s of copying at %s/s (%s)\n", FormatBytes(e.Bytes), formatDuration(e.Copying), FormatBytes(int64(e.Rate)), e.RateFrom)
+		if e.WindowsNote != "" {
+			b.WriteString(strings.ReplaceAll(e.windowsText(), "**", "") + "\n")
+		}
 	}
 	fmt.Fprintf(&b, "\n%-28s %-10s %-13s %17s %10s %7s  %s\n", "USER", "BATCH", "STAGE", "COPIED", "SIZE", "FAILED", "LAST ERROR")
 	for _, u := range rep.Users {
