@@ -72,10 +72,15 @@ func (s *Store) FailedPairs(user string) ([]Pair, error) {
 // Counts sums up the pairs of user or, when user is "", of every user.
 func (s *Store) Counts(user string) (Counts, error) {
 	var c Counts
+	// Two forms, so that one user's counts read only that user's rows.
+	where, args := "", []any{}
+	if user != "" {
+		where, args = "WHERE source_user = ?", []any{user}
+	}
 	err := s.db.QueryRow(`SELECT
 		coalesce(sum(status = 'copied'), 0), coalesce(sum(status = 'failed'), 0),
 		coalesce(sum(status = 'intent'), 0), coalesce(sum(CASE WHEN status = 'copied' THEN size END), 0)
-		FROM pairs WHERE ?1 = '' OR source_user = ?1`, user).
+		FROM pairs `+where, args...).
 		Scan(&c.Copied, &c.Failed, &c.Intent, &c.CopiedBytes)
 	if err != nil {
 		return Counts{}, fmt.Errorf("count pairs: %w", err)
@@ -211,7 +216,7 @@ func (s *Store) PendingFolders(user string) (map[string]int, error) {
 		var x row
 		err := r.Scan(&x.folder, &x.n)
 		return x, err
-	}, `SELECT source_folder, count(*) FROM pairs
+	}, `SELECT source_folder, count(*) FROM pairs INDEXED BY pairs_pending
 		WHERE source_user = ? AND status IN ('intent', 'failed') GROUP BY source_folder`, user)
 	if err != nil {
 		return nil, fmt.Errorf("count pending pairs of user %q: %w", user, err)
