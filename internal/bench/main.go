@@ -376,48 +376,19 @@ func runProfile(ctx context.Context, o options, p profile, src, dst *dovecot.Ser
 				}
 			}
 			add(r)
-		case "mailshift":
-			r := row{tool: fmt.Sprintf("mailshift (%d workers)", o.workers)}
+		case "mailshift", "mbsync", "doveadm":
+			c := copiers[tool]
+			r := row{tool: c.label(o, p)}
 			if bin == "" {
-				r.skipped = "did not build"
+				r.skipped = c.missing
 				add(r)
 				continue
 			}
-			logf("%s: mailshift", p.name)
-			bulk, rerun, targets, err := mailshiftRun(ctx, e, bin)
-			r.wall, r.rerun, r.rssKiB, r.failed = bulk.wall, rerun.wall, max(bulk.rssKiB, rerun.rssKiB), err
-			if err == nil {
-				r.copies = check(targets, true)
-			}
-			cleanup(targets)
-			add(r)
-		case "mbsync":
-			r := row{tool: fmt.Sprintf("mbsync (%d at a time)", min(o.workers, p.users))}
-			if bin == "" {
-				r.skipped = "not installed"
-				add(r)
-				continue
-			}
-			logf("%s: mbsync", p.name)
-			first, rerun, targets, err := mbsyncRun(ctx, e, bin)
+			logf("%s: %s", p.name, tool)
+			first, rerun, targets, err := c.run(ctx, e, bin)
 			r.wall, r.rerun, r.rssKiB, r.failed = first.wall, rerun.wall, max(first.rssKiB, rerun.rssKiB), err
 			if err == nil {
-				r.copies = check(targets, false)
-			}
-			cleanup(targets)
-			add(r)
-		case "doveadm":
-			r := row{tool: fmt.Sprintf("doveadm backup, imapc (%d at a time; ceiling for a Dovecot target)", min(o.workers, p.users))}
-			if bin == "" {
-				r.skipped = "not installed"
-				add(r)
-				continue
-			}
-			logf("%s: doveadm backup", p.name)
-			first, rerun, targets, err := doveadmRun(ctx, e, bin)
-			r.wall, r.rerun, r.rssKiB, r.failed = first.wall, rerun.wall, max(first.rssKiB, rerun.rssKiB), err
-			if err == nil {
-				r.copies = check(targets, false)
+				r.copies = check(targets, c.exact)
 			}
 			cleanup(targets)
 			add(r)
@@ -582,4 +553,30 @@ func machine(o options, tools map[string]string) string {
 	}
 	fmt.Fprintf(&b, "- scale %g; MB = 10^6 bytes of message data per second of wall time; peak RSS in MiB (the largest VmHWM of the tool's process and its children, polled from /proc; for mbsync and doveadm the largest of their processes); re-run: the same tool again with nothing changed (mailshift: `sync`)\n", o.scale)
 	return b.String()
+}
+
+// copier is a tool that copies the profile's mail: how to run it and how
+// to judge its copies.
+type copier struct {
+	label   func(o options, p profile) string
+	missing string // why a row is empty when the tool is not there
+	exact   bool   // its copies must be byte-identical
+	run     func(ctx context.Context, e *env, bin string) (first, rerun proc, targets []string, err error)
+}
+
+var copiers = map[string]copier{
+	"mailshift": {
+		label:   func(o options, p profile) string { return fmt.Sprintf("mailshift (%d workers)", o.workers) },
+		missing: "did not build", exact: true, run: mailshiftRun,
+	},
+	"mbsync": {
+		label:   func(o options, p profile) string { return fmt.Sprintf("mbsync (%d at a time)", min(o.workers, p.users)) },
+		missing: "not installed", run: mbsyncRun,
+	},
+	"doveadm": {
+		label: func(o options, p profile) string {
+			return fmt.Sprintf("doveadm backup, imapc (%d at a time; ceiling for a Dovecot target)", min(o.workers, p.users))
+		},
+		missing: "not installed", run: doveadmRun,
+	},
 }

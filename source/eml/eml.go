@@ -182,20 +182,10 @@ func (s *Source) Folders(ctx context.Context) ([]source.Folder, error) {
 	if err != nil {
 		return nil, err
 	}
-	names := make([]string, 0, len(all))
-	for n := range all {
-		names = append(names, n)
-	}
-	slices.SortFunc(names, mailfile.FolderOrder)
-	out := make([]source.Folder, 0, len(names))
-	for _, n := range names {
-		f, _, err := s.list(ctx, n, all[n])
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, f)
-	}
-	return out, nil
+	return mailfile.ListFolders(all, nil, func(n string, d []dir) (source.Folder, error) {
+		f, _, err := s.list(ctx, n, d)
+		return f, err
+	})
 }
 
 // lookup finds a folder's directories: where its name says, else by a walk.

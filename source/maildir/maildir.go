@@ -214,25 +214,10 @@ func (s *Source) Folders(ctx context.Context) ([]source.Folder, error) {
 	if err != nil {
 		return nil, err
 	}
-	names := make([]string, 0, len(tree))
-	for n := range tree {
-		names = append(names, n)
-	}
-	slices.SortFunc(names, mailfile.FolderOrder)
-	var out []source.Folder
-	for _, n := range names {
-		d := tree[n]
-		if d.noSelect {
-			out = append(out, source.Folder{Name: n, NoSelect: true})
-			continue
-		}
+	return mailfile.ListFolders(tree, func(d folderDir) bool { return d.noSelect }, func(n string, d folderDir) (source.Folder, error) {
 		f, _, err := s.list(ctx, n, d.path)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, f)
-	}
-	return out, nil
+		return f, err
+	})
 }
 
 // Messages lists a folder's messages, in UID order. A folder that does not

@@ -386,25 +386,10 @@ func (s *Source) Folders(ctx context.Context) ([]source.Folder, error) {
 	if err != nil {
 		return nil, err
 	}
-	names := make([]string, 0, len(all))
-	for n := range all {
-		names = append(names, n)
-	}
-	slices.SortFunc(names, mailfile.FolderOrder)
-	var out []source.Folder
-	for _, n := range names {
-		ff := all[n]
-		if ff.noSelect {
-			out = append(out, source.Folder{Name: n, NoSelect: true})
-			continue
-		}
+	return mailfile.ListFolders(all, func(ff folderFile) bool { return ff.noSelect }, func(n string, ff folderFile) (source.Folder, error) {
 		f, _, err := s.list(ctx, n, ff.path)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, f)
-	}
-	return out, nil
+		return f, err
+	})
 }
 
 // lookup finds a folder's file.
