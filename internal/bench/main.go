@@ -570,7 +570,9 @@ var copiers = map[string]copier{
 		missing: "did not build", exact: true, run: mailshiftRun,
 	},
 	"mbsync": {
-		label:   func(o options, p profile) string { return fmt.Sprintf("mbsync (%d at a time)", min(o.workers, p.users)) },
+		label: func(o options, p profile) string {
+			return fmt.Sprintf("mbsync (%d at a time)", min(o.workers, p.users))
+		},
 		missing: "not installed", run: mbsyncRun,
 	},
 	"doveadm": {

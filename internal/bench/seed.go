@@ -3,16 +3,15 @@ package main
 import (
 	"bytes"
 	"crypto/sha256"
-	"encoding/base64"
 	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
-	"unicode/utf16"
 
 	"github.com/mailshift/mailshift/internal/corpus"
 	"github.com/mailshift/mailshift/internal/dovecot"
+	"github.com/mailshift/mailshift/internal/imapconn"
 )
 
 // folderSum is what a folder holds, as compared between servers: the
@@ -98,7 +97,7 @@ func seedMaildir(s *dovecot.Server, user string, folders []string, msgs []corpus
 	for _, f := range folders {
 		dir := root
 		if f != "INBOX" {
-			dir = filepath.Join(root, filepath.FromSlash(mutf7(f)))
+			dir = filepath.Join(root, filepath.FromSlash(imapconn.EncodeMUTF7(f)))
 		}
 		for _, sub := range []string{"cur", "new", "tmp"} {
 			if err := os.MkdirAll(filepath.Join(dir, sub), 0o700); err != nil {
@@ -138,38 +137,4 @@ func seedMaildir(s *dovecot.Server, user string, folders []string, msgs []corpus
 		return nil, err
 	}
 	return plan, nil
-}
-
-// mutf7 encodes a folder name in IMAP's modified UTF-7, as Dovecot names
-// its directories ("Überblick" is "&ANw-berblick").
-func mutf7(s string) string {
-	var b strings.Builder
-	var pending []rune
-	flush := func() {
-		if len(pending) == 0 {
-			return
-		}
-		var raw []byte
-		for _, u := range utf16.Encode(pending) {
-			raw = append(raw, byte(u>>8), byte(u))
-		}
-		b.WriteByte('&')
-		b.WriteString(strings.ReplaceAll(base64.RawStdEncoding.EncodeToString(raw), "/", ","))
-		b.WriteByte('-')
-		pending = pending[:0]
-	}
-	for _, r := range s {
-		if r >= 0x20 && r <= 0x7e {
-			flush()
-			if r == '&' {
-				b.WriteString("&-")
-			} else {
-				b.WriteRune(r)
-			}
-			continue
-		}
-		pending = append(pending, r)
-	}
-	flush()
-	return b.String()
 }

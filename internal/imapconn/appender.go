@@ -268,7 +268,7 @@ func parseAppendUID(line string, n int) (uint32, []uint32, error) {
 // names are UTF-8, quoted.
 func (a *Appender) mailbox(name string) string {
 	if !a.utf8 {
-		name = encodeMUTF7(name)
+		name = EncodeMUTF7(name)
 	}
 	return `"` + strings.NewReplacer(`\`, `\\`, `"`, `\"`).Replace(name) + `"`
 }
@@ -289,8 +289,10 @@ func validFlag(f string) bool {
 	return true
 }
 
-// encodeMUTF7 encodes a mailbox name in modified UTF-7 (RFC 3501 5.1.3).
-func encodeMUTF7(s string) string {
+// EncodeMUTF7 encodes a mailbox name in modified UTF-7 (RFC 3501 5.1.3),
+// as IMAP servers before IMAP4rev2 and Dovecot's Maildir directories spell
+// non-ASCII names.
+func EncodeMUTF7(s string) string {
 	var b strings.Builder
 	var run []rune
 	flush := func() {

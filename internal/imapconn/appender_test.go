@@ -126,7 +126,7 @@ func TestEncodeMUTF7(t *testing.T) {
 		"日本語":            "&ZeVnLIqe-",
 		"Entwürfe/Grüße": "Entw&APw-rfe/Gr&APwA3w-e",
 	} {
-		if got := encodeMUTF7(in); got != want {
+		if got := EncodeMUTF7(in); got != want {
 			t.Errorf("%q: %q, want %q", in, got, want)
 		}
 	}
