@@ -204,7 +204,7 @@ func Defaults() Config {
 	return Config{
 		Users:    UsersConfig{File: "users.csv"},
 		Sync:     SyncConfig{Deletions: "keep", MaxDelete: 50, Interval: "30s"},
-		Copy:     CopyConfig{Workers: 4, BatchSize: 200, ConnectionsPerUser: 2, Retries: 6, RetryWait: "1s"},
+		Copy:     CopyConfig{Workers: 4, BatchSize: 500, ConnectionsPerUser: 2, Retries: 6, RetryWait: "1s"},
 		Errors:   ErrorsConfig{Max: 1000},
 		Estimate: EstimateConfig{Bandwidth: "10MB/s"},
 		Reports:  ReportsConfig{Dir: "reports"},
