@@ -1037,7 +1037,8 @@ func (s *session) copyBatch(ctx context.Context, c conns, e mapping.Entry, sf so
 
 // Messages up to maxBatchedMessage bytes are held in memory and stored in
 // groups of up to maxBatchBytes with one command each where the target
-// can; larger ones stream straight from the source to the target.
+// can (a group per lane in memory at a time); larger ones stream straight
+// from the source to the target.
 const (
 	maxBatchedMessage = 256 << 10
 	maxBatchBytes     = 8 << 20

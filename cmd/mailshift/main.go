@@ -10,6 +10,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"runtime/debug"
 	"syscall"
 
 	"github.com/mailshift/mailshift/internal/users"
@@ -29,7 +30,16 @@ const (
 	exitInterrupted = 130
 )
 
+// memoryLimit is the soft limit of the Go heap (unless GOMEMLIMIT says
+// otherwise): the copy engine holds at most a few groups of small messages
+// per connection, and collecting garbage before the heap doubles keeps a
+// migration station's memory flat. It is soft: a larger message still fits.
+const memoryLimit = 128 << 20
+
 func main() {
+	if os.Getenv("GOMEMLIMIT") == "" {
+		debug.SetMemoryLimit(memoryLimit)
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	os.Exit(run(ctx, os.Args[1:], os.Stdout, os.Stderr))
