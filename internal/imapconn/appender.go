@@ -70,7 +70,10 @@ func (c *Conn) Appender(ctx context.Context) (*Appender, error) {
 	if !c.caps.Has(imap.Cap("MULTIAPPEND")) {
 		return nil, fmt.Errorf("imap server %s does not offer MULTIAPPEND", c.addr)
 	}
-	conn := c.nc.hijack()
+	conn, err := c.nc.hijack(c.client.Closed())
+	if err != nil {
+		return nil, fmt.Errorf("imap %s: connection lost before MULTIAPPEND: %w", c.addr, err)
+	}
 	c.closed = true // the IMAP client is done with it
 	return &Appender{
 		c: c, conn: conn, r: bufio.NewReaderSize(conn, 16<<10), w: bufio.NewWriterSize(conn, 64<<10),

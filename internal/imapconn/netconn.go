@@ -48,13 +48,17 @@ func newNetConn(c, raw net.Conn, timeout time.Duration) *netConn {
 // hijack stops the IMAP client from reading (a read it is waiting in is
 // ended by a deadline in the past) and returns the connection for the
 // caller's own use, once the client's reader has stopped.
-func (c *netConn) hijack() net.Conn {
+func (c *netConn) hijack(clientGone <-chan struct{}) (net.Conn, error) {
 	c.hijacked.Store(true)
 	c.raw.SetReadDeadline(time.Unix(1, 0))
-	<-c.parked
+	select {
+	case <-c.parked:
+	case <-clientGone: // the client's reader ended (the server hung up)
+		return nil, net.ErrClosed
+	}
 	c.raw.SetReadDeadline(time.Time{})
 	c.raw.SetWriteDeadline(time.Time{})
-	return c.Conn
+	return c.Conn, nil
 }
 
 // parkReader is where the client's reader waits once the connection is
