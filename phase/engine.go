@@ -112,18 +112,30 @@ func (p *Project) openSessionRetrying(ctx context.Context, r users.Row) (*sessio
 
 // replan lists both sides' folders and maps them.
 func (s *session) replan(ctx context.Context) error {
+	// The two sides are asked at once.
+	var (
+		srcErr error
+		wg     sync.WaitGroup
+	)
+	wg.Go(func() {
+		if s.srcDesc, srcErr = s.src.Describe(ctx); srcErr != nil {
+			srcErr = fmt.Errorf("source %s: %w", s.row.SourceUser, srcErr)
+		} else if s.srcDirs, srcErr = s.src.Folders(ctx); srcErr != nil {
+			srcErr = fmt.Errorf("source %s: list folders: %w", s.row.SourceUser, srcErr)
+		}
+	})
 	var err error
-	if s.srcDesc, err = s.src.Describe(ctx); err != nil {
-		return fmt.Errorf("source %s: %w", s.row.SourceUser, err)
-	}
 	if s.dstDesc, err = s.dst.Describe(ctx); err != nil {
-		return fmt.Errorf("target %s: %w", s.row.TargetUser, err)
+		err = fmt.Errorf("target %s: %w", s.row.TargetUser, err)
+	} else if s.dstDirs, err = s.dst.Folders(ctx); err != nil {
+		err = fmt.Errorf("target %s: list folders: %w", s.row.TargetUser, err)
 	}
-	if s.srcDirs, err = s.src.Folders(ctx); err != nil {
-		return fmt.Errorf("source %s: list folders: %w", s.row.SourceUser, err)
+	wg.Wait()
+	if srcErr != nil {
+		return srcErr
 	}
-	if s.dstDirs, err = s.dst.Folders(ctx); err != nil {
-		return fmt.Errorf("target %s: list folders: %w", s.row.TargetUser, err)
+	if err != nil {
+		return err
 	}
 	s.plan, err = s.p.mapFolders(s.srcDesc, s.srcDirs, s.dstDesc, s.dstDirs)
 	if err != nil {
@@ -449,16 +461,28 @@ func (p *Project) openConns(ctx context.Context, r users.Row) (conns, error) {
 	if err != nil {
 		return conns{}, err
 	}
-	src, err := p.openSource(ctx, r)
-	if err != nil {
+	// Both sides log in at once: a login costs a few round trips and, on
+	// many servers, a process started for the session.
+	var (
+		src    source.Source
+		srcErr error
+		wg     sync.WaitGroup
+	)
+	wg.Go(func() { src, srcErr = p.openSource(ctx, r) })
+	dst, dstErr := p.openTarget(ctx, r)
+	wg.Wait()
+	if srcErr != nil || dstErr != nil {
+		if src != nil {
+			src.Close()
+		}
+		if dst != nil {
+			dst.Close()
+		}
 		release()
-		return conns{}, err
-	}
-	dst, err := p.openTarget(ctx, r)
-	if err != nil {
-		src.Close()
-		release()
-		return conns{}, err
+		if srcErr != nil {
+			return conns{}, srcErr
+		}
+		return conns{}, dstErr
 	}
 	return conns{src: src, dst: dst, release: release}, nil
 }
