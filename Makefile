@@ -1,7 +1,8 @@
 # mailshift — build, test, benchmark.
 #
-#   make test    installs what the tests need when missing (Dovecot), then
-#                go vet and go test -race ./... (real-server tests included)
+#   make test    installs what the tests need when missing (Dovecot, formail,
+#                python3), then go vet and go test -race ./... (real-server
+#                tests included)
 #   make bench   runs the benchmarks and prints their figures
 #   make build   builds ./mailshift
 
