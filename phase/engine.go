@@ -944,6 +944,7 @@ func (s *session) copyBatch(ctx context.Context, c conns, e mapping.Entry, sf so
 		hash string
 	}
 	batcher, batching := c.dst.(target.BatchAppender)
+	batching = batching && batcher.Batches()
 	var group []held
 	var groupBytes int64
 	lim := s.p.limiter()

@@ -116,14 +116,7 @@ func (r *retrier) again(ctx context.Context, err error) bool {
 		r.p.limiter().Slow()
 	}
 	r.p.log().Warn("retrying after a transient failure", "work", r.what, "attempt", r.attempts, "of", r.p.Config.Copy.Retries, "wait", wait.Round(time.Millisecond).String(), "error", err.Error())
-	t := time.NewTimer(wait)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return false
-	case <-t.C:
-		return true
-	}
+	return sleepCtx(ctx, wait)
 }
 
 // ok forgets earlier failures after a success.

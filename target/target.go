@@ -73,6 +73,9 @@ type BatchItem struct {
 // BatchAppender is implemented by targets that can store several messages
 // with one command, all or none (IMAP MULTIAPPEND).
 type BatchAppender interface {
+	// Batches tells whether AppendBatch can store several messages with
+	// one command on this target; if not, append them one by one.
+	Batches() bool
 	// AppendBatch stores items in folder and returns where each went, in
 	// order (UIDs 0 when the server does not say them). An error wrapping
 	// ErrBatchRefused means nothing was stored (the target refused the

@@ -4,10 +4,7 @@ import (
 	"bytes"
 	"database/sql"
 	"fmt"
-	"io"
 	"io/fs"
-	"log"
-	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -15,15 +12,12 @@ import (
 	"syscall"
 	"testing"
 
-	"github.com/emersion/go-imap/v2"
-	"github.com/emersion/go-imap/v2/imapserver"
-	"github.com/emersion/go-imap/v2/imapserver/imapmemserver"
-	"github.com/emersion/go-sasl"
 	_ "modernc.org/sqlite"
 
 	"github.com/mailshift/mailshift/internal/corpus"
 	"github.com/mailshift/mailshift/internal/dovecot"
 	"github.com/mailshift/mailshift/internal/imaptest"
+	"github.com/mailshift/mailshift/internal/memserver"
 	"github.com/mailshift/mailshift/state"
 )
 
@@ -454,103 +448,39 @@ func must(t testing.TB, err error) {
 }
 
 // tokenServer is an in-memory IMAP server that logs users in with XOAUTH2
-// only; a token is valid until expireAll.
+// only; a token "tok-USER-..." is valid until expireAll.
 type tokenServer struct {
-	Addr string
-	mem  *imapmemserver.Server
+	*memserver.TokenServer
 
 	mu      sync.Mutex
-	tokens  []string
 	expired map[string]bool
 }
 
-const tokenUserPassword = "internal-only"
-
 func startTokenServer(t *testing.T) *tokenServer {
 	t.Helper()
-	ts := &tokenServer{mem: imapmemserver.New(), expired: map[string]bool{}}
-	srv := imapserver.New(&imapserver.Options{
-		NewSession: func(*imapserver.Conn) (imapserver.Session, *imapserver.GreetingData, error) {
-			return &tokenSession{SessionIMAP4rev2: ts.mem.NewSession().(imapserver.SessionIMAP4rev2), ts: ts}, nil, nil
-		},
-		Caps:         imap.CapSet{imap.CapIMAP4rev1: {}, imap.CapIMAP4rev2: {}},
-		InsecureAuth: true,
-		Logger:       log.New(io.Discard, "", 0),
-	})
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	go srv.Serve(ln)
+	ts := &tokenServer{expired: map[string]bool{}}
+	srv, err := memserver.StartTokenServer(ts.valid, "XOAUTH2")
+	must(t, err)
 	t.Cleanup(func() { srv.Close() })
-	ts.Addr = ln.Addr().String()
+	ts.TokenServer = srv
 	return ts
 }
 
-func (ts *tokenServer) addUser(t *testing.T, name string) {
-	u := imapmemserver.NewUser(name, tokenUserPassword)
-	must(t, u.Create("INBOX", nil))
-	ts.mem.AddUser(u)
-}
+func (ts *tokenServer) addUser(t *testing.T, name string) { must(t, ts.AddUser(name)) }
 
+// expireAll makes every token presented so far invalid.
 func (ts *tokenServer) expireAll() {
 	ts.mu.Lock()
 	defer ts.mu.Unlock()
-	for _, tok := range ts.tokens {
+	for _, tok := range ts.Tokens() {
 		ts.expired[tok] = true
 	}
 }
 
-func (ts *tokenServer) seen() []string {
-	ts.mu.Lock()
-	defer ts.mu.Unlock()
-	return append([]string{}, ts.tokens...)
-}
+func (ts *tokenServer) seen() []string { return ts.Tokens() }
 
 func (ts *tokenServer) valid(user, token string) bool {
 	ts.mu.Lock()
 	defer ts.mu.Unlock()
-	ts.tokens = append(ts.tokens, token)
 	return strings.HasPrefix(token, "tok-"+user+"-") && !ts.expired[token]
-}
-
-type tokenSession struct {
-	imapserver.SessionIMAP4rev2
-	ts *tokenServer
-}
-
-func (s *tokenSession) AuthenticateMechanisms() []string { return []string{"XOAUTH2"} }
-
-func (s *tokenSession) Authenticate(mech string) (sasl.Server, error) {
-	if mech != "XOAUTH2" {
-		return nil, &imap.Error{Type: imap.StatusResponseTypeNo, Text: "SASL mechanism not supported"}
-	}
-	return &xoauth2Server{s: s}, nil
-}
-
-// xoauth2Server answers a bad token as Gmail does: a JSON challenge, then
-// NO after the client's empty response.
-type xoauth2Server struct {
-	s      *tokenSession
-	failed bool
-}
-
-func (x *xoauth2Server) Next(resp []byte) ([]byte, bool, error) {
-	if x.failed {
-		return nil, true, &imap.Error{Type: imap.StatusResponseTypeNo, Code: imap.ResponseCodeAuthenticationFailed, Text: "Invalid credentials (Failure)"}
-	}
-	if resp == nil {
-		return []byte{}, false, nil
-	}
-	parts := strings.Split(string(resp), "\x01")
-	if len(parts) != 4 {
-		return nil, true, &imap.Error{Type: imap.StatusResponseTypeBad, Text: "malformed XOAUTH2 response"}
-	}
-	user := strings.TrimPrefix(parts[0], "user=")
-	token := strings.TrimPrefix(parts[1], "auth=Bearer ")
-	if !x.s.ts.valid(user, token) {
-		x.failed = true
-		return []byte(`{"status":"401","schemes":"Bearer","scope":"https://mail.example/"}`), false, nil
-	}
-	return nil, true, x.s.Login(user, tokenUserPassword)
 }

@@ -5,20 +5,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
-	"log"
-	"net"
 	"os"
 	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
 
-	"github.com/emersion/go-imap/v2"
-	"github.com/emersion/go-imap/v2/imapserver"
-	"github.com/emersion/go-imap/v2/imapserver/imapmemserver"
-	"github.com/emersion/go-sasl"
-
+	"github.com/mailshift/mailshift/internal/memserver"
 	"github.com/mailshift/mailshift/internal/users"
 )
 
@@ -26,51 +19,35 @@ import (
 // access tokens (XOAUTH2 and OAUTHBEARER) and PLAIN. A token is
 // "tok-USER-N"; tokens below the user's current minimum have expired.
 type tokenServer struct {
-	Addr string
-	mem  *imapmemserver.Server
+	*memserver.TokenServer
 
 	mu      sync.Mutex
 	minimum map[string]int // lowest N still valid, per user
-	seen    []string       // every token presented, in order
-	mechs   []string
 }
-
-const tokenUserPassword = "internal-password"
 
 func startTokenServer(t *testing.T, mechs ...string) *tokenServer {
 	t.Helper()
-	ts := &tokenServer{mem: imapmemserver.New(), minimum: map[string]int{}, mechs: mechs}
-	srv := imapserver.New(&imapserver.Options{
-		NewSession: func(*imapserver.Conn) (imapserver.Session, *imapserver.GreetingData, error) {
-			return &tokenSession{SessionIMAP4rev2: ts.mem.NewSession().(imapserver.SessionIMAP4rev2), ts: ts}, nil, nil
-		},
-		Caps:         imap.CapSet{imap.CapIMAP4rev1: {}, imap.CapIMAP4rev2: {}},
-		InsecureAuth: true,
-		Logger:       log.New(io.Discard, "", 0),
-	})
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	ts := &tokenServer{minimum: map[string]int{}}
+	srv, err := memserver.StartTokenServer(ts.check, mechs...)
 	if err != nil {
 		t.Fatal(err)
 	}
-	go srv.Serve(ln)
 	t.Cleanup(func() { srv.Close() })
-	ts.Addr = ln.Addr().String()
+	ts.TokenServer = srv
 	return ts
 }
 
 func (ts *tokenServer) addUser(t *testing.T, name string) {
 	t.Helper()
-	u := imapmemserver.NewUser(name, tokenUserPassword)
-	if err := u.Create("INBOX", nil); err != nil {
+	if err := ts.AddUser(name); err != nil {
 		t.Fatal(err)
 	}
-	ts.mem.AddUser(u)
 	ts.mu.Lock()
 	ts.minimum[name] = 1
 	ts.mu.Unlock()
 }
 
-// expire makes every token of user issued so far invalid.
+// expire makes every token of user below N invalid.
 func (ts *tokenServer) expire(user string, below int) {
 	ts.mu.Lock()
 	ts.minimum[user] = below
@@ -81,7 +58,6 @@ func (ts *tokenServer) expire(user string, below int) {
 func (ts *tokenServer) check(user, token string) bool {
 	ts.mu.Lock()
 	defer ts.mu.Unlock()
-	ts.seen = append(ts.seen, token)
 	var n int
 	if _, err := fmt.Sscanf(token, "tok-"+user+"-%d", &n); err != nil {
 		return false
@@ -89,88 +65,7 @@ func (ts *tokenServer) check(user, token string) bool {
 	return n >= ts.minimum[user]
 }
 
-func (ts *tokenServer) tokensSeen() []string {
-	ts.mu.Lock()
-	defer ts.mu.Unlock()
-	return append([]string{}, ts.seen...)
-}
-
-// tokenSession adds the OAuth mechanisms to a memory server session.
-type tokenSession struct {
-	imapserver.SessionIMAP4rev2
-	ts *tokenServer
-}
-
-var _ imapserver.SessionSASL = (*tokenSession)(nil)
-
-func (s *tokenSession) AuthenticateMechanisms() []string { return s.ts.mechs }
-
-var errBadToken = &imap.Error{Type: imap.StatusResponseTypeNo, Code: imap.ResponseCodeAuthenticationFailed, Text: "Invalid credentials (Failure)"}
-
-func (s *tokenSession) Authenticate(mech string) (sasl.Server, error) {
-	switch mech {
-	case "XOAUTH2":
-		return &xoauth2Server{login: s.loginWithToken}, nil
-	case "OAUTHBEARER":
-		return &bearerServer{Server: sasl.NewOAuthBearerServer(func(o sasl.OAuthBearerOptions) *sasl.OAuthBearerError {
-			if err := s.loginWithToken(o.Username, o.Token); err != nil {
-				return &sasl.OAuthBearerError{Status: "invalid_token", Schemes: "bearer", Scope: "mail"}
-			}
-			return nil
-		})}, nil
-	case "PLAIN":
-		return sasl.NewPlainServer(func(identity, username, password string) error {
-			return s.Login(username, password)
-		}), nil
-	}
-	return nil, &imap.Error{Type: imap.StatusResponseTypeNo, Text: "SASL mechanism not supported"}
-}
-
-func (s *tokenSession) loginWithToken(user, token string) error {
-	if !s.ts.check(user, token) {
-		return errBadToken
-	}
-	return s.Login(user, tokenUserPassword)
-}
-
-// xoauth2Server is the server side of XOAUTH2 as Gmail speaks it: a bad
-// token gets a JSON challenge, and after the client's empty answer a NO.
-type xoauth2Server struct {
-	login  func(user, token string) error
-	failed error
-}
-
-func (s *xoauth2Server) Next(resp []byte) ([]byte, bool, error) {
-	if s.failed != nil {
-		return nil, true, s.failed
-	}
-	if resp == nil {
-		return []byte{}, false, nil
-	}
-	parts := strings.Split(string(resp), "\x01")
-	if len(parts) != 4 || !strings.HasPrefix(parts[0], "user=") || !strings.HasPrefix(parts[1], "auth=Bearer ") || parts[2] != "" || parts[3] != "" {
-		return nil, true, &imap.Error{Type: imap.StatusResponseTypeBad, Text: "malformed XOAUTH2 response"}
-	}
-	if err := s.login(strings.TrimPrefix(parts[0], "user="), strings.TrimPrefix(parts[1], "auth=Bearer ")); err != nil {
-		s.failed = err
-		return []byte(`{"status":"400","schemes":"Bearer","scope":"https://mail.google.com/"}`), false, nil
-	}
-	return nil, true, nil
-}
-
-// bearerServer makes go-sasl's OAUTHBEARER failure a NO the client can
-// tell from a server error.
-type bearerServer struct{ sasl.Server }
-
-func (s *bearerServer) Next(resp []byte) ([]byte, bool, error) {
-	ch, done, err := s.Server.Next(resp)
-	if err != nil {
-		if _, ok := errors.AsType[*sasl.OAuthBearerError](err); ok {
-			err = errBadToken
-		}
-	}
-	return ch, done, err
-}
+func (ts *tokenServer) tokensSeen() []string { return ts.Tokens() }
 
 // tokenCommand writes a script that prints a new token for user at every
 // run: tok-USER-1, tok-USER-2, ...

@@ -106,9 +106,6 @@ type dir struct {
 	path, prefix string
 }
 
-// maxDepth bounds the walk (a symbolic link loop ends there).
-const maxDepth = 40
-
 // folders finds every folder's directories; what the walk passes over is
 // recorded as Skipped("").
 func (s *Source) folders() (map[string][]dir, error) {
@@ -119,13 +116,9 @@ func (s *Source) folders() (map[string][]dir, error) {
 	var skips []source.Skip
 	var walk func(p, prefix string, depth int) error
 	walk = func(p, prefix string, depth int) error {
-		ents, err := os.ReadDir(p)
+		ents, err := mailfile.ReadFolderDir("eml", p, depth, &skips)
 		if err != nil {
-			if depth == 0 {
-				return fmt.Errorf("eml %s: %w", p, err)
-			}
-			skips = append(skips, source.Skip{Item: p, Reason: fmt.Sprintf("cannot read directory: %v", unwrapPath(err))})
-			return nil
+			return err
 		}
 		for _, e := range ents {
 			n := e.Name()
@@ -133,8 +126,8 @@ func (s *Source) folders() (map[string][]dir, error) {
 				continue
 			}
 			sub := filepath.Join(p, n)
-			if depth >= maxDepth {
-				skips = append(skips, source.Skip{Item: sub, Reason: fmt.Sprintf("folders nested deeper than %d levels: not read", maxDepth)})
+			if depth >= mailfile.MaxDepth {
+				skips = append(skips, source.Skip{Item: sub, Reason: fmt.Sprintf("folders nested deeper than %d levels: not read", mailfile.MaxDepth)})
 				continue
 			}
 			name := prefix + mailfile.FolderName(n, false)
@@ -263,7 +256,7 @@ func (s *Source) list(ctx context.Context, folder string, dirs []dir) (source.Fo
 			}
 			fi, err := os.Stat(p)
 			if err != nil {
-				skip(p, fmt.Sprintf("cannot read: %v", unwrapPath(err)))
+				skip(p, fmt.Sprintf("cannot read: %v", mailfile.UnwrapPath(err)))
 				continue
 			}
 			if fi.IsDir() {
@@ -336,13 +329,13 @@ func (s *Source) list(ctx context.Context, folder string, dirs []dir) (source.Fo
 func measure(path string, info fs.FileInfo) (size int64, date time.Time, reason string) {
 	f, err := openFile(path)
 	if err != nil {
-		return 0, time.Time{}, fmt.Sprintf("cannot read: %v", unwrapPath(err))
+		return 0, time.Time{}, fmt.Sprintf("cannot read: %v", mailfile.UnwrapPath(err))
 	}
 	defer f.Close()
 	head := make([]byte, min(info.Size(), headMax))
 	n, err := io.ReadFull(f, head)
 	if err != nil && err != io.ErrUnexpectedEOF {
-		return 0, time.Time{}, fmt.Sprintf("cannot read: %v", unwrapPath(err))
+		return 0, time.Time{}, fmt.Sprintf("cannot read: %v", mailfile.UnwrapPath(err))
 	}
 	head = head[:n]
 	if ok, why := mailfile.LooksLikeMail(head); !ok {
@@ -350,21 +343,13 @@ func measure(path string, info fs.FileInfo) (size int64, date time.Time, reason 
 	}
 	size, _, err = mailfile.CRLFSize(io.MultiReader(bytes.NewReader(head), f))
 	if err != nil {
-		return 0, time.Time{}, fmt.Sprintf("cannot read: %v", unwrapPath(err))
+		return 0, time.Time{}, fmt.Sprintf("cannot read: %v", mailfile.UnwrapPath(err))
 	}
 	date, ok := mailfile.HeaderDate(head)
 	if !ok {
 		date = info.ModTime()
 	}
 	return size, time.Unix(date.Unix(), 0), ""
-}
-
-func unwrapPath(err error) error {
-	var pe *fs.PathError
-	if errors.As(err, &pe) {
-		return pe.Err
-	}
-	return err
 }
 
 // Fetch delivers the bodies of msgs (from Messages on folder). A message
@@ -412,13 +397,13 @@ func (s *Source) Fetch(ctx context.Context, folder string, msgs []source.Message
 			continue // gone
 		}
 		if err != nil {
-			s.skipped[folder] = append(s.skipped[folder], source.Skip{Item: e.path, Reason: fmt.Sprintf("cannot read: %v", unwrapPath(err))})
+			s.skipped[folder] = append(s.skipped[folder], source.Skip{Item: e.path, Reason: fmt.Sprintf("cannot read: %v", mailfile.UnwrapPath(err))})
 			continue
 		}
 		body, err := mailfile.NewBody(ctx, f, e.listed)
 		if err != nil {
 			f.Close()
-			s.skipped[folder] = append(s.skipped[folder], source.Skip{Item: e.path, Reason: fmt.Sprintf("cannot read: %v", unwrapPath(err))})
+			s.skipped[folder] = append(s.skipped[folder], source.Skip{Item: e.path, Reason: fmt.Sprintf("cannot read: %v", mailfile.UnwrapPath(err))})
 			continue
 		}
 		err = fn(m, body)

@@ -377,21 +377,10 @@ func (s *Source) walkPP(out map[string]folderDir, skips *[]source.Skip) error {
 	return nil
 }
 
-// maxDepth bounds the LAYOUT=fs walk (a symbolic link loop ends there).
-const maxDepth = 40
-
 func (s *Source) walkFS(dir, prefix string, depth int, out map[string]folderDir, skips *[]source.Skip) error {
-	if depth > maxDepth {
-		*skips = append(*skips, source.Skip{Item: dir, Reason: fmt.Sprintf("folders nested deeper than %d levels: not read", maxDepth)})
-		return nil
-	}
-	ents, err := os.ReadDir(dir)
+	ents, err := mailfile.ReadFolderDir("maildir", dir, depth, skips)
 	if err != nil {
-		if depth == 0 {
-			return fmt.Errorf("maildir %s: %w", dir, err)
-		}
-		*skips = append(*skips, source.Skip{Item: dir, Reason: fmt.Sprintf("cannot read folder directory: %v", err)})
-		return nil
+		return err
 	}
 	for _, e := range ents {
 		n := e.Name()
@@ -488,7 +477,7 @@ func (s *Source) list(ctx context.Context, folder, dir string) (source.Folder, [
 			info, err := os.Stat(p)
 			if err != nil {
 				if !errors.Is(err, fs.ErrNotExist) {
-					skip(p, fmt.Sprintf("cannot read: %v", unwrapPath(err)))
+					skip(p, fmt.Sprintf("cannot read: %v", mailfile.UnwrapPath(err)))
 				}
 				continue
 			}
@@ -615,12 +604,12 @@ func sortedCandidates(byBase map[string]candidate) []candidate {
 func measure(c candidate) (size int64, exact bool, reason string) {
 	f, err := openFile(c.path)
 	if err != nil {
-		return 0, false, fmt.Sprintf("cannot read: %v", unwrapPath(err))
+		return 0, false, fmt.Sprintf("cannot read: %v", mailfile.UnwrapPath(err))
 	}
 	defer f.Close()
 	head, err := mailfile.ReadHead(f)
 	if err != nil {
-		return 0, false, fmt.Sprintf("cannot read: %v", unwrapPath(err))
+		return 0, false, fmt.Sprintf("cannot read: %v", mailfile.UnwrapPath(err))
 	}
 	if ok, why := mailfile.LooksLikeMail(head); !ok {
 		return 0, false, why
@@ -633,7 +622,7 @@ func measure(c candidate) (size int64, exact bool, reason string) {
 	}
 	size, _, err = mailfile.CRLFSize(io.MultiReader(bytes.NewReader(head), f))
 	if err != nil {
-		return 0, false, fmt.Sprintf("cannot read: %v", unwrapPath(err))
+		return 0, false, fmt.Sprintf("cannot read: %v", mailfile.UnwrapPath(err))
 	}
 	return size, true, ""
 }
@@ -656,15 +645,6 @@ func sizeFields(base string) (s, w int64, ok bool) {
 		}
 	}
 	return s, w, haveS && haveW
-}
-
-// unwrapPath drops the path from an *fs.PathError (the Skip names it).
-func unwrapPath(err error) error {
-	var pe *fs.PathError
-	if errors.As(err, &pe) {
-		return pe.Err
-	}
-	return err
 }
 
 // parseFlags reads the flags of a file name's ":2," info.
@@ -850,13 +830,13 @@ func (s *Source) Fetch(ctx context.Context, folder string, msgs []source.Message
 		}
 		path := filepath.Join(l.dir, e.sub, e.name)
 		if err != nil {
-			s.skipped[folder] = append(s.skipped[folder], source.Skip{Item: path, Reason: fmt.Sprintf("cannot read: %v", unwrapPath(err))})
+			s.skipped[folder] = append(s.skipped[folder], source.Skip{Item: path, Reason: fmt.Sprintf("cannot read: %v", mailfile.UnwrapPath(err))})
 			continue
 		}
 		body, err := mailfile.NewBody(ctx, f, e.listed)
 		if err != nil {
 			f.Close()
-			s.skipped[folder] = append(s.skipped[folder], source.Skip{Item: path, Reason: fmt.Sprintf("cannot read: %v", unwrapPath(err))})
+			s.skipped[folder] = append(s.skipped[folder], source.Skip{Item: path, Reason: fmt.Sprintf("cannot read: %v", mailfile.UnwrapPath(err))})
 			continue
 		}
 		err = fn(m, body)

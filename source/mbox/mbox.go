@@ -244,7 +244,7 @@ func (s *Source) folders() (map[string]folderFile, error) {
 		for _, m := range matches {
 			fi, err := os.Stat(m)
 			if err != nil {
-				skips = append(skips, source.Skip{Item: m, Reason: fmt.Sprintf("cannot read: %v", unwrapPath(err))})
+				skips = append(skips, source.Skip{Item: m, Reason: fmt.Sprintf("cannot read: %v", mailfile.UnwrapPath(err))})
 				continue
 			}
 			s.entry(filepath.Dir(m), filepath.Base(m), fi.IsDir(), "", 0, out, &skips)
@@ -262,24 +262,13 @@ func (s *Source) folders() (map[string]folderFile, error) {
 	return out, nil
 }
 
-// maxDepth bounds the walk (a symbolic link loop ends there).
-const maxDepth = 40
-
 // walk reads a directory of mbox files whose folders are named prefix +
 // file name. apple says it is an Apple Mail "Name.mbox" directory, whose
 // own files are not folders.
 func (s *Source) walk(dir, prefix string, apple bool, depth int, out map[string]folderFile, skips *[]source.Skip) error {
-	if depth > maxDepth {
-		*skips = append(*skips, source.Skip{Item: dir, Reason: fmt.Sprintf("folders nested deeper than %d levels: not read", maxDepth)})
-		return nil
-	}
-	ents, err := os.ReadDir(dir)
+	ents, err := mailfile.ReadFolderDir("mbox", dir, depth, skips)
 	if err != nil {
-		if depth == 0 {
-			return fmt.Errorf("mbox %s: %w", dir, err)
-		}
-		*skips = append(*skips, source.Skip{Item: dir, Reason: fmt.Sprintf("cannot read directory: %v", unwrapPath(err))})
-		return nil
+		return err
 	}
 	for _, e := range ents {
 		n := e.Name()
@@ -320,13 +309,13 @@ func (s *Source) entry(dir, n string, isDir bool, prefix string, depth int, out 
 	}
 	f, err := openFile(p)
 	if err != nil {
-		*skips = append(*skips, source.Skip{Item: p, Reason: fmt.Sprintf("cannot read: %v", unwrapPath(err))})
+		*skips = append(*skips, source.Skip{Item: p, Reason: fmt.Sprintf("cannot read: %v", mailfile.UnwrapPath(err))})
 		return
 	}
 	ok, why, err := isMbox(f)
 	f.Close()
 	if err != nil {
-		*skips = append(*skips, source.Skip{Item: p, Reason: fmt.Sprintf("cannot read: %v", unwrapPath(err))})
+		*skips = append(*skips, source.Skip{Item: p, Reason: fmt.Sprintf("cannot read: %v", mailfile.UnwrapPath(err))})
 		return
 	}
 	if !ok {
@@ -368,15 +357,6 @@ func hasSuffixFold(s, suffix string) bool {
 func isFile(p string) bool {
 	fi, err := os.Stat(p)
 	return err == nil && fi.Mode().IsRegular()
-}
-
-// unwrapPath drops the path from an *fs.PathError (the Skip names it).
-func unwrapPath(err error) error {
-	var pe *fs.PathError
-	if errors.As(err, &pe) {
-		return pe.Err
-	}
-	return err
 }
 
 // Folders lists every folder with its counters, which means scanning

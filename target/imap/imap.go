@@ -481,6 +481,12 @@ func (t *Target) RenameFolder(ctx context.Context, from, to string) error {
 	})
 }
 
+// Batches tells whether the server offers MULTIAPPEND (and the connection
+// for it could be opened).
+func (t *Target) Batches() bool {
+	return !t.noBatch && t.conn.Caps().Has(imap.Cap("MULTIAPPEND"))
+}
+
 // AppendBatch stores items in folder with one MULTIAPPEND over a second
 // connection of the Target's own (opened on first use with the same
 // options), which is ten times faster than one APPEND per message on

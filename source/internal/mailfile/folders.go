@@ -1,6 +1,10 @@
 package mailfile
 
 import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
 	"slices"
 
 	"github.com/mailshift/mailshift/source"
@@ -28,4 +32,37 @@ func ListFolders[T any](all map[string]T, noSelect func(T) bool, list func(name 
 		out = append(out, f)
 	}
 	return out, nil
+}
+
+// MaxDepth bounds a walk over nested folder directories (a symbolic link
+// loop ends there).
+const MaxDepth = 40
+
+// UnwrapPath drops the path from an *fs.PathError: the Skip names it.
+func UnwrapPath(err error) error {
+	var pe *fs.PathError
+	if errors.As(err, &pe) {
+		return pe.Err
+	}
+	return err
+}
+
+// ReadFolderDir reads the entries of a folder directory met at depth in a
+// walk over a kind ("maildir", "mbox", ...) of tree. The root that cannot
+// be read is an error; a directory below it that cannot be read, or that
+// lies deeper than MaxDepth, is recorded in skips and yields no entries.
+func ReadFolderDir(kind, dir string, depth int, skips *[]source.Skip) ([]os.DirEntry, error) {
+	if depth > MaxDepth {
+		*skips = append(*skips, source.Skip{Item: dir, Reason: fmt.Sprintf("folders nested deeper than %d levels: not read", MaxDepth)})
+		return nil, nil
+	}
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		if depth == 0 {
+			return nil, fmt.Errorf("%s %s: %w", kind, dir, err)
+		}
+		*skips = append(*skips, source.Skip{Item: dir, Reason: fmt.Sprintf("cannot read directory: %v", UnwrapPath(err))})
+		return nil, nil
+	}
+	return ents, nil
 }
