@@ -5,6 +5,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"os/exec"
+	"os/signal"
 	"path/filepath"
 	"strings"
 	"syscall"
@@ -12,13 +13,17 @@ import (
 	"time"
 
 	"github.com/mailshift/mailshift/internal/corpus"
+	"github.com/mailshift/mailshift/internal/imaptest"
 )
 
 // TestMain lets the test binary stand in for the mailshift binary in
 // subprocesses: with MAILSHIFT_TEST_AS_MAIN=1 it runs the command line.
 func TestMain(m *testing.M) {
 	if os.Getenv("MAILSHIFT_TEST_AS_MAIN") == "1" {
-		os.Exit(run(context.Background(), os.Args[1:], os.Stdout, os.Stderr))
+		ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+		code := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+		stop()
+		os.Exit(code)
 	}
 	os.Exit(m.Run())
 }
@@ -71,4 +76,61 @@ func TestKilledBulkResumesExactlyOnce(t *testing.T) {
 	p.compare("bob", "old-bob", "bob@new", "new-bob")
 	p.expect(exitOK, "verify")
 	t.Logf("killed %d runs", kills)
+}
+
+// TestSyncFollowUntilCtrlC runs `mailshift sync --follow` as a user would:
+// a message delivered to the source INBOX reaches the target within
+// seconds, and Ctrl-C (SIGINT) ends it with exit code 130, everything
+// saved.
+func TestSyncFollowUntilCtrlC(t *testing.T) {
+	p := newProject(t)
+	p.write("mailshift.yaml", "source:\n  url: imap://"+p.src.Addr+"?tls=none\n"+
+		"target:\n  url: imap://"+p.dst.Addr+"?tls=none\n"+
+		"users:\n  file: users.csv\nsync:\n  interval: 10m\n")
+	seed(t, p.src, "alice", "old-alice", corpus.Mailbox(23, 30, 2000))
+	seed(t, p.src, "bob", "old-bob", corpus.Mailbox(24, 10, 2000))
+	p.expect(exitOK, "collect")
+	p.expect(exitOK, "approve", "--yes", "--by", "Test")
+	p.expect(exitOK, "bulk", "--skip-test")
+
+	self, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(self, "--config", filepath.Join(p.dir, "mailshift.yaml"), "--state", filepath.Join(p.dir, "mailshift.db"), "sync", "--follow")
+	cmd.Env = append(os.Environ(), "MAILSHIFT_TEST_AS_MAIN=1")
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	defer cmd.Process.Kill()
+
+	inbox := func() int {
+		return len(imaptest.Snapshot(t, p.dst.Addr, "alice@new", "new-alice")["INBOX"])
+	}
+	before := inbox()
+	time.Sleep(time.Second) // the first pass and the INBOX watchers start
+	c := imaptest.Login(t, p.src.Addr, "alice", "old-alice")
+	imaptest.Append(t, c, "INBOX", nil, time.Now(), corpus.Generate(25, 1, 900)[0].Body)
+	c.Logout().Wait()
+	deadline := time.Now().Add(8 * time.Second)
+	for inbox() != before+1 {
+		if time.Now().After(deadline) {
+			t.Fatalf("the new message did not reach the target within 8 s (%d messages, want %d)", inbox(), before+1)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+
+	cmd.Process.Signal(os.Interrupt)
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		t.Fatal("sync --follow did not stop within 10 s of Ctrl-C")
+	}
+	if code := cmd.ProcessState.ExitCode(); code != exitInterrupted {
+		t.Errorf("exit code %d after Ctrl-C, want %d", code, exitInterrupted)
+	}
+	p.compare("alice", "old-alice", "alice@new", "new-alice")
+	p.expect(exitOK, "verify")
 }
