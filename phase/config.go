@@ -142,7 +142,7 @@ func (c SyncConfig) interval() time.Duration {
 // CopyConfig tunes the copy engine.
 type CopyConfig struct {
 	Workers   int `mapstructure:"workers"`    // users in parallel
-	BatchSize int `mapstructure:"batch_size"` // messages per state transaction
+	BatchSize int `mapstructure:"batch_size"` // messages fetched with one command and retried together
 	// ConnectionsPerUser is how many folders of one user are copied at
 	// once, each over its own pair of connections.
 	ConnectionsPerUser int    `mapstructure:"connections_per_user"`
@@ -204,7 +204,7 @@ func Defaults() Config {
 	return Config{
 		Users:    UsersConfig{File: "users.csv"},
 		Sync:     SyncConfig{Deletions: "keep", MaxDelete: 50, Interval: "30s"},
-		Copy:     CopyConfig{Workers: 4, BatchSize: 500, ConnectionsPerUser: 2, Retries: 6, RetryWait: "1s"},
+		Copy:     CopyConfig{Workers: 4, BatchSize: 5000, ConnectionsPerUser: 2, Retries: 6, RetryWait: "1s"},
 		Errors:   ErrorsConfig{Max: 1000},
 		Estimate: EstimateConfig{Bandwidth: "10MB/s"},
 		Reports:  ReportsConfig{Dir: "reports"},

@@ -54,6 +54,12 @@ func (s *copyStats) add(o copyStats) {
 // errTooManyFailures stops a user after errors.max failed messages.
 var errTooManyFailures = errors.New("too many failed messages")
 
+// errOutsideWindow stops a batch between two messages when a copy window
+// closes: what was fetched but not yet handed to the target is dropped
+// (its intents were never written) and fetched again when the next window
+// opens.
+var errOutsideWindow = errors.New("outside the copy windows")
+
 // conns is one pair of connections to a user's source and target: a lane
 // of the copy engine. Neither side is safe for concurrent use.
 type conns struct {
@@ -407,6 +413,7 @@ func (s *session) copyJobs(ctx context.Context, jobs []*folderJob, opts copyOpti
 	)
 	work := func(c conns) {
 		for g := range folders {
+			lt := &laneTarget{windows: opts.windows}
 			for _, fj := range g {
 				for i := 0; i < len(fj.todo) && ctx.Err() == nil; i += size {
 					if opts.windows {
@@ -414,7 +421,7 @@ func (s *session) copyJobs(ctx context.Context, jobs []*folderJob, opts copyOpti
 							break // the context ended
 						}
 					}
-					st, err := s.copyChunk(ctx, c, fj, fj.todo[i:min(i+size, len(fj.todo))])
+					st, err := s.copyChunk(ctx, c, fj, fj.todo[i:min(i+size, len(fj.todo))], lt)
 					mu.Lock()
 					total.add(st)
 					if err != nil && firstErr == nil {
@@ -490,7 +497,7 @@ func (p *Project) openConns(ctx context.Context, r users.Row) (conns, error) {
 // copyChunk copies msgs of a folder, retrying after transient failures:
 // before each retry the copies the failure may have left unrecorded are
 // settled by content, so nothing is copied twice.
-func (s *session) copyChunk(ctx context.Context, c conns, fj *folderJob, msgs []source.Message) (copyStats, error) {
+func (s *session) copyChunk(ctx context.Context, c conns, fj *folderJob, msgs []source.Message, lt *laneTarget) (copyStats, error) {
 	var total copyStats
 	rt := retrier{p: s.p, what: fmt.Sprintf("user %s folder %q", s.row.SourceUser, fj.e.Source)}
 	settle := false
@@ -508,15 +515,21 @@ func (s *session) copyChunk(ctx context.Context, c conns, fj *folderJob, msgs []
 				return total, nil
 			}
 		}
-		st, err := s.copyBatch(ctx, c, fj.e, fj.sf, msgs)
+		st, err := s.copyBatch(ctx, c, fj.e, fj.sf, msgs, lt)
 		total.add(st)
 		if err == nil {
 			return total, nil
 		}
+		settle = true
+		if errors.Is(err, errOutsideWindow) {
+			if err := s.p.waitWindow(ctx, s.row.SourceUser); err != nil {
+				return total, err
+			}
+			continue
+		}
 		if !rt.again(ctx, err) {
 			return total, rt.giveUp(err)
 		}
-		settle = true
 	}
 }
 
@@ -530,12 +543,6 @@ const settleQuiet = time.Second
 // the messages that still need copying.
 func (s *session) settle(ctx context.Context, c conns, fj *folderJob, msgs []source.Message) ([]source.Message, error) {
 	user := s.row.SourceUser
-	if _, err := c.dst.Status(ctx, fj.e.Target); err != nil {
-		return nil, fmt.Errorf("target folder %q: %w", fj.e.Target, err)
-	}
-	if !sleepCtx(ctx, settleQuiet) {
-		return nil, ctx.Err()
-	}
 	all, err := s.p.Store.Pairs(user, fj.e.Source)
 	if err != nil {
 		return nil, err
@@ -551,6 +558,12 @@ func (s *session) settle(ctx context.Context, c conns, fj *folderJob, msgs []sou
 		}
 	}
 	if len(intents) > 0 {
+		if _, err := c.dst.Status(ctx, fj.e.Target); err != nil {
+			return nil, fmt.Errorf("target folder %q: %w", fj.e.Target, err)
+		}
+		if !sleepCtx(ctx, settleQuiet) {
+			return nil, ctx.Err()
+		}
 		if err := s.resolve(ctx, c, fj.e, intents, all); err != nil {
 			return nil, fmt.Errorf("resolve interrupted copies in %q: %w", fj.e.Source, err)
 		}
@@ -871,41 +884,78 @@ func (s *session) applyChanges(ctx context.Context, e mapping.Entry, opts copyOp
 // copyBatch appends one batch of a folder's messages over the lane c,
 // keeping the exactly-once order: intents committed, then APPENDs, then
 // the pairs committed.
-func (s *session) copyBatch(ctx context.Context, c conns, e mapping.Entry, sf source.Folder, chunk []source.Message) (copyStats, error) {
+func (s *session) copyBatch(ctx context.Context, c conns, e mapping.Entry, sf source.Folder, chunk []source.Message, lt *laneTarget) (copyStats, error) {
 	var st copyStats
 	store := s.p.Store
 	user := s.row.SourceUser
-	tf, err := c.dst.Status(ctx, e.Target)
-	if err != nil {
-		return st, fmt.Errorf("target folder %q: %w", e.Target, err)
+	mark := &lt.mark
+	tf := source.Folder{UIDValidity: mark.validity, UIDNext: mark.next}
+	if mark.next == 0 {
+		var err error
+		if tf, err = c.dst.Status(ctx, e.Target); err != nil {
+			return st, fmt.Errorf("target folder %q: %w", e.Target, err)
+		}
 	}
-	base := make(map[string]state.Pair, len(chunk))
-	err = store.Write(func(tx *state.Tx) error {
-		for _, m := range chunk {
-			p := state.Pair{
-				User: user, SourceFolder: e.Source, SourceUIDValidity: sf.UIDValidity,
-				SourceKey: m.Key, SourceUID: m.UID, Size: m.Size,
-				Flags: m.Flags, InternalDate: m.InternalDate,
-				TargetFolder: e.Target, TargetUIDValidity: tf.UIDValidity, TargetUIDNext: tf.UIDNext,
-				Status: state.Intent,
+	// The mark is kept only while every append says its UID; after a
+	// failure or without UIDPLUS the next batch asks again.
+	*mark = uidMark{}
+	// What the intents record of the target folder: its UIDVALIDITY and a
+	// lower bound of its UIDNEXT, both as the last APPENDUID says (read by
+	// the fetch callback while the group writer sets them).
+	var validity, low atomic.Uint32
+	validity.Store(tf.UIDValidity)
+	low.Store(tf.UIDNext)
+	intent := func(m source.Message) state.Pair {
+		return state.Pair{
+			User: user, SourceFolder: e.Source, SourceUIDValidity: sf.UIDValidity,
+			SourceKey: m.Key, SourceUID: m.UID, Size: m.Size,
+			Flags: m.Flags, InternalDate: m.InternalDate,
+			TargetFolder: e.Target, TargetUIDValidity: validity.Load(), TargetUIDNext: low.Load(),
+			Status: state.Intent,
+		}
+	}
+	putIntents := func(ps []state.Pair) error {
+		err := store.Write(func(tx *state.Tx) error {
+			for _, p := range ps {
+				if err := tx.PutPair(p); err != nil {
+					return err
+				}
 			}
-			base[m.Key] = p
-			if err := tx.PutPair(p); err != nil {
-				return err
-			}
+			return nil
+		})
+		if err != nil {
+			return permanent(err)
 		}
 		return nil
-	})
-	if err != nil {
-		return st, permanent(err)
 	}
 
-	var done []state.Pair
-	seen := make(map[string]bool, len(chunk))
+	batcher, batching := c.dst.(target.BatchAppender)
+	batching = batching && batcher.Batches()
+	// Each message's intent is committed before its APPEND. For a target
+	// that takes groups, that is done for each group just before it is
+	// handed to the writer (and for each large message before it streams),
+	// while the writer still stores the group before; otherwise for the
+	// whole batch at once.
+	if !batching {
+		ps := make([]state.Pair, len(chunk))
+		for i, m := range chunk {
+			ps[i] = intent(m)
+		}
+		if err := putIntents(ps); err != nil {
+			return st, err
+		}
+	}
+
+	var (
+		recorded []state.Pair // outcomes not yet written to the state
+		uidless  []state.Pair // copies whose UID is to be found by content (no UIDPLUS)
+		seen     = make(map[string]bool, len(chunk))
+	)
 	maxFailed := int64(s.p.Config.Errors.Max)
-	// record notes the outcome of one message's APPEND.
-	record := func(m source.Message, size int64, hash string, app target.Appended, err error) error {
-		p := base[m.Key]
+	// record notes the outcome of one message's APPEND. It is called by
+	// the group writer and, for large messages, by the fetch callback
+	// once the writer is idle: never by both at once.
+	record := func(p state.Pair, size int64, hash string, app target.Appended, err error) error {
 		var rej *target.RejectedError
 		switch {
 		case errors.As(err, &rej):
@@ -913,9 +963,9 @@ func (s *session) copyBatch(ctx context.Context, c conns, e mapping.Entry, sf so
 			p.Size = size
 			p.Error = rej.Error()
 			st.Failed++
-			s.p.log().Warn("message refused", "user", user, "folder", e.Source, "key", m.Key, "size", size, "reason", rej.Error())
+			s.p.log().Warn("message refused", "user", user, "folder", e.Source, "key", p.SourceKey, "size", size, "reason", rej.Error())
 		case err != nil:
-			return fmt.Errorf("append to %q (source %q key %s): %w", e.Target, e.Source, m.Key, err)
+			return fmt.Errorf("append to %q (source %q key %s): %w", e.Target, e.Source, p.SourceKey, err)
 		default:
 			p.Status = state.Copied
 			p.Size = size
@@ -923,62 +973,100 @@ func (s *session) copyBatch(ctx context.Context, c conns, e mapping.Entry, sf so
 			p.TargetUID = app.UID
 			if app.UIDValidity != 0 {
 				p.TargetUIDValidity = app.UIDValidity
+				validity.Store(app.UIDValidity)
 			}
 			st.Messages++
 			st.Bytes += size
 		}
-		done = append(done, p)
+		if p.Status == state.Copied && p.TargetUID == 0 {
+			uidless = append(uidless, p)
+		} else {
+			recorded = append(recorded, p)
+			if p.TargetUID >= low.Load() {
+				low.Store(p.TargetUID + 1)
+			}
+		}
 		s.p.progress().Add(user, 1, size)
 		if p.Status == state.Failed && s.failed.Add(1) >= maxFailed {
 			return errTooManyFailures
 		}
 		return nil
 	}
-
-	// Small messages are gathered and stored with one command per group
-	// where the target can (MULTIAPPEND): one transaction on the server
-	// instead of one per message. Large ones stream through one by one.
-	type held struct {
-		m    source.Message
-		body []byte
-		hash string
-	}
-	batcher, batching := c.dst.(target.BatchAppender)
-	batching = batching && batcher.Batches()
-	var group []held
-	var groupBytes int64
-	lim := s.p.limiter()
-	flush := func() error {
-		if len(group) == 0 {
+	// persist writes the outcomes recorded so far.
+	persist := func() error {
+		if len(recorded) == 0 {
 			return nil
 		}
-		defer func() { group, groupBytes = group[:0], 0 }()
-		items := make([]target.BatchItem, len(group))
-		for i, h := range group {
-			items[i] = target.BatchItem{Flags: h.m.Flags, Date: h.m.InternalDate, Body: h.body}
-		}
-		apps, err := batcher.AppendBatch(ctx, e.Target, items)
-		if err == nil && len(apps) == len(group) {
-			for i, h := range group {
-				if err := record(h.m, int64(len(h.body)), h.hash, apps[i], nil); err != nil {
+		err := store.Write(func(tx *state.Tx) error {
+			for _, p := range recorded {
+				if err := tx.PutPair(p); err != nil {
 					return err
 				}
 			}
 			return nil
+		})
+		if err != nil {
+			return permanent(err)
 		}
-		if err != nil && !errors.Is(err, target.ErrBatchRefused) {
-			return fmt.Errorf("append %d messages to %q (source %q): %w", len(group), e.Target, e.Source, err)
-		}
-		// Refused as a whole (nothing stored): one by one, to learn which.
-		for _, h := range group {
-			app, err := c.dst.Append(ctx, e.Target, h.m.Flags, h.m.InternalDate, int64(len(h.body)), bytes.NewReader(h.body))
-			if err := record(h.m, int64(len(h.body)), h.hash, app, err); err != nil {
-				return err
-			}
-		}
+		recorded = recorded[:0]
 		return nil
 	}
+
+	// Small messages are gathered and stored with one command per group
+	// where the target can (MULTIAPPEND): one transaction on the server
+	// instead of one per message. Groups are stored, and their outcomes
+	// written to the state, by a writer of their own while the next group
+	// is fetched. Large messages stream through one by one once the writer
+	// is idle, so the target's connections are never used by two at once.
+	gw := newGroupWriter(func(g []heldMessage) error {
+		items := make([]target.BatchItem, len(g))
+		for i, h := range g {
+			items[i] = target.BatchItem{Flags: h.p.Flags, Date: h.p.InternalDate, Body: h.body}
+		}
+		apps, err := batcher.AppendBatch(ctx, e.Target, items)
+		switch {
+		case err == nil && len(apps) == len(g):
+			for i, h := range g {
+				if err := record(h.p, int64(len(h.body)), h.hash, apps[i], nil); err != nil {
+					return err
+				}
+			}
+		case err != nil && !errors.Is(err, target.ErrBatchRefused):
+			return fmt.Errorf("append %d messages to %q (source %q): %w", len(g), e.Target, e.Source, err)
+		default:
+			// Refused as a whole (nothing stored): one by one, to learn which.
+			for _, h := range g {
+				app, err := c.dst.Append(ctx, e.Target, h.p.Flags, h.p.InternalDate, int64(len(h.body)), bytes.NewReader(h.body))
+				if err := record(h.p, int64(len(h.body)), h.hash, app, err); err != nil {
+					return err
+				}
+			}
+		}
+		return persist()
+	})
+	var group []heldMessage
+	var groupBytes int64
+	send := func() error {
+		if len(group) == 0 {
+			return nil
+		}
+		ps := make([]state.Pair, len(group))
+		for i := range group {
+			group[i].p = intent(group[i].m)
+			ps[i] = group[i].p
+		}
+		if err := putIntents(ps); err != nil {
+			return err
+		}
+		err := gw.send(group)
+		group, groupBytes = nil, 0
+		return err
+	}
+	lim := s.p.limiter()
 	fetchErr := c.src.Fetch(ctx, e.Source, chunk, func(m source.Message, body source.Body) error {
+		if lt.windows && !s.p.inWindow() {
+			return errOutsideWindow
+		}
 		seen[m.Key] = true
 		size := body.Size()
 		if err := lim.WaitMessage(ctx); err != nil {
@@ -990,44 +1078,51 @@ func (s *session) copyBatch(ctx context.Context, c conns, e mapping.Entry, sf so
 			if _, err := io.ReadFull(io.TeeReader(lim.Reader(ctx, body), h), buf); err != nil {
 				return fmt.Errorf("read source %q key %s: %w", e.Source, m.Key, err)
 			}
-			group = append(group, held{m, buf, hex.EncodeToString(h.Sum(nil))})
+			group = append(group, heldMessage{m: m, body: buf, hash: hex.EncodeToString(h.Sum(nil))})
 			groupBytes += size
 			if groupBytes >= maxBatchBytes {
-				return flush()
+				return send()
 			}
 			return nil
 		}
-		if err := flush(); err != nil {
+		if err := send(); err != nil {
 			return err
 		}
+		if err := gw.wait(); err != nil {
+			return err
+		}
+		p := intent(m)
+		if batching {
+			if err := putIntents([]state.Pair{p}); err != nil {
+				return err
+			}
+		}
 		app, err := c.dst.Append(ctx, e.Target, m.Flags, m.InternalDate, size, io.TeeReader(lim.Reader(ctx, body), h))
-		return record(m, size, hex.EncodeToString(h.Sum(nil)), app, err)
+		return record(p, size, hex.EncodeToString(h.Sum(nil)), app, err)
 	})
 	if fetchErr == nil {
-		fetchErr = flush()
+		fetchErr = send()
+	}
+	if err := gw.close(); fetchErr == nil {
+		fetchErr = err
 	}
 
 	// Without UIDPLUS the new messages' UIDs are found by content.
-	var unknown []state.Pair
-	for _, p := range done {
-		if p.Status == state.Copied && p.TargetUID == 0 {
-			unknown = append(unknown, p)
-		}
-	}
-	if len(unknown) > 0 {
-		found, err := s.locate(ctx, c, e.Target, tf.UIDNext, unknown, nil)
+	if len(uidless) > 0 {
+		found, err := s.locate(ctx, c, e.Target, tf.UIDNext, uidless, nil)
 		if err != nil && fetchErr == nil {
 			fetchErr = err
 		}
-		for i, p := range done {
+		for _, p := range uidless {
 			if m, ok := found[pairID(p)]; ok {
-				done[i].TargetUID = m.UID
+				p.TargetUID = m.UID
 			}
+			recorded = append(recorded, p)
 		}
 	}
 
 	werr := store.Write(func(tx *state.Tx) error {
-		for _, p := range done {
+		for _, p := range recorded {
 			if err := tx.PutPair(p); err != nil {
 				return err
 			}
@@ -1035,7 +1130,8 @@ func (s *session) copyBatch(ctx context.Context, c conns, e mapping.Entry, sf so
 		if fetchErr != nil {
 			return nil // the rest stay intents, settled before they are copied again
 		}
-		// Messages the source no longer had were never appended.
+		// Messages the source no longer had were never appended; an
+		// intent of theirs left by an earlier attempt goes.
 		if len(seen) < len(chunk) {
 			s.p.log().Debug("messages gone from the source before they were copied", "user", user, "folder", e.Source, "gone", len(chunk)-len(seen))
 		}
@@ -1051,6 +1147,9 @@ func (s *session) copyBatch(ctx context.Context, c conns, e mapping.Entry, sf so
 	if werr != nil {
 		return st, permanent(werr)
 	}
+	if fetchErr == nil && len(uidless) == 0 {
+		*mark = uidMark{validity: validity.Load(), next: low.Load()}
+	}
 	if fetchErr != nil {
 		if errors.Is(fetchErr, errTooManyFailures) {
 			return st, permanent(fmt.Errorf("user %s: %d messages refused by the target (errors.max %d); see `mailshift status`: %w", user, s.failed.Load(), maxFailed, fetchErr))
@@ -1059,6 +1158,21 @@ func (s *session) copyBatch(ctx context.Context, c conns, e mapping.Entry, sf so
 	}
 	return st, nil
 }
+
+// laneTarget is what a lane keeps while it copies into one target folder.
+type laneTarget struct {
+	mark    uidMark
+	windows bool // copy only inside throttle.windows
+}
+
+// uidMark is what a lane knows of its target folder without asking: its
+// UIDVALIDITY and a UIDNEXT no higher than the real one (one past the
+// highest UID the lane's appends were given). A batch's intents record it
+// as where to look for their copies after a crash, so a lower value only
+// means looking further; the zero mark means ask the server (STATUS).
+// Without it, each batch asked, and on a big folder the server re-read the
+// whole folder to answer.
+type uidMark struct{ validity, next uint32 }
 
 // Messages up to maxBatchedMessage bytes are held in memory and stored in
 // groups of up to maxBatchBytes with one command each where the target

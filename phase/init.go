@@ -57,7 +57,7 @@ sync:
 
 copy:
   workers: 4         # users copied in parallel
-  batch_size: 500    # messages per state transaction (and at most per MULTIAPPEND)
+  batch_size: 5000   # messages fetched with one command and retried together after a failure
   connections_per_user: 2  # folders of one user copied at once
   retries: 6         # attempts after a dropped connection or a busy server, per folder and login
   retry_wait: 1s     # first wait before a retry; doubles each time, at most a minute

@@ -88,6 +88,17 @@ func (p *Project) acquireConns(ctx context.Context, r users.Row) (func(), error)
 	return release, nil
 }
 
+// inWindow tells whether copying may go on now: inside the copy windows,
+// or there are none.
+func (p *Project) inWindow() bool {
+	w := p.throttling().windows
+	if w.Always() {
+		return true
+	}
+	open, _ := w.At(p.now())
+	return open
+}
+
 // waitWindow returns at once inside the copy windows (or when there are
 // none); outside them it records until when the user's copy is paused,
 // waits for the next window to open and clears the record.
@@ -104,7 +115,7 @@ func (p *Project) waitWindow(ctx context.Context, user string) error {
 		return err
 	}
 	p.log().Info("outside the copy windows: paused", "user", user, "until", next.Format(time.RFC3339), "windows", w.String())
-	err := w.WaitOpen(ctx, throttle.SystemClock)
+	err := w.WaitOpen(ctx, projectClock{p})
 	if cerr := p.Store.SetPaused(user, time.Time{}); err == nil {
 		err = cerr
 	}
@@ -112,4 +123,15 @@ func (p *Project) waitWindow(ctx context.Context, user string) error {
 		p.log().Info("inside the copy windows again: copying", "user", user)
 	}
 	return err
+}
+
+// projectClock is the project's time (Project.Now) with the system's
+// timers: windows open and close by the same clock that says whether they
+// are open.
+type projectClock struct{ p *Project }
+
+func (c projectClock) Now() time.Time { return c.p.now() }
+
+func (c projectClock) NewTimer(d time.Duration) throttle.Timer {
+	return throttle.SystemClock.NewTimer(d)
 }

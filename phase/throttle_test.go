@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -94,4 +96,89 @@ func TestThrottleBandwidthAndConnections(t *testing.T) {
 	}
 	e.compare("ida")
 	e.compare("jon")
+}
+
+// TestWindowClosesMidBatch closes the copy window in the middle of a batch
+// (one batch holds the whole folder): bulk stops between two messages,
+// status says until when it is paused, nothing is copied while the window
+// is shut, and once the next window opens the rest is copied, every
+// message exactly once.
+func TestWindowClosesMidBatch(t *testing.T) {
+	e := newEnv(t, dovecot.Options{}, dovecot.Options{}, "iris")
+	msgs := corpus.Generate(16, 300, 60_000)
+	e.seed("iris", msgs)
+	e.p.Config.Copy.BatchSize = 1000
+	e.p.Config.Throttle.TimeZone = "UTC"
+	e.p.Config.Throttle.Windows = []string{"daily 01:00-02:00"}
+	must(t, e.p.Config.Validate())
+	day := time.Date(2026, 3, 2, 0, 0, 0, 0, time.UTC)
+	var now atomic.Int64
+	set := func(d time.Duration) { now.Store(day.Add(d).UnixNano()) }
+	set(90 * time.Minute) // 01:30, inside
+	e.p.Now = func() time.Time { return time.Unix(0, now.Load()).UTC() }
+	e.approved()
+	// The window shuts once 60 messages are on the target.
+	e.p.Progress = &closeAfter{n: 60, close: func() { set(150 * time.Minute) }}
+
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	done := e.bulkInBackground(ctx)
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		st, err := Status(e.p, Selection{})
+		must(t, err)
+		if p := st.Users[0].PausedUntil; p != nil {
+			if want := day.Add(25 * time.Hour); !p.Equal(want) {
+				t.Errorf("paused until %v, want the next window's start %v", p, want)
+			}
+			break
+		}
+		select {
+		case out := <-done:
+			t.Fatalf("bulk ended (%v) without pausing", out.err)
+		default:
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("status never showed the pause")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	count := func() int { return len(imaptest.Snapshot(t, e.dst.Addr, "iris", e.pw["iris"])["INBOX"]) }
+	paused := count()
+	if paused < 60 || paused >= len(msgs) {
+		t.Errorf("%d of %d messages copied when the window shut after 60: the batch did not stop", paused, len(msgs))
+	}
+	time.Sleep(500 * time.Millisecond)
+	if n := count(); n != paused {
+		t.Errorf("%d messages copied while the window was shut", n-paused)
+	}
+	cancel()
+	if out := <-done; !isInterrupt(out.err) {
+		t.Errorf("bulk ended with %v, want the interruption", out.err)
+	}
+
+	set(25*time.Hour + 30*time.Minute) // 01:30 the next day
+	e.p.Progress = nil
+	_, err := Bulk(context.Background(), e.p, BulkOptions{SkipTest: true})
+	must(t, err)
+	e.exactlyOnce("iris")
+}
+
+// closeAfter is a Progress that calls close once n messages are reported.
+type closeAfter struct {
+	NoProgress
+	mu    sync.Mutex
+	seen  int64
+	n     int64
+	close func()
+}
+
+func (c *closeAfter) Add(user string, messages, bytes int64) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	before := c.seen
+	c.seen += messages
+	if before < c.n && c.seen >= c.n {
+		c.close()
+	}
 }

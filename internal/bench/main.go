@@ -400,8 +400,10 @@ func runProfile(ctx context.Context, o options, p profile, src, dst *dovecot.Ser
 			logf("%s: %s: %.2f s, re-run %.2f s, peak RSS %.1f MiB, copies: %s", p.name, last.tool, last.wall.Seconds(), last.rerun.Seconds(), float64(last.rssKiB)/1024, last.copies)
 		}
 	}
-	for _, u := range users {
-		os.RemoveAll(filepath.Join(src.Dir, "mail", u))
+	if !o.keep {
+		for _, u := range users {
+			os.RemoveAll(filepath.Join(src.Dir, "mail", u))
+		}
 	}
 	return rows, desc, nil
 }
