@@ -1018,7 +1018,9 @@ func (s *session) copyBatch(ctx context.Context, c conns, e mapping.Entry, sf so
 	// written to the state, by a writer of their own while the next group
 	// is fetched. Large messages stream through one by one once the writer
 	// is idle, so the target's connections are never used by two at once.
-	gw := newGroupWriter(func(g []heldMessage) error {
+	gw := newGroupWriter(func(hg heldGroup) error {
+		defer s.p.arenas.put(hg.arena)
+		g := hg.msgs
 		items := make([]target.BatchItem, len(g))
 		for i, h := range g {
 			items[i] = target.BatchItem{Flags: h.p.Flags, Date: h.p.InternalDate, Body: h.body}
@@ -1044,8 +1046,12 @@ func (s *session) copyBatch(ctx context.Context, c conns, e mapping.Entry, sf so
 		}
 		return persist()
 	})
-	var group []heldMessage
-	var groupBytes int64
+	// The group being gathered, its bodies in arena.
+	var (
+		group []heldMessage
+		arena []byte
+	)
+	defer func() { s.p.arenas.put(arena) }() // what was not handed over
 	send := func() error {
 		if len(group) == 0 {
 			return nil
@@ -1058,9 +1064,11 @@ func (s *session) copyBatch(ctx context.Context, c conns, e mapping.Entry, sf so
 		if err := putIntents(ps); err != nil {
 			return err
 		}
-		err := gw.send(group)
-		group, groupBytes = nil, 0
-		return err
+		if err := gw.send(heldGroup{group, arena}); err != nil {
+			return err
+		}
+		group, arena = nil, nil
+		return nil
 	}
 	lim := s.p.limiter()
 	fetchErr := c.src.Fetch(ctx, e.Source, chunk, func(m source.Message, body source.Body) error {
@@ -1074,13 +1082,20 @@ func (s *session) copyBatch(ctx context.Context, c conns, e mapping.Entry, sf so
 		}
 		h := sha256.New()
 		if batching && size <= maxBatchedMessage {
-			buf := make([]byte, size)
+			if arena == nil {
+				var err error
+				if arena, err = s.p.arenas.get(ctx); err != nil {
+					return err
+				}
+			}
+			off := len(arena)
+			arena = arena[:off+int(size)]
+			buf := arena[off:len(arena):len(arena)]
 			if _, err := io.ReadFull(io.TeeReader(lim.Reader(ctx, body), h), buf); err != nil {
 				return fmt.Errorf("read source %q key %s: %w", e.Source, m.Key, err)
 			}
 			group = append(group, heldMessage{m: m, body: buf, hash: hex.EncodeToString(h.Sum(nil))})
-			groupBytes += size
-			if groupBytes >= maxBatchBytes {
+			if len(arena) >= maxBatchBytes {
 				return send()
 			}
 			return nil

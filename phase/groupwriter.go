@@ -1,6 +1,10 @@
 package phase
 
 import (
+	"context"
+	"sync"
+	"sync/atomic"
+
 	"github.com/mailshift/mailshift/source"
 	"github.com/mailshift/mailshift/state"
 )
@@ -21,16 +25,16 @@ type heldMessage struct {
 //
 // Its methods are called from one goroutine (the fetch callback).
 type groupWriter struct {
-	store   func([]heldMessage) error
+	store   func(heldGroup) error
 	started bool
-	groups  chan []heldMessage // a nil group asks the writer to say it is idle
+	groups  chan *heldGroup // a nil group asks the writer to say it is idle
 	idle    chan struct{}
 	failed  chan struct{} // closed when store failed; err says why
 	done    chan struct{}
 	err     error
 }
 
-func newGroupWriter(store func([]heldMessage) error) *groupWriter {
+func newGroupWriter(store func(heldGroup) error) *groupWriter {
 	return &groupWriter{store: store}
 }
 
@@ -39,7 +43,7 @@ func (w *groupWriter) start() {
 		return
 	}
 	w.started = true
-	w.groups = make(chan []heldMessage)
+	w.groups = make(chan *heldGroup)
 	w.idle = make(chan struct{})
 	w.failed = make(chan struct{})
 	w.done = make(chan struct{})
@@ -50,7 +54,7 @@ func (w *groupWriter) start() {
 				w.idle <- struct{}{}
 				continue
 			}
-			if err := w.store(g); err != nil {
+			if err := w.store(*g); err != nil {
 				w.err = err
 				close(w.failed)
 				return
@@ -60,11 +64,12 @@ func (w *groupWriter) start() {
 }
 
 // send hands g to the writer, waiting while it stores the group before;
-// it returns the error that stopped the writer, if one did.
-func (w *groupWriter) send(g []heldMessage) error {
+// it returns the error that stopped the writer, if one did (g was not
+// taken then).
+func (w *groupWriter) send(g heldGroup) error {
 	w.start()
 	select {
-	case w.groups <- g:
+	case w.groups <- &g:
 		return nil
 	case <-w.failed:
 		return w.err
@@ -93,4 +98,55 @@ func (w *groupWriter) close() error {
 	close(w.groups)
 	<-w.done
 	return w.err
+}
+
+// heldGroup is a group of small messages whose bodies share one arena.
+type heldGroup struct {
+	msgs  []heldMessage
+	arena []byte
+}
+
+// arenaCount arenas of arenaSize bytes hold the small messages of every
+// lane of a run: a group fills one arena, and at most this much mail is in
+// memory at once however many users and lanes copy.
+const (
+	arenaCount = 8
+	arenaSize  = maxBatchBytes + maxBatchedMessage
+)
+
+// arenaPool hands out the project's arenas; the bodies of small messages
+// are read into them instead of buffers of their own, so that copying
+// makes no garbage per message.
+type arenaPool struct {
+	once sync.Once
+	free chan []byte
+	made atomic.Int32
+}
+
+// get returns an empty arena, waiting while all are in use.
+func (a *arenaPool) get(ctx context.Context) ([]byte, error) {
+	a.once.Do(func() { a.free = make(chan []byte, arenaCount) })
+	select {
+	case b := <-a.free:
+		return b, nil
+	default:
+	}
+	for n := a.made.Load(); n < arenaCount; n = a.made.Load() {
+		if a.made.CompareAndSwap(n, n+1) {
+			return make([]byte, 0, arenaSize), nil
+		}
+	}
+	select {
+	case b := <-a.free:
+		return b, nil
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+}
+
+// put gives an arena back.
+func (a *arenaPool) put(b []byte) {
+	if b != nil {
+		a.free <- b[:0]
+	}
 }

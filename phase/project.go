@@ -42,7 +42,8 @@ type Project struct {
 	Log      *slog.Logger
 	Now      func() time.Time
 
-	gentle gentle // throttling shared by the project's workers
+	gentle gentle    // throttling shared by the project's workers
+	arenas arenaPool // memory for small messages on their way, shared likewise
 }
 
 // Selection narrows a step to some users: by name, by batch, or both.

@@ -31,10 +31,11 @@ const (
 )
 
 // memoryLimit is the soft limit of the Go heap (unless GOMEMLIMIT says
-// otherwise): the copy engine holds at most a few groups of small messages
-// per connection, and collecting garbage before the heap doubles keeps a
-// migration station's memory flat. It is soft: a larger message still fits.
-const memoryLimit = 128 << 20
+// otherwise): the copy engine holds at most 66 MiB of small messages at
+// once (phase's arenas), and collecting garbage before the heap doubles
+// keeps a migration station's memory flat. It is soft: a larger message
+// still fits.
+const memoryLimit = 96 << 20
 
 func main() {
 	if os.Getenv("GOMEMLIMIT") == "" {

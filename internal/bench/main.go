@@ -20,6 +20,11 @@
 //     rather than a peer;
 //   - a fetch-only client: every body fetched and discarded, one
 //     connection per folder, the most any client can read from the source.
+//   - an append-only client: every message read into memory first, then
+//     timed while it is stored into fresh target users with MULTIAPPEND
+//     groups of 8 MiB (the copy engine's), one connection per folder: the
+//     most any IMAP client can put into the target. A copy can be no
+//     faster than the slower of the two ceilings.
 //
 // Each copy is checked against the source folder by folder: message
 // counts for every tool, and the bytes (a hash over all bodies) as well,
@@ -103,12 +108,16 @@ type options struct {
 
 const password = "bench-pw"
 
-var allTools = []string{"mailshift", "mbsync", "doveadm", "fetch"}
+var allTools = []string{"mailshift", "mbsync", "doveadm", "fetch", "append"}
 
 func main() {
-	if len(os.Args) > 1 && os.Args[1] == "ceiling-fetch" {
-		if err := ceilingFetchMain(os.Args[2:]); err != nil {
-			fmt.Fprintln(os.Stderr, "ceiling-fetch:", err)
+	if len(os.Args) > 1 && (os.Args[1] == "ceiling-fetch" || os.Args[1] == "ceiling-append") {
+		run := ceilingFetchMain
+		if os.Args[1] == "ceiling-append" {
+			run = ceilingAppendMain
+		}
+		if err := run(os.Args[2:]); err != nil {
+			fmt.Fprintln(os.Stderr, os.Args[1]+":", err)
 			os.Exit(1)
 		}
 		return
@@ -210,12 +219,14 @@ func runBench(ctx context.Context, o options, out io.Writer) error {
 
 	tools := map[string]string{} // tool -> its binary, "" when missing
 	var notes []string
-	if slices.Contains(o.tools, "fetch") {
-		self, err := os.Executable()
-		if err != nil {
-			return err
+	for _, t := range []string{"fetch", "append"} {
+		if slices.Contains(o.tools, t) {
+			self, err := os.Executable()
+			if err != nil {
+				return err
+			}
+			tools[t] = self
 		}
-		tools["fetch"] = self
 	}
 	if slices.Contains(o.tools, "mailshift") {
 		bin := filepath.Join(work, "mailshift")
@@ -376,6 +387,16 @@ func runProfile(ctx context.Context, o options, p profile, src, dst *dovecot.Ser
 				}
 			}
 			add(r)
+		case "append":
+			logf("%s: append-only client", p.name)
+			targets := e.targetUsers("ceil")
+			res, err := ceilingAppendRun(ctx, e, bin, targets, o.ceilingConn)
+			r := row{tool: fmt.Sprintf("ceiling: append from memory (%d connections, MULTIAPPEND)", o.ceilingConn), wall: time.Duration(res.Millis) * time.Millisecond, failed: err}
+			if err == nil {
+				r.copies = check(targets, true)
+			}
+			cleanup(targets)
+			add(r)
 		case "mailshift", "mbsync", "doveadm":
 			c := copiers[tool]
 			r := row{tool: c.label(o, p)}
@@ -508,8 +529,12 @@ func printTable(w io.Writer, p profile, desc string, rows []row) {
 			if r.rerun > 0 {
 				rerun = fmt.Sprintf("%.2f", r.rerun.Seconds())
 			}
-			fmt.Fprintf(w, "| %s | %.2f | %.0f | %.1f | %.1f | %s | %s |\n", r.tool, s,
-				float64(r.messages)/s, float64(r.bytes)/1e6/s, float64(r.rssKiB)/1024, rerun, r.copies)
+			rss := "—" // the append-only client holds all mail in memory on purpose
+			if r.rssKiB > 0 {
+				rss = fmt.Sprintf("%.1f", float64(r.rssKiB)/1024)
+			}
+			fmt.Fprintf(w, "| %s | %.2f | %.0f | %.1f | %s | %s | %s |\n", r.tool, s,
+				float64(r.messages)/s, float64(r.bytes)/1e6/s, rss, rerun, r.copies)
 		}
 	}
 	for _, f := range failures {

@@ -189,7 +189,7 @@ type env struct {
 }
 
 // targetPrefixes name each tool's target users: prefix-sourceuser.
-var targetPrefixes = []string{"ms", "mbsync", "doveadm"}
+var targetPrefixes = []string{"ms", "mbsync", "doveadm", "ceil"}
 
 func (e *env) targetUsers(prefix string) []string {
 	out := make([]string, len(e.users))
@@ -405,4 +405,37 @@ func ceilingRun(ctx context.Context, e *env, self string, conns int) (proc, fetc
 		return p, res, errors.New("fetch-only client: no result")
 	}
 	return p, res, nil
+}
+
+// ceilingAppendRun stores every message of the source into targets with
+// this program's append-only client, in a process of its own, and returns
+// the time its appends took (reading the source into memory first is not
+// counted).
+func ceilingAppendRun(ctx context.Context, e *env, self string, targets []string, conns int) (fetchResult, error) {
+	dir := filepath.Join(e.work, "ceiling-append")
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return fetchResult{}, err
+	}
+	logFile := filepath.Join(dir, "ceiling.log")
+	logF, err := os.Create(logFile)
+	if err != nil {
+		return fetchResult{}, err
+	}
+	defer logF.Close()
+	cmd := exec.CommandContext(ctx, self, "ceiling-append", "-src", e.src.Addr, "-dst", e.dst.Addr,
+		"-users", strings.Join(e.users, ","), "-targets", strings.Join(targets, ","),
+		"-password", e.password, "-conns", fmt.Sprint(conns))
+	cmd.Stderr = logF
+	out, err := cmd.Output()
+	if err != nil {
+		if ctx.Err() != nil {
+			return fetchResult{}, ctx.Err()
+		}
+		return fetchResult{}, fmt.Errorf("append-only client: %v\n%s", err, tail(logFile, 10))
+	}
+	var res fetchResult
+	if err := json.Unmarshal(out, &res); err != nil {
+		return res, errors.New("append-only client: no result")
+	}
+	return res, nil
 }

@@ -1,0 +1,194 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/emersion/go-imap/v2"
+	"github.com/emersion/go-imap/v2/imapclient"
+
+	"github.com/mailshift/mailshift/internal/imapconn"
+)
+
+// appendGroupBytes is how much one MULTIAPPEND of the append-only client
+// carries: the copy engine's group size.
+const appendGroupBytes = 8 << 20
+
+// heldFolder is one source folder read into memory.
+type heldFolder struct {
+	user, target, name string
+	msgs               []imapconn.AppendItem
+}
+
+// ceilingAppendMain is the append-only client, run as a process of its
+// own: it reads every message of the given users from the source into
+// memory (untimed), then stores them into the target users, one connection
+// per folder, in MULTIAPPEND groups of appendGroupBytes with LITERAL+,
+// flags and dates kept. It reports the time of the appends alone: the most
+// any IMAP client can put into the target.
+func ceilingAppendMain(args []string) error {
+	fs := flag.NewFlagSet("ceiling-append", flag.ContinueOnError)
+	src := fs.String("src", "", "source server")
+	dst := fs.String("dst", "", "target server")
+	users := fs.String("users", "", "comma-separated source users")
+	targets := fs.String("targets", "", "comma-separated target users, in the same order")
+	password := fs.String("password", "", "everyone's password")
+	conns := fs.Int("conns", 8, "connections in parallel")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	ctx := context.Background()
+	us, ts := strings.Split(*users, ","), strings.Split(*targets, ",")
+	if len(us) != len(ts) {
+		return fmt.Errorf("%d users but %d targets", len(us), len(ts))
+	}
+	var jobs []*heldFolder
+	for i, u := range us {
+		names, err := folders(ctx, *src, u, *password)
+		if err != nil {
+			return err
+		}
+		for _, n := range names {
+			f, err := holdFolder(ctx, *src, u, *password, n)
+			if err != nil {
+				return err
+			}
+			f.target = ts[i]
+			jobs = append(jobs, f)
+		}
+	}
+
+	start := time.Now()
+	var (
+		mu       sync.Mutex
+		res      fetchResult
+		firstErr error
+		wg       sync.WaitGroup
+		next     = make(chan *heldFolder)
+	)
+	for range max(*conns, 1) {
+		wg.Go(func() {
+			for f := range next {
+				n, size, err := appendFolder(ctx, *dst, *password, f)
+				mu.Lock()
+				res.Messages += n
+				res.Bytes += size
+				if err != nil && firstErr == nil {
+					firstErr = err
+				}
+				mu.Unlock()
+			}
+		})
+	}
+	for _, f := range jobs {
+		next <- f
+	}
+	close(next)
+	wg.Wait()
+	if firstErr != nil {
+		return firstErr
+	}
+	res.Millis = time.Since(start).Milliseconds()
+	return json.NewEncoder(os.Stdout).Encode(res)
+}
+
+// holdFolder reads one folder's messages (body, flags, date) into memory.
+func holdFolder(ctx context.Context, addr, user, password, name string) (*heldFolder, error) {
+	c, done, err := login(ctx, addr, user, password)
+	if err != nil {
+		return nil, err
+	}
+	defer done()
+	sel, err := c.Select(name, &imap.SelectOptions{ReadOnly: true}).Wait()
+	if err != nil {
+		return nil, fmt.Errorf("examine %s %q: %w", user, name, err)
+	}
+	f := &heldFolder{user: user, name: name}
+	if sel.NumMessages == 0 {
+		return f, nil
+	}
+	var seq imap.SeqSet
+	seq.AddRange(1, 0)
+	fetch := c.Fetch(seq, &imap.FetchOptions{Flags: true, InternalDate: true, BodySection: []*imap.FetchItemBodySection{{Peek: true}}})
+	defer fetch.Close()
+	for {
+		msg := fetch.Next()
+		if msg == nil {
+			break
+		}
+		var it imapconn.AppendItem
+		for {
+			item := msg.Next()
+			if item == nil {
+				break
+			}
+			switch item := item.(type) {
+			case imapclient.FetchItemDataFlags:
+				for _, fl := range item.Flags {
+					if !strings.EqualFold(string(fl), `\Recent`) {
+						it.Flags = append(it.Flags, string(fl))
+					}
+				}
+			case imapclient.FetchItemDataInternalDate:
+				it.Date = item.Time
+			case imapclient.FetchItemDataBodySection:
+				if it.Body, err = io.ReadAll(item.Literal); err != nil {
+					return nil, fmt.Errorf("fetch %s %q: %w", user, name, err)
+				}
+			}
+		}
+		f.msgs = append(f.msgs, it)
+	}
+	if err := fetch.Close(); err != nil {
+		return nil, fmt.Errorf("fetch %s %q: %w", user, name, err)
+	}
+	return f, nil
+}
+
+// appendFolder stores f into its target user over a connection of its
+// own, creating the folder first unless it is INBOX.
+func appendFolder(ctx context.Context, addr, password string, f *heldFolder) (int, int64, error) {
+	c, err := imapconn.Dial(ctx, imapconn.Options{Addr: addr, TLS: imapconn.TLSNone, User: f.target, Password: password})
+	if err != nil {
+		return 0, 0, err
+	}
+	defer c.Close()
+	if !strings.EqualFold(f.name, "INBOX") {
+		err := c.Do(ctx, func(cl *imapclient.Client) error { return cl.Create(f.name, nil).Wait() })
+		var ie *imap.Error
+		if errors.As(err, &ie) && ie.Code == imap.ResponseCodeAlreadyExists {
+			err = nil // created by the server's configuration (auto = subscribe)
+		}
+		if err != nil {
+			return 0, 0, fmt.Errorf("create %s %q: %w", f.target, f.name, err)
+		}
+	}
+	a, err := c.Appender(ctx)
+	if err != nil {
+		return 0, 0, err
+	}
+	defer a.Close()
+	var n int
+	var size int64
+	for i := 0; i < len(f.msgs); {
+		j, groupBytes := i, 0
+		for ; j < len(f.msgs) && (j == i || groupBytes+len(f.msgs[j].Body) <= appendGroupBytes); j++ {
+			groupBytes += len(f.msgs[j].Body)
+		}
+		if _, _, err := a.Append(ctx, f.name, f.msgs[i:j]); err != nil {
+			return n, size, fmt.Errorf("append to %s %q: %w", f.target, f.name, err)
+		}
+		n += j - i
+		size += int64(groupBytes)
+		i = j
+	}
+	return n, size, nil
+}
