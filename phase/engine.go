@@ -999,7 +999,7 @@ func (s *session) copyBatch(ctx context.Context, c conns, e mapping.Entry, sf so
 		}
 		err := store.Write(func(tx *state.Tx) error {
 			for _, p := range recorded {
-				if err := tx.PutPair(p); err != nil {
+				if err := tx.PutOutcome(p); err != nil {
 					return err
 				}
 			}
@@ -1138,7 +1138,7 @@ func (s *session) copyBatch(ctx context.Context, c conns, e mapping.Entry, sf so
 
 	werr := store.Write(func(tx *state.Tx) error {
 		for _, p := range recorded {
-			if err := tx.PutPair(p); err != nil {
+			if err := tx.PutOutcome(p); err != nil {
 				return err
 			}
 		}

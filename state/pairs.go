@@ -15,6 +15,12 @@ const putPairSQL = `INSERT INTO pairs (source_user, source_folder, source_uidval
 	target_uidnext = excluded.target_uidnext, target_uid = excluded.target_uid,
 	status = excluded.status, error = excluded.error`
 
+// putOutcomeSQL sets only what an APPEND decides, so that the index by
+// source UID is left alone.
+const putOutcomeSQL = `UPDATE pairs SET size = ?, hash = ?, target_uidvalidity = ?, target_uid = ?,
+	status = ?, error = ?
+	WHERE source_user = ? AND source_folder = ? AND source_uidvalidity = ? AND source_key = ?`
+
 const deletePairSQL = `DELETE FROM pairs
 	WHERE source_user = ? AND source_folder = ? AND source_uidvalidity = ? AND source_key = ?`
 
@@ -135,7 +141,7 @@ type Tx struct {
 	tx *sql.Tx
 
 	// The store's prepared statements bound to tx, made on first use.
-	putPair, deletePair, putCursor *sql.Stmt
+	putPair, putOutcome, deletePair, putCursor *sql.Stmt
 }
 
 // Write runs fn in one transaction (BEGIN IMMEDIATE): if fn returns nil the
@@ -184,6 +190,25 @@ func (tx *Tx) PutPair(p Pair) error {
 		p.TargetFolder, p.TargetUIDValidity, p.TargetUIDNext, p.TargetUID, p.Status, p.Error)
 	if err != nil {
 		return fmt.Errorf("put pair of user %q folder %q key %q: %w", p.User, p.SourceFolder, p.SourceKey, err)
+	}
+	return nil
+}
+
+// PutOutcome records the outcome of p's APPEND (status, size, hash, target
+// UIDVALIDITY and UID, error) on the pair its intent left, which is cheaper
+// than PutPair; without such a pair it records p whole, as PutPair does.
+func (tx *Tx) PutOutcome(p Pair) error {
+	if p.Status != Copied && p.Status != Failed {
+		return fmt.Errorf("put outcome of user %q folder %q key %q: status %q is not an outcome",
+			p.User, p.SourceFolder, p.SourceKey, p.Status)
+	}
+	res, err := tx.stmt(&tx.putOutcome, tx.s.putOutcome).Exec(p.Size, p.Hash, p.TargetUIDValidity,
+		p.TargetUID, p.Status, p.Error, p.User, p.SourceFolder, p.SourceUIDValidity, p.SourceKey)
+	if err != nil {
+		return fmt.Errorf("put outcome of user %q folder %q key %q: %w", p.User, p.SourceFolder, p.SourceKey, err)
+	}
+	if n, err := res.RowsAffected(); err != nil || n != 1 {
+		return tx.PutPair(p)
 	}
 	return nil
 }

@@ -47,6 +47,7 @@ type Store struct {
 	lock *os.File // nil for in-memory stores
 
 	putPair    *sql.Stmt
+	putOutcome *sql.Stmt
 	deletePair *sql.Stmt
 	putCursor  *sql.Stmt
 
@@ -506,6 +507,9 @@ func (s *Store) prepare() error {
 	if s.putPair, err = s.db.Prepare(putPairSQL); err != nil {
 		return err
 	}
+	if s.putOutcome, err = s.db.Prepare(putOutcomeSQL); err != nil {
+		return err
+	}
 	if s.deletePair, err = s.db.Prepare(deletePairSQL); err != nil {
 		return err
 	}
@@ -517,7 +521,7 @@ func (s *Store) prepare() error {
 
 // closeStmts closes whatever prepare prepared.
 func (s *Store) closeStmts() {
-	for _, st := range []*sql.Stmt{s.putPair, s.deletePair, s.putCursor} {
+	for _, st := range []*sql.Stmt{s.putPair, s.putOutcome, s.deletePair, s.putCursor} {
 		if st != nil {
 			st.Close()
 		}

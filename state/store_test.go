@@ -524,6 +524,45 @@ func TestPutPairUpsert(t *testing.T) {
 	mustEqual(t, "pairs after delete", got, []Pair{next})
 }
 
+// PutOutcome sets what the APPEND decided on the intent's pair and keeps
+// the rest; without an intent it records the pair whole; an intent is not
+// an outcome.
+func TestPutOutcome(t *testing.T) {
+	s := memStore(t)
+	intent := Pair{User: "alice", SourceFolder: "INBOX", SourceUIDValidity: 5, SourceKey: "17", SourceUID: 17,
+		Size: 2048, Flags: []string{`\Seen`, `$Label1`}, InternalDate: t0,
+		TargetFolder: "Archive", TargetUIDValidity: 8, TargetUIDNext: 300, Status: Intent}
+	putPairs(t, s, intent)
+	copied := intent
+	copied.Size, copied.Hash, copied.TargetUIDValidity, copied.TargetUID, copied.Status = 2050, "h1", 9, 301, Copied
+	write(t, s, func(tx *Tx) error { return tx.PutOutcome(copied) })
+	got, err := s.Pairs("alice", "INBOX")
+	if err != nil {
+		t.Fatal(err)
+	}
+	mustEqual(t, "pair after the outcome", got, []Pair{copied})
+	if c, _ := s.Counts("alice"); c != (Counts{Copied: 1, CopiedBytes: 2050}) {
+		t.Errorf("counts %+v", c)
+	}
+	if ps, _ := s.PendingFolders("alice"); len(ps) != 0 {
+		t.Errorf("pending folders after the outcome: %v", ps)
+	}
+
+	refused := Pair{User: "alice", SourceFolder: "Sent", SourceUIDValidity: 1, SourceKey: "4", SourceUID: 4,
+		Size: 99, TargetFolder: "Sent", Status: Failed, Error: "[TOOBIG] too big"}
+	write(t, s, func(tx *Tx) error { return tx.PutOutcome(refused) })
+	got, err = s.Pairs("alice", "Sent")
+	if err != nil {
+		t.Fatal(err)
+	}
+	mustEqual(t, "outcome without an intent", got, []Pair{refused})
+
+	err = s.Write(func(tx *Tx) error { return tx.PutOutcome(intent) })
+	if err == nil || !strings.Contains(err.Error(), "not an outcome") {
+		t.Errorf("an intent as outcome: %v", err)
+	}
+}
+
 func TestPairQueries(t *testing.T) {
 	s := memStore(t)
 	p := func(user, folder string, uv uint32, key string, uid uint32, size int64, st PairStatus) Pair {

@@ -90,7 +90,7 @@ var profiles = []profile{
 	{name: "small", users: 4, messages: 5000, size: 20_000, seed: 1, about: "many small messages over several users and folders"},
 	{name: "inbox", users: 1, messages: 20_000, size: 20_000, inbox: true, seed: 11, about: "one big INBOX"},
 	{name: "large", users: 1, messages: 200, size: 1_000_000, seed: 21, about: "large messages"},
-	{name: "huge", users: 1, messages: 5, size: 30_000_000, inbox: true, seed: 6, about: "a few huge messages"},
+	{name: "huge", users: 4, messages: 2, size: 30_000_000, inbox: true, seed: 6, about: "a few huge messages, four users at once"},
 	{name: "sync", users: 1, messages: 100_000, size: 2_000, folders: syncFolders, sync: true, seed: 31, about: "the cost of incremental sync: nothing changed, then 100 changes"},
 }
 
@@ -147,7 +147,7 @@ func parseFlags(args []string) (options, error) {
 	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
 	var names, tools string
 	o := options{}
-	fs.StringVar(&names, "profiles", "small,inbox,large,huge", "profiles to run: small (4 users × 5,000 × ~20 KB), inbox (20,000 × ~20 KB in one INBOX), large (200 × ~1 MB), huge (5 × ~30 MB), sync (incremental sync of 100,000 × ~2 KB in 20 folders: nothing changed, then 100 changes; mailshift and mbsync only; not in the default list, as a full run takes about six minutes on two cores)")
+	fs.StringVar(&names, "profiles", "small,inbox,large,huge", "profiles to run: small (4 users × 5,000 × ~20 KB), inbox (20,000 × ~20 KB in one INBOX), large (200 × ~1 MB), huge (4 users × 2 × ~30 MB), sync (incremental sync of 100,000 × ~2 KB in 20 folders: nothing changed, then 100 changes; mailshift and mbsync only; not in the default list, as a full run takes about six minutes on two cores)")
 	fs.Float64Var(&o.scale, "scale", 1, "multiply the message counts by this (e.g. 0.05 for a quick run)")
 	fs.IntVar(&o.workers, "workers", 4, "mailshift's copy.workers; also how many mbsync and doveadm processes run at a time")
 	fs.StringVar(&tools, "tools", strings.Join(allTools, ","), "tools to measure")
@@ -191,6 +191,7 @@ func logf(format string, args ...any) {
 
 // row is one tool's line in a profile's table.
 type row struct {
+	key      string // the tool as -tools names it
 	tool     string
 	wall     time.Duration
 	rerun    time.Duration // 0: not applicable
@@ -379,7 +380,7 @@ func runProfile(ctx context.Context, o options, p profile, src, dst *dovecot.Ser
 		case "fetch":
 			logf("%s: fetch-only client", p.name)
 			pr, res, err := ceilingRun(ctx, e, bin, o.ceilingConn)
-			r := row{tool: fmt.Sprintf("ceiling: fetch only (%d connections)", o.ceilingConn), wall: pr.wall, rssKiB: pr.rssKiB, failed: err}
+			r := row{key: tool, tool: fmt.Sprintf("ceiling: fetch only (%d connections)", o.ceilingConn), wall: pr.wall, rssKiB: pr.rssKiB, failed: err}
 			if err == nil {
 				r.copies = "read all"
 				if res.Messages != totalMsgs || res.Bytes != totalBytes {
@@ -391,7 +392,7 @@ func runProfile(ctx context.Context, o options, p profile, src, dst *dovecot.Ser
 			logf("%s: append-only client", p.name)
 			targets := e.targetUsers("ceil")
 			res, err := ceilingAppendRun(ctx, e, bin, targets, o.ceilingConn)
-			r := row{tool: fmt.Sprintf("ceiling: append from memory (%d connections, MULTIAPPEND)", o.ceilingConn), wall: time.Duration(res.Millis) * time.Millisecond, failed: err}
+			r := row{key: tool, tool: fmt.Sprintf("ceiling: append from memory (%d connections, MULTIAPPEND)", o.ceilingConn), wall: time.Duration(res.Millis) * time.Millisecond, failed: err}
 			if err == nil {
 				r.copies = check(targets, true)
 			}
@@ -399,7 +400,7 @@ func runProfile(ctx context.Context, o options, p profile, src, dst *dovecot.Ser
 			add(r)
 		case "mailshift", "mbsync", "doveadm":
 			c := copiers[tool]
-			r := row{tool: c.label(o, p)}
+			r := row{key: tool, tool: c.label(o, p)}
 			if bin == "" {
 				r.skipped = c.missing
 				add(r)
@@ -540,6 +541,40 @@ func printTable(w io.Writer, p profile, desc string, rows []row) {
 	for _, f := range failures {
 		fmt.Fprintf(w, "\n```\n%s\n```\n", f)
 	}
+	if r := ratios(rows); r != "" {
+		fmt.Fprintf(w, "\n%s\n", r)
+	}
+}
+
+// ratios says how mailshift's wall time compares with each other row's,
+// and with the sum of the two ceilings: on a machine whose cores the
+// source, the target and the copier share, a copy costs about what reading
+// and writing cost apart.
+func ratios(rows []row) string {
+	wall := map[string]time.Duration{}
+	for _, r := range rows {
+		if r.failed == nil && r.skipped == "" && r.wall > 0 {
+			wall[r.key] = r.wall
+		}
+	}
+	ms, ok := wall["mailshift"]
+	if !ok {
+		return ""
+	}
+	var parts []string
+	for _, k := range []string{"mbsync", "doveadm", "fetch", "append"} {
+		if w, ok := wall[k]; ok {
+			parts = append(parts, fmt.Sprintf("%.2f× %s", ms.Seconds()/w.Seconds(), map[string]string{
+				"mbsync": "mbsync's", "doveadm": "doveadm backup's", "fetch": "the fetch ceiling", "append": "the append ceiling",
+			}[k]))
+		}
+	}
+	if f, ok := wall["fetch"]; ok {
+		if a, ok := wall["append"]; ok {
+			parts = append(parts, fmt.Sprintf("%.2f× the two ceilings' sum", ms.Seconds()/(f+a).Seconds()))
+		}
+	}
+	return "mailshift's wall time is " + strings.Join(parts, ", ") + "."
 }
 
 // machine describes where and how the figures were measured.
