@@ -1082,6 +1082,11 @@ func (s *session) copyBatch(ctx context.Context, c conns, e mapping.Entry, sf so
 		}
 		h := sha256.New()
 		if batching && size <= maxBatchedMessage {
+			if len(arena)+int(size) > maxBatchBytes {
+				if err := send(); err != nil { // the group is full
+					return err
+				}
+			}
 			if arena == nil {
 				var err error
 				if arena, err = s.p.arenas.get(ctx); err != nil {
@@ -1095,9 +1100,6 @@ func (s *session) copyBatch(ctx context.Context, c conns, e mapping.Entry, sf so
 				return fmt.Errorf("read source %q key %s: %w", e.Source, m.Key, err)
 			}
 			group = append(group, heldMessage{m: m, body: buf, hash: hex.EncodeToString(h.Sum(nil))})
-			if len(arena) >= maxBatchBytes {
-				return send()
-			}
 			return nil
 		}
 		if err := send(); err != nil {
@@ -1189,12 +1191,13 @@ type laneTarget struct {
 // whole folder to answer.
 type uidMark struct{ validity, next uint32 }
 
-// Messages up to maxBatchedMessage bytes are held in memory and stored in
-// groups of up to maxBatchBytes with one command each where the target
-// can (a group per lane in memory at a time); larger ones stream straight
-// from the source to the target.
+// Messages up to maxBatchedMessage bytes are held in memory (the
+// project's arenas) and stored in groups of up to maxBatchBytes with one
+// command each where the target can, the next group read from the source
+// while the target stores one; larger ones stream straight from the source
+// to the target, one at a time.
 const (
-	maxBatchedMessage = 256 << 10
+	maxBatchedMessage = 4 << 20
 	maxBatchBytes     = 8 << 20
 )
 

@@ -111,7 +111,7 @@ type heldGroup struct {
 // memory at once however many users and lanes copy.
 const (
 	arenaCount = 8
-	arenaSize  = maxBatchBytes + maxBatchedMessage
+	arenaSize  = maxBatchBytes
 )
 
 // arenaPool hands out the project's arenas; the bodies of small messages

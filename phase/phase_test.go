@@ -490,3 +490,54 @@ func TestRefusedMessagesAndFolderRules(t *testing.T) {
 		t.Errorf("verify: %+v", vr.List)
 	}
 }
+
+// TestSmallAndHugeInOneBatch copies a folder whose batch mixes messages
+// gathered into MULTIAPPEND groups with ones over the group limit that
+// stream through one by one (and one that is neither: it fills a group by
+// itself): every message arrives once, byte for byte, with its flags and
+// date, and the state agrees.
+func TestSmallAndHugeInOneBatch(t *testing.T) {
+	e := newEnv(t, dovecot.Options{}, dovecot.Options{}, "ivan")
+	e.p.Config.Copy.BatchSize = 1000
+	var msgs []corpus.Message
+	for i, size := range []int{3000, maxBatchedMessage + 200_000, 300_000, maxBatchBytes - 1000, 2500, maxBatchedMessage - 1000, 6 << 20} {
+		part := corpus.Generate(int64(80+i), 25, 3000)
+		one := padTo(corpus.Generate(int64(90+i), 1, 2000)[0], size)
+		msgs = append(msgs, part...)
+		msgs = append(msgs, one)
+	}
+	var streamed int
+	for _, m := range msgs {
+		if len(m.Body) > maxBatchedMessage {
+			streamed++
+		}
+	}
+	if streamed < 2 {
+		t.Fatalf("only %d messages over %d bytes: the test needs more", streamed, maxBatchedMessage)
+	}
+	e.seed("ivan", msgs)
+	e.approved()
+	res, err := Bulk(context.Background(), e.p, BulkOptions{SkipTest: true})
+	must(t, err)
+	if res.Messages != int64(len(msgs)) {
+		t.Errorf("%d messages copied, want %d", res.Messages, len(msgs))
+	}
+	e.compare("ivan")
+	vr, err := Verify(context.Background(), e.p, Selection{})
+	must(t, err)
+	if vr.Differences != 0 || vr.Extra != 0 {
+		t.Errorf("verify: %+v", vr.List)
+	}
+}
+
+// padTo returns m with lines of text added to its body, up to n bytes
+// (less than a line short of it).
+func padTo(m corpus.Message, n int) corpus.Message {
+	line := []byte(strings.Repeat("padding ", 9) + "pad\r\n")
+	b := slices.Clip(m.Body)
+	for len(b)+len(line) <= n {
+		b = append(b, line...)
+	}
+	m.Body = b
+	return m
+}

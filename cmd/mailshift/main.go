@@ -31,7 +31,7 @@ const (
 )
 
 // memoryLimit is the soft limit of the Go heap (unless GOMEMLIMIT says
-// otherwise): the copy engine holds at most 66 MiB of small messages at
+// otherwise): the copy engine holds at most 64 MiB of messages at
 // once (phase's arenas), and collecting garbage before the heap doubles
 // keeps a migration station's memory flat. It is soft: a larger message
 // still fits.
