@@ -952,9 +952,9 @@ func (s *session) copyBatch(ctx context.Context, c conns, e mapping.Entry, sf so
 		seen     = make(map[string]bool, len(chunk))
 	)
 	maxFailed := int64(s.p.Config.Errors.Max)
-	// record notes the outcome of one message's APPEND. It is called by
-	// the group writer and, for large messages, by the fetch callback
-	// once the writer is idle: never by both at once.
+	// record notes the outcome of one message's APPEND, with mu held: the
+	// group writers call it, and the fetch callback for large messages.
+	var mu sync.Mutex
 	record := func(p state.Pair, size int64, hash string, app target.Appended, err error) error {
 		var rej *target.RejectedError
 		switch {
@@ -992,7 +992,7 @@ func (s *session) copyBatch(ctx context.Context, c conns, e mapping.Entry, sf so
 		}
 		return nil
 	}
-	// persist writes the outcomes recorded so far.
+	// persist writes the outcomes recorded so far, with mu held.
 	persist := func() error {
 		if len(recorded) == 0 {
 			return nil
@@ -1015,11 +1015,12 @@ func (s *session) copyBatch(ctx context.Context, c conns, e mapping.Entry, sf so
 	// Small messages are gathered and stored with one command per group
 	// where the target can (MULTIAPPEND): one transaction on the server
 	// instead of one per message. Groups are stored, and their outcomes
-	// written to the state, by a writer of their own while the next group
-	// is fetched. Large messages stream through one by one once the writer
-	// is idle, so the target's connections are never used by two at once.
-	gw := newGroupWriter(func(hg heldGroup) error {
-		defer s.p.arenas.put(hg.arena)
+	// written to the state, by writers of their own while the next group
+	// is fetched. Large messages stream through one by one once the
+	// writers are idle, so that the lane's own target connection is never
+	// used by two at once.
+	var dstMu sync.Mutex // the lane's target connection, for refused groups
+	gw := newGroupWriter(groupWriters, &s.p.arenas, func(hg heldGroup) error {
 		g := hg.msgs
 		items := make([]target.BatchItem, len(g))
 		for i, h := range g {
@@ -1028,6 +1029,8 @@ func (s *session) copyBatch(ctx context.Context, c conns, e mapping.Entry, sf so
 		apps, err := batcher.AppendBatch(ctx, e.Target, items)
 		switch {
 		case err == nil && len(apps) == len(g):
+			mu.Lock()
+			defer mu.Unlock()
 			for i, h := range g {
 				if err := record(h.p, int64(len(h.body)), h.hash, apps[i], nil); err != nil {
 					return err
@@ -1037,12 +1040,19 @@ func (s *session) copyBatch(ctx context.Context, c conns, e mapping.Entry, sf so
 			return fmt.Errorf("append %d messages to %q (source %q): %w", len(g), e.Target, e.Source, err)
 		default:
 			// Refused as a whole (nothing stored): one by one, to learn which.
+			dstMu.Lock()
+			defer dstMu.Unlock()
 			for _, h := range g {
 				app, err := c.dst.Append(ctx, e.Target, h.p.Flags, h.p.InternalDate, int64(len(h.body)), bytes.NewReader(h.body))
-				if err := record(h.p, int64(len(h.body)), h.hash, app, err); err != nil {
+				mu.Lock()
+				err = record(h.p, int64(len(h.body)), h.hash, app, err)
+				mu.Unlock()
+				if err != nil {
 					return err
 				}
 			}
+			mu.Lock()
+			defer mu.Unlock()
 		}
 		return persist()
 	})
@@ -1115,6 +1125,8 @@ func (s *session) copyBatch(ctx context.Context, c conns, e mapping.Entry, sf so
 			}
 		}
 		app, err := c.dst.Append(ctx, e.Target, m.Flags, m.InternalDate, size, io.TeeReader(lim.Reader(ctx, body), h))
+		mu.Lock()
+		defer mu.Unlock()
 		return record(p, size, hex.EncodeToString(h.Sum(nil)), app, err)
 	})
 	if fetchErr == nil {
@@ -1199,6 +1211,9 @@ type uidMark struct{ validity, next uint32 }
 const (
 	maxBatchedMessage = 4 << 20
 	maxBatchBytes     = 8 << 20
+	// groupWriters is how many groups of a lane are stored at once, each
+	// over a connection of its own.
+	groupWriters = 2
 )
 
 // pairID identifies a pair within one folder of one user.

@@ -18,24 +18,31 @@ type heldMessage struct {
 	hash string
 }
 
-// groupWriter stores groups of held messages on a goroutine of its own,
-// one group at a time, so that the source serves the next group while the
-// target stores this one. At most two groups of a lane are in memory: the
-// one being stored and the one being gathered.
+// groupWriter stores groups of held messages on goroutines of its own,
+// so that the source serves the next group while the target stores the
+// ones before: up to n at once, each over its own connection (on Dovecot
+// two connections storing groups into one folder take half the time of
+// one). At most n+1 groups of a lane are in memory: those being stored
+// and the one being gathered. A group's arena goes back to the pool once
+// it is stored, or dropped after a failure.
 //
-// Its methods are called from one goroutine (the fetch callback).
+// Its methods are called from one goroutine (the fetch callback); store
+// is called from n at once.
 type groupWriter struct {
-	store   func(heldGroup) error
-	started bool
-	groups  chan *heldGroup // a nil group asks the writer to say it is idle
-	idle    chan struct{}
-	failed  chan struct{} // closed when store failed; err says why
-	done    chan struct{}
-	err     error
+	store    func(heldGroup) error
+	pool     *arenaPool
+	n        int
+	started  bool
+	groups   chan heldGroup
+	inFlight sync.WaitGroup // groups sent and not yet stored or dropped
+	workers  sync.WaitGroup
+	failOnce sync.Once
+	failed   chan struct{} // closed when store failed; err says why
+	err      error
 }
 
-func newGroupWriter(store func(heldGroup) error) *groupWriter {
-	return &groupWriter{store: store}
+func newGroupWriter(n int, pool *arenaPool, store func(heldGroup) error) *groupWriter {
+	return &groupWriter{store: store, pool: pool, n: max(n, 1)}
 }
 
 func (w *groupWriter) start() {
@@ -43,61 +50,70 @@ func (w *groupWriter) start() {
 		return
 	}
 	w.started = true
-	w.groups = make(chan *heldGroup)
-	w.idle = make(chan struct{})
+	w.groups = make(chan heldGroup)
 	w.failed = make(chan struct{})
-	w.done = make(chan struct{})
-	go func() {
-		defer close(w.done)
-		for g := range w.groups {
-			if g == nil {
-				w.idle <- struct{}{}
-				continue
+	for range w.n {
+		w.workers.Go(func() {
+			for g := range w.groups {
+				select {
+				case <-w.failed: // dropped: the batch is over
+				default:
+					if err := w.store(g); err != nil {
+						w.failOnce.Do(func() {
+							w.err = err
+							close(w.failed)
+						})
+					}
+				}
+				w.pool.put(g.arena)
+				w.inFlight.Done()
 			}
-			if err := w.store(*g); err != nil {
-				w.err = err
-				close(w.failed)
-				return
-			}
-		}
-	}()
+		})
+	}
 }
 
-// send hands g to the writer, waiting while it stores the group before;
-// it returns the error that stopped the writer, if one did (g was not
-// taken then).
+// send hands g to a writer, waiting while all are busy; it returns the
+// error that stopped the writers, if one did (g was not taken then).
 func (w *groupWriter) send(g heldGroup) error {
 	w.start()
+	w.inFlight.Add(1)
 	select {
-	case w.groups <- &g:
+	case w.groups <- g:
 		return nil
 	case <-w.failed:
+		w.inFlight.Done()
 		return w.err
 	}
 }
 
-// wait returns once every group sent so far is stored.
+// wait returns once every group sent so far is stored (or dropped after a
+// failure, which it returns).
 func (w *groupWriter) wait() error {
 	if !w.started {
 		return nil
 	}
+	w.inFlight.Wait()
 	select {
-	case w.groups <- nil:
 	case <-w.failed:
 		return w.err
+	default:
+		return nil
 	}
-	<-w.idle
-	return nil
 }
 
-// close waits for the groups sent to be stored and stops the writer.
+// close waits for the groups sent to be stored and stops the writers.
 func (w *groupWriter) close() error {
 	if !w.started {
 		return nil
 	}
 	close(w.groups)
-	<-w.done
-	return w.err
+	w.workers.Wait()
+	select {
+	case <-w.failed:
+		return w.err
+	default:
+		return nil
+	}
 }
 
 // heldGroup is a group of small messages whose bodies share one arena.

@@ -3,6 +3,7 @@ package phase
 import (
 	"context"
 	"errors"
+	"sync"
 	"testing"
 	"time"
 )
@@ -43,52 +44,89 @@ func TestArenaPoolBounded(t *testing.T) {
 	}
 }
 
-// The writer stores groups in order while the sender goes on; wait returns
-// once all sent are stored; after a failure, send and close say why.
+// Two writers store groups at once while the sender goes on, a third
+// group waits for one of them; wait returns once all sent are stored; after
+// a failure the groups still coming are dropped, send and close say why,
+// and every arena is back in the pool.
 func TestGroupWriter(t *testing.T) {
-	var stored []int
-	release := make(chan struct{})
-	w := newGroupWriter(func(g heldGroup) error {
+	var pool arenaPool
+	ctx := context.Background()
+	var (
+		mu      sync.Mutex
+		stored  []int
+		storing = make(chan int, 10)
+		release = make(chan struct{})
+	)
+	w := newGroupWriter(2, &pool, func(g heldGroup) error {
+		storing <- len(g.msgs)
 		<-release
+		mu.Lock()
+		defer mu.Unlock()
 		stored = append(stored, len(g.msgs))
-		if len(g.msgs) == 3 {
+		if len(g.msgs) == 4 {
 			return errors.New("target gone")
 		}
 		return nil
 	})
-	must(t, w.send(heldGroup{msgs: make([]heldMessage, 1)})) // taken at once
+	group := func(n int) heldGroup {
+		a, err := pool.get(ctx)
+		must(t, err)
+		return heldGroup{msgs: make([]heldMessage, n), arena: a}
+	}
+	must(t, w.send(group(1)))
+	must(t, w.send(group(2)))
+	<-storing
+	<-storing // both at once
 	sent := make(chan error)
-	go func() { sent <- w.send(heldGroup{msgs: make([]heldMessage, 2)}) }()
+	go func() { sent <- w.send(group(3)) }()
 	select {
 	case <-sent:
-		t.Fatal("a second group was taken while the first was being stored")
+		t.Fatal("a third group was taken while two were being stored")
 	case <-time.After(30 * time.Millisecond):
 	}
 	release <- struct{}{}
 	must(t, <-sent)
 	waited := make(chan error)
 	go func() { waited <- w.wait() }()
+	select {
+	case <-waited:
+		t.Fatal("wait returned while groups were being stored")
+	case <-time.After(30 * time.Millisecond):
+	}
+	release <- struct{}{}
+	<-storing
 	release <- struct{}{}
 	must(t, <-waited)
-	if len(stored) != 2 || stored[0] != 1 || stored[1] != 2 {
-		t.Fatalf("stored %v, want [1 2]", stored)
+	mu.Lock()
+	if len(stored) != 3 {
+		t.Fatalf("stored %v, want three groups", stored)
 	}
-	go func() { release <- struct{}{} }()
-	must(t, w.send(heldGroup{msgs: make([]heldMessage, 3)}))
+	mu.Unlock()
+
+	must(t, w.send(group(4)))
+	<-storing
+	close(release) // the failure, and whatever comes next passes at once
 	deadline := time.Now().Add(5 * time.Second)
 	for {
-		err := w.send(heldGroup{msgs: make([]heldMessage, 4)})
-		if err != nil {
+		g := group(5)
+		if err := w.send(g); err != nil {
 			if err.Error() != "target gone" {
 				t.Fatalf("send after the failure: %v", err)
 			}
+			pool.put(g.arena) // not taken: the sender's to give back
 			break
 		}
 		if time.Now().After(deadline) {
 			t.Fatal("send never reported the failure")
 		}
 	}
+	if err := w.wait(); err == nil || err.Error() != "target gone" {
+		t.Errorf("wait: %v, want the failure", err)
+	}
 	if err := w.close(); err == nil || err.Error() != "target gone" {
 		t.Errorf("close: %v, want the failure", err)
+	}
+	if n := len(pool.free); n != int(pool.made.Load()) {
+		t.Errorf("%d of %d arenas back in the pool", n, pool.made.Load())
 	}
 }

@@ -1,0 +1,79 @@
+package imaptarget
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/mailshift/mailshift/internal/dovecot"
+	"github.com/mailshift/mailshift/internal/imapconn"
+	"github.com/mailshift/mailshift/target"
+)
+
+// Several goroutines store batches into one folder of a real Dovecot at
+// once: every message arrives once, at the UID its APPENDUID said, each
+// call had a connection of its own, and they are kept for the next.
+func TestAppendBatchConcurrent(t *testing.T) {
+	srv := dovecot.Start(t, dovecot.Options{})
+	srv.AddUser("carl", "pw")
+	tg, err := Open(context.Background(), imapconn.Options{Addr: srv.Addr, TLS: imapconn.TLSNone, User: "carl", Password: "pw"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { tg.Close() })
+	if !tg.Batches() {
+		t.Fatal("Dovecot offers MULTIAPPEND, but the target says it takes no batches")
+	}
+	const callers, batches, size = 4, 5, 20
+	date := time.Date(2024, 2, 29, 12, 0, 0, 0, time.UTC)
+	var (
+		mu   sync.Mutex
+		want = map[uint32][]byte{}
+		wg   sync.WaitGroup
+	)
+	begin := make(chan struct{}) // all callers start together
+	for c := range callers {
+		wg.Go(func() {
+			<-begin
+			for b := range batches {
+				items := make([]target.BatchItem, size)
+				for i := range items {
+					items[i] = target.BatchItem{Flags: []string{`\Seen`}, Date: date, Body: body(fmt.Sprintf("c%d b%d m%d", c, b, i), 3+i)}
+				}
+				apps, err := tg.AppendBatch(context.Background(), "INBOX", items)
+				if err != nil {
+					t.Errorf("caller %d batch %d: %v", c, b, err)
+					return
+				}
+				mu.Lock()
+				for i, a := range apps {
+					if a.UID == 0 || want[a.UID] != nil {
+						t.Errorf("caller %d batch %d message %d: UID %d missing or given twice", c, b, i, a.UID)
+					}
+					want[a.UID] = items[i].Body
+				}
+				mu.Unlock()
+			}
+		})
+	}
+	close(begin)
+	wg.Wait()
+	msgs, bodies := readBack(t, tg, "INBOX")
+	if len(msgs) != callers*batches*size {
+		t.Fatalf("%d messages in INBOX, want %d", len(msgs), callers*batches*size)
+	}
+	for uid, b := range want {
+		if !bytes.Equal(bodies[uid], b) {
+			t.Errorf("UID %d does not hold what its APPENDUID said", uid)
+		}
+	}
+	tg.batchMu.Lock()
+	idle := len(tg.idle)
+	tg.batchMu.Unlock()
+	if idle < 2 || idle > callers {
+		t.Errorf("%d MULTIAPPEND connections kept, want between 2 and %d", idle, callers)
+	}
+}
