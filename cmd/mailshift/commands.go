@@ -166,7 +166,8 @@ target: byte-identical, with flags and internal dates, into the mapped
 folders. Run it again after a crash or Ctrl-C: it continues where it
 stopped and never copies a message twice. Needs an approval and a passed
 test (or --skip-test). With throttle.windows it copies only inside them: at
-a window's end it finishes the batch in flight and waits for the next one
+a window's end it stops between two messages (nothing is lost: what was
+fetched but not yet stored is fetched again) and waits for the next one
 (` + "`status`" + ` shows "paused until ..."); --now ignores the windows.
 throttle.bandwidth, throttle.messages_per_second and throttle.max_connections
 keep it gentle on the live servers at any time.`,
