@@ -98,31 +98,56 @@ func Open(path string) (*Store, error) {
 		}
 		return nil, fmt.Errorf("lock state file %s: %w", path, err)
 	}
-	mark := make([]byte, len(stateMarker))
+	mark := make([]byte, 128)
 	n, _ := lock.ReadAt(mark, 0)
 	kept := n > 0
-	s, err := openLocked(path, kept)
+	s, err := openLocked(path, kept, cleanSince(path, string(mark[:n])))
 	if err != nil {
 		unlockFile(lock)
 		lock.Close()
 		return nil, err
 	}
-	if !kept {
-		// From now on an empty file at path is a truncated state, not a
-		// new one. At worst (write failed) that goes unnoticed.
-		lock.WriteAt([]byte(stateMarker), 0)
-	}
+	// From now on an empty file at path is a truncated state, not a new
+	// one; and the stamp of a clean close, if there was one, is used up.
+	// At worst (write failed) that goes unnoticed.
+	lock.WriteAt([]byte(stateMarker), 0)
+	lock.Truncate(int64(len(stateMarker)))
 	s.lock = lock
 	return s, nil
 }
 
 // stateMarker is what the lock file holds once a state was opened at its
-// path. An empty state file beside a marked lock file was truncated.
+// path. An empty state file beside a marked lock file was truncated. After
+// a clean Close a second line follows: the stamp of the file as it was left
+// (see cleanStamp).
 const stateMarker = "mailshift state\n"
 
+// cleanStamp describes the state file at path as a clean Close leaves it:
+// its size and modification time, with no write-ahead log beside it. It is
+// "" when the file cannot be described so.
+func cleanStamp(path string) string {
+	if fi, err := os.Stat(path + "-wal"); err == nil && fi.Size() > 0 {
+		return ""
+	}
+	fi, err := os.Stat(path)
+	if err != nil {
+		return ""
+	}
+	return fmt.Sprintf("closed cleanly: %d bytes, modified %d\n", fi.Size(), fi.ModTime().UnixNano())
+}
+
+// cleanSince tells whether the lock file's content lock says the state at
+// path was closed cleanly and has not been changed since: then its pages
+// need no integrity check at this opening.
+func cleanSince(path, lock string) bool {
+	stamp, ok := strings.CutPrefix(lock, stateMarker)
+	return ok && stamp != "" && stamp == cleanStamp(path)
+}
+
 // openLocked does Open's work once the lock is held. kept tells whether a
-// state was opened at path before (the lock file is marked).
-func openLocked(path string, kept bool) (*Store, error) {
+// state was opened at path before (the lock file is marked); clean whether
+// it was closed cleanly and left untouched since.
+func openLocked(path string, kept, clean bool) (*Store, error) {
 	existing, err := checkHeader(path, kept)
 	if err != nil {
 		return nil, err
@@ -138,7 +163,7 @@ func openLocked(path string, kept bool) (*Store, error) {
 	if existing {
 		// Look before touching: through a read-only connection, so that a
 		// file refused here is left exactly as it was.
-		if err := checkFile(path, fileDSN(abs, "mode=ro&_pragma=busy_timeout(5000)"), ms); err != nil {
+		if err := checkFile(path, fileDSN(abs, "mode=ro&_pragma=busy_timeout(5000)"), ms, !clean); err != nil {
 			return nil, err
 		}
 	}
@@ -271,36 +296,38 @@ func newStore(db *sql.DB, path string, ms []migration) (*Store, error) {
 
 // checkFile opens the existing database at path read-only through dsn and
 // checks that it is sound, a mailshift state, and not newer than ms.
-func checkFile(path, dsn string, ms []migration) error {
+func checkFile(path, dsn string, ms []migration, pages bool) error {
 	db, err := sql.Open("sqlite", dsn)
 	if err != nil {
 		return fmt.Errorf("open state file %s: %w", path, err)
 	}
 	defer db.Close()
 	db.SetMaxOpenConns(1)
-	return checkDatabase(db, path, ms)
+	return checkDatabase(db, path, ms, pages)
 }
 
 // quickCheckLimit is the largest state file whose every page PRAGMA
-// quick_check reads at each opening (about a quarter of a second per
+// quick_check reads at an opening (about a quarter of a second per
 // 100 MB). Larger files, of migrations with millions of messages, are
 // checked by their header, size and schema only, so that every command does
 // not read the whole file first.
 const quickCheckLimit = 256 << 20
 
-// checkDatabase runs PRAGMA quick_check (on files up to quickCheckLimit),
-// makes sure a database with tables is a mailshift state and that it
-// records no migration ms does not hold.
-func checkDatabase(db *sql.DB, path string, ms []migration) error {
-	var pages, pageSize int64
-	if err := db.QueryRow("PRAGMA page_count").Scan(&pages); err != nil {
+// checkDatabase runs PRAGMA quick_check when pages is set (on files up to
+// quickCheckLimit), makes sure a database with tables is a mailshift state
+// and that it records no migration ms does not hold. A file that the last
+// run closed cleanly and nothing changed since is not read page by page
+// again (see cleanSince).
+func checkDatabase(db *sql.DB, path string, ms []migration, pages bool) error {
+	var pageCount, pageSize int64
+	if err := db.QueryRow("PRAGMA page_count").Scan(&pageCount); err != nil {
 		return dbError(path, "check", err)
 	}
 	if err := db.QueryRow("PRAGMA page_size").Scan(&pageSize); err != nil {
 		return dbError(path, "check", err)
 	}
 	check := "PRAGMA quick_check"
-	if pages*pageSize > quickCheckLimit {
+	if !pages || pageCount*pageSize > quickCheckLimit {
 		check = "SELECT 'ok'"
 	}
 	rows, err := db.Query(check)
@@ -489,6 +516,11 @@ func (s *Store) Close() error {
 		s.closeStmts()
 		s.closeErr = s.db.Close()
 		if s.lock != nil {
+			if s.closeErr == nil {
+				if stamp := cleanStamp(s.path); stamp != "" {
+					s.lock.WriteAt([]byte(stateMarker+stamp), 0)
+				}
+			}
 			unlockFile(s.lock)
 			if err := s.lock.Close(); err != nil && s.closeErr == nil {
 				s.closeErr = err
