@@ -31,10 +31,11 @@ type heldFolder struct {
 // ceilingAppendMain is the append-only client, run as a process of its
 // own: it reads every message of the given users from the source into
 // memory (untimed), then stores them into the target users in MULTIAPPEND
-// groups of appendGroupBytes with LITERAL+, flags and dates kept, two
-// connections per folder (on Dovecot two take half the time of one, three
-// no less than two), up to -conns connections at once. It reports the time
-// of the appends alone: the most an IMAP client can put into the target.
+// groups of appendGroupBytes with LITERAL+, flags and dates kept, over
+// -per-folder connections per folder (on Dovecot two take half the time of
+// one for small messages, three no less than two; for large ones one is
+// faster), up to -conns connections at once. It reports the time of the
+// appends alone: the most an IMAP client can put into the target.
 func ceilingAppendMain(args []string) error {
 	fs := flag.NewFlagSet("ceiling-append", flag.ContinueOnError)
 	src := fs.String("src", "", "source server")

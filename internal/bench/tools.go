@@ -411,7 +411,7 @@ func ceilingRun(ctx context.Context, e *env, self string, conns int) (proc, fetc
 // this program's append-only client, in a process of its own, and returns
 // the time its appends took (reading the source into memory first is not
 // counted).
-func ceilingAppendRun(ctx context.Context, e *env, self string, targets []string, conns int) (fetchResult, error) {
+func ceilingAppendRun(ctx context.Context, e *env, self string, targets []string, conns, perFolder int) (fetchResult, error) {
 	dir := filepath.Join(e.work, "ceiling-append")
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return fetchResult{}, err
@@ -424,7 +424,7 @@ func ceilingAppendRun(ctx context.Context, e *env, self string, targets []string
 	defer logF.Close()
 	cmd := exec.CommandContext(ctx, self, "ceiling-append", "-src", e.src.Addr, "-dst", e.dst.Addr,
 		"-users", strings.Join(e.users, ","), "-targets", strings.Join(targets, ","),
-		"-password", e.password, "-conns", fmt.Sprint(conns))
+		"-password", e.password, "-conns", fmt.Sprint(conns), "-per-folder", fmt.Sprint(perFolder))
 	cmd.Stderr = logF
 	out, err := cmd.Output()
 	if err != nil {
