@@ -4,11 +4,14 @@ import (
 	"context"
 	"errors"
 	"net"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/emersion/go-imap/v2"
 
 	"github.com/mailshift/mailshift/internal/dovecot"
 	"github.com/mailshift/mailshift/internal/imaptest"
@@ -185,5 +188,54 @@ func TestNoCredentialsWithoutTLS(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// UIDs right after Changes sees what another connection expunged and
+// appended meanwhile. (Dovecot answers a UID SEARCH in a folder selected
+// already from the view of its last sync: without opening the folder
+// again, the expunged message would still be listed.)
+func TestUIDsOnSelectedFolderDovecot(t *testing.T) {
+	t.Parallel()
+	s := dovecot.Start(t, dovecot.Options{})
+	s.AddUser("uma", "pw")
+	other := imaptest.Login(t, s.Addr, "uma", "pw")
+	defer other.Logout()
+	date := time.Date(2025, 1, 2, 3, 4, 5, 0, time.UTC)
+	var uids []uint32
+	for i := range 5 {
+		uids = append(uids, imaptest.Append(t, other, "INBOX", nil, date, []byte("Subject: m"+strconv.Itoa(i)+"\r\n\r\nbody\r\n")))
+	}
+	c := dial(t, Options{Addr: s.Addr, User: "uma", Password: "pw"})
+	ctx := context.Background()
+	f, changed, err := c.Changes(ctx, "INBOX", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(changed) != 5 || f.Messages != 5 {
+		t.Fatalf("Changes: %d messages, counters %+v", len(changed), f)
+	}
+
+	if _, err := other.Select("INBOX", nil).Wait(); err != nil {
+		t.Fatal(err)
+	}
+	if err := other.Store(imap.UIDSetNum(imap.UID(uids[1])), &imap.StoreFlags{Op: imap.StoreFlagsAdd, Flags: []imap.Flag{imap.FlagDeleted}, Silent: true}, nil).Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := other.UIDExpunge(imap.UIDSetNum(imap.UID(uids[1]))).Close(); err != nil {
+		t.Fatal(err)
+	}
+	added := imaptest.Append(t, other, "INBOX", nil, date, []byte("Subject: late\r\n\r\nbody\r\n"))
+
+	f, got, err := c.UIDs(ctx, "INBOX")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []uint32{uids[0], uids[2], uids[3], uids[4], added}
+	if !slices.Equal(got, want) {
+		t.Errorf("UIDs = %v, want %v (the expunged %d gone, the appended %d there)", got, want, uids[1], added)
+	}
+	if f.UIDValidity == 0 || f.Messages != 5 {
+		t.Errorf("counters %+v", f)
 	}
 }
