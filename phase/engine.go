@@ -915,15 +915,7 @@ func (s *session) copyBatch(ctx context.Context, c conns, e mapping.Entry, sf so
 		}
 	}
 	putIntents := func(ps []state.Pair) error {
-		err := store.Write(func(tx *state.Tx) error {
-			for _, p := range ps {
-				if err := tx.PutPair(p); err != nil {
-					return err
-				}
-			}
-			return nil
-		})
-		if err != nil {
+		if err := store.PutPairs(ps); err != nil {
 			return permanent(err)
 		}
 		return nil
@@ -997,15 +989,7 @@ func (s *session) copyBatch(ctx context.Context, c conns, e mapping.Entry, sf so
 		if len(recorded) == 0 {
 			return nil
 		}
-		err := store.Write(func(tx *state.Tx) error {
-			for _, p := range recorded {
-				if err := tx.PutOutcome(p); err != nil {
-					return err
-				}
-			}
-			return nil
-		})
-		if err != nil {
+		if err := store.PutOutcomes(recorded); err != nil {
 			return permanent(err)
 		}
 		recorded = recorded[:0]
@@ -1454,15 +1438,7 @@ func (s *session) updateFlags(ctx context.Context, c conns, ps []state.Pair) (in
 		done = append(done, p)
 		n++
 	}
-	werr := s.p.Store.Write(func(tx *state.Tx) error {
-		for _, p := range done {
-			if err := tx.PutPair(p); err != nil {
-				return err
-			}
-		}
-		return nil
-	})
-	return n, errors.Join(err, werr)
+	return n, errors.Join(err, s.p.Store.PutPairs(done))
 }
 
 // applyDeletions handles pairs whose source message is gone: under "mirror"

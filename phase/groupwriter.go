@@ -93,12 +93,7 @@ func (w *groupWriter) wait() error {
 		return nil
 	}
 	w.inFlight.Wait()
-	select {
-	case <-w.failed:
-		return w.err
-	default:
-		return nil
-	}
+	return w.failure()
 }
 
 // close waits for the groups sent to be stored and stops the writers.
@@ -108,6 +103,11 @@ func (w *groupWriter) close() error {
 	}
 	close(w.groups)
 	w.workers.Wait()
+	return w.failure()
+}
+
+// failure is the error that stopped the writers, nil while none did.
+func (w *groupWriter) failure() error {
 	select {
 	case <-w.failed:
 		return w.err

@@ -213,6 +213,37 @@ func (tx *Tx) PutOutcome(p Pair) error {
 	return nil
 }
 
+// PutPairs records ps in one transaction (see PutPair); none, none.
+func (s *Store) PutPairs(ps []Pair) error {
+	if len(ps) == 0 {
+		return nil
+	}
+	return s.Write(func(tx *Tx) error {
+		for _, p := range ps {
+			if err := tx.PutPair(p); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+// PutOutcomes records the outcomes ps in one transaction (see
+// PutOutcome); none, none.
+func (s *Store) PutOutcomes(ps []Pair) error {
+	if len(ps) == 0 {
+		return nil
+	}
+	return s.Write(func(tx *Tx) error {
+		for _, p := range ps {
+			if err := tx.PutOutcome(p); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
 // DeletePair forgets one pair; deleting a pair that does not exist is not an
 // error.
 func (tx *Tx) DeletePair(user, sourceFolder string, sourceUIDValidity uint32, sourceKey string) error {
