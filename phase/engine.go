@@ -412,6 +412,8 @@ func (s *session) copyJobs(ctx context.Context, jobs []*folderJob, opts copyOpti
 		wg       sync.WaitGroup
 	)
 	work := func(c conns) {
+		s.p.lanes.Add(1)
+		defer s.p.lanes.Add(-1)
 		for g := range folders {
 			lt := &laneTarget{windows: opts.windows}
 			for _, fj := range g {
@@ -1004,7 +1006,11 @@ func (s *session) copyBatch(ctx context.Context, c conns, e mapping.Entry, sf so
 	// writers are idle, so that the lane's own target connection is never
 	// used by two at once.
 	var dstMu sync.Mutex // the lane's target connection, for refused groups
-	gw := newGroupWriter(groupWriters, &s.p.arenas, func(hg heldGroup) error {
+	writers := 1
+	if s.p.lanes.Load() <= fewLanes {
+		writers = groupWriters
+	}
+	gw := newGroupWriter(writers, &s.p.arenas, func(hg heldGroup) error {
 		g := hg.msgs
 		items := make([]target.BatchItem, len(g))
 		for i, h := range g {
@@ -1196,8 +1202,12 @@ const (
 	maxBatchedMessage = 4 << 20
 	maxBatchBytes     = 8 << 20
 	// groupWriters is how many groups of a lane are stored at once, each
-	// over a connection of its own.
+	// over a connection of its own, while no more than fewLanes lanes copy
+	// in the whole run: a big folder copied alone (the usual critical path)
+	// is stored twice as fast so, while many lanes side by side gain
+	// nothing from it and lose a little to the server's contention.
 	groupWriters = 2
+	fewLanes     = 2
 )
 
 // pairID identifies a pair within one folder of one user.

@@ -17,6 +17,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/mailshift/mailshift/internal/imapconn"
@@ -42,8 +43,9 @@ type Project struct {
 	Log      *slog.Logger
 	Now      func() time.Time
 
-	gentle gentle    // throttling shared by the project's workers
-	arenas arenaPool // memory for small messages on their way, shared likewise
+	gentle gentle       // throttling shared by the project's workers
+	arenas arenaPool    // memory for small messages on their way, shared likewise
+	lanes  atomic.Int32 // lanes copying now, in the whole run
 }
 
 // Selection narrows a step to some users: by name, by batch, or both.
