@@ -46,10 +46,12 @@ type Store struct {
 	path string
 	lock *os.File // nil for in-memory stores
 
-	putPair    *sql.Stmt
-	putOutcome *sql.Stmt
-	deletePair *sql.Stmt
-	putCursor  *sql.Stmt
+	putPair     *sql.Stmt
+	putOutcome  *sql.Stmt
+	putPairs    *sql.Stmt // pairsPerStatement at once
+	putOutcomes *sql.Stmt
+	deletePair  *sql.Stmt
+	putCursor   *sql.Stmt
 
 	closeOnce sync.Once
 	closeErr  error
@@ -542,6 +544,12 @@ func (s *Store) prepare() error {
 	if s.putOutcome, err = s.db.Prepare(putOutcomeSQL); err != nil {
 		return err
 	}
+	if s.putPairs, err = s.db.Prepare(putPairsSQL); err != nil {
+		return err
+	}
+	if s.putOutcomes, err = s.db.Prepare(putOutcomesSQL); err != nil {
+		return err
+	}
 	if s.deletePair, err = s.db.Prepare(deletePairSQL); err != nil {
 		return err
 	}
@@ -553,7 +561,7 @@ func (s *Store) prepare() error {
 
 // closeStmts closes whatever prepare prepared.
 func (s *Store) closeStmts() {
-	for _, st := range []*sql.Stmt{s.putPair, s.putOutcome, s.deletePair, s.putCursor} {
+	for _, st := range []*sql.Stmt{s.putPair, s.putOutcome, s.putPairs, s.putOutcomes, s.deletePair, s.putCursor} {
 		if st != nil {
 			st.Close()
 		}

@@ -12,6 +12,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -563,6 +564,69 @@ func TestPutOutcome(t *testing.T) {
 	}
 }
 
+// PutPairs and PutOutcomes write a list in one transaction, many pairs per
+// statement, with the same result as PutPair and PutOutcome one by one:
+// outcomes keep the rest of the intent's pair, an outcome without an
+// intent is recorded whole, a key given twice ends as the later.
+func TestPutPairsAndOutcomes(t *testing.T) {
+	s := memStore(t)
+	n := 2*pairsPerStatement + 7
+	intents := make([]Pair, n)
+	for i := range intents {
+		intents[i] = benchPair(i)
+		intents[i].Status, intents[i].TargetUID, intents[i].Hash = Intent, 0, ""
+	}
+	if err := s.PutPairs(intents); err != nil {
+		t.Fatal(err)
+	}
+	if c, _ := s.Counts("alice"); c.Intent != int64(n) {
+		t.Fatalf("counts after the intents: %+v", c)
+	}
+	var outcomes, want []Pair
+	for i, p := range intents {
+		o := p
+		o.Status, o.TargetUID, o.Hash, o.TargetUIDValidity = Copied, uint32(1000+i), fmt.Sprintf("h%d", i), 77
+		if i%10 == 3 {
+			o.Status, o.TargetUID, o.Hash, o.Error = Failed, 0, "", "[TOOBIG] no"
+		}
+		// An outcome keeps the intent's other columns whatever it says of them.
+		sent := o
+		sent.Flags, sent.TargetUIDNext = []string{"$Other"}, 9999
+		outcomes = append(outcomes, sent)
+		want = append(want, o)
+	}
+	// The same key twice within one statement: the later wins.
+	twice := outcomes[5]
+	twice.TargetUID = 5555
+	outcomes = append(outcomes[:6], append([]Pair{twice}, outcomes[6:]...)...)
+	want[5].TargetUID = 5555
+	stray := benchPair(n + 1)
+	stray.SourceFolder = "Sent"
+	outcomes = append([]Pair{stray}, outcomes...) // in the first statement
+	if err := s.PutOutcomes(outcomes); err != nil {
+		t.Fatal(err)
+	}
+	got, err := s.Pairs("alice", "INBOX")
+	if err != nil {
+		t.Fatal(err)
+	}
+	slices.SortFunc(got, func(a, b Pair) int { return int(a.SourceUID) - int(b.SourceUID) })
+	mustEqual(t, "pairs after the outcomes", got, want)
+	gotSent, err := s.Pairs("alice", "Sent")
+	if err != nil {
+		t.Fatal(err)
+	}
+	mustEqual(t, "outcome without an intent", gotSent, []Pair{stray})
+
+	bad := intents[:1]
+	if err := s.PutOutcomes(bad); err == nil || !strings.Contains(err.Error(), "is not one") {
+		t.Errorf("an intent among outcomes: %v", err)
+	}
+	if err := s.PutPairs([]Pair{{User: "alice", SourceFolder: "INBOX", SourceKey: "x", Status: "done"}}); err == nil {
+		t.Error("a pair of unknown status was written")
+	}
+}
+
 func TestPairQueries(t *testing.T) {
 	s := memStore(t)
 	p := func(user, folder string, uv uint32, key string, uid uint32, size int64, st PairStatus) Pair {
@@ -810,24 +874,12 @@ func BenchmarkCopyWrites(b *testing.B) {
 			ps[i].Status, ps[i].TargetUID, ps[i].Hash = Intent, 0, ""
 		}
 		n += group
-		err := s.Write(func(tx *Tx) error {
-			for _, p := range ps {
-				if err := tx.PutPair(p); err != nil {
-					return err
-				}
-			}
-			return nil
-		})
+		err := s.PutPairs(ps)
 		if err == nil {
-			err = s.Write(func(tx *Tx) error {
-				for _, p := range ps {
-					p.Status, p.TargetUID, p.Hash = Copied, p.SourceUID, "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08"
-					if err := tx.PutOutcome(p); err != nil {
-						return err
-					}
-				}
-				return nil
-			})
+			for i := range ps {
+				ps[i].Status, ps[i].TargetUID, ps[i].Hash = Copied, ps[i].SourceUID, "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08"
+			}
+			err = s.PutOutcomes(ps)
 		}
 		if err != nil {
 			b.Fatal(err)
