@@ -1056,9 +1056,12 @@ func (s *session) copyBatch(ctx context.Context, c conns, e mapping.Entry, sf so
 		if len(group) == 0 {
 			return nil
 		}
+		// These intents know the bytes to be sent: their hash, so that
+		// settling them after a failure need not read the source again.
 		ps := make([]state.Pair, len(group))
-		for i := range group {
-			group[i].p = intent(group[i].m)
+		for i, h := range group {
+			group[i].p = intent(h.m)
+			group[i].p.Hash, group[i].p.Size = h.hash, int64(len(h.body))
 			ps[i] = group[i].p
 		}
 		if err := putIntents(ps); err != nil {
