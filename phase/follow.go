@@ -119,6 +119,15 @@ func (p *Project) watchInbox(ctx context.Context, r users.Row, wake chan<- strin
 			src.Close()
 			return
 		}
+		// Mail that came after the last pass read INBOX and before this
+		// watch began would wait for the next interval: once INBOX is
+		// open, a pass is asked for. What comes later, IDLE reports.
+		if err := id.Conn().Use(ctx, "INBOX", false); err == nil {
+			select {
+			case wake <- r.SourceUser:
+			default: // a pass for this user is due already
+			}
+		}
 		for ctx.Err() == nil {
 			changed, err := id.Conn().Idle(ctx, "INBOX", 10*time.Minute)
 			if err != nil {
