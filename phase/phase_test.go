@@ -541,3 +541,25 @@ func padTo(m corpus.Message, n int) corpus.Message {
 	m.Body = b
 	return m
 }
+
+// TestTargetConnectionCap copies to targets that let a user have only two
+// or three connections at once, fewer than two lanes with their MULTIAPPEND
+// connections want: the logins over the cap are refused, and the copy goes
+// on over the connections it has (one by one where no MULTIAPPEND
+// connection could be had), every message exactly once.
+func TestTargetConnectionCap(t *testing.T) {
+	for _, limit := range []int{2, 3} {
+		t.Run(fmt.Sprint(limit), func(t *testing.T) {
+			e := newEnv(t, dovecot.Options{}, dovecot.Options{MaxConnections: limit}, "jack")
+			e.seed("jack", corpus.Mailbox(17, 300, 3000))
+			e.p.Config.Copy.Retries = 1
+			e.approved()
+			res, err := Bulk(context.Background(), e.p, BulkOptions{SkipTest: true})
+			must(t, err)
+			if res.Messages != 300 {
+				t.Errorf("%d messages copied, want 300", res.Messages)
+			}
+			e.exactlyOnce("jack")
+		})
+	}
+}

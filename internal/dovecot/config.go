@@ -52,6 +52,7 @@ type confData struct {
 	QuotaRule     string
 	MaxMailSize   int64
 	FSync         bool
+	MaxConns      int
 	UsersFile     string
 	MastersFile   string
 }
@@ -117,7 +118,7 @@ service anvil {
   }
 }
 protocol imap {
-  mail_max_userip_connections = 1000
+  mail_max_userip_connections = {{.MaxConns}}
 {{- if .Quota}}
   mail_plugins = $mail_plugins imap_quota
 {{- end}}
@@ -181,8 +182,12 @@ func config(dir, runDir string, port, tlsPort int, greeting string, o Options, i
 		Prefix:        o.Prefix,
 		Master:        o.Master,
 		FSync:         o.FSync,
+		MaxConns:      1000,
 		UsersFile:     filepath.Join(dir, "users"),
 		MastersFile:   filepath.Join(dir, "masters"),
+	}
+	if o.MaxConnections > 0 {
+		d.MaxConns = o.MaxConnections
 	}
 	if o.TLS {
 		d.CertFile = filepath.Join(dir, "cert.pem")

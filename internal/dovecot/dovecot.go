@@ -84,6 +84,10 @@ type Options struct {
 	// FSync keeps Dovecot's default mail_fsync (optimized) instead of
 	// "never": for benchmarks that measure durable writes.
 	FSync bool
+	// MaxConnections, if > 0, is how many IMAP connections one user may
+	// have open from one address (mail_max_userip_connections; 1000
+	// otherwise): one more is refused at login.
+	MaxConnections int
 }
 
 func (o Options) separator() string {

@@ -3,6 +3,7 @@ package imaptarget
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"sync"
 	"testing"
@@ -75,5 +76,53 @@ func TestAppendBatchConcurrent(t *testing.T) {
 	tg.batchMu.Unlock()
 	if idle < 2 || idle > callers {
 		t.Errorf("%d MULTIAPPEND connections kept, want between 2 and %d", idle, callers)
+	}
+}
+
+// Where the server lets the user have two connections, the Target's own
+// and one MULTIAPPEND connection, calls at once take turns on that one;
+// where it lets it have none more, batches are refused (nothing stored)
+// so that the caller stores the messages one by one.
+func TestAppendBatchConnectionCap(t *testing.T) {
+	for _, tc := range []struct {
+		limit   int
+		refused bool
+	}{{2, false}, {1, true}} {
+		t.Run(fmt.Sprint(tc.limit), func(t *testing.T) {
+			srv := dovecot.Start(t, dovecot.Options{MaxConnections: tc.limit})
+			srv.AddUser("dora", "pw")
+			tg, err := Open(context.Background(), imapconn.Options{Addr: srv.Addr, TLS: imapconn.TLSNone, User: "dora", Password: "pw"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { tg.Close() })
+			var wg sync.WaitGroup
+			errs := make(chan error, 3)
+			for c := range 3 {
+				wg.Go(func() {
+					items := []target.BatchItem{{Body: body(fmt.Sprintf("caller %d", c), 5)}, {Body: body("two", 5)}}
+					_, err := tg.AppendBatch(context.Background(), "INBOX", items)
+					errs <- err
+				})
+			}
+			wg.Wait()
+			close(errs)
+			for err := range errs {
+				switch {
+				case tc.refused && !errors.Is(err, target.ErrBatchRefused):
+					t.Errorf("no MULTIAPPEND connection to be had: %v, want the batch refused", err)
+				case !tc.refused && err != nil:
+					t.Errorf("AppendBatch: %v", err)
+				}
+			}
+			msgs, _ := readBack(t, tg, "INBOX")
+			want := 6
+			if tc.refused {
+				want = 0
+			}
+			if len(msgs) != want {
+				t.Errorf("%d messages stored, want %d", len(msgs), want)
+			}
+		})
 	}
 }

@@ -28,11 +28,19 @@ import (
 type Target struct {
 	conn *imapconn.Conn
 
-	batchMu sync.Mutex
-	idle    []*imapconn.Appender // MULTIAPPEND connections not in use, opened when first needed
-	noBatch bool                 // the server has no MULTIAPPEND
-	closed  bool
+	batchMu   sync.Mutex
+	batchFree *sync.Cond           // signalled when a MULTIAPPEND connection is put back or closed
+	idle      []*imapconn.Appender // MULTIAPPEND connections not in use, opened when first needed
+	appenders int                  // MULTIAPPEND connections open (idle, in use, or being opened)
+	noBatch   bool                 // the server has no MULTIAPPEND
+	noneUntil time.Time            // none could be opened: batches are refused until then
+	closed    bool
 }
+
+// batchPause is how long batches are refused (stored one by one on the
+// Target's own connection instead) after no MULTIAPPEND connection could be
+// opened, e.g. because the server caps a user's connections.
+const batchPause = 30 * time.Second
 
 var (
 	_ target.Target        = (*Target)(nil)
@@ -47,7 +55,9 @@ func Open(ctx context.Context, o imapconn.Options) (*Target, error) {
 		return nil, err
 	}
 	c.AllowWrite()
-	return &Target{conn: c}, nil
+	t := &Target{conn: c}
+	t.batchFree = sync.NewCond(&t.batchMu)
+	return t, nil
 }
 
 // Conn returns the underlying connection, for callers that need more than
@@ -84,7 +94,9 @@ func (t *Target) Close() error {
 	for _, a := range t.idle {
 		a.Close()
 	}
+	t.appenders -= len(t.idle)
 	t.idle, t.closed = nil, true
+	t.batchFree.Broadcast()
 	t.batchMu.Unlock()
 	return t.conn.Close()
 }
@@ -501,8 +513,10 @@ func (t *Target) Batches() bool {
 // of the Target's own (opened on first use with the same options, kept for
 // the next batch). Calls running at once each get a connection: on Dovecot
 // two connections storing groups into one folder take half the time of
-// one. A refusal of the batch, and a server without MULTIAPPEND, give an
-// error wrapping target.ErrBatchRefused: nothing was stored.
+// one; where no more can be opened, they take turns on those there are. A
+// refusal of the batch, a server without MULTIAPPEND, and no MULTIAPPEND
+// connection to be had (for batchPause after that) give an error wrapping
+// target.ErrBatchRefused: nothing was stored.
 func (t *Target) AppendBatch(ctx context.Context, folder string, items []target.BatchItem) ([]target.Appended, error) {
 	a, err := t.appender(ctx)
 	if err != nil {
@@ -524,7 +538,7 @@ func (t *Target) AppendBatch(ctx context.Context, folder string, items []target.
 			t.putAppender(a)
 			return nil, fmt.Errorf("append to folder %q of %q on %s: %w: %w", folder, t.conn.User(), t.conn.Addr(), target.ErrBatchRefused, err)
 		}
-		a.Close()
+		t.dropAppender(a)
 		return nil, err
 	}
 	t.putAppender(a)
@@ -537,28 +551,65 @@ func (t *Target) AppendBatch(ctx context.Context, folder string, items []target.
 	return out, nil
 }
 
-// appender returns an idle MULTIAPPEND connection, or opens one.
+// appender returns an idle MULTIAPPEND connection, or opens one. When
+// one more cannot be opened while others are (a server that caps a user's
+// connections), it waits for one of those instead.
 func (t *Target) appender(ctx context.Context) (*imapconn.Appender, error) {
 	t.batchMu.Lock()
-	noBatch, closed := t.noBatch, t.closed
-	var a *imapconn.Appender
-	if n := len(t.idle); n > 0 && !noBatch && !closed {
-		a, t.idle = t.idle[n-1], t.idle[:n-1]
+	for {
+		switch {
+		case t.closed:
+			t.batchMu.Unlock()
+			return nil, fmt.Errorf("append to %q on %s: the target is closed", t.conn.User(), t.conn.Addr())
+		case t.noBatch:
+			t.batchMu.Unlock()
+			return nil, fmt.Errorf("%w: %s offers no MULTIAPPEND", target.ErrBatchRefused, t.conn.Addr())
+		case len(t.idle) > 0:
+			a := t.idle[len(t.idle)-1]
+			t.idle = t.idle[:len(t.idle)-1]
+			t.batchMu.Unlock()
+			return a, nil
+		case t.appenders == 0 && time.Now().Before(t.noneUntil):
+			t.batchMu.Unlock()
+			return nil, fmt.Errorf("%w: no MULTIAPPEND connection to %s could be opened a moment ago", target.ErrBatchRefused, t.conn.Addr())
+		}
+		t.appenders++
+		t.batchMu.Unlock()
+		a, err := t.openAppender(ctx)
+		t.batchMu.Lock()
+		if err == nil {
+			t.batchMu.Unlock()
+			return a, nil
+		}
+		t.appenders--
+		t.batchFree.Broadcast()
+		if errors.Is(err, target.ErrBatchRefused) || ctx.Err() != nil {
+			t.batchMu.Unlock()
+			return nil, err
+		}
+		if t.appenders == 0 {
+			// None at all: the batch goes one by one over the Target's own
+			// connection, which is logged in already, and so do the next
+			// ones for a while, instead of a refused login each.
+			t.noneUntil = time.Now().Add(batchPause)
+			t.batchMu.Unlock()
+			return nil, fmt.Errorf("%w: %w", target.ErrBatchRefused, err)
+		}
+		// Others are open: wait for one of them to come back.
+		for len(t.idle) == 0 && t.appenders > 0 && !t.closed {
+			t.batchFree.Wait()
+		}
 	}
-	t.batchMu.Unlock()
-	switch {
-	case closed:
-		return nil, fmt.Errorf("append to %q on %s: the target is closed", t.conn.User(), t.conn.Addr())
-	case noBatch:
-		return nil, fmt.Errorf("%w: %s offers no MULTIAPPEND", target.ErrBatchRefused, t.conn.Addr())
-	case a != nil:
-		return a, nil
-	}
+}
+
+// openAppender opens a MULTIAPPEND connection with the Target's options.
+func (t *Target) openAppender(ctx context.Context) (*imapconn.Appender, error) {
 	c, err := imapconn.Dial(ctx, t.conn.Options())
 	if err != nil {
 		return nil, err
 	}
-	if a, err = c.Appender(ctx); err != nil {
+	a, err := c.Appender(ctx)
+	if err != nil {
 		c.Close()
 		t.batchMu.Lock()
 		t.noBatch = true
@@ -574,7 +625,18 @@ func (t *Target) putAppender(a *imapconn.Appender) {
 	defer t.batchMu.Unlock()
 	if t.closed {
 		a.Close()
+		t.appenders--
 		return
 	}
 	t.idle = append(t.idle, a)
+	t.batchFree.Signal()
+}
+
+// dropAppender closes a, which failed.
+func (t *Target) dropAppender(a *imapconn.Appender) {
+	a.Close()
+	t.batchMu.Lock()
+	defer t.batchMu.Unlock()
+	t.appenders--
+	t.batchFree.Broadcast()
 }
