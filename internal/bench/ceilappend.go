@@ -105,17 +105,13 @@ func ceilingAppendMain(args []string) error {
 
 // holdFolder reads one folder's messages (body, flags, date) into memory.
 func holdFolder(ctx context.Context, addr, user, password, name string) (*heldFolder, error) {
-	c, done, err := login(ctx, addr, user, password)
+	c, done, n, err := examine(ctx, addr, user, password, name)
 	if err != nil {
 		return nil, err
 	}
 	defer done()
-	sel, err := c.Select(name, &imap.SelectOptions{ReadOnly: true}).Wait()
-	if err != nil {
-		return nil, fmt.Errorf("examine %s %q: %w", user, name, err)
-	}
 	f := &heldFolder{user: user, name: name}
-	if sel.NumMessages == 0 {
+	if n == 0 {
 		return f, nil
 	}
 	var seq imap.SeqSet

@@ -59,21 +59,32 @@ func folders(ctx context.Context, addr, user, password string) ([]string, error)
 	return out, nil
 }
 
+// examine logs in as user on a connection of its own and EXAMINEs folder;
+// it returns the client, how to close it, and the folder's message count.
+func examine(ctx context.Context, addr, user, password, folder string) (*imapclient.Client, func(), uint32, error) {
+	c, done, err := login(ctx, addr, user, password)
+	if err != nil {
+		return nil, nil, 0, err
+	}
+	sel, err := c.Select(folder, &imap.SelectOptions{ReadOnly: true}).Wait()
+	if err != nil {
+		done()
+		return nil, nil, 0, fmt.Errorf("examine %s %q: %w", user, folder, err)
+	}
+	return c, done, sel.NumMessages, nil
+}
+
 // fetchFolder reads every message of one folder on a connection of its
 // own (EXAMINE, FETCH 1:* BODY.PEEK[]), hashing the bodies into a
 // folderSum, or only counting them when hash is false.
 func fetchFolder(ctx context.Context, addr, user, password, folder string, hash bool) (*folderSum, error) {
-	c, done, err := login(ctx, addr, user, password)
+	c, done, n, err := examine(ctx, addr, user, password, folder)
 	if err != nil {
 		return nil, err
 	}
 	defer done()
-	sel, err := c.Select(folder, &imap.SelectOptions{ReadOnly: true}).Wait()
-	if err != nil {
-		return nil, fmt.Errorf("examine %s %q: %w", user, folder, err)
-	}
 	sum := &folderSum{}
-	if sel.NumMessages == 0 {
+	if n == 0 {
 		return sum, nil
 	}
 	var seq imap.SeqSet
