@@ -139,9 +139,11 @@ type arenaPool struct {
 	made atomic.Int32
 }
 
+func (a *arenaPool) init() { a.once.Do(func() { a.free = make(chan []byte, arenaCount) }) }
+
 // get returns an empty arena, waiting while all are in use.
 func (a *arenaPool) get(ctx context.Context) ([]byte, error) {
-	a.once.Do(func() { a.free = make(chan []byte, arenaCount) })
+	a.init()
 	select {
 	case b := <-a.free:
 		return b, nil
@@ -160,9 +162,10 @@ func (a *arenaPool) get(ctx context.Context) ([]byte, error) {
 	}
 }
 
-// put gives an arena back.
+// put gives an arena back; nil is no arena.
 func (a *arenaPool) put(b []byte) {
 	if b != nil {
+		a.init()
 		a.free <- b[:0]
 	}
 }
