@@ -119,9 +119,6 @@ func (r *retrier) again(ctx context.Context, err error) bool {
 	return sleepCtx(ctx, wait)
 }
 
-// ok forgets earlier failures after a success.
-func (r *retrier) ok() { r.attempts = 0 }
-
 // giveUp wraps the last error of work that was retried in vain.
 func (r *retrier) giveUp(err error) error {
 	if r.attempts == 0 || !retryable(err) {

@@ -21,7 +21,6 @@ type store struct {
 	ipmSubtree  uint32
 	wastebasket uint32
 	sentMail    uint32
-	drafts      uint32
 	hasPassword bool
 }
 

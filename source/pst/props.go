@@ -208,38 +208,3 @@ func decodeCodepage(b []byte, cp int) string {
 }
 
 func isUTF8(s string) bool { return strings.ToValidUTF8(s, "\uFFFD") == s }
-
-// multi splits a multi-valued property into its values.
-func (v value) multi() []value {
-	if v.typ&ptMulti == 0 {
-		return nil
-	}
-	base := v.typ &^ ptMulti
-	if sz := fixedSize(base); sz > 0 {
-		out := make([]value, 0, len(v.data)/sz)
-		for i := 0; i+sz <= len(v.data); i += sz {
-			out = append(out, value{typ: base, data: v.data[i : i+sz]})
-		}
-		return out
-	}
-	if len(v.data) < 4 {
-		return nil
-	}
-	n := int(binary.LittleEndian.Uint32(v.data))
-	if n > (len(v.data)-4)/4 {
-		return nil
-	}
-	out := make([]value, 0, n)
-	for i := 0; i < n; i++ {
-		start := int(binary.LittleEndian.Uint32(v.data[4+4*i:]))
-		end := len(v.data)
-		if i+1 < n {
-			end = int(binary.LittleEndian.Uint32(v.data[4+4*(i+1):]))
-		}
-		if start > end || end > len(v.data) || start < 4+4*n {
-			return out
-		}
-		out = append(out, value{typ: base, data: v.data[start:end]})
-	}
-	return out
-}
