@@ -11,7 +11,7 @@ import (
 
 	"github.com/mailshift/mailshift/internal/corpus"
 	"github.com/mailshift/mailshift/internal/dovecot"
-	"github.com/mailshift/mailshift/internal/imapconn"
+	"github.com/mailshift/mailshift/internal/mutf7"
 )
 
 // folderSum is what a folder holds, as compared between servers: the
@@ -97,7 +97,7 @@ func seedMaildir(s *dovecot.Server, user string, folders []string, msgs []corpus
 	for _, f := range folders {
 		dir := root
 		if f != "INBOX" {
-			dir = filepath.Join(root, filepath.FromSlash(imapconn.EncodeMUTF7(f)))
+			dir = filepath.Join(root, filepath.FromSlash(mutf7.Encode(f)))
 		}
 		for _, sub := range []string{"cur", "new", "tmp"} {
 			if err := os.MkdirAll(filepath.Join(dir, sub), 0o700); err != nil {

@@ -3,7 +3,6 @@ package imapconn
 import (
 	"bufio"
 	"context"
-	"encoding/base64"
 	"errors"
 	"fmt"
 	"io"
@@ -11,9 +10,10 @@ import (
 	"strconv"
 	"strings"
 	"time"
-	"unicode/utf16"
 
 	"github.com/emersion/go-imap/v2"
+
+	"github.com/mailshift/mailshift/internal/mutf7"
 )
 
 // AppendItem is one message of a batch for Appender.Append.
@@ -271,7 +271,7 @@ func parseAppendUID(line string, n int) (uint32, []uint32, error) {
 // names are UTF-8, quoted.
 func (a *Appender) mailbox(name string) string {
 	if !a.utf8 {
-		name = EncodeMUTF7(name)
+		name = mutf7.Encode(name)
 	}
 	return `"` + strings.NewReplacer(`\`, `\\`, `"`, `\"`).Replace(name) + `"`
 }
@@ -290,43 +290,6 @@ func validFlag(f string) bool {
 		}
 	}
 	return true
-}
-
-// EncodeMUTF7 encodes a mailbox name in modified UTF-7 (RFC 3501 5.1.3),
-// as IMAP servers before IMAP4rev2 and Dovecot's Maildir directories spell
-// non-ASCII names.
-func EncodeMUTF7(s string) string {
-	var b strings.Builder
-	var run []rune
-	flush := func() {
-		if len(run) == 0 {
-			return
-		}
-		u := utf16.Encode(run)
-		buf := make([]byte, 2*len(u))
-		for i, c := range u {
-			buf[2*i], buf[2*i+1] = byte(c>>8), byte(c)
-		}
-		enc := base64.RawStdEncoding.EncodeToString(buf)
-		b.WriteByte('&')
-		b.WriteString(strings.ReplaceAll(enc, "/", ","))
-		b.WriteByte('-')
-		run = run[:0]
-	}
-	for _, r := range s {
-		if r >= 0x20 && r <= 0x7e {
-			flush()
-			if r == '&' {
-				b.WriteString("&-")
-			} else {
-				b.WriteRune(r)
-			}
-			continue
-		}
-		run = append(run, r)
-	}
-	flush()
-	return b.String()
 }
 
 // Close logs out and closes the connection.

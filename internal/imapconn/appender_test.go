@@ -117,17 +117,3 @@ func TestParseAppendUID(t *testing.T) {
 		t.Error("BAD accepted")
 	}
 }
-
-func TestEncodeMUTF7(t *testing.T) {
-	for in, want := range map[string]string{
-		"INBOX":          "INBOX",
-		"Überblick":      "&ANw-berblick",
-		"A&B":            "A&-B",
-		"日本語":            "&ZeVnLIqe-",
-		"Entwürfe/Grüße": "Entw&APw-rfe/Gr&APwA3w-e",
-	} {
-		if got := EncodeMUTF7(in); got != want {
-			t.Errorf("%q: %q, want %q", in, got, want)
-		}
-	}
-}

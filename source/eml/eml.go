@@ -122,7 +122,7 @@ func (s *Source) folders() (map[string][]dir, error) {
 		}
 		for _, e := range ents {
 			n := e.Name()
-			if strings.HasPrefix(n, ".") || !isDir(p, e) {
+			if strings.HasPrefix(n, ".") || !mailfile.IsDir(p, e) {
 				continue
 			}
 			sub := filepath.Join(p, n)
@@ -150,24 +150,6 @@ func (s *Source) folders() (map[string][]dir, error) {
 	return out, nil
 }
 
-func isDir(dir string, e fs.DirEntry) bool {
-	if e.IsDir() {
-		return true
-	}
-	if e.Type()&fs.ModeSymlink == 0 {
-		return false
-	}
-	fi, err := os.Stat(filepath.Join(dir, e.Name()))
-	return err == nil && fi.IsDir()
-}
-
-func canonical(folder string) string {
-	if strings.EqualFold(folder, "INBOX") {
-		return "INBOX"
-	}
-	return folder
-}
-
 // Folders lists every folder with its counters (which means reading every
 // file).
 func (s *Source) Folders(ctx context.Context) ([]source.Folder, error) {
@@ -183,7 +165,7 @@ func (s *Source) Folders(ctx context.Context) ([]source.Folder, error) {
 
 // lookup finds a folder's directories: where its name says, else by a walk.
 func (s *Source) lookup(folder string) ([]dir, error) {
-	folder = canonical(folder)
+	folder = mailfile.Canonical(folder)
 	if folder != "INBOX" && !s.single {
 		p := filepath.Join(s.root, filepath.FromSlash(folder))
 		top, _, _ := strings.Cut(folder, "/")
@@ -211,13 +193,13 @@ func (s *Source) Messages(ctx context.Context, folder string) (source.Folder, []
 	if err != nil {
 		return source.Folder{}, nil, err
 	}
-	return s.list(ctx, canonical(folder), dirs)
+	return s.list(ctx, mailfile.Canonical(folder), dirs)
 }
 
 // Skipped lists what the last Messages (or Folders) call on folder passed
 // over; Skipped("") what the walk of the tree passed over.
 func (s *Source) Skipped(folder string) []source.Skip {
-	return slices.Clone(s.skipped[canonical(folder)])
+	return slices.Clone(s.skipped[mailfile.Canonical(folder)])
 }
 
 // headMax is how much of a file is kept to find its Date header.
@@ -359,7 +341,7 @@ func (s *Source) Fetch(ctx context.Context, folder string, msgs []source.Message
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	folder = canonical(folder)
+	folder = mailfile.Canonical(folder)
 	l := s.lists[folder]
 	if l == nil {
 		dirs, err := s.lookup(folder)

@@ -74,6 +74,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/mailshift/mailshift/internal/mutf7"
 	"github.com/mailshift/mailshift/source"
 	"github.com/mailshift/mailshift/source/internal/mailfile"
 )
@@ -163,7 +164,7 @@ func Open(path string) (*Source, error) {
 	hasMail, dotFolders, plainFolders, subdir := false, 0, 0, false
 	for _, e := range ents {
 		n := e.Name()
-		if !isDir(root, e) {
+		if !mailfile.IsDir(root, e) {
 			continue
 		}
 		p := filepath.Join(root, n)
@@ -230,25 +231,17 @@ func (s *Source) Messages(ctx context.Context, folder string) (source.Folder, []
 	if d.noSelect {
 		return source.Folder{Name: folder, NoSelect: true}, nil, nil
 	}
-	return s.list(ctx, canonical(folder), d.path)
+	return s.list(ctx, mailfile.Canonical(folder), d.path)
 }
 
 // Skipped lists what the last Messages (or Folders) call on folder passed
 // over; Skipped("") what the walk of the tree passed over.
 func (s *Source) Skipped(folder string) []source.Skip {
-	return slices.Clone(s.skipped[canonical(folder)])
+	return slices.Clone(s.skipped[mailfile.Canonical(folder)])
 }
 
 // Close releases nothing: no file stays open between calls.
 func (s *Source) Close() error { return nil }
-
-// canonical spells INBOX in capitals, whatever the case asked for.
-func canonical(folder string) string {
-	if strings.EqualFold(folder, "INBOX") {
-		return "INBOX"
-	}
-	return folder
-}
 
 // folderDir is where a folder lives.
 type folderDir struct {
@@ -260,7 +253,7 @@ type folderDir struct {
 // else by walking the tree (names on disk that are not in canonical
 // modified UTF-7).
 func (s *Source) resolve(folder string) (folderDir, error) {
-	folder = canonical(folder)
+	folder = mailfile.Canonical(folder)
 	if folder == "INBOX" {
 		if d, ok := s.inbox(); ok {
 			return d, nil
@@ -299,7 +292,7 @@ func (s *Source) path(folder string) (string, bool) {
 		if p == "" {
 			return "", false
 		}
-		parts[i] = mailfile.EncodeMUTF7(p)
+		parts[i] = mutf7.Encode(p)
 		if s.layout == LayoutMaildirPP && strings.Contains(parts[i], ".") {
 			return "", false
 		}
@@ -348,7 +341,7 @@ func (s *Source) walkPP(out map[string]folderDir, skips *[]source.Skip) error {
 	}
 	for _, e := range ents {
 		n := e.Name()
-		if len(n) < 2 || n[0] != '.' || n == ".." || !isDir(s.root, e) {
+		if len(n) < 2 || n[0] != '.' || n == ".." || !mailfile.IsDir(s.root, e) {
 			continue
 		}
 		p := filepath.Join(s.root, n)
@@ -363,7 +356,7 @@ func (s *Source) walkPP(out map[string]folderDir, skips *[]source.Skip) error {
 		for i, part := range parts {
 			parts[i] = mailfile.FolderName(part, true)
 		}
-		name := canonical(strings.Join(parts, "/"))
+		name := mailfile.Canonical(strings.Join(parts, "/"))
 		if name == "INBOX" {
 			*skips = append(*skips, source.Skip{Item: p, Reason: "a folder directory named INBOX beside the root's INBOX: not read"})
 			continue
@@ -384,7 +377,7 @@ func (s *Source) walkFS(dir, prefix string, depth int, out map[string]folderDir,
 	}
 	for _, e := range ents {
 		n := e.Name()
-		if n == "cur" || n == "new" || n == "tmp" || strings.HasPrefix(n, ".") || !isDir(dir, e) {
+		if n == "cur" || n == "new" || n == "tmp" || strings.HasPrefix(n, ".") || !mailfile.IsDir(dir, e) {
 			continue
 		}
 		p := filepath.Join(dir, n)
@@ -411,19 +404,6 @@ func (s *Source) walkFS(dir, prefix string, depth int, out map[string]folderDir,
 	return nil
 }
 
-// isDir reports whether e (in dir) is a directory, following a symbolic
-// link.
-func isDir(dir string, e fs.DirEntry) bool {
-	if e.IsDir() {
-		return true
-	}
-	if e.Type()&fs.ModeSymlink == 0 {
-		return false
-	}
-	fi, err := os.Stat(filepath.Join(dir, e.Name()))
-	return err == nil && fi.IsDir()
-}
-
 // holdsMaildir reports whether a directory of dir holds cur/ or new/.
 func holdsMaildir(dir string) bool {
 	ents, err := os.ReadDir(dir)
@@ -431,7 +411,7 @@ func holdsMaildir(dir string) bool {
 		return false
 	}
 	for _, e := range ents {
-		if isDir(dir, e) && isMaildir(filepath.Join(dir, e.Name())) {
+		if mailfile.IsDir(dir, e) && isMaildir(filepath.Join(dir, e.Name())) {
 			return true
 		}
 	}
@@ -789,7 +769,7 @@ func (s *Source) Fetch(ctx context.Context, folder string, msgs []source.Message
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	folder = canonical(folder)
+	folder = mailfile.Canonical(folder)
 	l := s.lists[folder]
 	if l == nil {
 		d, err := s.resolve(folder)

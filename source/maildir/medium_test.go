@@ -8,8 +8,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/mailshift/mailshift/internal/mutf7"
 	"github.com/mailshift/mailshift/source"
-	"github.com/mailshift/mailshift/source/internal/mailfile"
 	"github.com/mailshift/mailshift/source/sourcetest"
 )
 
@@ -57,7 +57,7 @@ func (m *medium) dir(folder string) string {
 	}
 	parts := strings.Split(folder, "/")
 	for i, p := range parts {
-		parts[i] = mailfile.EncodeMUTF7(p)
+		parts[i] = mutf7.Encode(p)
 	}
 	if m.layout == LayoutMaildirPP {
 		return filepath.Join(m.root, "."+strings.Join(parts, "."))

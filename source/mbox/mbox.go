@@ -272,11 +272,7 @@ func (s *Source) walk(dir, prefix string, apple bool, depth int, out map[string]
 	}
 	for _, e := range ents {
 		n := e.Name()
-		isDir := e.IsDir()
-		if e.Type()&fs.ModeSymlink != 0 {
-			fi, err := os.Stat(filepath.Join(dir, n))
-			isDir = err == nil && fi.IsDir()
-		}
+		isDir := mailfile.IsDir(dir, e)
 		if apple && !isDir && (n == "mbox" || n == "table_of_contents" || n == "Info.plist") {
 			continue
 		}
@@ -374,7 +370,7 @@ func (s *Source) Folders(ctx context.Context) ([]source.Folder, error) {
 
 // lookup finds a folder's file.
 func (s *Source) lookup(folder string) (string, string, bool, error) {
-	folder = canonical(folder)
+	folder = mailfile.Canonical(folder)
 	if ff, ok := s.known[folder]; ok && !ff.noSelect && isFile(ff.path) {
 		return folder, ff.path, false, nil // as the last walk found it
 	}
@@ -387,13 +383,6 @@ func (s *Source) lookup(folder string) (string, string, bool, error) {
 		return "", "", false, fmt.Errorf("mbox %s: folder %q: %w", s.path, folder, source.ErrFolderGone)
 	}
 	return folder, ff.path, ff.noSelect, nil
-}
-
-func canonical(folder string) string {
-	if strings.EqualFold(folder, "INBOX") {
-		return "INBOX"
-	}
-	return folder
 }
 
 // Messages scans a folder's file and lists its messages in file order.
@@ -460,7 +449,7 @@ func (s *Source) scan(ctx context.Context, folder, path string) ([]scanned, *ind
 // Skipped lists what the last Messages (or Folders) call on folder passed
 // over; Skipped("") what the walk of the directory passed over.
 func (s *Source) Skipped(folder string) []source.Skip {
-	return slices.Clone(s.skipped[canonical(folder)])
+	return slices.Clone(s.skipped[mailfile.Canonical(folder)])
 }
 
 // Fetch delivers the bodies of msgs (from Messages on folder), reading each
@@ -470,7 +459,7 @@ func (s *Source) Fetch(ctx context.Context, folder string, msgs []source.Message
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	folder = canonical(folder)
+	folder = mailfile.Canonical(folder)
 	idx := s.indexes[folder]
 	if idx == nil {
 		_, path, noSelect, err := s.lookup(folder)

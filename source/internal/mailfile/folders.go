@@ -5,7 +5,9 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
+	"path/filepath"
 	"slices"
+	"strings"
 
 	"github.com/mailshift/mailshift/source"
 )
@@ -65,4 +67,25 @@ func ReadFolderDir(kind, dir string, depth int, skips *[]source.Skip) ([]os.DirE
 		return nil, nil
 	}
 	return ents, nil
+}
+
+// IsDir reports whether e (in dir) is a directory, following a symbolic
+// link.
+func IsDir(dir string, e fs.DirEntry) bool {
+	if e.IsDir() {
+		return true
+	}
+	if e.Type()&fs.ModeSymlink == 0 {
+		return false
+	}
+	fi, err := os.Stat(filepath.Join(dir, e.Name()))
+	return err == nil && fi.IsDir()
+}
+
+// Canonical spells INBOX in capitals, whatever the case asked for.
+func Canonical(folder string) string {
+	if strings.EqualFold(folder, "INBOX") {
+		return "INBOX"
+	}
+	return folder
 }

@@ -137,29 +137,7 @@ func TestBody(t *testing.T) {
 	})
 }
 
-func TestMUTF7(t *testing.T) {
-	for _, c := range []struct{ enc, dec string }{
-		{"INBOX", "INBOX"},
-		{"&ANw-berblick", "Überblick"},
-		{"Gr&APwA3w-e", "Grüße"},
-		{"&-", "&"},
-		{"Tom &- Jerry", "Tom & Jerry"},
-		{"~peter/mail/&U,BTFw-/&ZeVnLIqe-", "~peter/mail/台北/日本語"},
-		{"&2D3eAA-", "😀"},
-	} {
-		got, err := DecodeMUTF7(c.enc)
-		if err != nil || got != c.dec {
-			t.Errorf("DecodeMUTF7(%q) = %q, %v; want %q", c.enc, got, err, c.dec)
-		}
-		if enc := EncodeMUTF7(c.dec); enc != c.enc {
-			t.Errorf("EncodeMUTF7(%q) = %q, want %q", c.dec, enc, c.enc)
-		}
-	}
-	for _, bad := range []string{"&", "&ANw", "&AGE-", "Überblick", "&2D0-", "a\x01"} {
-		if got, err := DecodeMUTF7(bad); err == nil {
-			t.Errorf("DecodeMUTF7(%q) = %q, want an error", bad, got)
-		}
-	}
+func TestFolderName(t *testing.T) {
 	if n := FolderName("Überblick", true); n != "Überblick" {
 		t.Errorf("FolderName of a UTF-8 name: %q", n)
 	}
