@@ -2,7 +2,6 @@ package state
 
 import (
 	"bytes"
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"math/rand/v2"
@@ -13,7 +12,8 @@ import (
 )
 
 // refused opens path, expects ErrCorrupt with a message naming the file
-// and what to do, and checks the file was left exactly as it was.
+// and what to do, and checks the file was left exactly as it was and the
+// lock released (a second opening is refused for the same reason).
 func refused(t *testing.T, path string) {
 	t.Helper()
 	before, err := os.ReadFile(path)
@@ -28,7 +28,9 @@ func refused(t *testing.T, path string) {
 	if !errors.Is(err, ErrCorrupt) {
 		t.Fatalf("Open: %v, want ErrCorrupt", err)
 	}
-	if msg := err.Error(); !strings.Contains(msg, path) || !strings.Contains(msg, "restore it from a backup") {
+	msg := err.Error()
+	t.Log(msg)
+	if !strings.Contains(msg, path) || !strings.Contains(msg, "restore it from a backup") || !strings.Contains(msg, "move it away") {
 		t.Errorf("message %q does not name the file and what to do", msg)
 	}
 	after, err := os.ReadFile(path)
@@ -37,6 +39,9 @@ func refused(t *testing.T, path string) {
 	}
 	if !bytes.Equal(before, after) {
 		t.Error("Open changed the refused file")
+	}
+	if _, err := Open(path); !errors.Is(err, ErrCorrupt) {
+		t.Errorf("second Open: %v, want ErrCorrupt", err)
 	}
 }
 
@@ -187,7 +192,7 @@ func TestCleanCloseSkipsPageCheck(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ps := int(binary.BigEndian.Uint16(b[16:18]))
+	ps := pageSize(t, b)
 	damaged := bytes.Clone(b)
 	for i := len(b) / ps / 2 * ps; i < len(b)/ps/2*ps+ps; i++ {
 		damaged[i] ^= 0x5a

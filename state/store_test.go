@@ -1121,35 +1121,7 @@ func TestOpenRefusesCorruptFiles(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			path := filepath.Join(t.TempDir(), "mailshift.db")
 			c.make(t, path)
-			before, err := os.ReadFile(path)
-			if err != nil {
-				t.Fatal(err)
-			}
-			s, err := Open(path)
-			if err == nil {
-				s.Close()
-				t.Fatal("Open succeeded")
-			}
-			if !errors.Is(err, ErrCorrupt) {
-				t.Fatalf("Open: %v, want ErrCorrupt", err)
-			}
-			msg := err.Error()
-			t.Log(msg)
-			if !strings.Contains(msg, path) || !strings.Contains(msg, "restore it from a backup") || !strings.Contains(msg, "move it away") {
-				t.Errorf("message %q does not name the file and what to do", msg)
-			}
-			after, err := os.ReadFile(path)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if !bytes.Equal(before, after) {
-				t.Error("Open changed the refused file")
-			}
-			// The lock was released: the next attempt is refused for the
-			// same reason, not because of a lock.
-			if _, err := Open(path); !errors.Is(err, ErrCorrupt) {
-				t.Errorf("second Open: %v, want ErrCorrupt", err)
-			}
+			refused(t, path)
 		})
 	}
 }
