@@ -1074,6 +1074,7 @@ func (s *session) copyBatch(ctx context.Context, c conns, e mapping.Entry, sf so
 		return nil
 	}
 	lim := s.p.limiter()
+	h := sha256.New() // one per batch, reset for each message
 	fetchErr := c.src.Fetch(ctx, e.Source, chunk, func(m source.Message, body source.Body) error {
 		if lt.windows && !s.p.inWindow() {
 			return errOutsideWindow
@@ -1083,7 +1084,7 @@ func (s *session) copyBatch(ctx context.Context, c conns, e mapping.Entry, sf so
 		if err := lim.WaitMessage(ctx); err != nil {
 			return err
 		}
-		h := sha256.New()
+		h.Reset()
 		if batching && size <= maxBatchedMessage {
 			if len(arena)+int(size) > maxBatchBytes {
 				if err := send(); err != nil { // the group is full
