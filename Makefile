@@ -39,12 +39,12 @@ vet:
 test: deps vet
 	$(GO) test -race -timeout 20m ./...
 
-# bench runs the go test benchmarks, then internal/bench: mailshift against
+# bench runs the go test benchmarks, then cmd/mailshift-bench: mailshift against
 # mbsync (Debian isync, installed here when missing), doveadm backup and a
 # fetch-only client, on two Dovecots in /dev/shm, printing Markdown tables.
 # BENCH_SCALE scales the message counts (default 1: minutes per profile);
 # a quick run:  make bench BENCH_SCALE=0.05
-# or only some profiles:  go run ./internal/bench -profiles small,large -scale 0.1
+# or only some profiles:  go run ./cmd/mailshift-bench -profiles small,large -scale 0.1
 BENCH_SCALE ?= 1
 
 bench: deps
@@ -54,7 +54,7 @@ bench: deps
 		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq isync >/dev/null; \
 	fi
 	$(GO) test -run '^$$' -bench . -benchtime 1x -timeout 60m ./...
-	$(GO) run ./internal/bench -scale $(BENCH_SCALE)
+	$(GO) run ./cmd/mailshift-bench -scale $(BENCH_SCALE)
 
 release-check:
 	$(GO) run github.com/goreleaser/goreleaser/v2@v2.12.0 check

@@ -9,8 +9,8 @@ import (
 	"path/filepath"
 	"time"
 
-	"github.com/mailshift/mailshift/internal/corpus"
 	"github.com/mailshift/mailshift/internal/memserver"
+	"github.com/mailshift/mailshift/internal/testrig/corpus"
 	"github.com/mailshift/mailshift/internal/users"
 	"github.com/mailshift/mailshift/state"
 )

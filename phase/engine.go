@@ -14,6 +14,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/mailshift/mailshift/internal/mailbox"
 	"github.com/mailshift/mailshift/internal/mapping"
 	"github.com/mailshift/mailshift/internal/users"
 	"github.com/mailshift/mailshift/source"
@@ -82,11 +83,11 @@ type session struct {
 	p   *Project
 	row users.Row
 	conns
-	srcDesc source.Description
-	dstDesc source.Description
+	srcDesc mailbox.Description
+	dstDesc mailbox.Description
 	plan    []mapping.Entry
-	srcDirs []source.Folder
-	dstDirs []source.Folder
+	srcDirs []mailbox.Folder
+	dstDirs []mailbox.Folder
 	failed  atomic.Int64 // messages refused in this pass
 }
 
@@ -154,7 +155,7 @@ func (s *session) replan(ctx context.Context) error {
 func (s *session) Close() { s.conns.close() }
 
 // mapFolders applies the configured folder mapping.
-func (p *Project) mapFolders(srcDesc source.Description, srcDirs []source.Folder, dstDesc source.Description, dstDirs []source.Folder) ([]mapping.Entry, error) {
+func (p *Project) mapFolders(srcDesc mailbox.Description, srcDirs []mailbox.Folder, dstDesc mailbox.Description, dstDirs []mailbox.Folder) ([]mapping.Entry, error) {
 	return mapping.Plan(
 		mapping.Endpoint{Delimiter: srcDesc.Delimiter, Folders: srcDirs},
 		mapping.Endpoint{Delimiter: dstDesc.Delimiter, Folders: dstDirs},
@@ -258,7 +259,7 @@ func (s *session) copyAll(ctx context.Context, opts copyOptions) (copyStats, err
 // it changed the target's folders.
 func (s *session) followFolders(ctx context.Context, opts copyOptions, cursors map[string]state.Cursor) (bool, error) {
 	user := s.row.SourceUser
-	listed := map[string]source.Folder{}
+	listed := map[string]mailbox.Folder{}
 	for _, f := range s.srcDirs {
 		listed[f.Name] = f
 	}
@@ -316,7 +317,7 @@ func (s *session) followFolders(ctx context.Context, opts copyOptions, cursors m
 				return changed, fmt.Errorf("delete target folder %q: %w", c.TargetFolder, err)
 			}
 			changed = true
-		} else if !errors.Is(err, source.ErrFolderGone) {
+		} else if !errors.Is(err, mailbox.ErrFolderGone) {
 			return changed, fmt.Errorf("target folder %q: %w", c.TargetFolder, err)
 		}
 		if err := s.p.Store.ForgetFolder(user, c.SourceFolder); err != nil {
@@ -333,7 +334,7 @@ func (s *session) renameTarget(ctx context.Context, from, to string) error {
 	if from == to {
 		return nil
 	}
-	if _, err := s.dst.Status(ctx, from); errors.Is(err, source.ErrFolderGone) {
+	if _, err := s.dst.Status(ctx, from); errors.Is(err, mailbox.ErrFolderGone) {
 		return nil
 	} else if err != nil {
 		return fmt.Errorf("target folder %q: %w", from, err)
@@ -350,9 +351,9 @@ func (s *session) renameTarget(ctx context.Context, from, to string) error {
 // folderJob is one source folder whose messages are being copied.
 type folderJob struct {
 	e  mapping.Entry
-	sf source.Folder
+	sf mailbox.Folder
 	// todo are the messages to copy, oldest first.
-	todo []source.Message
+	todo []mailbox.Message
 }
 
 // copyJobs copies the jobs' messages in batches over up to
@@ -499,7 +500,7 @@ func (p *Project) openConns(ctx context.Context, r users.Row) (conns, error) {
 // copyChunk copies msgs of a folder, retrying after transient failures:
 // before each retry the copies the failure may have left unrecorded are
 // settled by content, so nothing is copied twice.
-func (s *session) copyChunk(ctx context.Context, c conns, fj *folderJob, msgs []source.Message, lt *laneTarget) (copyStats, error) {
+func (s *session) copyChunk(ctx context.Context, c conns, fj *folderJob, msgs []mailbox.Message, lt *laneTarget) (copyStats, error) {
 	var total copyStats
 	rt := retrier{p: s.p, what: fmt.Sprintf("user %s folder %q", s.row.SourceUser, fj.e.Source)}
 	settle := false
@@ -543,7 +544,7 @@ const settleQuiet = time.Second
 
 // settle resolves the intents among msgs after a failed batch and returns
 // the messages that still need copying.
-func (s *session) settle(ctx context.Context, c conns, fj *folderJob, msgs []source.Message) ([]source.Message, error) {
+func (s *session) settle(ctx context.Context, c conns, fj *folderJob, msgs []mailbox.Message) ([]mailbox.Message, error) {
 	user := s.row.SourceUser
 	all, err := s.p.Store.Pairs(user, fj.e.Source)
 	if err != nil {
@@ -582,7 +583,7 @@ func (s *session) settle(ctx context.Context, c conns, fj *folderJob, msgs []sou
 	for _, p := range ps {
 		recorded[p.SourceKey] = true
 	}
-	var rest []source.Message
+	var rest []mailbox.Message
 	for _, m := range msgs {
 		if !recorded[m.Key] {
 			rest = append(rest, m)
@@ -612,23 +613,23 @@ func (s *session) finish(ctx context.Context, fj *folderJob) error {
 }
 
 // listedSource returns the folder as replan listed it on the source.
-func (s *session) listedSource(name string) (source.Folder, bool) {
+func (s *session) listedSource(name string) (mailbox.Folder, bool) {
 	for _, f := range s.srcDirs {
 		if f.Name == name {
 			return f, true
 		}
 	}
-	return source.Folder{}, false
+	return mailbox.Folder{}, false
 }
 
 // listedTarget returns the folder as replan listed it on the target.
-func (s *session) listedTarget(name string) (source.Folder, bool) {
+func (s *session) listedTarget(name string) (mailbox.Folder, bool) {
 	for _, f := range s.dstDirs {
 		if f.Name == name {
 			return f, true
 		}
 	}
-	return source.Folder{}, false
+	return mailbox.Folder{}, false
 }
 
 // unchanged tells whether a folder is exactly as the last pass left it, by
@@ -678,7 +679,7 @@ func (s *session) ensureTarget(ctx context.Context, e mapping.Entry) error {
 		return nil
 	}
 	_, err := s.dst.Status(ctx, e.Target)
-	if errors.Is(err, source.ErrFolderGone) {
+	if errors.Is(err, mailbox.ErrFolderGone) {
 		if err := s.dst.CreateFolder(ctx, e.Target, e.Role); err != nil {
 			err = fmt.Errorf("create target folder: %w", err)
 			if !retryable(err) {
@@ -704,7 +705,7 @@ func (s *session) prepareChanges(ctx context.Context, ct source.ChangeTracker, e
 	st.Folders = 1
 	user := s.row.SourceUser
 	sf, changed, err := ct.Changes(ctx, e.Source, cur.HighestModSeq)
-	if errors.Is(err, source.ErrFolderGone) {
+	if errors.Is(err, mailbox.ErrFolderGone) {
 		return nil, st, nil
 	}
 	if err != nil {
@@ -777,7 +778,7 @@ func (s *session) prepareFull(ctx context.Context, e mapping.Entry, opts copyOpt
 	user := s.row.SourceUser
 
 	sf, msgs, err := s.src.Messages(ctx, e.Source)
-	if errors.Is(err, source.ErrFolderGone) {
+	if errors.Is(err, mailbox.ErrFolderGone) {
 		return nil, st, nil // deleted since it was listed; the next pass sees it gone
 	}
 	if err != nil {
@@ -845,7 +846,7 @@ func (s *session) prepareFull(ctx context.Context, e mapping.Entry, opts copyOpt
 
 // sortOut splits listed messages into those to copy (no pair, or refused
 // before) and the copied ones whose flags changed (with the new flags).
-func (s *session) sortOut(msgs []source.Message, byKey map[string]state.Pair) (todo []source.Message, flagged []state.Pair) {
+func (s *session) sortOut(msgs []mailbox.Message, byKey map[string]state.Pair) (todo []mailbox.Message, flagged []state.Pair) {
 	for _, m := range msgs {
 		p, ok := byKey[m.Key]
 		switch {
@@ -886,12 +887,12 @@ func (s *session) applyChanges(ctx context.Context, e mapping.Entry, opts copyOp
 // copyBatch appends one batch of a folder's messages over the lane c,
 // keeping the exactly-once order: intents committed, then APPENDs, then
 // the pairs committed.
-func (s *session) copyBatch(ctx context.Context, c conns, e mapping.Entry, sf source.Folder, chunk []source.Message, lt *laneTarget) (copyStats, error) {
+func (s *session) copyBatch(ctx context.Context, c conns, e mapping.Entry, sf mailbox.Folder, chunk []mailbox.Message, lt *laneTarget) (copyStats, error) {
 	var st copyStats
 	store := s.p.Store
 	user := s.row.SourceUser
 	mark := &lt.mark
-	tf := source.Folder{UIDValidity: mark.validity, UIDNext: mark.next}
+	tf := mailbox.Folder{UIDValidity: mark.validity, UIDNext: mark.next}
 	if mark.next == 0 {
 		var err error
 		if tf, err = c.dst.Status(ctx, e.Target); err != nil {
@@ -907,7 +908,7 @@ func (s *session) copyBatch(ctx context.Context, c conns, e mapping.Entry, sf so
 	var validity, low atomic.Uint32
 	validity.Store(tf.UIDValidity)
 	low.Store(tf.UIDNext)
-	intent := func(m source.Message) state.Pair {
+	intent := func(m mailbox.Message) state.Pair {
 		return state.Pair{
 			User: user, SourceFolder: e.Source, SourceUIDValidity: sf.UIDValidity,
 			SourceKey: m.Key, SourceUID: m.UID, Size: m.Size,
@@ -1075,7 +1076,7 @@ func (s *session) copyBatch(ctx context.Context, c conns, e mapping.Entry, sf so
 	}
 	lim := s.p.limiter()
 	h := sha256.New() // one per batch, reset for each message
-	fetchErr := c.src.Fetch(ctx, e.Source, chunk, func(m source.Message, body source.Body) error {
+	fetchErr := c.src.Fetch(ctx, e.Source, chunk, func(m mailbox.Message, body mailbox.Body) error {
 		if lt.windows && !s.p.inWindow() {
 			return errOutsideWindow
 		}
@@ -1223,20 +1224,20 @@ func pairID(p state.Pair) string {
 // target folder's messages with a UID of at least from that no other pair
 // claims. Identical messages are matched one to one, preferring a copy
 // with the pair's flags and internal date (duplicates may differ in them).
-func (s *session) locate(ctx context.Context, c conns, folder string, from uint32, ps []state.Pair, claimed map[uint32]bool) (map[string]source.Message, error) {
+func (s *session) locate(ctx context.Context, c conns, folder string, from uint32, ps []state.Pair, claimed map[uint32]bool) (map[string]mailbox.Message, error) {
 	_, tmsgs, err := c.dst.Messages(ctx, folder)
 	if err != nil {
 		return nil, fmt.Errorf("list target folder %q: %w", folder, err)
 	}
-	var cand []source.Message
+	var cand []mailbox.Message
 	for _, m := range tmsgs {
 		if m.UID >= from && !claimed[m.UID] {
 			cand = append(cand, m)
 		}
 	}
-	byHash := map[string][]source.Message{}
+	byHash := map[string][]mailbox.Message{}
 	if len(cand) > 0 {
-		err = c.dst.Fetch(ctx, folder, cand, func(m source.Message, b source.Body) error {
+		err = c.dst.Fetch(ctx, folder, cand, func(m mailbox.Message, b mailbox.Body) error {
 			h, err := hashBody(b)
 			if err != nil {
 				return err
@@ -1249,15 +1250,15 @@ func (s *session) locate(ctx context.Context, c conns, folder string, from uint3
 		}
 	}
 	for h := range byHash {
-		slices.SortFunc(byHash[h], func(a, b source.Message) int { return int(int64(a.UID) - int64(b.UID)) })
+		slices.SortFunc(byHash[h], func(a, b mailbox.Message) int { return int(int64(a.UID) - int64(b.UID)) })
 	}
-	found := map[string]source.Message{}
+	found := map[string]mailbox.Message{}
 	for _, p := range ps {
 		ms := byHash[p.Hash]
 		if len(ms) == 0 || p.Hash == "" {
 			continue
 		}
-		i := slices.IndexFunc(ms, func(m source.Message) bool {
+		i := slices.IndexFunc(ms, func(m mailbox.Message) bool {
 			return sameFlags(m.Flags, p.Flags) && m.InternalDate.Unix() == p.InternalDate.Unix()
 		})
 		if i < 0 {
@@ -1281,17 +1282,17 @@ func (s *session) resolve(ctx context.Context, c conns, e mapping.Entry, intents
 	}
 	// The source content tells what each intent's copy would look like.
 	wantHash := map[string]string{}
-	byGen := map[uint32][]source.Message{}
+	byGen := map[uint32][]mailbox.Message{}
 	for _, p := range intents {
-		byGen[p.SourceUIDValidity] = append(byGen[p.SourceUIDValidity], source.Message{Key: p.SourceKey, UID: p.SourceUID, Size: p.Size})
+		byGen[p.SourceUIDValidity] = append(byGen[p.SourceUIDValidity], mailbox.Message{Key: p.SourceKey, UID: p.SourceUID, Size: p.Size})
 	}
 	sf, _, err := c.src.Messages(ctx, e.Source)
-	if err != nil && !errors.Is(err, source.ErrFolderGone) {
+	if err != nil && !errors.Is(err, mailbox.ErrFolderGone) {
 		return err
 	}
 	if err == nil {
 		if ms := byGen[sf.UIDValidity]; len(ms) > 0 {
-			err := c.src.Fetch(ctx, e.Source, ms, func(m source.Message, b source.Body) error {
+			err := c.src.Fetch(ctx, e.Source, ms, func(m mailbox.Message, b mailbox.Body) error {
 				h, err := hashBody(b)
 				wantHash[fmt.Sprintf("%d/%s", sf.UIDValidity, m.Key)] = h
 				return err
@@ -1314,10 +1315,10 @@ func (s *session) resolve(ctx context.Context, c conns, e mapping.Entry, intents
 	for _, p := range intents {
 		byFolder[p.TargetFolder] = append(byFolder[p.TargetFolder], p)
 	}
-	found := map[string]source.Message{}
+	found := map[string]mailbox.Message{}
 	for folder, ps := range byFolder {
 		f, err := s.locate(ctx, c, folder, from, ps, claimed)
-		if errors.Is(err, source.ErrFolderGone) {
+		if errors.Is(err, mailbox.ErrFolderGone) {
 			continue
 		}
 		if err != nil {
@@ -1361,7 +1362,7 @@ func (s *session) resolve(ctx context.Context, c conns, e mapping.Entry, intents
 // new generation of the source folder is matched to the old pairs by
 // content, and target UIDs are looked up again by content, so nothing is
 // copied twice.
-func (s *session) rederive(ctx context.Context, e mapping.Entry, sf, tf source.Folder, pairs []state.Pair) ([]state.Pair, error) {
+func (s *session) rederive(ctx context.Context, e mapping.Entry, sf, tf mailbox.Folder, pairs []state.Pair) ([]state.Pair, error) {
 	var staleSrc, staleDst []state.Pair
 	for _, p := range pairs {
 		if p.Status != state.Copied {
@@ -1385,8 +1386,8 @@ func (s *session) rederive(ctx context.Context, e mapping.Entry, sf, tf source.F
 		if err != nil {
 			return nil, err
 		}
-		byHash := map[string][]source.Message{}
-		err = s.src.Fetch(ctx, e.Source, msgs, func(m source.Message, b source.Body) error {
+		byHash := map[string][]mailbox.Message{}
+		err = s.src.Fetch(ctx, e.Source, msgs, func(m mailbox.Message, b mailbox.Body) error {
 			h, err := hashBody(b)
 			byHash[h] = append(byHash[h], m)
 			return err
@@ -1475,7 +1476,7 @@ func (s *session) applyDeletions(ctx context.Context, e mapping.Entry, gone []st
 	}
 	var n int64
 	for folder, uids := range byFolder {
-		if err := s.dst.Expunge(ctx, folder, uids); err != nil && !errors.Is(err, source.ErrFolderGone) {
+		if err := s.dst.Expunge(ctx, folder, uids); err != nil && !errors.Is(err, mailbox.ErrFolderGone) {
 			return n, fmt.Errorf("expunge on target folder %q: %w", folder, err)
 		}
 		n += int64(len(uids))

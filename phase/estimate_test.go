@@ -4,8 +4,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/mailshift/mailshift/internal/mailbox"
 	"github.com/mailshift/mailshift/internal/users"
-	"github.com/mailshift/mailshift/source"
 	"github.com/mailshift/mailshift/state"
 )
 
@@ -25,7 +25,7 @@ func TestEstimateBulk(t *testing.T) {
 	}{{"ann", 3_600_000}, {"ben", 1_800_000}} {
 		p.Users = append(p.Users, users.Row{SourceUser: u.name, TargetUser: u.name})
 		must(t, store.PutUser(u.name, u.name, ""))
-		must(t, store.SaveAccount(state.Account{User: u.name, Side: state.SideSource, Folders: []source.Folder{{Name: "INBOX", Bytes: u.bytes}}}))
+		must(t, store.SaveAccount(state.Account{User: u.name, Side: state.SideSource, Folders: []mailbox.Folder{{Name: "INBOX", Bytes: u.bytes}}}))
 	}
 
 	e, err := p.estimateBulk()

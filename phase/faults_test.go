@@ -7,9 +7,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/mailshift/mailshift/internal/corpus"
-	"github.com/mailshift/mailshift/internal/dovecot"
-	"github.com/mailshift/mailshift/internal/faultproxy"
+	"github.com/mailshift/mailshift/internal/testrig/corpus"
+	"github.com/mailshift/mailshift/internal/testrig/dovecot"
+	"github.com/mailshift/mailshift/internal/testrig/faultproxy"
 )
 
 // Fault tests: the network or a server misbehaves in the middle of a bulk

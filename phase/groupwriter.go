@@ -5,14 +5,14 @@ import (
 	"sync"
 	"sync/atomic"
 
-	"github.com/mailshift/mailshift/source"
+	"github.com/mailshift/mailshift/internal/mailbox"
 	"github.com/mailshift/mailshift/state"
 )
 
 // heldMessage is a small message read into memory, to be stored together
 // with others in one command.
 type heldMessage struct {
-	m    source.Message
+	m    mailbox.Message
 	p    state.Pair // its intent
 	body []byte
 	hash string

@@ -24,13 +24,13 @@ import (
 	"github.com/mailshift/mailshift/internal/users"
 	"github.com/mailshift/mailshift/source"
 	"github.com/mailshift/mailshift/source/eml"
-	imapsource "github.com/mailshift/mailshift/source/imap"
+	"github.com/mailshift/mailshift/source/imapsource"
 	"github.com/mailshift/mailshift/source/maildir"
 	"github.com/mailshift/mailshift/source/mbox"
 	"github.com/mailshift/mailshift/source/pst"
 	"github.com/mailshift/mailshift/state"
 	"github.com/mailshift/mailshift/target"
-	imaptarget "github.com/mailshift/mailshift/target/imap"
+	"github.com/mailshift/mailshift/target/imaptarget"
 )
 
 // Project is everything a step needs: configuration, the users, the state.

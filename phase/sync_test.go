@@ -10,9 +10,9 @@ import (
 	"github.com/emersion/go-imap/v2"
 	"github.com/emersion/go-imap/v2/imapclient"
 
-	"github.com/mailshift/mailshift/internal/corpus"
-	"github.com/mailshift/mailshift/internal/dovecot"
-	"github.com/mailshift/mailshift/internal/imaptest"
+	"github.com/mailshift/mailshift/internal/testrig/corpus"
+	"github.com/mailshift/mailshift/internal/testrig/dovecot"
+	"github.com/mailshift/mailshift/internal/testrig/imaptest"
 	"github.com/mailshift/mailshift/state"
 )
 

@@ -9,9 +9,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/mailshift/mailshift/internal/corpus"
-	"github.com/mailshift/mailshift/internal/dovecot"
-	"github.com/mailshift/mailshift/internal/imaptest"
+	"github.com/mailshift/mailshift/internal/testrig/corpus"
+	"github.com/mailshift/mailshift/internal/testrig/dovecot"
+	"github.com/mailshift/mailshift/internal/testrig/imaptest"
 )
 
 // TestWindowsPauseBulk runs bulk copy outside its copy window: nothing is

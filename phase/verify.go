@@ -8,8 +8,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/mailshift/mailshift/internal/mailbox"
 	"github.com/mailshift/mailshift/internal/users"
-	"github.com/mailshift/mailshift/source"
 	"github.com/mailshift/mailshift/state"
 )
 
@@ -93,7 +93,7 @@ func (p *Project) verifyUser(ctx context.Context, r users.Row) (VerifyResult, er
 		}
 		res.Folders++
 		sf, smsgs, err := s.src.Messages(ctx, e.Source)
-		if errors.Is(err, source.ErrFolderGone) {
+		if errors.Is(err, mailbox.ErrFolderGone) {
 			continue
 		}
 		if err != nil {
@@ -110,8 +110,8 @@ func (p *Project) verifyUser(ctx context.Context, r users.Row) (VerifyResult, er
 			}
 		}
 		// Target messages of every folder this source folder's pairs went to.
-		targets := map[string]map[uint32]source.Message{}
-		want := map[string][]source.Message{}
+		targets := map[string]map[uint32]mailbox.Message{}
+		want := map[string][]mailbox.Message{}
 		for _, m := range smsgs {
 			res.Messages++
 			pr, ok := byKey[m.Key]
@@ -147,7 +147,7 @@ func (p *Project) verifyUser(ctx context.Context, r users.Row) (VerifyResult, er
 		// recorded when it was copied.
 		for folder, ms := range want {
 			hashes := map[uint32]string{}
-			err := s.dst.Fetch(ctx, folder, ms, func(m source.Message, b source.Body) error {
+			err := s.dst.Fetch(ctx, folder, ms, func(m mailbox.Message, b mailbox.Body) error {
 				h, err := hashBody(b)
 				hashes[m.UID] = h
 				return err
@@ -183,15 +183,15 @@ func (p *Project) verifyUser(ctx context.Context, r users.Row) (VerifyResult, er
 }
 
 // targetMessages lists a target folder once per verification.
-func (s *session) targetMessages(ctx context.Context, cache map[string]map[uint32]source.Message, folder string) (map[uint32]source.Message, error) {
+func (s *session) targetMessages(ctx context.Context, cache map[string]map[uint32]mailbox.Message, folder string) (map[uint32]mailbox.Message, error) {
 	if m, ok := cache[folder]; ok {
 		return m, nil
 	}
 	_, msgs, err := s.dst.Messages(ctx, folder)
-	if err != nil && !errors.Is(err, source.ErrFolderGone) {
+	if err != nil && !errors.Is(err, mailbox.ErrFolderGone) {
 		return nil, fmt.Errorf("target folder %q: %w", folder, err)
 	}
-	m := make(map[uint32]source.Message, len(msgs))
+	m := make(map[uint32]mailbox.Message, len(msgs))
 	for _, t := range msgs {
 		m[t.UID] = t
 	}

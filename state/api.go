@@ -8,7 +8,7 @@ import (
 	"errors"
 	"time"
 
-	"github.com/mailshift/mailshift/source"
+	"github.com/mailshift/mailshift/internal/mailbox"
 )
 
 // Sentinel errors; callers test with errors.Is.
@@ -69,8 +69,8 @@ type Account struct {
 	User        string // source user it belongs to
 	Side        Side
 	Login       string // the account name logged in to
-	Description source.Description
-	Folders     []source.Folder
+	Description mailbox.Description
+	Folders     []mailbox.Folder
 	Error       string // login or listing failure, "" if fine
 	CollectedAt time.Time
 }

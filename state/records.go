@@ -6,7 +6,7 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/mailshift/mailshift/source"
+	"github.com/mailshift/mailshift/internal/mailbox"
 )
 
 // stepColumns maps each step to the users column that records it.
@@ -208,8 +208,8 @@ func (s *Store) Account(user string, side Side) (Account, error) {
 	if err != nil {
 		return Account{}, fmt.Errorf("read %s account of user %q: %w", side, user, err)
 	}
-	a.Folders, err = queryAll(s.db, func(r scanner) (source.Folder, error) {
-		var f source.Folder
+	a.Folders, err = queryAll(s.db, func(r scanner) (mailbox.Folder, error) {
+		var f mailbox.Folder
 		err := r.Scan(&f.Name, &f.Role, &f.NoSelect, &f.Messages, &f.Bytes,
 			&f.UIDValidity, &f.UIDNext, u64Col{&f.HighestModSeq})
 		return f, err

@@ -18,7 +18,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/mailshift/mailshift/source"
+	"github.com/mailshift/mailshift/internal/mailbox"
 )
 
 // memStore opens an in-memory store closed at the end of the test.
@@ -192,7 +192,7 @@ func TestResetUser(t *testing.T) {
 		if err := s.FailStep(u, StepSync, "lost connection"); err != nil {
 			t.Fatal(err)
 		}
-		if err := s.SaveAccount(Account{User: u, Side: SideSource, Login: u, Folders: []source.Folder{{Name: "INBOX"}}}); err != nil {
+		if err := s.SaveAccount(Account{User: u, Side: SideSource, Login: u, Folders: []mailbox.Folder{{Name: "INBOX"}}}); err != nil {
 			t.Fatal(err)
 		}
 		putPairs(t, s, Pair{User: u, SourceFolder: "INBOX", SourceUIDValidity: 1, SourceKey: "1", SourceUID: 1, Status: Copied})
@@ -249,15 +249,15 @@ func TestAccountRoundTrip(t *testing.T) {
 	}
 	full := Account{
 		User: "alice", Side: SideSource, Login: "alice*admin",
-		Description: source.Description{
+		Description: mailbox.Description{
 			Kind: "imap", Server: "Dovecot 2.3.21", Capabilities: []string{"CONDSTORE", "IMAP4rev1", "UIDPLUS"},
 			Delimiter: '/', Prefix: "INBOX.", AppendLimit: 50 << 20, QuotaUsed: -1, QuotaLimit: 10 << 30,
 			UIDPlus: true, CondStore: true,
 		},
-		Folders: []source.Folder{
+		Folders: []mailbox.Folder{
 			{Name: "INBOX", Messages: 12, Bytes: 123456, UIDValidity: 1700000000, UIDNext: 13, HighestModSeq: 99},
-			{Name: "Éléments envoyés", Role: source.RoleSent, Messages: 3, Bytes: -1, UIDValidity: math.MaxUint32, UIDNext: math.MaxUint32},
-			{Name: "Archive/2019/日本語", Role: source.RoleArchive, HighestModSeq: math.MaxUint64},
+			{Name: "Éléments envoyés", Role: mailbox.RoleSent, Messages: 3, Bytes: -1, UIDValidity: math.MaxUint32, UIDNext: math.MaxUint32},
+			{Name: "Archive/2019/日本語", Role: mailbox.RoleArchive, HighestModSeq: math.MaxUint64},
 			{Name: "Archive", NoSelect: true},
 		},
 		CollectedAt: t0,
@@ -269,10 +269,10 @@ func TestAccountRoundTrip(t *testing.T) {
 		{"full", []Account{full}},
 		{"empty", []Account{{User: "bob", Side: SideTarget}}},
 		{"error", []Account{{User: "carol", Side: SideTarget, Login: "carol", Error: "LOGIN failed: [AUTHENTICATIONFAILED]",
-			Description: source.Description{QuotaUsed: -1, QuotaLimit: -1}, CollectedAt: epoch}}},
+			Description: mailbox.Description{QuotaUsed: -1, QuotaLimit: -1}, CollectedAt: epoch}}},
 		{"replaced", []Account{
 			{User: "dave", Side: SideSource, Login: "old", Folders: full.Folders, Description: full.Description},
-			{User: "dave", Side: SideSource, Login: "new", Folders: []source.Folder{{Name: "Neu"}}, CollectedAt: farAhead},
+			{User: "dave", Side: SideSource, Login: "new", Folders: []mailbox.Folder{{Name: "Neu"}}, CollectedAt: farAhead},
 		}},
 	}
 	for _, c := range cases {

@@ -9,6 +9,7 @@ import (
 	"io"
 	"time"
 
+	"github.com/mailshift/mailshift/internal/mailbox"
 	"github.com/mailshift/mailshift/source"
 )
 
@@ -23,8 +24,8 @@ type Appended struct {
 type Target interface {
 	source.Source
 	// Status returns a folder's current counters (UIDVALIDITY, UIDNEXT, ...);
-	// errors wrap source.ErrFolderGone if it does not exist.
-	Status(ctx context.Context, folder string) (source.Folder, error)
+	// errors wrap mailbox.ErrFolderGone if it does not exist.
+	Status(ctx context.Context, folder string) (mailbox.Folder, error)
 	// CreateFolder creates a folder (and missing parents), with a
 	// special-use role where the server allows it. Creating an existing
 	// folder is not an error.

@@ -9,9 +9,9 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/mailshift/mailshift/internal/corpus"
-	"github.com/mailshift/mailshift/internal/dovecot"
-	"github.com/mailshift/mailshift/internal/imaptest"
+	"github.com/mailshift/mailshift/internal/testrig/corpus"
+	"github.com/mailshift/mailshift/internal/testrig/dovecot"
+	"github.com/mailshift/mailshift/internal/testrig/imaptest"
 	"github.com/mailshift/mailshift/phase"
 	"github.com/mailshift/mailshift/state"
 )

@@ -5,10 +5,10 @@ import (
 	"path/filepath"
 	"testing"
 
+	"github.com/mailshift/mailshift/internal/mailbox"
 	"github.com/mailshift/mailshift/internal/mapping"
 	"github.com/mailshift/mailshift/internal/users"
 	"github.com/mailshift/mailshift/phase"
-	"github.com/mailshift/mailshift/source"
 )
 
 // TestExamplesLoad checks that every example project's configuration and
@@ -48,8 +48,8 @@ func TestGmailExampleExcludes(t *testing.T) {
 		t.Fatal(err)
 	}
 	plan, err := mapping.Plan(
-		mapping.Endpoint{Delimiter: '/', Folders: []source.Folder{{Name: "INBOX"}, {Name: "[Gmail]/All Mail"}, {Name: "[Gmail]/Spam"}, {Name: "Receipts"}}},
-		mapping.Endpoint{Delimiter: '/', Folders: []source.Folder{{Name: "INBOX"}}},
+		mapping.Endpoint{Delimiter: '/', Folders: []mailbox.Folder{{Name: "INBOX"}, {Name: "[Gmail]/All Mail"}, {Name: "[Gmail]/Spam"}, {Name: "Receipts"}}},
+		mapping.Endpoint{Delimiter: '/', Folders: []mailbox.Folder{{Name: "INBOX"}}},
 		mapping.Config{Exclude: cfg.Folders.Exclude},
 	)
 	if err != nil {

@@ -14,10 +14,10 @@ import (
 
 	_ "modernc.org/sqlite"
 
-	"github.com/mailshift/mailshift/internal/corpus"
-	"github.com/mailshift/mailshift/internal/dovecot"
-	"github.com/mailshift/mailshift/internal/imaptest"
 	"github.com/mailshift/mailshift/internal/memserver"
+	"github.com/mailshift/mailshift/internal/testrig/corpus"
+	"github.com/mailshift/mailshift/internal/testrig/dovecot"
+	"github.com/mailshift/mailshift/internal/testrig/imaptest"
 	"github.com/mailshift/mailshift/state"
 )
 

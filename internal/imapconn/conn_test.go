@@ -13,8 +13,7 @@ import (
 
 	"github.com/emersion/go-imap/v2"
 	"github.com/emersion/go-imap/v2/imapclient"
-
-	"github.com/mailshift/mailshift/source"
+	"github.com/mailshift/mailshift/internal/mailbox"
 )
 
 func dial(t *testing.T, o Options) *Conn {
@@ -30,7 +29,7 @@ func dial(t *testing.T, o Options) *Conn {
 	return c
 }
 
-func names(fs []source.Folder) []string {
+func names(fs []mailbox.Folder) []string {
 	var out []string
 	for _, f := range fs {
 		out = append(out, f.Name)
@@ -126,7 +125,7 @@ func TestMessagesAndFetch(t *testing.T) {
 	if len(msgs) != 3 {
 		t.Fatalf("%d messages", len(msgs))
 	}
-	want := []source.Message{
+	want := []mailbox.Message{
 		{Key: "1", UID: uid1, Size: int64(len(bodies[0])), Flags: []string{`\Seen`, `\Flagged`, "$Forwarded"}, InternalDate: date1},
 		{Key: "2", UID: uid2, Size: int64(len(bodies[1])), Flags: []string{}, InternalDate: date2},
 		{Key: "3", UID: uid3, Size: int64(len(bodies[2])), Flags: []string{"Junk"}, InternalDate: date2},
@@ -140,7 +139,7 @@ func TestMessagesAndFetch(t *testing.T) {
 	}
 
 	got := map[uint32][]byte{}
-	err = c.Fetch(context.Background(), "INBOX", msgs, func(m source.Message, b source.Body) error {
+	err = c.Fetch(context.Background(), "INBOX", msgs, func(m mailbox.Message, b mailbox.Body) error {
 		data, err := io.ReadAll(b)
 		if err != nil {
 			return err
@@ -172,7 +171,7 @@ func TestMessagesAndFetch(t *testing.T) {
 	// the connection stays usable.
 	errStop := errors.New("stop")
 	n := 0
-	err = c.Fetch(context.Background(), "INBOX", msgs, func(source.Message, source.Body) error { n++; return errStop })
+	err = c.Fetch(context.Background(), "INBOX", msgs, func(mailbox.Message, mailbox.Body) error { n++; return errStop })
 	if !errors.Is(err, errStop) || n != 1 {
 		t.Errorf("fetch with failing fn: %v after %d calls", err, n)
 	}
@@ -180,9 +179,9 @@ func TestMessagesAndFetch(t *testing.T) {
 		t.Errorf("after failed fetch: %v", err)
 	}
 	// Vanished messages are skipped.
-	gone := append(msgs, source.Message{Key: "99", UID: 99})
+	gone := append(msgs, mailbox.Message{Key: "99", UID: 99})
 	n = 0
-	if err := c.Fetch(context.Background(), "INBOX", gone, func(source.Message, source.Body) error { n++; return nil }); err != nil || n != 3 {
+	if err := c.Fetch(context.Background(), "INBOX", gone, func(mailbox.Message, mailbox.Body) error { n++; return nil }); err != nil || n != 3 {
 		t.Errorf("fetch with a vanished message: %v, %d bodies", err, n)
 	}
 }
@@ -216,14 +215,14 @@ func TestFolderGone(t *testing.T) {
 	ts := startServer(t, serverConfig{})
 	ts.user(t, "alice", "pw")
 	c := dial(t, Options{Addr: ts.Addr, User: "alice", Password: "pw"})
-	if _, _, err := c.Messages(context.Background(), "Nope"); !errors.Is(err, source.ErrFolderGone) {
+	if _, _, err := c.Messages(context.Background(), "Nope"); !errors.Is(err, mailbox.ErrFolderGone) {
 		t.Errorf("messages: %v", err)
 	}
-	if _, err := c.Status(context.Background(), "Nope"); !errors.Is(err, source.ErrFolderGone) {
+	if _, err := c.Status(context.Background(), "Nope"); !errors.Is(err, mailbox.ErrFolderGone) {
 		t.Errorf("status: %v", err)
 	}
-	err := c.Fetch(context.Background(), "Nope", []source.Message{{UID: 1}}, func(source.Message, source.Body) error { return nil })
-	if !errors.Is(err, source.ErrFolderGone) {
+	err := c.Fetch(context.Background(), "Nope", []mailbox.Message{{UID: 1}}, func(mailbox.Message, mailbox.Body) error { return nil })
+	if !errors.Is(err, mailbox.ErrFolderGone) {
 		t.Errorf("fetch: %v", err)
 	}
 }
@@ -395,7 +394,7 @@ func TestReconnectAfterBreak(t *testing.T) {
 	}
 	c.Break()
 	n := 0
-	if err := c.Fetch(context.Background(), "INBOX", msgs, func(source.Message, source.Body) error { n++; return nil }); err != nil || n != 1 {
+	if err := c.Fetch(context.Background(), "INBOX", msgs, func(mailbox.Message, mailbox.Body) error { n++; return nil }); err != nil || n != 1 {
 		t.Fatalf("fetch after break: %v, %d", err, n)
 	}
 	// Closed for good.
@@ -469,10 +468,10 @@ func TestDovecotLike(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := []source.Folder{
+	want := []mailbox.Folder{
 		{Name: "INBOX", Messages: 2, Bytes: 2048, UIDValidity: 1600000000, UIDNext: 7, HighestModSeq: 12},
-		{Name: "Entwürfe", Role: source.RoleDrafts, Bytes: 0, UIDValidity: 1600000002, UIDNext: 1, HighestModSeq: 1},
-		{Name: "Sent", Role: source.RoleSent, Messages: 1, Bytes: 10, UIDValidity: 1600000001, UIDNext: 2, HighestModSeq: 3},
+		{Name: "Entwürfe", Role: mailbox.RoleDrafts, Bytes: 0, UIDValidity: 1600000002, UIDNext: 1, HighestModSeq: 1},
+		{Name: "Sent", Role: mailbox.RoleSent, Messages: 1, Bytes: 10, UIDValidity: 1600000001, UIDNext: 2, HighestModSeq: 3},
 		{Name: "Ärger", NoSelect: true, Bytes: -1},
 		{Name: "Ärger.Sub", Messages: 3, Bytes: 99, UIDValidity: 1600000003, UIDNext: 4, HighestModSeq: 5},
 	}
@@ -542,7 +541,7 @@ func TestUIDValidityChanged(t *testing.T) {
 	}
 	add(t, u, "Box", message("new", 0), time.Now())
 	c.Break() // the reconnect selects the new folder
-	nop := func(source.Message, source.Body) error { return nil }
+	nop := func(mailbox.Message, mailbox.Body) error { return nil }
 	for range 2 {
 		if err := c.Fetch(ctx, "Box", msgs, nop); !errors.Is(err, ErrUIDValidity) {
 			t.Fatalf("fetch: %v", err)

@@ -13,8 +13,8 @@ import (
 
 	"github.com/emersion/go-imap/v2"
 
-	"github.com/mailshift/mailshift/internal/dovecot"
-	"github.com/mailshift/mailshift/internal/imaptest"
+	"github.com/mailshift/mailshift/internal/testrig/dovecot"
+	"github.com/mailshift/mailshift/internal/testrig/imaptest"
 )
 
 // An administrator logs in on behalf of a user, both ways Dovecot offers:

@@ -8,8 +8,7 @@ import (
 	"strings"
 
 	"github.com/emersion/go-imap/v2"
-
-	"github.com/mailshift/mailshift/source"
+	"github.com/mailshift/mailshift/internal/mailbox"
 )
 
 // statusBatch is how many STATUS commands are in flight at once when LIST
@@ -80,7 +79,7 @@ func (c *Conn) statusOptions() *imap.StatusOptions {
 }
 
 // applyStatus copies STATUS counters into f.
-func applyStatus(f *source.Folder, st *imap.StatusData) {
+func applyStatus(f *mailbox.Folder, st *imap.StatusData) {
 	if st.NumMessages != nil {
 		f.Messages = *st.NumMessages
 	}
@@ -96,8 +95,8 @@ func applyStatus(f *source.Folder, st *imap.StatusData) {
 // roleOf returns the special-use role among a folder's attributes.
 func roleOf(attrs []imap.MailboxAttr) string {
 	for _, a := range attrs {
-		for _, r := range []string{source.RoleSent, source.RoleDrafts, source.RoleTrash, source.RoleJunk,
-			source.RoleArchive, source.RoleAll, source.RoleFlagged} {
+		for _, r := range []string{mailbox.RoleSent, mailbox.RoleDrafts, mailbox.RoleTrash, mailbox.RoleJunk,
+			mailbox.RoleArchive, mailbox.RoleAll, mailbox.RoleFlagged} {
 			if strings.EqualFold(string(a), r) {
 				return r
 			}
@@ -121,7 +120,7 @@ func noSelect(attrs []imap.MailboxAttr) bool {
 // one LIST "" "*", with RETURN (SPECIAL-USE STATUS (...)) where the server
 // offers LIST-EXTENDED, SPECIAL-USE and LIST-STATUS, and a STATUS per
 // folder for what LIST did not tell. INBOX comes first, then by name.
-func (c *Conn) Folders(ctx context.Context) ([]source.Folder, error) {
+func (c *Conn) Folders(ctx context.Context) ([]mailbox.Folder, error) {
 	end, err := c.begin(ctx)
 	if err != nil {
 		return nil, err
@@ -131,7 +130,7 @@ func (c *Conn) Folders(ctx context.Context) ([]source.Folder, error) {
 	return fs, c.ctxErr(ctx, err)
 }
 
-func (c *Conn) folders() ([]source.Folder, error) {
+func (c *Conn) folders() ([]mailbox.Folder, error) {
 	var opts *imap.ListOptions
 	if c.caps.Has(imap.CapListExtended) {
 		opts = &imap.ListOptions{ReturnSpecialUse: c.caps.Has(imap.CapSpecialUse)}
@@ -145,7 +144,7 @@ func (c *Conn) folders() ([]source.Folder, error) {
 	}
 
 	var (
-		folders []source.Folder
+		folders []mailbox.Folder
 		wires   []string
 		seen    = map[string]bool{}
 		roles   = map[string]string{}
@@ -156,7 +155,7 @@ func (c *Conn) folders() ([]source.Folder, error) {
 			continue
 		}
 		seen[name] = true
-		f := source.Folder{Name: name, Role: roleOf(d.Attrs), NoSelect: noSelect(d.Attrs), Bytes: -1}
+		f := mailbox.Folder{Name: name, Role: roleOf(d.Attrs), NoSelect: noSelect(d.Attrs), Bytes: -1}
 		if name == "INBOX" {
 			f.NoSelect = false
 		}
@@ -219,11 +218,11 @@ type statusCall struct {
 
 // Status returns a folder's counters (STATUS MESSAGES UIDNEXT UIDVALIDITY,
 // and HIGHESTMODSEQ where offered; Bytes is -1: Folders tells sizes).
-// Errors wrap source.ErrFolderGone if the folder does not exist.
-func (c *Conn) Status(ctx context.Context, folder string) (source.Folder, error) {
+// Errors wrap mailbox.ErrFolderGone if the folder does not exist.
+func (c *Conn) Status(ctx context.Context, folder string) (mailbox.Folder, error) {
 	end, err := c.begin(ctx)
 	if err != nil {
-		return source.Folder{}, err
+		return mailbox.Folder{}, err
 	}
 	defer end()
 	wire := c.WireName(folder)
@@ -233,9 +232,9 @@ func (c *Conn) Status(ctx context.Context, folder string) (source.Folder, error)
 	opts.Size = false
 	st, err := c.client.Status(wire, opts).Wait()
 	if err != nil {
-		return source.Folder{}, c.folderErr(ctx, "status of", folder, err)
+		return mailbox.Folder{}, c.folderErr(ctx, "status of", folder, err)
 	}
-	f := source.Folder{Name: folder, Role: c.roles[wire]}
+	f := mailbox.Folder{Name: folder, Role: c.roles[wire]}
 	applyStatus(&f, st)
 	return f, nil
 }
@@ -273,7 +272,7 @@ func (c *Conn) exists(wire string) (bool, error) {
 }
 
 // folderErr turns the failure of a command on a folder into an error that
-// names the folder, user and server, and wraps source.ErrFolderGone when
+// names the folder, user and server, and wraps mailbox.ErrFolderGone when
 // the folder does not exist (NO [NONEXISTENT], NO [TRYCREATE], or a NO
 // without a code for a folder LIST does not know).
 func (c *Conn) folderErr(ctx context.Context, op, folder string, err error) error {
@@ -289,7 +288,7 @@ func (c *Conn) folderErr(ctx context.Context, op, folder string, err error) erro
 			}
 		}
 		if gone {
-			return fmt.Errorf("%s folder %q of %q on %s: %w (server: %s)", op, folder, c.opts.User, c.addr, source.ErrFolderGone, ie.Text)
+			return fmt.Errorf("%s folder %q of %q on %s: %w (server: %s)", op, folder, c.opts.User, c.addr, mailbox.ErrFolderGone, ie.Text)
 		}
 	}
 	return fmt.Errorf("%s folder %q of %q on %s: %w", op, folder, c.opts.User, c.addr, err)

@@ -5,8 +5,7 @@ import (
 	"sort"
 
 	"github.com/emersion/go-imap/v2"
-
-	"github.com/mailshift/mailshift/source"
+	"github.com/mailshift/mailshift/internal/mailbox"
 )
 
 // CapNames returns the server's capabilities as sorted strings.
@@ -58,12 +57,12 @@ func (c *Conn) Quota(ctx context.Context) (used, limit int64, err error) {
 }
 
 // Describe tells what the server is and can do.
-func (c *Conn) Describe(ctx context.Context) (source.Description, error) {
+func (c *Conn) Describe(ctx context.Context) (mailbox.Description, error) {
 	used, limit, err := c.Quota(ctx)
 	if err != nil {
-		return source.Description{}, err
+		return mailbox.Description{}, err
 	}
-	return source.Description{
+	return mailbox.Description{
 		Kind:         "imap",
 		Server:       c.Server(),
 		Capabilities: c.CapNames(),

@@ -11,8 +11,7 @@ import (
 
 	"github.com/emersion/go-imap/v2"
 	"github.com/emersion/go-imap/v2/imapclient"
-
-	"github.com/mailshift/mailshift/source"
+	"github.com/mailshift/mailshift/internal/mailbox"
 )
 
 // Limits of one UID FETCH of bodies: how many messages, and roughly how many
@@ -88,10 +87,10 @@ func (c *Conn) use(ctx context.Context, folder string, write bool) error {
 // INTERNALDATE RFC822.SIZE [MODSEQ]). The folder's counters come from the
 // selection; Bytes is the sum of the messages' sizes. \Recent is left out
 // of the flags: it is the server's, not the message's.
-func (c *Conn) Messages(ctx context.Context, folder string) (source.Folder, []source.Message, error) {
+func (c *Conn) Messages(ctx context.Context, folder string) (mailbox.Folder, []mailbox.Message, error) {
 	end, err := c.begin(ctx)
 	if err != nil {
-		return source.Folder{}, nil, err
+		return mailbox.Folder{}, nil, err
 	}
 	defer end()
 	f, data, err := c.reselect(ctx, folder)
@@ -99,11 +98,11 @@ func (c *Conn) Messages(ctx context.Context, folder string) (source.Folder, []so
 		return f, nil, err
 	}
 	f.Bytes = 0
-	var msgs []source.Message
+	var msgs []mailbox.Message
 	if data.NumMessages > 0 {
 		msgs, err = c.metadata()
 		if err != nil {
-			return source.Folder{}, nil, c.ctxErr(ctx, fmt.Errorf("list messages of folder %q of %q on %s: %w", folder, c.opts.User, c.addr, err))
+			return mailbox.Folder{}, nil, c.ctxErr(ctx, fmt.Errorf("list messages of folder %q of %q on %s: %w", folder, c.opts.User, c.addr, err))
 		}
 	}
 	for _, m := range msgs {
@@ -120,14 +119,14 @@ func (c *Conn) Messages(ctx context.Context, folder string) (source.Folder, []so
 // included: UID FETCH 1:* (...) (CHANGEDSINCE since). It needs CONDSTORE
 // (see Caps); when the folder's HIGHESTMODSEQ is still since, nothing is
 // fetched. Bytes is -1: the folder's size is not known from the changes.
-func (c *Conn) Changes(ctx context.Context, folder string, since uint64) (source.Folder, []source.Message, error) {
+func (c *Conn) Changes(ctx context.Context, folder string, since uint64) (mailbox.Folder, []mailbox.Message, error) {
 	end, err := c.begin(ctx)
 	if err != nil {
-		return source.Folder{}, nil, err
+		return mailbox.Folder{}, nil, err
 	}
 	defer end()
 	if !c.caps.Has(imap.CapCondStore) {
-		return source.Folder{}, nil, fmt.Errorf("imap %s: folder %q: the server does not offer CONDSTORE", c.addr, folder)
+		return mailbox.Folder{}, nil, fmt.Errorf("imap %s: folder %q: the server does not offer CONDSTORE", c.addr, folder)
 	}
 	f, data, err := c.reselect(ctx, folder)
 	if err != nil {
@@ -139,24 +138,24 @@ func (c *Conn) Changes(ctx context.Context, folder string, since uint64) (source
 	}
 	got, err := c.fetchMetaSince(imap.UIDSet{imap.UIDRange{Start: 1, Stop: 0}}, since)
 	if err != nil {
-		return source.Folder{}, nil, c.ctxErr(ctx, fmt.Errorf("list changed messages of folder %q of %q on %s: %w", folder, c.opts.User, c.addr, err))
+		return mailbox.Folder{}, nil, c.ctxErr(ctx, fmt.Errorf("list changed messages of folder %q of %q on %s: %w", folder, c.opts.User, c.addr, err))
 	}
-	msgs := make([]source.Message, 0, len(got))
+	msgs := make([]mailbox.Message, 0, len(got))
 	for _, it := range got {
 		if it.flags && it.date && it.size {
 			msgs = append(msgs, it.msg)
 		}
 	}
-	slices.SortFunc(msgs, func(a, b source.Message) int { return int(int64(a.UID) - int64(b.UID)) })
+	slices.SortFunc(msgs, func(a, b mailbox.Message) int { return int(int64(a.UID) - int64(b.UID)) })
 	return f, msgs, nil
 }
 
 // UIDs opens folder afresh and lists the UIDs of all its messages, in
 // ascending order (UID SEARCH ALL; one compact answer with ESEARCH).
-func (c *Conn) UIDs(ctx context.Context, folder string) (source.Folder, []uint32, error) {
+func (c *Conn) UIDs(ctx context.Context, folder string) (mailbox.Folder, []uint32, error) {
 	end, err := c.begin(ctx)
 	if err != nil {
-		return source.Folder{}, nil, err
+		return mailbox.Folder{}, nil, err
 	}
 	defer end()
 	f, data, err := c.reselect(ctx, folder)
@@ -169,7 +168,7 @@ func (c *Conn) UIDs(ctx context.Context, folder string) (source.Folder, []uint32
 	}
 	res, err := c.client.UIDSearch(&imap.SearchCriteria{}, opts).Wait()
 	if err != nil {
-		return source.Folder{}, nil, c.ctxErr(ctx, fmt.Errorf("search folder %q of %q on %s: %w", folder, c.opts.User, c.addr, err))
+		return mailbox.Folder{}, nil, c.ctxErr(ctx, fmt.Errorf("search folder %q of %q on %s: %w", folder, c.opts.User, c.addr, err))
 	}
 	all := res.AllUIDs()
 	out := make([]uint32, len(all))
@@ -181,14 +180,14 @@ func (c *Conn) UIDs(ctx context.Context, folder string) (source.Folder, []uint32
 }
 
 // reselect opens folder afresh and returns its counters.
-func (c *Conn) reselect(ctx context.Context, folder string) (source.Folder, *imap.SelectData, error) {
+func (c *Conn) reselect(ctx context.Context, folder string) (mailbox.Folder, *imap.SelectData, error) {
 	data, err := c.doSelect(ctx, folder, c.writable)
 	if err != nil {
-		return source.Folder{}, nil, c.ctxErr(ctx, err)
+		return mailbox.Folder{}, nil, c.ctxErr(ctx, err)
 	}
 	wire := c.WireName(folder)
 	c.validity[wire] = data.UIDValidity
-	return source.Folder{
+	return mailbox.Folder{
 		Name:          folder,
 		Role:          c.roles[wire],
 		Messages:      data.NumMessages,
@@ -201,14 +200,14 @@ func (c *Conn) reselect(ctx context.Context, folder string) (source.Folder, *ima
 
 // metaItems are what a FETCH answer must carry for a message's metadata.
 type metaItems struct {
-	msg                  source.Message
+	msg                  mailbox.Message
 	flags, date, size, m bool
 }
 
 // metadata fetches the metadata of every message of the selected folder. A
 // message whose answer came incomplete (an unsolicited FETCH of flags can
 // take the place of the answer in go-imap) is asked for again once.
-func (c *Conn) metadata() ([]source.Message, error) {
+func (c *Conn) metadata() ([]mailbox.Message, error) {
 	all := imap.UIDSet{imap.UIDRange{Start: 1, Stop: 0}} // 1:*
 	got, err := c.fetchMeta(all)
 	if err != nil {
@@ -229,11 +228,11 @@ func (c *Conn) metadata() ([]source.Message, error) {
 			got[uid] = it
 		}
 	}
-	msgs := make([]source.Message, 0, len(got))
+	msgs := make([]mailbox.Message, 0, len(got))
 	for _, it := range got {
 		msgs = append(msgs, it.msg)
 	}
-	slices.SortFunc(msgs, func(a, b source.Message) int { return int(int64(a.UID) - int64(b.UID)) })
+	slices.SortFunc(msgs, func(a, b mailbox.Message) int { return int(int64(a.UID) - int64(b.UID)) })
 	return msgs, nil
 }
 
@@ -310,7 +309,7 @@ func expungeIssued(err error) bool {
 // BODY.PEEK[]) in batches, selecting the folder as Use does (EXAMINE unless
 // AllowWrite). A body's Size is the literal's size. Messages the server no
 // longer has are skipped. If fn fails, Fetch stops and returns its error.
-func (c *Conn) Fetch(ctx context.Context, folder string, msgs []source.Message, fn func(source.Message, source.Body) error) error {
+func (c *Conn) Fetch(ctx context.Context, folder string, msgs []mailbox.Message, fn func(mailbox.Message, mailbox.Body) error) error {
 	if len(msgs) == 0 {
 		return nil
 	}
@@ -322,7 +321,7 @@ func (c *Conn) Fetch(ctx context.Context, folder string, msgs []source.Message, 
 	if err := c.use(ctx, folder, false); err != nil {
 		return c.ctxErr(ctx, err)
 	}
-	byUID := make(map[uint32]source.Message, len(msgs))
+	byUID := make(map[uint32]mailbox.Message, len(msgs))
 	for _, m := range msgs {
 		if m.UID != 0 {
 			byUID[m.UID] = m
@@ -332,7 +331,7 @@ func (c *Conn) Fetch(ctx context.Context, folder string, msgs []source.Message, 
 	for start := 0; start < len(msgs); {
 		var (
 			set   imap.UIDSet
-			batch []source.Message
+			batch []mailbox.Message
 			bytes int64
 		)
 		for ; start < len(msgs) && len(batch) < fetchBatchMessages && (bytes < fetchBatchBytes || len(batch) == 0); start++ {
@@ -384,7 +383,7 @@ type fnError struct{ err error }
 func (e fnError) Error() string { return e.err.Error() }
 func (e fnError) Unwrap() error { return e.err }
 
-func (c *Conn) fetchBodies(set imap.UIDSet, byUID map[uint32]source.Message, done map[uint32]bool, fn func(source.Message, source.Body) error) error {
+func (c *Conn) fetchBodies(set imap.UIDSet, byUID map[uint32]mailbox.Message, done map[uint32]bool, fn func(mailbox.Message, mailbox.Body) error) error {
 	cmd := c.client.Fetch(set, &imap.FetchOptions{
 		UID:         true,
 		BodySection: []*imap.FetchItemBodySection{{Peek: true}},

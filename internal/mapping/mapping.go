@@ -46,7 +46,7 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/mailshift/mailshift/source"
+	"github.com/mailshift/mailshift/internal/mailbox"
 )
 
 // Config is the folders.* part of the configuration.
@@ -82,7 +82,7 @@ type Endpoint struct {
 	Delimiter rune
 	// Folders lists the endpoint's folders, named as the endpoint names
 	// them without its personal namespace prefix, in Unicode.
-	Folders []source.Folder
+	Folders []mailbox.Folder
 }
 
 // Entry is the mapping of one source folder. Entries are JSON-marshalable
@@ -93,7 +93,7 @@ type Entry struct {
 	// Target is the target folder's name with the target's delimiter; ""
 	// when the folder is excluded.
 	Target string `json:"target"`
-	// Role is the special-use role (source.RoleSent, ...) the folder plays
+	// Role is the special-use role (mailbox.RoleSent, ...) the folder plays
 	// on the target, "" if none.
 	Role string `json:"role"`
 	// Excluded is true when the folder is left out.
@@ -185,7 +185,7 @@ func compile(c Config) (compiled, error) {
 
 // node is a source folder being planned.
 type node struct {
-	folder   source.Folder
+	folder   mailbox.Folder
 	comps    []string // components split by the source delimiter, INBOX normalized
 	id       string   // comps joined with NUL: identity of the path
 	slash    []string // components as "/" sees them (a "/" inside a component splits it)
@@ -338,7 +338,7 @@ func (p *planner) assignRoles() {
 // English name to be created.
 func (p *planner) findTargetRole(role string) []string {
 	type tf struct {
-		f     source.Folder
+		f     mailbox.Folder
 		slash string
 	}
 	var marked, plain []tf

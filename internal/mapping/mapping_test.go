@@ -7,15 +7,15 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/mailshift/mailshift/source"
+	"github.com/mailshift/mailshift/internal/mailbox"
 )
 
 // folders builds a folder list from names; "name|\Role" gives a role,
 // "name|-" makes an empty \Noselect folder.
-func folders(names ...string) []source.Folder {
-	out := make([]source.Folder, 0, len(names))
+func folders(names ...string) []mailbox.Folder {
+	out := make([]mailbox.Folder, 0, len(names))
 	for _, n := range names {
-		f := source.Folder{Messages: 1}
+		f := mailbox.Folder{Messages: 1}
 		name, attr, _ := strings.Cut(n, "|")
 		f.Name = name
 		switch attr {
@@ -391,7 +391,7 @@ func TestPlan(t *testing.T) {
 		},
 		{
 			name: "a \\Noselect folder that holds messages is kept",
-			src:  Endpoint{Delimiter: '/', Folders: []source.Folder{{Name: "INBOX"}, {Name: "Odd", NoSelect: true, Messages: 3}}},
+			src:  Endpoint{Delimiter: '/', Folders: []mailbox.Folder{{Name: "INBOX"}, {Name: "Odd", NoSelect: true, Messages: 3}}},
 			dst:  ep('/', "INBOX"),
 			want: []string{
 				"INBOX => INBOX {INBOX}",
@@ -422,7 +422,7 @@ func TestPlan(t *testing.T) {
 			}
 			// The same input gives the same plan, whatever the listing order.
 			rev := tc.src
-			rev.Folders = append([]source.Folder(nil), tc.src.Folders...)
+			rev.Folders = append([]mailbox.Folder(nil), tc.src.Folders...)
 			for i, j := 0, len(rev.Folders)-1; i < j; i, j = i+1, j-1 {
 				rev.Folders[i], rev.Folders[j] = rev.Folders[j], rev.Folders[i]
 			}
@@ -542,7 +542,7 @@ func TestCollisionErrorThree(t *testing.T) {
 }
 
 func TestEntryJSON(t *testing.T) {
-	b, err := json.Marshal(Entry{Source: "Gesendete Elemente", Target: "Sent", Role: source.RoleSent, Reason: "special-use \\Sent", Create: true})
+	b, err := json.Marshal(Entry{Source: "Gesendete Elemente", Target: "Sent", Role: mailbox.RoleSent, Reason: "special-use \\Sent", Create: true})
 	if err != nil {
 		t.Fatal(err)
 	}

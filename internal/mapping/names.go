@@ -3,18 +3,18 @@ package mapping
 import (
 	"strings"
 
-	"github.com/mailshift/mailshift/source"
+	"github.com/mailshift/mailshift/internal/mailbox"
 )
 
 // roleOrder is the order in which roles are resolved. Only these roles are
 // mapped by role; \All and \Flagged folders keep their names (hierarchy),
 // because they hold copies of messages that live in other folders.
 var roleOrder = []string{
-	source.RoleSent,
-	source.RoleDrafts,
-	source.RoleTrash,
-	source.RoleJunk,
-	source.RoleArchive,
+	mailbox.RoleSent,
+	mailbox.RoleDrafts,
+	mailbox.RoleTrash,
+	mailbox.RoleJunk,
+	mailbox.RoleArchive,
 }
 
 // wellKnown lists, per role, the folder names that play the role on an
@@ -23,7 +23,7 @@ var roleOrder = []string{
 // English one, which is also the name a missing target role folder is
 // created with. Earlier names win over later ones.
 var wellKnown = map[string][]string{
-	source.RoleSent: {
+	mailbox.RoleSent: {
 		"Sent", "Sent Items", "Sent Messages", "Sent Mail", "Sent-Mail",
 		"[Gmail]/Sent Mail", "[Google Mail]/Sent Mail",
 		"Gesendet", "Gesendete Elemente", "Gesendete Objekte", "Gesendete Nachrichten",
@@ -34,13 +34,13 @@ var wellKnown = map[string][]string{
 		"Skickat", "Skickade objekt", "Sendt", "Sendte elementer",
 		"Wysłane", "Elementy wysłane", "Odeslaná pošta", "Отправленные",
 	},
-	source.RoleDrafts: {
+	mailbox.RoleDrafts: {
 		"Drafts", "Draft",
 		"[Gmail]/Drafts", "[Google Mail]/Drafts",
 		"Entwürfe", "Brouillons", "Borradores", "Rascunhos", "Bozze",
 		"Concepten", "Utkast", "Kladder", "Kopie robocze", "Koncepty", "Черновики",
 	},
-	source.RoleTrash: {
+	mailbox.RoleTrash: {
 		"Trash", "Deleted Items", "Deleted Messages", "Deleted", "Bin",
 		"[Gmail]/Trash", "[Gmail]/Bin", "[Google Mail]/Trash", "[Google Mail]/Bin",
 		"Papierkorb", "Gelöschte Elemente", "Gelöschte Objekte",
@@ -51,7 +51,7 @@ var wellKnown = map[string][]string{
 		"Papperskorgen", "Borttagna objekt", "Slettet post", "Slettede elementer",
 		"Kosz", "Elementy usunięte", "Koš", "Корзина", "Удаленные",
 	},
-	source.RoleJunk: {
+	mailbox.RoleJunk: {
 		"Junk", "Junk E-mail", "Junk Email", "Junk Mail", "Spam", "Bulk Mail",
 		"[Gmail]/Spam", "[Google Mail]/Spam",
 		"Junk-E-Mail", "Spamverdacht",
@@ -60,7 +60,7 @@ var wellKnown = map[string][]string{
 		"Ongewenste e-mail", "Skräppost", "Uønsket e-post",
 		"Wiadomości-śmieci", "Nevyžádaná pošta", "Спам", "Нежелательная почта",
 	},
-	source.RoleArchive: {
+	mailbox.RoleArchive: {
 		"Archive", "Archives",
 		"Archiv", "Archivio", "Archivo", "Archief", "Arkiv", "Archiwum", "Arquivo", "Архив",
 	},

@@ -7,7 +7,7 @@
 // plain-text logins. It has no CONDSTORE, no special-use attributes, no
 // quota and the separator is always "/"; it lowercases keywords it does not
 // know ("Work" is served as "work"). It never stands in for a real server
-// in acceptance tests (see internal/dovecot).
+// in acceptance tests (see internal/testrig/dovecot).
 package memserver
 
 import (

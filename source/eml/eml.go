@@ -40,6 +40,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/mailshift/mailshift/internal/mailbox"
 	"github.com/mailshift/mailshift/source"
 	"github.com/mailshift/mailshift/source/internal/mailfile"
 )
@@ -97,8 +98,8 @@ func Open(path string) (*Source, error) {
 }
 
 // Describe tells that this is a tree of message files.
-func (s *Source) Describe(ctx context.Context) (source.Description, error) {
-	return source.Description{Kind: "eml", Delimiter: '/', QuotaUsed: -1, QuotaLimit: -1}, nil
+func (s *Source) Describe(ctx context.Context) (mailbox.Description, error) {
+	return mailbox.Description{Kind: "eml", Delimiter: '/', QuotaUsed: -1, QuotaLimit: -1}, nil
 }
 
 // dir is one directory of a folder; its files' keys start with prefix.
@@ -152,12 +153,12 @@ func (s *Source) folders() (map[string][]dir, error) {
 
 // Folders lists every folder with its counters (which means reading every
 // file).
-func (s *Source) Folders(ctx context.Context) ([]source.Folder, error) {
+func (s *Source) Folders(ctx context.Context) ([]mailbox.Folder, error) {
 	all, err := s.folders()
 	if err != nil {
 		return nil, err
 	}
-	return mailfile.ListFolders(all, nil, func(n string, d []dir) (source.Folder, error) {
+	return mailfile.ListFolders(all, nil, func(n string, d []dir) (mailbox.Folder, error) {
 		f, _, err := s.list(ctx, n, d)
 		return f, err
 	})
@@ -179,19 +180,19 @@ func (s *Source) lookup(folder string) ([]dir, error) {
 	}
 	dirs, ok := all[folder]
 	if !ok {
-		return nil, fmt.Errorf("eml %s: folder %q: %w", s.root, folder, source.ErrFolderGone)
+		return nil, fmt.Errorf("eml %s: folder %q: %w", s.root, folder, mailbox.ErrFolderGone)
 	}
 	return dirs, nil
 }
 
 // Messages lists a folder's message files, oldest first.
-func (s *Source) Messages(ctx context.Context, folder string) (source.Folder, []source.Message, error) {
+func (s *Source) Messages(ctx context.Context, folder string) (mailbox.Folder, []mailbox.Message, error) {
 	if err := ctx.Err(); err != nil {
-		return source.Folder{}, nil, err
+		return mailbox.Folder{}, nil, err
 	}
 	dirs, err := s.lookup(folder)
 	if err != nil {
-		return source.Folder{}, nil, err
+		return mailbox.Folder{}, nil, err
 	}
 	return s.list(ctx, mailfile.Canonical(folder), dirs)
 }
@@ -206,7 +207,7 @@ func (s *Source) Skipped(folder string) []source.Skip {
 const headMax = 256 << 10
 
 // list reads the message files of a folder's directories.
-func (s *Source) list(ctx context.Context, folder string, dirs []dir) (source.Folder, []source.Message, error) {
+func (s *Source) list(ctx context.Context, folder string, dirs []dir) (mailbox.Folder, []mailbox.Message, error) {
 	var skips []source.Skip
 	skip := func(p, reason string) { skips = append(skips, source.Skip{Item: p, Reason: reason}) }
 	type file struct {
@@ -218,7 +219,7 @@ func (s *Source) list(ctx context.Context, folder string, dirs []dir) (source.Fo
 		if s.single {
 			fi, err := os.Stat(d.path)
 			if err != nil {
-				return source.Folder{}, nil, fmt.Errorf("eml %s: %w", d.path, source.ErrFolderGone)
+				return mailbox.Folder{}, nil, fmt.Errorf("eml %s: %w", d.path, mailbox.ErrFolderGone)
 			}
 			files = append(files, file{key: filepath.Base(d.path), path: d.path, info: fi})
 			continue
@@ -226,9 +227,9 @@ func (s *Source) list(ctx context.Context, folder string, dirs []dir) (source.Fo
 		ents, err := os.ReadDir(d.path)
 		if err != nil {
 			if errors.Is(err, fs.ErrNotExist) {
-				return source.Folder{}, nil, fmt.Errorf("eml %s: folder %q: %w", s.root, folder, source.ErrFolderGone)
+				return mailbox.Folder{}, nil, fmt.Errorf("eml %s: folder %q: %w", s.root, folder, mailbox.ErrFolderGone)
 			}
-			return source.Folder{}, nil, fmt.Errorf("eml %s: folder %q: %w", s.root, folder, err)
+			return mailbox.Folder{}, nil, fmt.Errorf("eml %s: folder %q: %w", s.root, folder, err)
 		}
 		for _, e := range ents {
 			n := e.Name()
@@ -256,7 +257,7 @@ func (s *Source) list(ctx context.Context, folder string, dirs []dir) (source.Fo
 		}
 	}
 	type found struct {
-		msg source.Message
+		msg mailbox.Message
 		e   entry
 	}
 	var msgs []found
@@ -264,7 +265,7 @@ func (s *Source) list(ctx context.Context, folder string, dirs []dir) (source.Fo
 	for i, f := range files {
 		if i%256 == 0 {
 			if err := ctx.Err(); err != nil {
-				return source.Folder{}, nil, err
+				return mailbox.Folder{}, nil, err
 			}
 		}
 		me, ok := prev[f.path]
@@ -281,7 +282,7 @@ func (s *Source) list(ctx context.Context, folder string, dirs []dir) (source.Fo
 			continue
 		}
 		msgs = append(msgs, found{
-			msg: source.Message{Key: f.key, Size: size, InternalDate: date},
+			msg: mailbox.Message{Key: f.key, Size: size, InternalDate: date},
 			e:   entry{path: f.path, listed: mailfile.Listed{Raw: f.info.Size(), MTime: f.info.ModTime(), Size: size}},
 		})
 	}
@@ -291,8 +292,8 @@ func (s *Source) list(ctx context.Context, folder string, dirs []dir) (source.Fo
 		}
 		return strings.Compare(a.msg.Key, b.msg.Key)
 	})
-	f := source.Folder{Name: folder, UIDValidity: 1, UIDNext: uint32(len(msgs)) + 1, Messages: uint32(len(msgs))}
-	out := make([]source.Message, len(msgs))
+	f := mailbox.Folder{Name: folder, UIDValidity: 1, UIDNext: uint32(len(msgs)) + 1, Messages: uint32(len(msgs))}
+	out := make([]mailbox.Message, len(msgs))
 	l := &listing{dirs: dirs, entries: make(map[string]entry, len(msgs))}
 	for i := range msgs {
 		msgs[i].msg.UID = uint32(i + 1)
@@ -337,7 +338,7 @@ func measure(path string, info fs.FileInfo) (size int64, date time.Time, reason 
 // Fetch delivers the bodies of msgs (from Messages on folder). A message
 // whose file is gone is skipped; one that can no longer be read is skipped
 // and reported by Skipped(folder).
-func (s *Source) Fetch(ctx context.Context, folder string, msgs []source.Message, fn func(source.Message, source.Body) error) error {
+func (s *Source) Fetch(ctx context.Context, folder string, msgs []mailbox.Message, fn func(mailbox.Message, mailbox.Body) error) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
@@ -362,7 +363,7 @@ func (s *Source) Fetch(ctx context.Context, folder string, msgs []source.Message
 		}
 	}
 	if _, err := os.Stat(l.dirs[0].path); errors.Is(err, fs.ErrNotExist) {
-		return fmt.Errorf("eml %s: folder %q: %w", s.root, folder, source.ErrFolderGone)
+		return fmt.Errorf("eml %s: folder %q: %w", s.root, folder, mailbox.ErrFolderGone)
 	}
 	done := make(map[string]bool, len(msgs))
 	for _, m := range msgs {

@@ -14,8 +14,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/mailshift/mailshift/internal/corpus"
-	"github.com/mailshift/mailshift/source"
+	"github.com/mailshift/mailshift/internal/mailbox"
+	"github.com/mailshift/mailshift/internal/testrig/corpus"
 )
 
 func write(t *testing.T, files map[string]string) string {
@@ -48,14 +48,14 @@ func open(t *testing.T, path string) *Source {
 }
 
 // read lists and fetches a folder: bodies by key, and the listing.
-func read(t *testing.T, s *Source, folder string) ([]source.Message, map[string]string) {
+func read(t *testing.T, s *Source, folder string) ([]mailbox.Message, map[string]string) {
 	t.Helper()
 	_, msgs, err := s.Messages(context.Background(), folder)
 	if err != nil {
 		t.Fatalf("Messages(%q): %v", folder, err)
 	}
 	bodies := map[string]string{}
-	err = s.Fetch(context.Background(), folder, msgs, func(m source.Message, b source.Body) error {
+	err = s.Fetch(context.Background(), folder, msgs, func(m mailbox.Message, b mailbox.Body) error {
 		data, err := io.ReadAll(b)
 		if int64(len(data)) != b.Size() || m.Size != b.Size() {
 			t.Errorf("%s: listed %d, Size %d, read %d", m.Key, m.Size, b.Size(), len(data))
@@ -139,15 +139,15 @@ func TestTree(t *testing.T) {
 	if len(reasons) != 5 {
 		t.Errorf("skipped %v", reasons)
 	}
-	if _, _, err := s.Messages(context.Background(), "Nope"); !errors.Is(err, source.ErrFolderGone) {
+	if _, _, err := s.Messages(context.Background(), "Nope"); !errors.Is(err, mailbox.ErrFolderGone) {
 		t.Errorf("Messages(Nope): %v", err)
 	}
-	if _, _, err := s.Messages(context.Background(), "../"+filepath.Base(dir)); !errors.Is(err, source.ErrFolderGone) {
+	if _, _, err := s.Messages(context.Background(), "../"+filepath.Base(dir)); !errors.Is(err, mailbox.ErrFolderGone) {
 		t.Errorf("Messages of a path outside the tree: %v", err)
 	}
 	_, msgs2, _ := s.Messages(context.Background(), "Archive/2023")
 	os.RemoveAll(filepath.Join(dir, "Archive"))
-	if err := s.Fetch(context.Background(), "Archive/2023", msgs2, func(source.Message, source.Body) error { return nil }); !errors.Is(err, source.ErrFolderGone) {
+	if err := s.Fetch(context.Background(), "Archive/2023", msgs2, func(mailbox.Message, mailbox.Body) error { return nil }); !errors.Is(err, mailbox.ErrFolderGone) {
 		t.Errorf("Fetch from a removed folder: %v", err)
 	}
 }
@@ -171,7 +171,7 @@ func TestFetchWithoutListing(t *testing.T) {
 	_, bodies := read(t, open(t, dir), "INBOX")
 	s := open(t, dir)
 	n := 0
-	err := s.Fetch(context.Background(), "INBOX", msgs, func(m source.Message, b source.Body) error {
+	err := s.Fetch(context.Background(), "INBOX", msgs, func(m mailbox.Message, b mailbox.Body) error {
 		data, _ := io.ReadAll(b)
 		if string(data) != bodies[m.Key] {
 			t.Errorf("%s: %q", m.Key, data)

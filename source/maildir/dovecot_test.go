@@ -10,10 +10,10 @@ import (
 
 	"github.com/emersion/go-imap/v2"
 
-	"github.com/mailshift/mailshift/internal/corpus"
-	"github.com/mailshift/mailshift/internal/dovecot"
-	"github.com/mailshift/mailshift/internal/imaptest"
-	"github.com/mailshift/mailshift/source"
+	"github.com/mailshift/mailshift/internal/mailbox"
+	"github.com/mailshift/mailshift/internal/testrig/corpus"
+	"github.com/mailshift/mailshift/internal/testrig/dovecot"
+	"github.com/mailshift/mailshift/internal/testrig/imaptest"
 	"github.com/mailshift/mailshift/source/sourcetest"
 )
 
@@ -75,7 +75,7 @@ func TestDovecotMaildir(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			ours := map[string]source.Folder{}
+			ours := map[string]mailbox.Folder{}
 			for _, f := range folders {
 				ours[f.Name] = f
 			}
@@ -100,7 +100,7 @@ func TestDovecotMaildir(t *testing.T) {
 					t.Errorf("%q: %d messages (Folders %d), the server has %d", name, len(msgs), f.Messages, len(want))
 				}
 				got := map[uint32]imaptest.Message{}
-				err = s.Fetch(context.Background(), name, msgs, func(m source.Message, b source.Body) error {
+				err = s.Fetch(context.Background(), name, msgs, func(m mailbox.Message, b mailbox.Body) error {
 					var buf bytes.Buffer
 					if _, err := buf.ReadFrom(b); err != nil {
 						return err

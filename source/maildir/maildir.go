@@ -74,6 +74,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/mailshift/mailshift/internal/mailbox"
 	"github.com/mailshift/mailshift/internal/mutf7"
 	"github.com/mailshift/mailshift/source"
 	"github.com/mailshift/mailshift/source/internal/mailfile"
@@ -199,37 +200,37 @@ func Open(path string) (*Source, error) {
 func (s *Source) Layout() Layout { return s.layout }
 
 // Describe tells that this is a Maildir and which layout it has.
-func (s *Source) Describe(ctx context.Context) (source.Description, error) {
+func (s *Source) Describe(ctx context.Context) (mailbox.Description, error) {
 	server := "Maildir++"
 	if s.layout == LayoutFS {
 		server = "Maildir (LAYOUT=fs)"
 	}
-	return source.Description{Kind: "maildir", Server: server, Delimiter: '/', QuotaUsed: -1, QuotaLimit: -1}, nil
+	return mailbox.Description{Kind: "maildir", Server: server, Delimiter: '/', QuotaUsed: -1, QuotaLimit: -1}, nil
 }
 
 // Folders lists every folder with its counters (which means listing every
 // folder's messages). What the walk itself passed over is reported by
 // Skipped("").
-func (s *Source) Folders(ctx context.Context) ([]source.Folder, error) {
+func (s *Source) Folders(ctx context.Context) ([]mailbox.Folder, error) {
 	tree, err := s.tree()
 	if err != nil {
 		return nil, err
 	}
-	return mailfile.ListFolders(tree, func(d folderDir) bool { return d.noSelect }, func(n string, d folderDir) (source.Folder, error) {
+	return mailfile.ListFolders(tree, func(d folderDir) bool { return d.noSelect }, func(n string, d folderDir) (mailbox.Folder, error) {
 		f, _, err := s.list(ctx, n, d.path)
 		return f, err
 	})
 }
 
 // Messages lists a folder's messages, in UID order. A folder that does not
-// exist gives an error wrapping source.ErrFolderGone.
-func (s *Source) Messages(ctx context.Context, folder string) (source.Folder, []source.Message, error) {
+// exist gives an error wrapping mailbox.ErrFolderGone.
+func (s *Source) Messages(ctx context.Context, folder string) (mailbox.Folder, []mailbox.Message, error) {
 	d, err := s.resolve(folder)
 	if err != nil {
-		return source.Folder{}, nil, err
+		return mailbox.Folder{}, nil, err
 	}
 	if d.noSelect {
-		return source.Folder{Name: folder, NoSelect: true}, nil, nil
+		return mailbox.Folder{Name: folder, NoSelect: true}, nil, nil
 	}
 	return s.list(ctx, mailfile.Canonical(folder), d.path)
 }
@@ -267,7 +268,7 @@ func (s *Source) resolve(folder string) (folderDir, error) {
 	}
 	d, ok := tree[folder]
 	if !ok {
-		return folderDir{}, fmt.Errorf("maildir %s: folder %q: %w", s.root, folder, source.ErrFolderGone)
+		return folderDir{}, fmt.Errorf("maildir %s: folder %q: %w", s.root, folder, mailbox.ErrFolderGone)
 	}
 	return d, nil
 }
@@ -435,7 +436,7 @@ type candidate struct {
 }
 
 // list reads a folder's message files.
-func (s *Source) list(ctx context.Context, folder, dir string) (source.Folder, []source.Message, error) {
+func (s *Source) list(ctx context.Context, folder, dir string) (mailbox.Folder, []mailbox.Message, error) {
 	var skips []source.Skip
 	skip := func(path, reason string) { skips = append(skips, source.Skip{Item: path, Reason: reason}) }
 	byBase := map[string]candidate{}
@@ -446,7 +447,7 @@ func (s *Source) list(ctx context.Context, folder, dir string) (source.Folder, [
 			if errors.Is(err, fs.ErrNotExist) {
 				continue
 			}
-			return source.Folder{}, nil, fmt.Errorf("maildir %s: folder %q: %w", s.root, folder, err)
+			return mailbox.Folder{}, nil, fmt.Errorf("maildir %s: folder %q: %w", s.root, folder, err)
 		}
 		for _, e := range ents {
 			n := e.Name()
@@ -481,19 +482,19 @@ func (s *Source) list(ctx context.Context, folder, dir string) (source.Folder, [
 		}
 	}
 	if err := ctx.Err(); err != nil {
-		return source.Folder{}, nil, err
+		return mailbox.Folder{}, nil, err
 	}
 	keywords := readKeywords(dir)
 	prev, seen := s.measures[folder], map[string]measured{}
 	type found struct {
-		msg source.Message
+		msg mailbox.Message
 		e   entry
 	}
 	var msgs []found
 	for i, c := range sortedCandidates(byBase) {
 		if i%256 == 0 {
 			if err := ctx.Err(); err != nil {
-				return source.Folder{}, nil, err
+				return mailbox.Folder{}, nil, err
 			}
 		}
 		me, ok := prev[c.path]
@@ -514,7 +515,7 @@ func (s *Source) list(ctx context.Context, folder, dir string) (source.Folder, [
 			l.Size = size
 		}
 		msgs = append(msgs, found{
-			msg: source.Message{
+			msg: mailbox.Message{
 				Key:          c.base,
 				Size:         size,
 				Flags:        parseFlags(c.name, keywords),
@@ -525,7 +526,7 @@ func (s *Source) list(ctx context.Context, folder, dir string) (source.Folder, [
 	}
 
 	uidValidity, next, uids := readUIDList(dir)
-	f := source.Folder{Name: folder, UIDValidity: uidValidity}
+	f := mailbox.Folder{Name: folder, UIDValidity: uidValidity}
 	used := map[uint32]bool{}
 	var unlisted []int
 	for i := range msgs {
@@ -547,7 +548,7 @@ func (s *Source) list(ctx context.Context, folder, dir string) (source.Folder, [
 	f.UIDNext = max(next, 1)
 
 	l := &listing{dir: dir, entries: make(map[string]entry, len(msgs))}
-	out := make([]source.Message, len(msgs))
+	out := make([]mailbox.Message, len(msgs))
 	for i, m := range msgs {
 		out[i] = m.msg
 		l.entries[m.msg.Key] = m.e
@@ -765,7 +766,7 @@ func readUIDList(dir string) (uidValidity, next uint32, uids map[string]uint32) 
 // renamed since (a flag change, the move to cur/) is found by its unique
 // name; a message whose file is gone is skipped, and one that can no longer
 // be read is skipped and reported by Skipped(folder).
-func (s *Source) Fetch(ctx context.Context, folder string, msgs []source.Message, fn func(source.Message, source.Body) error) error {
+func (s *Source) Fetch(ctx context.Context, folder string, msgs []mailbox.Message, fn func(mailbox.Message, mailbox.Body) error) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
@@ -778,7 +779,7 @@ func (s *Source) Fetch(ctx context.Context, folder string, msgs []source.Message
 		}
 		l = &listing{dir: d.path, entries: map[string]entry{}}
 	} else if !isMaildir(l.dir) && l.dir != s.root {
-		return fmt.Errorf("maildir %s: folder %q: %w", s.root, folder, source.ErrFolderGone)
+		return fmt.Errorf("maildir %s: folder %q: %w", s.root, folder, mailbox.ErrFolderGone)
 	}
 	var renamed map[string]entry // unique name -> file now, read when first needed
 	done := make(map[string]bool, len(msgs))

@@ -14,8 +14,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/mailshift/mailshift/internal/corpus"
-	"github.com/mailshift/mailshift/source"
+	"github.com/mailshift/mailshift/internal/mailbox"
+	"github.com/mailshift/mailshift/internal/testrig/corpus"
 )
 
 // tree writes files (path relative to root -> content) and returns root.
@@ -50,7 +50,7 @@ func open(t *testing.T, path string) *Source {
 	return s
 }
 
-func list(t *testing.T, s *Source, folder string) (source.Folder, []source.Message) {
+func list(t *testing.T, s *Source, folder string) (mailbox.Folder, []mailbox.Message) {
 	t.Helper()
 	f, msgs, err := s.Messages(context.Background(), folder)
 	if err != nil {
@@ -60,10 +60,10 @@ func list(t *testing.T, s *Source, folder string) (source.Folder, []source.Messa
 }
 
 // bodies fetches msgs and returns their bodies by key.
-func bodies(t *testing.T, s *Source, folder string, msgs []source.Message) map[string]string {
+func bodies(t *testing.T, s *Source, folder string, msgs []mailbox.Message) map[string]string {
 	t.Helper()
 	out := map[string]string{}
-	err := s.Fetch(context.Background(), folder, msgs, func(m source.Message, b source.Body) error {
+	err := s.Fetch(context.Background(), folder, msgs, func(m mailbox.Message, b mailbox.Body) error {
 		got, err := io.ReadAll(b)
 		if err != nil {
 			return err
@@ -140,7 +140,7 @@ func TestIdentitySurvivesRenames(t *testing.T) {
 		t.Fatalf("fetch after renames: %q", got)
 	}
 	_, after := list(t, open(t, root), "INBOX")
-	keys := func(ms []source.Message) []string {
+	keys := func(ms []mailbox.Message) []string {
 		var k []string
 		for _, m := range ms {
 			k = append(k, m.Key)
@@ -473,15 +473,15 @@ func TestFolderGone(t *testing.T) {
 	if err := os.RemoveAll(filepath.Join(root, ".Old")); err != nil {
 		t.Fatal(err)
 	}
-	err := s.Fetch(context.Background(), "Old", msgs, func(source.Message, source.Body) error { return nil })
-	if !errors.Is(err, source.ErrFolderGone) {
+	err := s.Fetch(context.Background(), "Old", msgs, func(mailbox.Message, mailbox.Body) error { return nil })
+	if !errors.Is(err, mailbox.ErrFolderGone) {
 		t.Errorf("Fetch from a removed folder: %v", err)
 	}
-	if _, _, err := s.Messages(context.Background(), "Old"); !errors.Is(err, source.ErrFolderGone) || !strings.Contains(err.Error(), root) {
+	if _, _, err := s.Messages(context.Background(), "Old"); !errors.Is(err, mailbox.ErrFolderGone) || !strings.Contains(err.Error(), root) {
 		t.Errorf("Messages of a removed folder: %v", err)
 	}
 	for _, bad := range []string{"../x", "Old/../..", ""} {
-		if _, _, err := s.Messages(context.Background(), bad); !errors.Is(err, source.ErrFolderGone) {
+		if _, _, err := s.Messages(context.Background(), bad); !errors.Is(err, mailbox.ErrFolderGone) {
 			t.Errorf("Messages(%q): %v", bad, err)
 		}
 	}

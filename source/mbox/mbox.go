@@ -94,6 +94,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/mailshift/mailshift/internal/mailbox"
 	"github.com/mailshift/mailshift/source"
 	"github.com/mailshift/mailshift/source/internal/mailfile"
 )
@@ -213,8 +214,8 @@ func isMbox(f io.Reader) (ok bool, why string, err error) {
 }
 
 // Describe tells that this is mbox.
-func (s *Source) Describe(ctx context.Context) (source.Description, error) {
-	return source.Description{Kind: "mbox", Delimiter: '/', QuotaUsed: -1, QuotaLimit: -1}, nil
+func (s *Source) Describe(ctx context.Context) (mailbox.Description, error) {
+	return mailbox.Description{Kind: "mbox", Delimiter: '/', QuotaUsed: -1, QuotaLimit: -1}, nil
 }
 
 // folderFile is where a folder is: its file, or none for a NoSelect
@@ -357,12 +358,12 @@ func isFile(p string) bool {
 
 // Folders lists every folder with its counters, which means scanning
 // every file. What the walk passed over is reported by Skipped("").
-func (s *Source) Folders(ctx context.Context) ([]source.Folder, error) {
+func (s *Source) Folders(ctx context.Context) ([]mailbox.Folder, error) {
 	all, err := s.folders()
 	if err != nil {
 		return nil, err
 	}
-	return mailfile.ListFolders(all, func(ff folderFile) bool { return ff.noSelect }, func(n string, ff folderFile) (source.Folder, error) {
+	return mailfile.ListFolders(all, func(ff folderFile) bool { return ff.noSelect }, func(n string, ff folderFile) (mailbox.Folder, error) {
 		f, _, err := s.list(ctx, n, ff.path)
 		return f, err
 	})
@@ -380,34 +381,34 @@ func (s *Source) lookup(folder string) (string, string, bool, error) {
 	}
 	ff, ok := all[folder]
 	if !ok {
-		return "", "", false, fmt.Errorf("mbox %s: folder %q: %w", s.path, folder, source.ErrFolderGone)
+		return "", "", false, fmt.Errorf("mbox %s: folder %q: %w", s.path, folder, mailbox.ErrFolderGone)
 	}
 	return folder, ff.path, ff.noSelect, nil
 }
 
 // Messages scans a folder's file and lists its messages in file order.
-func (s *Source) Messages(ctx context.Context, folder string) (source.Folder, []source.Message, error) {
+func (s *Source) Messages(ctx context.Context, folder string) (mailbox.Folder, []mailbox.Message, error) {
 	if err := ctx.Err(); err != nil {
-		return source.Folder{}, nil, err
+		return mailbox.Folder{}, nil, err
 	}
 	folder, path, noSelect, err := s.lookup(folder)
 	if err != nil {
-		return source.Folder{}, nil, err
+		return mailbox.Folder{}, nil, err
 	}
 	if noSelect {
-		return source.Folder{Name: folder, NoSelect: true}, nil, nil
+		return mailbox.Folder{Name: folder, NoSelect: true}, nil, nil
 	}
 	return s.list(ctx, folder, path)
 }
 
 // list scans path, the file of folder.
-func (s *Source) list(ctx context.Context, folder, path string) (source.Folder, []source.Message, error) {
+func (s *Source) list(ctx context.Context, folder, path string) (mailbox.Folder, []mailbox.Message, error) {
 	found, idx, skips, err := s.scan(ctx, folder, path)
 	if err != nil {
-		return source.Folder{}, nil, err
+		return mailbox.Folder{}, nil, err
 	}
-	f := source.Folder{Name: folder, UIDValidity: 1, UIDNext: uint32(len(found)) + 1}
-	msgs := make([]source.Message, len(found))
+	f := mailbox.Folder{Name: folder, UIDValidity: 1, UIDNext: uint32(len(found)) + 1}
+	msgs := make([]mailbox.Message, len(found))
 	for i, m := range found {
 		msgs[i] = m.msg
 		f.Bytes += m.msg.Size
@@ -423,7 +424,7 @@ func (s *Source) scan(ctx context.Context, folder, path string) ([]scanned, *ind
 	f, err := openFile(path)
 	if err != nil {
 		if errors.Is(err, fs.ErrNotExist) {
-			return nil, nil, nil, fmt.Errorf("mbox %s: folder %q: %w", path, folder, source.ErrFolderGone)
+			return nil, nil, nil, fmt.Errorf("mbox %s: folder %q: %w", path, folder, mailbox.ErrFolderGone)
 		}
 		return nil, nil, nil, fmt.Errorf("mbox %s: folder %q: %w", path, folder, err)
 	}
@@ -455,7 +456,7 @@ func (s *Source) Skipped(folder string) []source.Skip {
 // Fetch delivers the bodies of msgs (from Messages on folder), reading each
 // from its offset. If the file changed since it was listed it is scanned
 // again and messages are found by key; those gone are skipped.
-func (s *Source) Fetch(ctx context.Context, folder string, msgs []source.Message, fn func(source.Message, source.Body) error) error {
+func (s *Source) Fetch(ctx context.Context, folder string, msgs []mailbox.Message, fn func(mailbox.Message, mailbox.Body) error) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
@@ -476,7 +477,7 @@ func (s *Source) Fetch(ctx context.Context, folder string, msgs []source.Message
 	f, err := openFile(idx.file)
 	if err != nil {
 		if errors.Is(err, fs.ErrNotExist) {
-			return fmt.Errorf("mbox %s: folder %q: %w", idx.file, folder, source.ErrFolderGone)
+			return fmt.Errorf("mbox %s: folder %q: %w", idx.file, folder, mailbox.ErrFolderGone)
 		}
 		return fmt.Errorf("mbox %s: folder %q: %w", idx.file, folder, err)
 	}

@@ -15,7 +15,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/mailshift/mailshift/internal/corpus"
+	"github.com/mailshift/mailshift/internal/mailbox"
+	"github.com/mailshift/mailshift/internal/testrig/corpus"
 	"github.com/mailshift/mailshift/source"
 )
 
@@ -48,7 +49,7 @@ func open(t *testing.T, path string) *Source {
 
 // got is a listed and delivered message.
 type got struct {
-	source.Message
+	mailbox.Message
 	Body string
 }
 
@@ -60,7 +61,7 @@ func read(t *testing.T, s *Source, folder string) []got {
 		t.Fatalf("Messages(%q): %v", folder, err)
 	}
 	bodies := map[string]string{}
-	err = s.Fetch(context.Background(), folder, msgs, func(m source.Message, b source.Body) error {
+	err = s.Fetch(context.Background(), folder, msgs, func(m mailbox.Message, b mailbox.Body) error {
 		data, err := io.ReadAll(b)
 		if err != nil {
 			return err
@@ -347,7 +348,7 @@ func TestDirectory(t *testing.T) {
 	if _, _, err := s.Messages(context.Background(), "inbox"); err != nil {
 		t.Errorf("Messages(inbox): %v", err)
 	}
-	if _, _, err := s.Messages(context.Background(), "Missing"); !errors.Is(err, source.ErrFolderGone) {
+	if _, _, err := s.Messages(context.Background(), "Missing"); !errors.Is(err, mailbox.ErrFolderGone) {
 		t.Errorf("Messages(Missing): %v", err)
 	}
 
@@ -378,7 +379,7 @@ func TestDirectory(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if slices.ContainsFunc(folders, func(f source.Folder) bool { return f.Name == "Drafts" }) || len(folders) != len(want)-1 {
+		if slices.ContainsFunc(folders, func(f mailbox.Folder) bool { return f.Name == "Drafts" }) || len(folders) != len(want)-1 {
 			t.Errorf("folders %v: want all but Drafts", folders)
 		}
 		if !slices.ContainsFunc(s.Skipped(""), func(sk source.Skip) bool {
@@ -423,7 +424,7 @@ func TestFetchAfterRewrite(t *testing.T) {
 	}
 	fetchAll := func() []string {
 		var out []string
-		err := s.Fetch(context.Background(), "INBOX", msgs, func(_ source.Message, b source.Body) error {
+		err := s.Fetch(context.Background(), "INBOX", msgs, func(_ mailbox.Message, b mailbox.Body) error {
 			data, err := io.ReadAll(b)
 			out = append(out, string(data))
 			return err
@@ -440,8 +441,8 @@ func TestFetchAfterRewrite(t *testing.T) {
 		t.Errorf("after a rewrite: %q", got)
 	}
 	os.Remove(p)
-	err = s.Fetch(context.Background(), "INBOX", msgs, func(source.Message, source.Body) error { return nil })
-	if !errors.Is(err, source.ErrFolderGone) {
+	err = s.Fetch(context.Background(), "INBOX", msgs, func(mailbox.Message, mailbox.Body) error { return nil })
+	if !errors.Is(err, mailbox.ErrFolderGone) {
 		t.Errorf("after removing the file: %v", err)
 	}
 }

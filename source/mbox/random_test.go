@@ -11,7 +11,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/mailshift/mailshift/source"
+	"github.com/mailshift/mailshift/internal/mailbox"
 )
 
 // randomMbox builds a file from the lines that make mbox parsing hard:
@@ -79,7 +79,7 @@ func TestScanAndFetchAgree(t *testing.T) {
 		}
 		keys := map[string]bool{}
 		delivered := 0
-		err = s.Fetch(context.Background(), "INBOX", msgs, func(m source.Message, b source.Body) error {
+		err = s.Fetch(context.Background(), "INBOX", msgs, func(m mailbox.Message, b mailbox.Body) error {
 			data, err := io.ReadAll(b)
 			if err != nil {
 				return err
@@ -121,7 +121,7 @@ func FuzzScan(f *testing.F) {
 		if err != nil {
 			return
 		}
-		err = s.Fetch(context.Background(), "INBOX", msgs, func(m source.Message, b source.Body) error {
+		err = s.Fetch(context.Background(), "INBOX", msgs, func(m mailbox.Message, b mailbox.Body) error {
 			data, err := io.ReadAll(b)
 			if err == nil && int64(len(data)) != m.Size {
 				t.Errorf("key %s: listed %d, delivered %d", m.Key, m.Size, len(data))

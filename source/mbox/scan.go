@@ -15,6 +15,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/mailshift/mailshift/internal/mailbox"
 	"github.com/mailshift/mailshift/source"
 	"github.com/mailshift/mailshift/source/internal/mailfile"
 )
@@ -143,7 +144,7 @@ type record struct {
 
 // scanned is one message found by a scan.
 type scanned struct {
-	msg source.Message
+	msg mailbox.Message
 	rec record
 }
 
@@ -443,7 +444,7 @@ func (s *scan) finish(m *message, end int64, atEOF bool) {
 		}
 	}
 	s.out = append(s.out, scanned{
-		msg: source.Message{
+		msg: mailbox.Message{
 			Key:          key,
 			UID:          uint32(len(s.out) + 1),
 			Size:         m.size,

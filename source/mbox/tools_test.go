@@ -16,8 +16,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/mailshift/mailshift/internal/corpus"
-	"github.com/mailshift/mailshift/source"
+	"github.com/mailshift/mailshift/internal/mailbox"
+	"github.com/mailshift/mailshift/internal/testrig/corpus"
 )
 
 // tool finds a program the test needs. Without it the test is skipped,
@@ -83,13 +83,13 @@ func TestPython(t *testing.T) {
 		}
 		slices.Sort(flags)
 		specs = append(specs, s)
-		want = append(want, got{Message: source.Message{Flags: flags, InternalDate: m.InternalDate}, Body: string(m.Body)})
+		want = append(want, got{Message: mailbox.Message{Flags: flags, InternalDate: m.InternalDate}, Body: string(m.Body)})
 	}
 	quoting := "Subject: lines an mbox must quote\n\nFrom the start of a line.\n\nFrom after an empty line.\n>From an original quote.\n"
 	specs = append(specs, spec{Body: []byte(quoting), Raw: true, Date: 1700000000})
 	// mboxo cannot tell the original ">From" from a quoted "From": it
 	// loses its ">" (see the package documentation).
-	want = append(want, got{Message: source.Message{InternalDate: time.Unix(1700000000, 0)},
+	want = append(want, got{Message: mailbox.Message{InternalDate: time.Unix(1700000000, 0)},
 		Body: string(corpus.ToCRLF([]byte(strings.Replace(quoting, ">From an", "From an", 1))))})
 
 	dir := t.TempDir()
@@ -232,7 +232,7 @@ func TestLarge(t *testing.T) {
 	runtime.GC()
 	runtime.ReadMemStats(&before)
 	var n int64
-	err = s.Fetch(context.Background(), "INBOX", []source.Message{bigMsg}, func(_ source.Message, b source.Body) error {
+	err = s.Fetch(context.Background(), "INBOX", []mailbox.Message{bigMsg}, func(_ mailbox.Message, b mailbox.Body) error {
 		var err error
 		n, err = io.Copy(io.Discard, b)
 		return err

@@ -8,8 +8,8 @@ import (
 	"path/filepath"
 	"testing"
 
-	"github.com/mailshift/mailshift/internal/corpus"
-	"github.com/mailshift/mailshift/source"
+	"github.com/mailshift/mailshift/internal/mailbox"
+	"github.com/mailshift/mailshift/internal/testrig/corpus"
 )
 
 // FuzzOpen opens arbitrary bytes as a PST and walks everything: folders,
@@ -69,7 +69,7 @@ func walkAll(data []byte) {
 			continue
 		}
 		s.Skipped(fo.Name)
-		s.Fetch(ctx, fo.Name, msgs, func(m source.Message, b source.Body) error {
+		s.Fetch(ctx, fo.Name, msgs, func(m mailbox.Message, b mailbox.Body) error {
 			n, err := io.Copy(io.Discard, b)
 			if err == nil && n != b.Size() {
 				panic("body size differs from bytes read")

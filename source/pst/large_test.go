@@ -23,7 +23,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/mailshift/mailshift/source"
+	"github.com/mailshift/mailshift/internal/mailbox"
 )
 
 // This file checks that a large PST is read with bounded memory: its
@@ -259,7 +259,7 @@ func readLarge(tb testing.TB, path string, want map[string][32]byte, gcPercent i
 			errs = append(errs, fmt.Errorf("folder %q: skipped %v", f.Name, sk))
 		}
 		t0 = time.Now()
-		err = s.Fetch(ctx, f.Name, msgs, func(m source.Message, b source.Body) error {
+		err = s.Fetch(ctx, f.Name, msgs, func(m mailbox.Message, b mailbox.Body) error {
 			c := &countReader{r: b}
 			if err := hashMessage(c, got, buf, 0); err != nil {
 				return fmt.Errorf("message %s: %w", m.Key, err)

@@ -16,7 +16,8 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/mailshift/mailshift/internal/corpus"
+	"github.com/mailshift/mailshift/internal/mailbox"
+	"github.com/mailshift/mailshift/internal/testrig/corpus"
 	"github.com/mailshift/mailshift/source"
 )
 
@@ -113,7 +114,7 @@ func (s *stripCRLF) Read(p []byte) (int, error) {
 // fetched is one message read through the Source interface.
 type fetched struct {
 	folder string
-	msg    source.Message
+	msg    mailbox.Message
 	raw    []byte
 }
 
@@ -143,7 +144,7 @@ func readAll(t *testing.T, s *Source) []fetched {
 			seen[m.UID] = true
 		}
 		n := 0
-		err = s.Fetch(ctx, f.Name, msgs, func(m source.Message, b source.Body) error {
+		err = s.Fetch(ctx, f.Name, msgs, func(m mailbox.Message, b mailbox.Body) error {
 			raw, err := io.ReadAll(b)
 			if err != nil {
 				return err

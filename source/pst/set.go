@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/mailshift/mailshift/internal/mailbox"
 	"github.com/mailshift/mailshift/source"
 )
 
@@ -40,13 +41,13 @@ type setFile struct {
 type member struct {
 	file *setFile
 	name string // folder name inside the file
-	info source.Folder
+	info mailbox.Folder
 }
 
 type listedMsg struct {
 	file *setFile
 	name string
-	msg  source.Message
+	msg  mailbox.Message
 }
 
 var (
@@ -89,16 +90,16 @@ func (s *Set) Files() []*Source {
 }
 
 // Describe tells that the endpoint is PST files.
-func (s *Set) Describe(ctx context.Context) (source.Description, error) {
+func (s *Set) Describe(ctx context.Context) (mailbox.Description, error) {
 	var parts []string
 	for _, f := range s.files {
 		d, err := f.src.Describe(ctx)
 		if err != nil {
-			return source.Description{}, err
+			return mailbox.Description{}, err
 		}
 		parts = append(parts, f.base+": "+d.Server)
 	}
-	return source.Description{Kind: "pst", Server: strings.Join(parts, "; "), Delimiter: '/', QuotaUsed: -1, QuotaLimit: -1}, nil
+	return mailbox.Description{Kind: "pst", Server: strings.Join(parts, "; "), Delimiter: '/', QuotaUsed: -1, QuotaLimit: -1}, nil
 }
 
 // setName is the set's name of a file's folder.
@@ -111,10 +112,10 @@ func (s *Set) setName(f *setFile, name string) string {
 
 // Folders lists the folders of every file: under the file's folder, or
 // merged by name.
-func (s *Set) Folders(ctx context.Context) ([]source.Folder, error) {
+func (s *Set) Folders(ctx context.Context) ([]mailbox.Folder, error) {
 	s.byName = map[string][]member{}
 	s.names = nil
-	out := map[string]*source.Folder{}
+	out := map[string]*mailbox.Folder{}
 	for _, f := range s.files {
 		fs, err := f.src.Folders(ctx)
 		if err != nil {
@@ -122,14 +123,14 @@ func (s *Set) Folders(ctx context.Context) ([]source.Folder, error) {
 		}
 		if !s.merge {
 			s.names = append(s.names, f.top)
-			out[f.top] = &source.Folder{Name: f.top, NoSelect: true, Bytes: 0, UIDValidity: 1, UIDNext: 1}
+			out[f.top] = &mailbox.Folder{Name: f.top, NoSelect: true, Bytes: 0, UIDValidity: 1, UIDNext: 1}
 		}
 		for _, fo := range fs {
 			name := s.setName(f, fo.Name)
 			s.byName[name] = append(s.byName[name], member{file: f, name: fo.Name, info: fo})
 			agg, ok := out[name]
 			if !ok {
-				agg = &source.Folder{Name: name, NoSelect: true}
+				agg = &mailbox.Folder{Name: name, NoSelect: true}
 				if s.merge {
 					agg.Role = fo.Role
 				}
@@ -146,7 +147,7 @@ func (s *Set) Folders(ctx context.Context) ([]source.Folder, error) {
 			agg.Bytes += max(fo.Bytes, 0)
 		}
 	}
-	list := make([]source.Folder, 0, len(s.names))
+	list := make([]mailbox.Folder, 0, len(s.names))
 	for _, n := range s.names {
 		f := *out[n]
 		f.UIDValidity = s.uidValidity(n)
@@ -177,24 +178,24 @@ func (s *Set) members(ctx context.Context, folder string) ([]member, error) {
 	}
 	ms, ok := s.byName[folder]
 	if !ok {
-		return nil, fmt.Errorf("pst: folder %q: %w", folder, source.ErrFolderGone)
+		return nil, fmt.Errorf("pst: folder %q: %w", folder, mailbox.ErrFolderGone)
 	}
 	return ms, nil
 }
 
 // Messages lists the messages of a set folder from every file that has it.
-func (s *Set) Messages(ctx context.Context, folder string) (source.Folder, []source.Message, error) {
+func (s *Set) Messages(ctx context.Context, folder string) (mailbox.Folder, []mailbox.Message, error) {
 	ms, err := s.members(ctx, folder)
 	if err != nil {
-		return source.Folder{}, nil, err
+		return mailbox.Folder{}, nil, err
 	}
-	out := source.Folder{Name: folder, UIDValidity: s.uidValidity(folder)}
+	out := mailbox.Folder{Name: folder, UIDValidity: s.uidValidity(folder)}
 	listed := map[string]listedMsg{}
-	var msgs []source.Message
+	var msgs []mailbox.Message
 	for _, m := range ms {
 		f, list, err := m.file.src.Messages(ctx, m.name)
 		if err != nil {
-			return source.Folder{}, nil, err
+			return mailbox.Folder{}, nil, err
 		}
 		if out.Role == "" && s.merge {
 			out.Role = f.Role
@@ -249,7 +250,7 @@ func (s *Set) Items(ctx context.Context, folder string) (mail, other map[string]
 }
 
 // Fetch streams the bodies of msgs, file by file.
-func (s *Set) Fetch(ctx context.Context, folder string, msgs []source.Message, fn func(source.Message, source.Body) error) error {
+func (s *Set) Fetch(ctx context.Context, folder string, msgs []mailbox.Message, fn func(mailbox.Message, mailbox.Body) error) error {
 	listed := s.listed[folder]
 	if listed == nil {
 		if _, _, err := s.Messages(ctx, folder); err != nil {
@@ -261,8 +262,8 @@ func (s *Set) Fetch(ctx context.Context, folder string, msgs []source.Message, f
 		file *setFile
 		name string
 	}
-	groups := map[part][]source.Message{}
-	back := map[part]map[string]source.Message{}
+	groups := map[part][]mailbox.Message{}
+	back := map[part]map[string]mailbox.Message{}
 	var order []part
 	for _, m := range msgs {
 		l, ok := listed[m.Key]
@@ -272,13 +273,13 @@ func (s *Set) Fetch(ctx context.Context, folder string, msgs []source.Message, f
 		p := part{l.file, l.name}
 		if _, ok := groups[p]; !ok {
 			order = append(order, p)
-			back[p] = map[string]source.Message{}
+			back[p] = map[string]mailbox.Message{}
 		}
 		groups[p] = append(groups[p], l.msg)
 		back[p][l.msg.Key] = m
 	}
 	for _, p := range order {
-		err := p.file.src.Fetch(ctx, p.name, groups[p], func(orig source.Message, b source.Body) error {
+		err := p.file.src.Fetch(ctx, p.name, groups[p], func(orig mailbox.Message, b mailbox.Body) error {
 			return fn(back[p][orig.Key], b)
 		})
 		if err != nil {

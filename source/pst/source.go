@@ -27,6 +27,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/mailshift/mailshift/internal/mailbox"
 	"github.com/mailshift/mailshift/source"
 )
 
@@ -49,7 +50,7 @@ var (
 
 // scan is what listing a folder found.
 type scan struct {
-	mail  []source.Message
+	mail  []mailbox.Message
 	skips []source.Skip
 	mailClasses,
 	otherClasses map[string]int
@@ -129,13 +130,13 @@ func (s *Source) Info() Info {
 }
 
 // Describe tells that the endpoint is a PST file.
-func (s *Source) Describe(ctx context.Context) (source.Description, error) {
+func (s *Source) Describe(ctx context.Context) (mailbox.Description, error) {
 	i := s.Info()
 	server := fmt.Sprintf("Outlook PST (%s, %s encoding)", i.Format, i.Encoding)
 	if i.HasPassword {
 		server += ", password set"
 	}
-	return source.Description{Kind: "pst", Server: server, Delimiter: '/', QuotaUsed: -1, QuotaLimit: -1}, nil
+	return mailbox.Description{Kind: "pst", Server: server, Delimiter: '/', QuotaUsed: -1, QuotaLimit: -1}, nil
 }
 
 // Folders lists the folders below the top of the personal folders, with
@@ -145,10 +146,10 @@ func (s *Source) Describe(ctx context.Context) (source.Description, error) {
 // listed a folder its Messages counts all its items (mail or not), Bytes
 // is -1 and UIDNext is 1, since exact figures need every message composed;
 // afterwards they are the mail's count, total size and highest UID + 1.
-func (s *Source) Folders(ctx context.Context) ([]source.Folder, error) {
-	out := make([]source.Folder, 0, len(s.folders))
+func (s *Source) Folders(ctx context.Context) ([]mailbox.Folder, error) {
+	out := make([]mailbox.Folder, 0, len(s.folders))
 	for _, fi := range s.folders {
-		f := source.Folder{Name: fi.name, Role: fi.role, Bytes: -1, UIDValidity: s.uidValidity(fi.nid), UIDNext: 1}
+		f := mailbox.Folder{Name: fi.name, Role: fi.role, Bytes: -1, UIDValidity: s.uidValidity(fi.nid), UIDNext: 1}
 		if sc, ok := s.scans[fi.name]; ok {
 			f = s.counters(fi, sc)
 		} else if ids, err := s.f.contents(fi.nid); err == nil {
@@ -179,11 +180,11 @@ func (s *Source) folder(name string) (folderInfo, error) {
 			return fi, nil
 		}
 	}
-	return folderInfo{}, fmt.Errorf("pst %s: folder %q: %w", s.path, name, source.ErrFolderGone)
+	return folderInfo{}, fmt.Errorf("pst %s: folder %q: %w", s.path, name, mailbox.ErrFolderGone)
 }
 
-func (s *Source) counters(fi folderInfo, sc *scan) source.Folder {
-	f := source.Folder{Name: fi.name, Role: fi.role, Messages: uint32(len(sc.mail)), UIDValidity: s.uidValidity(fi.nid), UIDNext: 1}
+func (s *Source) counters(fi folderInfo, sc *scan) mailbox.Folder {
+	f := mailbox.Folder{Name: fi.name, Role: fi.role, Messages: uint32(len(sc.mail)), UIDValidity: s.uidValidity(fi.nid), UIDNext: 1}
 	for _, m := range sc.mail {
 		f.Bytes += m.Size
 		if m.UID >= f.UIDNext {
@@ -247,7 +248,7 @@ func (s *Source) scanFolder(ctx context.Context, fi folderInfo, sizes bool) (sc 
 			sc.skips = append(sc.skips, source.Skip{Item: s.itemName(fi, nid, sum.subject), Reason: fmt.Sprintf("%s (%s) skipped", kindOf(class), class)})
 			continue
 		}
-		msg := source.Message{Key: keyOf(nid), UID: uidOf(nid), InternalDate: sum.date, Flags: flagsOf(sum)}
+		msg := mailbox.Message{Key: keyOf(nid), UID: uidOf(nid), InternalDate: sum.date, Flags: flagsOf(sum)}
 		if msg.InternalDate.IsZero() {
 			msg.InternalDate = time.Unix(0, 0).UTC()
 		}
@@ -330,14 +331,14 @@ func (s *Source) size(nid uint32) (int64, error) {
 // ("0x200024"); UID is the NID's index part (NID >> 5). Items that are
 // not mail, and messages that cannot be read, are left out and reported
 // by Skipped.
-func (s *Source) Messages(ctx context.Context, folder string) (source.Folder, []source.Message, error) {
+func (s *Source) Messages(ctx context.Context, folder string) (mailbox.Folder, []mailbox.Message, error) {
 	fi, err := s.folder(folder)
 	if err != nil {
-		return source.Folder{}, nil, err
+		return mailbox.Folder{}, nil, err
 	}
 	sc, err := s.scanFolder(ctx, fi, true)
 	if err != nil {
-		return source.Folder{}, nil, err
+		return mailbox.Folder{}, nil, err
 	}
 	s.scans[folder] = sc
 	return s.counters(fi, sc), sc.mail, nil
@@ -376,7 +377,7 @@ func (s *Source) Items(ctx context.Context, folder string) (mail, other map[stri
 
 // Fetch composes the messages msgs of folder and streams each to fn. A
 // message that is no longer in the folder is skipped.
-func (s *Source) Fetch(ctx context.Context, folder string, msgs []source.Message, fn func(source.Message, source.Body) error) error {
+func (s *Source) Fetch(ctx context.Context, folder string, msgs []mailbox.Message, fn func(mailbox.Message, mailbox.Body) error) error {
 	fi, err := s.folder(folder)
 	if err != nil {
 		return err

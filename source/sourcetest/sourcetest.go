@@ -28,7 +28,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/mailshift/mailshift/internal/corpus"
+	"github.com/mailshift/mailshift/internal/mailbox"
+	"github.com/mailshift/mailshift/internal/testrig/corpus"
 	"github.com/mailshift/mailshift/source"
 )
 
@@ -287,7 +288,7 @@ func (c *checker) folders(t *testing.T) {
 	if err != nil {
 		t.Fatalf("Folders: %v", err)
 	}
-	byName := map[string]source.Folder{}
+	byName := map[string]mailbox.Folder{}
 	for _, f := range got {
 		if _, dup := byName[f.Name]; dup {
 			t.Errorf("Folders: %q listed twice", f.Name)
@@ -313,7 +314,7 @@ func (c *checker) folders(t *testing.T) {
 	}
 }
 
-func folderNames(fs []source.Folder) []string {
+func folderNames(fs []mailbox.Folder) []string {
 	var out []string
 	for _, f := range fs {
 		out = append(out, f.Name)
@@ -330,7 +331,7 @@ func bytesOf(msgs []Message) int64 {
 }
 
 // list lists a folder and checks the listing's invariants.
-func (c *checker) list(t *testing.T, src source.Source, folder string) (source.Folder, []source.Message) {
+func (c *checker) list(t *testing.T, src source.Source, folder string) (mailbox.Folder, []mailbox.Message) {
 	t.Helper()
 	f, msgs, err := src.Messages(context.Background(), folder)
 	if err != nil {
@@ -407,15 +408,15 @@ func (c *checker) messages(t *testing.T) {
 
 // fetched is a delivered message.
 type fetched struct {
-	msg  source.Message
+	msg  mailbox.Message
 	body []byte
 }
 
 // fetch delivers msgs and checks each body's size and CRLF line endings.
-func fetch(t *testing.T, src source.Source, folder string, msgs []source.Message) map[string]fetched {
+func fetch(t *testing.T, src source.Source, folder string, msgs []mailbox.Message) map[string]fetched {
 	t.Helper()
 	out := map[string]fetched{}
-	err := src.Fetch(context.Background(), folder, msgs, func(m source.Message, b source.Body) error {
+	err := src.Fetch(context.Background(), folder, msgs, func(m mailbox.Message, b mailbox.Body) error {
 		body, err := io.ReadAll(b)
 		if err != nil {
 			return fmt.Errorf("reading key %q: %w", m.Key, err)
@@ -526,7 +527,7 @@ func (c *checker) fetchSubset(t *testing.T) {
 	n := name(Inbox, delim)
 	_, msgs := c.list(t, src, n)
 	all := fetch(t, src, n, msgs)
-	var subset []source.Message
+	var subset []mailbox.Message
 	for i := len(msgs) - 1; i >= 0; i -= 2 { // every other one, last first
 		subset = append(subset, msgs[i])
 	}
@@ -545,7 +546,7 @@ func (c *checker) fetchSubset(t *testing.T) {
 		}
 	}
 	for k := range got {
-		if !slices.ContainsFunc(subset, func(m source.Message) bool { return m.Key == k }) {
+		if !slices.ContainsFunc(subset, func(m mailbox.Message) bool { return m.Key == k }) {
 			t.Errorf("Fetch(%q): key %q delivered but not asked for", n, k)
 		}
 	}
@@ -608,15 +609,15 @@ func (c *checker) readOnly(t *testing.T) {
 func (c *checker) missingFolder(t *testing.T) {
 	src, delim := c.open(t)
 	missing := name("Nope/Missing", delim)
-	if _, _, err := src.Messages(context.Background(), missing); !errors.Is(err, source.ErrFolderGone) {
+	if _, _, err := src.Messages(context.Background(), missing); !errors.Is(err, mailbox.ErrFolderGone) {
 		t.Errorf("Messages(%q): %v, want an error wrapping ErrFolderGone", missing, err)
 	}
 	_, msgs := c.list(t, src, name(Inbox, delim))
-	err := src.Fetch(context.Background(), missing, msgs[:1], func(source.Message, source.Body) error {
+	err := src.Fetch(context.Background(), missing, msgs[:1], func(mailbox.Message, mailbox.Body) error {
 		t.Errorf("Fetch(%q) delivered a message", missing)
 		return nil
 	})
-	if !errors.Is(err, source.ErrFolderGone) {
+	if !errors.Is(err, mailbox.ErrFolderGone) {
 		t.Errorf("Fetch(%q): %v, want an error wrapping ErrFolderGone", missing, err)
 	}
 }
@@ -649,7 +650,7 @@ func (c *checker) cancel(t *testing.T) {
 
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
-	err := src.Fetch(ctx, n, msgs, func(source.Message, source.Body) error {
+	err := src.Fetch(ctx, n, msgs, func(mailbox.Message, mailbox.Body) error {
 		t.Errorf("Fetch with an ended context delivered a message")
 		return nil
 	})
@@ -663,7 +664,7 @@ func (c *checker) cancel(t *testing.T) {
 	ctx, cancel = context.WithCancel(context.Background())
 	defer cancel()
 	calls := 0
-	err = src.Fetch(ctx, n, msgs, func(m source.Message, b source.Body) error {
+	err = src.Fetch(ctx, n, msgs, func(m mailbox.Message, b mailbox.Body) error {
 		calls++
 		if calls == 1 {
 			if _, err := io.ReadAll(b); err != nil {
@@ -719,13 +720,13 @@ func (c *checker) incremental(t *testing.T) {
 	c.medium.Add(t, Inbox, arrival)
 	check := func(label string, src source.Source) {
 		_, after := c.list(t, src, n)
-		old := map[string]source.Message{}
+		old := map[string]mailbox.Message{}
 		var maxUID uint32
 		for _, m := range before {
 			old[m.Key] = m
 			maxUID = max(maxUID, m.UID)
 		}
-		var added []source.Message
+		var added []mailbox.Message
 		for _, m := range after {
 			if o, ok := old[m.Key]; ok {
 				delete(old, m.Key)

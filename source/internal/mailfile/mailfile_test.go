@@ -13,7 +13,7 @@ import (
 	"testing/iotest"
 	"time"
 
-	"github.com/mailshift/mailshift/internal/corpus"
+	"github.com/mailshift/mailshift/internal/testrig/corpus"
 )
 
 // samples are inputs with every kind of line ending, at every position.

@@ -8,7 +8,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/mailshift/mailshift/internal/corpus"
+	"github.com/mailshift/mailshift/internal/testrig/corpus"
 )
 
 // permuteEncode is the first table of [MS-PST] 5.1 (mpbbCrypt[0..255]),

@@ -12,11 +12,11 @@ import (
 	"github.com/emersion/go-imap/v2"
 	"github.com/emersion/go-imap/v2/imapclient"
 
-	"github.com/mailshift/mailshift/internal/dovecot"
 	"github.com/mailshift/mailshift/internal/imapconn"
-	"github.com/mailshift/mailshift/internal/imaptest"
+	"github.com/mailshift/mailshift/internal/testrig/dovecot"
+	"github.com/mailshift/mailshift/internal/testrig/imaptest"
 	"github.com/mailshift/mailshift/source"
-	imapsource "github.com/mailshift/mailshift/source/imap"
+	"github.com/mailshift/mailshift/source/imapsource"
 	"github.com/mailshift/mailshift/source/sourcetest"
 )
 

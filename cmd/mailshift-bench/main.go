@@ -61,8 +61,8 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/mailshift/mailshift/internal/corpus"
-	"github.com/mailshift/mailshift/internal/dovecot"
+	"github.com/mailshift/mailshift/internal/testrig/corpus"
+	"github.com/mailshift/mailshift/internal/testrig/dovecot"
 )
 
 // profile is one shape of mailbox data.

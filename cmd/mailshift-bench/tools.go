@@ -13,7 +13,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/mailshift/mailshift/internal/dovecot"
+	"github.com/mailshift/mailshift/internal/testrig/dovecot"
 )
 
 // proc is one finished process: its wall time and peak RSS.

@@ -12,8 +12,8 @@ import (
 
 	"github.com/emersion/go-imap/v2"
 
-	"github.com/mailshift/mailshift/internal/corpus"
-	"github.com/mailshift/mailshift/internal/dovecot"
+	"github.com/mailshift/mailshift/internal/testrig/corpus"
+	"github.com/mailshift/mailshift/internal/testrig/dovecot"
 )
 
 // syncFolders are the sync profile's 20 folders: corpus.Folders and ten

@@ -18,7 +18,7 @@ import (
 	"github.com/emersion/go-imap/v2/imapclient"
 
 	"github.com/mailshift/mailshift/internal/imapconn"
-	"github.com/mailshift/mailshift/source"
+	"github.com/mailshift/mailshift/internal/mailbox"
 	"github.com/mailshift/mailshift/target"
 )
 
@@ -66,25 +66,25 @@ func (t *Target) Conn() *imapconn.Conn { return t.conn }
 
 // Describe tells what the server is and can do: software, capabilities,
 // delimiter and namespace prefix, APPENDLIMIT, quota of INBOX.
-func (t *Target) Describe(ctx context.Context) (source.Description, error) {
+func (t *Target) Describe(ctx context.Context) (mailbox.Description, error) {
 	return t.conn.Describe(ctx)
 }
 
 // Folders lists the folders of the personal namespace with their counters
 // and special-use roles.
-func (t *Target) Folders(ctx context.Context) ([]source.Folder, error) {
+func (t *Target) Folders(ctx context.Context) ([]mailbox.Folder, error) {
 	return t.conn.Folders(ctx)
 }
 
 // Messages SELECTs folder and lists its messages, oldest first, with its
 // current counters. Key is the decimal UID.
-func (t *Target) Messages(ctx context.Context, folder string) (source.Folder, []source.Message, error) {
+func (t *Target) Messages(ctx context.Context, folder string) (mailbox.Folder, []mailbox.Message, error) {
 	return t.conn.Messages(ctx, folder)
 }
 
 // Fetch streams the bodies of msgs with BODY.PEEK[]; messages expunged
 // meanwhile are skipped.
-func (t *Target) Fetch(ctx context.Context, folder string, msgs []source.Message, fn func(source.Message, source.Body) error) error {
+func (t *Target) Fetch(ctx context.Context, folder string, msgs []mailbox.Message, fn func(mailbox.Message, mailbox.Body) error) error {
 	return t.conn.Fetch(ctx, folder, msgs, fn)
 }
 
@@ -101,9 +101,9 @@ func (t *Target) Close() error {
 	return t.conn.Close()
 }
 
-// Status returns a folder's counters; errors wrap source.ErrFolderGone if
+// Status returns a folder's counters; errors wrap mailbox.ErrFolderGone if
 // it does not exist.
-func (t *Target) Status(ctx context.Context, folder string) (source.Folder, error) {
+func (t *Target) Status(ctx context.Context, folder string) (mailbox.Folder, error) {
 	return t.conn.Status(ctx, folder)
 }
 
@@ -189,8 +189,8 @@ func (t *Target) create(ctx context.Context, cl *imapclient.Client, name string,
 
 func isRole(role string) bool {
 	switch role {
-	case source.RoleSent, source.RoleDrafts, source.RoleTrash, source.RoleJunk,
-		source.RoleArchive, source.RoleAll, source.RoleFlagged:
+	case mailbox.RoleSent, mailbox.RoleDrafts, mailbox.RoleTrash, mailbox.RoleJunk,
+		mailbox.RoleArchive, mailbox.RoleAll, mailbox.RoleFlagged:
 		return true
 	}
 	return false
@@ -248,7 +248,7 @@ func validFlag(f string) bool {
 //
 // A refusal of the message itself (NO [TOOBIG], [OVERQUOTA], [LIMIT], a
 // message over APPENDLIMIT, a NO without a code, ...) is a
-// *target.RejectedError; NO [TRYCREATE] wraps source.ErrFolderGone; NO
+// *target.RejectedError; NO [TRYCREATE] wraps mailbox.ErrFolderGone; NO
 // [UNAVAILABLE], [SERVERBUG], [INUSE], [NOPERM] and similar are plain errors
 // wrapping the *imap.Error, to be retried or reported. A body that yields
 // more or fewer than size bytes is an error and breaks the connection (the
@@ -337,7 +337,7 @@ func (t *Target) appendErr(ctx context.Context, folder string, err error) error 
 	}
 	switch ie.Code {
 	case imap.ResponseCodeTryCreate, imap.ResponseCodeNonExistent:
-		return fmt.Errorf("append to folder %q of %q on %s: %w (server: %s)", folder, c.User(), c.Addr(), source.ErrFolderGone, ie.Text)
+		return fmt.Errorf("append to folder %q of %q on %s: %w (server: %s)", folder, c.User(), c.Addr(), mailbox.ErrFolderGone, ie.Text)
 	case imap.ResponseCodeUnavailable, imap.ResponseCodeInUse:
 		return fmt.Errorf("append to folder %q of %q on %s: %w: %w", folder, c.User(), c.Addr(), target.ErrBusy, ie)
 	case imap.ResponseCodeLimit:
@@ -354,7 +354,7 @@ func (t *Target) appendErr(ctx context.Context, folder string, err error) error 
 	case "":
 		// Old servers say a folder is missing without TRYCREATE.
 		if ok, lerr := c.Exists(ctx, folder); lerr == nil && !ok {
-			return fmt.Errorf("append to folder %q of %q on %s: %w (server: %s)", folder, c.User(), c.Addr(), source.ErrFolderGone, ie.Text)
+			return fmt.Errorf("append to folder %q of %q on %s: %w (server: %s)", folder, c.User(), c.Addr(), mailbox.ErrFolderGone, ie.Text)
 		}
 	}
 	return &target.RejectedError{Code: string(ie.Code), Reason: ie.Text}

@@ -11,7 +11,7 @@ import (
 
 	"github.com/emersion/go-imap/v2"
 	"github.com/emersion/go-imap/v2/imapclient"
-	"github.com/mailshift/mailshift/internal/dovecot"
+	"github.com/mailshift/mailshift/internal/testrig/dovecot"
 )
 
 // fetched is a message as the server serves it.

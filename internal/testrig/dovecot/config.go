@@ -59,7 +59,7 @@ type confData struct {
 
 // confTemplate is the whole dovecot.conf, one setting per line; nothing
 // from /etc/dovecot is included.
-var confTemplate = template.Must(template.New("dovecot.conf").Parse(`# Throwaway Dovecot written by mailshift's internal/dovecot. Do not edit.
+var confTemplate = template.Must(template.New("dovecot.conf").Parse(`# Throwaway Dovecot written by mailshift's internal/testrig/dovecot. Do not edit.
 base_dir = {{.RunDir}}
 state_dir = {{.Dir}}/state
 log_path = {{.Dir}}/dovecot.log

@@ -20,7 +20,7 @@ import (
 	"github.com/emersion/go-imap/v2/imapserver/imapmemserver"
 
 	"github.com/mailshift/mailshift/internal/imapconn"
-	"github.com/mailshift/mailshift/source"
+	"github.com/mailshift/mailshift/internal/mailbox"
 )
 
 // fixture is go-imap's in-memory server with one user, reached directly
@@ -263,7 +263,7 @@ func TestMessagesAndFetch(t *testing.T) {
 	}
 
 	got := map[uint32][]byte{}
-	err = s.Fetch(context.Background(), "Ärger/Sub", msgs, func(m source.Message, b source.Body) error {
+	err = s.Fetch(context.Background(), "Ärger/Sub", msgs, func(m mailbox.Message, b mailbox.Body) error {
 		data, err := io.ReadAll(b)
 		if err != nil {
 			return err
@@ -313,11 +313,11 @@ func TestMessagesAndFetch(t *testing.T) {
 func TestFolderGone(t *testing.T) {
 	fx := newFixture(t)
 	s := fx.open(t, fx.Addr, nil)
-	if _, _, err := s.Messages(context.Background(), "Gone"); !errors.Is(err, source.ErrFolderGone) {
+	if _, _, err := s.Messages(context.Background(), "Gone"); !errors.Is(err, mailbox.ErrFolderGone) {
 		t.Errorf("messages: %v", err)
 	}
-	err := s.Fetch(context.Background(), "Gone", []source.Message{{Key: "1", UID: 1}}, func(source.Message, source.Body) error { return nil })
-	if !errors.Is(err, source.ErrFolderGone) {
+	err := s.Fetch(context.Background(), "Gone", []mailbox.Message{{Key: "1", UID: 1}}, func(mailbox.Message, mailbox.Body) error { return nil })
+	if !errors.Is(err, mailbox.ErrFolderGone) {
 		t.Errorf("fetch: %v", err)
 	}
 }
@@ -359,7 +359,7 @@ func TestCancelUnblocks(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	time.AfterFunc(100*time.Millisecond, cancel)
 	start := time.Now()
-	err = s.Fetch(ctx, "INBOX", msgs, func(source.Message, source.Body) error { return nil })
+	err = s.Fetch(ctx, "INBOX", msgs, func(mailbox.Message, mailbox.Body) error { return nil })
 	if !errors.Is(err, context.Canceled) {
 		t.Errorf("err %v", err)
 	}
@@ -369,7 +369,7 @@ func TestCancelUnblocks(t *testing.T) {
 	// Once the server answers again, the next call reconnects and works.
 	fx.proxy.freeze(false)
 	n := 0
-	if err := s.Fetch(context.Background(), "INBOX", msgs, func(source.Message, source.Body) error { n++; return nil }); err != nil || n != 3 {
+	if err := s.Fetch(context.Background(), "INBOX", msgs, func(mailbox.Message, mailbox.Body) error { n++; return nil }); err != nil || n != 3 {
 		t.Errorf("after cancel: %v, %d bodies", err, n)
 	}
 }

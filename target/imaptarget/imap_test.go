@@ -19,7 +19,7 @@ import (
 	"github.com/emersion/go-imap/v2/imapserver/imapmemserver"
 
 	"github.com/mailshift/mailshift/internal/imapconn"
-	"github.com/mailshift/mailshift/source"
+	"github.com/mailshift/mailshift/internal/mailbox"
 	"github.com/mailshift/mailshift/target"
 )
 
@@ -159,14 +159,14 @@ func folderNames(t *testing.T, tg *Target) []string {
 }
 
 // readBack returns the messages of folder with their bodies.
-func readBack(t *testing.T, tg *Target, folder string) ([]source.Message, map[uint32][]byte) {
+func readBack(t *testing.T, tg *Target, folder string) ([]mailbox.Message, map[uint32][]byte) {
 	t.Helper()
 	_, msgs, err := tg.Messages(context.Background(), folder)
 	if err != nil {
 		t.Fatal(err)
 	}
 	bodies := map[uint32][]byte{}
-	err = tg.Fetch(context.Background(), folder, msgs, func(m source.Message, b source.Body) error {
+	err = tg.Fetch(context.Background(), folder, msgs, func(m mailbox.Message, b mailbox.Body) error {
 		data, err := io.ReadAll(b)
 		bodies[m.UID] = data
 		return err
@@ -364,7 +364,7 @@ func TestCreateFolderWithPrefix(t *testing.T) {
 	if err := tg.CreateFolder(ctx, "Projekte/Übersicht", ""); err != nil {
 		t.Fatal(err)
 	}
-	if err := tg.CreateFolder(ctx, "Sent", source.RoleSent); err != nil {
+	if err := tg.CreateFolder(ctx, "Sent", mailbox.RoleSent); err != nil {
 		t.Fatal(err)
 	}
 	if got, want := folderNames(t, tg), []string{"INBOX", "Projekte", "Projekte/Übersicht", "Sent"}; !slices.Equal(got, want) {
@@ -387,7 +387,7 @@ func TestCreateSpecialUse(t *testing.T) {
 	caps := imap.CapSet{imap.CapIMAP4rev1: {}, imap.CapIMAP4rev2: {}, imap.CapSpecialUse: {}, imap.CapCreateSpecialUse: {}}
 	srv := start(t, &server{caps: caps})
 	tg := open(t, srv)
-	if err := tg.CreateFolder(context.Background(), "Gesendet", source.RoleSent); err != nil {
+	if err := tg.CreateFolder(context.Background(), "Gesendet", mailbox.RoleSent); err != nil {
 		t.Fatal(err)
 	}
 	if want := []string{`Gesendet [\Sent]`}; !slices.Equal(srv.creates, want) {
@@ -397,7 +397,7 @@ func TestCreateSpecialUse(t *testing.T) {
 	// A server that refuses the attribute still gets the folder.
 	srv2 := start(t, &server{caps: caps, refuseUse: true})
 	tg2 := open(t, srv2)
-	if err := tg2.CreateFolder(context.Background(), "Papierkorb", source.RoleTrash); err != nil {
+	if err := tg2.CreateFolder(context.Background(), "Papierkorb", mailbox.RoleTrash); err != nil {
 		t.Fatal(err)
 	}
 	if want := []string{`Papierkorb [\Trash]`, "Papierkorb"}; !slices.Equal(srv2.creates, want) {
@@ -410,7 +410,7 @@ func TestCreateSpecialUse(t *testing.T) {
 	// Without CREATE-SPECIAL-USE no USE is sent.
 	srv3 := start(t, &server{})
 	tg3 := open(t, srv3)
-	if err := tg3.CreateFolder(context.Background(), "Sent", source.RoleSent); err != nil {
+	if err := tg3.CreateFolder(context.Background(), "Sent", mailbox.RoleSent); err != nil {
 		t.Fatal(err)
 	}
 	if want := []string{"Sent"}; !slices.Equal(srv3.creates, want) {
@@ -425,7 +425,7 @@ func TestAppendRefused(t *testing.T) {
 	t.Run("folder missing", func(t *testing.T) {
 		tg := open(t, start(t, &server{}))
 		_, err := tg.Append(ctx, "Nowhere", nil, time.Now(), int64(len(small)), bytes.NewReader(small))
-		if !errors.Is(err, source.ErrFolderGone) {
+		if !errors.Is(err, mailbox.ErrFolderGone) {
 			t.Errorf("err %v", err)
 		}
 	})
@@ -487,7 +487,7 @@ func TestAppendRefused(t *testing.T) {
 			tg := open(t, srv)
 			_, err := tg.Append(ctx, "INBOX", nil, time.Now(), int64(len(small)), bytes.NewReader(small))
 			var re *target.RejectedError
-			if errors.As(err, &re) != tc.rejected || errors.Is(err, source.ErrFolderGone) != tc.gone || errors.Is(err, target.ErrBusy) != tc.busy {
+			if errors.As(err, &re) != tc.rejected || errors.Is(err, mailbox.ErrFolderGone) != tc.gone || errors.Is(err, target.ErrBusy) != tc.busy {
 				t.Fatalf("err %v (%T)", err, err)
 			}
 			if re != nil && (re.Code != string(tc.code) || re.Reason != tc.text) {
@@ -536,7 +536,7 @@ func TestStatusAndDelete(t *testing.T) {
 	srv := start(t, &server{}, "Old", "Old/Child")
 	tg := open(t, srv)
 	ctx := context.Background()
-	if _, err := tg.Status(ctx, "Missing"); !errors.Is(err, source.ErrFolderGone) {
+	if _, err := tg.Status(ctx, "Missing"); !errors.Is(err, mailbox.ErrFolderGone) {
 		t.Errorf("status of missing folder: %v", err)
 	}
 	// Deleting the selected folder works.
@@ -549,7 +549,7 @@ func TestStatusAndDelete(t *testing.T) {
 	if err := tg.DeleteFolder(ctx, "Old/Child"); err != nil {
 		t.Errorf("second delete: %v", err)
 	}
-	if _, err := tg.Status(ctx, "Old/Child"); !errors.Is(err, source.ErrFolderGone) {
+	if _, err := tg.Status(ctx, "Old/Child"); !errors.Is(err, mailbox.ErrFolderGone) {
 		t.Errorf("status after delete: %v", err)
 	}
 	if got, want := folderNames(t, tg), []string{"INBOX", "Old"}; !slices.Equal(got, want) {

@@ -9,9 +9,9 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/mailshift/mailshift/internal/corpus"
-	"github.com/mailshift/mailshift/internal/dovecot"
 	"github.com/mailshift/mailshift/internal/mutf7"
+	"github.com/mailshift/mailshift/internal/testrig/corpus"
+	"github.com/mailshift/mailshift/internal/testrig/dovecot"
 )
 
 // folderSum is what a folder holds, as compared between servers: the

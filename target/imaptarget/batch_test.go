@@ -9,8 +9,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/mailshift/mailshift/internal/dovecot"
 	"github.com/mailshift/mailshift/internal/imapconn"
+	"github.com/mailshift/mailshift/internal/testrig/dovecot"
 	"github.com/mailshift/mailshift/target"
 )
 

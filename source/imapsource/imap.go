@@ -9,6 +9,7 @@ import (
 	"strconv"
 
 	"github.com/mailshift/mailshift/internal/imapconn"
+	"github.com/mailshift/mailshift/internal/mailbox"
 	"github.com/mailshift/mailshift/source"
 )
 
@@ -39,37 +40,37 @@ func (s *Source) Conn() *imapconn.Conn { return s.conn }
 
 // Describe tells what the server is and can do: software, capabilities,
 // delimiter and namespace prefix, APPENDLIMIT, quota of INBOX.
-func (s *Source) Describe(ctx context.Context) (source.Description, error) {
+func (s *Source) Describe(ctx context.Context) (mailbox.Description, error) {
 	return s.conn.Describe(ctx)
 }
 
 // Folders lists the folders of the personal namespace with their counters
 // and special-use roles.
-func (s *Source) Folders(ctx context.Context) ([]source.Folder, error) {
+func (s *Source) Folders(ctx context.Context) ([]mailbox.Folder, error) {
 	return s.conn.Folders(ctx)
 }
 
 // Messages EXAMINEs folder and lists its messages, oldest first, with its
 // current counters. Key is the decimal UID.
-func (s *Source) Messages(ctx context.Context, folder string) (source.Folder, []source.Message, error) {
+func (s *Source) Messages(ctx context.Context, folder string) (mailbox.Folder, []mailbox.Message, error) {
 	return s.conn.Messages(ctx, folder)
 }
 
 // Fetch streams the bodies of msgs with BODY.PEEK[]; messages expunged
 // meanwhile are skipped.
-func (s *Source) Fetch(ctx context.Context, folder string, msgs []source.Message, fn func(source.Message, source.Body) error) error {
+func (s *Source) Fetch(ctx context.Context, folder string, msgs []mailbox.Message, fn func(mailbox.Message, mailbox.Body) error) error {
 	return s.conn.Fetch(ctx, folder, msgs, fn)
 }
 
 // Changes lists the messages of folder changed or added after modification
 // sequence since (CHANGEDSINCE); the server must offer CONDSTORE.
-func (s *Source) Changes(ctx context.Context, folder string, since uint64) (source.Folder, []source.Message, error) {
+func (s *Source) Changes(ctx context.Context, folder string, since uint64) (mailbox.Folder, []mailbox.Message, error) {
 	return s.conn.Changes(ctx, folder, since)
 }
 
 // Keys lists the keys (decimal UIDs) of every message of folder (UID
 // SEARCH ALL).
-func (s *Source) Keys(ctx context.Context, folder string) (source.Folder, []string, error) {
+func (s *Source) Keys(ctx context.Context, folder string) (mailbox.Folder, []string, error) {
 	f, uids, err := s.conn.UIDs(ctx, folder)
 	keys := make([]string, len(uids))
 	for i, u := range uids {
