@@ -1013,9 +1013,9 @@ func (s *session) copyBatch(ctx context.Context, c conns, e mapping.Entry, sf ma
 	}
 	gw := newGroupWriter(writers, &s.p.arenas, func(hg heldGroup) error {
 		g := hg.msgs
-		items := make([]target.BatchItem, len(g))
+		items := make([]mailbox.Item, len(g))
 		for i, h := range g {
-			items[i] = target.BatchItem{Flags: h.p.Flags, Date: h.p.InternalDate, Body: h.body}
+			items[i] = mailbox.Item{Flags: h.p.Flags, Date: h.p.InternalDate, Body: h.body}
 		}
 		apps, err := batcher.AppendBatch(ctx, e.Target, items)
 		switch {

@@ -12,6 +12,7 @@ import (
 	"github.com/emersion/go-imap/v2"
 
 	"github.com/mailshift/mailshift/internal/imapconn"
+	"github.com/mailshift/mailshift/internal/mailbox"
 	"github.com/mailshift/mailshift/state"
 	"github.com/mailshift/mailshift/target"
 )
@@ -76,7 +77,7 @@ func retryable(err error) bool {
 // busy tells whether err is the server asking for less load (as opposed to
 // a broken connection).
 func busy(err error) bool {
-	if errors.Is(err, target.ErrBusy) {
+	if errors.Is(err, mailbox.ErrBusy) {
 		return true
 	}
 	msg := strings.ToLower(err.Error())

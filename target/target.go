@@ -1,6 +1,6 @@
-// Package target owns the Target interface: a mailbox mailshift writes to.
-// A Target can also be read (it is a source.Source), which verification and
-// exactly-once recovery need.
+// Package target owns the writer side: the Target interface, a mailbox
+// mailshift writes to, and the optional abilities beside it. A Target can
+// also be read back, which verification and exactly-once recovery need.
 package target
 
 import (
@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"github.com/mailshift/mailshift/internal/mailbox"
-	"github.com/mailshift/mailshift/source"
 )
 
 // Appended is where an APPEND put a message. UID is 0 when the server did
@@ -22,7 +21,16 @@ type Appended struct {
 
 // Target is a writable mailbox.
 type Target interface {
-	source.Source
+	// Describe tells what the server is and can do.
+	Describe(ctx context.Context) (mailbox.Description, error)
+	// Folders lists every folder with its counters.
+	Folders(ctx context.Context) ([]mailbox.Folder, error)
+	// Messages lists the messages of one folder, oldest first (sizes and
+	// internal dates as the server reports them), and its counters.
+	Messages(ctx context.Context, folder string) (mailbox.Folder, []mailbox.Message, error)
+	// Fetch streams the bodies of msgs (from a Messages call on the same
+	// folder) to fn, in any order; a message that vanished is skipped.
+	Fetch(ctx context.Context, folder string, msgs []mailbox.Message, fn func(mailbox.Message, mailbox.Body) error) error
 	// Status returns a folder's current counters (UIDVALIDITY, UIDNEXT, ...);
 	// errors wrap mailbox.ErrFolderGone if it does not exist.
 	Status(ctx context.Context, folder string) (mailbox.Folder, error)
@@ -42,6 +50,8 @@ type Target interface {
 	// RenameFolder renames a folder (with its subfolders), keeping its
 	// messages and, on most servers, its UIDVALIDITY.
 	RenameFolder(ctx context.Context, from, to string) error
+	// Close logs out.
+	Close() error
 }
 
 // RejectedError is a message the target refused for a reason that will not
@@ -59,18 +69,6 @@ func (e *RejectedError) Error() string {
 	return "target refused the message: " + e.Reason
 }
 
-// ErrBusy is wrapped by errors that say the server wants less load for now
-// (NO [UNAVAILABLE], [INUSE], a [LIMIT] on commands rather than on the
-// message): the copy engine slows down and tries again later.
-var ErrBusy = errors.New("target server is busy")
-
-// BatchItem is one message of a batch for BatchAppender.
-type BatchItem struct {
-	Flags []string
-	Date  time.Time
-	Body  []byte
-}
-
 // BatchAppender is implemented by targets that can store several messages
 // with one command, all or none (IMAP MULTIAPPEND).
 type BatchAppender interface {
@@ -82,7 +80,7 @@ type BatchAppender interface {
 	// ErrBatchRefused means nothing was stored (the target refused the
 	// batch, or cannot take batches): append the messages one by one. After
 	// any other error it is unknown whether the batch was stored.
-	AppendBatch(ctx context.Context, folder string, items []BatchItem) ([]Appended, error)
+	AppendBatch(ctx context.Context, folder string, items []mailbox.Item) ([]Appended, error)
 }
 
 // ErrBatchRefused is wrapped by a BatchAppender's error when the target

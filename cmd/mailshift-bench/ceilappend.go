@@ -16,6 +16,7 @@ import (
 	"github.com/emersion/go-imap/v2/imapclient"
 
 	"github.com/mailshift/mailshift/internal/imapconn"
+	"github.com/mailshift/mailshift/internal/mailbox"
 )
 
 // appendGroupBytes is how much one MULTIAPPEND of the append-only client
@@ -25,7 +26,7 @@ const appendGroupBytes = 8 << 20
 // heldFolder is one source folder read into memory.
 type heldFolder struct {
 	user, target, name string
-	msgs               []imapconn.AppendItem
+	msgs               []mailbox.Item
 }
 
 // ceilingAppendMain is the append-only client, run as a process of its
@@ -123,7 +124,7 @@ func holdFolder(ctx context.Context, addr, user, password, name string) (*heldFo
 		if msg == nil {
 			break
 		}
-		var it imapconn.AppendItem
+		var it mailbox.Item
 		for {
 			item := msg.Next()
 			if item == nil {
@@ -173,7 +174,7 @@ func appendFolder(ctx context.Context, addr, password string, f *heldFolder, k i
 			return 0, 0, fmt.Errorf("create %s %q: %w", f.target, f.name, err)
 		}
 	}
-	groups := make(chan []imapconn.AppendItem)
+	groups := make(chan []mailbox.Item)
 	var (
 		mu       sync.Mutex
 		n        int

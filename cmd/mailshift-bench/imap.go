@@ -136,16 +136,16 @@ func fetchFolder(ctx context.Context, addr, user, password, folder string, hash 
 // readAll reads every folder of every user, conns folders at a time, each
 // on its own connection. With hash it returns each user's mailbox with
 // message hashes; without, only counts.
-func readAll(ctx context.Context, addr string, users []string, password string, conns int, hash bool) (map[string]mailbox, error) {
+func readAll(ctx context.Context, addr string, users []string, password string, conns int, hash bool) (map[string]userFolders, error) {
 	type job struct{ user, folder string }
 	var jobs []job
-	out := map[string]mailbox{}
+	out := map[string]userFolders{}
 	for _, u := range users {
 		fs, err := folders(ctx, addr, u, password)
 		if err != nil {
 			return nil, err
 		}
-		out[u] = mailbox{}
+		out[u] = userFolders{}
 		for _, f := range fs {
 			jobs = append(jobs, job{u, f})
 		}

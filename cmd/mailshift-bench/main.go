@@ -442,12 +442,12 @@ func runProfile(ctx context.Context, o options, p profile, src, dst *dovecot.Ser
 // seedSource writes p's users into the source server's storage and reads
 // them back over IMAP to check the server serves what was written. It
 // returns each user's mailbox and the totals.
-func seedSource(ctx context.Context, o options, p profile, src *dovecot.Server) (plan map[string]mailbox, totalMsgs int, totalBytes int64, err error) {
+func seedSource(ctx context.Context, o options, p profile, src *dovecot.Server) (plan map[string]userFolders, totalMsgs int, totalBytes int64, err error) {
 	n := max(1, int(float64(p.messages)*o.scale+0.5))
 	users := p.userNames()
 	logf("%s: writing %d user(s) × %d messages of ~%d KB into the source", p.name, p.users, n, p.size/1000)
 	start := time.Now()
-	plan = map[string]mailbox{}
+	plan = map[string]userFolders{}
 	for i, u := range users {
 		var msgs []corpus.Message
 		folders := corpus.Folders
@@ -489,7 +489,7 @@ func seedSource(ctx context.Context, o options, p profile, src *dovecot.Server) 
 // compare reports the first difference between the source's mailbox and
 // a copy, folder by folder: message counts, and with bytes also the hash
 // over the bodies. Folders only one side has must be empty.
-func compare(want, got mailbox, bytes bool) string {
+func compare(want, got userFolders, bytes bool) string {
 	names := map[string]bool{}
 	for f := range want {
 		names[f] = true

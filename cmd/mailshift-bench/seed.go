@@ -42,11 +42,11 @@ func (f *folderSum) add(body []byte) {
 	f.hashes = append(f.hashes, sha256.Sum256(body))
 }
 
-// mailbox is one user's folders by name ("/" as separator, as the server
+// userFolders is one user's folders by name ("/" as separator, as the server
 // lists them).
-type mailbox map[string]*folderSum
+type userFolders map[string]*folderSum
 
-func (m mailbox) totals() (messages int, size int64) {
+func (m userFolders) totals() (messages int, size int64) {
 	for _, f := range m {
 		messages += f.Messages
 		size += f.Bytes
@@ -90,9 +90,9 @@ func maildirFlags(flags []string) string {
 // before children; corpus.Folders for a corpus.Mailbox) is created, empty
 // or not. It returns what the mailbox holds as IMAP will serve it. Dovecot
 // indexes the files at the first access.
-func seedMaildir(s *dovecot.Server, user string, folders []string, msgs []corpus.Message) (mailbox, error) {
+func seedMaildir(s *dovecot.Server, user string, folders []string, msgs []corpus.Message) (userFolders, error) {
 	root := s.MaildirPath(user)
-	plan := mailbox{}
+	plan := userFolders{}
 	dirs := map[string]string{}
 	for _, f := range folders {
 		dir := root

@@ -365,7 +365,7 @@ func compareFlags(want, got map[string]map[string]int) string {
 // folders), 20 expunges (5 messages in each of 4 folders) and 40 new
 // messages (20 in INBOX, 5 in each of 4 other folders). Small mailboxes
 // get fewer. It returns what it did.
-func changeSource(ctx context.Context, addr, user, password string, box mailbox, seed int64, size int) (string, error) {
+func changeSource(ctx context.Context, addr, user, password string, box userFolders, seed int64, size int) (string, error) {
 	var names []string
 	for f, s := range box {
 		if s.Messages >= 10 && f != "INBOX" {

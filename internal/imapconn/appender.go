@@ -13,15 +13,9 @@ import (
 
 	"github.com/emersion/go-imap/v2"
 
+	"github.com/mailshift/mailshift/internal/mailbox"
 	"github.com/mailshift/mailshift/internal/mutf7"
 )
-
-// AppendItem is one message of a batch for Appender.Append.
-type AppendItem struct {
-	Flags []string
-	Date  time.Time // zero: the server's time
-	Body  []byte
-}
 
 // BatchRefusedError is a server's NO to a whole MULTIAPPEND: nothing of the
 // batch was stored (the command is atomic), and the text says why, often
@@ -89,7 +83,7 @@ func (a *Appender) HasUIDPlus() bool { return a.c.caps.Has(imap.CapUIDPlus) }
 // server says them (UIDPLUS); else 0 and nil. A NO is a
 // *BatchRefusedError: nothing was stored. Any other error leaves it unknown
 // whether the batch was stored, and the Appender unusable.
-func (a *Appender) Append(ctx context.Context, folder string, items []AppendItem) (uint32, []uint32, error) {
+func (a *Appender) Append(ctx context.Context, folder string, items []mailbox.Item) (uint32, []uint32, error) {
 	if a.broken != nil {
 		return 0, nil, a.broken
 	}
@@ -114,7 +108,7 @@ func (a *Appender) Append(ctx context.Context, folder string, items []AppendItem
 	return validity, uids, nil
 }
 
-func (a *Appender) append(folder string, items []AppendItem) (uint32, []uint32, error) {
+func (a *Appender) append(folder string, items []mailbox.Item) (uint32, []uint32, error) {
 	a.seq++
 	tag := "M" + strconv.Itoa(a.seq)
 	a.deadline()

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/mailshift/mailshift/internal/mailbox"
 	"github.com/mailshift/mailshift/internal/testrig/corpus"
 	"github.com/mailshift/mailshift/internal/testrig/dovecot"
 	"github.com/mailshift/mailshift/internal/testrig/imaptest"
@@ -37,13 +38,13 @@ func TestAppenderDovecot(t *testing.T) {
 		t.Fatal("Dovecot offers UIDPLUS")
 	}
 	msgs := corpus.Generate(3, 30, 3000)
-	var items []AppendItem
+	var items []mailbox.Item
 	for i, m := range msgs {
 		flags := m.Flags
 		if i == 0 {
 			flags = append(slices.Clone(flags), "$Label1", `\Recent`, "bad flag")
 		}
-		items = append(items, AppendItem{Flags: flags, Date: m.InternalDate.Truncate(time.Second), Body: corpus.ToCRLF(m.Body)})
+		items = append(items, mailbox.Item{Flags: flags, Date: m.InternalDate.Truncate(time.Second), Body: corpus.ToCRLF(m.Body)})
 	}
 	folder := "Projekte/Überblick"
 	validity, uids, err := a.Append(ctx, folder, items[:20])

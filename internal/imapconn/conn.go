@@ -26,6 +26,7 @@ import (
 
 	"github.com/emersion/go-imap/v2"
 	"github.com/emersion/go-imap/v2/imapclient"
+	"github.com/mailshift/mailshift/internal/mailbox"
 )
 
 // TLSMode says how a connection is encrypted.
@@ -99,11 +100,11 @@ type Options struct {
 
 // ErrAuth is wrapped by every error that says the server refused the
 // credentials (as opposed to network errors or server trouble).
-var ErrAuth = errors.New("login failed")
+var ErrAuth = mailbox.ErrAuth
 
 // ErrConfig is wrapped by errors about the connection settings themselves
 // (unknown TLS mode, missing user, an unencrypted connection not allowed).
-var ErrConfig = errors.New("invalid IMAP connection settings")
+var ErrConfig = mailbox.ErrConfig
 
 // ErrUIDValidity is wrapped when a folder was reopened (after a reconnect)
 // and its UIDVALIDITY had changed: the UIDs the caller holds are void.

@@ -68,9 +68,10 @@ type Body interface {
 	Size() int64
 }
 
-// ErrFolderGone is returned (wrapped) when a folder no longer exists.
-var ErrFolderGone = errFolderGone{}
-
-type errFolderGone struct{}
-
-func (errFolderGone) Error() string { return "folder does not exist" }
+// Item is a message on its way to a target: its exact bytes, flags and
+// internal date.
+type Item struct {
+	Flags []string
+	Date  time.Time
+	Body  []byte
+}

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/mailshift/mailshift/internal/imapconn"
+	"github.com/mailshift/mailshift/internal/mailbox"
 	"github.com/mailshift/mailshift/internal/testrig/dovecot"
 	"github.com/mailshift/mailshift/target"
 )
@@ -40,9 +41,9 @@ func TestAppendBatchConcurrent(t *testing.T) {
 		wg.Go(func() {
 			<-begin
 			for b := range batches {
-				items := make([]target.BatchItem, size)
+				items := make([]mailbox.Item, size)
 				for i := range items {
-					items[i] = target.BatchItem{Flags: []string{`\Seen`}, Date: date, Body: body(fmt.Sprintf("c%d b%d m%d", c, b, i), 3+i)}
+					items[i] = mailbox.Item{Flags: []string{`\Seen`}, Date: date, Body: body(fmt.Sprintf("c%d b%d m%d", c, b, i), 3+i)}
 				}
 				apps, err := tg.AppendBatch(context.Background(), "INBOX", items)
 				if err != nil {
@@ -100,7 +101,7 @@ func TestAppendBatchConnectionCap(t *testing.T) {
 			errs := make(chan error, 3)
 			for c := range 3 {
 				wg.Go(func() {
-					items := []target.BatchItem{{Body: body(fmt.Sprintf("caller %d", c), 5)}, {Body: body("two", 5)}}
+					items := []mailbox.Item{{Body: body(fmt.Sprintf("caller %d", c), 5)}, {Body: body("two", 5)}}
 					_, err := tg.AppendBatch(context.Background(), "INBOX", items)
 					errs <- err
 				})

@@ -339,12 +339,12 @@ func (t *Target) appendErr(ctx context.Context, folder string, err error) error 
 	case imap.ResponseCodeTryCreate, imap.ResponseCodeNonExistent:
 		return fmt.Errorf("append to folder %q of %q on %s: %w (server: %s)", folder, c.User(), c.Addr(), mailbox.ErrFolderGone, ie.Text)
 	case imap.ResponseCodeUnavailable, imap.ResponseCodeInUse:
-		return fmt.Errorf("append to folder %q of %q on %s: %w: %w", folder, c.User(), c.Addr(), target.ErrBusy, ie)
+		return fmt.Errorf("append to folder %q of %q on %s: %w: %w", folder, c.User(), c.Addr(), mailbox.ErrBusy, ie)
 	case imap.ResponseCodeLimit:
 		// Dovecot says [LIMIT] for a message over its size limit; other
 		// servers say it when a client sends too much too fast.
 		if !sizeRefusal(ie.Text) {
-			return fmt.Errorf("append to folder %q of %q on %s: %w: %w", folder, c.User(), c.Addr(), target.ErrBusy, ie)
+			return fmt.Errorf("append to folder %q of %q on %s: %w: %w", folder, c.User(), c.Addr(), mailbox.ErrBusy, ie)
 		}
 	case imap.ResponseCodeServerBug,
 		imap.ResponseCodeNoPerm, imap.ResponseCodeContactAdmin, imap.ResponseCodeExpired,
@@ -517,19 +517,18 @@ func (t *Target) Batches() bool {
 // refusal of the batch, a server without MULTIAPPEND, and no MULTIAPPEND
 // connection to be had (for batchPause after that) give an error wrapping
 // target.ErrBatchRefused: nothing was stored.
-func (t *Target) AppendBatch(ctx context.Context, folder string, items []target.BatchItem) ([]target.Appended, error) {
+func (t *Target) AppendBatch(ctx context.Context, folder string, items []mailbox.Item) ([]target.Appended, error) {
 	a, err := t.appender(ctx)
 	if err != nil {
 		return nil, err
 	}
 	out := make([]target.Appended, len(items))
-	ai := make([]imapconn.AppendItem, len(items))
+	ai := make([]mailbox.Item, len(items))
 	for i, it := range items {
-		date := it.Date
-		if !date.IsZero() {
-			date = date.Truncate(time.Second)
+		ai[i] = it
+		if !it.Date.IsZero() {
+			ai[i].Date = it.Date.Truncate(time.Second)
 		}
-		ai[i] = imapconn.AppendItem{Flags: it.Flags, Date: date, Body: it.Body}
 	}
 	validity, uids, err := a.Append(ctx, folder, ai)
 	if err != nil {

@@ -487,7 +487,7 @@ func TestAppendRefused(t *testing.T) {
 			tg := open(t, srv)
 			_, err := tg.Append(ctx, "INBOX", nil, time.Now(), int64(len(small)), bytes.NewReader(small))
 			var re *target.RejectedError
-			if errors.As(err, &re) != tc.rejected || errors.Is(err, mailbox.ErrFolderGone) != tc.gone || errors.Is(err, target.ErrBusy) != tc.busy {
+			if errors.As(err, &re) != tc.rejected || errors.Is(err, mailbox.ErrFolderGone) != tc.gone || errors.Is(err, mailbox.ErrBusy) != tc.busy {
 				t.Fatalf("err %v (%T)", err, err)
 			}
 			if re != nil && (re.Code != string(tc.code) || re.Reason != tc.text) {
