@@ -268,3 +268,32 @@ func TestFaultServerStaysDown(t *testing.T) {
 	e.runFaulty("after frank's server came back")
 	e.exactlyOnce("erin", "frank")
 }
+
+// A bad link to the target: every connection is cut after 256 kB to 4 MB
+// of appends, again and again, so a MULTIAPPEND group of 8 MiB never
+// passes whole. Groups shrink after each cut and grow back after groups
+// that pass; each attempt keeps what it stored and the retry budget counts
+// only attempts that stored nothing, so the copy finishes, exactly once.
+func TestFaultBadLinkTarget(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, dovecot.Options{}, dovecot.Options{}, "badlink")
+	e.seed("badlink", corpus.Mailbox(43, 700, 15_000))
+	dst := e.behind("target")
+	e.approved()
+	dst.SetCut(faultproxy.Cut{Up: 256 << 10, Spread: 4<<20 - 256<<10})
+	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
+	defer cancel()
+	res, err := Bulk(ctx, e.p, BulkOptions{SkipTest: true})
+	if ctx.Err() != nil {
+		t.Fatalf("bulk over a bad link did not finish: %v", err)
+	}
+	if err != nil {
+		t.Fatalf("bulk over a bad link: %v (%+v)", err, res.Failed)
+	}
+	t.Logf("target: %d connections, %d cut; %d messages, %s", dst.Connections(), dst.Cuts(), res.Messages, FormatBytes(res.Bytes))
+	if dst.Cuts() < 3 {
+		t.Errorf("only %d cuts: make the mailbox bigger", dst.Cuts())
+	}
+	dst.SetCut(faultproxy.Cut{})
+	e.exactlyOnce("badlink")
+}

@@ -33,11 +33,7 @@ func (p *Project) follow(ctx context.Context, rows []users.Row, opts SyncOptions
 	pass := func(due []users.Row) {
 		start := p.now()
 		res := p.syncPass(ctx, due, opts)
-		total.Messages += res.Messages
-		total.Bytes += res.Bytes
-		total.FailedMsgs += res.FailedMsgs
-		total.FlagUpdates += res.FlagUpdates
-		total.Expunged += res.Expunged
+		total.sum(res)
 		failed := map[string]bool{}
 		for _, f := range res.Failed {
 			failed[f.User] = true

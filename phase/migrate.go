@@ -23,10 +23,20 @@ type RunResult struct {
 	Expunged    int64         `json:"expunged"`
 	Folders     int           `json:"folders"`
 	Unchanged   int           `json:"unchanged_folders"`
-	Seconds     float64       `json:"seconds"`
+	// SkippedFolders are the folders a pass skipped (the user's other
+	// folders went on), with the reason.
+	SkippedFolders []UserFolderFailure `json:"skipped_folders"`
+	Seconds        float64             `json:"seconds"`
 }
 
-func (r *RunResult) add(st copyStats) {
+// UserFolderFailure is one folder of one user that a step skipped.
+type UserFolderFailure struct {
+	User string `json:"user"`
+	FolderFailure
+}
+
+// add sums one user's pass into the result.
+func (r *RunResult) add(user string, st copyStats) {
 	r.Messages += st.Messages
 	r.Bytes += st.Bytes
 	r.FailedMsgs += st.Failed
@@ -34,14 +44,32 @@ func (r *RunResult) add(st copyStats) {
 	r.Expunged += st.Expunged
 	r.Folders += st.Folders
 	r.Unchanged += st.Unchanged
+	for _, f := range st.Skipped {
+		r.SkippedFolders = append(r.SkippedFolders, UserFolderFailure{User: user, FolderFailure: f})
+	}
+}
+
+// sum adds another step's result (a pass of sync --follow) into r.
+func (r *RunResult) sum(o RunResult) {
+	r.Messages += o.Messages
+	r.Bytes += o.Bytes
+	r.FailedMsgs += o.FailedMsgs
+	r.FlagUpdates += o.FlagUpdates
+	r.Expunged += o.Expunged
+	r.Folders += o.Folders
+	r.Unchanged += o.Unchanged
+	r.SkippedFolders = append(r.SkippedFolders, o.SkippedFolders...)
 }
 
 // run copies the given users with opts, calling before and after around
-// each user's pass. Users whose after returns an error count as failed.
+// each user's pass. Users whose after returns an error count as failed. A
+// pass that finished with some messages refused or folders skipped counts
+// as done (after sees no error) and is reported as a partial failure of
+// the user, naming them.
 func (p *Project) run(ctx context.Context, step string, rows []users.Row, opts copyOptions,
 	before func(users.Row) error, after func(users.Row, copyStats, error) error) RunResult {
 	start := time.Now()
-	res := RunResult{Users: len(rows)}
+	res := RunResult{Users: len(rows), SkippedFolders: []UserFolderFailure{}}
 	var mu sync.Mutex
 	res.Failed = p.forEachUser(ctx, rows, func(ctx context.Context, r users.Row) error {
 		if before != nil {
@@ -51,10 +79,13 @@ func (p *Project) run(ctx context.Context, step string, rows []users.Row, opts c
 		}
 		st, err := p.passUser(ctx, r, opts)
 		mu.Lock()
-		res.add(st)
+		res.add(r.SourceUser, st)
 		mu.Unlock()
 		if after != nil {
 			err = after(r, st, err)
+		}
+		if err == nil {
+			err = unitFailures(st)
 		}
 		if err != nil && !isInterrupt(err) {
 			_ = p.Store.FailStep(r.SourceUser, state.Step(step), err.Error())
@@ -72,11 +103,23 @@ func (p *Project) passUser(ctx context.Context, r users.Row, opts copyOptions) (
 		return copyStats{}, err
 	}
 	defer s.Close()
-	st, err := s.copyAll(ctx, opts)
-	if err == nil && st.Failed > 0 {
-		err = fmt.Errorf("%d message(s) refused by the target; `mailshift report` lists them", st.Failed)
+	return s.copyAll(ctx, opts)
+}
+
+// unitFailures is the error of a pass that finished with messages refused
+// or folders skipped, nil if it had none.
+func unitFailures(st copyStats) error {
+	var parts []string
+	if st.Failed > 0 {
+		parts = append(parts, fmt.Sprintf("%d message(s) refused by the target", st.Failed))
 	}
-	return st, err
+	if len(st.Skipped) > 0 {
+		parts = append(parts, describeSkipped(st.Skipped))
+	}
+	if len(parts) == 0 {
+		return nil
+	}
+	return fmt.Errorf("%s; `mailshift status` and `mailshift report` list them; the next run tries them again", strings.Join(parts, "; "))
 }
 
 // refuseCutOver drops users already cut over, or fails when a named user

@@ -136,7 +136,7 @@ func (s *Store) ResetUser(sourceUser string) error {
 		if err := checkAffected(res, fmt.Sprintf("user %q", sourceUser)); err != nil {
 			return err
 		}
-		for _, table := range []string{"pairs", "cursors", "cutovers"} {
+		for _, table := range []string{"pairs", "cursors", "cutovers", "folder_failures"} {
 			if _, err := tx.Exec("DELETE FROM "+table+" WHERE source_user = ?", sourceUser); err != nil {
 				return err
 			}

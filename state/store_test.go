@@ -1231,3 +1231,38 @@ func TestMigrationsAreOrderedAndNamed(t *testing.T) {
 		}
 	}
 }
+
+func TestFolderFailures(t *testing.T) {
+	s := memStore(t)
+	at := time.Date(2026, 12, 2, 12, 0, 0, 0, time.UTC)
+	for _, f := range []FolderFailure{
+		{User: "bob", Folder: "Spam", Reason: "unreadable", FailedAt: at},
+		{User: "alice", Folder: "Archive", Reason: "refused", FailedAt: at},
+		{User: "alice", Folder: "Archive", Reason: "refused again", FailedAt: at.Add(time.Hour)},
+	} {
+		if err := s.FailFolder(f.User, f.Folder, f.Reason, f.FailedAt); err != nil {
+			t.Fatal(err)
+		}
+	}
+	all, err := s.FolderFailures("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []FolderFailure{
+		{User: "alice", Folder: "Archive", Reason: "refused again", FailedAt: at.Add(time.Hour)},
+		{User: "bob", Folder: "Spam", Reason: "unreadable", FailedAt: at},
+	}
+	if !reflect.DeepEqual(all, want) {
+		t.Fatalf("failures = %+v, want %+v", all, want)
+	}
+	if err := s.ClearFolder("alice", "Archive"); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.ClearFolder("alice", "Archive"); err != nil {
+		t.Fatal("clearing twice:", err)
+	}
+	bob, err := s.FolderFailures("alice")
+	if err != nil || len(bob) != 0 {
+		t.Fatalf("alice's failures after clearing = %v, %v", bob, err)
+	}
+}

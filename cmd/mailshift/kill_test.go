@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/mailshift/mailshift/internal/testrig/corpus"
+	"github.com/mailshift/mailshift/internal/testrig/faultproxy"
 	"github.com/mailshift/mailshift/internal/testrig/imaptest"
 )
 
@@ -132,5 +133,65 @@ func TestSyncFollowUntilCtrlC(t *testing.T) {
 		t.Errorf("exit code %d after Ctrl-C, want %d", code, exitInterrupted)
 	}
 	p.compare("alice", "old-alice", "alice@new", "new-alice")
+	p.expect(exitOK, "verify")
+}
+
+// TestBadLinksAndKills copies through links that cut both sides again and
+// again, and kills `mailshift bulk` with SIGKILL at random moments; then
+// it runs plain `bulk` as a user would, through the same bad links, at
+// most three more times. The target must end with every source message
+// exactly once.
+func TestBadLinksAndKills(t *testing.T) {
+	p := newProject(t)
+	srcPx, dstPx := faultproxy.Start(t, p.src.Addr), faultproxy.Start(t, p.dst.Addr)
+	p.write("mailshift.yaml", "source:\n  url: imap://"+srcPx.Addr+"?tls=none\n"+
+		"target:\n  url: imap://"+dstPx.Addr+"?tls=none\n"+
+		"users:\n  file: users.csv\ncopy:\n  retry_wait: 200ms\n")
+	seed(t, p.src, "alice", "old-alice", corpus.Mailbox(25, 600, 8000))
+	seed(t, p.src, "bob", "old-bob", corpus.Mailbox(26, 400, 8000))
+	p.expect(exitOK, "collect")
+	p.expect(exitOK, "approve", "--yes", "--by", "Test")
+	srcPx.SetCut(faultproxy.Cut{Down: 1 << 20, Spread: 3 << 20})
+	dstPx.SetCut(faultproxy.Cut{Up: 256 << 10, Spread: 2 << 20})
+
+	self, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	rng := rand.New(rand.NewPCG(3, 4))
+	kills := 0
+	for attempt := 0; attempt < 5; attempt++ {
+		cmd := exec.Command(self, "--config", filepath.Join(p.dir, "mailshift.yaml"), "--state", filepath.Join(p.dir, "mailshift.db"), "bulk", "--skip-test", "--quiet")
+		cmd.Env = append(os.Environ(), "MAILSHIFT_TEST_AS_MAIN=1")
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		done := make(chan error, 1)
+		go func() { done <- cmd.Wait() }()
+		select {
+		case err := <-done:
+			t.Logf("attempt %d finished before the kill (%v)", attempt, err)
+		case <-time.After(time.Duration(300+rng.IntN(1500)) * time.Millisecond):
+			cmd.Process.Signal(syscall.SIGKILL)
+			<-done
+			kills++
+		}
+	}
+	var code int
+	var out, errOut string
+	for run := 1; run <= 3; run++ {
+		if code, out, errOut = p.mailshift("bulk", "--skip-test", "--quiet"); code == exitOK {
+			break
+		}
+		t.Logf("plain run %d through the bad links: exit %d\n%s%s", run, code, out, errOut)
+	}
+	if code != exitOK {
+		t.Fatalf("bulk through bad links did not finish in three plain runs after %d kills", kills)
+	}
+	t.Logf("killed %d runs; source links cut %d times, target links %d times", kills, srcPx.Cuts(), dstPx.Cuts())
+	srcPx.SetCut(faultproxy.Cut{})
+	dstPx.SetCut(faultproxy.Cut{})
+	p.compare("alice", "old-alice", "alice@new", "new-alice")
+	p.compare("bob", "old-bob", "bob@new", "new-bob")
 	p.expect(exitOK, "verify")
 }

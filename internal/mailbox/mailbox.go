@@ -47,6 +47,10 @@ type Folder struct {
 	UIDValidity   uint32
 	UIDNext       uint32
 	HighestModSeq uint64 // 0 without CONDSTORE
+	// Error says why the folder's counters could not be read (the server
+	// refused, or answered something unreadable); "" when they were. The
+	// copy engine skips such a folder for the pass and reports it.
+	Error string
 }
 
 // Message is a message's metadata. Key is its stable identity within the

@@ -13,6 +13,7 @@ package faultproxy
 import (
 	"errors"
 	"io"
+	"math/rand/v2"
 	"net"
 	"sync"
 	"sync/atomic"
@@ -25,9 +26,13 @@ import (
 // or Total bytes both ways (each counted from the connection's start; 0
 // means no limit of that kind). Only the bytes up to the limit are
 // forwarded. After Max cuts (0: no bound) the rule stops applying.
+// Spread makes the limits vary like a bad link's: each connection's limits
+// are raised by a random amount of up to Spread bytes, drawn when the
+// connection opens (or when the rule is set, for open ones).
 type Cut struct {
 	Up, Down, Total int64
 	Max             int64
+	Spread          int64
 }
 
 // Refusal is how new connections are refused.
@@ -84,6 +89,7 @@ type trigger struct {
 type link struct {
 	client, server net.Conn
 	up, down       int64 // bytes forwarded, guarded by Proxy.mu
+	extra          int64 // this connection's share of Cut.Spread, guarded by Proxy.mu
 	closeOnce      sync.Once
 }
 
@@ -182,6 +188,7 @@ func (p *Proxy) handle(client net.Conn) {
 	}
 	l := &link{client: client, server: server}
 	p.mu.Lock()
+	l.extra = p.spreadLocked()
 	if p.closed {
 		p.mu.Unlock()
 		l.close()
@@ -278,6 +285,9 @@ func (p *Proxy) account(l *link, n int64, up bool) (allowed int64, cut bool, fir
 	active := c.Max == 0 || p.cutsByRule < c.Max
 	if active {
 		limit := func(used, bound int64) {
+			if bound > 0 {
+				bound += l.extra
+			}
 			if bound > 0 && used+allowed >= bound {
 				allowed = max(0, bound-used)
 				cut = true
@@ -316,7 +326,18 @@ func (p *Proxy) account(l *link, n int64, up bool) (allowed int64, cut bool, fir
 func (p *Proxy) SetCut(c Cut) {
 	p.mu.Lock()
 	p.cut, p.cutsByRule = c, 0
+	for l := range p.links {
+		l.extra = p.spreadLocked()
+	}
 	p.mu.Unlock()
+}
+
+// spreadLocked draws a connection's share of Cut.Spread.
+func (p *Proxy) spreadLocked() int64 {
+	if p.cut.Spread <= 0 {
+		return 0
+	}
+	return rand.Int64N(p.cut.Spread + 1)
 }
 
 // Stall stops forwarding in both directions of every connection, current

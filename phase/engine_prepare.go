@@ -1,0 +1,282 @@
+package phase
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/mailshift/mailshift/internal/mailbox"
+	"github.com/mailshift/mailshift/internal/mapping"
+	"github.com/mailshift/mailshift/source"
+	"github.com/mailshift/mailshift/state"
+)
+
+// folderJob is one source folder whose messages are being copied.
+type folderJob struct {
+	e  mapping.Entry
+	sf mailbox.Folder
+	// todo are the messages to copy, oldest first.
+	todo []mailbox.Message
+	// failed is set when copying the folder failed in this pass: it is
+	// skipped, and its cursor is not advanced.
+	failed bool
+}
+
+// unchanged tells whether a folder is exactly as the last pass left it, by
+// the counters replan listed: same UIDVALIDITY on both sides, same UIDNEXT
+// and message count, and the same HIGHESTMODSEQ (so not even a flag
+// changed). Without CONDSTORE a flag change cannot be ruled out this way.
+func (s *session) unchanged(e mapping.Entry, cur state.Cursor, pending int) bool {
+	sf, ok := s.listedSource(e.Source)
+	if !ok || pending > 0 || !s.srcDesc.CondStore || sf.HighestModSeq == 0 {
+		return false
+	}
+	tf, ok := s.listedTarget(e.Target)
+	return ok && cur.TargetFolder == e.Target && cur.TargetUIDValidity == tf.UIDValidity &&
+		cur.SourceUIDValidity == sf.UIDValidity && cur.UIDNext == sf.UIDNext &&
+		cur.Messages == sf.Messages && cur.HighestModSeq == sf.HighestModSeq
+}
+
+// prepare brings a folder's flags and deletions in step and returns the
+// messages to copy (nil when the folder is unchanged).
+func (s *session) prepare(ctx context.Context, e mapping.Entry, opts copyOptions, cur state.Cursor, hasCursor bool, pending int) (*folderJob, copyStats, error) {
+	var st copyStats
+	st.Folders = 1
+	user := s.row.SourceUser
+	if sf, ok := s.listedSource(e.Source); ok && sf.Error != "" {
+		return nil, st, permanent(fmt.Errorf("source folder %q: %s", e.Source, sf.Error))
+	} else if ok && sf.NoSelect {
+		// A node of the hierarchy that holds no messages is not made a
+		// real folder: the target creates what its children need.
+		return nil, st, nil
+	}
+	if hasCursor && s.unchanged(e, cur, pending) {
+		sf, _ := s.listedSource(e.Source)
+		s.p.progress().Add(user, int64(sf.Messages), max(sf.Bytes, 0))
+		st.Unchanged = 1
+		return nil, st, nil
+	}
+	if err := s.ensureTarget(ctx, e); err != nil {
+		return nil, st, err
+	}
+	ct, ok := s.src.(source.ChangeTracker)
+	if ok && hasCursor && pending == 0 && s.srcDesc.CondStore && cur.HighestModSeq > 0 && cur.TargetFolder == e.Target {
+		if sf, found := s.listedSource(e.Source); found && sf.UIDValidity == cur.SourceUIDValidity {
+			if tf, found := s.listedTarget(e.Target); found && tf.UIDValidity == cur.TargetUIDValidity {
+				return s.prepareChanges(ctx, ct, e, opts, cur)
+			}
+		}
+	}
+	return s.prepareFull(ctx, e, opts)
+}
+
+// ensureTarget creates the target folder if it does not exist.
+func (s *session) ensureTarget(ctx context.Context, e mapping.Entry) error {
+	if f, ok := s.listedTarget(e.Target); ok && !f.NoSelect {
+		return nil
+	}
+	_, err := s.dst.Status(ctx, e.Target)
+	if errors.Is(err, mailbox.ErrFolderGone) {
+		if err := s.dst.CreateFolder(ctx, e.Target, e.Role); err != nil {
+			err = fmt.Errorf("create target folder %q for source folder %q: %w", e.Target, e.Source, err)
+			if !retryable(err) {
+				return fmt.Errorf("%w; if the target cannot hold that name, map the folder to one it can with folders.map, then approve again", err)
+			}
+			return err
+		}
+		_, err = s.dst.Status(ctx, e.Target)
+	}
+	if err != nil && !retryable(err) {
+		return fmt.Errorf("target folder %q for source folder %q: %w; if the target cannot hold that name, map the folder to one it can with folders.map, then approve again", e.Target, e.Source, err)
+	}
+	if err != nil {
+		return fmt.Errorf("target folder %q: %w", e.Target, err)
+	}
+	return nil
+}
+
+// prepareChanges is prepare for a folder that only changed since the last
+// pass, on a source that tracks changes: the work is what changed.
+func (s *session) prepareChanges(ctx context.Context, ct source.ChangeTracker, e mapping.Entry, opts copyOptions, cur state.Cursor) (*folderJob, copyStats, error) {
+	var st copyStats
+	st.Folders = 1
+	user := s.row.SourceUser
+	sf, changed, err := ct.Changes(ctx, e.Source, cur.HighestModSeq)
+	if errors.Is(err, mailbox.ErrFolderGone) {
+		return nil, st, nil
+	}
+	if err != nil {
+		return nil, st, fmt.Errorf("source folder %q: %w", e.Source, err)
+	}
+	if sf.UIDValidity != cur.SourceUIDValidity {
+		return s.prepareFull(ctx, e, opts)
+	}
+	keys := make([]string, len(changed))
+	var arrived uint32
+	for i, m := range changed {
+		keys[i] = m.Key
+		if m.UID >= cur.UIDNext {
+			arrived++
+		}
+	}
+	pairs, err := s.p.Store.PairsByKey(user, e.Source, sf.UIDValidity, keys)
+	if err != nil {
+		return nil, st, err
+	}
+	byKey := make(map[string]state.Pair, len(pairs))
+	for _, p := range pairs {
+		byKey[p.SourceKey] = p
+	}
+	todo, flagged := s.sortOut(changed, byKey)
+	s.p.progress().Add(user, int64(sf.Messages)-int64(len(todo)), 0)
+
+	// Expunges: the count tells whether any happened; only then are the
+	// folder's keys compared.
+	var gone []state.Pair
+	known := 0
+	if sf.Messages != cur.Messages+arrived {
+		_, present, err := ct.Keys(ctx, e.Source)
+		if err != nil {
+			return nil, st, fmt.Errorf("source folder %q: %w", e.Source, err)
+		}
+		have := make(map[string]bool, len(present))
+		for _, k := range present {
+			have[k] = true
+		}
+		all, err := s.p.Store.PairKeys(user, e.Source, sf.UIDValidity)
+		if err != nil {
+			return nil, st, err
+		}
+		known = len(all)
+		var missing []string
+		for _, k := range all {
+			if !have[k] {
+				missing = append(missing, k)
+			}
+		}
+		if gone, err = s.p.Store.PairsByKey(user, e.Source, sf.UIDValidity, missing); err != nil {
+			return nil, st, err
+		}
+	}
+	fst, err := s.applyChanges(ctx, e, opts, flagged, gone, known)
+	st.add(fst)
+	if err != nil {
+		return nil, st, err
+	}
+	return &folderJob{e: e, sf: sf, todo: todo}, st, nil
+}
+
+// prepareFull is prepare by the folder's full listing: the first pass, a
+// source without change tracking, or after an interruption.
+func (s *session) prepareFull(ctx context.Context, e mapping.Entry, opts copyOptions) (*folderJob, copyStats, error) {
+	var st copyStats
+	st.Folders = 1
+	store := s.p.Store
+	user := s.row.SourceUser
+
+	sf, msgs, err := s.src.Messages(ctx, e.Source)
+	if errors.Is(err, mailbox.ErrFolderGone) {
+		return nil, st, nil // deleted since it was listed; the next pass sees it gone
+	}
+	if err != nil {
+		return nil, st, fmt.Errorf("source folder %q: %w", e.Source, err)
+	}
+	tf, err := s.dst.Status(ctx, e.Target)
+	if err != nil {
+		return nil, st, fmt.Errorf("target folder %q: %w", e.Target, err)
+	}
+
+	pairs, err := store.Pairs(user, e.Source)
+	if err != nil {
+		return nil, st, err
+	}
+	pairs, err = s.rederive(ctx, e, sf, tf, pairs)
+	if err != nil {
+		return nil, st, err
+	}
+
+	// Intents left by an interrupted run: find out whether they arrived.
+	var intents []state.Pair
+	for _, p := range pairs {
+		if p.Status == state.Intent {
+			intents = append(intents, p)
+		}
+	}
+	if len(intents) > 0 {
+		if err := s.resolve(ctx, s.conns, e, intents, pairs); err != nil {
+			return nil, st, fmt.Errorf("resolve interrupted copies in %q: %w", e.Source, err)
+		}
+		if pairs, err = store.Pairs(user, e.Source); err != nil {
+			return nil, st, err
+		}
+	}
+
+	byKey := make(map[string]state.Pair, len(pairs))
+	for _, p := range pairs {
+		if p.SourceUIDValidity == sf.UIDValidity {
+			byKey[p.SourceKey] = p
+		}
+	}
+	todo, flagged := s.sortOut(msgs, byKey)
+	for _, m := range msgs {
+		if p, ok := byKey[m.Key]; ok && p.Status == state.Copied {
+			s.p.progress().Add(user, 1, p.Size)
+		}
+	}
+	present := make(map[string]bool, len(msgs))
+	for _, m := range msgs {
+		present[m.Key] = true
+	}
+	var gone []state.Pair
+	for _, p := range byKey {
+		if !present[p.SourceKey] {
+			gone = append(gone, p)
+		}
+	}
+	fst, err := s.applyChanges(ctx, e, opts, flagged, gone, len(byKey))
+	st.add(fst)
+	if err != nil {
+		return nil, st, err
+	}
+	return &folderJob{e: e, sf: sf, todo: todo}, st, nil
+}
+
+// sortOut splits listed messages into those to copy (no pair, or refused
+// before) and the copied ones whose flags changed (with the new flags).
+func (s *session) sortOut(msgs []mailbox.Message, byKey map[string]state.Pair) (todo []mailbox.Message, flagged []state.Pair) {
+	for _, m := range msgs {
+		p, ok := byKey[m.Key]
+		switch {
+		case !ok || p.Status == state.Failed:
+			todo = append(todo, m)
+		case p.Status == state.Copied:
+			if !sameFlags(p.Flags, m.Flags) && p.TargetUID != 0 {
+				p.Flags = m.Flags
+				flagged = append(flagged, p)
+			}
+		}
+	}
+	return todo, flagged
+}
+
+// applyChanges carries flag changes over (cheap, and they make the target
+// current sooner), then deletions on the source by policy; known is how many
+// messages of the folder had pairs, for the deletion guard.
+func (s *session) applyChanges(ctx context.Context, e mapping.Entry, opts copyOptions, flagged, gone []state.Pair, known int) (copyStats, error) {
+	var st copyStats
+	if len(flagged) > 0 {
+		n, err := s.updateFlags(ctx, s.conns, flagged)
+		st.FlagUpdates += n
+		if err != nil {
+			return st, err
+		}
+	}
+	if len(gone) > 0 {
+		n, err := s.applyDeletions(ctx, e, gone, known, opts)
+		st.Expunged += n
+		if err != nil {
+			return st, err
+		}
+	}
+	return st, nil
+}
