@@ -81,7 +81,7 @@ func (p *Project) collectUser(ctx context.Context, r users.Row) (userInventory, 
 		problem("login", "", err.Error(), "fix the source credentials or host and run collect again; this user is not migrated until then")
 	} else {
 		defer src.Close()
-		if err := inventorySource(ctx, src, &srcAcct, &sizes, problem); err != nil {
+		if err := p.inventorySource(ctx, src, &srcAcct, &sizes, problem); err != nil {
 			fail(&srcAcct, fmt.Errorf("source %s: %w", r.SourceUser, err))
 		}
 	}
@@ -143,8 +143,9 @@ const maxSkipProblems = 20
 // inventorySource describes a source and counts every folder's messages and
 // bytes (from the message list where the server does not report sizes).
 // Items the source passes over (unreadable files, non-mail items) become
-// problems.
-func inventorySource(ctx context.Context, src source.Source, acct *state.Account, sizes *[]sizedMessage, problem func(kind, folder, detail, action string)) error {
+// problems, and so do folders that cannot be read: the rest are
+// inventoried. Excluded folders are listed, never opened.
+func (p *Project) inventorySource(ctx context.Context, src source.Source, acct *state.Account, sizes *[]sizedMessage, problem func(kind, folder, detail, action string)) error {
 	var err error
 	if acct.Description, err = src.Describe(ctx); err != nil {
 		return err
@@ -153,6 +154,10 @@ func inventorySource(ctx context.Context, src source.Source, acct *state.Account
 	if err != nil {
 		return fmt.Errorf("list folders: %w", err)
 	}
+	excluded, err := p.mapConfig().Excluder(acct.Description.Delimiter)
+	if err != nil {
+		return permanent(&ConfigError{"folders", err.Error()})
+	}
 	sk, skipper := src.(source.Skipper)
 	if skipper { // what the walk over the tree passed over, outside any folder
 		for _, x := range sk.Skipped("") {
@@ -160,12 +165,21 @@ func inventorySource(ctx context.Context, src source.Source, acct *state.Account
 		}
 	}
 	for i, f := range folders {
-		if f.NoSelect {
+		if f.NoSelect || excluded(f.Name) {
+			continue
+		}
+		if f.Error != "" {
+			problem("folder", f.Name, f.Error, "the folder is skipped and reported at every step until the source can be read; the user's other folders are migrated")
 			continue
 		}
 		st, msgs, err := src.Messages(ctx, f.Name)
 		if err != nil {
-			return fmt.Errorf("folder %q: %w", f.Name, err)
+			if !folderFailure(err) {
+				return fmt.Errorf("folder %q: %w", f.Name, err)
+			}
+			folders[i].Error = err.Error()
+			problem("folder", f.Name, err.Error(), "the folder is skipped and reported at every step until the source can be read; the user's other folders are migrated")
+			continue
 		}
 		var bytes int64
 		for _, m := range msgs {

@@ -181,8 +181,13 @@ func (p *Project) mapFolders(srcDesc mailbox.Description, srcDirs []mailbox.Fold
 	return mapping.Plan(
 		mapping.Endpoint{Delimiter: srcDesc.Delimiter, Folders: srcDirs},
 		mapping.Endpoint{Delimiter: dstDesc.Delimiter, Folders: dstDirs},
-		mapping.Config{Exclude: p.Config.Folders.Exclude, Map: p.Config.Folders.Map, Prefix: p.Config.Folders.Prefix},
+		p.mapConfig(),
 	)
+}
+
+// mapConfig is the folder mapping's part of the configuration.
+func (p *Project) mapConfig() mapping.Config {
+	return mapping.Config{Exclude: p.Config.Folders.Exclude, Map: p.Config.Folders.Map, Prefix: p.Config.Folders.Prefix}
 }
 
 // copyAll runs one pass of the copy engine over every mapped folder of the

@@ -110,7 +110,7 @@ func TestWindowClosesMidBatch(t *testing.T) {
 	e.p.Config.Copy.BatchSize = 1000
 	// Slow enough that the window shuts while most of the folder is still
 	// to be fetched (a lane holds up to three 8 MiB groups on the way).
-	e.p.Config.Throttle.MessagesPerSecond = 250
+	e.p.Config.Throttle.MessagesPerSecond = 100
 	e.p.Config.Throttle.TimeZone = "UTC"
 	e.p.Config.Throttle.Windows = []string{"daily 01:00-02:00"}
 	must(t, e.p.Config.Validate())

@@ -594,3 +594,29 @@ func splitDelim(name string, delim rune) []string {
 	}
 	return strings.Split(name, string(delim))
 }
+
+// Excluder returns a function telling whether the configuration leaves a
+// source folder out (a folders.exclude pattern matches it and folders.map
+// does not name it), for a source whose hierarchy separator is delim. It
+// lets the source's folders be skipped before anything is asked of them.
+func (c Config) Excluder(delim rune) (func(name string) bool, error) {
+	cc, err := compile(c)
+	if err != nil {
+		return nil, err
+	}
+	return func(name string) bool {
+		comps := splitDelim(name, delim)
+		normalizeInbox(comps)
+		key := strings.Join(comps, "/")
+		if _, ok := cc.maps[key]; ok {
+			return false
+		}
+		slash := strings.Split(key, "/")
+		for _, pat := range cc.exclude {
+			if pat.match(slash) {
+				return true
+			}
+		}
+		return false
+	}, nil
+}

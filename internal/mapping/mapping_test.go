@@ -558,3 +558,21 @@ func TestPlanEmptySource(t *testing.T) {
 		t.Errorf("Plan of no folders = %v, %v", got, err)
 	}
 }
+
+func TestExcluder(t *testing.T) {
+	cfg := Config{Exclude: []string{"Junk", "Archive/**"}, Map: map[string]string{"Archive/Keep": "Kept"}}
+	ex, err := cfg.Excluder('.')
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, want := range map[string]bool{
+		"Junk": true, "Archive.2019": true, "Archive.Keep": false, "INBOX": false, "Junkmail": false, "Sent": false,
+	} {
+		if got := ex(name); got != want {
+			t.Errorf("excluded(%q) = %v, want %v", name, got, want)
+		}
+	}
+	if _, err := (Config{Exclude: []string{""}}).Excluder('/'); err == nil {
+		t.Error("an empty pattern was accepted")
+	}
+}
