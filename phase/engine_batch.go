@@ -55,22 +55,35 @@ type batch struct {
 	recorded []state.Pair // outcomes not yet written to the state
 	uidless  []state.Pair // copies whose UID is to be found by content (no UIDPLUS)
 
+	// dropped is set when a connection dropped while a message or group
+	// was being stored: the lane's groups shrink before the next attempt.
+	dropped atomic.Bool
+
 	dstMu sync.Mutex // the lane's own target connection, for refused groups
 	gw    *groupWriter
 	group []heldMessage // the group being gathered, its bodies in arena
 	arena []byte
 }
 
-// copyBatch appends one batch of a folder's messages over the lane c.
-func (s *session) copyBatch(ctx context.Context, c conns, e mapping.Entry, sf mailbox.Folder, chunk []mailbox.Message, lt *laneTarget) (copyStats, error) {
+// copyBatch appends one batch of a folder's messages over the lane c. It
+// also tells whether a connection dropped while storing.
+func (s *session) copyBatch(ctx context.Context, c conns, e mapping.Entry, sf mailbox.Folder, chunk []mailbox.Message, lt *laneTarget) (copyStats, bool, error) {
 	b := &batch{s: s, c: c, e: e, sf: sf, chunk: chunk, lt: lt,
 		lim: s.p.limiter(), sum: sha256.New(), seen: make(map[string]bool, len(chunk))}
 	if err := b.start(ctx); err != nil {
-		return b.st, err
+		return b.st, false, err
 	}
 	err := b.fetch(ctx)
 	err = b.locateUIDless(ctx, err)
-	return b.st, b.commit(err)
+	return b.st, b.dropped.Load(), b.commit(err)
+}
+
+// storeFailed notes a failure to store: a dropped connection (not a busy
+// server) makes the lane's groups shrink.
+func (b *batch) storeFailed(err error) {
+	if retryable(err) && !busy(err) {
+		b.dropped.Store(true)
+	}
 }
 
 // start learns where the target folder stands and, for a target that
@@ -246,6 +259,7 @@ func (b *batch) storeGroup(ctx context.Context, hg heldGroup) error {
 			}
 		}
 	case err != nil && !errors.Is(err, target.ErrBatchRefused):
+		b.storeFailed(err)
 		return fmt.Errorf("append %d messages to %q (source %q): %w", len(g), b.e.Target, b.e.Source, err)
 	default:
 		if err := b.storeOneByOne(ctx, g); err != nil {
@@ -286,6 +300,7 @@ func (b *batch) record(p state.Pair, size int64, hash string, app target.Appende
 		b.st.Failed++
 		b.s.p.log().Warn("message refused", "user", b.s.row.SourceUser, "folder", b.e.Source, "key", p.SourceKey, "size", size, "reason", rej.Error())
 	case err != nil:
+		b.storeFailed(err)
 		return fmt.Errorf("append to %q (source %q key %s): %w", b.e.Target, b.e.Source, p.SourceKey, err)
 	default:
 		p.Status = state.Copied

@@ -48,13 +48,16 @@ func newLaneTarget(windows bool) *laneTarget {
 	return lt
 }
 
-// shrink halves the group limit after a connection dropped mid-batch.
-func (lt *laneTarget) shrink() {
-	g := lt.group.Load() / 2
+// shrink halves the group limit after a connection dropped mid-batch, and
+// tells whether it could.
+func (lt *laneTarget) shrink() bool {
+	old := lt.group.Load()
+	g := old / 2
 	if g < minGroupBytes {
 		g = 0
 	}
 	lt.group.Store(g)
+	return g != old
 }
 
 // grow doubles the group limit after a group was stored.

@@ -39,7 +39,7 @@ func (s *session) copyChunk(ctx context.Context, c conns, fj *folderJob, msgs []
 				return total, nil
 			}
 		}
-		st, err := s.copyBatch(ctx, c, fj.e, fj.sf, msgs, lt)
+		st, dropped, err := s.copyBatch(ctx, c, fj.e, fj.sf, msgs, lt)
 		total.add(st)
 		if err == nil {
 			return total, nil
@@ -54,11 +54,12 @@ func (s *session) copyChunk(ctx context.Context, c conns, fj *folderJob, msgs []
 		if st.Messages+st.Failed > 0 {
 			rt.progressed()
 		}
-		if retryable(err) && !busy(err) {
-			lt.shrink()
-		}
+		shrunk := dropped && lt.shrink()
 		if !rt.again(ctx, err) {
 			return total, rt.giveUp(err)
+		}
+		if shrunk {
+			rt.forgive() // the next attempt sends smaller groups: it is not the same attempt again
 		}
 	}
 }
@@ -66,6 +67,9 @@ func (s *session) copyChunk(ctx context.Context, c conns, fj *folderJob, msgs []
 // progressed starts the retry budget afresh: the last attempt achieved
 // something, so the failures so far do not count against the next.
 func (r *retrier) progressed() { r.attempts = 0 }
+
+// forgive does not count the last attempt against the budget.
+func (r *retrier) forgive() { r.attempts = max(r.attempts-1, 0) }
 
 // settleQuiet is how long settling waits, once the target answers again,
 // before it looks for the copies a failed command may have stored: a
@@ -97,7 +101,11 @@ func (s *session) settle(ctx context.Context, c conns, fj *folderJob, msgs []mai
 		if _, err := c.dst.Status(ctx, fj.e.Target); err != nil {
 			return msgs, fmt.Errorf("target folder %q: %w", fj.e.Target, err)
 		}
-		if !sleepCtx(ctx, settleQuiet) {
+		quiet := settleQuiet
+		if s.p.settleQuiet > 0 {
+			quiet = s.p.settleQuiet
+		}
+		if !sleepCtx(ctx, quiet) {
 			return msgs, ctx.Err()
 		}
 		if rerr = s.resolve(ctx, c, fj.e, intents, all); rerr != nil {

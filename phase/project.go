@@ -46,6 +46,8 @@ type Project struct {
 	gentle gentle       // throttling shared by the project's workers
 	arenas arenaPool    // memory for small messages on their way, shared likewise
 	lanes  atomic.Int32 // lanes copying now, in the whole run
+	// settleQuiet overrides settleQuiet (tests); zero means the default.
+	settleQuiet time.Duration
 }
 
 // Selection narrows a step to some users: by name, by batch, or both.
