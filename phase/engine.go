@@ -41,15 +41,32 @@ type copyOptions struct {
 	windows   bool   // copy only inside throttle.windows (bulk copy)
 }
 
-// copyStats counts what one pass did, for one user or for a step.
+// Counts are what the copy engine did. A user's pass, a step's result and
+// the totals of sync --follow all sum them with add: the one place where
+// they are added up.
+type Counts struct {
+	Messages    int64 `json:"messages"` // appended
+	Bytes       int64 `json:"bytes"`
+	FailedMsgs  int64 `json:"failed_messages"` // refused by the target
+	FlagUpdates int64 `json:"flag_updates"`
+	Expunged    int64 `json:"expunged"`
+	Folders     int   `json:"folders"`
+	Unchanged   int   `json:"unchanged_folders"` // skipped because nothing changed since the last pass
+}
+
+func (c *Counts) add(o Counts) {
+	c.Messages += o.Messages
+	c.Bytes += o.Bytes
+	c.FailedMsgs += o.FailedMsgs
+	c.FlagUpdates += o.FlagUpdates
+	c.Expunged += o.Expunged
+	c.Folders += o.Folders
+	c.Unchanged += o.Unchanged
+}
+
+// copyStats is what one pass did for one user.
 type copyStats struct {
-	Messages    int64 // appended
-	Bytes       int64
-	Failed      int64 // refused by the target or unreadable
-	FlagUpdates int64
-	Expunged    int64
-	Folders     int
-	Unchanged   int // folders skipped because nothing changed since the last pass
+	Counts
 	// Skipped are the folders this pass could not copy, with the reason;
 	// the rest of the user's folders went on.
 	Skipped []FolderFailure
@@ -62,15 +79,9 @@ type FolderFailure struct {
 	Reason string `json:"reason"`
 }
 
-// add sums o into s: the one place where counts of passes are added up.
+// add sums o into s.
 func (s *copyStats) add(o copyStats) {
-	s.Messages += o.Messages
-	s.Bytes += o.Bytes
-	s.Failed += o.Failed
-	s.FlagUpdates += o.FlagUpdates
-	s.Expunged += o.Expunged
-	s.Folders += o.Folders
-	s.Unchanged += o.Unchanged
+	s.Counts.add(o.Counts)
 	s.Skipped = append(s.Skipped, o.Skipped...)
 }
 

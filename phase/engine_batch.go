@@ -297,7 +297,7 @@ func (b *batch) record(p state.Pair, size int64, hash string, app target.Appende
 		p.Status = state.Failed
 		p.Size = size
 		p.Error = rej.Error()
-		b.st.Failed++
+		b.st.FailedMsgs++
 		b.s.p.log().Warn("message refused", "user", b.s.row.SourceUser, "folder", b.e.Source, "key", p.SourceKey, "size", size, "reason", rej.Error())
 	case err != nil:
 		b.storeFailed(err)

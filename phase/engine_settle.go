@@ -51,7 +51,7 @@ func (s *session) copyChunk(ctx context.Context, c conns, fj *folderJob, msgs []
 			}
 			continue
 		}
-		if st.Messages+st.Failed > 0 {
+		if st.Messages+st.FailedMsgs > 0 {
 			rt.progressed()
 		}
 		shrunk := dropped && lt.shrink()

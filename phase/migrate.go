@@ -14,15 +14,9 @@ import (
 
 // RunResult summarises a copying step.
 type RunResult struct {
-	Users       int           `json:"users"`
-	Failed      []UserFailure `json:"failed"`
-	Messages    int64         `json:"messages"`
-	Bytes       int64         `json:"bytes"`
-	FailedMsgs  int64         `json:"failed_messages"`
-	FlagUpdates int64         `json:"flag_updates"`
-	Expunged    int64         `json:"expunged"`
-	Folders     int           `json:"folders"`
-	Unchanged   int           `json:"unchanged_folders"`
+	Users  int           `json:"users"`
+	Failed []UserFailure `json:"failed"`
+	Counts
 	// SkippedFolders are the folders a pass skipped (the user's other
 	// folders went on), with the reason.
 	SkippedFolders []UserFolderFailure `json:"skipped_folders"`
@@ -37,13 +31,7 @@ type UserFolderFailure struct {
 
 // add sums one user's pass into the result.
 func (r *RunResult) add(user string, st copyStats) {
-	r.Messages += st.Messages
-	r.Bytes += st.Bytes
-	r.FailedMsgs += st.Failed
-	r.FlagUpdates += st.FlagUpdates
-	r.Expunged += st.Expunged
-	r.Folders += st.Folders
-	r.Unchanged += st.Unchanged
+	r.Counts.add(st.Counts)
 	for _, f := range st.Skipped {
 		r.SkippedFolders = append(r.SkippedFolders, UserFolderFailure{User: user, FolderFailure: f})
 	}
@@ -51,13 +39,7 @@ func (r *RunResult) add(user string, st copyStats) {
 
 // sum adds another step's result (a pass of sync --follow) into r.
 func (r *RunResult) sum(o RunResult) {
-	r.Messages += o.Messages
-	r.Bytes += o.Bytes
-	r.FailedMsgs += o.FailedMsgs
-	r.FlagUpdates += o.FlagUpdates
-	r.Expunged += o.Expunged
-	r.Folders += o.Folders
-	r.Unchanged += o.Unchanged
+	r.Counts.add(o.Counts)
 	r.SkippedFolders = append(r.SkippedFolders, o.SkippedFolders...)
 }
 
@@ -110,8 +92,8 @@ func (p *Project) passUser(ctx context.Context, r users.Row, opts copyOptions) (
 // or folders skipped, nil if it had none.
 func unitFailures(st copyStats) error {
 	var parts []string
-	if st.Failed > 0 {
-		parts = append(parts, fmt.Sprintf("%d message(s) refused by the target", st.Failed))
+	if st.FailedMsgs > 0 {
+		parts = append(parts, fmt.Sprintf("%d message(s) refused by the target", st.FailedMsgs))
 	}
 	if len(st.Skipped) > 0 {
 		parts = append(parts, describeSkipped(st.Skipped))

@@ -42,29 +42,7 @@ func TestKilledBulkResumesExactlyOnce(t *testing.T) {
 	p.expect(exitOK, "collect")
 	p.expect(exitOK, "approve", "--yes", "--by", "Test")
 
-	self, err := os.Executable()
-	if err != nil {
-		t.Fatal(err)
-	}
-	rng := rand.New(rand.NewPCG(1, 2))
-	kills := 0
-	for attempt := 0; attempt < 4; attempt++ {
-		cmd := exec.Command(self, "--config", filepath.Join(p.dir, "mailshift.yaml"), "--state", filepath.Join(p.dir, "mailshift.db"), "bulk", "--skip-test", "--quiet")
-		cmd.Env = append(os.Environ(), "MAILSHIFT_TEST_AS_MAIN=1")
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		done := make(chan error, 1)
-		go func() { done <- cmd.Wait() }()
-		select {
-		case err := <-done:
-			t.Logf("attempt %d finished before the kill (%v)", attempt, err)
-		case <-time.After(time.Duration(200+rng.IntN(800)) * time.Millisecond):
-			cmd.Process.Signal(syscall.SIGKILL)
-			<-done
-			kills++
-		}
-	}
+	kills := killBulk(t, p, 4, rand.New(rand.NewPCG(1, 2)), 200, 800)
 	if kills == 0 {
 		t.Log("no run was killed: the machine is fast; the test still checks the outcome")
 	}
@@ -154,29 +132,7 @@ func TestBadLinksAndKills(t *testing.T) {
 	srcPx.SetCut(faultproxy.Cut{Down: 1 << 20, Spread: 3 << 20})
 	dstPx.SetCut(faultproxy.Cut{Up: 256 << 10, Spread: 2 << 20})
 
-	self, err := os.Executable()
-	if err != nil {
-		t.Fatal(err)
-	}
-	rng := rand.New(rand.NewPCG(3, 4))
-	kills := 0
-	for attempt := 0; attempt < 5; attempt++ {
-		cmd := exec.Command(self, "--config", filepath.Join(p.dir, "mailshift.yaml"), "--state", filepath.Join(p.dir, "mailshift.db"), "bulk", "--skip-test", "--quiet")
-		cmd.Env = append(os.Environ(), "MAILSHIFT_TEST_AS_MAIN=1")
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		done := make(chan error, 1)
-		go func() { done <- cmd.Wait() }()
-		select {
-		case err := <-done:
-			t.Logf("attempt %d finished before the kill (%v)", attempt, err)
-		case <-time.After(time.Duration(300+rng.IntN(1500)) * time.Millisecond):
-			cmd.Process.Signal(syscall.SIGKILL)
-			<-done
-			kills++
-		}
-	}
+	kills := killBulk(t, p, 5, rand.New(rand.NewPCG(3, 4)), 300, 1500)
 	var code int
 	var out, errOut string
 	for run := 1; run <= 3; run++ {
@@ -194,4 +150,35 @@ func TestBadLinksAndKills(t *testing.T) {
 	p.compare("alice", "old-alice", "alice@new", "new-alice")
 	p.compare("bob", "old-bob", "bob@new", "new-bob")
 	p.expect(exitOK, "verify")
+}
+
+// killBulk starts `mailshift bulk` runs times, each in a process of its
+// own, and kills each with SIGKILL after a random wait of from to
+// from+span milliseconds unless it finished before. It returns how many
+// it killed.
+func killBulk(t *testing.T, p *project, runs int, rng *rand.Rand, from, span int) int {
+	t.Helper()
+	self, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	kills := 0
+	for attempt := range runs {
+		cmd := exec.Command(self, "--config", filepath.Join(p.dir, "mailshift.yaml"), "--state", filepath.Join(p.dir, "mailshift.db"), "bulk", "--skip-test", "--quiet")
+		cmd.Env = append(os.Environ(), "MAILSHIFT_TEST_AS_MAIN=1")
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		done := make(chan error, 1)
+		go func() { done <- cmd.Wait() }()
+		select {
+		case err := <-done:
+			t.Logf("attempt %d finished before the kill (%v)", attempt, err)
+		case <-time.After(time.Duration(from+rng.IntN(span)) * time.Millisecond):
+			cmd.Process.Signal(syscall.SIGKILL)
+			<-done
+			kills++
+		}
+	}
+	return kills
 }
