@@ -1,0 +1,643 @@
+// Package fakemail is an in-memory mail server for fast tests of the copy
+// engine: accounts of folders of messages (UID, flags, internal date,
+// bytes; per folder UIDVALIDITY, UIDNEXT and HIGHESTMODSEQ) that tests
+// read through source.Source and write through target.Target "connections",
+// as many at once as they like.
+//
+// It behaves like target/imaptarget and source/imapsource on Dovecot where
+// mailshift relies on it (a missing folder wraps mailbox.ErrFolderGone,
+// creating an existing folder is no error, a batch is stored all or
+// nothing, Fetch skips vanished messages, sizes are exact) and lets a test
+// change what the server can do and how it fails between any two calls:
+// capabilities (Options), connections cut after a number of bytes (Cut),
+// refused messages and folders (Options.Refuse, Options.FolderFaults).
+// Counters tell a test how much work each account received.
+//
+// A Server is safe for concurrent use; each connection (Source, Target) is
+// too, though mailshift uses each from one goroutine at a time.
+package fakemail
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/mailshift/mailshift/internal/mailbox"
+	"github.com/mailshift/mailshift/internal/testrig/imaptest"
+	"github.com/mailshift/mailshift/target"
+)
+
+// Op names an operation on a folder, for FolderFault.
+type Op string
+
+// Operations a FolderFault can make fail.
+const (
+	OpStatus   Op = "status"   // Target.Status
+	OpMessages Op = "messages" // Messages (source and target), Changes, Keys
+	OpFetch    Op = "fetch"    // Fetch (source and target)
+	OpCreate   Op = "create"   // Target.CreateFolder
+	OpAppend   Op = "append"   // Target.Append and AppendBatch
+	OpSetFlags Op = "setflags" // Target.SetFlags
+	OpExpunge  Op = "expunge"  // Target.Expunge
+	OpRename   Op = "rename"   // Target.RenameFolder (either name)
+	OpDelete   Op = "delete"   // Target.DeleteFolder
+)
+
+// FolderFault makes operations on one folder fail with Err.
+type FolderFault struct {
+	User   string // "" for every account
+	Folder string // the folder's full name, as the server spells it
+	Ops    []Op   // nil for every operation
+	Err    error  // e.g. mailbox.Mark(mailbox.ErrRefused, errors.New("..."))
+}
+
+// Options are what the server can do, and the faults that do not depend on
+// the traffic. The zero value is a full-featured server (UIDPLUS,
+// MULTIAPPEND, CONDSTORE, special-use creation, keywords, "/" delimiter,
+// RENAME keeps UIDVALIDITY) that refuses nothing.
+type Options struct {
+	NoUIDPlus     bool // APPEND does not say the new UID: Appended.UID is 0
+	NoMultiAppend bool // BatchAppender.Batches is false; AppendBatch is refused
+	NoCondStore   bool // no HIGHESTMODSEQ or MODSEQ (reported as 0)
+	NoSpecialUse  bool // CreateFolder ignores roles; Folders report none
+	NoKeywords    bool // keywords are silently dropped on APPEND and STORE
+
+	// Delimiter is the hierarchy separator, '/' if 0. Set it before
+	// seeding: names already stored are not converted.
+	Delimiter rune
+
+	// RenameNewUIDValidity gives renamed folders (and their subfolders)
+	// a new UIDVALIDITY, as Courier does.
+	RenameNewUIDValidity bool
+
+	// AppendLimit refuses messages over so many bytes ([TOOBIG]) and is
+	// reported by Describe; 0 for no limit.
+	AppendLimit int64
+
+	// Refuse, if set, is asked about every message appended; a non-nil
+	// answer refuses it. A batch holding a refused message is refused
+	// whole (target.ErrBatchRefused) and nothing of it is stored.
+	Refuse func(folder string, flags []string, body []byte) *target.RejectedError
+
+	// FolderFaults make operations on named folders fail.
+	FolderFaults []FolderFault
+}
+
+// Cut drops a target connection in the middle of an append: once After
+// more bytes of message bodies have been appended to the account (counted
+// from when the cut was set, across all its connections), the Append or
+// AppendBatch that crosses the mark fails with an error marked
+// mailbox.ErrTransient. With AnswerLost the message (or the whole batch)
+// was stored before the answer was lost; otherwise none of it was. The
+// connection stays broken afterwards: every later call on it fails with a
+// transient error until the test opens a new one.
+type Cut struct {
+	After      int64
+	AnswerLost bool
+	// Times is how many appends are cut, each After bytes after the
+	// previous cut; 0 means once.
+	Times int
+}
+
+// Counters tell how much work an account received. Calls that failed
+// count too.
+type Counters struct {
+	Connections   int64 // Source and Target opened
+	Appends       int64 // Append calls
+	Batches       int64 // AppendBatch calls (with at least one item)
+	Stored        int64 // messages stored by Append and AppendBatch
+	StoredBytes   int64 // their bytes
+	ReceivedBytes int64 // bytes of message bodies received by appends, stored or not
+	Cuts          int64 // appends cut by a Cut
+	Fetches       int64 // Fetch calls (source and target)
+	Fetched       int64 // messages delivered by Fetch
+	FetchedBytes  int64 // their bytes
+	Listings      int64 // Messages, Changes and Keys calls
+	FlagChanges   int64 // SetFlags calls
+	Expunged      int64 // messages removed by Target.Expunge
+}
+
+// Server is an in-memory mail server.
+type Server struct {
+	mu       sync.Mutex
+	opts     Options
+	accounts map[string]*account
+	validity uint32 // last UIDVALIDITY handed out
+	clock    time.Time
+}
+
+// account is one user's mailbox.
+type account struct {
+	folders map[string]*folder // by full name; INBOX is "INBOX"
+	counts  Counters
+	cut     *cutState
+	conns   map[*conn]struct{}
+}
+
+type cutState struct {
+	Cut
+	left  int64 // bytes until the next cut
+	fired int
+}
+
+// folder is one folder of an account.
+type folder struct {
+	name        string
+	role        string
+	uidValidity uint32
+	uidNext     uint32
+	modSeq      uint64
+	msgs        []*message // ascending UID
+}
+
+// message is one stored message. body is never modified once stored.
+type message struct {
+	uid    uint32
+	flags  []string // normalised, sorted
+	date   time.Time
+	body   []byte
+	modSeq uint64
+}
+
+// NewServer returns an empty server with the zero Options.
+func NewServer() *Server {
+	return &Server{accounts: map[string]*account{}, validity: uint32(time.Now().Unix()%1_000_000) + 1000}
+}
+
+// Options returns the server's current options.
+func (s *Server) Options() Options {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.opts
+}
+
+// SetOptions replaces the server's options; calls from then on see them.
+func (s *Server) SetOptions(o Options) {
+	s.mu.Lock()
+	s.opts = o
+	s.mu.Unlock()
+}
+
+// Change lets f edit the server's options in place.
+func (s *Server) Change(f func(o *Options)) {
+	s.mu.Lock()
+	f(&s.opts)
+	s.mu.Unlock()
+}
+
+// FailFolder adds a FolderFault: ops (every operation if none) on folder of
+// user ("" for every account) fail with err.
+func (s *Server) FailFolder(user, folder string, err error, ops ...Op) {
+	s.Change(func(o *Options) {
+		o.FolderFaults = append(slices.Clone(o.FolderFaults), FolderFault{User: user, Folder: folder, Ops: ops, Err: err})
+	})
+}
+
+// SetCut arms c on user's account, replacing any cut armed before; the
+// zero Cut disarms it.
+func (s *Server) SetCut(user string, c Cut) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	a := s.account(user)
+	if c == (Cut{}) {
+		a.cut = nil
+		return
+	}
+	a.cut = &cutState{Cut: c, left: c.After}
+}
+
+// Disconnect breaks every open connection of user, as a server restart
+// would: their calls fail with transient errors from now on.
+func (s *Server) Disconnect(user string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	a := s.account(user)
+	for c := range a.conns {
+		c.broken = mailbox.Mark(mailbox.ErrTransient, fmt.Errorf("fakemail: connection of %q was closed by the server", user))
+	}
+}
+
+// Counters returns what user's account received so far.
+func (s *Server) Counters(user string) Counters {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.account(user).counts
+}
+
+// ResetCounters sets user's counters to zero.
+func (s *Server) ResetCounters(user string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.account(user).counts = Counters{}
+}
+
+// AddUser creates user's account (with an empty INBOX) if it does not
+// exist. Opening a connection or Put does so too.
+func (s *Server) AddUser(user string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.account(user)
+}
+
+// Users lists the accounts, sorted.
+func (s *Server) Users() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []string
+	for u := range s.accounts {
+		out = append(out, u)
+	}
+	slices.Sort(out)
+	return out
+}
+
+// account returns user's account, creating it. s.mu is held.
+func (s *Server) account(user string) *account {
+	a, ok := s.accounts[user]
+	if !ok {
+		a = &account{folders: map[string]*folder{}, conns: map[*conn]struct{}{}}
+		s.accounts[user] = a
+		s.newFolder(a, "INBOX", "")
+	}
+	return a
+}
+
+func (s *Server) delim() rune {
+	if s.opts.Delimiter == 0 {
+		return '/'
+	}
+	return s.opts.Delimiter
+}
+
+// canon spells INBOX (in any case, also as the first component) "INBOX".
+func (s *Server) canon(name string) string {
+	d := string(s.delim())
+	first, rest, nested := strings.Cut(name, d)
+	if strings.EqualFold(first, "INBOX") {
+		if nested {
+			return "INBOX" + d + rest
+		}
+		return "INBOX"
+	}
+	return name
+}
+
+// nextValidity hands out a UIDVALIDITY no folder had before.
+func (s *Server) nextValidity() uint32 {
+	s.validity++
+	return s.validity
+}
+
+// newFolder creates name in a (not its parents). s.mu is held.
+func (s *Server) newFolder(a *account, name, role string) *folder {
+	f := &folder{name: name, role: role, uidValidity: s.nextValidity(), uidNext: 1, modSeq: 1}
+	a.folders[name] = f
+	return f
+}
+
+// validName checks a folder name: not empty, no empty component.
+func (s *Server) validName(name string) error {
+	if name == "" {
+		return mailbox.Mark(mailbox.ErrRefused, fmt.Errorf("fakemail: empty folder name"))
+	}
+	for _, p := range strings.Split(name, string(s.delim())) {
+		if p == "" {
+			return mailbox.Mark(mailbox.ErrRefused, fmt.Errorf("fakemail: folder name %q has an empty component", name))
+		}
+	}
+	return nil
+}
+
+// create creates name and its missing parents; an existing folder is left
+// as it is. s.mu is held.
+func (s *Server) create(a *account, name, role string) error {
+	name = s.canon(name)
+	if err := s.validName(name); err != nil {
+		return err
+	}
+	if s.opts.NoSpecialUse {
+		role = ""
+	}
+	parts := strings.Split(name, string(s.delim()))
+	for i := range parts {
+		p := strings.Join(parts[:i+1], string(s.delim()))
+		if _, ok := a.folders[p]; ok {
+			continue
+		}
+		r := ""
+		if i == len(parts)-1 {
+			r = role
+		}
+		s.newFolder(a, p, r)
+	}
+	return nil
+}
+
+// normFlags drops \Recent, duplicates (system flags case-insensitively)
+// and, without keywords, keywords; system flags get their usual spelling.
+func normFlags(flags []string, keywords bool) []string {
+	out := []string{}
+	for _, f := range flags {
+		if f == "" {
+			continue
+		}
+		if strings.HasPrefix(f, `\`) {
+			switch strings.ToLower(f) {
+			case `\seen`:
+				f = `\Seen`
+			case `\answered`:
+				f = `\Answered`
+			case `\flagged`:
+				f = `\Flagged`
+			case `\draft`:
+				f = `\Draft`
+			case `\deleted`:
+				f = `\Deleted`
+			default:
+				continue // \Recent and unknown system flags
+			}
+		} else if !keywords {
+			continue
+		}
+		if !slices.Contains(out, f) {
+			out = append(out, f)
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
+// store adds a message to f. s.mu is held.
+func (s *Server) store(f *folder, flags []string, date time.Time, body []byte) *message {
+	if date.IsZero() {
+		date = s.now()
+	}
+	f.modSeq++
+	m := &message{uid: f.uidNext, flags: normFlags(flags, !s.opts.NoKeywords), date: date.Truncate(time.Second), body: body, modSeq: f.modSeq}
+	f.uidNext++
+	f.msgs = append(f.msgs, m)
+	return m
+}
+
+// now is the internal date of a message appended without one.
+func (s *Server) now() time.Time {
+	return time.Now().Truncate(time.Second)
+}
+
+// find returns the index of uid in f.msgs, or -1.
+func (f *folder) find(uid uint32) int {
+	i, ok := slices.BinarySearchFunc(f.msgs, uid, func(m *message, u uint32) int {
+		switch {
+		case m.uid < u:
+			return -1
+		case m.uid > u:
+			return 1
+		}
+		return 0
+	})
+	if !ok {
+		return -1
+	}
+	return i
+}
+
+// counters returns f's counters as mailbox.Folder (Bytes summed).
+func (s *Server) counters(f *folder) mailbox.Folder {
+	var n int64
+	for _, m := range f.msgs {
+		n += int64(len(m.body))
+	}
+	out := mailbox.Folder{
+		Name:        f.name,
+		Role:        f.role,
+		Messages:    uint32(len(f.msgs)),
+		Bytes:       n,
+		UIDValidity: f.uidValidity,
+		UIDNext:     f.uidNext,
+	}
+	if !s.opts.NoCondStore {
+		out.HighestModSeq = f.modSeq
+	}
+	if s.opts.NoSpecialUse {
+		out.Role = ""
+	}
+	return out
+}
+
+// meta returns m as mailbox.Message.
+func (s *Server) meta(m *message) mailbox.Message {
+	out := mailbox.Message{
+		Key:          fmt.Sprint(m.uid),
+		UID:          m.uid,
+		Size:         int64(len(m.body)),
+		Flags:        slices.Clone(m.flags),
+		InternalDate: m.date,
+	}
+	if !s.opts.NoCondStore {
+		out.ModSeq = m.modSeq
+	}
+	return out
+}
+
+// fault returns the error a FolderFault sets for op on folder, or nil.
+func (s *Server) fault(user string, op Op, folder string) error {
+	folder = s.canon(folder)
+	for _, ff := range s.opts.FolderFaults {
+		if ff.User != "" && ff.User != user || s.canon(ff.Folder) != folder {
+			continue
+		}
+		if len(ff.Ops) == 0 || slices.Contains(ff.Ops, op) {
+			return fmt.Errorf("fakemail: %s folder %q of %q: %w", op, folder, user, ff.Err)
+		}
+	}
+	return nil
+}
+
+// gone is the error for a folder that does not exist.
+func gone(op, user, folder string) error {
+	return fmt.Errorf("fakemail: %s folder %q of %q: %w", op, folder, user, mailbox.ErrFolderGone)
+}
+
+// Put stores a message in user's folder (created with its parents if
+// missing), without faults or counters, and returns its UID. A zero date
+// is now.
+func (s *Server) Put(user, folder string, body []byte, flags []string, date time.Time) uint32 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	a := s.account(user)
+	folder = s.canon(folder)
+	if err := s.create(a, folder, ""); err != nil {
+		panic(err)
+	}
+	return s.store(a.folders[folder], flags, date, slices.Clone(body)).uid
+}
+
+// CreateFolder creates user's folder and its missing parents, with role
+// (without Options.NoSpecialUse), as a mail client would.
+func (s *Server) CreateFolder(user, folder, role string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.create(s.account(user), folder, role)
+}
+
+// SetFlags replaces the flags of a message of user, as a mail client
+// would; a UID the folder does not hold is an error.
+func (s *Server) SetFlags(user, folder string, uid uint32, flags []string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	f, ok := s.account(user).folders[s.canon(folder)]
+	if !ok {
+		return gone("set flags in", user, folder)
+	}
+	i := f.find(uid)
+	if i < 0 {
+		return fmt.Errorf("fakemail: folder %q of %q has no UID %d", folder, user, uid)
+	}
+	s.setFlags(f, i, flags)
+	return nil
+}
+
+func (s *Server) setFlags(f *folder, i int, flags []string) {
+	f.modSeq++
+	m := *f.msgs[i]
+	m.flags, m.modSeq = normFlags(flags, !s.opts.NoKeywords), f.modSeq
+	f.msgs[i] = &m
+}
+
+// Expunge removes messages of user by UID, as a mail client would.
+func (s *Server) Expunge(user, folder string, uids ...uint32) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	f, ok := s.account(user).folders[s.canon(folder)]
+	if !ok {
+		return gone("expunge from", user, folder)
+	}
+	s.expunge(f, uids)
+	return nil
+}
+
+// expunge removes uids from f and returns how many it removed.
+func (s *Server) expunge(f *folder, uids []uint32) int {
+	n := len(f.msgs)
+	f.msgs = slices.DeleteFunc(slices.Clone(f.msgs), func(m *message) bool { return slices.Contains(uids, m.uid) })
+	if len(f.msgs) != n {
+		f.modSeq++
+	}
+	return n - len(f.msgs)
+}
+
+// Rename renames user's folder (with its subfolders), as a mail client
+// would; Options.RenameNewUIDValidity applies.
+func (s *Server) Rename(user, from, to string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.rename(user, s.account(user), from, to)
+}
+
+func (s *Server) rename(user string, a *account, from, to string) error {
+	from, to = s.canon(from), s.canon(to)
+	if err := s.validName(to); err != nil {
+		return err
+	}
+	if from == "INBOX" {
+		return mailbox.Mark(mailbox.ErrRefused, fmt.Errorf("fakemail: renaming INBOX of %q is not supported", user))
+	}
+	if _, ok := a.folders[from]; !ok {
+		return gone("rename", user, from)
+	}
+	if _, ok := a.folders[to]; ok {
+		return mailbox.Mark(mailbox.ErrRefused, fmt.Errorf("fakemail: rename folder %q of %q: %q exists [ALREADYEXISTS]", from, user, to))
+	}
+	d := string(s.delim())
+	if strings.HasPrefix(to+d, from+d) {
+		return mailbox.Mark(mailbox.ErrRefused, fmt.Errorf("fakemail: rename folder %q of %q into itself (%q)", from, user, to))
+	}
+	var moved []*folder
+	for name, f := range a.folders {
+		if name == from || strings.HasPrefix(name, from+d) {
+			delete(a.folders, name)
+			f.name = to + strings.TrimPrefix(name, from)
+			moved = append(moved, f)
+		}
+	}
+	if i := strings.LastIndex(to, d); i > 0 {
+		if err := s.create(a, to[:i], ""); err != nil {
+			return err
+		}
+	}
+	for _, f := range moved {
+		if s.opts.RenameNewUIDValidity {
+			f.uidValidity = s.nextValidity()
+		}
+		a.folders[f.name] = f
+	}
+	return nil
+}
+
+// Delete deletes user's folder (not its subfolders), as a mail client
+// would. A missing folder is not an error.
+func (s *Server) Delete(user, folder string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.delete(user, s.account(user), folder)
+}
+
+func (s *Server) delete(user string, a *account, name string) error {
+	name = s.canon(name)
+	if name == "INBOX" {
+		return mailbox.Mark(mailbox.ErrRefused, fmt.Errorf("fakemail: INBOX of %q cannot be deleted", user))
+	}
+	delete(a.folders, name)
+	return nil
+}
+
+// ResetUIDValidity gives user's folder a new UIDVALIDITY and numbers its
+// messages again from 1, as a server that rebuilt its index would.
+func (s *Server) ResetUIDValidity(user, folder string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	f, ok := s.account(user).folders[s.canon(folder)]
+	if !ok {
+		return gone("reset", user, folder)
+	}
+	f.uidValidity = s.nextValidity()
+	f.modSeq++
+	msgs := make([]*message, len(f.msgs))
+	for i, m := range f.msgs {
+		c := *m
+		c.uid, c.modSeq = uint32(i+1), f.modSeq
+		msgs[i] = &c
+	}
+	f.msgs, f.uidNext = msgs, uint32(len(msgs)+1)
+	return nil
+}
+
+// Folder returns the counters of user's folder, and whether it exists.
+func (s *Server) Folder(user, folder string) (mailbox.Folder, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	f, ok := s.account(user).folders[s.canon(folder)]
+	if !ok {
+		return mailbox.Folder{}, false
+	}
+	return s.counters(f), true
+}
+
+// Snapshot returns every folder of user (empty ones too) with its messages
+// in UID order: bytes, flags (sorted), internal date and UID, in the shape
+// imaptest.Compare takes.
+func (s *Server) Snapshot(user string) map[string][]imaptest.Message {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := map[string][]imaptest.Message{}
+	for name, f := range s.account(user).folders {
+		msgs := []imaptest.Message{}
+		for _, m := range f.msgs {
+			msgs = append(msgs, imaptest.Message{Folder: name, Body: slices.Clone(m.body), Flags: slices.Clone(m.flags), InternalDate: m.date, UID: m.uid})
+		}
+		out[name] = msgs
+	}
+	return out
+}
