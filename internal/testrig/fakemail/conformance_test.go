@@ -10,6 +10,8 @@ import (
 	"github.com/mailshift/mailshift/internal/testrig/fakemail"
 	"github.com/mailshift/mailshift/source"
 	"github.com/mailshift/mailshift/source/sourcetest"
+	"github.com/mailshift/mailshift/target"
+	"github.com/mailshift/mailshift/target/targettest"
 )
 
 // TestSourceConformance runs the source conformance suite against the
@@ -83,4 +85,62 @@ func (m *medium) Digest(t *testing.T) string {
 		}
 	}
 	return fmt.Sprintf("%x", h.Sum(nil))
+}
+
+// TestTargetConformance runs the target conformance suite against the
+// fake's Target: a full-featured server, the same losing the answer to a
+// cut append, and a meagre one (no UIDPLUS, MULTIAPPEND, CONDSTORE,
+// special-use or keywords; "." as delimiter; a new UIDVALIDITY on rename).
+func TestTargetConformance(t *testing.T) {
+	const limit = 2 << 20
+	full := targettest.Abilities{Keywords: true, UIDPlus: true, Batches: true, Roles: true, RenameKeepsUIDValidity: true, RefuseOver: limit}
+	meagre := targettest.Abilities{RefuseOver: limit}
+	refuseBig := func(folder string, flags []string, body []byte) *target.RejectedError {
+		if len(body) > limit {
+			return &target.RejectedError{Reason: "too big for this test"}
+		}
+		return nil
+	}
+	for _, v := range []struct {
+		name       string
+		opts       fakemail.Options
+		abilities  targettest.Abilities
+		answerLost bool
+	}{
+		{"full", fakemail.Options{AppendLimit: limit}, full, false},
+		{"full answer lost", fakemail.Options{Refuse: refuseBig}, full, true},
+		{"meagre", fakemail.Options{
+			NoUIDPlus: true, NoMultiAppend: true, NoCondStore: true, NoSpecialUse: true, NoKeywords: true,
+			Delimiter: '.', RenameNewUIDValidity: true, Refuse: refuseBig,
+		}, meagre, true},
+	} {
+		t.Run(v.name, func(t *testing.T) {
+			targettest.Run(t, targettest.Kind{
+				Name:      "imap",
+				Abilities: v.abilities,
+				New: func(t *testing.T) targettest.Account {
+					srv := fakemail.NewServer()
+					srv.SetOptions(v.opts)
+					return &account{srv: srv, user: "bob", answerLost: v.answerLost}
+				},
+			})
+		})
+	}
+}
+
+// account is an account of a fake server as a target.
+type account struct {
+	srv        *fakemail.Server
+	user       string
+	answerLost bool
+}
+
+func (a *account) Open(t *testing.T) target.Target {
+	tg := a.srv.Target(a.user)
+	t.Cleanup(func() { tg.Close() })
+	return tg
+}
+
+func (a *account) CutAfter(t *testing.T, n int64) {
+	a.srv.SetCut(a.user, fakemail.Cut{After: n, AnswerLost: a.answerLost})
 }
