@@ -1,0 +1,74 @@
+package imaptarget_test
+
+import (
+	"context"
+	"fmt"
+	"sync/atomic"
+	"testing"
+
+	"github.com/mailshift/mailshift/internal/imapconn"
+	"github.com/mailshift/mailshift/internal/testrig/dovecot"
+	"github.com/mailshift/mailshift/internal/testrig/faultproxy"
+	"github.com/mailshift/mailshift/target"
+	"github.com/mailshift/mailshift/target/imaptarget"
+	"github.com/mailshift/mailshift/target/targettest"
+)
+
+// refuseOver is the largest message the Dovecot of the conformance test
+// takes.
+const refuseOver = 2 << 20
+
+// TestConformance runs the target conformance suite against real Dovecot
+// accounts, one fresh account per check, each reached through a fault
+// proxy that cuts its connections on demand.
+func TestConformance(t *testing.T) {
+	srv := dovecot.Start(t, dovecot.Options{AppendLimit: refuseOver})
+	// Every account up front: Dovecot may not see a passwd-file line
+	// added within the same second as the last time it read the file.
+	const accounts = 24
+	for i := 1; i <= accounts; i++ {
+		srv.AddUser(fmt.Sprintf("tconf%d", i), "secret")
+	}
+	var users atomic.Int64
+	targettest.Run(t, targettest.Kind{
+		Name: "imap",
+		Abilities: targettest.Abilities{
+			Keywords: true, UIDPlus: true, Batches: true,
+			// Dovecot 2.3 offers no CREATE-SPECIAL-USE: it takes CREATE
+			// with USE and ignores the attribute.
+			Roles:                  false,
+			RenameKeepsUIDValidity: true, RefuseOver: refuseOver,
+		},
+		New: func(t *testing.T) targettest.Account {
+			n := users.Add(1)
+			if n > accounts {
+				t.Fatalf("more than %d checks: raise accounts", accounts)
+			}
+			return &account{user: fmt.Sprintf("tconf%d", n), proxy: faultproxy.Start(t, srv.Addr)}
+		},
+	})
+}
+
+// account is a Dovecot account reached through a fault proxy.
+type account struct {
+	user  string
+	proxy *faultproxy.Proxy
+}
+
+func (a *account) Open(t *testing.T) target.Target {
+	t.Helper()
+	tg, err := imaptarget.Open(context.Background(), imapconn.Options{Addr: a.proxy.Addr, TLS: imapconn.TLSNone, User: a.user, Password: "secret"})
+	if err != nil {
+		t.Fatalf("open %s: %v", a.user, err)
+	}
+	t.Cleanup(func() { tg.Close() })
+	return tg
+}
+
+// CutAfter cuts every connection through the proxy once n more bytes have
+// passed it (both ways: an append's traffic is nearly all towards the
+// server).
+func (a *account) CutAfter(t *testing.T, n int64) {
+	up, down := a.proxy.Bytes()
+	a.proxy.At(up+down+n, a.proxy.CutAll)
+}
