@@ -3,7 +3,6 @@ package imaptarget_test
 import (
 	"context"
 	"fmt"
-	"sync/atomic"
 	"testing"
 
 	"github.com/mailshift/mailshift/internal/imapconn"
@@ -14,39 +13,59 @@ import (
 	"github.com/mailshift/mailshift/target/targettest"
 )
 
-// refuseOver is the largest message the Dovecot of the conformance test
-// takes.
+// refuseOver is the largest message the Dovecots of the conformance test
+// take.
 const refuseOver = 2 << 20
 
 // TestConformance runs the target conformance suite against real Dovecot
 // accounts, one fresh account per check, each reached through a fault
-// proxy that cuts its connections on demand.
+// proxy that cuts its connections on demand: a Dovecot as configured by
+// default, and one that looks like Courier ("." separator, "INBOX."
+// prefix) and hides UIDPLUS, MULTIAPPEND and CONDSTORE.
 func TestConformance(t *testing.T) {
-	srv := dovecot.Start(t, dovecot.Options{AppendLimit: refuseOver})
-	// Every account up front: Dovecot may not see a passwd-file line
-	// added within the same second as the last time it read the file.
-	const accounts = 24
-	for i := 1; i <= accounts; i++ {
-		srv.AddUser(fmt.Sprintf("tconf%d", i), "secret")
-	}
-	var users atomic.Int64
-	targettest.Run(t, targettest.Kind{
-		Name: "imap",
-		Abilities: targettest.Abilities{
+	for _, v := range []struct {
+		name      string
+		opts      dovecot.Options
+		abilities targettest.Abilities
+	}{
+		{"dovecot", dovecot.Options{AppendLimit: refuseOver}, targettest.Abilities{
 			Keywords: true, UIDPlus: true, Batches: true,
 			// Dovecot 2.3 offers no CREATE-SPECIAL-USE: it takes CREATE
 			// with USE and ignores the attribute.
 			Roles:                  false,
 			RenameKeepsUIDValidity: true, RefuseOver: refuseOver,
-		},
-		New: func(t *testing.T) targettest.Account {
-			n := users.Add(1)
-			if n > accounts {
-				t.Fatalf("more than %d checks: raise accounts", accounts)
+		}},
+		{"courier-like", dovecot.Options{
+			AppendLimit: refuseOver, Separator: ".", Prefix: "INBOX.", NoSpecialUse: true,
+			DisableCaps: []string{"UIDPLUS", "MULTIAPPEND", "CONDSTORE", "QRESYNC"},
+		}, targettest.Abilities{
+			Keywords: true, UIDPlus: false, Batches: false, Roles: false,
+			RenameKeepsUIDValidity: true, RefuseOver: refuseOver,
+		}},
+	} {
+		t.Run(v.name, func(t *testing.T) {
+			srv := dovecot.Start(t, v.opts)
+			// Every account up front: Dovecot may not see a passwd-file
+			// line added within the same second as the last time it read
+			// the file.
+			const accounts = 24
+			for i := 1; i <= accounts; i++ {
+				srv.AddUser(fmt.Sprintf("tconf%d", i), "secret")
 			}
-			return &account{user: fmt.Sprintf("tconf%d", n), proxy: faultproxy.Start(t, srv.Addr)}
-		},
-	})
+			users := 0
+			targettest.Run(t, targettest.Kind{
+				Name:      "imap",
+				Abilities: v.abilities,
+				New: func(t *testing.T) targettest.Account {
+					users++
+					if users > accounts {
+						t.Fatalf("more than %d checks: raise accounts", accounts)
+					}
+					return &account{user: fmt.Sprintf("tconf%d", users), proxy: faultproxy.Start(t, srv.Addr)}
+				},
+			})
+		})
+	}
 }
 
 // account is a Dovecot account reached through a fault proxy.

@@ -39,7 +39,9 @@ type Abilities struct {
 	// kept).
 	Keywords bool
 	// UIDPlus says whether appends return the new messages' UIDs, and
-	// Describe reports UIDPlus.
+	// Describe reports UIDPlus. Without it a UID may still be returned (a
+	// server that says APPENDUID without announcing UIDPLUS); if it is, it
+	// must be right.
 	UIDPlus bool
 	// Batches says whether the target is a target.BatchAppender whose
 	// Batches reports true.
@@ -364,9 +366,6 @@ func (c *checker) checkAppended(t *testing.T, folder string, ap target.Appended)
 	if c.a.UIDPlus && (ap.UID == 0 || ap.UIDValidity == 0) {
 		t.Errorf("Append to %q: UIDVALIDITY %d UID %d, but the kind declares UIDPLUS", folder, ap.UIDValidity, ap.UID)
 	}
-	if !c.a.UIDPlus && ap.UID != 0 {
-		t.Errorf("Append to %q: UID %d without UIDPLUS", folder, ap.UID)
-	}
 }
 
 // stored is a message read back from the target.
@@ -483,20 +482,21 @@ func (c *checker) appendReadBack(t *testing.T) {
 		t.Errorf("Messages(%q): folder says %d bytes, %d appended", folder, f.Bytes, sum)
 	}
 	c.same(t, folder, want, got)
-	if c.a.UIDPlus {
-		for i, ap := range aps {
-			if ap.UIDValidity != after.UIDValidity {
-				t.Errorf("Append %d: APPENDUID validity %d, the folder's is %d", i+1, ap.UIDValidity, after.UIDValidity)
-			}
-			if i < len(got) && got[i].msg.UID != ap.UID {
-				t.Errorf("Append %d: APPENDUID %d, but the message listed there has UID %d", i+1, ap.UID, got[i].msg.UID)
-			}
-			if ap.UID >= after.UIDNext {
-				t.Errorf("Append %d: UID %d, but UIDNEXT is %d", i+1, ap.UID, after.UIDNext)
-			}
-			if i > 0 && ap.UID <= aps[i-1].UID {
-				t.Errorf("Append %d: UID %d after %d", i+1, ap.UID, aps[i-1].UID)
-			}
+	for i, ap := range aps {
+		if ap.UID == 0 {
+			continue
+		}
+		if ap.UIDValidity != after.UIDValidity {
+			t.Errorf("Append %d: APPENDUID validity %d, the folder's is %d", i+1, ap.UIDValidity, after.UIDValidity)
+		}
+		if i < len(got) && got[i].msg.UID != ap.UID {
+			t.Errorf("Append %d: APPENDUID %d, but the message listed there has UID %d", i+1, ap.UID, got[i].msg.UID)
+		}
+		if ap.UID >= after.UIDNext {
+			t.Errorf("Append %d: UID %d, but UIDNEXT is %d", i+1, ap.UID, after.UIDNext)
+		}
+		if i > 0 && aps[i-1].UID != 0 && ap.UID <= aps[i-1].UID {
+			t.Errorf("Append %d: UID %d after %d", i+1, ap.UID, aps[i-1].UID)
 		}
 	}
 	// A fresh connection reads the same.
@@ -693,7 +693,7 @@ func (c *checker) checkBatch(t *testing.T, folder string, aps []target.Appended,
 	}
 	for i, ap := range aps {
 		c.checkAppended(t, folder, ap)
-		if c.a.UIDPlus && i > 0 && ap.UID <= aps[i-1].UID {
+		if i > 0 && ap.UID != 0 && ap.UID <= aps[i-1].UID {
 			t.Errorf("AppendBatch to %q: message %d has UID %d after %d", folder, i+1, ap.UID, aps[i-1].UID)
 		}
 	}
@@ -723,8 +723,7 @@ func (c *checker) appendBatch(t *testing.T) {
 	_, got := readBack(t, tg, folder)
 	want := append(slices.Clone(first), second...)
 	c.same(t, folder, want, got)
-	if c.a.UIDPlus {
-		all := append(aps1, aps2...)
+	if all := append(aps1, aps2...); all[0].UID != 0 {
 		if all[len(all)-1].UID >= st.UIDNext {
 			t.Errorf("AppendBatch: last UID %d, but UIDNEXT is %d", all[len(all)-1].UID, st.UIDNext)
 		}
@@ -742,7 +741,7 @@ func (c *checker) appendBatch(t *testing.T) {
 	}
 	// Single appends go on after the batches.
 	ap := c.appendOne(t, tg, folder, Messages(21, 1, 500)[0])
-	if c.a.UIDPlus && ap.UID <= aps2[len(aps2)-1].UID {
+	if ap.UID != 0 && ap.UID <= aps2[len(aps2)-1].UID {
 		t.Errorf("Append after batches: UID %d, the last batch ended at %d", ap.UID, aps2[len(aps2)-1].UID)
 	}
 }
