@@ -179,6 +179,8 @@ func Run(t *testing.T, k Kind) {
 	run("Expunge", (*checker).expunge)
 	run("FetchVanished", (*checker).fetchVanished)
 	run("TwoConnections", (*checker).twoConnections)
+	run("WrongSize", (*checker).wrongSize)
+	run("Cancel", (*checker).cancel)
 	run("CutAppend", (*checker).cutAppend)
 	run("CutBatch", (*checker).cutBatch)
 }
@@ -1039,4 +1041,58 @@ func (c *checker) cutBatch(t *testing.T) {
 	}
 	_, got := readBack(t, tg2, folder)
 	c.same(t, folder, want, got)
+}
+
+func (c *checker) wrongSize(t *testing.T) {
+	tg := c.open(t)
+	m := Messages(31, 1, 2000)[0]
+	for _, size := range []int64{int64(len(m.Body)) + 5, int64(len(m.Body)) - 5} {
+		if _, err := tg.Append(ctx, "INBOX", m.Flags, m.Date, size, bytes.NewReader(m.Body)); err == nil {
+			t.Errorf("Append of %d bytes announced as %d: no error", len(m.Body), size)
+		}
+	}
+	// Nothing half-written was stored, and the connection serves again.
+	c.appendOne(t, tg, "INBOX", m)
+	_, got := readBack(t, tg, "INBOX")
+	c.same(t, "INBOX", []Message{m}, got)
+}
+
+func (c *checker) cancel(t *testing.T) {
+	tg := c.open(t)
+	m := Messages(32, 1, 2000)[0]
+	done, cancel := context.WithCancel(ctx)
+	cancel()
+	if _, err := tg.Append(done, "INBOX", m.Flags, m.Date, int64(len(m.Body)), bytes.NewReader(m.Body)); !errors.Is(err, context.Canceled) {
+		t.Errorf("Append with an ended context: %v, want context.Canceled", err)
+	}
+	if _, err := tg.Status(done, "INBOX"); !errors.Is(err, context.Canceled) {
+		t.Errorf("Status with an ended context: %v, want context.Canceled", err)
+	}
+	if ba, ok := tg.(target.BatchAppender); ok && c.a.Batches {
+		if _, err := ba.AppendBatch(done, "INBOX", items([]Message{m})); !errors.Is(err, context.Canceled) {
+			t.Errorf("AppendBatch with an ended context: %v, want context.Canceled", err)
+		}
+	}
+	// A body that stalls until the context ends: Append returns soon after.
+	live, cancel := context.WithCancel(ctx)
+	pr, pw := io.Pipe()
+	defer pw.Close()
+	go func() {
+		pw.Write(m.Body[:len(m.Body)/2])
+		<-live.Done()
+		pw.CloseWithError(live.Err())
+	}()
+	time.AfterFunc(100*time.Millisecond, cancel)
+	start := time.Now()
+	if _, err := tg.Append(live, "INBOX", m.Flags, m.Date, int64(len(m.Body)), pr); !errors.Is(err, context.Canceled) {
+		t.Errorf("Append cancelled while the body stalls: %v, want context.Canceled", err)
+	}
+	if d := time.Since(start); d > 5*time.Second {
+		t.Errorf("Append cancelled while the body stalls returned after %v", d)
+	}
+	// Nothing was stored, and the connection serves a live context.
+	if st := status(t, tg, "INBOX"); st.Messages != 0 {
+		t.Errorf("INBOX holds %d messages after cancelled appends", st.Messages)
+	}
+	c.appendOne(t, tg, "INBOX", m)
 }
