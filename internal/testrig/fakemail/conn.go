@@ -73,12 +73,18 @@ func (c *conn) Close() error {
 // Describe tells what the server is and can do, as an IMAP server would:
 // Kind "imap", Server "fakemail", the capabilities the Options leave.
 func (c *conn) Describe(ctx context.Context) (mailbox.Description, error) {
-	if _, err := c.lock(ctx); err != nil {
+	a, err := c.lock(ctx)
+	if err != nil {
 		return mailbox.Description{}, err
 	}
 	defer c.unlock()
 	o := c.s.opts
 	caps := []string{"IMAP4rev1", "LITERAL+", "NAMESPACE", "SPECIAL-USE"}
+	used, limit := int64(-1), int64(-1)
+	if o.QuotaBytes > 0 {
+		used, limit = a.used(), o.QuotaBytes
+		caps = append(caps, "QUOTA")
+	}
 	if !o.NoUIDPlus {
 		caps = append(caps, "UIDPLUS")
 	}
@@ -101,8 +107,8 @@ func (c *conn) Describe(ctx context.Context) (mailbox.Description, error) {
 		Capabilities: caps,
 		Delimiter:    c.s.delim(),
 		AppendLimit:  o.AppendLimit,
-		QuotaUsed:    -1,
-		QuotaLimit:   -1,
+		QuotaUsed:    used,
+		QuotaLimit:   limit,
 		UIDPlus:      !o.NoUIDPlus,
 		CondStore:    !o.NoCondStore,
 	}, nil
@@ -396,7 +402,7 @@ func (t *Target) Append(ctx context.Context, name string, flags []string, date t
 	if err != nil {
 		return target.Appended{}, err
 	}
-	refused := t.refusal(name, flags, b)
+	refused := t.refusal(a, 0, name, flags, b)
 	if hit, lost := t.cut(a, int64(len(b))); hit {
 		if refused == nil && lost {
 			t.storeCounted(a, f, flags, date, b)
@@ -423,7 +429,8 @@ func (t *Target) Batches() bool {
 // AppendBatch stores items all or nothing. Without MULTIAPPEND, into a
 // missing folder (which wraps mailbox.ErrFolderGone too) or with a refused
 // message among them, it stores nothing and its error wraps
-// target.ErrBatchRefused. A Cut that falls inside the batch fails it with
+// target.ErrBatchRefused (and, as with IMAP, no *target.RejectedError: the
+// refused message shows when the items are appended one by one). A Cut that falls inside the batch fails it with
 // a transient error and breaks the connection; the whole batch was stored
 // if the Cut says the answer was lost, else none of it.
 func (t *Target) AppendBatch(ctx context.Context, name string, items []mailbox.Item) ([]target.Appended, error) {
@@ -449,10 +456,10 @@ func (t *Target) AppendBatch(ctx context.Context, name string, items []mailbox.I
 	var total int64
 	var refused error
 	for i, it := range items {
-		total += int64(len(it.Body))
-		if r := t.refusal(name, it.Flags, it.Body); r != nil && refused == nil {
-			refused = fmt.Errorf("fakemail: append to %q of %q: %w: message %d of %d: %w", name, t.user, target.ErrBatchRefused, i+1, len(items), r)
+		if r := t.refusal(a, total, name, it.Flags, it.Body); r != nil && refused == nil {
+			refused = fmt.Errorf("fakemail: append to %q of %q: %w: message %d of %d: %s", name, t.user, target.ErrBatchRefused, i+1, len(items), r.Error())
 		}
+		total += int64(len(it.Body))
 	}
 	a.counts.ReceivedBytes += total
 	if hit, lost := t.cut(a, total); hit {
@@ -476,11 +483,15 @@ func (t *Target) AppendBatch(ctx context.Context, name string, items []mailbox.I
 	return out, nil
 }
 
-// refusal is the server's refusal of a message, or nil. s.mu is held.
-func (t *Target) refusal(folder string, flags []string, body []byte) *target.RejectedError {
+// refusal is the server's refusal of a message, or nil; pending bytes
+// are stored before it (in the same batch). s.mu is held.
+func (t *Target) refusal(a *account, pending int64, folder string, flags []string, body []byte) *target.RejectedError {
 	o := t.s.opts
 	if o.AppendLimit > 0 && int64(len(body)) > o.AppendLimit {
 		return &target.RejectedError{Code: "TOOBIG", Reason: fmt.Sprintf("the message has %d bytes; fakemail accepts at most %d", len(body), o.AppendLimit)}
+	}
+	if o.QuotaBytes > 0 && a.used()+pending+int64(len(body)) > o.QuotaBytes {
+		return &target.RejectedError{Code: "OVERQUOTA", Reason: fmt.Sprintf("quota of %d bytes exceeded", o.QuotaBytes)}
 	}
 	if o.Refuse != nil {
 		return o.Refuse(folder, slices.Clone(flags), body)

@@ -408,3 +408,37 @@ func TestConcurrent(t *testing.T) {
 		t.Errorf("%d messages stored, want %d", total, want)
 	}
 }
+
+func TestFaultTimesAndQuota(t *testing.T) {
+	srv := fakemail.NewServer()
+	busy := mailbox.Mark(mailbox.ErrBusy, errors.New("[UNAVAILABLE] try later"))
+	srv.FailFolder("bob", "", busy, fakemail.OpAppend)
+	srv.Change(func(o *fakemail.Options) {
+		o.FolderFaults[0].Times = 2
+		o.QuotaBytes = 2500
+	})
+	tg := srv.Target("bob")
+	for i := range 2 {
+		if _, err := appendItem(t, tg, "INBOX", item(i, 1000)); !errors.Is(err, mailbox.ErrBusy) {
+			t.Errorf("append %d while busy: %v", i+1, err)
+		}
+	}
+	if _, err := appendItem(t, tg, "INBOX", item(3, 1000)); err != nil {
+		t.Errorf("append after the busy spell: %v", err)
+	}
+	_, err := tg.(target.BatchAppender).AppendBatch(ctx, "INBOX", []mailbox.Item{item(4, 1000), item(5, 1000)})
+	var rej *target.RejectedError
+	if !errors.Is(err, target.ErrBatchRefused) || errors.As(err, &rej) {
+		t.Errorf("batch over quota: %v, want ErrBatchRefused and no RejectedError", err)
+	}
+	if _, err := appendItem(t, tg, "INBOX", item(4, 1000)); err != nil {
+		t.Errorf("append within quota: %v", err)
+	}
+	if _, err := appendItem(t, tg, "INBOX", item(5, 1000)); !errors.As(err, &rej) || rej.Code != "OVERQUOTA" {
+		t.Errorf("append over quota: %v", err)
+	}
+	d, _ := tg.Describe(ctx)
+	if d.QuotaLimit != 2500 || d.QuotaUsed != 2*int64(len(item(3, 1000).Body)) {
+		t.Errorf("Describe: quota %d of %d", d.QuotaUsed, d.QuotaLimit)
+	}
+}

@@ -45,12 +45,17 @@ const (
 	OpDelete   Op = "delete"   // Target.DeleteFolder
 )
 
-// FolderFault makes operations on one folder fail with Err.
+// FolderFault makes operations on a folder fail with Err.
 type FolderFault struct {
 	User   string // "" for every account
-	Folder string // the folder's full name, as the server spells it
+	Folder string // the folder's full name, as the server spells it; "" for every folder
 	Ops    []Op   // nil for every operation
-	Err    error  // e.g. mailbox.Mark(mailbox.ErrRefused, errors.New("..."))
+	Err    error  // e.g. mailbox.Mark(mailbox.ErrRefused, errors.New("...")), or ErrBusy
+	// Times, if > 0, is how many calls fail; the calls after them
+	// succeed. Counted from when the fault was set (SetOptions, Change
+	// or FailFolder; changing the options keeps the counts of faults
+	// that stay at the same place in FolderFaults).
+	Times int
 }
 
 // Options are what the server can do, and the faults that do not depend on
@@ -83,6 +88,11 @@ type Options struct {
 
 	// FolderFaults make operations on named folders fail.
 	FolderFaults []FolderFault
+
+	// QuotaBytes, if > 0, is each account's storage quota: an append
+	// that would take an account over it is refused ([OVERQUOTA]), and
+	// Describe reports the quota.
+	QuotaBytes int64
 }
 
 // Cut drops a target connection in the middle of an append: once After
@@ -123,6 +133,7 @@ type Counters struct {
 type Server struct {
 	mu       sync.Mutex
 	opts     Options
+	failed   []int // calls failed by each of opts.FolderFaults
 	accounts map[string]*account
 	validity uint32 // last UIDVALIDITY handed out
 	clock    time.Time
@@ -175,16 +186,17 @@ func (s *Server) Options() Options {
 
 // SetOptions replaces the server's options; calls from then on see them.
 func (s *Server) SetOptions(o Options) {
-	s.mu.Lock()
-	s.opts = o
-	s.mu.Unlock()
+	s.Change(func(old *Options) { *old = o })
 }
 
 // Change lets f edit the server's options in place.
 func (s *Server) Change(f func(o *Options)) {
 	s.mu.Lock()
+	defer s.mu.Unlock()
 	f(&s.opts)
-	s.mu.Unlock()
+	failed := make([]int, len(s.opts.FolderFaults))
+	copy(failed, s.failed)
+	s.failed = failed
 }
 
 // FailFolder adds a FolderFault: ops (every operation if none) on folder of
@@ -426,6 +438,17 @@ func (s *Server) counters(f *folder) mailbox.Folder {
 	return out
 }
 
+// used is the bytes an account's messages take.
+func (a *account) used() int64 {
+	var n int64
+	for _, f := range a.folders {
+		for _, m := range f.msgs {
+			n += int64(len(m.body))
+		}
+	}
+	return n
+}
+
 // meta returns m as mailbox.Message.
 func (s *Server) meta(m *message) mailbox.Message {
 	out := mailbox.Message{
@@ -444,13 +467,15 @@ func (s *Server) meta(m *message) mailbox.Message {
 // fault returns the error a FolderFault sets for op on folder, or nil.
 func (s *Server) fault(user string, op Op, folder string) error {
 	folder = s.canon(folder)
-	for _, ff := range s.opts.FolderFaults {
-		if ff.User != "" && ff.User != user || s.canon(ff.Folder) != folder {
+	for i, ff := range s.opts.FolderFaults {
+		if ff.User != "" && ff.User != user || ff.Folder != "" && s.canon(ff.Folder) != folder {
 			continue
 		}
-		if len(ff.Ops) == 0 || slices.Contains(ff.Ops, op) {
-			return fmt.Errorf("fakemail: %s folder %q of %q: %w", op, folder, user, ff.Err)
+		if len(ff.Ops) > 0 && !slices.Contains(ff.Ops, op) || ff.Times > 0 && s.failed[i] >= ff.Times {
+			continue
 		}
+		s.failed[i]++
+		return fmt.Errorf("fakemail: %s folder %q of %q: %w", op, folder, user, ff.Err)
 	}
 	return nil
 }
