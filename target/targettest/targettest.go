@@ -305,6 +305,17 @@ func (c *checker) createFolder(t *testing.T) {
 		t.Errorf("Folders: the created folder %q is NoSelect", leaf)
 	}
 	st := status(t, tg, leaf)
+	// A parent made on the way may be a mere hierarchy node (\Noselect);
+	// created by name, it holds mail.
+	parent := c.name("Projekte", "2024")
+	create(t, tg, parent, "")
+	if f := folders(t, tg)[parent]; f.NoSelect {
+		t.Errorf("Folders: %q is NoSelect after creating it by name", parent)
+	}
+	c.appendOne(t, tg, parent, Messages(10, 1, 500)[0])
+	if pst := status(t, tg, parent); pst.Messages != 1 {
+		t.Errorf("Status(%q): %d messages after one append", parent, pst.Messages)
+	}
 	if st.Messages != 0 {
 		t.Errorf("Status(%q) of a new folder: %d messages", leaf, st.Messages)
 	}
@@ -570,6 +581,7 @@ func (c *checker) renameFolder(t *testing.T) {
 	tg := c.open(t)
 	from, sub := c.name("Old"), c.name("Old", "Sub")
 	create(t, tg, sub, "")
+	create(t, tg, from, "")
 	want := Messages(15, 3, 2000)
 	c.appendOne(t, tg, from, want[0])
 	c.appendOne(t, tg, from, want[1])
