@@ -22,6 +22,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"testing"
 	"time"
 
 	"github.com/mailshift/mailshift/internal/mailbox"
@@ -665,4 +666,27 @@ func (s *Server) Snapshot(user string) map[string][]imaptest.Message {
 		out[name] = msgs
 	}
 	return out
+}
+
+// Compare checks that dst's account dstUser holds what src's account
+// srcUser holds, folder by folder under the same names: the same
+// messages (bytes, flags, internal dates; duplicates counted) in every
+// folder of the source, whatever their UIDs. Folders only the target has
+// are left alone. src and dst may be the same server.
+func Compare(t testing.TB, src *Server, srcUser string, dst *Server, dstUser string) {
+	t.Helper()
+	want, got := src.Snapshot(srcUser), dst.Snapshot(dstUser)
+	names := make([]string, 0, len(want))
+	for n := range want {
+		names = append(names, n)
+	}
+	slices.Sort(names)
+	for _, n := range names {
+		g, ok := got[n]
+		if !ok {
+			t.Errorf("folder %q of %q has no counterpart in %q", n, srcUser, dstUser)
+			continue
+		}
+		imaptest.Compare(t, n, want[n], g)
+	}
 }
