@@ -22,6 +22,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -136,7 +137,6 @@ type Server struct {
 	opts     Options
 	failed   []int // calls failed by each of opts.FolderFaults
 	accounts map[string]*account
-	validity uint32 // last UIDVALIDITY handed out
 	clock    time.Time
 }
 
@@ -175,8 +175,15 @@ type message struct {
 
 // NewServer returns an empty server with the zero Options.
 func NewServer() *Server {
-	return &Server{accounts: map[string]*account{}, validity: uint32(time.Now().Unix()%1_000_000) + 1000}
+	return &Server{accounts: map[string]*account{}}
 }
+
+// validities hands out UIDVALIDITY values, unique within the process, so
+// that a server made anew (a rebuilt target) never repeats one of an
+// earlier server's.
+var validities atomic.Uint32
+
+func init() { validities.Store(uint32(time.Now().Unix() % 1_000_000_000)) }
 
 // Options returns the server's current options.
 func (s *Server) Options() Options {
@@ -298,10 +305,7 @@ func (s *Server) canon(name string) string {
 }
 
 // nextValidity hands out a UIDVALIDITY no folder had before.
-func (s *Server) nextValidity() uint32 {
-	s.validity++
-	return s.validity
-}
+func (s *Server) nextValidity() uint32 { return validities.Add(1) }
 
 // newFolder creates name in a (not its parents). s.mu is held.
 func (s *Server) newFolder(a *account, name, role string) *folder {
