@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/mailshift/mailshift/internal/imapconn"
+	"github.com/mailshift/mailshift/internal/memserver"
 	"github.com/mailshift/mailshift/internal/testrig/dovecot"
 	"github.com/mailshift/mailshift/internal/testrig/faultproxy"
 	"github.com/mailshift/mailshift/target"
@@ -90,4 +91,38 @@ func (a *account) Open(t *testing.T) target.Target {
 func (a *account) CutAfter(t *testing.T, n int64) {
 	up, down := a.proxy.Bytes()
 	a.proxy.At(up+down+n, a.proxy.CutAll)
+}
+
+// TestConformanceMemserver runs the target conformance suite against the
+// in-process IMAP server of the demo and the engine tests.
+func TestConformanceMemserver(t *testing.T) {
+	srv, err := memserver.Start("127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { srv.Close() })
+	users := 0
+	targettest.Run(t, targettest.Kind{
+		Name: "imap",
+		Abilities: targettest.Abilities{
+			Keywords: true, UIDPlus: true, Batches: false, Roles: false,
+			RenameKeepsUIDValidity: true,
+		},
+		// Gaps of go-imap's imapmemserver under internal/memserver.
+		Skip: map[string]string{
+			"Append":       "memserver lowercases keywords it does not know ($Label1 comes back as $label1, Work as work)",
+			"SetFlags":     "memserver lowercases keywords it does not know (Private comes back as private)",
+			"RenameFolder": "memserver renames a folder without its subfolders (Old/Sub stays, Renamed/New/Sub is missing)",
+			"WrongSize":    "memserver stores the part of a literal received before imaptarget broke the connection over a body of the wrong length (partial messages are left behind)",
+			"CutAppend":    "memserver stores the part of a message received before the connection dropped (419840 of 1228850 bytes)",
+		},
+		New: func(t *testing.T) targettest.Account {
+			users++
+			user := fmt.Sprintf("mem%d", users)
+			if err := srv.AddUser(user, "secret"); err != nil {
+				t.Fatal(err)
+			}
+			return &account{user: user, proxy: faultproxy.Start(t, srv.Addr)}
+		},
+	})
 }
