@@ -114,7 +114,9 @@ func (c *conn) Describe(ctx context.Context) (mailbox.Description, error) {
 	}, nil
 }
 
-// Folders lists every folder with its counters, sorted by name.
+// Folders lists every folder with its counters, sorted by name. A folder
+// whose Status a FolderFault makes fail is listed with Error set (and
+// Bytes -1), as an IMAP server's refused STATUS leaves it.
 func (c *conn) Folders(ctx context.Context) ([]mailbox.Folder, error) {
 	a, err := c.lock(ctx)
 	if err != nil {
@@ -123,6 +125,10 @@ func (c *conn) Folders(ctx context.Context) ([]mailbox.Folder, error) {
 	defer c.unlock()
 	out := make([]mailbox.Folder, 0, len(a.folders))
 	for _, f := range a.folders {
+		if err := c.s.fault(c.user, OpStatus, f.name); err != nil {
+			out = append(out, mailbox.Folder{Name: f.name, Role: c.s.counters(f).Role, Bytes: -1, Error: err.Error()})
+			continue
+		}
 		out = append(out, c.s.counters(f))
 	}
 	slices.SortFunc(out, func(x, y mailbox.Folder) int {

@@ -168,6 +168,15 @@ func TestFolderFaults(t *testing.T) {
 	if _, _, err := src.Messages(ctx, "Good"); err != nil {
 		t.Errorf("source Messages(Good): %v", err)
 	}
+	fs, err := src.Folders(ctx)
+	if err != nil {
+		t.Fatalf("Folders with a folder whose status fails: %v", err)
+	}
+	for _, f := range fs {
+		if (f.Error != "") != (f.Name == "Bad") {
+			t.Errorf("Folders: %q listed with Error %q", f.Name, f.Error)
+		}
+	}
 	if err := tg.CreateFolder(ctx, "Other", ""); !errors.Is(err, mailbox.ErrProtocol) {
 		t.Errorf("CreateFolder(Other): %v", err)
 	}

@@ -36,7 +36,7 @@ type Op string
 
 // Operations a FolderFault can make fail.
 const (
-	OpStatus   Op = "status"   // Target.Status
+	OpStatus   Op = "status"   // Target.Status; Folders lists the folder with Error set
 	OpMessages Op = "messages" // Messages (source and target), Changes, Keys
 	OpFetch    Op = "fetch"    // Fetch (source and target)
 	OpCreate   Op = "create"   // Target.CreateFolder
