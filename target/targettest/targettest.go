@@ -254,6 +254,9 @@ func folders(t *testing.T, tg target.Target) map[string]mailbox.Folder {
 		if _, dup := out[f.Name]; dup {
 			t.Errorf("Folders: %q listed twice", f.Name)
 		}
+		if f.Error != "" {
+			t.Errorf("Folders: %q listed with the error %q", f.Name, f.Error)
+		}
 		out[f.Name] = f
 	}
 	return out
