@@ -253,6 +253,12 @@ func (c *conn) Fetch(ctx context.Context, name string, msgs []mailbox.Message, f
 		if err != nil {
 			return err
 		}
+		if hit, _ := take(&a.fetchCut, int64(len(it.body))); hit {
+			a.counts.FetchCuts++
+			c.broken = mailbox.Mark(mailbox.ErrTransient, fmt.Errorf("fakemail: connection of %q was cut earlier: %w", c.user, net.ErrClosed))
+			c.unlock()
+			return mailbox.Mark(mailbox.ErrTransient, fmt.Errorf("fakemail: fetch from %q of %q: connection cut: %w", name, c.user, io.ErrUnexpectedEOF))
+		}
 		a.counts.Fetched++
 		a.counts.FetchedBytes += int64(len(it.body))
 		c.unlock()
@@ -509,21 +515,11 @@ func (t *Target) refusal(a *account, pending int64, folder string, flags []strin
 // connection drops within them, and if so whether the server had stored
 // what it received. s.mu is held.
 func (t *Target) cut(a *account, n int64) (hit, answerLost bool) {
-	c := a.cut
-	if c == nil {
-		return false, false
+	hit, answerLost = take(&a.cut, n)
+	if hit {
+		a.counts.Cuts++
 	}
-	if n <= c.left {
-		c.left -= n
-		return false, false
-	}
-	a.counts.Cuts++
-	c.fired++
-	c.left = c.After
-	if c.fired >= max(c.Times, 1) {
-		a.cut = nil
-	}
-	return true, c.AnswerLost
+	return hit, answerLost
 }
 
 // broke breaks the connection after a cut and returns the append's error.

@@ -451,3 +451,30 @@ func TestFaultTimesAndQuota(t *testing.T) {
 		t.Errorf("Describe: quota %d of %d", d.QuotaUsed, d.QuotaLimit)
 	}
 }
+
+func TestFetchCut(t *testing.T) {
+	srv := fakemail.NewServer()
+	for i := range 5 {
+		srv.Put("alice", "INBOX", msg(i, 1000), nil, time.Time{})
+	}
+	size := int64(len(msg(0, 1000)))
+	srv.SetFetchCut("alice", 2*size+10, 0)
+	src := srv.Source("alice")
+	_, msgs, _ := src.Messages(ctx, "INBOX")
+	got := 0
+	err := src.Fetch(ctx, "INBOX", msgs, func(mailbox.Message, mailbox.Body) error { got++; return nil })
+	if !errors.Is(err, mailbox.ErrTransient) || got != 2 {
+		t.Errorf("Fetch cut after two messages: %d delivered, %v", got, err)
+	}
+	if _, _, err := src.Messages(ctx, "INBOX"); !errors.Is(err, mailbox.ErrTransient) {
+		t.Errorf("Messages on the cut connection: %v", err)
+	}
+	src2 := srv.Source("alice")
+	got = 0
+	if err := src2.Fetch(ctx, "INBOX", msgs, func(mailbox.Message, mailbox.Body) error { got++; return nil }); err != nil || got != 5 {
+		t.Errorf("Fetch on a new connection: %d delivered, %v", got, err)
+	}
+	if c := srv.Counters("alice"); c.FetchCuts != 1 || c.Fetched != 7 {
+		t.Errorf("counters %+v", c)
+	}
+}

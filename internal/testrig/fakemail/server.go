@@ -113,6 +113,26 @@ type Cut struct {
 	Times int
 }
 
+// SetFetchCut drops a connection of user's in the middle of a Fetch: once
+// more than after bytes of bodies have been delivered to the account's
+// connections (counted from now), the message that crosses the mark is
+// not delivered, Fetch fails with an error marked mailbox.ErrTransient,
+// and that connection stays broken until the test opens a new one. times
+// is how many fetches are cut, each after bytes after the previous cut
+// (0: once).
+func (s *Server) SetFetchCut(user string, after int64, times int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.account(user).fetchCut = &cutState{Cut: Cut{After: after, Times: times}, left: after}
+}
+
+// ClearFetchCut disarms SetFetchCut.
+func (s *Server) ClearFetchCut(user string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.account(user).fetchCut = nil
+}
+
 // Counters tell how much work an account received. Calls that failed
 // count too.
 type Counters struct {
@@ -123,6 +143,7 @@ type Counters struct {
 	StoredBytes   int64 // their bytes
 	ReceivedBytes int64 // bytes of message bodies received by appends, stored or not
 	Cuts          int64 // appends cut by a Cut
+	FetchCuts     int64 // fetches cut by SetFetchCut
 	Fetches       int64 // Fetch calls (source and target)
 	Fetched       int64 // messages delivered by Fetch
 	FetchedBytes  int64 // their bytes
@@ -142,16 +163,36 @@ type Server struct {
 
 // account is one user's mailbox.
 type account struct {
-	folders map[string]*folder // by full name; INBOX is "INBOX"
-	counts  Counters
-	cut     *cutState
-	conns   map[*conn]struct{}
+	folders  map[string]*folder // by full name; INBOX is "INBOX"
+	counts   Counters
+	cut      *cutState // of appends
+	fetchCut *cutState // of fetches
+	conns    map[*conn]struct{}
 }
 
 type cutState struct {
 	Cut
 	left  int64 // bytes until the next cut
 	fired int
+}
+
+// take counts n bytes against *c and tells whether the connection drops
+// within them; a spent cut sets *c to nil.
+func take(c **cutState, n int64) (hit, answerLost bool) {
+	cs := *c
+	if cs == nil {
+		return false, false
+	}
+	if n <= cs.left {
+		cs.left -= n
+		return false, false
+	}
+	cs.fired++
+	cs.left = cs.After
+	if cs.fired >= max(cs.Times, 1) {
+		*c = nil
+	}
+	return true, cs.AnswerLost
 }
 
 // folder is one folder of an account.
