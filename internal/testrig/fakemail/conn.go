@@ -152,6 +152,12 @@ func (c *conn) folder(a *account, op Op, name string) (*folder, error) {
 	if !ok {
 		return nil, gone(string(op), c.user, name)
 	}
+	if f.noSelect && op != OpRename && op != OpDelete {
+		if op == OpAppend {
+			return nil, &target.RejectedError{Code: "CANNOT", Reason: fmt.Sprintf("fakemail: %q holds folders and cannot hold mail", name)}
+		}
+		return nil, mailbox.Mark(mailbox.ErrRefused, fmt.Errorf("fakemail: %s folder %q of %q: it holds folders, not mail", op, name, c.user))
+	}
 	return f, nil
 }
 
@@ -464,6 +470,9 @@ func (t *Target) AppendBatch(ctx context.Context, name string, items []mailbox.I
 	f, ok := a.folders[t.s.canon(name)]
 	if !ok {
 		return nil, fmt.Errorf("fakemail: append to %q of %q: %w: %w", name, t.user, target.ErrBatchRefused, mailbox.ErrFolderGone)
+	}
+	if f.noSelect {
+		return nil, fmt.Errorf("fakemail: append to %q of %q: %w: it holds folders, not mail", name, t.user, target.ErrBatchRefused)
 	}
 	var total int64
 	var refused error

@@ -478,3 +478,37 @@ func TestFetchCut(t *testing.T) {
 		t.Errorf("counters %+v", c)
 	}
 }
+
+func TestMailOrFolders(t *testing.T) {
+	srv := fakemail.NewServer()
+	srv.SetOptions(fakemail.Options{MailOrFolders: true})
+	tg := srv.Target("bob")
+	if err := tg.CreateFolder(ctx, "A/B", ""); err != nil {
+		t.Fatal(err)
+	}
+	if f, _ := srv.Folder("bob", "A"); !f.NoSelect {
+		t.Errorf("the parent A is not a hierarchy node: %+v", f)
+	}
+	var rej *target.RejectedError
+	if _, err := appendItem(t, tg, "A", item(1, 100)); !errors.As(err, &rej) {
+		t.Errorf("append to a hierarchy node: %v", err)
+	}
+	if _, err := tg.(target.BatchAppender).AppendBatch(ctx, "A", []mailbox.Item{item(1, 100)}); !errors.Is(err, target.ErrBatchRefused) {
+		t.Errorf("batch to a hierarchy node: %v", err)
+	}
+	if _, err := tg.Status(ctx, "A"); !errors.Is(err, mailbox.ErrRefused) {
+		t.Errorf("Status of a hierarchy node: %v", err)
+	}
+	if _, err := appendItem(t, tg, "A/B", item(1, 100)); err != nil {
+		t.Errorf("append to A/B: %v", err)
+	}
+	if err := tg.CreateFolder(ctx, "A/B/C", ""); !errors.Is(err, mailbox.ErrRefused) {
+		t.Errorf("a child under a folder that holds mail: %v", err)
+	}
+	if err := tg.CreateFolder(ctx, "INBOX/Sub", ""); err != nil {
+		t.Errorf("a child under INBOX: %v", err)
+	}
+	if _, ok := srv.Folder("bob", "A/B/C"); ok {
+		t.Errorf("the refused folder was created")
+	}
+}

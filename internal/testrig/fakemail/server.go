@@ -91,6 +91,14 @@ type Options struct {
 	// FolderFaults make operations on named folders fail.
 	FolderFaults []FolderFault
 
+	// MailOrFolders makes a folder hold either mail or folders, as
+	// Dovecot with mbox storage does: parents made on the way are
+	// hierarchy nodes (NoSelect) that take no mail (Status, Messages and
+	// Fetch fail with mailbox.ErrRefused, appends are refused), and a
+	// folder that can hold mail takes no child (CreateFolder fails with
+	// mailbox.ErrRefused). INBOX may have children.
+	MailOrFolders bool
+
 	// QuotaBytes, if > 0, is each account's storage quota: an append
 	// that would take an account over it is refused ([OVERQUOTA]), and
 	// Describe reports the quota.
@@ -198,6 +206,7 @@ func take(c **cutState, n int64) (hit, answerLost bool) {
 // folder is one folder of an account.
 type folder struct {
 	name        string
+	noSelect    bool // a hierarchy node (Options.MailOrFolders)
 	role        string
 	uidValidity uint32
 	uidNext     uint32
@@ -379,6 +388,16 @@ func (s *Server) create(a *account, name, role string) error {
 		role = ""
 	}
 	parts := strings.Split(name, string(s.delim()))
+	if s.opts.MailOrFolders {
+		// Refuse before creating anything: a parent that holds mail
+		// cannot take a child.
+		for i := range parts[:len(parts)-1] {
+			p := strings.Join(parts[:i+1], string(s.delim()))
+			if f, ok := a.folders[p]; ok && !f.noSelect && p != "INBOX" {
+				return mailbox.Mark(mailbox.ErrRefused, fmt.Errorf("fakemail: create folder %q: %q holds mail and cannot hold folders", name, p))
+			}
+		}
+	}
 	for i := range parts {
 		p := strings.Join(parts[:i+1], string(s.delim()))
 		if _, ok := a.folders[p]; ok {
@@ -388,7 +407,8 @@ func (s *Server) create(a *account, name, role string) error {
 		if i == len(parts)-1 {
 			r = role
 		}
-		s.newFolder(a, p, r)
+		f := s.newFolder(a, p, r)
+		f.noSelect = s.opts.MailOrFolders && i < len(parts)-1
 	}
 	return nil
 }
@@ -470,6 +490,7 @@ func (s *Server) counters(f *folder) mailbox.Folder {
 	out := mailbox.Folder{
 		Name:        f.name,
 		Role:        f.role,
+		NoSelect:    f.noSelect,
 		Messages:    uint32(len(f.msgs)),
 		Bytes:       n,
 		UIDValidity: f.uidValidity,
