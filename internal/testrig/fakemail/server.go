@@ -7,11 +7,24 @@
 // It behaves like target/imaptarget and source/imapsource on Dovecot where
 // mailshift relies on it (a missing folder wraps mailbox.ErrFolderGone,
 // creating an existing folder is no error, a batch is stored all or
-// nothing, Fetch skips vanished messages, sizes are exact) and lets a test
-// change what the server can do and how it fails between any two calls:
-// capabilities (Options), connections cut after a number of bytes (Cut),
-// refused messages and folders (Options.Refuse, Options.FolderFaults).
-// Counters tell a test how much work each account received.
+// nothing, Fetch skips vanished messages, sizes are exact; both pass the
+// conformance suites source/sourcetest and target/targettest) and lets a
+// test change what the server can do and how it fails between any two
+// calls:
+//
+//   - capabilities and quirks: Options (UIDPLUS, MULTIAPPEND, CONDSTORE,
+//     special-use, keywords, delimiter, UIDVALIDITY on rename, size limit,
+//     quota, folders that hold either mail or folders);
+//   - dropped connections: SetCut (in the middle of an append, the message
+//     or group stored or not), SetFetchCut (in the middle of a Fetch),
+//     Disconnect (every connection of an account);
+//   - refusals: Options.Refuse (messages), Options.FolderFaults (any
+//     operation on a folder, with any error kind, for a number of calls);
+//   - Counters of the work each account received, to assert that work was
+//     not repeated.
+//
+// Tests seed and change mailboxes directly (Put, SetFlags, Expunge,
+// Rename, Delete, ResetUIDValidity) and compare them (Snapshot, Compare).
 //
 // A Server is safe for concurrent use; each connection (Source, Target) is
 // too, though mailshift uses each from one goroutine at a time.
