@@ -44,6 +44,16 @@ func (s *Server) open(user string) *conn {
 // error (unlocked) if the connection cannot serve the call.
 func (c *conn) lock(ctx context.Context) (*account, error) {
 	c.s.mu.Lock()
+	if d := c.s.opts.Latency; d > 0 {
+		c.s.mu.Unlock()
+		tm := time.NewTimer(d)
+		select {
+		case <-tm.C:
+		case <-ctx.Done():
+			tm.Stop()
+		}
+		c.s.mu.Lock()
+	}
 	switch {
 	case c.closed:
 		c.s.mu.Unlock()

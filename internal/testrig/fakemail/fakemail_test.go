@@ -512,3 +512,31 @@ func TestMailOrFolders(t *testing.T) {
 		t.Errorf("the refused folder was created")
 	}
 }
+
+func TestLatency(t *testing.T) {
+	srv := fakemail.NewServer()
+	srv.Change(func(o *fakemail.Options) { o.Latency = 100 * time.Millisecond })
+	start := time.Now()
+	var wg sync.WaitGroup
+	for range 4 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			tg := srv.Target("bob")
+			if _, err := tg.Status(ctx, "INBOX"); err != nil {
+				t.Error(err)
+			}
+		}()
+	}
+	wg.Wait()
+	// One after the other they would take 400ms.
+	if d := time.Since(start); d < 100*time.Millisecond || d > 300*time.Millisecond {
+		t.Errorf("four calls on four connections with 100ms latency took %v", d)
+	}
+	done, cancel := context.WithCancel(ctx)
+	cancel()
+	start = time.Now()
+	if _, err := srv.Target("bob").Status(done, "INBOX"); !errors.Is(err, context.Canceled) || time.Since(start) > 20*time.Millisecond {
+		t.Errorf("a call with an ended context: %v after %v", err, time.Since(start))
+	}
+}

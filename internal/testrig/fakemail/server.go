@@ -112,6 +112,11 @@ type Options struct {
 	// mailbox.ErrRefused). INBOX may have children.
 	MailOrFolders bool
 
+	// Latency, if > 0, is how long every call on a connection waits
+	// before it is served (a distant server), without holding up the
+	// other connections; an ended context cuts the wait short.
+	Latency time.Duration
+
 	// QuotaBytes, if > 0, is each account's storage quota: an append
 	// that would take an account over it is refused ([OVERQUOTA]), and
 	// Describe reports the quota.
