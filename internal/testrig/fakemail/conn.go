@@ -43,8 +43,17 @@ func (s *Server) open(user string) *conn {
 // lock locks the server for one call and returns the account, or an
 // error (unlocked) if the connection cannot serve the call.
 func (c *conn) lock(ctx context.Context) (*account, error) {
+	return c.lockWait(ctx, true)
+}
+
+// relock locks the server again within a call, without the latency.
+func (c *conn) relock(ctx context.Context) (*account, error) {
+	return c.lockWait(ctx, false)
+}
+
+func (c *conn) lockWait(ctx context.Context, wait bool) (*account, error) {
 	c.s.mu.Lock()
-	if d := c.s.opts.Latency; d > 0 {
+	if d := c.s.opts.Latency; d > 0 && wait {
 		c.s.mu.Unlock()
 		tm := time.NewTimer(d)
 		select {
@@ -265,7 +274,7 @@ func (c *conn) Fetch(ctx context.Context, name string, msgs []mailbox.Message, f
 	}
 	c.unlock()
 	for _, it := range items {
-		a, err := c.lock(ctx)
+		a, err := c.relock(ctx)
 		if err != nil {
 			return err
 		}
@@ -414,7 +423,7 @@ func (t *Target) Append(ctx context.Context, name string, flags []string, date t
 	// The body is read without the lock: it may stream from another
 	// connection of this server.
 	b, rerr := io.ReadAll(io.LimitReader(body, size+1))
-	a, err = t.lock(ctx)
+	a, err = t.relock(ctx)
 	if err != nil {
 		return target.Appended{}, err
 	}

@@ -113,8 +113,9 @@ type Options struct {
 	MailOrFolders bool
 
 	// Latency, if > 0, is how long every call on a connection waits
-	// before it is served (a distant server), without holding up the
-	// other connections; an ended context cuts the wait short.
+	// before it is served (a distant server; once per call, not per
+	// message a Fetch delivers), without holding up the other
+	// connections; an ended context cuts the wait short.
 	Latency time.Duration
 
 	// QuotaBytes, if > 0, is each account's storage quota: an append
