@@ -62,6 +62,10 @@ type RejectedError struct {
 	Reason string // the server's text
 }
 
+// Is makes a refused message a refusal of the item: errors.Is(err,
+// mailbox.ErrRefused) holds, and it is never retried.
+func (e *RejectedError) Is(target error) bool { return target == mailbox.ErrRefused }
+
 func (e *RejectedError) Error() string {
 	if e.Code != "" {
 		return "target refused the message: [" + e.Code + "] " + e.Reason
