@@ -26,7 +26,10 @@
 // Options.AltNamespace puts folders beside INBOX with no prefix. Cyrus
 // advertises CONDSTORE, QRESYNC, MOVE, SPECIAL-USE, LIST-STATUS, QUOTA,
 // UIDPLUS, MULTIAPPEND, LITERAL+ and more; a nested CREATE creates the
-// parents as real folders.
+// parents as real folders. An APPEND with a NUL byte or a bare LF is
+// refused ("NO Message contains NUL characters", "... bare newlines"), and
+// every header byte above 127 is stored as "X" (munge8bit, on by default;
+// Options.Keep8bitHeaders turns it off).
 package cyrus
 
 import (
@@ -70,6 +73,10 @@ type Options struct {
 	// AltNamespace puts a user's folders beside INBOX instead of under
 	// it: no "INBOX." prefix (altnamespace: yes).
 	AltNamespace bool
+	// Keep8bitHeaders stores header bytes above 127 as they come
+	// (munge8bit: no). By default Cyrus, like Debian's, replaces each with
+	// "X" when a message is APPENDed.
+	Keep8bitHeaders bool
 }
 
 func (o Options) separator() string {
@@ -283,8 +290,9 @@ idlesocket: %[1]s/socket/idle
 notifysocket: %[1]s/socket/notify
 syslog_prefix: cyrus-test
 cyrus_user: %[7]s
+munge8bit: %[8]s
 `, conf, filepath.Join(s.Dir, "spool"), yesNo(s.Options.AltNamespace), yesNo(s.Options.separator() == "/"),
-		AdminUser, s.sasldb(), cyrusUser)
+		AdminUser, s.sasldb(), cyrusUser, yesNo(!s.Options.Keep8bitHeaders))
 }
 
 // cyrusConf lists the one service (IMAP on the port) and the database

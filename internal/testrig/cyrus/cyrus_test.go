@@ -192,3 +192,48 @@ func TestAdmin(t *testing.T) {
 		t.Error("the server still answers after Stop")
 	}
 }
+
+// TestAppendRewrites checks what Cyrus does to the bytes of an APPEND: it
+// refuses NUL bytes and bare LF line ends, and (by default) replaces every
+// header byte above 127 with "X"; the body's 8-bit bytes are kept.
+func TestAppendRewrites(t *testing.T) {
+	t.Parallel()
+	eightBit := []byte("From: J\xc3\xbcrgen <j@example.org>\r\nSubject: Gr\xfc\xdfe\r\n\r\nbody \xc3\xa4\r\n")
+	for _, tc := range []struct {
+		name string
+		o    Options
+		want []byte
+	}{
+		{"stock", Options{}, []byte("From: JXXrgen <j@example.org>\r\nSubject: GrXXe\r\n\r\nbody \xc3\xa4\r\n")},
+		{"Keep8bitHeaders", Options{Keep8bitHeaders: true}, eightBit},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			s := Start(t, tc.o)
+			s.AddUser("alice", "secret")
+			c := login(t, s.Addr, "alice", "secret")
+			appendMsg(t, c, "INBOX", eightBit)
+			if _, err := c.Select("INBOX", nil).Wait(); err != nil {
+				t.Fatal(err)
+			}
+			msgs, err := c.Fetch(imap.SeqSetNum(1), &imap.FetchOptions{BodySection: []*imap.FetchItemBodySection{{Peek: true}}}).Collect()
+			if err != nil || len(msgs) != 1 {
+				t.Fatalf("FETCH: %v %v", msgs, err)
+			}
+			if got := msgs[0].FindBodySection(&imap.FetchItemBodySection{}); !bytes.Equal(got, tc.want) {
+				t.Errorf("stored\n%q\nwant\n%q", got, tc.want)
+			}
+			for _, bad := range []struct{ what, body, answer string }{
+				{"a NUL byte", "Subject: x\r\n\r\nnul\x00here\r\n", "NUL"},
+				{"a bare LF", "Subject: x\r\n\r\nbare\nLF\r\n", "bare newlines"},
+			} {
+				cmd := c.Append("INBOX", int64(len(bad.body)), nil)
+				cmd.Write([]byte(bad.body))
+				cmd.Close()
+				if _, err := cmd.Wait(); err == nil || !strings.Contains(err.Error(), bad.answer) {
+					t.Errorf("APPEND of a message with %s: %v, want NO ... %s", bad.what, err, bad.answer)
+				}
+			}
+		})
+	}
+}
