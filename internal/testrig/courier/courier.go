@@ -74,6 +74,13 @@ type Options struct {
 	// one address (MAXPERIP in /etc/courier/imapd). Over it, couriertcpd
 	// drops new connections.
 	MaxPerIP int
+	// DisableCaps lists capabilities to leave out of IMAP_CAPABILITY, e.g.
+	// "QUOTA" to get past a client's trouble with the bare QUOTA answer
+	// and test what comes after. Courier then no longer advertises them
+	// (whether it still serves a command it does not advertise is not
+	// tested). ACL, ENABLE and UTF8=ACCEPT are added by imapd itself and
+	// stay.
+	DisableCaps []string
 }
 
 // Server is a running (or stopped) throwaway Courier IMAP. AddUser may be
@@ -249,6 +256,13 @@ func (s *Server) script() string {
 		maxPerIP = strconv.Itoa(s.Options.MaxPerIP)
 	}
 	ns := filepath.Join(s.Dir, "ns")
+	disable := ""
+	if len(s.Options.DisableCaps) > 0 {
+		// Drop the words from the stock list, whatever its order.
+		disable = "caps=\n" +
+			"for c in $IMAP_CAPABILITY; do case \" " + strings.ToUpper(strings.Join(s.Options.DisableCaps, " ")) + " \" in *\" $c \"*) ;; *) caps=\"$caps $c\";; esac; done\n" +
+			"IMAP_CAPABILITY=\"${caps# }\"\n"
+	}
 	return fmt.Sprintf(`set -e
 mount -t overlay overlay -o lowerdir=%[2]s/etc:/etc /etc
 mount --bind %[3]s /etc/courier
@@ -267,8 +281,8 @@ set -a
 . /etc/courier/imapd
 . /etc/courier/imapd-ssl
 IMAP_STARTTLS=NO
-exec %[1]s/usr/sbin/couriertcpd -address=127.0.0.1 -maxprocs=$MAXDAEMONS -maxperip=%[6]s $TCPDOPTS %[5]d %[1]s/usr/lib/courier/courier/imaplogin %[1]s/usr/bin/imapd $MAILDIRPATH
-`, r, ns, s.etc(), filepath.Join(s.Dir, "authdaemon"), s.Port, maxPerIP)
+%[7]sexec %[1]s/usr/sbin/couriertcpd -address=127.0.0.1 -maxprocs=$MAXDAEMONS -maxperip=%[6]s $TCPDOPTS %[5]d %[1]s/usr/lib/courier/courier/imaplogin %[1]s/usr/bin/imapd $MAILDIRPATH
+`, r, ns, s.etc(), filepath.Join(s.Dir, "authdaemon"), s.Port, maxPerIP, disable)
 }
 
 // errAddrInUse marks a start that failed because the port was taken.

@@ -238,12 +238,16 @@ func TestCourier(t *testing.T) {
 	})
 }
 
-// TestStop checks that Close ends every process of the server.
+// TestStop checks DisableCaps, and that Close ends every process of the
+// server.
 func TestStop(t *testing.T) {
 	t.Parallel()
-	s := Start(t, Options{MaxPerIP: 50})
+	s := Start(t, Options{MaxPerIP: 50, DisableCaps: []string{"quota", "SORT"}})
 	s.AddUser("alice", "secret")
-	login(t, s.Addr, "alice", "secret")
+	c := login(t, s.Addr, "alice", "secret")
+	if caps := c.Caps(); caps.Has("QUOTA") || caps.Has(imap.CapSort) || !caps.Has(imap.CapUIDPlus) || !caps.Has(imap.CapIdle) {
+		t.Errorf("DisableCaps QUOTA SORT: capabilities %v", caps)
+	}
 	if err := s.Close(); err != nil {
 		t.Fatal(err)
 	}
