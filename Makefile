@@ -48,7 +48,7 @@ deps:
 	fi; \
 	unpack() { \
 		name=$$1; shift; dest="$(TESTSERVERS)/$$name"; \
-		[ -f "$$dest/.unpacked" ] && return 0; \
+		[ "$$(cat "$$dest/.requested" 2>/dev/null)" = "$$*" ] && return 0; \
 		echo "unpacking $$name into $$dest for the interoperability tests"; \
 		apt-cache show $$1 >/dev/null 2>&1 || update; \
 		want=$$(apt-get -s install --no-install-recommends "$$@" 2>/dev/null | \
@@ -62,6 +62,7 @@ deps:
 		$(SUDO) rm -rf "$$dest.new"; $(SUDO) mkdir -p "$$dest.new/root"; \
 		for f in "$$tmp"/*.deb; do $(SUDO) dpkg-deb -x "$$f" "$$dest.new/root"; done; \
 		echo $$want | $(SUDO) tee "$$dest.new/.unpacked" >/dev/null; \
+		echo "$$*" | $(SUDO) tee "$$dest.new/.requested" >/dev/null; \
 		$(SUDO) rm -rf "$$tmp" "$$dest"; $(SUDO) mv "$$dest.new" "$$dest"; \
 	}; \
 	unpack courier $(COURIER_PKGS); \
