@@ -100,6 +100,16 @@ func TestCourier(t *testing.T) {
 			t.Errorf("capability %s missing: %v", want, caps)
 		}
 	}
+	var got []string
+	for c := range caps {
+		got = append(got, string(c))
+	}
+	want := slices.Clone(Capabilities)
+	slices.Sort(got)
+	slices.Sort(want)
+	if !slices.Equal(got, want) {
+		t.Errorf("capabilities %v, want Capabilities %v", got, want)
+	}
 	for _, not := range []imap.Cap{imap.CapSpecialUse, imap.CapCondStore, imap.CapQResync, imap.CapMove, imap.CapListStatus, imap.CapLiteralPlus, imap.CapStartTLS} {
 		if caps.Has(not) {
 			t.Errorf("capability %s advertised: %v", not, caps)

@@ -95,6 +95,12 @@ func TestCyrus(t *testing.T) {
 				t.Errorf("LIST of a new user: %+v, want INBOX alone with %q", list, tc.delim)
 			}
 
+			// A user created by the admin has no quota root: an answer
+			// go-imap parses, unlike Courier's.
+			if _, err := c.GetQuotaRoot("INBOX").Wait(); err != nil {
+				t.Errorf("GETQUOTAROOT INBOX: %v", err)
+			}
+
 			sep := string(tc.delim)
 			nested := tc.prefix + "Archive" + sep + "2019"
 			if err := c.Create(nested, nil).Wait(); err != nil {
