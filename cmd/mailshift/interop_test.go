@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
@@ -398,7 +399,7 @@ func (r *interopRun) compare(user string) []string {
 		tf := r.dst.name(r.src.path(folder))
 		got, ok := dst[tf]
 		if !ok {
-			rec.Errorf("%s: source folder %q has no target folder %q (target has %v)", user, folder, tf, slices.Sorted(mapsKeys(dst)))
+			rec.Errorf("%s: source folder %q has no target folder %q (target has %v)", user, folder, tf, slices.Sorted(maps.Keys(dst)))
 			continue
 		}
 		imaptest.Compare(rec, user+" "+folder, msgs, got)
@@ -410,16 +411,6 @@ func (r *interopRun) compare(user string) []string {
 		rec.Errorf("%s: %d messages on the source, %d on the target", user, srcTotal, dstTotal)
 	}
 	return rec.errs
-}
-
-func mapsKeys[V any](m map[string]V) func(func(string) bool) {
-	return func(yield func(string) bool) {
-		for k := range m {
-			if !yield(k) {
-				return
-			}
-		}
-	}
 }
 
 // diffRecorder collects what imaptest.Compare reports instead of failing
