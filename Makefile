@@ -1,8 +1,8 @@
 # mailshift — build, test, benchmark.
 #
 #   make test    installs what the tests need when missing (Dovecot, formail,
-#                python3), then go vet and go test -race ./... (real-server
-#                tests included)
+#                python3; Courier and Cyrus unpacked beside it), then go vet
+#                and go test -race ./... (real-server tests included)
 #   make bench   runs the benchmarks and prints their figures
 #   make build   builds ./mailshift
 
@@ -19,19 +19,54 @@ build:
 # deps installs what the tests need when it is missing: the real IMAP
 # server the integration tests run against (dovecot-imapd), and the tools
 # that write the mbox files the mbox source is tested on (formail from
-# procmail, Python's mailbox module). apt-get update runs once, only if
-# something is missing.
+# procmail, Python's mailbox module). Then it unpacks Courier IMAP and
+# Cyrus IMAP for the interoperability tests into $(TESTSERVERS) (both
+# conflict with dovecot-imapd in apt, so they are never installed: their
+# .debs and the libraries they need that are not installed are fetched with
+# `apt-get download` and unpacked with `dpkg-deb -x`; the tests run them
+# from there). apt-get update runs at most once, only if something is
+# missing; with everything in place deps takes a fraction of a second.
 DEPS_MISSING = $(strip \
 	$(if $(shell command -v dovecot >/dev/null 2>&1 && [ -x /usr/lib/dovecot/imap ] && echo ok),,dovecot-imapd) \
 	$(if $(shell command -v formail 2>/dev/null),,procmail) \
 	$(if $(shell command -v python3 2>/dev/null),,python3))
 
+# Where Courier and Cyrus are unpacked; the tests read the same variable.
+TESTSERVERS ?= $(or $(MAILSHIFT_TESTSERVERS),/var/cache/mailshift-testservers)
+# The packages of each server, unpacked with the libraries apt would
+# install with them.
+COURIER_PKGS = courier-imap courier-base courier-authlib courier-authdaemon courier-authlib-userdb gamin
+CYRUS_PKGS = cyrus-imapd cyrus-common sasl2-bin libsasl2-modules libsasl2-modules-db
+
 deps:
-	@if [ -n "$(DEPS_MISSING)" ]; then \
+	@set -e; updated=; \
+	update() { if [ -z "$$updated" ]; then $(SUDO) apt-get update -qq; updated=1; fi; }; \
+	if [ -n "$(DEPS_MISSING)" ]; then \
 		echo "installing $(DEPS_MISSING) for the tests"; \
-		$(SUDO) apt-get update -qq && \
+		update; \
 		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $(DEPS_MISSING) >/dev/null; \
-	fi
+	fi; \
+	unpack() { \
+		name=$$1; shift; dest="$(TESTSERVERS)/$$name"; \
+		[ "$$(cat "$$dest/.requested" 2>/dev/null)" = "$$*" ] && return 0; \
+		echo "unpacking $$name into $$dest for the interoperability tests"; \
+		apt-cache show $$1 >/dev/null 2>&1 || update; \
+		want=$$(apt-get -s install --no-install-recommends "$$@" 2>/dev/null | \
+			sed -n 's/^Inst \([^ ]*\) (.*/\1/p' | grep -E '^(lib|courier-|cyrus-|gamin$$|sasl2-bin$$)' || true); \
+		[ -n "$$want" ] || { update; want=$$(apt-get -s install --no-install-recommends "$$@" 2>/dev/null | \
+			sed -n 's/^Inst \([^ ]*\) (.*/\1/p' | grep -E '^(lib|courier-|cyrus-|gamin$$|sasl2-bin$$)' || true); }; \
+		want=$$(echo $$want); \
+		for p in "$$@"; do case " $$want " in *" $$p "*) ;; *) want="$$want $$p";; esac; done; \
+		tmp=$$($(SUDO) mktemp -d); \
+		(cd "$$tmp" && $(SUDO) chmod 777 . && $(SUDO) apt-get download -qq $$want) || { update; (cd "$$tmp" && $(SUDO) apt-get download -qq $$want); }; \
+		$(SUDO) rm -rf "$$dest.new"; $(SUDO) mkdir -p "$$dest.new/root"; \
+		for f in "$$tmp"/*.deb; do $(SUDO) dpkg-deb -x "$$f" "$$dest.new/root"; done; \
+		echo $$want | $(SUDO) tee "$$dest.new/.unpacked" >/dev/null; \
+		echo "$$*" | $(SUDO) tee "$$dest.new/.requested" >/dev/null; \
+		$(SUDO) rm -rf "$$tmp" "$$dest"; $(SUDO) mv "$$dest.new" "$$dest"; \
+	}; \
+	unpack courier $(COURIER_PKGS); \
+	unpack cyrus $(CYRUS_PKGS)
 
 vet:
 	$(GO) vet ./...

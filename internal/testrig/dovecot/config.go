@@ -201,6 +201,10 @@ func config(dir, runDir string, port, tlsPort int, greeting string, o Options, i
 	default:
 		return "", fmt.Errorf("dovecot: separator %q: want \"/\" or \".\"", d.Separator)
 	}
+	if o.Mbox {
+		home := filepath.Join(dir, "mail") + "/%u"
+		d.MailLocation = "mbox:" + home + "/mail:INBOX=" + home + "/inbox"
+	}
 	if o.Prefix != "" && !strings.HasSuffix(o.Prefix, d.Separator) {
 		return "", fmt.Errorf("dovecot: prefix %q must end with the separator %q", o.Prefix, d.Separator)
 	}

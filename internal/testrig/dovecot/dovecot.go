@@ -84,6 +84,13 @@ type Options struct {
 	// FSync keeps Dovecot's default mail_fsync (optimized) instead of
 	// "never": for benchmarks that measure durable writes.
 	FSync bool
+	// Mbox stores mail in mbox files instead of Maildir: mail_location =
+	// mbox:DIR/mail/USER/mail:INBOX=DIR/mail/USER/inbox (see MboxPath). A
+	// folder is a file there, so a folder cannot both hold mail and have
+	// children: "CREATE a" then "CREATE a/b" fails with NO [CANNOT], while
+	// a single "CREATE a/b" works (a is then a directory that cannot be
+	// selected, \Noselect). Separator and Prefix work as with Maildir.
+	Mbox bool
 	// MaxConnections, if > 0, is how many IMAP connections one user may
 	// have open from one address (mail_max_userip_connections; 1000
 	// otherwise): one more is refused at login.
@@ -614,6 +621,12 @@ func (s *Server) AddUser(name, password string) {
 // (see Chown).
 func (s *Server) MaildirPath(user string) string {
 	return filepath.Join(s.Dir, "mail", strings.ToLower(user), "Maildir")
+}
+
+// MboxPath is the directory of user's mbox folders with Options.Mbox (the
+// INBOX is the file "inbox" beside it): folder a/b is the file MboxPath/a/b.
+func (s *Server) MboxPath(user string) string {
+	return filepath.Join(s.Dir, "mail", strings.ToLower(user), "mail")
 }
 
 // Chown gives path and everything below it to the user Dovecot's mail
