@@ -84,13 +84,19 @@ type Problem struct {
 	Action string // what mailshift will do about it
 }
 
-// Approval is a recorded sign-off of a plan.
+// Approval is a recorded sign-off of a plan for some users.
 type Approval struct {
 	ID   int64
-	Hash string
+	Hash string // of the plan for the users it covers
 	By   string
 	At   time.Time
 	Text string // the scope of work as rendered and approved (Markdown)
+	// Users are the source users the approval covers, in the order given.
+	Users []string
+	// AllUsers marks an approval recorded before approvals listed their
+	// users (by an earlier mailshift): it covers every user of the
+	// project, and its hash is over all of them. Users is then nil.
+	AllUsers bool
 }
 
 // TestRun is the outcome of one `mailshift test`.

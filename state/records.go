@@ -261,32 +261,128 @@ func (s *Store) Problems() ([]Problem, error) {
 	return ps, nil
 }
 
-// SaveApproval records a new approval and returns it with its ID set; an ID
-// already in a is ignored.
+// SaveApproval records a new approval with the users it covers and returns
+// it with its ID set; an ID already in a is ignored. With a.AllUsers the
+// approval covers every user and a.Users is not recorded.
 func (s *Store) SaveApproval(a Approval) (Approval, error) {
-	res, err := s.db.Exec("INSERT INTO approvals (hash, approved_by, at, text) VALUES (?, ?, ?, ?)",
-		a.Hash, a.By, timeArg(a.At), a.Text)
-	if err == nil {
-		a.ID, err = res.LastInsertId()
-	}
+	err := s.inTx(func(tx *sql.Tx) error {
+		res, err := tx.Exec("INSERT INTO approvals (hash, approved_by, at, text, all_users) VALUES (?, ?, ?, ?, ?)",
+			a.Hash, a.By, timeArg(a.At), a.Text, a.AllUsers)
+		if err != nil {
+			return err
+		}
+		if a.ID, err = res.LastInsertId(); err != nil {
+			return err
+		}
+		if a.AllUsers {
+			a.Users = nil
+			return nil
+		}
+		st, err := tx.Prepare("INSERT OR IGNORE INTO approval_users (source_user, approval_id) VALUES (?, ?)")
+		if err != nil {
+			return err
+		}
+		defer st.Close()
+		for _, u := range a.Users {
+			if _, err := st.Exec(u, a.ID); err != nil {
+				return fmt.Errorf("user %q: %w", u, err)
+			}
+		}
+		return nil
+	})
 	if err != nil {
 		return Approval{}, fmt.Errorf("save approval: %w", err)
 	}
 	return a, nil
 }
 
-// LatestApproval returns the approval saved last; ErrNotFound if none was.
+// approvalUsers fills in the users a read approval covers.
+func (s *Store) approvalUsers(a *Approval) error {
+	if a.AllUsers {
+		return nil
+	}
+	us, err := queryAll(s.db, func(r scanner) (string, error) {
+		var u string
+		err := r.Scan(&u)
+		return u, err
+	}, "SELECT source_user FROM approval_users WHERE approval_id = ? ORDER BY source_user", a.ID)
+	if err != nil {
+		return fmt.Errorf("read users of approval %d: %w", a.ID, err)
+	}
+	a.Users = us
+	return nil
+}
+
+// LatestApproval returns the approval saved last, with its users (ordered
+// by name); ErrNotFound if none was.
 func (s *Store) LatestApproval() (Approval, error) {
 	var a Approval
-	err := s.db.QueryRow("SELECT id, hash, approved_by, at, text FROM approvals ORDER BY id DESC LIMIT 1").
-		Scan(&a.ID, &a.Hash, &a.By, timeCol{&a.At}, &a.Text)
+	err := s.db.QueryRow("SELECT id, hash, approved_by, at, text, all_users FROM approvals ORDER BY id DESC LIMIT 1").
+		Scan(&a.ID, &a.Hash, &a.By, timeCol{&a.At}, &a.Text, &a.AllUsers)
 	if errors.Is(err, sql.ErrNoRows) {
 		return Approval{}, fmt.Errorf("approval: %w", ErrNotFound)
 	}
 	if err != nil {
 		return Approval{}, fmt.Errorf("read approval: %w", err)
 	}
+	if err := s.approvalUsers(&a); err != nil {
+		return Approval{}, err
+	}
 	return a, nil
+}
+
+// Approval returns the approval with the given ID, with its users (ordered
+// by name) and text; ErrNotFound if there is none.
+func (s *Store) Approval(id int64) (Approval, error) {
+	var a Approval
+	err := s.db.QueryRow("SELECT id, hash, approved_by, at, text, all_users FROM approvals WHERE id = ?", id).
+		Scan(&a.ID, &a.Hash, &a.By, timeCol{&a.At}, &a.Text, &a.AllUsers)
+	if errors.Is(err, sql.ErrNoRows) {
+		return Approval{}, fmt.Errorf("approval %d: %w", id, ErrNotFound)
+	}
+	if err != nil {
+		return Approval{}, fmt.Errorf("read approval %d: %w", id, err)
+	}
+	if err := s.approvalUsers(&a); err != nil {
+		return Approval{}, err
+	}
+	return a, nil
+}
+
+// Approvals lists every approval, oldest first, each with its users
+// (ordered by name) but without its text, which can be large: read that
+// with Approval.
+func (s *Store) Approvals() ([]Approval, error) {
+	as, err := queryAll(s.db, func(r scanner) (Approval, error) {
+		var a Approval
+		err := r.Scan(&a.ID, &a.Hash, &a.By, timeCol{&a.At}, &a.AllUsers)
+		return a, err
+	}, "SELECT id, hash, approved_by, at, all_users FROM approvals ORDER BY id")
+	if err != nil {
+		return nil, fmt.Errorf("list approvals: %w", err)
+	}
+	byID := make(map[int64]*Approval, len(as))
+	for i := range as {
+		byID[as[i].ID] = &as[i]
+	}
+	type member struct {
+		id   int64
+		user string
+	}
+	ms, err := queryAll(s.db, func(r scanner) (member, error) {
+		var m member
+		err := r.Scan(&m.id, &m.user)
+		return m, err
+	}, "SELECT approval_id, source_user FROM approval_users ORDER BY approval_id, source_user")
+	if err != nil {
+		return nil, fmt.Errorf("list users of approvals: %w", err)
+	}
+	for _, m := range ms {
+		if a := byID[m.id]; a != nil && !a.AllUsers {
+			a.Users = append(a.Users, m.user)
+		}
+	}
+	return as, nil
 }
 
 // SaveTestRun records a new test run and returns it with its ID set; an ID
