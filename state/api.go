@@ -91,12 +91,10 @@ type Approval struct {
 	By   string
 	At   time.Time
 	Text string // the scope of work as rendered and approved (Markdown)
-	// Users are the source users the approval covers, in the order given.
+	// Users are the source users the approval covers. An approval
+	// recorded by a mailshift that did not list them covers the users the
+	// state knew when it was upgraded: every user of the project then.
 	Users []string
-	// AllUsers marks an approval recorded before approvals listed their
-	// users (by an earlier mailshift): it covers every user of the
-	// project, and its hash is over all of them. Users is then nil.
-	AllUsers bool
 }
 
 // TestRun is the outcome of one `mailshift test`.

@@ -25,12 +25,9 @@ func TestApprovalsCoverUsers(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	all, err := s.SaveApproval(Approval{Hash: "h3", By: "Old", Text: "everyone", Users: []string{"ignored"}, AllUsers: true})
+	none, err := s.SaveApproval(Approval{Hash: "h3", By: "Nobody", Text: "no one"})
 	if err != nil {
 		t.Fatal(err)
-	}
-	if all.Users != nil {
-		t.Errorf("an approval of every user kept its list: %v", all.Users)
 	}
 
 	got, err := s.Approval(wave1.ID)
@@ -42,7 +39,7 @@ func TestApprovalsCoverUsers(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	mustEqual(t, "latest", latest, Approval{ID: all.ID, Hash: "h3", By: "Old", Text: "everyone", AllUsers: true})
+	mustEqual(t, "latest", latest, Approval{ID: none.ID, Hash: "h3", By: "Nobody", Text: "no one"})
 
 	as, err := s.Approvals()
 	if err != nil {
@@ -51,12 +48,12 @@ func TestApprovalsCoverUsers(t *testing.T) {
 	mustEqual(t, "approvals", as, []Approval{
 		{ID: wave1.ID, Hash: "h1", By: "Jane", At: t0, Users: []string{"alice", "bob"}},
 		{ID: wave2.ID, Hash: "h2", By: "Zoë", At: farAhead, Users: []string{"carol"}},
-		{ID: all.ID, Hash: "h3", By: "Old", AllUsers: true},
+		{ID: none.ID, Hash: "h3", By: "Nobody"},
 	})
 }
 
-// TestApprovalsFromBeforeUserLists: a state whose approvals were recorded
-// before approvals named their users reads them as covering every user.
+// TestApprovalsFromBeforeUserLists: approvals recorded before approvals
+// named their users cover every user the state knew when it was upgraded.
 func TestApprovalsFromBeforeUserLists(t *testing.T) {
 	ms, err := migrations()
 	if err != nil {
@@ -75,7 +72,9 @@ func TestApprovalsFromBeforeUserLists(t *testing.T) {
 		}
 		q = append(q, m.sql, fmt.Sprintf("INSERT INTO migrations (name, applied_at) VALUES ('%s', 1)", m.name))
 	}
-	q = append(q, fmt.Sprintf("INSERT INTO approvals (hash, approved_by, at, text) VALUES ('old', 'Jane', %d, 'scope')", t0.UnixNano()))
+	q = append(q,
+		"INSERT INTO users (source_user, target_user, batch) VALUES ('alice', 'alice@new', 'w1'), ('bob', 'bob@new', 'w2')",
+		fmt.Sprintf("INSERT INTO approvals (hash, approved_by, at, text) VALUES ('old', 'Jane', %d, 'scope')", t0.UnixNano()))
 	for _, s := range q {
 		if _, err := db.Exec(s); err != nil {
 			t.Fatalf("%s: %v", s, err)
@@ -88,7 +87,7 @@ func TestApprovalsFromBeforeUserLists(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	mustEqual(t, "old approval", a, Approval{ID: 1, Hash: "old", By: "Jane", At: t0, Text: "scope", AllUsers: true})
+	mustEqual(t, "old approval", a, Approval{ID: 1, Hash: "old", By: "Jane", At: t0, Text: "scope", Users: []string{"alice", "bob"}})
 	n, err := s.SaveApproval(Approval{Hash: "new", By: "Jane", At: t0, Users: []string{"alice"}})
 	if err != nil {
 		t.Fatal(err)
@@ -98,7 +97,7 @@ func TestApprovalsFromBeforeUserLists(t *testing.T) {
 		t.Fatal(err)
 	}
 	mustEqual(t, "approvals", as, []Approval{
-		{ID: 1, Hash: "old", By: "Jane", At: t0, AllUsers: true},
+		{ID: 1, Hash: "old", By: "Jane", At: t0, Users: []string{"alice", "bob"}},
 		{ID: n.ID, Hash: "new", By: "Jane", At: t0, Users: []string{"alice"}},
 	})
 }

@@ -262,21 +262,16 @@ func (s *Store) Problems() ([]Problem, error) {
 }
 
 // SaveApproval records a new approval with the users it covers and returns
-// it with its ID set; an ID already in a is ignored. With a.AllUsers the
-// approval covers every user and a.Users is not recorded.
+// it with its ID set; an ID already in a is ignored.
 func (s *Store) SaveApproval(a Approval) (Approval, error) {
 	err := s.inTx(func(tx *sql.Tx) error {
-		res, err := tx.Exec("INSERT INTO approvals (hash, approved_by, at, text, all_users) VALUES (?, ?, ?, ?, ?)",
-			a.Hash, a.By, timeArg(a.At), a.Text, a.AllUsers)
+		res, err := tx.Exec("INSERT INTO approvals (hash, approved_by, at, text) VALUES (?, ?, ?, ?)",
+			a.Hash, a.By, timeArg(a.At), a.Text)
 		if err != nil {
 			return err
 		}
 		if a.ID, err = res.LastInsertId(); err != nil {
 			return err
-		}
-		if a.AllUsers {
-			a.Users = nil
-			return nil
 		}
 		st, err := tx.Prepare("INSERT OR IGNORE INTO approval_users (source_user, approval_id) VALUES (?, ?)")
 		if err != nil {
@@ -298,9 +293,6 @@ func (s *Store) SaveApproval(a Approval) (Approval, error) {
 
 // approvalUsers fills in the users a read approval covers.
 func (s *Store) approvalUsers(a *Approval) error {
-	if a.AllUsers {
-		return nil
-	}
 	us, err := queryAll(s.db, func(r scanner) (string, error) {
 		var u string
 		err := r.Scan(&u)
@@ -317,8 +309,8 @@ func (s *Store) approvalUsers(a *Approval) error {
 // by name); ErrNotFound if none was.
 func (s *Store) LatestApproval() (Approval, error) {
 	var a Approval
-	err := s.db.QueryRow("SELECT id, hash, approved_by, at, text, all_users FROM approvals ORDER BY id DESC LIMIT 1").
-		Scan(&a.ID, &a.Hash, &a.By, timeCol{&a.At}, &a.Text, &a.AllUsers)
+	err := s.db.QueryRow("SELECT id, hash, approved_by, at, text FROM approvals ORDER BY id DESC LIMIT 1").
+		Scan(&a.ID, &a.Hash, &a.By, timeCol{&a.At}, &a.Text)
 	if errors.Is(err, sql.ErrNoRows) {
 		return Approval{}, fmt.Errorf("approval: %w", ErrNotFound)
 	}
@@ -335,8 +327,8 @@ func (s *Store) LatestApproval() (Approval, error) {
 // by name) and text; ErrNotFound if there is none.
 func (s *Store) Approval(id int64) (Approval, error) {
 	var a Approval
-	err := s.db.QueryRow("SELECT id, hash, approved_by, at, text, all_users FROM approvals WHERE id = ?", id).
-		Scan(&a.ID, &a.Hash, &a.By, timeCol{&a.At}, &a.Text, &a.AllUsers)
+	err := s.db.QueryRow("SELECT id, hash, approved_by, at, text FROM approvals WHERE id = ?", id).
+		Scan(&a.ID, &a.Hash, &a.By, timeCol{&a.At}, &a.Text)
 	if errors.Is(err, sql.ErrNoRows) {
 		return Approval{}, fmt.Errorf("approval %d: %w", id, ErrNotFound)
 	}
@@ -355,9 +347,9 @@ func (s *Store) Approval(id int64) (Approval, error) {
 func (s *Store) Approvals() ([]Approval, error) {
 	as, err := queryAll(s.db, func(r scanner) (Approval, error) {
 		var a Approval
-		err := r.Scan(&a.ID, &a.Hash, &a.By, timeCol{&a.At}, &a.AllUsers)
+		err := r.Scan(&a.ID, &a.Hash, &a.By, timeCol{&a.At})
 		return a, err
-	}, "SELECT id, hash, approved_by, at, all_users FROM approvals ORDER BY id")
+	}, "SELECT id, hash, approved_by, at FROM approvals ORDER BY id")
 	if err != nil {
 		return nil, fmt.Errorf("list approvals: %w", err)
 	}
@@ -378,7 +370,7 @@ func (s *Store) Approvals() ([]Approval, error) {
 		return nil, fmt.Errorf("list users of approvals: %w", err)
 	}
 	for _, m := range ms {
-		if a := byID[m.id]; a != nil && !a.AllUsers {
+		if a := byID[m.id]; a != nil {
 			a.Users = append(a.Users, m.user)
 		}
 	}
