@@ -12,23 +12,32 @@ import (
 	"github.com/mailshift/mailshift/state"
 )
 
-// ApproveOptions says whether to record an approval or only render.
+// ApproveOptions says whether to record an approval or only render, and
+// for which users.
 type ApproveOptions struct {
-	Show bool   // only render
-	Yes  bool   // record the approval
-	By   string // who approves
+	Selection        // one wave (--batch) or some users (--users); default every user
+	Show      bool   // only render
+	Yes       bool   // record the approval
+	By        string // who approves
 }
 
 // ApproveResult is the rendered scope of work and what was recorded.
 type ApproveResult struct {
 	Text     string // Markdown
-	Hash     string
+	Hash     string // of the plan for Users
+	Users    []string
+	Waiting  []UserFailure // selected users left out of the plan, with why
 	Recorded bool
 	Path     string // where the Markdown was written
 }
 
-// Approve renders the scope of work from the inventory and, with Yes and
-// By, records who approved this plan and when.
+// Approve renders the scope of work for the selected users that collected
+// cleanly and, with Yes and By, records who approved this plan for them
+// and when. The selected users whose collect failed or never ran are left
+// out, named in the scope of work with the reason, and make the step
+// partial (exit 4): they join the plan when they collect cleanly and it
+// is approved again. An approval of one wave leaves the approvals of the
+// others as they are.
 func Approve(ctx context.Context, p *Project, opts ApproveOptions) (ApproveResult, error) {
 	if !opts.Show && !opts.Yes {
 		return ApproveResult{}, &ConfigError{"--yes", "approving records a sign-off: review with `mailshift approve --show`, then run `mailshift approve --yes --by \"Your Name\"`"}
@@ -36,22 +45,34 @@ func Approve(ctx context.Context, p *Project, opts ApproveOptions) (ApproveResul
 	if opts.Yes && strings.TrimSpace(opts.By) == "" {
 		return ApproveResult{}, &ConfigError{"--by", "say who approves: --by \"Name\""}
 	}
+	rows, err := p.selectUsers(opts.Selection)
+	if err != nil {
+		return ApproveResult{}, err
+	}
 	if err := p.syncUsers(); err != nil {
 		return ApproveResult{}, err
 	}
-	if err := p.requireCollected(p.Users); err != nil {
+	rows, left, err := p.partition(rows, needs{cleanCollect: true})
+	if err != nil {
 		return ApproveResult{}, err
 	}
-	res := ApproveResult{Hash: p.PlanHash()}
+	res := ApproveResult{Waiting: failures(left)}
+	if len(rows) == 0 {
+		return res, noneReady("approve", left)
+	}
+	res.Hash = p.planHash(rows)
+	for _, r := range rows {
+		res.Users = append(res.Users, r.SourceUser)
+	}
 	var approval *state.Approval
 	if opts.Yes {
-		approval = &state.Approval{Hash: res.Hash, By: strings.TrimSpace(opts.By), At: p.now()}
-	} else if a, err := p.Store.LatestApproval(); err == nil {
-		approval = &a
-	} else if !errors.Is(err, state.ErrNotFound) {
+		approval = &state.Approval{Hash: res.Hash, By: strings.TrimSpace(opts.By), At: p.now(), Users: res.Users}
+	}
+	current, err := p.userApprovals()
+	if err != nil {
 		return res, err
 	}
-	text, err := p.renderScope(approval)
+	text, err := p.renderScope(rows, res.Waiting, res.Hash, approval, current)
 	if err != nil {
 		return res, err
 	}
@@ -69,11 +90,17 @@ func Approve(ctx context.Context, p *Project, opts ApproveOptions) (ApproveResul
 	if _, err := p.writeReport("scope-of-work.html", markdownPage("Scope of work", text)); err != nil {
 		return res, err
 	}
+	if opts.Yes {
+		return res, stepOutcome(ctx, "approve", nil, res.Waiting)
+	}
 	return res, nil
 }
 
-// renderScope renders the scope of work (Markdown) from the inventory.
-func (p *Project) renderScope(approval *state.Approval) (string, error) {
+// renderScope renders the scope of work (Markdown) of the plan for rows,
+// whose hash is hash, from the inventory; left are the selected users left
+// out. approval is the one being recorded, if any; current are the users'
+// approvals as they stand.
+func (p *Project) renderScope(rows []users.Row, left []UserFailure, hash string, approval *state.Approval, current map[string]userApproval) (string, error) {
 	var b strings.Builder
 	w := func(format string, args ...any) { fmt.Fprintf(&b, format, args...) }
 	type userInv struct {
@@ -86,7 +113,7 @@ func (p *Project) renderScope(approval *state.Approval) (string, error) {
 	var invs []userInv
 	var totalMsgs, totalBytes int64
 	var srcDesc, dstDesc state.Account
-	for _, r := range p.Users {
+	for _, r := range rows {
 		src, err := p.Store.Account(r.SourceUser, state.SideSource)
 		if err != nil && !errors.Is(err, state.ErrNotFound) {
 			return "", err
@@ -148,6 +175,16 @@ func (p *Project) renderScope(approval *state.Approval) (string, error) {
 	}
 	w("\n")
 
+	if len(left) > 0 {
+		w("## Not in this plan\n\n")
+		w("%d selected users are left out: they join the plan when they collect cleanly and the plan is approved again.\n\n", len(left))
+		w("| source user | why |\n|---|---|\n")
+		for _, f := range left {
+			w("| %s | %s |\n", f.User, strings.ReplaceAll(f.Reason, "|", "\\|"))
+		}
+		w("\n")
+	}
+
 	w("## Folder mapping\n\n")
 	w("Exclusions: %s. Explicit mappings: %d. Prefix: %s.\n\n", orDash(strings.Join(p.Config.Folders.Exclude, ", ")), len(p.Config.Folders.Map), orDash(p.Config.Folders.Prefix))
 	for _, ui := range invs {
@@ -174,9 +211,22 @@ func (p *Project) renderScope(approval *state.Approval) (string, error) {
 	}
 
 	w("## Problems found\n\n")
-	problems, err := p.Store.Problems()
+	all, err := p.Store.Problems()
 	if err != nil {
 		return "", err
+	}
+	selected := map[string]bool{}
+	for _, r := range rows {
+		selected[r.SourceUser] = true
+	}
+	for _, f := range left {
+		selected[f.User] = true
+	}
+	var problems []state.Problem
+	for _, pr := range all {
+		if selected[pr.User] {
+			problems = append(problems, pr)
+		}
 	}
 	if len(problems) == 0 {
 		w("None.\n\n")
@@ -200,13 +250,51 @@ func (p *Project) renderScope(approval *state.Approval) (string, error) {
 	w("Deletions on the source: `%s`.\n\n", p.Config.Sync.Deletions)
 
 	w("## Sign-off\n\n")
-	w("Plan hash: `%s`\n\n", p.PlanHash())
-	if approval != nil && approval.Hash == p.PlanHash() {
-		w("Approved by **%s** on %s.\n", approval.By, approval.At.UTC().Format("2006-01-02 15:04 MST"))
-	} else {
-		w("Not approved yet: `mailshift approve --yes --by \"Name\"`.\n")
-	}
+	w("Plan hash: `%s` (%d users).\n\n", hash, len(rows))
+	writeSignOff(w, rows, hash, approval, current)
 	return b.String(), nil
+}
+
+// writeSignOff says who approved the plan for rows: the approval being
+// recorded, or else the approvals that hold for them now.
+func writeSignOff(w func(string, ...any), rows []users.Row, hash string, approval *state.Approval, current map[string]userApproval) {
+	if approval != nil {
+		w("Approved by **%s** on %s.\n", approval.By, approval.At.UTC().Format("2006-01-02 15:04 MST"))
+		return
+	}
+	type group struct {
+		a     userApproval
+		users []string
+	}
+	var groups []*group
+	byID := map[int64]*group{}
+	var none []string
+	for _, r := range rows {
+		a, ok := current[r.SourceUser]
+		if !ok || !a.Holds {
+			none = append(none, r.SourceUser)
+			continue
+		}
+		g := byID[a.ID]
+		if g == nil {
+			g = &group{a: a}
+			byID[a.ID] = g
+			groups = append(groups, g)
+		}
+		g.users = append(g.users, r.SourceUser)
+	}
+	if len(groups) == 1 && len(none) == 0 && groups[0].a.Hash == hash {
+		w("Approved by **%s** on %s.\n", groups[0].a.By, groups[0].a.At.UTC().Format("2006-01-02 15:04 MST"))
+		return
+	}
+	for _, g := range groups {
+		w("- %s: approved by **%s** on %s (plan `%s`).\n", abbreviate(g.users, 10), g.a.By, g.a.At.UTC().Format("2006-01-02 15:04 MST"), g.a.Hash[:min(12, len(g.a.Hash))])
+	}
+	if len(none) == len(rows) {
+		w("Not approved yet: `mailshift approve --yes --by \"Name\"`.\n")
+	} else if len(none) > 0 {
+		w("- %s: not approved yet, or the plan changed since: `mailshift approve --yes --by \"Name\"` with --users or --batch.\n", abbreviate(none, 10))
+	}
 }
 
 // estimateRate returns the bulk copy's rate to plan with, all users

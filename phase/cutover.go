@@ -37,25 +37,33 @@ type CutoverResult struct {
 	WindowSecs  float64       `json:"window_seconds"` // final sync plus verification, all users
 	Report      string        `json:"report"`
 	Failed      []UserFailure `json:"failed"`
+	// Waiting are the selected users left out because their own
+	// prerequisites do not hold yet, each with what it needs first.
+	Waiting []UserFailure `json:"waiting"`
 }
 
 // Cutover runs a final sync for each selected user, verifies it message by
 // message, records the users that verified clean as cut over, and writes the
 // cutover report. Users already cut over are left alone.
 func Cutover(ctx context.Context, p *Project, opts CutoverOptions) (CutoverResult, error) {
-	var res CutoverResult
+	res := CutoverResult{Failed: []UserFailure{}, AlreadyDone: []string{}, Waiting: []UserFailure{}}
 	if !opts.Yes {
 		return res, &ConfigError{"--yes", "cutover marks users as switched to the new server and plain sync will refuse them afterwards; run `mailshift cutover --yes` to go ahead"}
-	}
-	if _, err := p.requireApproval(); err != nil {
-		return res, err
 	}
 	rows, err := p.selectUsers(opts.Selection)
 	if err != nil {
 		return res, err
 	}
-	if err := p.requireBulk(rows); err != nil {
+	if err := p.syncUsers(); err != nil {
 		return res, err
+	}
+	rows, left, err := p.partition(rows, needs{approval: true, bulkDone: true})
+	if err != nil {
+		return res, err
+	}
+	res.Waiting = failures(left)
+	if len(rows) == 0 {
+		return res, noneReady("cutover", left)
 	}
 	var todo []users.Row
 	for _, r := range rows {
@@ -97,7 +105,7 @@ func Cutover(ctx context.Context, p *Project, opts CutoverOptions) (CutoverResul
 	if res.Verify.Differences > 0 {
 		return res, fmt.Errorf("cutover: %w (%d); those users are not marked cut over; see %s", ErrDifferences, res.Verify.Differences, res.Report)
 	}
-	return res, stepResult(ctx, "cutover", res.Failed)
+	return res, stepOutcome(ctx, "cutover", res.Failed, res.Waiting)
 }
 
 // cutoverUser runs one user's final sync and verification and records it.
@@ -162,6 +170,12 @@ func renderCutover(p *Project, res CutoverResult) string {
 	}
 	if len(res.AlreadyDone) > 0 {
 		w("\nAlready cut over before this run: %s.\n", strings.Join(res.AlreadyDone, ", "))
+	}
+	if len(res.Waiting) > 0 {
+		w("\nLeft out of this cutover, waiting for what they need first:\n\n")
+		for _, f := range res.Waiting {
+			w("- %s: %s\n", f.User, f.Reason)
+		}
 	}
 	w("\nVerified %d messages in %d folders; %d messages on the target have no source message (new mail delivered to the target).\n", res.Verify.Messages, res.Verify.Folders, res.Verify.Extra)
 	b.WriteString(renderDifferences(res.Verify))

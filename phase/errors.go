@@ -38,19 +38,30 @@ type UserFailure struct {
 	Reason string `json:"reason"`
 }
 
-// partialError lists the users that failed.
+// partialError lists the users that failed and the users left out because
+// their own prerequisites do not hold yet.
 type partialError struct {
 	step     string
 	failures []UserFailure
+	waiting  []UserFailure
 }
 
 func (e *partialError) Error() string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "%s: %d user(s) failed:", e.step, len(e.failures))
-	for _, f := range e.failures {
-		fmt.Fprintf(&b, "\n  %s: %s", f.User, f.Reason)
+	if len(e.failures) > 0 {
+		fmt.Fprintf(&b, "%s: %d user(s) failed:", e.step, len(e.failures))
+		writeUsers(&b, e.failures)
 	}
-	b.WriteString("\nrun `mailshift status` for details; fix and run the step again: it continues where it stopped")
+	if len(e.waiting) > 0 {
+		if b.Len() > 0 {
+			b.WriteString("\n")
+		}
+		fmt.Fprintf(&b, "%s: %d user(s) left out, each waiting for what it needs first:", e.step, len(e.waiting))
+		writeUsers(&b, e.waiting)
+	}
+	if len(e.failures) > 0 {
+		b.WriteString("\nrun `mailshift status` for details; fix and run the step again: it continues where it stopped")
+	}
 	return b.String()
 }
 

@@ -1,6 +1,7 @@
 package phase
 
 import (
+	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -8,10 +9,28 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/mailshift/mailshift/internal/users"
 	"github.com/mailshift/mailshift/state"
 )
+
+// Gates are per user: a step runs every selected user whose own
+// prerequisites hold and reports the others with what they need first
+// (exit 4), or refuses when none of them can run (exit 3).
+//
+// An approval covers a list of users. The hash it records is over the
+// endpoints, the folder mapping rules and the covered users' rows of the
+// users file, so that changing one wave's rows voids that wave's approval
+// and no other. A user's approval is the newest one that covers it; it
+// holds while the hash, recomputed from the current configuration and the
+// rows of that approval's users still in the users file, is the one
+// recorded.
+//
+// The test gate of bulk copy is the project's, not each user's: a test
+// migration proves the endpoints, the folder mapping and the rate, which
+// every user shares, so one passed test of the current endpoints and
+// mapping serves every wave approved later.
 
 // planInput is what an approval covers: the users, the endpoints and the
 // folder mapping rules. Changing any of it voids the approval.
@@ -24,8 +43,15 @@ type planInput struct {
 	Prefix  string            `json:"prefix"`
 }
 
-// PlanHash is the hash of the plan an approval covers.
+// PlanHash is the hash of the plan for every user of the users file (what
+// an approval of all of them records).
 func (p *Project) PlanHash() string {
+	return p.planHash(p.Users)
+}
+
+// planHash is the hash of the plan for rows: the endpoints, the folder
+// mapping rules and the rows (source, target, batch), in any order.
+func (p *Project) planHash(rows []users.Row) string {
 	in := planInput{
 		Source:  p.Config.Source.URL,
 		Target:  p.Config.Target.URL,
@@ -33,7 +59,7 @@ func (p *Project) PlanHash() string {
 		Map:     p.Config.Folders.Map,
 		Prefix:  p.Config.Folders.Prefix,
 	}
-	for _, r := range p.Users {
+	for _, r := range rows {
 		in.Users = append(in.Users, [3]string{r.SourceUser, r.TargetUser, r.Batch})
 	}
 	slices.SortFunc(in.Users, func(a, b [3]string) int {
@@ -45,22 +71,49 @@ func (p *Project) PlanHash() string {
 	return hex.EncodeToString(sum[:])
 }
 
-// requireApproval checks that the current plan is the approved one.
-func (p *Project) requireApproval() (state.Approval, error) {
-	a, err := p.Store.LatestApproval()
-	if errors.Is(err, state.ErrNotFound) {
-		return a, gateError(ErrNotApproved, "run `mailshift approve --show` to review the scope of work, then `mailshift approve --yes --by NAME`")
-	}
-	if err != nil {
-		return a, err
-	}
-	if a.Hash != p.PlanHash() {
-		return a, gateError(ErrPlanChanged, "the users, endpoints or folder mapping changed after %s approved the plan on %s; review and approve it again with `mailshift approve`", a.By, a.At.Format("2006-01-02 15:04"))
-	}
-	return a, nil
+// settingsHash is the hash of the part of the plan every user shares: the
+// endpoints and the folder mapping rules. A test run records it.
+func (p *Project) settingsHash() string {
+	return p.planHash(nil)
 }
 
-// requireTest checks that a test migration of this plan passed.
+// userApproval is a user's approval and whether it still holds.
+type userApproval struct {
+	state.Approval
+	Holds bool // the plan for the approval's users is unchanged
+}
+
+// userApprovals returns every user's approval, by source user: the newest
+// that covers the user, with whether it still holds.
+func (p *Project) userApprovals() (map[string]userApproval, error) {
+	as, err := p.Store.Approvals()
+	if err != nil {
+		return nil, err
+	}
+	rows := make(map[string]users.Row, len(p.Users))
+	for _, r := range p.Users {
+		rows[r.SourceUser] = r
+	}
+	out := map[string]userApproval{}
+	for _, a := range as {
+		var covered []users.Row
+		for _, u := range a.Users {
+			if r, ok := rows[u]; ok {
+				covered = append(covered, r)
+			}
+		}
+		ua := userApproval{Approval: a, Holds: len(covered) > 0 && p.planHash(covered) == a.Hash}
+		for _, u := range a.Users {
+			out[u] = ua
+		}
+	}
+	return out, nil
+}
+
+// requireTest checks that a test migration of the current endpoints and
+// folder mapping passed. (A test run recorded before test runs recorded
+// only those carries the hash of the whole plan; it counts while that plan
+// is unchanged.)
 func (p *Project) requireTest() error {
 	t, err := p.Store.LatestTestRun()
 	if errors.Is(err, state.ErrNotFound) {
@@ -69,8 +122,8 @@ func (p *Project) requireTest() error {
 	if err != nil {
 		return err
 	}
-	if t.PlanHash != p.PlanHash() {
-		return gateError(ErrNotTested, "the last test migration was of another plan; run `mailshift test` again (or `--skip-test`)")
+	if t.PlanHash != p.settingsHash() && t.PlanHash != p.PlanHash() {
+		return gateError(ErrNotTested, "the last test migration was of other endpoints or another folder mapping; run `mailshift test` again (or `--skip-test`)")
 	}
 	if !t.Passed {
 		return gateError(ErrNotTested, "the last test migration failed (%s); fix it and run `mailshift test` again (or `--skip-test`)", t.Detail)
@@ -78,22 +131,165 @@ func (p *Project) requireTest() error {
 	return nil
 }
 
-// requireCollected checks that every selected user was collected.
-func (p *Project) requireCollected(rows []users.Row) error {
-	var missing []string
+// needs are the prerequisites a step asks of each user.
+type needs struct {
+	cleanCollect bool   // the last collect of both sides succeeded (approve)
+	approval     bool   // approved under an unchanged plan
+	bulkDone     bool   // bulk copy finished (sync, cutover)
+	notCutOver   string // refuse users cut over, saying this ("" lets them through)
+	copied       bool   // something was copied (verify)
+}
+
+// Waiting is a user a step left out and what it needs first.
+type waiting struct {
+	user   string
+	reason string
+	gate   error // the gate's sentinel; wraps ErrOutOfOrder
+}
+
+// partition splits rows into the users whose own prerequisites hold and
+// the others, in row order.
+func (p *Project) partition(rows []users.Row, n needs) (ready []users.Row, left []waiting, err error) {
+	var approvals map[string]userApproval
+	if n.approval {
+		if approvals, err = p.userApprovals(); err != nil {
+			return nil, nil, err
+		}
+	}
 	for _, r := range rows {
-		u, err := p.Store.User(r.SourceUser)
-		if err != nil && !errors.Is(err, state.ErrNotFound) {
-			return err
+		w, err := p.userGate(r, n, approvals)
+		if err != nil {
+			return nil, nil, err
 		}
-		if u.CollectedAt.IsZero() {
-			missing = append(missing, r.SourceUser)
+		if w != nil {
+			left = append(left, *w)
+			continue
+		}
+		ready = append(ready, r)
+	}
+	return ready, left, nil
+}
+
+// userGate returns what r needs before it can run a step that needs n, or
+// nil if nothing.
+func (p *Project) userGate(r users.Row, n needs, approvals map[string]userApproval) (*waiting, error) {
+	u, err := p.Store.User(r.SourceUser)
+	if err != nil && !errors.Is(err, state.ErrNotFound) {
+		return nil, err
+	}
+	wait := func(gate error, format string, args ...any) (*waiting, error) {
+		return &waiting{user: r.SourceUser, reason: fmt.Sprintf(format, args...), gate: gate}, nil
+	}
+	collect := "`mailshift collect --users " + r.SourceUser + "`"
+	if n.cleanCollect || (n.approval && u.CollectedAt.IsZero()) {
+		why, err := p.collectFailure(r.SourceUser)
+		if err != nil {
+			return nil, err
+		}
+		switch {
+		case why != "":
+			return wait(ErrNotCollected, "collect failed: %s; fix it and run %s", firstLine(why), collect)
+		case u.CollectedAt.IsZero():
+			return wait(ErrNotCollected, "not collected; run %s", collect)
 		}
 	}
-	if len(missing) > 0 {
-		return gateError(ErrNotCollected, "%d user(s) not collected yet (%s); run `mailshift collect` first", len(missing), abbreviate(missing, 5))
+	if n.approval {
+		a, ok := approvals[r.SourceUser]
+		switch {
+		case !ok:
+			return wait(ErrNotApproved, "not approved; review with `mailshift approve --show %s`, then run `mailshift approve --yes --by NAME %[1]s`", scopeFlag(r))
+		case !a.Holds:
+			return wait(ErrPlanChanged, "plan changed for this user since %s approved it on %s (its row of the users file, the endpoints or the folder mapping); review with `mailshift approve --show %s` and approve it again",
+				a.By, localTime(a.At), scopeFlag(r))
+		}
 	}
-	return nil
+	if n.notCutOver != "" && !u.CutoverAt.IsZero() {
+		return wait(ErrCutOver, "cut over on %s; %s", localTime(u.CutoverAt), strings.ReplaceAll(n.notCutOver, "USER", r.SourceUser))
+	}
+	if n.bulkDone && u.BulkDoneAt.IsZero() {
+		return wait(ErrBulkNotDone, "bulk copy has not finished; run `mailshift bulk --users %s`", r.SourceUser)
+	}
+	if n.copied && u.TestedAt.IsZero() && u.BulkStartedAt.IsZero() {
+		c, err := p.Store.Counts(r.SourceUser)
+		if err != nil {
+			return nil, err
+		}
+		if c.Copied+c.Failed+c.Intent == 0 {
+			return wait(ErrBulkNotDone, "nothing copied yet; run `mailshift bulk --users %s`", r.SourceUser)
+		}
+	}
+	return nil, nil
+}
+
+// collectFailure returns why the last collect of user failed on either
+// side, "" if it did not fail or never ran.
+func (p *Project) collectFailure(user string) (string, error) {
+	for _, side := range []state.Side{state.SideSource, state.SideTarget} {
+		a, err := p.Store.Account(user, side)
+		if errors.Is(err, state.ErrNotFound) {
+			continue
+		}
+		if err != nil {
+			return "", err
+		}
+		if a.Error != "" {
+			return a.Error, nil
+		}
+	}
+	return "", nil
+}
+
+// scopeFlag names r's wave on a command line: its batch, or r itself when
+// it has none.
+func scopeFlag(r users.Row) string {
+	if r.Batch != "" {
+		return "--batch " + r.Batch
+	}
+	return "--users " + r.SourceUser
+}
+
+// failures turns left-out users into a result's list (never nil).
+func failures(left []waiting) []UserFailure {
+	out := make([]UserFailure, 0, len(left))
+	for _, w := range left {
+		out = append(out, UserFailure{User: w.user, Reason: w.reason})
+	}
+	return out
+}
+
+// maxNamed bounds the users an error message names one by one.
+const maxNamed = 20
+
+// noneReady is the error of a step none of whose selected users can run:
+// it wraps the gate they all wait at, or ErrOutOfOrder when they wait at
+// different ones, and names each user with what it needs.
+func noneReady(step string, left []waiting) error {
+	gate := left[0].gate
+	for _, w := range left[1:] {
+		if w.gate != gate {
+			gate = ErrOutOfOrder
+			break
+		}
+	}
+	var b strings.Builder
+	if len(left) == 1 {
+		fmt.Fprintf(&b, "%s: %s: %s", step, left[0].user, left[0].reason)
+		return fmt.Errorf("%w: %s", gate, b.String())
+	}
+	fmt.Fprintf(&b, "%s: none of the %d selected users can run:", step, len(left))
+	writeUsers(&b, failures(left))
+	return fmt.Errorf("%w: %s", gate, b.String())
+}
+
+// writeUsers lists users with their reasons, one a line, up to maxNamed.
+func writeUsers(b *strings.Builder, us []UserFailure) {
+	for i, f := range us {
+		if i == maxNamed {
+			fmt.Fprintf(b, "\n  ... and %d more; `mailshift status` lists them all", len(us)-i)
+			break
+		}
+		fmt.Fprintf(b, "\n  %s: %s", f.User, f.Reason)
+	}
 }
 
 // abbreviate lists up to n names and says how many more there are.
@@ -102,4 +298,21 @@ func abbreviate(names []string, n int) string {
 		return strings.Join(names, ", ")
 	}
 	return strings.Join(names[:n], ", ") + fmt.Sprintf(" and %d more", len(names)-n)
+}
+
+// localTime formats t for a person.
+func localTime(t time.Time) string {
+	return t.Local().Format("2006-01-02 15:04")
+}
+
+// stepOutcome is stepResult for a step that left some users out: a
+// partial error when some failed or waited.
+func stepOutcome(ctx context.Context, step string, failed, left []UserFailure) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if len(failed) > 0 || len(left) > 0 {
+		return &partialError{step: step, failures: failed, waiting: left}
+	}
+	return nil
 }

@@ -21,6 +21,9 @@ type RunResult struct {
 	// folders went on), with the reason.
 	SkippedFolders []UserFolderFailure `json:"skipped_folders"`
 	Seconds        float64             `json:"seconds"`
+	// Waiting are the selected users the step left out because their own
+	// prerequisites do not hold yet, each with what it needs first.
+	Waiting []UserFailure `json:"waiting"`
 }
 
 // UserFolderFailure is one folder of one user that a step skipped.
@@ -104,32 +107,6 @@ func unitFailures(st copyStats) error {
 	return fmt.Errorf("%s; `mailshift status` and `mailshift report` list them; the next run tries them again", strings.Join(parts, "; "))
 }
 
-// refuseCutOver drops users already cut over, or fails when a named user
-// is: plain sync and bulk never touch them.
-func (p *Project) refuseCutOver(rows []users.Row, what string) error {
-	var done []string
-	for _, r := range rows {
-		u, err := p.Store.User(r.SourceUser)
-		if err != nil && !errors.Is(err, state.ErrNotFound) {
-			return err
-		}
-		if !u.CutoverAt.IsZero() {
-			done = append(done, r.SourceUser)
-		}
-	}
-	if len(done) > 0 {
-		return gateError(ErrCutOver, "%s cut over already (%s); %s", pluralUsers(len(done)), abbreviate(done, 5), what)
-	}
-	return nil
-}
-
-func pluralUsers(n int) string {
-	if n == 1 {
-		return "1 user is"
-	}
-	return fmt.Sprintf("%d users are", n)
-}
-
 // TestOptions selects the test users and whether to remove what a test
 // wrote.
 type TestOptions struct {
@@ -155,9 +132,6 @@ type TestResult struct {
 // tests wrote to the test users' targets instead.
 func Test(ctx context.Context, p *Project, opts TestOptions) (TestResult, error) {
 	var res TestResult
-	if _, err := p.requireApproval(); err != nil {
-		return res, err
-	}
 	names := opts.Users
 	if len(names) == 0 {
 		names = p.Config.TestUsers
@@ -169,15 +143,30 @@ func Test(ctx context.Context, p *Project, opts TestOptions) (TestResult, error)
 	if err != nil {
 		return res, err
 	}
-	if err := p.refuseCutOver(rows, "test users must not be cut over"); err != nil {
+	if err := p.syncUsers(); err != nil {
 		return res, err
+	}
+	step := "test"
+	if opts.Cleanup {
+		step = "test --cleanup"
+	}
+	rows, left, err := p.partition(rows, needs{approval: true, notCutOver: "a test must not touch a user cut over; name other test users with --users"})
+	if err != nil {
+		return res, err
+	}
+	if len(rows) == 0 {
+		return res, noneReady(step, left)
 	}
 	if opts.Cleanup {
 		err := p.cleanup(ctx, rows)
 		res.CleanedUp = err == nil
+		if err == nil {
+			err = stepOutcome(ctx, step, nil, failures(left))
+		}
 		return res, err
 	}
 	res.RunResult = p.run(ctx, string(state.StepTest), rows, copyOptions{deletions: "keep"}, nil, nil)
+	res.Waiting = failures(left)
 	if err := ctx.Err(); err != nil {
 		return res, err
 	}
@@ -211,7 +200,7 @@ func Test(ctx context.Context, p *Project, opts TestOptions) (TestResult, error)
 		}
 		detail = strings.Join(why, "; ")
 	}
-	run := state.TestRun{At: p.now(), PlanHash: p.PlanHash(), Messages: res.Messages, Bytes: res.Bytes, Seconds: res.Seconds, Passed: res.Passed, Detail: detail}
+	run := state.TestRun{At: p.now(), PlanHash: p.settingsHash(), Messages: res.Messages, Bytes: res.Bytes, Seconds: res.Seconds, Passed: res.Passed, Detail: detail}
 	for _, r := range rows {
 		run.Users = append(run.Users, r.SourceUser)
 		if res.Passed {
@@ -242,7 +231,7 @@ func Test(ctx context.Context, p *Project, opts TestOptions) (TestResult, error)
 	if res.Verify.Differences > 0 {
 		return res, fmt.Errorf("test: %w (%d); see reports/test.md", ErrDifferences, res.Verify.Differences)
 	}
-	return res, nil
+	return res, stepOutcome(ctx, "test", nil, res.Waiting)
 }
 
 // cleanup expunges from the targets everything mailshift copied for rows
@@ -308,14 +297,6 @@ type BulkOptions struct {
 
 // Bulk copies everything of the selected users, resumably.
 func Bulk(ctx context.Context, p *Project, opts BulkOptions) (RunResult, error) {
-	if _, err := p.requireApproval(); err != nil {
-		return RunResult{}, err
-	}
-	if !opts.SkipTest {
-		if err := p.requireTest(); err != nil {
-			return RunResult{}, err
-		}
-	}
 	rows, err := p.selectUsers(opts.Selection)
 	if err != nil {
 		return RunResult{}, err
@@ -323,8 +304,17 @@ func Bulk(ctx context.Context, p *Project, opts BulkOptions) (RunResult, error) 
 	if err := p.syncUsers(); err != nil {
 		return RunResult{}, err
 	}
-	if err := p.refuseCutOver(rows, "use `mailshift sync --post-cutover` for stragglers"); err != nil {
+	rows, left, err := p.partition(rows, needs{approval: true, notCutOver: "bulk copy leaves it alone; `mailshift sync --post-cutover --users USER` sweeps stragglers"})
+	if err != nil {
 		return RunResult{}, err
+	}
+	if len(rows) == 0 {
+		return RunResult{}, noneReady("bulk", left)
+	}
+	if !opts.SkipTest {
+		if err := p.requireTest(); err != nil {
+			return RunResult{}, err
+		}
 	}
 	res := p.run(ctx, string(state.StepBulk), rows, copyOptions{deletions: "keep", windows: !opts.Now},
 		func(r users.Row) error {
@@ -340,7 +330,8 @@ func Bulk(ctx context.Context, p *Project, opts BulkOptions) (RunResult, error) 
 			}
 			return err
 		})
-	return res, stepResult(ctx, "bulk", res.Failed)
+	res.Waiting = failures(left)
+	return res, stepOutcome(ctx, "bulk", res.Failed, res.Waiting)
 }
 
 // SyncOptions selects users for an incremental pass.
@@ -357,26 +348,35 @@ type SyncOptions struct {
 // Sync copies what changed since the last pass: new messages, flag changes
 // and, with sync.deletions mirror, expunges.
 func Sync(ctx context.Context, p *Project, opts SyncOptions) (RunResult, error) {
-	if _, err := p.requireApproval(); err != nil {
-		return RunResult{}, err
-	}
 	rows, err := p.selectUsers(opts.Selection)
 	if err != nil {
 		return RunResult{}, err
 	}
-	if err := p.requireBulk(rows); err != nil {
+	if err := p.syncUsers(); err != nil {
 		return RunResult{}, err
 	}
+	n := needs{approval: true, bulkDone: true}
 	if !opts.PostCutover {
-		if err := p.refuseCutOver(rows, "plain sync refuses them; sweep stragglers with `mailshift sync --post-cutover`"); err != nil {
-			return RunResult{}, err
-		}
+		n.notCutOver = "plain sync leaves it alone; sweep stragglers with `mailshift sync --post-cutover --users USER`"
+	}
+	rows, left, err := p.partition(rows, n)
+	if err != nil {
+		return RunResult{}, err
+	}
+	if len(rows) == 0 {
+		return RunResult{}, noneReady("sync", left)
 	}
 	if opts.Follow {
-		return p.follow(ctx, rows, opts)
+		for _, w := range left {
+			p.log().Warn("not following", "user", w.user, "waiting", w.reason)
+		}
+		res, err := p.follow(ctx, rows, opts)
+		res.Waiting = failures(left)
+		return res, err
 	}
 	res := p.syncPass(ctx, rows, opts)
-	return res, stepResult(ctx, "sync", res.Failed)
+	res.Waiting = failures(left)
+	return res, stepOutcome(ctx, "sync", res.Failed, res.Waiting)
 }
 
 // syncPass runs one incremental pass over rows.
@@ -388,22 +388,4 @@ func (p *Project) syncPass(ctx context.Context, rows []users.Row, opts SyncOptio
 			}
 			return err
 		})
-}
-
-// requireBulk checks that the bulk copy of every row finished.
-func (p *Project) requireBulk(rows []users.Row) error {
-	var missing []string
-	for _, r := range rows {
-		u, err := p.Store.User(r.SourceUser)
-		if err != nil && !errors.Is(err, state.ErrNotFound) {
-			return err
-		}
-		if u.BulkDoneAt.IsZero() {
-			missing = append(missing, r.SourceUser)
-		}
-	}
-	if len(missing) > 0 {
-		return gateError(ErrBulkNotDone, "bulk copy has not finished for %s; run `mailshift bulk` first (or narrow with --users/--batch)", abbreviate(missing, 5))
-	}
-	return nil
 }

@@ -69,9 +69,9 @@ func (r Report) Render(format string) (string, error) {
 	case "csv":
 		var buf bytes.Buffer
 		w := csv.NewWriter(&buf)
-		w.Write([]string{"source_user", "target_user", "batch", "stage", "source_messages", "copied_messages", "copied_bytes", "failed_messages", "error"})
+		w.Write([]string{"source_user", "target_user", "batch", "stage", "source_messages", "copied_messages", "copied_bytes", "failed_messages", "error", "waiting"})
 		for _, u := range r.Status.Users {
-			w.Write([]string{u.SourceUser, u.TargetUser, u.Batch, u.Stage, strconv.FormatInt(u.Messages, 10), strconv.FormatInt(u.Copied, 10), strconv.FormatInt(u.CopiedBytes, 10), strconv.FormatInt(u.FailedMessages, 10), u.Error})
+			w.Write([]string{u.SourceUser, u.TargetUser, u.Batch, u.Stage, strconv.FormatInt(u.Messages, 10), strconv.FormatInt(u.Copied, 10), strconv.FormatInt(u.CopiedBytes, 10), strconv.FormatInt(u.FailedMessages, 10), u.Error, u.Waiting})
 		}
 		w.Flush()
 		return buf.String(), w.Error()

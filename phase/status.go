@@ -5,6 +5,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/mailshift/mailshift/internal/users"
 	"github.com/mailshift/mailshift/state"
 )
 
@@ -32,16 +33,39 @@ type UserStatus struct {
 	FailedMessages       int64   `json:"failed_messages"`
 	ErrorStep            string  `json:"error_step,omitempty"`
 	Error                string  `json:"error,omitempty"`
+	// Approved: the user's approval (the newest that covers it) holds.
+	Approved   bool       `json:"approved"`
+	ApprovedBy string     `json:"approved_by,omitempty"` // of the user's approval, held or not
+	ApprovedAt *time.Time `json:"approved_at,omitempty"`
+	// Waiting is why the next plain step (bulk, then sync) leaves the user
+	// out and what to run: not collected, collect failed, not approved,
+	// plan changed for this user, bulk not finished, cut over. "" when
+	// nothing holds the user back.
+	Waiting string `json:"waiting"`
+}
+
+// ApprovalStatus is an approval that is the current one of some of the
+// selected users.
+type ApprovalStatus struct {
+	ID    int64     `json:"id"`
+	Hash  string    `json:"hash"`
+	By    string    `json:"by"`
+	At    time.Time `json:"at"`
+	Users []string  `json:"users"` // the selected users whose approval it is
+	Holds bool      `json:"holds"` // the plan for its users is unchanged
 }
 
 // StatusReport is where the whole project stands.
 type StatusReport struct {
-	PlanHash   string       `json:"plan_hash"`
-	ApprovedBy string       `json:"approved_by,omitempty"`
-	ApprovedAt *time.Time   `json:"approved_at,omitempty"`
-	PlanValid  bool         `json:"plan_approved"` // an approval exists and matches the current plan
-	TestPassed bool         `json:"test_passed"`
-	Users      []UserStatus `json:"users"`
+	PlanHash   string     `json:"plan_hash"`             // of the plan for every user of the users file
+	ApprovedBy string     `json:"approved_by,omitempty"` // of the newest approval
+	ApprovedAt *time.Time `json:"approved_at,omitempty"`
+	PlanValid  bool       `json:"plan_approved"` // every selected user is approved under an unchanged plan
+	TestPassed bool       `json:"test_passed"`
+	// Approvals are the approvals that are the current one of some
+	// selected user, oldest first.
+	Approvals []ApprovalStatus `json:"approvals"`
+	Users     []UserStatus     `json:"users"`
 	// Estimate plans the bulk copy still to do, all users together.
 	Estimate *BulkEstimate `json:"bulk_estimate,omitempty"`
 }
@@ -55,11 +79,16 @@ func Status(p *Project, sel Selection) (StatusReport, error) {
 	if err := p.syncUsers(); err != nil {
 		return StatusReport{}, err
 	}
-	rep := StatusReport{PlanHash: p.PlanHash()}
+	rep := StatusReport{PlanHash: p.PlanHash(), Approvals: []ApprovalStatus{}, Users: []UserStatus{}}
 	if a, err := p.Store.LatestApproval(); err == nil {
 		rep.ApprovedBy, rep.ApprovedAt = a.By, timePtr(a.At)
-		rep.PlanValid = a.Hash == rep.PlanHash
 	}
+	approvals, err := p.userApprovals()
+	if err != nil {
+		return rep, err
+	}
+	rep.PlanValid = len(rows) > 0
+	byID := map[int64]int{}
 	rep.TestPassed = p.requireTest() == nil
 	est, err := p.estimateBulk()
 	if err != nil {
@@ -91,6 +120,20 @@ func Status(p *Project, sel Selection) (StatusReport, error) {
 				us.Bytes += max(f.Bytes, 0)
 			}
 		}
+		if a, ok := approvals[r.SourceUser]; ok {
+			us.Approved, us.ApprovedBy, us.ApprovedAt = a.Holds, a.By, timePtr(a.At)
+			i, seen := byID[a.ID]
+			if !seen {
+				i = len(rep.Approvals)
+				byID[a.ID] = i
+				rep.Approvals = append(rep.Approvals, ApprovalStatus{ID: a.ID, Hash: a.Hash, By: a.By, At: a.At.UTC(), Holds: a.Holds})
+			}
+			rep.Approvals[i].Users = append(rep.Approvals[i].Users, r.SourceUser)
+		}
+		rep.PlanValid = rep.PlanValid && us.Approved
+		if us.Waiting, err = p.statusWaiting(r, approvals); err != nil {
+			return rep, err
+		}
 		us.Stage = stage(u)
 		if u.BulkDoneAt.IsZero() {
 			us.EstimatedBulkSeconds = est.Users[u.SourceUser].Seconds()
@@ -101,6 +144,25 @@ func Status(p *Project, sel Selection) (StatusReport, error) {
 		rep.Users = append(rep.Users, us)
 	}
 	return rep, nil
+}
+
+// statusWaiting is why the next plain step leaves r out, "" if nothing
+// does.
+func (p *Project) statusWaiting(r users.Row, approvals map[string]userApproval) (string, error) {
+	w, err := p.userGate(r, needs{approval: true, bulkDone: true, notCutOver: "plain sync and bulk copy leave it alone; `mailshift sync --post-cutover --users USER` sweeps stragglers"}, approvals)
+	if err != nil || w == nil {
+		return "", err
+	}
+	if w.gate == ErrNotApproved || w.gate == ErrPlanChanged {
+		// approve would leave out a user whose last collect failed.
+		if c, err := p.userGate(r, needs{cleanCollect: true}, approvals); err != nil || c != nil {
+			w = c
+		}
+		if err != nil {
+			return "", err
+		}
+	}
+	return w.reason, nil
 }
 
 func stage(u state.User) string {
@@ -132,13 +194,27 @@ func timePtr(t time.Time) *time.Time {
 // RenderStatus renders a status report as a table for people.
 func RenderStatus(rep StatusReport) string {
 	var b strings.Builder
+	approved := 0
+	for _, u := range rep.Users {
+		if u.Approved {
+			approved++
+		}
+	}
 	switch {
-	case rep.ApprovedAt == nil:
+	case len(rep.Approvals) == 0:
 		b.WriteString("Plan: not approved (mailshift approve)\n")
-	case !rep.PlanValid:
-		fmt.Fprintf(&b, "Plan: CHANGED since %s approved it on %s: approve again\n", rep.ApprovedBy, rep.ApprovedAt.Format("2006-01-02 15:04"))
+	case rep.PlanValid && len(rep.Approvals) == 1:
+		a := rep.Approvals[0]
+		fmt.Fprintf(&b, "Plan: approved by %s on %s\n", a.By, a.At.Format("2006-01-02 15:04"))
 	default:
-		fmt.Fprintf(&b, "Plan: approved by %s on %s\n", rep.ApprovedBy, rep.ApprovedAt.Format("2006-01-02 15:04"))
+		fmt.Fprintf(&b, "Plan: %d of %d users approved under an unchanged plan\n", approved, len(rep.Users))
+		for _, a := range rep.Approvals {
+			verdict := "holds"
+			if !a.Holds {
+				verdict = "CHANGED since: approve again"
+			}
+			fmt.Fprintf(&b, "  approved by %s on %s for %s: %s\n", a.By, a.At.Format("2006-01-02 15:04"), abbreviate(a.Users, 5), verdict)
+		}
 	}
 	if rep.TestPassed {
 		b.WriteString("Test migration: passed\n")
@@ -151,16 +227,20 @@ func RenderStatus(rep StatusReport) string {
 			b.WriteString(strings.ReplaceAll(e.windowsText(), "**", "") + "\n")
 		}
 	}
-	fmt.Fprintf(&b, "\n%-28s %-10s %-13s %17s %10s %7s  %s\n", "USER", "BATCH", "STAGE", "COPIED", "SIZE", "FAILED", "LAST ERROR")
+	fmt.Fprintf(&b, "\n%-28s %-10s %-13s %17s %10s %7s  %s\n", "USER", "BATCH", "STAGE", "COPIED", "SIZE", "FAILED", "LAST ERROR / WAITING FOR")
 	for _, u := range rep.Users {
 		copied := fmt.Sprintf("%d", u.Copied)
 		if u.Messages > 0 {
 			copied = fmt.Sprintf("%d/%d", u.Copied, u.Messages)
 		}
-		errText := ""
-		if u.Error != "" {
-			errText = u.ErrorStep + ": " + firstLine(u.Error)
+		var notes []string
+		if u.Error != "" && !(u.ErrorStep == string(state.StepCollect) && strings.HasPrefix(u.Waiting, "collect failed")) {
+			notes = append(notes, "failed: "+u.ErrorStep+": "+firstLine(u.Error))
 		}
+		if u.Waiting != "" {
+			notes = append(notes, "waiting: "+u.Waiting)
+		}
+		errText := strings.Join(notes, "; ")
 		if u.PausedUntil != nil {
 			errText = "paused until " + u.PausedUntil.Local().Format("2006-01-02 15:04 MST") + " (outside throttle.windows)"
 		}

@@ -23,8 +23,11 @@ type Difference struct {
 
 // VerifyResult is what a verification found.
 type VerifyResult struct {
-	Users       int           `json:"users"`
-	Failed      []UserFailure `json:"failed"`
+	Users  int           `json:"users"`
+	Failed []UserFailure `json:"failed"`
+	// Waiting are the selected users left out because nothing of theirs
+	// was copied yet.
+	Waiting     []UserFailure `json:"waiting"`
 	Folders     int           `json:"folders"`
 	Messages    int64         `json:"messages"`
 	Differences int64         `json:"differences"`
@@ -41,11 +44,23 @@ func Verify(ctx context.Context, p *Project, sel Selection) (VerifyResult, error
 	if err != nil {
 		return VerifyResult{}, err
 	}
-	return verifyUsers(ctx, p, rows)
+	rows, left, err := p.partition(rows, needs{copied: true})
+	if err != nil {
+		return VerifyResult{}, err
+	}
+	if len(rows) == 0 {
+		return VerifyResult{Failed: []UserFailure{}, Waiting: failures(left), List: []Difference{}}, noneReady("verify", left)
+	}
+	res, err := verifyUsers(ctx, p, rows)
+	res.Waiting = failures(left)
+	if err == nil {
+		err = stepOutcome(ctx, "verify", nil, res.Waiting)
+	}
+	return res, err
 }
 
 func verifyUsers(ctx context.Context, p *Project, rows []users.Row) (VerifyResult, error) {
-	res := VerifyResult{Users: len(rows)}
+	res := VerifyResult{Users: len(rows), Waiting: []UserFailure{}}
 	var mu sync.Mutex
 	res.Failed = p.forEachUser(ctx, rows, func(ctx context.Context, r users.Row) error {
 		ur, err := p.verifyUser(ctx, r)

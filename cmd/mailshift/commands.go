@@ -94,20 +94,27 @@ func newApproveCmd(g *globalOptions) *cobra.Command {
 folder mapping, exclusions, problems and what will be done about them, the
 estimated duration. With --show it only renders (to stdout and
 reports/scope-of-work.md). With --yes --by NAME it records who approved the
-plan, when, and the plan's hash. Later steps refuse to run (exit 3) if the
-users, endpoints or folder mapping change after the approval.`,
+plan, when, the plan's hash and the users it covers.
+
+The plan covers the selected users (all, --batch, --users) that collected
+cleanly; the others are named with the reason, in the scope of work and on
+stderr (exit 4), and join the plan when they collect cleanly and it is
+approved again. Approving one wave (--batch wave2) leaves the approval of
+the others as it is. A user whose row of the users file changes after its
+approval, and every user when the endpoints or the folder mapping change,
+is left out of the later steps until it is approved again.`,
 		RunE: g.withProject(func(cmd *cobra.Command, p *phase.Project) error {
-			res, err := phase.Approve(cmd.Context(), p, phase.ApproveOptions{Show: o.show, Yes: o.yes, By: o.by})
-			if err != nil {
+			res, err := phase.Approve(cmd.Context(), p, phase.ApproveOptions{Selection: g.selection(), Show: o.show, Yes: o.yes, By: o.by})
+			if res.Text == "" {
 				return err
 			}
 			if o.show || !g.quiet {
 				fmt.Fprint(cmd.OutOrStdout(), res.Text)
 			}
 			if res.Recorded {
-				fmt.Fprintf(cmd.OutOrStdout(), "\napproved plan %s by %s; written to %s\n", res.Hash[:12], o.by, res.Path)
+				fmt.Fprintf(cmd.OutOrStdout(), "\napproved plan %s for %d users by %s; written to %s\n", res.Hash[:12], len(res.Users), o.by, res.Path)
 			}
-			return nil
+			return err
 		}),
 	}
 	cmd.Flags().BoolVar(&o.show, "show", false, "only render the scope of work")
@@ -196,8 +203,10 @@ func newSyncCmd(g *globalOptions) *cobra.Command {
 		Long: `Copies what changed on the source since bulk copy or the last sync: new
 messages, flag changes, and with sync.deletions: mirror, expunges (never
 more than sync.max_delete percent of a folder in one pass without --force).
-Needs bulk copy finished for the users. Users already cut over are refused
-unless --post-cutover is given, which sweeps stragglers that reached the old
+Syncs every selected user whose bulk copy finished under an approved plan;
+the others are named with what they need first (exit 4, or exit 3 when no
+selected user can sync). Users already cut over are left out unless
+--post-cutover is given, which sweeps stragglers that reached the old
 server after the switch.
 
 An unchanged folder costs no command beyond one LIST-STATUS for all; with
@@ -248,6 +257,9 @@ reports/cutover.md. Exit 5 if verification finds differences.`,
 			}
 			if len(res.AlreadyDone) > 0 {
 				fmt.Fprintf(cmd.OutOrStdout(), "already cut over: %d users\n", len(res.AlreadyDone))
+			}
+			if len(res.Waiting) > 0 {
+				fmt.Fprintf(cmd.OutOrStdout(), "left out: %d users (see below)\n", len(res.Waiting))
 			}
 			return err
 		}),
@@ -388,8 +400,8 @@ func printRun(w io.Writer, step string, r phase.RunResult) {
 	if r.Users == 0 {
 		return
 	}
-	fmt.Fprintf(w, "%s: %d users, %d messages copied (%s) in %.1fs, %d flag updates, %d expunged, %d refused, %d users failed\n",
-		step, r.Users, r.Messages, phase.FormatBytes(r.Bytes), r.Seconds, r.FlagUpdates, r.Expunged, r.FailedMsgs, len(r.Failed))
+	fmt.Fprintf(w, "%s: %d users, %d messages copied (%s) in %.1fs, %d flag updates, %d expunged, %d refused, %d users failed, %d users left out\n",
+		step, r.Users, r.Messages, phase.FormatBytes(r.Bytes), r.Seconds, r.FlagUpdates, r.Expunged, r.FailedMsgs, len(r.Failed), len(r.Waiting))
 }
 
 func writeJSON(w io.Writer, v any) error {
