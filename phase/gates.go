@@ -181,7 +181,7 @@ func (p *Project) userGate(r users.Row, n needs, approvals map[string]userApprov
 		return &waiting{user: r.SourceUser, reason: fmt.Sprintf(format, args...), gate: gate}, nil
 	}
 	collect := "`mailshift collect --users " + r.SourceUser + "`"
-	if n.cleanCollect || (n.approval && u.CollectedAt.IsZero()) {
+	if n.cleanCollect {
 		why, err := p.collectFailure(r.SourceUser)
 		if err != nil {
 			return nil, err
@@ -196,6 +196,15 @@ func (p *Project) userGate(r users.Row, n needs, approvals map[string]userApprov
 	if n.approval {
 		a, ok := approvals[r.SourceUser]
 		switch {
+		case !ok && u.CollectedAt.IsZero():
+			why, err := p.collectFailure(r.SourceUser)
+			if err != nil {
+				return nil, err
+			}
+			if why != "" {
+				return wait(ErrNotApproved, "not approved: collect failed: %s; fix it, run %s, then `mailshift approve`", firstLine(why), collect)
+			}
+			return wait(ErrNotApproved, "not collected nor approved; run %s, then `mailshift approve --show %s` and `mailshift approve --yes --by NAME %[2]s`", collect, scopeFlag(r))
 		case !ok:
 			return wait(ErrNotApproved, "not approved; review with `mailshift approve --show %s`, then run `mailshift approve --yes --by NAME %[1]s`", scopeFlag(r))
 		case !a.Holds:

@@ -236,7 +236,13 @@ func TestLifecycle(t *testing.T) {
 	if !strings.Contains(string(report), "alice") || !strings.Contains(string(report), "1 of 1 users verified") {
 		t.Errorf("cutover report:\n%s", report)
 	}
-	_, err = Sync(ctx, e.p, SyncOptions{})
+	// Plain sync leaves alice, cut over, alone and syncs bob.
+	sr, err = Sync(ctx, e.p, SyncOptions{})
+	mustErr(t, err, ErrPartial)
+	if sr.Users != 1 || len(sr.Waiting) != 1 || sr.Waiting[0].User != "alice" || !strings.Contains(sr.Waiting[0].Reason, "cut over") {
+		t.Errorf("sync after alice's cutover: %d users run, waiting %+v", sr.Users, sr.Waiting)
+	}
+	_, err = Sync(ctx, e.p, SyncOptions{Selection: Selection{Users: []string{"alice"}}})
 	mustErr(t, err, ErrCutOver)
 	_, err = Sync(ctx, e.p, SyncOptions{Selection: Selection{Users: []string{"bob"}}})
 	must(t, err)

@@ -126,10 +126,12 @@ func TestSixStepsAsAUserWould(t *testing.T) {
 		t.Error(err)
 	}
 	p.expect(exitOK, "bulk", "--batch", "wave1")
-	_, errOut = p.expect(exitOutOfOrder, "sync")
-	if !strings.Contains(errOut, "alice") {
-		t.Errorf("sync before alice's bulk should name alice: %s", errOut)
+	// bob syncs; alice, whose bulk copy has not run, waits and is named.
+	_, errOut = p.expect(exitPartial, "sync")
+	if !strings.Contains(errOut, "alice: bulk copy has not finished; run `mailshift bulk --users alice`") || strings.Contains(errOut, "bob:") {
+		t.Errorf("sync before alice's bulk should name alice alone: %s", errOut)
 	}
+	p.expect(exitOutOfOrder, "sync", "--users", "alice")
 	out, _ = p.expect(exitOK, "bulk")
 	if !strings.Contains(out, "0 messages copied") { // the test copied alice already; bob is done
 		t.Errorf("bulk after test and wave1: %s", out)
