@@ -239,7 +239,7 @@ func (p *Project) renderScope(rows []users.Row, left []UserFailure, hash string,
 	}
 
 	w("## Schedule\n\n")
-	est, err := p.estimateBulk()
+	est, err := p.estimateBulkOf(rows)
 	if err != nil {
 		return "", err
 	}

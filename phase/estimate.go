@@ -6,6 +6,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/mailshift/mailshift/internal/users"
 	"github.com/mailshift/mailshift/state"
 )
 
@@ -27,11 +28,16 @@ type BulkEstimate struct {
 // estimateBulk plans the bulk copy of the users' remaining data (bytes in
 // the inventory less what is copied already).
 func (p *Project) estimateBulk() (BulkEstimate, error) {
+	return p.estimateBulkOf(p.Users)
+}
+
+// estimateBulkOf is estimateBulk for some users only (a wave's plan).
+func (p *Project) estimateBulkOf(rows []users.Row) (BulkEstimate, error) {
 	est := BulkEstimate{Users: map[string]time.Duration{}}
 	rate, from := p.estimateRate()
 	est.RateFrom = from
 	remaining := map[string]int64{}
-	for _, r := range p.Users {
+	for _, r := range rows {
 		a, err := p.Store.Account(r.SourceUser, state.SideSource)
 		if err != nil {
 			continue // not collected: nothing known to plan with

@@ -281,11 +281,7 @@ func noneReady(step string, left []waiting) error {
 		}
 	}
 	var b strings.Builder
-	if len(left) == 1 {
-		fmt.Fprintf(&b, "%s: %s: %s", step, left[0].user, left[0].reason)
-		return fmt.Errorf("%w: %s", gate, b.String())
-	}
-	fmt.Fprintf(&b, "%s: none of the %d selected users can run:", step, len(left))
+	fmt.Fprintf(&b, "no selected user can run %s:", step)
 	writeUsers(&b, failures(left))
 	return fmt.Errorf("%w: %s", gate, b.String())
 }
