@@ -67,7 +67,7 @@ func TestApprovalsFromBeforeUserLists(t *testing.T) {
 	db.SetMaxOpenConns(1)
 	q := []string{"CREATE TABLE migrations (name TEXT PRIMARY KEY, applied_at INTEGER)"}
 	for _, m := range ms {
-		if strings.HasPrefix(m.name, "0005_") {
+		if strings.HasPrefix(m.name, "0006_") {
 			break
 		}
 		q = append(q, m.sql, fmt.Sprintf("INSERT INTO migrations (name, applied_at) VALUES ('%s', 1)", m.name))

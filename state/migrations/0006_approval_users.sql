@@ -1,4 +1,4 @@
--- 0005_approval_users: an approval covers a list of users, so that one
+-- 0006_approval_users: an approval covers a list of users, so that one
 -- wave can be approved while another is not ready yet.
 CREATE TABLE approval_users (
 	source_user TEXT NOT NULL,
