@@ -140,7 +140,7 @@ type needs struct {
 	copied       bool   // something was copied (verify)
 }
 
-// Waiting is a user a step left out and what it needs first.
+// waiting is a user a step left out and what it needs first.
 type waiting struct {
 	user   string
 	reason string
