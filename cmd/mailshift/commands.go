@@ -171,8 +171,10 @@ func newBulkCmd(g *globalOptions) *cobra.Command {
 		Long: `Copies every message of the selected users (all, --users, --batch) to the
 target: byte-identical, with flags and internal dates, into the mapped
 folders. Run it again after a crash or Ctrl-C: it continues where it
-stopped and never copies a message twice. Needs an approval and a passed
-test (or --skip-test). With throttle.windows it copies only inside them: at
+stopped and never copies a message twice. Copies the selected users that
+are approved under an unchanged plan and not cut over, and names the others
+with what they need (exit 4; exit 3 when none can run). Needs a passed
+test of the current endpoints and folder mapping (or --skip-test). With throttle.windows it copies only inside them: at
 a window's end it stops between two messages (nothing is lost: what was
 fetched but not yet stored is fetched again) and waits for the next one
 (` + "`status`" + ` shows "paused until ..."); --now ignores the windows.
@@ -242,7 +244,9 @@ func newCutoverCmd(g *globalOptions) *cobra.Command {
 the counts, per message size, content hash, flags and internal date). Users
 that verify clean are marked cut over (plain sync refuses them afterwards);
 the cutover report with the final delta and the window goes to
-reports/cutover.md. Exit 5 if verification finds differences.`,
+reports/cutover.md. Users not approved under an unchanged plan or whose bulk
+copy has not finished are left out and named (exit 4; exit 3 when none can
+run). Exit 5 if verification finds differences.`,
 		RunE: g.withProject(func(cmd *cobra.Command, p *phase.Project) error {
 			res, err := phase.Cutover(cmd.Context(), p, phase.CutoverOptions{Selection: g.selection(), Yes: o.yes})
 			ok := 0
@@ -277,10 +281,12 @@ func newStatusCmd(g *globalOptions) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "status",
 		Short: "Show where every user stands",
-		Long: `Shows the plan's approval, the last test, and per user the stage reached
+		Long: `Shows the approvals, the last test, and per user the stage reached
 (new, collected, tested, bulk-running, bulk-done, synced, cut-over),
-messages copied and failed, and the last error. --json prints a stable
-machine-readable form.`,
+messages copied and failed, the last error, and what the user waits for
+before its next step (not collected, collect failed, not approved, plan
+changed for this user, bulk not finished, cut over). --json prints a
+stable machine-readable form.`,
 		RunE: g.withProject(func(cmd *cobra.Command, p *phase.Project) error {
 			rep, err := phase.Status(p, g.selection())
 			if err != nil {
