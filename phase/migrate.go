@@ -225,7 +225,7 @@ func Test(ctx context.Context, p *Project, opts TestOptions) (TestResult, error)
 			return res, err
 		}
 	}
-	if err := stepResult(ctx, "test", res.Failed); err != nil {
+	if err := stepOutcome(ctx, "test", res.Failed, res.Waiting); err != nil && len(res.Failed) > 0 {
 		return res, err
 	}
 	if res.Verify.Differences > 0 {
