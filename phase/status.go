@@ -1,7 +1,9 @@
 package phase
 
 import (
+	"cmp"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -143,6 +145,7 @@ func Status(p *Project, sel Selection) (StatusReport, error) {
 		}
 		rep.Users = append(rep.Users, us)
 	}
+	slices.SortFunc(rep.Approvals, func(a, b ApprovalStatus) int { return cmp.Compare(a.ID, b.ID) })
 	return rep, nil
 }
 
