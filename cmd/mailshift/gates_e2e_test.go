@@ -53,6 +53,9 @@ func TestOneUserBlocksNoOne(t *testing.T) {
 	if !strings.Contains(errOut, "bob") {
 		t.Errorf("collect should name bob: %s", errOut)
 	}
+	if st := p.status(); len(st.Approvals) != 0 || *st.PlanApproved {
+		t.Errorf("status before any approval: %+v", st)
+	}
 	out, errOut := p.expect(exitPartial, "approve", "--yes", "--by", "Jane Doe")
 	if !strings.Contains(out, "approved plan") || !strings.Contains(out, "for 1 users") {
 		t.Errorf("approve should record the plan for alice:\n%s", out)
