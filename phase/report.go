@@ -69,9 +69,13 @@ func (r Report) Render(format string) (string, error) {
 	case "csv":
 		var buf bytes.Buffer
 		w := csv.NewWriter(&buf)
-		w.Write([]string{"source_user", "target_user", "batch", "stage", "source_messages", "copied_messages", "copied_bytes", "failed_messages", "error", "waiting"})
+		w.Write([]string{"source_user", "target_user", "batch", "stage", "source_messages", "copied_messages", "copied_bytes", "failed_messages", "error", "waiting", "skipped_folders"})
 		for _, u := range r.Status.Users {
-			w.Write([]string{u.SourceUser, u.TargetUser, u.Batch, u.Stage, strconv.FormatInt(u.Messages, 10), strconv.FormatInt(u.Copied, 10), strconv.FormatInt(u.CopiedBytes, 10), strconv.FormatInt(u.FailedMessages, 10), u.Error, u.Waiting})
+			var skipped []string
+			for _, f := range u.SkippedFolders {
+				skipped = append(skipped, f.Folder)
+			}
+			w.Write([]string{u.SourceUser, u.TargetUser, u.Batch, u.Stage, strconv.FormatInt(u.Messages, 10), strconv.FormatInt(u.Copied, 10), strconv.FormatInt(u.CopiedBytes, 10), strconv.FormatInt(u.FailedMessages, 10), u.Error, u.Waiting, strings.Join(skipped, "; ")})
 		}
 		w.Flush()
 		return buf.String(), w.Error()
@@ -86,6 +90,7 @@ func (r Report) Render(format string) (string, error) {
 		for _, pr := range r.Problems {
 			fmt.Fprintf(&b, "- %s %s %s: %s (%s)\n", pr.User, pr.Kind, pr.Folder, pr.Detail, pr.Action)
 		}
+		r.writeSkippedFolders(&b)
 		fmt.Fprintf(&b, "\n## Messages that could not be copied (%d)\n\n", len(r.FailedMessages))
 		if len(r.FailedMessages) > 0 {
 			b.WriteString("| user | folder | message | size | reason |\n|---|---|---|---|---|\n")
@@ -99,4 +104,23 @@ func (r Report) Render(format string) (string, error) {
 		return b.String(), nil
 	}
 	return "", &ConfigError{"--format", fmt.Sprintf("%q: must be md, html, csv or json", format)}
+}
+
+// writeSkippedFolders lists the folders passes skipped, per user.
+func (r Report) writeSkippedFolders(b *strings.Builder) {
+	var rows []string
+	for _, u := range r.Status.Users {
+		for _, f := range u.SkippedFolders {
+			rows = append(rows, fmt.Sprintf("| %s | %s | %s | %s |\n", u.SourceUser, f.Folder, f.FailedAt.Format("2006-01-02 15:04"), f.Reason))
+		}
+	}
+	fmt.Fprintf(b, "\n## Folders skipped (%d)\n\n", len(rows))
+	if len(rows) == 0 {
+		return
+	}
+	b.WriteString("Each was skipped by the last pass that reached it; the user's other folders were copied, and the next run tries it again.\n\n")
+	b.WriteString("| user | folder | since | reason |\n|---|---|---|---|\n")
+	for _, row := range rows {
+		b.WriteString(row)
+	}
 }

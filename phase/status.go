@@ -44,6 +44,16 @@ type UserStatus struct {
 	// plan changed for this user, bulk not finished, cut over. "" when
 	// nothing holds the user back.
 	Waiting string `json:"waiting"`
+	// SkippedFolders are the user's folders the last pass that reached
+	// them could not copy, with the reason; the next pass tries them again.
+	SkippedFolders []SkippedFolder `json:"skipped_folders"`
+}
+
+// SkippedFolder is a folder a pass skipped, and since when.
+type SkippedFolder struct {
+	Folder   string    `json:"folder"`
+	Reason   string    `json:"reason"`
+	FailedAt time.Time `json:"failed_at"`
 }
 
 // ApprovalStatus is an approval that is the current one of some of the
@@ -115,6 +125,14 @@ func Status(p *Project, sel Selection) (StatusReport, error) {
 			SyncedAt: timePtr(u.SyncedAt), CutoverAt: timePtr(u.CutoverAt),
 			Copied: c.Copied, CopiedBytes: c.CopiedBytes, FailedMessages: c.Failed,
 			ErrorStep: string(u.ErrorStep), Error: u.Error,
+			SkippedFolders: []SkippedFolder{},
+		}
+		ff, err := p.Store.FolderFailures(r.SourceUser)
+		if err != nil {
+			return rep, err
+		}
+		for _, f := range ff {
+			us.SkippedFolders = append(us.SkippedFolders, SkippedFolder{Folder: f.Folder, Reason: f.Reason, FailedAt: f.FailedAt.UTC()})
 		}
 		if a, err := p.Store.Account(r.SourceUser, state.SideSource); err == nil {
 			for _, f := range a.Folders {
@@ -243,6 +261,9 @@ func RenderStatus(rep StatusReport) string {
 		if u.Waiting != "" {
 			notes = append(notes, "waiting: "+u.Waiting)
 		}
+		if n := len(u.SkippedFolders); n > 0 {
+			notes = append(notes, fmt.Sprintf("%d folder(s) skipped: %s", n, skippedNames(u.SkippedFolders)))
+		}
 		errText := strings.Join(notes, "; ")
 		if u.PausedUntil != nil {
 			errText = "paused until " + u.PausedUntil.Local().Format("2006-01-02 15:04 MST") + " (outside throttle.windows)"
@@ -257,4 +278,13 @@ func firstLine(s string) string {
 		return s[:i]
 	}
 	return s
+}
+
+// skippedNames lists skipped folders by name, the first few.
+func skippedNames(fs []SkippedFolder) string {
+	names := make([]string, len(fs))
+	for i, f := range fs {
+		names[i] = fmt.Sprintf("%q", f.Folder)
+	}
+	return abbreviate(names, 3)
 }

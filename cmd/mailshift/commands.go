@@ -406,8 +406,11 @@ func printRun(w io.Writer, step string, r phase.RunResult) {
 	if r.Users == 0 {
 		return
 	}
-	fmt.Fprintf(w, "%s: %d users, %d messages copied (%s) in %.1fs, %d flag updates, %d expunged, %d refused, %d users failed, %d users left out\n",
-		step, r.Users, r.Messages, phase.FormatBytes(r.Bytes), r.Seconds, r.FlagUpdates, r.Expunged, r.FailedMsgs, len(r.Failed), len(r.Waiting))
+	fmt.Fprintf(w, "%s: %d users, %d messages copied (%s) in %.1fs, %d flag updates, %d expunged, %d refused, %d folders skipped, %d users failed, %d users left out\n",
+		step, r.Users, r.Messages, phase.FormatBytes(r.Bytes), r.Seconds, r.FlagUpdates, r.Expunged, r.FailedMsgs, len(r.SkippedFolders), len(r.Failed), len(r.Waiting))
+	for _, f := range r.SkippedFolders {
+		fmt.Fprintf(w, "  skipped: %s folder %q: %s\n", f.User, f.Folder, f.Reason)
+	}
 }
 
 func writeJSON(w io.Writer, v any) error {
