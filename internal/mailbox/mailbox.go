@@ -33,6 +33,11 @@ type Description struct {
 	QuotaLimit   int64    // bytes allowed, -1 if unknown or unlimited
 	UIDPlus      bool     // APPEND returns the new message's UID
 	CondStore    bool     // CONDSTORE (HIGHESTMODSEQ, CHANGEDSINCE) offered
+	// Warnings name the optional features that could not be read (an
+	// answer to QUOTA, ID or NAMESPACE the endpoint's library could not
+	// parse, say) and what was assumed instead; the fields they concern
+	// hold their "unknown" values. Empty when everything was read.
+	Warnings []string
 }
 
 // Folder is one folder (IMAP mailbox) with its counters. Name is the full
