@@ -6,12 +6,8 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"net"
-	"strings"
 	"time"
 
-	"github.com/emersion/go-imap/v2"
-
-	"github.com/mailshift/mailshift/internal/imapconn"
 	"github.com/mailshift/mailshift/internal/mailbox"
 	"github.com/mailshift/mailshift/state"
 	"github.com/mailshift/mailshift/target"
@@ -33,14 +29,13 @@ func permanent(err error) error {
 
 // retryable tells whether err may go away by itself: a dropped or stalled
 // connection, a refused connect, a restarting server, a server that says it
-// is busy. Credentials, configuration, the state file, interruptions and
-// the engine's own guards are not.
+// is busy (the backends classify their errors, see mailbox.Retryable).
+// Credentials, configuration, refusals, unreadable answers, the state file,
+// interruptions and the engine's own guards are not.
 func retryable(err error) bool {
 	var pe permanentError
 	switch {
 	case err == nil, isInterrupt(err), errors.As(err, &pe):
-		return false
-	case errors.Is(err, imapconn.ErrAuth), errors.Is(err, imapconn.ErrConfig):
 		return false
 	case errors.Is(err, state.ErrLocked), errors.Is(err, state.ErrCorrupt), errors.Is(err, state.ErrNewerVersion):
 		return false
@@ -56,38 +51,12 @@ func retryable(err error) bool {
 	case errors.As(err, &dns) && dns.IsNotFound:
 		return false // a misspelt host name, not a passing failure
 	}
-	var ie *imap.Error
-	if errors.As(err, &ie) {
-		switch {
-		case ie.Type == imap.StatusResponseTypeBye:
-			return true
-		case ie.Type == imap.StatusResponseTypeBad:
-			return false
-		}
-		switch ie.Code {
-		case imap.ResponseCodeUnavailable, imap.ResponseCodeInUse, imap.ResponseCodeLimit, imap.ResponseCodeServerBug:
-			return true
-		}
-		// A server's NO is its answer, unless it says it is busy.
-		return busy(err)
-	}
-	return true
+	return mailbox.Retryable(err)
 }
 
 // busy tells whether err is the server asking for less load (as opposed to
 // a broken connection).
-func busy(err error) bool {
-	if errors.Is(err, mailbox.ErrBusy) {
-		return true
-	}
-	msg := strings.ToLower(err.Error())
-	for _, s := range []string{"[unavailable]", "[limit]", "[inuse]", "throttl", "too many", "try again later"} {
-		if strings.Contains(msg, s) {
-			return true
-		}
-	}
-	return false
-}
+func busy(err error) bool { return errors.Is(err, mailbox.ErrBusy) }
 
 // retrier spaces out the attempts of one piece of work: copy.retries more
 // attempts after the first, waiting copy.retry_wait, then twice as long each

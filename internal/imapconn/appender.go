@@ -23,6 +23,25 @@ import (
 type BatchRefusedError struct {
 	Code string
 	Text string
+	// Bad is set when the server answered BAD (it found the command
+	// malformed, e.g. a flag it does not take): the Appender's connection
+	// is closed, since what the server made of the rest of the command is
+	// not known.
+	Bad bool
+}
+
+// Unwrap gives the kind of the refusal (see Classify): mailbox.ErrBusy
+// when the server asks for less load, else mailbox.ErrRefused.
+func (e *BatchRefusedError) Unwrap() error {
+	typ := imap.StatusResponseTypeNo
+	if e.Bad {
+		typ = imap.StatusResponseTypeBad
+	}
+	k := statusKind(&imap.Error{Type: typ, Code: imap.ResponseCode(e.Code), Text: e.Text})
+	if k == mailbox.ErrBusy {
+		return k
+	}
+	return mailbox.ErrRefused
 }
 
 func (e *BatchRefusedError) Error() string {
@@ -62,11 +81,11 @@ func (c *Conn) Appender(ctx context.Context) (*Appender, error) {
 	}
 	defer end()
 	if !c.caps.Has(imap.Cap("MULTIAPPEND")) {
-		return nil, fmt.Errorf("imap server %s does not offer MULTIAPPEND", c.addr)
+		return nil, mailbox.Mark(mailbox.ErrRefused, fmt.Errorf("imap server %s does not offer MULTIAPPEND", c.addr))
 	}
 	conn, err := c.nc.hijack(c.client.Closed())
 	if err != nil {
-		return nil, fmt.Errorf("imap %s: connection lost before MULTIAPPEND: %w", c.addr, err)
+		return nil, Classify(fmt.Errorf("imap %s: connection lost before MULTIAPPEND: %w", c.addr, err))
 	}
 	c.closed = true // the IMAP client is done with it
 	return &Appender{
@@ -81,8 +100,9 @@ func (a *Appender) HasUIDPlus() bool { return a.c.caps.Has(imap.CapUIDPlus) }
 // Append stores items in folder with one MULTIAPPEND and returns the
 // folder's UIDVALIDITY and the new UIDs in the order of items, when the
 // server says them (UIDPLUS); else 0 and nil. A NO is a
-// *BatchRefusedError: nothing was stored. Any other error leaves it unknown
-// whether the batch was stored, and the Appender unusable.
+// *BatchRefusedError: nothing was stored (after a BAD the Appender is
+// unusable). Any other error leaves it unknown whether the batch was
+// stored, and the Appender unusable. Errors are classified (see Classify).
 func (a *Appender) Append(ctx context.Context, folder string, items []mailbox.Item) (uint32, []uint32, error) {
 	if a.broken != nil {
 		return 0, nil, a.broken
@@ -99,9 +119,13 @@ func (a *Appender) Append(ctx context.Context, folder string, items []mailbox.It
 			if ctx.Err() != nil {
 				err = ctx.Err()
 			}
-			a.broken = fmt.Errorf("append to folder %q of %q on %s: %w", folder, a.c.opts.User, a.c.addr, err)
+			a.broken = Classify(fmt.Errorf("append to folder %q of %q on %s: %w", folder, a.c.opts.User, a.c.addr, err))
 			a.conn.Close()
 			return 0, nil, a.broken
+		}
+		if refused.Bad {
+			a.broken = mailbox.Mark(mailbox.ErrTransient, fmt.Errorf("append to folder %q of %q on %s: connection closed after a BAD answer", folder, a.c.opts.User, a.c.addr))
+			a.conn.Close()
 		}
 		return 0, nil, err
 	}
@@ -176,7 +200,7 @@ func (a *Appender) continuation(tag string) error {
 		case strings.HasPrefix(line, tag+" "):
 			_, _, err := parseAppendUID(line, 0)
 			if err == nil {
-				err = fmt.Errorf("server ended the command early: %s", line)
+				err = mailbox.Mark(mailbox.ErrProtocol, fmt.Errorf("server ended the command early: %s", line))
 			}
 			return err
 		}
@@ -194,7 +218,7 @@ func (a *Appender) tagged(tag string) (string, error) {
 			return strings.TrimPrefix(line, tag+" "), nil
 		}
 		if strings.HasPrefix(line, "* BYE") {
-			return "", fmt.Errorf("server closed the connection: %s", line)
+			return "", mailbox.Mark(mailbox.ErrTransient, fmt.Errorf("server closed the connection: %s", line))
 		}
 	}
 }
@@ -225,11 +249,11 @@ func parseAppendUID(line string, n int) (uint32, []uint32, error) {
 	}
 	switch strings.ToUpper(status) {
 	case "OK":
-	case "NO":
+	case "NO", "BAD":
 		name, _, _ := strings.Cut(code, " ")
-		return 0, nil, &BatchRefusedError{Code: name, Text: text}
+		return 0, nil, &BatchRefusedError{Code: name, Text: text, Bad: strings.EqualFold(status, "BAD")}
 	default:
-		return 0, nil, fmt.Errorf("server answered MULTIAPPEND with %s", line)
+		return 0, nil, mailbox.Mark(mailbox.ErrProtocol, fmt.Errorf("server answered MULTIAPPEND with %s", line))
 	}
 	fields := strings.Fields(code)
 	if len(fields) != 3 || !strings.EqualFold(fields[0], "APPENDUID") {

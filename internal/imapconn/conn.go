@@ -403,7 +403,8 @@ func greetingText(line string) string {
 }
 
 // ctxErr prefers the context's error (cancelled, deadline) and the
-// connection's timeout over whatever the broken connection reported.
+// connection's timeout over whatever the broken connection reported, and
+// classifies the error (see Classify).
 func (c *Conn) ctxErr(ctx context.Context, err error) error {
 	if err == nil {
 		return nil
@@ -412,9 +413,9 @@ func (c *Conn) ctxErr(ctx context.Context, err error) error {
 		return fmt.Errorf("imap %s: %w", c.addr, ctx.Err())
 	}
 	if c.nc != nil && c.nc.timedOut.Load() {
-		return fmt.Errorf("imap server %s showed no sign of life for %v: %w", c.addr, c.opts.Timeout, os.ErrDeadlineExceeded)
+		return Classify(fmt.Errorf("imap server %s showed no sign of life for %v: %w", c.addr, c.opts.Timeout, os.ErrDeadlineExceeded))
 	}
-	return err
+	return Classify(err)
 }
 
 // alive reports whether the connection can still carry commands.
@@ -478,8 +479,9 @@ func (c *Conn) Break() {
 // wait for (or close) every command it starts. f must not SELECT or EXAMINE
 // itself (it may call Use, Exists and the other methods of the Conn), and
 // must call Forget before it deletes or renames a folder.
-// Errors of f are returned as they are unless the context ended or the
-// server timed out.
+// Errors of f are classified (see Classify; an error f classified itself
+// keeps its kind), or replaced by the context's error if it ended or by a
+// timeout if the server stopped answering.
 func (c *Conn) Do(ctx context.Context, f func(*imapclient.Client) error) error {
 	end, err := c.begin(ctx)
 	if err != nil {

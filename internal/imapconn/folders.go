@@ -291,7 +291,7 @@ func (c *Conn) folderErr(ctx context.Context, op, folder string, err error) erro
 			return fmt.Errorf("%s folder %q of %q on %s: %w (server: %s)", op, folder, c.opts.User, c.addr, mailbox.ErrFolderGone, ie.Text)
 		}
 	}
-	return fmt.Errorf("%s folder %q of %q on %s: %w", op, folder, c.opts.User, c.addr, err)
+	return Classify(fmt.Errorf("%s folder %q of %q on %s: %w", op, folder, c.opts.User, c.addr, err))
 }
 
 // Forget drops what the Conn remembers about a folder (selection,

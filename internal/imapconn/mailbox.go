@@ -126,7 +126,7 @@ func (c *Conn) Changes(ctx context.Context, folder string, since uint64) (mailbo
 	}
 	defer end()
 	if !c.caps.Has(imap.CapCondStore) {
-		return mailbox.Folder{}, nil, fmt.Errorf("imap %s: folder %q: the server does not offer CONDSTORE", c.addr, folder)
+		return mailbox.Folder{}, nil, mailbox.Mark(mailbox.ErrRefused, fmt.Errorf("imap %s: folder %q: the server does not offer CONDSTORE", c.addr, folder))
 	}
 	f, data, err := c.reselect(ctx, folder)
 	if err != nil {
