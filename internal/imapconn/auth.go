@@ -133,7 +133,7 @@ func (c *Conn) learn(client *imapclient.Client) error {
 
 	c.delim, c.prefix, c.others = 0, "", nil
 	haveNS := false
-	if c.caps.Has(imap.CapNamespace) {
+	if c.caps.Has(imap.CapNamespace) && !c.skip["NAMESPACE"] {
 		ns, err := client.Namespace().Wait()
 		switch {
 		case err == nil:
@@ -146,6 +146,8 @@ func (c *Conn) learn(client *imapclient.Client) error {
 					c.others = append(c.others, d.Prefix)
 				}
 			}
+		case IsProtocol(err):
+			return unreadable{"NAMESPACE", "the personal namespace is taken to have no prefix, the delimiter is LIST's", Classify(err)}
 		case !isStatus(err):
 			return fmt.Errorf("imap server %s: NAMESPACE: %w", c.addr, err)
 		}
@@ -161,11 +163,13 @@ func (c *Conn) learn(client *imapclient.Client) error {
 		}
 	}
 
-	if c.caps.Has(imap.CapID) {
+	if c.caps.Has(imap.CapID) && !c.skip["ID"] {
 		id, err := client.ID(&imap.IDData{Name: "mailshift"}).Wait()
 		switch {
 		case err == nil:
 			c.server = strings.TrimSpace(id.Name + " " + id.Version)
+		case IsProtocol(err):
+			return unreadable{"ID", "the server software is taken from the greeting", Classify(err)}
 		case !isStatus(err):
 			return fmt.Errorf("imap server %s: ID: %w", c.addr, err)
 		}

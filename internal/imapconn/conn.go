@@ -150,6 +150,13 @@ type Conn struct {
 	server   string   // ID name and version
 	greeting string   // text of the greeting
 
+	// Optional features whose answer go-imap could not parse (it closes
+	// the connection then): not asked again on this Conn, and told in
+	// Describe's warnings.
+	skip     map[string]bool
+	warnings []string
+	redials  []func() bool // ends the cancellation hooks of connections dialled again within a call
+
 	sel      selection
 	wake     chan struct{}     // signalled when the server reports new or expunged messages
 	validity map[string]uint32 // UIDVALIDITY per wire name, as last shown to the caller
@@ -168,7 +175,7 @@ type selection struct {
 // the server's capabilities, namespace and identity. ctx bounds only this
 // call; every later call of the Conn takes its own context.
 func Dial(ctx context.Context, o Options) (*Conn, error) {
-	c := &Conn{opts: o, validity: map[string]uint32{}, wake: make(chan struct{}, 1)}
+	c := &Conn{opts: o, validity: map[string]uint32{}, wake: make(chan struct{}, 1), skip: map[string]bool{}}
 	if err := c.configure(); err != nil {
 		return nil, err
 	}
@@ -339,10 +346,29 @@ func (c *Conn) connect(ctx context.Context) error {
 		return fail(err)
 	}
 	if err := c.learn(client); err != nil {
+		var u unreadable
+		if errors.As(err, &u) && !c.skip[u.feature] {
+			// go-imap closed the connection on the answer: connect again
+			// without asking that.
+			fail(err)
+			c.skip[u.feature] = true
+			c.warn("%s: %s; %s", u.feature, u.err, u.assumed)
+			return c.connect(ctx)
+		}
 		return fail(err)
 	}
 	return nil
 }
+
+// unreadable is an optional feature's answer go-imap could not parse.
+type unreadable struct {
+	feature string // "ID", "NAMESPACE", ...
+	assumed string // what is assumed instead
+	err     error
+}
+
+func (u unreadable) Error() string { return u.feature + ": " + u.err.Error() }
+func (u unreadable) Unwrap() error { return u.err }
 
 // tlsErr explains a failed TLS handshake.
 func (c *Conn) tlsErr(err error) error {
@@ -462,9 +488,41 @@ func (c *Conn) begin(ctx context.Context) (func(), error) {
 		c.depth--
 		if c.depth == 0 {
 			nc.end()
+			for _, stop := range c.redials {
+				stop()
+			}
+			c.redials = nil
+			if c.nc != nil && c.nc != nc {
+				c.nc.end()
+			}
 		}
 	}, nil
 }
+
+// redial connects again within a call (between begin and its end), after
+// go-imap closed the connection on an answer it could not parse, so that
+// the call can go on without what it could not read. The new connection
+// gets the call's timeout and cancellation.
+func (c *Conn) redial(ctx context.Context) error {
+	if err := c.connect(ctx); err != nil {
+		return err
+	}
+	c.nc.begin()
+	c.redials = append(c.redials, context.AfterFunc(ctx, c.nc.abort))
+	return nil
+}
+
+// warn records a warning for Describe, once.
+func (c *Conn) warn(format string, args ...any) {
+	w := fmt.Sprintf(format, args...)
+	if !slices.Contains(c.warnings, w) {
+		c.warnings = append(c.warnings, w)
+	}
+}
+
+// Warnings returns what could not be read of the server's optional
+// features (see mailbox.Description.Warnings).
+func (c *Conn) Warnings() []string { return slices.Clone(c.warnings) }
 
 // Break closes the connection at once, e.g. when a command was left half
 // sent; the next call connects again.

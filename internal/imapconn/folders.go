@@ -120,17 +120,23 @@ func noSelect(attrs []imap.MailboxAttr) bool {
 // one LIST "" "*", with RETURN (SPECIAL-USE STATUS (...)) where the server
 // offers LIST-EXTENDED, SPECIAL-USE and LIST-STATUS, and a STATUS per
 // folder for what LIST did not tell. INBOX comes first, then by name.
+//
+// One folder's counters that cannot be read (a NO to its STATUS, or an
+// answer go-imap cannot parse, on which it closes the connection) do not
+// fail the listing: that folder comes with Error set and zero counters,
+// the connection is dialled again if it was closed, and the others are
+// read as usual.
 func (c *Conn) Folders(ctx context.Context) ([]mailbox.Folder, error) {
 	end, err := c.begin(ctx)
 	if err != nil {
 		return nil, err
 	}
 	defer end()
-	fs, err := c.folders()
+	fs, err := c.folders(ctx)
 	return fs, c.ctxErr(ctx, err)
 }
 
-func (c *Conn) folders() ([]mailbox.Folder, error) {
+func (c *Conn) folders(ctx context.Context) ([]mailbox.Folder, error) {
 	var opts *imap.ListOptions
 	if c.caps.Has(imap.CapListExtended) {
 		opts = &imap.ListOptions{ReturnSpecialUse: c.caps.Has(imap.CapSpecialUse)}
@@ -139,6 +145,16 @@ func (c *Conn) folders() ([]mailbox.Folder, error) {
 		}
 	}
 	list, err := c.client.List("", "*", opts).Collect()
+	if err != nil && opts != nil && opts.ReturnStatus != nil && IsProtocol(err) && c.depth == 1 && ctx.Err() == nil {
+		// Most likely one folder's counters that go-imap could not read,
+		// and it closed the connection: list again without counters, and
+		// ask each folder apart below, to learn whose they were.
+		if err := c.redial(ctx); err != nil {
+			return nil, err
+		}
+		opts.ReturnStatus = nil
+		list, err = c.client.List("", "*", opts).Collect()
+	}
 	if err != nil {
 		return nil, fmt.Errorf("list folders of %q on %s: %w", c.opts.User, c.addr, err)
 	}
@@ -182,19 +198,46 @@ func (c *Conn) folders() ([]mailbox.Folder, error) {
 		for j, i := range todo[:n] {
 			cmds[j] = &statusCall{i: i, cmd: c.client.Status(wires[i], c.statusOptions())}
 		}
-		var firstErr error
+		var (
+			lost    []int // asked, but the connection closed before the answer
+			lostErr error
+		)
 		for _, sc := range cmds {
 			st, err := sc.cmd.Wait()
-			if err != nil {
-				if firstErr == nil {
-					firstErr = fmt.Errorf("status of folder %q of %q on %s: %w", folders[sc.i].Name, c.opts.User, c.addr, err)
-				}
-				continue
+			switch {
+			case err == nil:
+				applyStatus(&folders[sc.i], st)
+			case isAnswer(err):
+				statusFailed(&folders[sc.i], err)
+			default:
+				lost = append(lost, sc.i)
+				lostErr = err
 			}
-			applyStatus(&folders[sc.i], st)
 		}
-		if firstErr != nil {
-			return nil, firstErr
+		if len(lost) > 0 {
+			if !IsProtocol(lostErr) || c.depth != 1 || ctx.Err() != nil {
+				f := folders[lost[0]]
+				return nil, fmt.Errorf("status of folder %q of %q on %s: %w", f.Name, c.opts.User, c.addr, lostErr)
+			}
+			// go-imap could not read an answer and closed the connection,
+			// failing every command in flight: ask those again one at a
+			// time, to learn whose answer it was.
+			for _, i := range lost {
+				if !c.alive() {
+					if err := c.redial(ctx); err != nil {
+						return nil, err
+					}
+				}
+				st, err := c.client.Status(wires[i], c.statusOptions()).Wait()
+				switch {
+				case err == nil:
+					applyStatus(&folders[i], st)
+				case isAnswer(err) || IsProtocol(err) && ctx.Err() == nil:
+					statusFailed(&folders[i], err)
+				default:
+					return nil, fmt.Errorf("status of folder %q of %q on %s: %w", folders[i].Name, c.opts.User, c.addr, err)
+				}
+			}
 		}
 		todo = todo[n:]
 	}
@@ -207,6 +250,24 @@ func (c *Conn) folders() ([]mailbox.Folder, error) {
 		return a < b
 	})
 	return folders, nil
+}
+
+// statusFailed marks a folder whose counters could not be read.
+func statusFailed(f *mailbox.Folder, err error) {
+	*f = mailbox.Folder{Name: f.Name, Role: f.Role, Bytes: -1}
+	var ie *imap.Error
+	if errors.As(err, &ie) {
+		f.Error = "the server refused STATUS: " + ie.Error()
+		return
+	}
+	f.Error = "the answer to STATUS could not be read: " + err.Error()
+}
+
+// isAnswer reports whether err is the server's NO or BAD to a command (the
+// connection is still usable).
+func isAnswer(err error) bool {
+	var ie *imap.Error
+	return errors.As(err, &ie) && (ie.Type == imap.StatusResponseTypeNo || ie.Type == imap.StatusResponseTypeBad)
 }
 
 type statusCall struct {

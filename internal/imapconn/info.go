@@ -2,6 +2,7 @@ package imapconn
 
 import (
 	"context"
+	"errors"
 	"sort"
 
 	"github.com/emersion/go-imap/v2"
@@ -30,10 +31,14 @@ func (c *Conn) AppendLimit() int64 {
 // Quota returns the storage in use and allowed for INBOX's quota root in
 // bytes (GETQUOTAROOT INBOX, STORAGE resource), or -1, -1 if the server
 // offers no QUOTA or sets no storage limit. A refused GETQUOTAROOT is not
-// an error.
+// an error. Neither is an answer go-imap cannot parse (Courier answers a
+// user without quota with a bare `* QUOTA "ROOT"`), though go-imap closes
+// the connection on it: the quota is unknown, a warning is kept for
+// Describe, GETQUOTAROOT is not sent again on this Conn, and the next call
+// connects again. Ask it last, as Describe does.
 func (c *Conn) Quota(ctx context.Context) (used, limit int64, err error) {
 	used, limit = -1, -1
-	if !c.caps.Has(imap.CapQuota) {
+	if !c.caps.Has(imap.CapQuota) || c.skip["QUOTA"] {
 		return used, limit, nil
 	}
 	end, err := c.begin(ctx)
@@ -46,7 +51,14 @@ func (c *Conn) Quota(ctx context.Context) (used, limit int64, err error) {
 		if isStatus(err) && c.alive() {
 			return used, limit, nil
 		}
-		return used, limit, c.ctxErr(ctx, err)
+		err = c.ctxErr(ctx, err)
+		if errors.Is(err, mailbox.ErrProtocol) {
+			c.skip["QUOTA"] = true
+			c.warn("QUOTA: GETQUOTAROOT INBOX: %v; the quota is taken as unknown", err)
+			c.Break() // closed by go-imap already; the next call dials again
+			return used, limit, nil
+		}
+		return used, limit, err
 	}
 	for _, q := range roots {
 		if r, ok := q.Resources[imap.QuotaResourceStorage]; ok {
@@ -56,7 +68,9 @@ func (c *Conn) Quota(ctx context.Context) (used, limit int64, err error) {
 	return used, limit, nil
 }
 
-// Describe tells what the server is and can do.
+// Describe tells what the server is and can do. What could not be read of
+// its optional features (QUOTA, ID, NAMESPACE) is unknown in the
+// description and said in its Warnings.
 func (c *Conn) Describe(ctx context.Context) (mailbox.Description, error) {
 	used, limit, err := c.Quota(ctx)
 	if err != nil {
@@ -73,5 +87,6 @@ func (c *Conn) Describe(ctx context.Context) (mailbox.Description, error) {
 		QuotaLimit:   limit,
 		UIDPlus:      c.caps.Has(imap.CapUIDPlus),
 		CondStore:    c.caps.Has(imap.CapCondStore),
+		Warnings:     c.Warnings(),
 	}, nil
 }
