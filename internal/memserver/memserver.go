@@ -5,7 +5,8 @@
 // It offers IMAP4rev1 and IMAP4rev2 (hence UIDPLUS, NAMESPACE, ESEARCH,
 // LIST-EXTENDED, LIST-STATUS, MOVE, STATUS=SIZE) over plain TCP with
 // plain-text logins. It has no CONDSTORE, no special-use attributes, no
-// quota and the separator is always "/"; it lowercases keywords it does not
+// quota and the separator is always "/"; CREATE creates missing superiors,
+// as real servers do; it lowercases keywords it does not
 // know ("Work" is served as "work"). It never stands in for a real server
 // in acceptance tests (see internal/testrig/dovecot).
 package memserver
@@ -60,7 +61,7 @@ func Start(addr string) (*Server, error) {
 	}
 	s.srv = imapserver.New(&imapserver.Options{
 		NewSession: func(*imapserver.Conn) (imapserver.Session, *imapserver.GreetingData, error) {
-			return s.mem.NewSession(), nil, nil
+			return &session{SessionIMAP4rev2: s.mem.NewSession().(imapserver.SessionIMAP4rev2)}, nil, nil
 		},
 		Caps:         Caps,
 		InsecureAuth: true,
@@ -179,4 +180,25 @@ func (s *Server) Close() error {
 		return srvErr
 	}
 	return nil
+}
+
+// session is imapmemserver's session with CREATE creating the missing
+// superiors of a folder first, as RFC 3501 (6.3.3) asks and real servers
+// do (imapmemserver creates the one name only).
+type session struct {
+	imapserver.SessionIMAP4rev2
+}
+
+func (s *session) Create(name string, options *imap.CreateOptions) error {
+	parts := strings.Split(strings.TrimRight(name, "/"), "/")
+	for i := 1; i < len(parts); i++ {
+		p := strings.Join(parts[:i], "/")
+		if p == "" || strings.EqualFold(p, "INBOX") {
+			continue
+		}
+		if err := s.SessionIMAP4rev2.Create(p, nil); err != nil && !isAlreadyExists(err) {
+			return err
+		}
+	}
+	return s.SessionIMAP4rev2.Create(name, options)
 }

@@ -113,47 +113,61 @@ func (t *Target) Status(ctx context.Context, folder string) (mailbox.Folder, err
 // attribute; if the server refuses the attribute, the folder is created
 // without it. An existing folder is not an error (its attributes are left
 // as they are).
+//
+// It sends one CREATE of the full name: servers create the missing
+// superiors themselves (RFC 3501 6.3.3), and some cannot create a parent on
+// its own first (Dovecot with mbox storage makes "a" a file, after which
+// "a/b" cannot be created). Only when that CREATE is refused and a parent
+// is missing are the parents created first, one by one, and the folder
+// again.
 func (t *Target) CreateFolder(ctx context.Context, name, role string) error {
 	c := t.conn
 	if name == "" {
-		return fmt.Errorf("create folder on %s: empty name", c.Addr())
+		return mailbox.Mark(mailbox.ErrRefused, fmt.Errorf("create folder on %s: empty name", c.Addr()))
 	}
 	if strings.EqualFold(name, "INBOX") {
 		return nil
 	}
-	paths := []string{name}
+	var parents []string
 	if d := c.Delimiter(); d != 0 {
 		parts := strings.Split(name, string(d))
-		paths = paths[:0]
 		for i := range parts {
 			if parts[i] == "" {
-				return fmt.Errorf("create folder %q on %s: empty name component", name, c.Addr())
+				return mailbox.Mark(mailbox.ErrRefused, fmt.Errorf("create folder %q on %s: empty name component", name, c.Addr()))
 			}
-			paths = append(paths, strings.Join(parts[:i+1], string(d)))
+			if i < len(parts)-1 {
+				parents = append(parents, strings.Join(parts[:i+1], string(d)))
+			}
 		}
 	}
 	useRole := role != "" && isRole(role) && c.Caps().Has(imap.CapCreateSpecialUse)
 	return c.Do(ctx, func(cl *imapclient.Client) error {
-		for i, p := range paths {
+		err := t.create(ctx, cl, name, useRole, role)
+		if err == nil || len(parents) == 0 || !isNo(err) {
+			return err
+		}
+		// A server that wants the parents first.
+		created := false
+		for _, p := range parents {
 			if strings.EqualFold(p, "INBOX") {
 				continue
 			}
-			last := i == len(paths)-1
-			if !last {
-				// A parent usually exists: ask before creating it.
-				ok, err := c.Exists(ctx, p)
-				if err != nil {
-					return fmt.Errorf("create folder %q of %q on %s: %w", p, c.User(), c.Addr(), err)
-				}
-				if ok {
-					continue
-				}
+			ok, lerr := c.Exists(ctx, p)
+			if lerr != nil {
+				return fmt.Errorf("create folder %q of %q on %s: %w", p, c.User(), c.Addr(), lerr)
 			}
-			if err := t.create(ctx, cl, p, last && useRole, role); err != nil {
-				return err
+			if ok {
+				continue
 			}
+			if perr := t.create(ctx, cl, p, false, ""); perr != nil {
+				return perr
+			}
+			created = true
 		}
-		return nil
+		if !created {
+			return err
+		}
+		return t.create(ctx, cl, name, useRole, role)
 	})
 }
 
@@ -184,7 +198,7 @@ func (t *Target) create(ctx context.Context, cl *imapclient.Client, name string,
 			return nil
 		}
 	}
-	return fmt.Errorf("create folder %q of %q on %s: %w", name, c.User(), c.Addr(), err)
+	return imapconn.Classify(fmt.Errorf("create folder %q of %q on %s: %w", name, c.User(), c.Addr(), err))
 }
 
 func isRole(role string) bool {
@@ -246,11 +260,11 @@ func validFlag(f string) bool {
 // with flags (less \Recent) and the internal date (to the second). With
 // UIDPLUS the result has the new message's UID.
 //
-// A refusal of the message itself (NO [TOOBIG], [OVERQUOTA], [LIMIT], a
-// message over APPENDLIMIT, a NO without a code, ...) is a
-// *target.RejectedError; NO [TRYCREATE] wraps mailbox.ErrFolderGone; NO
-// [UNAVAILABLE], [SERVERBUG], [INUSE], [NOPERM] and similar are plain errors
-// wrapping the *imap.Error, to be retried or reported. A body that yields
+// A refusal of the message itself (a NO or BAD to the APPEND: [TOOBIG],
+// [OVERQUOTA], [CANNOT], a keyword the server will not take, a message
+// over APPENDLIMIT, a NO without a code, ...) is a *target.RejectedError;
+// NO [TRYCREATE] wraps mailbox.ErrFolderGone; NO [UNAVAILABLE], [INUSE]
+// and throttling answers wrap mailbox.ErrBusy; see appendErr. A body that yields
 // more or fewer than size bytes is an error and breaks the connection (the
 // next call reconnects).
 func (t *Target) Append(ctx context.Context, folder string, flags []string, date time.Time, size int64, body io.Reader) (target.Appended, error) {
@@ -259,10 +273,10 @@ func (t *Target) Append(ctx context.Context, folder string, flags []string, date
 		return target.Appended{}, fmt.Errorf("append to folder %q of %q: negative size %d", folder, c.User(), size)
 	}
 	if limit := c.AppendLimit(); limit > 0 && size > limit {
-		return target.Appended{}, &target.RejectedError{
+		return target.Appended{}, mailbox.Mark(mailbox.ErrRefused, &target.RejectedError{
 			Code:   string(imap.ResponseCodeTooBig),
 			Reason: fmt.Sprintf("the message has %d bytes; %s accepts at most %d (APPENDLIMIT)", size, c.Addr(), limit),
-		}
+		})
 	}
 	opts := &imap.AppendOptions{Flags: Flags(flags)}
 	if !date.IsZero() {
@@ -328,42 +342,47 @@ func copyLiteral(w io.Writer, body io.Reader, size int64) (readErr, writeErr err
 	return nil, nil
 }
 
-// appendErr classifies a failed APPEND.
+// appendErr classifies a failed APPEND. The server's NO or BAD to this
+// message is a *target.RejectedError (also marked mailbox.ErrRefused), so
+// that the copy engine records it against the message and goes on: a
+// keyword or flag the server will not take, [CANNOT], [TOOBIG],
+// [OVERQUOTA], a [LIMIT] about the size, a NO without a code. Not so:
+// answers that ask for less load ([UNAVAILABLE], [INUSE], other [LIMIT]s,
+// throttling texts: mailbox.ErrBusy), a missing folder ([TRYCREATE],
+// [NONEXISTENT], or a NO without a code for a folder LIST does not know:
+// mailbox.ErrFolderGone), [SERVERBUG] (transient), and refusals of the
+// folder or the account rather than the message ([NOPERM], [CONTACTADMIN],
+// [EXPIRED], [PRIVACYREQUIRED], [AUTHORIZATIONFAILED],
+// [AUTHENTICATIONFAILED]: mailbox.ErrRefused).
 func (t *Target) appendErr(ctx context.Context, folder string, err error) error {
 	c := t.conn
+	wrap := func(err error) error {
+		return imapconn.Classify(fmt.Errorf("append to folder %q of %q on %s: %w", folder, c.User(), c.Addr(), err))
+	}
 	var ie *imap.Error
-	if !errors.As(err, &ie) || ie.Type != imap.StatusResponseTypeNo {
-		return fmt.Errorf("append to folder %q of %q on %s: %w", folder, c.User(), c.Addr(), err)
+	if !errors.As(err, &ie) || ie.Type != imap.StatusResponseTypeNo && ie.Type != imap.StatusResponseTypeBad {
+		return wrap(err)
 	}
 	switch ie.Code {
 	case imap.ResponseCodeTryCreate, imap.ResponseCodeNonExistent:
 		return fmt.Errorf("append to folder %q of %q on %s: %w (server: %s)", folder, c.User(), c.Addr(), mailbox.ErrFolderGone, ie.Text)
-	case imap.ResponseCodeUnavailable, imap.ResponseCodeInUse:
-		return fmt.Errorf("append to folder %q of %q on %s: %w: %w", folder, c.User(), c.Addr(), mailbox.ErrBusy, ie)
-	case imap.ResponseCodeLimit:
-		// Dovecot says [LIMIT] for a message over its size limit; other
-		// servers say it when a client sends too much too fast.
-		if !sizeRefusal(ie.Text) {
-			return fmt.Errorf("append to folder %q of %q on %s: %w: %w", folder, c.User(), c.Addr(), mailbox.ErrBusy, ie)
-		}
 	case imap.ResponseCodeServerBug,
 		imap.ResponseCodeNoPerm, imap.ResponseCodeContactAdmin, imap.ResponseCodeExpired,
 		imap.ResponseCodePrivacyRequired, imap.ResponseCodeAuthorizationFailed,
 		imap.ResponseCodeAuthenticationFailed:
-		return fmt.Errorf("append to folder %q of %q on %s: %w", folder, c.User(), c.Addr(), ie)
+		return wrap(err)
 	case "":
 		// Old servers say a folder is missing without TRYCREATE.
-		if ok, lerr := c.Exists(ctx, folder); lerr == nil && !ok {
-			return fmt.Errorf("append to folder %q of %q on %s: %w (server: %s)", folder, c.User(), c.Addr(), mailbox.ErrFolderGone, ie.Text)
+		if ie.Type == imap.StatusResponseTypeNo {
+			if ok, lerr := c.Exists(ctx, folder); lerr == nil && !ok {
+				return fmt.Errorf("append to folder %q of %q on %s: %w (server: %s)", folder, c.User(), c.Addr(), mailbox.ErrFolderGone, ie.Text)
+			}
 		}
 	}
-	return &target.RejectedError{Code: string(ie.Code), Reason: ie.Text}
-}
-
-// sizeRefusal tells whether a server's text refuses a message for its size.
-func sizeRefusal(text string) bool {
-	t := strings.ToLower(text)
-	return strings.Contains(t, "size") || strings.Contains(t, "too large") || strings.Contains(t, "too big")
+	if cerr := wrap(err); errors.Is(cerr, mailbox.ErrBusy) {
+		return cerr
+	}
+	return mailbox.Mark(mailbox.ErrRefused, &target.RejectedError{Code: string(ie.Code), Reason: ie.Text})
 }
 
 // SetFlags replaces the flags of message uid in folder (UID STORE
@@ -534,7 +553,11 @@ func (t *Target) AppendBatch(ctx context.Context, folder string, items []mailbox
 	if err != nil {
 		var refused *imapconn.BatchRefusedError
 		if errors.As(err, &refused) {
-			t.putAppender(a)
+			if refused.Bad {
+				t.dropAppender(a) // the Appender closed its connection
+			} else {
+				t.putAppender(a)
+			}
 			return nil, fmt.Errorf("append to folder %q of %q on %s: %w: %w", folder, t.conn.User(), t.conn.Addr(), target.ErrBatchRefused, err)
 		}
 		t.dropAppender(a)

@@ -34,9 +34,12 @@ type server struct {
 	appendLimit  uint32                           // advertised APPENDLIMIT, 0 for none
 	refuseAppend func(mailbox string) *imap.Error // refuses after reading the literal
 	refuseUse    bool                             // CREATE with USE fails with NO [USEATTR]
+	needParents  bool                             // CREATE of a folder whose parent is missing fails, as on servers that do not create superiors
+	leafParents  bool                             // a folder created on its own cannot get children (Dovecot with mbox storage)
 
 	mu      sync.Mutex
 	creates []string // CREATE names with their USE attributes
+	leaves  []string // folders created on their own, with leafParents
 }
 
 // session wraps the memory server's session with the server's quirks.
@@ -74,7 +77,40 @@ func (s *session) Create(name string, options *imap.CreateOptions) error {
 	if s.srv.refuseUse && options != nil && len(options.SpecialUse) > 0 {
 		return &imap.Error{Type: imap.StatusResponseTypeNo, Code: "USEATTR", Text: "special-use not allowed"}
 	}
-	return s.Session.Create(name, options)
+	// Superiors are created with the folder (RFC 3501 6.3.3), unless the
+	// server is told to want them first.
+	parts := strings.Split(name, "/")
+	for i := 1; i < len(parts); i++ {
+		p := strings.Join(parts[:i], "/")
+		if strings.EqualFold(p, "INBOX") {
+			continue
+		}
+		_, err := s.srv.user.Status(p, &imap.StatusOptions{})
+		exists := err == nil
+		s.srv.mu.Lock()
+		leaf := slices.Contains(s.srv.leaves, p)
+		s.srv.mu.Unlock()
+		switch {
+		case exists && leaf:
+			return &imap.Error{Type: imap.StatusResponseTypeNo, Text: "Mailbox doesn't allow inferior mailboxes"}
+		case exists:
+		case s.srv.needParents:
+			return &imap.Error{Type: imap.StatusResponseTypeNo, Text: "Parent mailbox doesn't exist"}
+		default:
+			if err := s.Session.Create(p, nil); err != nil {
+				return err
+			}
+		}
+	}
+	if err := s.Session.Create(name, options); err != nil {
+		return err
+	}
+	if s.srv.leafParents {
+		s.srv.mu.Lock()
+		s.srv.leaves = append(s.srv.leaves, name)
+		s.srv.mu.Unlock()
+	}
+	return nil
 }
 
 // limitSession adds APPENDLIMIT.
@@ -610,5 +646,43 @@ func TestCancelledAppend(t *testing.T) {
 	}
 	if _, err := tg.Status(context.Background(), "INBOX"); err != nil {
 		t.Errorf("after cancel: %v", err)
+	}
+}
+
+// CreateFolder sends one CREATE of the full name; a server that wants the
+// parents first gets them one by one; a server on which a folder created
+// alone can have no children (Dovecot with mbox storage) is never asked
+// for the parent alone.
+func TestCreateFolderOnce(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		srv     *server
+		creates []string
+	}{
+		{"superiors created by the server", &server{}, []string{"A/B/C"}},
+		{"mbox-like", &server{leafParents: true}, []string{"A/B/C"}},
+		{"parents first", &server{needParents: true}, []string{"A/B/C", "A", "A/B", "A/B/C"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			srv := start(t, tc.srv)
+			tg := open(t, srv)
+			ctx := context.Background()
+			if err := tg.CreateFolder(ctx, "A/B/C", ""); err != nil {
+				t.Fatal(err)
+			}
+			if got, want := folderNames(t, tg), []string{"INBOX", "A", "A/B", "A/B/C"}; !slices.Equal(got, want) {
+				t.Errorf("folders %q, want %q", got, want)
+			}
+			srv.mu.Lock()
+			creates := slices.Clone(srv.creates)
+			srv.mu.Unlock()
+			if !slices.Equal(creates, tc.creates) {
+				t.Errorf("creates %q, want %q", creates, tc.creates)
+			}
+			// Creating it again changes nothing.
+			if err := tg.CreateFolder(ctx, "A/B/C", ""); err != nil {
+				t.Fatalf("again: %v", err)
+			}
+		})
 	}
 }
