@@ -210,8 +210,12 @@ func (c *Conn) folders(ctx context.Context) ([]mailbox.Folder, error) {
 			case isAnswer(err):
 				statusFailed(&folders[sc.i], err)
 			default:
+				// Commands sent after go-imap closed the connection fail
+				// to be written: keep the reason it closed it.
 				lost = append(lost, sc.i)
-				lostErr = err
+				if lostErr == nil || IsProtocol(err) && !IsProtocol(lostErr) {
+					lostErr = err
+				}
 			}
 		}
 		if len(lost) > 0 {

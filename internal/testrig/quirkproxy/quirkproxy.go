@@ -1,0 +1,425 @@
+// Package quirkproxy is an IMAP proxy for tests that makes a well-behaved
+// server (internal/memserver, say) answer like the real servers mailshift
+// meets: it refuses APPENDs that carry keywords, garbles one folder's
+// STATUS answer, answers GETQUOTAROOT the way Courier does for a user
+// without quota, garbles ID and NAMESPACE, hides or adds capabilities, and
+// drops the connection on a given command.
+//
+// It reads the IMAP stream line by line, literals included, in both
+// directions: commands are forwarded or answered by the proxy itself,
+// responses are forwarded with the lines it is told to change rewritten.
+// The quirks may change while connections are open (Set); they apply to
+// the commands and responses that follow.
+package quirkproxy
+
+import (
+	"bufio"
+	"bytes"
+	"fmt"
+	"io"
+	"net"
+	"regexp"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+)
+
+// Quirks says how the proxy misbehaves. The zero value forwards
+// everything unchanged.
+type Quirks struct {
+	// RefuseKeywords answers an APPEND whose flags hold a keyword (a flag
+	// without a backslash) with NO [CANNOT], as servers that store no
+	// keywords do; the server never sees it.
+	RefuseKeywords bool
+	// BadStatus names a folder (as on the wire) whose STATUS answer, also
+	// within a LIST-STATUS answer, is made unparseable ("MESSAGES -1").
+	BadStatus string
+	// BareQuota advertises QUOTA and answers GETQUOTAROOT INBOX with a
+	// bare `* QUOTA "ROOT"` (no resource list), as Courier does for a user
+	// without quota. go-imap cannot parse it and closes the connection.
+	BareQuota bool
+	// BadID advertises ID and answers it with a key without a value.
+	BadID bool
+	// BadNamespace answers NAMESPACE with two namespaces of three.
+	BadNamespace bool
+	// HideCaps are left out of every capability list the server sends
+	// (e.g. "IMAP4rev2", so that the client speaks IMAP4rev1 only: no
+	// LIST-STATUS).
+	HideCaps []string
+	// DropOn closes the connection, both ways, when the client sends this
+	// command (e.g. "STATUS"), instead of forwarding it.
+	DropOn string
+}
+
+// Proxy forwards connections from Addr to the upstream server.
+type Proxy struct {
+	// Addr is the proxy's address, "127.0.0.1:PORT"; clients connect here.
+	Addr string
+
+	upstream string
+	ln       net.Listener
+
+	mu     sync.Mutex
+	quirks Quirks
+	links  map[*link]struct{}
+	closed bool
+	wg     sync.WaitGroup
+
+	connections atomic.Int64
+	refused     atomic.Int64
+	drops       atomic.Int64
+}
+
+// Start listens on a free loopback port and forwards to upstream.
+func Start(upstream string, q Quirks) (*Proxy, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, fmt.Errorf("quirkproxy: %w", err)
+	}
+	p := &Proxy{Addr: ln.Addr().String(), upstream: upstream, ln: ln, quirks: q, links: map[*link]struct{}{}}
+	p.wg.Add(1)
+	go p.accept()
+	return p, nil
+}
+
+// Set replaces the quirks.
+func (p *Proxy) Set(q Quirks) {
+	p.mu.Lock()
+	p.quirks = q
+	p.mu.Unlock()
+}
+
+func (p *Proxy) get() Quirks {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.quirks
+}
+
+// Connections is how many connections the proxy accepted.
+func (p *Proxy) Connections() int64 { return p.connections.Load() }
+
+// Refused is how many APPENDs the proxy refused (RefuseKeywords).
+func (p *Proxy) Refused() int64 { return p.refused.Load() }
+
+// Drops is how many connections the proxy dropped (DropOn).
+func (p *Proxy) Drops() int64 { return p.drops.Load() }
+
+// Close stops listening and closes every connection.
+func (p *Proxy) Close() error {
+	p.mu.Lock()
+	if p.closed {
+		p.mu.Unlock()
+		return nil
+	}
+	p.closed = true
+	links := make([]*link, 0, len(p.links))
+	for l := range p.links {
+		links = append(links, l)
+	}
+	p.mu.Unlock()
+	for _, l := range links {
+		l.close()
+	}
+	err := p.ln.Close()
+	p.wg.Wait()
+	return err
+}
+
+func (p *Proxy) accept() {
+	defer p.wg.Done()
+	for {
+		c, err := p.ln.Accept()
+		if err != nil {
+			return
+		}
+		p.connections.Add(1)
+		s, err := net.Dial("tcp", p.upstream)
+		if err != nil {
+			c.Close()
+			continue
+		}
+		l := &link{p: p, client: c, server: s, cw: bufio.NewWriter(c)}
+		p.mu.Lock()
+		if p.closed {
+			p.mu.Unlock()
+			l.close()
+			return
+		}
+		p.links[l] = struct{}{}
+		p.wg.Add(2)
+		p.mu.Unlock()
+		go func() { defer p.wg.Done(); l.up(); l.close() }()
+		go func() { defer p.wg.Done(); l.down(); l.close() }()
+	}
+}
+
+// link is one client connection and its server connection.
+type link struct {
+	p              *Proxy
+	client, server net.Conn
+
+	wmu sync.Mutex // writes to the client: whole responses at a time
+	cw  *bufio.Writer
+
+	once sync.Once
+}
+
+func (l *link) close() {
+	l.once.Do(func() {
+		l.client.Close()
+		l.server.Close()
+		l.p.mu.Lock()
+		delete(l.p.links, l)
+		l.p.mu.Unlock()
+	})
+}
+
+// reply writes a response of the proxy's own to the client.
+func (l *link) reply(s string) error {
+	l.wmu.Lock()
+	defer l.wmu.Unlock()
+	l.cw.WriteString(s)
+	return l.cw.Flush()
+}
+
+// literalRe finds a literal announced at the end of a line: {12}, {12+}
+// (and ~{12} for BINARY).
+var literalRe = regexp.MustCompile(`~?\{(\d+)(\+?)\}\r?\n$`)
+
+// literal returns the size of the literal a line announces, if any, and
+// whether it is synchronizing.
+func literal(line []byte) (n int64, sync, ok bool) {
+	m := literalRe.FindSubmatch(line)
+	if m == nil {
+		return 0, false, false
+	}
+	n, err := strconv.ParseInt(string(m[1]), 10, 64)
+	if err != nil {
+		return 0, false, false
+	}
+	return n, len(m[2]) == 0, true
+}
+
+// up forwards commands from the client to the server.
+func (l *link) up() {
+	r := bufio.NewReaderSize(l.client, 64<<10)
+	for {
+		line, err := r.ReadBytes('\n')
+		if err != nil {
+			return
+		}
+		q := l.p.get()
+		tag, cmd := command(line)
+		switch {
+		case q.DropOn != "" && strings.EqualFold(cmd, q.DropOn):
+			l.p.drops.Add(1)
+			return
+		case q.BareQuota && cmd == "GETQUOTAROOT":
+			if l.reply("* QUOTAROOT INBOX \"ROOT\"\r\n* QUOTA \"ROOT\"\r\n"+tag+" OK Getquotaroot completed\r\n") != nil {
+				return
+			}
+			continue
+		case q.BadID && cmd == "ID":
+			if l.reply("* ID (\"name\" \"quirk\" 42)\r\n"+tag+" OK ID completed\r\n") != nil {
+				return
+			}
+			continue
+		case q.BadNamespace && cmd == "NAMESPACE":
+			if l.reply("* NAMESPACE ((\"\" \"/\")) NIL\r\n"+tag+" OK Namespace completed\r\n") != nil {
+				return
+			}
+			continue
+		case q.RefuseKeywords && cmd == "APPEND" && hasKeyword(line):
+			l.p.refused.Add(1)
+			if _, sync, ok := literal(line); ok && !sync {
+				// The client sends the literal without waiting: read the
+				// whole command before answering.
+				if err := forward(io.Discard, r, line); err != nil {
+					return
+				}
+			}
+			// A synchronizing literal is never sent: the client waits for
+			// a continuation and gets the answer instead.
+			if l.reply(tag+" NO [CANNOT] Keywords are not supported\r\n") != nil {
+				return
+			}
+			continue
+		}
+		if err := forward(l.server, r, line); err != nil {
+			return
+		}
+	}
+}
+
+// command returns the tag and the command name (upper case) of a command
+// line; for UID commands the name is "UID FETCH" and the like.
+func command(line []byte) (tag, cmd string) {
+	f := strings.Fields(string(line))
+	if len(f) < 2 {
+		return "", ""
+	}
+	tag, cmd = f[0], strings.ToUpper(f[1])
+	if cmd == "UID" && len(f) > 2 {
+		cmd += " " + strings.ToUpper(f[2])
+	}
+	return tag, cmd
+}
+
+// flagsRe is the first parenthesised list of an APPEND line: its flags.
+var flagsRe = regexp.MustCompile(`\(([^()]*)\)`)
+
+// hasKeyword reports whether an APPEND line's flags hold a keyword.
+func hasKeyword(line []byte) bool {
+	m := flagsRe.FindSubmatch(line)
+	if m == nil {
+		return false
+	}
+	for _, f := range strings.Fields(string(m[1])) {
+		if !strings.HasPrefix(f, `\`) {
+			return true
+		}
+	}
+	return false
+}
+
+// forward writes a command line and whatever literals and lines complete
+// the command to w.
+func forward(w io.Writer, r *bufio.Reader, line []byte) error {
+	for {
+		if _, err := w.Write(line); err != nil {
+			return err
+		}
+		n, _, ok := literal(line)
+		if !ok {
+			return nil
+		}
+		if _, err := io.CopyN(w, r, n); err != nil {
+			return err
+		}
+		var err error
+		if line, err = r.ReadBytes('\n'); err != nil {
+			return err
+		}
+	}
+}
+
+// down forwards responses from the server to the client, rewriting the
+// lines the quirks concern.
+func (l *link) down() {
+	r := bufio.NewReaderSize(l.server, 64<<10)
+	var buf bytes.Buffer
+	for {
+		buf.Reset()
+		line, err := r.ReadBytes('\n')
+		if err != nil {
+			return
+		}
+		// A response, with its literals, is written in one piece, so that
+		// the proxy's own answers never land inside one.
+		for {
+			buf.Write(l.rewrite(line))
+			n, _, ok := literal(line)
+			if !ok {
+				break
+			}
+			if _, err := io.CopyN(&buf, r, n); err != nil {
+				return
+			}
+			if line, err = r.ReadBytes('\n'); err != nil {
+				return
+			}
+		}
+		l.wmu.Lock()
+		_, err = l.cw.Write(buf.Bytes())
+		if err == nil {
+			err = l.cw.Flush()
+		}
+		l.wmu.Unlock()
+		if err != nil {
+			return
+		}
+	}
+}
+
+// capRe finds a capability list: "* CAPABILITY ..." or "[CAPABILITY ...]".
+var capRe = regexp.MustCompile(`(?i)(^\* CAPABILITY |\[CAPABILITY )([^\]\r\n]*)`)
+
+// rewrite changes one response line as the quirks say.
+func (l *link) rewrite(line []byte) []byte {
+	q := l.p.get()
+	if m := capRe.FindSubmatchIndex(line); m != nil {
+		caps := strings.Fields(string(line[m[4]:m[5]]))
+		var out []string
+		for _, c := range caps {
+			hidden := false
+			for _, h := range q.HideCaps {
+				hidden = hidden || strings.EqualFold(c, h)
+			}
+			if !hidden {
+				out = append(out, c)
+			}
+		}
+		if q.BareQuota && !hasCap(out, "QUOTA") {
+			out = append(out, "QUOTA")
+		}
+		if q.BadID && !hasCap(out, "ID") {
+			out = append(out, "ID")
+		}
+		if q.BadNamespace && !hasCap(out, "NAMESPACE") {
+			out = append(out, "NAMESPACE")
+		}
+		var b bytes.Buffer
+		b.Write(line[:m[4]])
+		b.WriteString(strings.Join(out, " "))
+		b.Write(line[m[5]:])
+		return b.Bytes()
+	}
+	if q.BadStatus != "" && bytes.HasPrefix(bytes.ToUpper(line), []byte("* STATUS ")) {
+		rest := string(line[len("* STATUS "):])
+		name, _, ok := mailboxName(rest)
+		if ok && name == q.BadStatus {
+			return []byte("* STATUS " + quote(name) + " (MESSAGES -1 UIDNEXT 1 UIDVALIDITY 1)\r\n")
+		}
+	}
+	return line
+}
+
+func hasCap(caps []string, c string) bool {
+	for _, x := range caps {
+		if strings.EqualFold(x, c) {
+			return true
+		}
+	}
+	return false
+}
+
+// mailboxName reads a mailbox name, quoted or an atom, at the start of s.
+func mailboxName(s string) (name, rest string, ok bool) {
+	if strings.HasPrefix(s, `"`) {
+		var b strings.Builder
+		for i := 1; i < len(s); i++ {
+			switch s[i] {
+			case '\\':
+				if i+1 < len(s) {
+					i++
+					b.WriteByte(s[i])
+				}
+			case '"':
+				return b.String(), s[i+1:], true
+			default:
+				b.WriteByte(s[i])
+			}
+		}
+		return "", "", false
+	}
+	i := strings.IndexAny(s, " \r\n")
+	if i < 0 {
+		return "", "", false
+	}
+	return s[:i], s[i:], true
+}
+
+func quote(s string) string {
+	return `"` + strings.NewReplacer(`\`, `\\`, `"`, `\"`).Replace(s) + `"`
+}
