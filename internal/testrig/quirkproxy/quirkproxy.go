@@ -230,19 +230,35 @@ func (l *link) up() {
 				return
 			}
 			continue
-		case q.RefuseKeywords && cmd == "APPEND" && hasKeyword(line):
-			l.p.refused.Add(1)
-			if _, sync, ok := literal(line); ok && !sync {
-				// The client sends the literal without waiting: read the
-				// whole command before answering.
-				if err := forward(io.Discard, r, line); err != nil {
+		case q.RefuseKeywords && cmd == "APPEND":
+			var buf bytes.Buffer
+			keyword, wait, err := collect(&buf, r, line)
+			if err != nil {
+				return
+			}
+			if keyword {
+				// Read to its end, or to a synchronizing literal the client
+				// waits to send: it gets the answer instead.
+				l.p.refused.Add(1)
+				if l.reply(tag+" NO [CANNOT] Keywords are not supported\r\n") != nil {
 					return
 				}
+				continue
 			}
-			// A synchronizing literal is never sent: the client waits for
-			// a continuation and gets the answer instead.
-			if l.reply(tag+" NO [CANNOT] Keywords are not supported\r\n") != nil {
+			if _, err := l.server.Write(buf.Bytes()); err != nil {
 				return
+			}
+			if wait > 0 {
+				// The rest follows the server's continuation.
+				if _, err := io.CopyN(l.server, r, wait); err != nil {
+					return
+				}
+				if line, err = r.ReadBytes('\n'); err != nil {
+					return
+				}
+				if err := forward(l.server, r, line); err != nil {
+					return
+				}
 			}
 			continue
 		}
@@ -264,6 +280,30 @@ func command(line []byte) (tag, cmd string) {
 		cmd += " " + strings.ToUpper(f[2])
 	}
 	return tag, cmd
+}
+
+// collect reads an APPEND command into buf, up to its end or up to a
+// synchronizing literal (wait is its size: the client sends it after a
+// continuation only), and tells whether the flags of any of its messages
+// (MULTIAPPEND has several) hold a keyword.
+func collect(buf *bytes.Buffer, r *bufio.Reader, line []byte) (keyword bool, wait int64, err error) {
+	for {
+		buf.Write(line)
+		keyword = keyword || hasKeyword(line)
+		n, sync, ok := literal(line)
+		switch {
+		case !ok:
+			return keyword, 0, nil
+		case sync:
+			return keyword, n, nil
+		}
+		if _, err := io.CopyN(buf, r, n); err != nil {
+			return false, 0, err
+		}
+		if line, err = r.ReadBytes('\n'); err != nil {
+			return false, 0, err
+		}
+	}
 }
 
 // flagsRe is the first parenthesised list of an APPEND line: its flags.
