@@ -9,6 +9,8 @@ import (
 	"github.com/emersion/go-imap/v2"
 	"github.com/emersion/go-imap/v2/imapclient"
 	"github.com/emersion/go-sasl"
+
+	"github.com/mailshift/mailshift/internal/mailbox"
 )
 
 // login authenticates as Options says. Neither the password nor an access
@@ -53,8 +55,8 @@ func (c *Conn) login(ctx context.Context, client *imapclient.Client) error {
 	case authz != "":
 		return fmt.Errorf("%w: imap server %s does not offer AUTH=PLAIN, which logging in as %q on behalf of %q needs", ErrConfig, c.addr, name, authz)
 	case caps.Has(imap.CapLoginDisabled):
-		return fmt.Errorf("imap server %s refuses LOGIN (LOGINDISABLED) and offers no AUTH=PLAIN; mechanisms offered: %s",
-			c.addr, offered(caps))
+		return mailbox.Mark(ErrConfig, fmt.Errorf("imap server %s refuses LOGIN (LOGINDISABLED) and offers no AUTH=PLAIN; mechanisms offered: %s",
+			c.addr, offered(caps)))
 	default:
 		err = client.Login(name, secret).Wait()
 	}
@@ -121,7 +123,7 @@ func redact(s, secret string) string {
 func (c *Conn) learn(client *imapclient.Client) error {
 	caps := client.Caps()
 	if caps == nil {
-		return fmt.Errorf("imap server %s: no capabilities after login", c.addr)
+		return mailbox.Mark(mailbox.ErrProtocol, fmt.Errorf("imap server %s: no capabilities after login", c.addr))
 	}
 	c.caps = caps.Copy()
 

@@ -340,7 +340,7 @@ func (c *Conn) connect(ctx context.Context) error {
 	}
 	c.greeting = greetingText(nc.greetingLine())
 	if client.State() != imap.ConnStateNotAuthenticated {
-		return fail(fmt.Errorf("imap server %s logged the connection in before mailshift could log in as %q (PREAUTH); refusing", c.addr, c.opts.User))
+		return fail(mailbox.Mark(mailbox.ErrRefused, fmt.Errorf("imap server %s logged the connection in before mailshift could log in as %q (PREAUTH); refusing", c.addr, c.opts.User)))
 	}
 	if err := c.login(ctx, client); err != nil {
 		return fail(err)
@@ -388,11 +388,11 @@ func (c *Conn) tlsErr(err error) error {
 func (c *Conn) startTLSErr(nc *netConn, err error) error {
 	line := nc.greetingLine()
 	if code, ok := greetingCaps(line); ok && !slices.Contains(code, string(imap.CapStartTLS)) {
-		return fmt.Errorf("imap server %s does not offer STARTTLS: use tls: implicit if it listens for TLS (port 993), or tls: none on a loopback host", c.addr)
+		return mailbox.Mark(ErrConfig, fmt.Errorf("imap server %s does not offer STARTTLS: use tls: implicit if it listens for TLS (port 993), or tls: none on a loopback host", c.addr))
 	}
 	var ie *imap.Error
 	if errors.As(err, &ie) {
-		return fmt.Errorf("imap server %s refused STARTTLS (%s): use tls: implicit if it listens for TLS (port 993), or tls: none on a loopback host", c.addr, ie.Text)
+		return mailbox.Mark(ErrConfig, fmt.Errorf("imap server %s refused STARTTLS (%s): use tls: implicit if it listens for TLS (port 993), or tls: none on a loopback host", c.addr, ie.Text))
 	}
 	return c.tlsErr(err)
 }
