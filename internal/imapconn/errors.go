@@ -30,7 +30,7 @@ import (
 //   - an answer go-imap could not parse (its reader then closes the
 //     connection): mailbox.ErrProtocol;
 //   - a host name that does not resolve, a server certificate that is not
-//     trusted: mailbox.ErrConfig.
+//     trusted, TLS to a port that does not speak it: mailbox.ErrConfig.
 //
 // An error already classified, a cancelled context, and anything else are
 // returned as they are (an unclassified error counts as transient). The
@@ -70,12 +70,15 @@ func kindOf(err error) error {
 		hostname x509.HostnameError
 		invalid  x509.CertificateInvalidError
 		verify   *tls.CertificateVerificationError
+		record   tls.RecordHeaderError
 	)
 	switch {
 	case errors.As(err, &dns) && dns.IsNotFound:
 		return mailbox.ErrConfig // a misspelt host name, not a passing failure
 	case errors.As(err, &unknown), errors.As(err, &hostname), errors.As(err, &invalid), errors.As(err, &verify):
 		return mailbox.ErrConfig
+	case errors.As(err, &record):
+		return mailbox.ErrConfig // TLS to a port that does not speak it
 	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, net.ErrClosed),
 		errors.Is(err, os.ErrDeadlineExceeded), errors.Is(err, syscall.ECONNRESET),
 		errors.Is(err, syscall.ECONNREFUSED), errors.Is(err, syscall.ECONNABORTED), errors.Is(err, syscall.EPIPE):
