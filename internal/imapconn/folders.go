@@ -210,22 +210,23 @@ func (c *Conn) folders(ctx context.Context) ([]mailbox.Folder, error) {
 			case isAnswer(err):
 				statusFailed(&folders[sc.i], err)
 			default:
-				// Commands sent after go-imap closed the connection fail
-				// to be written: keep the reason it closed it.
 				lost = append(lost, sc.i)
-				if lostErr == nil || IsProtocol(err) && !IsProtocol(lostErr) {
+				if lostErr == nil {
 					lostErr = err
 				}
 			}
 		}
 		if len(lost) > 0 {
-			if !IsProtocol(lostErr) || c.depth != 1 || ctx.Err() != nil {
+			if c.depth != 1 || ctx.Err() != nil {
 				f := folders[lost[0]]
 				return nil, fmt.Errorf("status of folder %q of %q on %s: %w", f.Name, c.opts.User, c.addr, lostErr)
 			}
-			// go-imap could not read an answer and closed the connection,
-			// failing every command in flight: ask those again one at a
-			// time, to learn whose answer it was.
+			// The connection closed with commands in flight: go-imap
+			// could not read an answer, or the connection dropped. Which
+			// one the commands say is a race (a command written after the
+			// reader closed the connection fails them all with its write
+			// error): dial again and ask those again one at a time, to
+			// learn whose answer it was, if any.
 			for _, i := range lost {
 				if !c.alive() {
 					if err := c.redial(ctx); err != nil {
