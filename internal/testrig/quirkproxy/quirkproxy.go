@@ -10,6 +10,18 @@
 // responses are forwarded with the lines it is told to change rewritten.
 // The quirks may change while connections are open (Set); they apply to
 // the commands and responses that follow.
+//
+// Where the behaviours come from:
+//   - BareQuota is Courier IMAP's answer when QUOTA is advertised and the
+//     user has no quota (TESTING.md, "Cyrus and Courier beside Dovecot").
+//   - RefuseKeywords: RFC 3501 lets a server refuse flags it cannot store
+//     (a PERMANENTFLAGS without \*); [CANNOT] is RFC 5530's code for an
+//     operation the server cannot perform. No particular server's text.
+//   - BadStatus, BadID, BadNamespace are not modelled on a server: they are
+//     answers go-imap v2.0.0-beta.8 cannot parse (a negative number, an ID
+//     value that is not a string, a NAMESPACE with two parts of three),
+//     standing for the unreadable answers of real servers to optional
+//     features, on which go-imap closes the connection.
 package quirkproxy
 
 import (
