@@ -14,9 +14,10 @@
 // Where the behaviours come from:
 //   - BareQuota is Courier IMAP's answer when QUOTA is advertised and the
 //     user has no quota (TESTING.md, "Cyrus and Courier beside Dovecot").
-//   - RefuseKeywords: RFC 3501 lets a server refuse flags it cannot store
-//     (a PERMANENTFLAGS without \*); [CANNOT] is RFC 5530's code for an
-//     operation the server cannot perform. No particular server's text.
+//   - RefuseKeywords: a server that cannot create keywords (no \* in its
+//     PERMANENTFLAGS, RFC 3501) may fail the APPEND instead of dropping
+//     them; [CANNOT] is RFC 5530's code for an operation the server cannot
+//     perform. The text is not a particular server's.
 //   - BadStatus, BadID, BadNamespace are not modelled on a server: they are
 //     answers go-imap v2.0.0-beta.8 cannot parse (a negative number, an ID
 //     value that is not a string, a NAMESPACE with two parts of three),
