@@ -273,10 +273,10 @@ func (t *Target) Append(ctx context.Context, folder string, flags []string, date
 		return target.Appended{}, fmt.Errorf("append to folder %q of %q: negative size %d", folder, c.User(), size)
 	}
 	if limit := c.AppendLimit(); limit > 0 && size > limit {
-		return target.Appended{}, mailbox.Mark(mailbox.ErrRefused, &target.RejectedError{
+		return target.Appended{}, &target.RejectedError{
 			Code:   string(imap.ResponseCodeTooBig),
 			Reason: fmt.Sprintf("the message has %d bytes; %s accepts at most %d (APPENDLIMIT)", size, c.Addr(), limit),
-		})
+		}
 	}
 	opts := &imap.AppendOptions{Flags: Flags(flags)}
 	if !date.IsZero() {
@@ -343,7 +343,7 @@ func copyLiteral(w io.Writer, body io.Reader, size int64) (readErr, writeErr err
 }
 
 // appendErr classifies a failed APPEND. The server's NO or BAD to this
-// message is a *target.RejectedError (also marked mailbox.ErrRefused), so
+// message is a *target.RejectedError (a mailbox.ErrRefused), so
 // that the copy engine records it against the message and goes on: a
 // keyword or flag the server will not take, [CANNOT], [TOOBIG],
 // [OVERQUOTA], a [LIMIT] about the size, a NO without a code. Not so:
@@ -382,7 +382,7 @@ func (t *Target) appendErr(ctx context.Context, folder string, err error) error 
 	if cerr := wrap(err); errors.Is(cerr, mailbox.ErrBusy) {
 		return cerr
 	}
-	return mailbox.Mark(mailbox.ErrRefused, &target.RejectedError{Code: string(ie.Code), Reason: ie.Text})
+	return &target.RejectedError{Code: string(ie.Code), Reason: ie.Text}
 }
 
 // SetFlags replaces the flags of message uid in folder (UID STORE
