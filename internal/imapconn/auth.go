@@ -148,7 +148,7 @@ func (c *Conn) learn(client *imapclient.Client) error {
 					c.others = append(c.others, d.Prefix)
 				}
 			}
-		case IsProtocol(err):
+		case c.unreadable(err):
 			return unreadable{"NAMESPACE", "the personal namespace is taken to have no prefix, the delimiter is LIST's", Classify(err)}
 		case !isStatus(err):
 			return fmt.Errorf("imap server %s: NAMESPACE: %w", c.addr, err)
@@ -170,7 +170,7 @@ func (c *Conn) learn(client *imapclient.Client) error {
 		switch {
 		case err == nil:
 			c.server = strings.TrimSpace(id.Name + " " + id.Version)
-		case IsProtocol(err):
+		case c.unreadable(err):
 			return unreadable{"ID", "the server software is taken from the greeting", Classify(err)}
 		case !isStatus(err):
 			return fmt.Errorf("imap server %s: ID: %w", c.addr, err)

@@ -441,7 +441,29 @@ func (c *Conn) ctxErr(ctx context.Context, err error) error {
 	if c.nc != nil && c.nc.timedOut.Load() {
 		return Classify(fmt.Errorf("imap server %s showed no sign of life for %v: %w", c.addr, c.opts.Timeout, os.ErrDeadlineExceeded))
 	}
+	return c.classify(err)
+}
+
+// Classify is the package's Classify, knowing what happened to the
+// connection: when the server or the network ended it, go-imap's error may
+// be a stale complaint of its decoder rather than the EOF, and the failure
+// is transient. Use it for errors of commands sent within Do.
+func (c *Conn) Classify(err error) error { return c.classify(err) }
+
+func (c *Conn) classify(err error) error {
+	if err == nil || classified(err) || isStatus(err) {
+		return Classify(err)
+	}
+	if c.nc != nil && c.nc.dropped.Load() {
+		return mailbox.Mark(mailbox.ErrTransient, err)
+	}
 	return Classify(err)
+}
+
+// unreadable reports whether err is an answer go-imap could not parse (and
+// not a connection that dropped).
+func (c *Conn) unreadable(err error) bool {
+	return errors.Is(c.classify(err), mailbox.ErrProtocol)
 }
 
 // alive reports whether the connection can still carry commands.

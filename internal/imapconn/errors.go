@@ -155,6 +155,3 @@ func SizeRefusal(text string) bool {
 	t := strings.ToLower(text)
 	return strings.Contains(t, "size") || strings.Contains(t, "too large") || strings.Contains(t, "too big")
 }
-
-// IsProtocol reports whether err is an answer go-imap could not parse.
-func IsProtocol(err error) bool { return errors.Is(Classify(err), mailbox.ErrProtocol) }

@@ -145,7 +145,7 @@ func (c *Conn) folders(ctx context.Context) ([]mailbox.Folder, error) {
 		}
 	}
 	list, err := c.client.List("", "*", opts).Collect()
-	if err != nil && opts != nil && opts.ReturnStatus != nil && IsProtocol(err) && c.depth == 1 && ctx.Err() == nil {
+	if err != nil && opts != nil && opts.ReturnStatus != nil && c.unreadable(err) && c.depth == 1 && ctx.Err() == nil {
 		// Most likely one folder's counters that go-imap could not read,
 		// and it closed the connection: list again without counters, and
 		// ask each folder apart below, to learn whose they were.
@@ -237,7 +237,7 @@ func (c *Conn) folders(ctx context.Context) ([]mailbox.Folder, error) {
 				switch {
 				case err == nil:
 					applyStatus(&folders[i], st)
-				case isAnswer(err) || IsProtocol(err) && ctx.Err() == nil:
+				case isAnswer(err) || c.unreadable(err) && ctx.Err() == nil:
 					statusFailed(&folders[i], err)
 				default:
 					return nil, fmt.Errorf("status of folder %q of %q on %s: %w", folders[i].Name, c.opts.User, c.addr, err)

@@ -30,6 +30,11 @@ type netConn struct {
 
 	timedOut atomic.Bool
 	aborted  atomic.Bool // closed by abort or Close
+	// dropped is set when a read or write failed before anyone here closed
+	// the connection: the server or the network ended it. go-imap then may
+	// report a stale complaint of its decoder instead of the EOF (its ID
+	// parser leaves one behind on every connection: "expected atom").
+	dropped atomic.Bool
 
 	// Once hijacked, the IMAP client's reader no longer reads: its Read
 	// waits on park until the connection closes, and the connection is
@@ -115,6 +120,9 @@ func (c *netConn) Read(p []byte) (int, error) {
 	if err != nil && n == 0 && c.hijacked.Load() {
 		return c.parkReader()
 	}
+	if err != nil && !c.aborted.Load() && !c.hijacked.Load() {
+		c.dropped.Store(true)
+	}
 	c.noteErr(err)
 	return n, err
 }
@@ -130,6 +138,9 @@ func (c *netConn) Write(p []byte) (int, error) {
 	}
 	c.mu.Unlock()
 	n, err := c.Conn.Write(p)
+	if err != nil && !c.aborted.Load() {
+		c.dropped.Store(true)
+	}
 	c.noteErr(err)
 	return n, err
 }

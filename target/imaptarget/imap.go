@@ -198,7 +198,7 @@ func (t *Target) create(ctx context.Context, cl *imapclient.Client, name string,
 			return nil
 		}
 	}
-	return imapconn.Classify(fmt.Errorf("create folder %q of %q on %s: %w", name, c.User(), c.Addr(), err))
+	return c.Classify(fmt.Errorf("create folder %q of %q on %s: %w", name, c.User(), c.Addr(), err))
 }
 
 func isRole(role string) bool {
@@ -357,7 +357,7 @@ func copyLiteral(w io.Writer, body io.Reader, size int64) (readErr, writeErr err
 func (t *Target) appendErr(ctx context.Context, folder string, err error) error {
 	c := t.conn
 	wrap := func(err error) error {
-		return imapconn.Classify(fmt.Errorf("append to folder %q of %q on %s: %w", folder, c.User(), c.Addr(), err))
+		return c.Classify(fmt.Errorf("append to folder %q of %q on %s: %w", folder, c.User(), c.Addr(), err))
 	}
 	var ie *imap.Error
 	if !errors.As(err, &ie) || ie.Type != imap.StatusResponseTypeNo && ie.Type != imap.StatusResponseTypeBad {
