@@ -149,3 +149,42 @@ func TestAppendBatchKeywordRefusedDovecot(t *testing.T) {
 		t.Errorf("%d connections, want 2 (the target's, one for MULTIAPPEND)", n)
 	}
 }
+
+// Dovecot storing mbox files: a folder is a file, so after CREATE a the
+// folder a cannot get children. One CREATE of the full name makes the
+// parents hierarchy nodes, and the folder takes mail.
+func TestCreateFolderMboxDovecot(t *testing.T) {
+	srv := dovecot.Start(t, dovecot.Options{Mbox: true, NoSpecialUse: true})
+	srv.AddUser("bob", "pw")
+	tg, err := Open(context.Background(), imapconn.Options{Addr: srv.Addr, TLS: imapconn.TLSNone, User: "bob", Password: "pw"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { tg.Close() })
+	ctx := context.Background()
+	for _, name := range []string{"a/b", "x/y/z", "x/y/w"} {
+		if err := tg.CreateFolder(ctx, name, ""); err != nil {
+			t.Fatalf("create %s: %v", name, err)
+		}
+		b := body(name, 2)
+		if _, err := tg.Append(ctx, name, nil, time.Now(), int64(len(b)), bytes.NewReader(b)); err != nil {
+			t.Fatalf("append to %s: %v", name, err)
+		}
+	}
+	fs, err := tg.Folders(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, f := range fs {
+		s := f.Name
+		if f.NoSelect {
+			s += " (node)"
+		}
+		got = append(got, s)
+	}
+	want := []string{"INBOX", "a (node)", "a/b", "x (node)", "x/y (node)", "x/y/w", "x/y/z"}
+	if !slices.Equal(got, want) {
+		t.Errorf("folders %q, want %q", got, want)
+	}
+}
