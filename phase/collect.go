@@ -104,6 +104,12 @@ func (p *Project) collectUser(ctx context.Context, r users.Row) (userInventory, 
 		inv.messages += int64(f.Messages)
 		inv.bytes += max(f.Bytes, 0)
 	}
+	for _, w := range srcAcct.Description.Warnings {
+		problem("feature", "", "source: "+w, "mailshift goes on without it")
+	}
+	for _, w := range dstAcct.Description.Warnings {
+		problem("feature", "", "target: "+w, "mailshift goes on without it")
+	}
 	if srcAcct.Error == "" && dstAcct.Error == "" {
 		problems = append(problems, p.findProblems(r, &srcAcct, &dstAcct, sizes, inv.bytes)...)
 		problems = append(problems, p.foreseeHierarchy(ctx, dst, r.SourceUser, &srcAcct, &dstAcct)...)

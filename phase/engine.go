@@ -290,10 +290,7 @@ func (s *session) prepareAll(ctx context.Context, opts copyOptions, cursors map[
 		return nil, total, err
 	}
 	var jobs []*folderJob
-	for _, e := range s.plan {
-		if e.Excluded {
-			continue
-		}
+	for _, e := range s.preparationOrder() {
 		rt := retrier{p: s.p, what: fmt.Sprintf("user %s folder %q", s.row.SourceUser, e.Source)}
 		var fj *folderJob
 		for {
@@ -306,6 +303,13 @@ func (s *session) prepareAll(ctx context.Context, opts copyOptions, cursors map[
 			}
 			pending[e.Source] = 1 // intents may be left: take the full path
 		}
+		if err != nil && s.hierarchyNode(e) && !retryable(err) && s.emptyOnSource(ctx, e) {
+			// An empty folder whose subfolders are there already: on a
+			// target where a folder holds either mail or folders (mbox
+			// storage) it can only be their parent, and nothing is lost.
+			s.p.log().Info("empty folder kept as the parent of its subfolders only", "user", s.row.SourceUser, "folder", e.Source, "reason", err.Error())
+			continue
+		}
 		if err != nil {
 			if err := s.skipFolder(&total, e.Source, rt.giveUp(err)); err != nil {
 				return jobs, total, err
@@ -317,6 +321,42 @@ func (s *session) prepareAll(ctx context.Context, opts copyOptions, cursors map[
 		}
 	}
 	return jobs, total, nil
+}
+
+// preparationOrder is the plan's folders to copy, parents before their
+// children, except that empty folders with subfolders come after all
+// others: their subfolders are created first, so that on a target where a
+// folder holds either mail or folders the subfolders get their place.
+func (s *session) preparationOrder() []mapping.Entry {
+	var first, last []mapping.Entry
+	for _, e := range s.plan {
+		switch {
+		case e.Excluded:
+		case s.hierarchyNode(e):
+			last = append(last, e)
+		default:
+			first = append(first, e)
+		}
+	}
+	return append(first, last...)
+}
+
+// emptyOnSource tells whether the source folder holds no message, asking
+// the source (the listing's counters may be unknown).
+func (s *session) emptyOnSource(ctx context.Context, e mapping.Entry) bool {
+	_, msgs, err := s.src.Messages(ctx, e.Source)
+	return err == nil && len(msgs) == 0
+}
+
+// hierarchyNode tells whether a folder holds no messages on the source and
+// has subfolders in the plan.
+func (s *session) hierarchyNode(e mapping.Entry) bool {
+	f, ok := s.listedSource(e.Source)
+	if !ok || f.Messages > 0 || f.Error != "" || s.dstDesc.Delimiter == 0 {
+		return false
+	}
+	prefix := e.Target + string(s.dstDesc.Delimiter)
+	return slices.ContainsFunc(s.plan, func(c mapping.Entry) bool { return !c.Excluded && strings.HasPrefix(c.Target, prefix) })
 }
 
 // skipFolder records that a folder failed for this pass and lets the pass

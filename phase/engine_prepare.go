@@ -75,8 +75,10 @@ func (s *session) ensureTarget(ctx context.Context, e mapping.Entry) error {
 	if f, ok := s.listedTarget(e.Target); ok && !f.NoSelect {
 		return nil
 	}
+	// A name the target lists only as a parent of others (\Noselect)
+	// answers STATUS with a refusal, not as missing: create it either way.
 	_, err := s.dst.Status(ctx, e.Target)
-	if errors.Is(err, mailbox.ErrFolderGone) {
+	if errors.Is(err, mailbox.ErrFolderGone) || (err != nil && !retryable(err)) {
 		if err := s.dst.CreateFolder(ctx, e.Target, e.Role); err != nil {
 			err = fmt.Errorf("create target folder %q for source folder %q: %w", e.Target, e.Source, err)
 			if !retryable(err) {

@@ -3,9 +3,11 @@ package phase
 import (
 	"context"
 	"fmt"
+	"path"
 	"strings"
 	"time"
 
+	"github.com/mailshift/mailshift/internal/mapping"
 	"github.com/mailshift/mailshift/state"
 	"github.com/mailshift/mailshift/target"
 )
@@ -22,27 +24,26 @@ func (p *Project) foreseeHierarchy(ctx context.Context, dst target.Target, r str
 	if err != nil || delim == 0 {
 		return nil
 	}
-	held := map[string]uint32{} // target folder -> messages of its source
-	var targets []string
-	for _, e := range plan {
-		if e.Excluded {
-			continue
-		}
-		targets = append(targets, e.Target)
-		if f, ok := findFolder(src.Folders, e.Source); ok && f.Messages > 0 {
-			held[e.Target] = f.Messages
-		}
+	type parent struct {
+		e        mapping.Entry
+		messages uint32
+		children []string // source paths, "/" as separator, of the direct subfolders
 	}
-	var both []string // target folders that will hold mail and folders
-	for _, t := range targets {
-		if held[t] == 0 {
+	var both []parent
+	for _, e := range plan {
+		f, ok := findFolder(src.Folders, e.Source)
+		if e.Excluded || !ok || f.Messages == 0 {
 			continue
 		}
-		for _, c := range targets {
-			if strings.HasPrefix(c, t+string(delim)) {
-				both = append(both, t)
-				break
+		pa := parent{e: e, messages: f.Messages}
+		for _, c := range plan {
+			rest, ok := strings.CutPrefix(c.Target, e.Target+string(delim))
+			if !c.Excluded && ok && !strings.ContainsRune(rest, delim) {
+				pa.children = append(pa.children, slashPath(c.Source, src.Description.Delimiter))
 			}
+		}
+		if len(pa.children) > 0 {
+			both = append(both, pa)
 		}
 	}
 	if len(both) == 0 {
@@ -53,12 +54,28 @@ func (p *Project) foreseeHierarchy(ctx context.Context, dst target.Target, r str
 		return nil
 	}
 	var out []state.Problem
-	for _, t := range both {
-		out = append(out, state.Problem{User: r, Kind: "hierarchy", Folder: t,
-			Detail: fmt.Sprintf("the target cannot hold a folder with both messages and subfolders (%s); %q holds %d messages and has subfolders", refusal, t, held[t]),
-			Action: fmt.Sprintf("send its messages to a folder of their own with folders.map (e.g. %q: %q), then approve again; otherwise the folder or its subfolders are skipped", t, t+" (mail)")})
+	for _, pa := range both {
+		// The subfolders move under a parent of their own: the folder
+		// itself may be one the target has already (a special-use one).
+		var entries []string
+		for _, c := range pa.children {
+			parent, name := path.Split(c)
+			entries = append(entries, fmt.Sprintf("%q: %q", c, strings.TrimSuffix(parent, "/")+" (subfolders)/"+name))
+		}
+		out = append(out, state.Problem{User: r, Kind: "hierarchy", Folder: pa.e.Target,
+			Detail: fmt.Sprintf("the target cannot hold a folder with both messages and subfolders (%s); %q holds %d messages and has subfolders", refusal, pa.e.Target, pa.messages),
+			Action: fmt.Sprintf("move its subfolders under a parent of their own with folders.map {%s}, then approve again; otherwise its subfolders are skipped", strings.Join(entries, ", "))})
 	}
 	return out
+}
+
+// slashPath is a folder name with "/" as the separator, as folders.map
+// names source folders.
+func slashPath(name string, delim rune) string {
+	if delim == 0 || delim == '/' {
+		return name
+	}
+	return strings.ReplaceAll(name, string(delim), "/")
 }
 
 // probeHierarchy tells why the target refused a child under a folder that
