@@ -137,12 +137,6 @@ type sizedMessage struct {
 	size   int64
 }
 
-// itemCounter is implemented by sources that hold more than mail (PST
-// files: calendar items, contacts, tasks), which are not migrated.
-type itemCounter interface {
-	Items(ctx context.Context, folder string) (mail, other map[string]int, err error)
-}
-
 // maxSkipProblems bounds the problems recorded per folder for items a
 // source passed over; the rest are summed up in one more.
 const maxSkipProblems = 20
@@ -206,7 +200,7 @@ func (p *Project) inventorySource(ctx context.Context, src source.Source, acct *
 				problem("skipped", f.Name, x.Item+": "+x.Reason, "not migrated; a damaged item can be fixed or removed and collect run again")
 			}
 		}
-		if ic, ok := src.(itemCounter); ok {
+		if ic, ok := src.(source.ItemCounter); ok {
 			_, other, err := ic.Items(ctx, f.Name)
 			if err != nil {
 				return fmt.Errorf("folder %q: %w", f.Name, err)

@@ -2,9 +2,7 @@ package phase
 
 import (
 	"fmt"
-	"net/url"
 	"path"
-	"slices"
 	"strings"
 	"time"
 
@@ -30,8 +28,11 @@ type Config struct {
 	Reports       ReportsConfig  `mapstructure:"reports"`
 }
 
-// Endpoint is a source or target server. URL may contain %u, replaced by the
-// users file's user of that side.
+// Endpoint is a source or target: a server or, for a source, local files.
+// URL may contain %u, replaced by the users file's user of that side. Its
+// schemes and what each field means to them are internal/endpoint's, whose
+// Settings has the same fields in the same order (the command layer
+// converts one into the other; keep them in step).
 //
 // Token and MasterPassword are secrets written as the users file writes
 // passwords: env:VAR, file:PATH, cmd:COMMAND, or (discouraged) the value
@@ -60,35 +61,6 @@ type Endpoint struct {
 	// Timeout is how long a connection may show no sign of life while
 	// mailshift waits for the server, e.g. "30s"; default 60s.
 	Timeout string `mapstructure:"timeout"`
-}
-
-// Auth mechanisms of Endpoint.Auth.
-var authMechanisms = []string{"plain", "login", "xoauth2", "oauthbearer"}
-
-// auth returns the configured mechanism: the auth key, else the URL's
-// ?auth=, else plain.
-func (e *Endpoint) auth() string {
-	if e.Auth != "" {
-		return strings.ToLower(e.Auth)
-	}
-	if u, err := url.Parse(strings.ReplaceAll(e.URL, "%u", "user")); err == nil && u.Query().Get("auth") != "" {
-		return strings.ToLower(u.Query().Get("auth"))
-	}
-	return "plain"
-}
-
-func isOAuth(mech string) bool { return mech == "xoauth2" || mech == "oauthbearer" }
-
-// timeout returns the parsed timeout, 0 for the default.
-func (e *Endpoint) timeout() (time.Duration, error) {
-	if e.Timeout == "" {
-		return 0, nil
-	}
-	d, err := time.ParseDuration(strings.TrimSpace(e.Timeout))
-	if err != nil || d <= 0 {
-		return 0, fmt.Errorf("%q: not a duration; write e.g. 30s or 2m", e.Timeout)
-	}
-	return d, nil
 }
 
 // PlaintextSecrets lists the keys that hold a secret written in plain
@@ -225,15 +197,9 @@ func (e *ConfigError) Error() string {
 }
 
 // Validate checks every key and returns the first mistake, naming the key.
+// The source and target sections are not checked here: their URL schemes
+// and options are internal/endpoint's (endpoint.Pair.Validate).
 func (c *Config) Validate() error {
-	for _, ep := range []struct {
-		key string
-		e   *Endpoint
-	}{{"source", &c.Source}, {"target", &c.Target}} {
-		if err := ep.e.validate(ep.key); err != nil {
-			return err
-		}
-	}
 	if c.Users.File == "" {
 		return &ConfigError{"users.file", "missing: name the users file (source_user,source_password,target_user,target_password,batch)"}
 	}
@@ -291,98 +257,6 @@ func (c *Config) Validate() error {
 	return nil
 }
 
-// fileExamples are the local source kinds with an example each.
-var fileExamples = map[string]string{
-	"maildir": "maildir:/srv/mail/%u/Maildir",
-	"mbox":    "mbox:/exports/%u/",
-	"eml":     "eml:/data/%u/",
-	"pst":     "pst:/archives/%u/*.pst",
-}
-
-// fileEndpoint splits a local source's URL ("maildir:/srv/%u/Maildir")
-// into its kind and path.
-func fileEndpoint(s string) (kind, path string, ok bool) {
-	kind, path, found := strings.Cut(s, ":")
-	if _, known := fileExamples[kind]; !found || !known {
-		return "", "", false
-	}
-	return kind, strings.TrimPrefix(path, "//"), true
-}
-
-func isIMAPURL(s string) bool {
-	return strings.HasPrefix(s, "imap://") || strings.HasPrefix(s, "imaps://")
-}
-
-func (e *Endpoint) validate(key string) error {
-	if e.URL == "" {
-		return &ConfigError{key + ".url", "missing: e.g. imaps://mail.example.com:993"}
-	}
-	switch e.PSTFolders {
-	case "", "file", "merge":
-	default:
-		return &ConfigError{key + ".pst_folders", fmt.Sprintf("%q: must be file (each PST file under a folder named after it) or merge", e.PSTFolders)}
-	}
-	if kind, path, ok := fileEndpoint(e.URL); ok {
-		if key != "source" {
-			return &ConfigError{key + ".url", fmt.Sprintf("%q: a %s: endpoint can only be a source; the target is an IMAP server (imaps://host:993)", e.URL, kind)}
-		}
-		if path == "" {
-			return &ConfigError{key + ".url", fmt.Sprintf("%q: names no path; write e.g. %s", e.URL, fileExamples[kind])}
-		}
-		return nil
-	}
-	if e.PSTFolders != "" {
-		return &ConfigError{key + ".pst_folders", "only for a pst: source"}
-	}
-	if !isIMAPURL(e.URL) {
-		return &ConfigError{key + ".url", fmt.Sprintf("%q: unsupported scheme; use imap://host:143 or imaps://host:993, or for a source maildir:, mbox:, eml: or pst: with a path", e.URL)}
-	}
-	u, err := url.Parse(strings.ReplaceAll(e.URL, "%u", "user"))
-	if err != nil || u.Host == "" {
-		return &ConfigError{key + ".url", fmt.Sprintf("%q: not a URL of the form imaps://host:port", e.URL)}
-	}
-	switch e.TLS {
-	case "", "none", "starttls", "implicit":
-	default:
-		return &ConfigError{key + ".tls", fmt.Sprintf("%q: must be none, starttls or implicit", e.TLS)}
-	}
-	if q := u.Query().Get("tls"); q != "" && e.TLS == "" {
-		switch q {
-		case "none", "starttls", "implicit":
-		default:
-			return &ConfigError{key + ".url", fmt.Sprintf("?tls=%s: must be none, starttls or implicit", q)}
-		}
-	}
-	authKey := key + ".auth"
-	if e.Auth == "" && u.Query().Get("auth") != "" {
-		authKey = key + ".url"
-	}
-	mech := e.auth()
-	if !slices.Contains(authMechanisms, mech) {
-		return &ConfigError{authKey, fmt.Sprintf("%q: must be plain, login, xoauth2 or oauthbearer", mech)}
-	}
-	for _, f := range []struct{ name, v string }{{"token", e.Token}, {"master_password", e.MasterPassword}} {
-		if _, err := users.ParseSecret(f.v); err != nil {
-			return &ConfigError{key + "." + f.name, err.Error()}
-		}
-	}
-	if e.Token != "" && !isOAuth(mech) {
-		return &ConfigError{key + ".token", fmt.Sprintf("an access token is for auth: xoauth2 or oauthbearer, and auth is %s", mech)}
-	}
-	switch {
-	case e.MasterUser == "" && (e.MasterPassword != "" || e.MasterSeparator != ""):
-		return &ConfigError{key + ".master_user", "missing: master_password and master_separator are for a master (administrator) login; name the administrator"}
-	case e.MasterUser != "" && isOAuth(mech):
-		return &ConfigError{key + ".master_user", fmt.Sprintf("a master login needs auth: plain (or login with master_separator), not %s", mech)}
-	case e.MasterUser != "" && mech == "login" && e.MasterSeparator == "":
-		return &ConfigError{key + ".master_separator", "missing: with auth: login a master login is USER<separator>MASTER (Dovecot: \"*\"); or use auth: plain for SASL PLAIN with an authorization identity"}
-	}
-	if _, err := e.timeout(); err != nil {
-		return &ConfigError{key + ".timeout", err.Error()}
-	}
-	return nil
-}
-
 // ParseRate parses a byte rate such as "20MB/s", "512KB/s" or "1GB/s"
 // (powers of 1000; KiB/MiB/GiB for powers of 1024) into bytes per second.
 func ParseRate(s string) (float64, error) {
@@ -412,8 +286,10 @@ func (c *Config) reportsDir() string {
 	return path.Clean(c.Reports.Dir)
 }
 
-// formatDuration renders a duration for people: "3h12m", "45s".
-func formatDuration(d time.Duration) string {
+func formatDuration(d time.Duration) string { return FormatDuration(d) }
+
+// FormatDuration renders a duration for people: "3h12m", "45s".
+func FormatDuration(d time.Duration) string {
 	switch {
 	case d < time.Second:
 		return d.Round(time.Millisecond).String()

@@ -57,8 +57,7 @@ func TestParseRate(t *testing.T) {
 
 func TestValidateNamesTheKey(t *testing.T) {
 	for key, change := range map[string]func(c *Config){
-		"source.url":      func(c *Config) { c.Source.URL = "" },
-		"target.tls":      func(c *Config) { c.Target.TLS = "sometimes" },
+		"users.file":      func(c *Config) { c.Users.File = "" },
 		"sync.deletions":  func(c *Config) { c.Sync.Deletions = "purge" },
 		"sync.max_delete": func(c *Config) { c.Sync.MaxDelete = 101 },
 		"copy.workers":    func(c *Config) { c.Copy.Workers = 0 },

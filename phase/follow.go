@@ -5,8 +5,8 @@ import (
 	"errors"
 	"time"
 
-	"github.com/mailshift/mailshift/internal/imapconn"
 	"github.com/mailshift/mailshift/internal/users"
+	"github.com/mailshift/mailshift/source"
 )
 
 // follow keeps the users' targets in step until ctx ends: a pass over
@@ -92,14 +92,9 @@ func (p *Project) follow(ctx context.Context, rows []users.Row, opts SyncOptions
 	}
 }
 
-// idler is a source that can wait for changes (IMAP with IDLE).
-type idler interface {
-	Conn() *imapconn.Conn
-}
-
-// watchInbox waits in IDLE on r's source INBOX and sends r's name on wake
-// whenever it changes, until ctx ends. Sources that cannot wait are left
-// to the interval's passes; a watcher whose connection fails tries again
+// watchInbox waits on r's source INBOX (source.Watcher: IMAP IDLE) and
+// sends r's name on wake whenever it changes, until ctx ends. Sources that
+// cannot watch are left to the interval's passes; a watcher whose connection fails tries again
 // after a while.
 func (p *Project) watchInbox(ctx context.Context, r users.Row, wake chan<- string) {
 	for ctx.Err() == nil {
@@ -110,22 +105,22 @@ func (p *Project) watchInbox(ctx context.Context, r users.Row, wake chan<- strin
 			}
 			continue
 		}
-		id, ok := src.(idler)
+		w, ok := src.(source.Watcher)
 		if !ok {
 			src.Close()
 			return
 		}
 		// Mail that came after the last pass read INBOX and before this
 		// watch began would wait for the next interval: once INBOX is
-		// open, a pass is asked for. What comes later, IDLE reports.
-		if err := id.Conn().Use(ctx, "INBOX", false); err == nil {
+		// open, a pass is asked for. What comes later, the watch reports.
+		if _, err := w.Watch(ctx, "INBOX", 0); err == nil {
 			select {
 			case wake <- r.SourceUser:
 			default: // a pass for this user is due already
 			}
 		}
 		for ctx.Err() == nil {
-			changed, err := id.Conn().Idle(ctx, "INBOX", 10*time.Minute)
+			changed, err := w.Watch(ctx, "INBOX", 10*time.Minute)
 			if err != nil {
 				if ctx.Err() == nil && !errors.Is(err, context.Canceled) {
 					p.log().Debug("watching INBOX failed; trying again", "user", r.SourceUser, "error", err.Error())

@@ -67,6 +67,7 @@ func newEnv(t testing.TB, srcOpts, dstOpts dovecot.Options, names ...string) *te
 		t.Fatal(err)
 	}
 	e.p = &Project{Config: cfg, Users: rows, Store: store, Dir: dir}
+	e.p.Backends = fromConfig{e.p}
 	if os.Getenv("MAILSHIFT_TEST_LOG") != "" { // the engine's log, to debug a test
 		e.p.Log = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	}

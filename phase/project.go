@@ -3,16 +3,16 @@
 // verification, reports, and the copy engine they all drive.
 //
 // Phases see plain structs: a Config, the users file's rows, an open state
-// store. They report progress through the Progress interface and never
+// store, and Backends, an interface that opens mailboxes: phase imports no
+// backend and knows no URL scheme. They report progress through the Progress interface and never
 // print; the command layer owns the terminal.
 package phase
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
-	"net"
-	"net/url"
 	"os"
 	"path/filepath"
 	"slices"
@@ -20,24 +20,20 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/mailshift/mailshift/internal/imapconn"
+	"github.com/mailshift/mailshift/internal/mailbox"
 	"github.com/mailshift/mailshift/internal/users"
 	"github.com/mailshift/mailshift/source"
-	"github.com/mailshift/mailshift/source/eml"
-	"github.com/mailshift/mailshift/source/imapsource"
-	"github.com/mailshift/mailshift/source/maildir"
-	"github.com/mailshift/mailshift/source/mbox"
-	"github.com/mailshift/mailshift/source/pst"
 	"github.com/mailshift/mailshift/state"
 	"github.com/mailshift/mailshift/target"
-	"github.com/mailshift/mailshift/target/imaptarget"
 )
 
-// Project is everything a step needs: configuration, the users, the state.
+// Project is everything a step needs: configuration, the users, the state,
+// and the backends that open their mailboxes.
 type Project struct {
 	Config   Config
 	Users    []users.Row
 	Store    *state.Store
+	Backends Backends
 	Dir      string // project directory; relative report paths are under it
 	Progress Progress
 	Log      *slog.Logger
@@ -48,6 +44,27 @@ type Project struct {
 	lanes  atomic.Int32 // lanes copying now, in the whole run
 	// settleQuiet overrides settleQuiet (tests); zero means the default.
 	settleQuiet time.Duration
+}
+
+// Backends opens the users' mailboxes: the one way a step reaches a
+// source or a target. Package phase knows no URL scheme, server or file
+// format; the command layer gives it internal/endpoint's implementation,
+// and tests may give it anything else.
+type Backends interface {
+	// OpenSource opens r's source mailbox (logs in, or opens r's files).
+	// Errors name the user or the configuration key at fault.
+	OpenSource(ctx context.Context, r users.Row) (source.Source, error)
+	// OpenTarget logs in to r's target mailbox. Errors name the user or
+	// the configuration key at fault.
+	OpenTarget(ctx context.Context, r users.Row) (target.Target, error)
+}
+
+// ServerNamer is implemented by Backends whose endpoints are servers. It
+// names the server each side of r connects to ("" for a side that is not
+// one, such as local files), so that throttle.max_connections counts
+// connections per server. Without it, connections are not counted.
+type ServerNamer interface {
+	Servers(r users.Row) (source, target string)
 }
 
 // Selection narrows a step to some users: by name, by batch, or both.
@@ -135,118 +152,25 @@ func (p *Project) syncUsers() error {
 	return nil
 }
 
-// endpointOptions turns an endpoint and one user's credentials into dial
-// options. side ("source" or "target") names the endpoint's keys in
-// messages. The password, access token or master password is not read
-// here but at every login (imapconn.Options.Secret), so that a token
-// command or file is asked again after a reconnect.
-func (p *Project) endpointOptions(ep Endpoint, side, user string, secret users.Secret, host string) (imapconn.Options, error) {
-	raw := strings.ReplaceAll(ep.URL, "%u", url.PathEscape(user))
-	u, err := url.Parse(raw)
-	if err != nil {
-		return imapconn.Options{}, &ConfigError{side + ".url", fmt.Sprintf("%s: %v", ep.URL, err)}
-	}
-	timeout, err := ep.timeout()
-	if err != nil {
-		return imapconn.Options{}, &ConfigError{side + ".timeout", err.Error()}
-	}
-	o := imapconn.Options{
-		Addr:               u.Host,
-		CAFile:             ep.CAFile,
-		InsecureSkipVerify: ep.InsecureSkipVerify,
-		AllowInsecure:      p.Config.AllowInsecure,
-		Auth:               ep.auth(),
-		User:               user,
-		MasterUser:         ep.MasterUser,
-		MasterSeparator:    ep.MasterSeparator,
-		Timeout:            timeout,
-	}
-	if host != "" { // imapsync-style rows name their own hosts
-		o.Addr = host
-	}
-	mode := ep.TLS
-	if mode == "" {
-		mode = u.Query().Get("tls")
-	}
-	if mode == "" {
-		if u.Scheme == "imaps" {
-			mode = "implicit"
-		} else {
-			mode = "starttls"
-		}
-	}
-	o.TLS = imapconn.TLSMode(mode)
-	if _, _, err := net.SplitHostPort(o.Addr); err != nil {
-		port := "143"
-		if mode == "implicit" {
-			port = "993"
-		}
-		o.Addr = net.JoinHostPort(strings.Trim(o.Addr, "[]"), port)
-	}
-
-	// Which secret logs in, and how a person would name it.
-	what := "password of " + user
-	switch {
-	case ep.MasterUser != "" && ep.MasterPassword != "":
-		if secret, err = users.ParseSecret(ep.MasterPassword); err != nil {
-			return o, &ConfigError{side + ".master_password", err.Error()}
-		}
-		what = fmt.Sprintf("password of the master user %s (%s.master_password)", ep.MasterUser, side)
-	case ep.MasterUser != "":
-		what = fmt.Sprintf("password of the master user %s (the users file's %s password of %s)", ep.MasterUser, side, user)
-	case isOAuth(o.Auth) && secret.IsSet():
-		what = "access token of " + user
-	case isOAuth(o.Auth) && ep.Token != "":
-		if secret, err = users.ParseSecret(ep.Token); err != nil {
-			return o, &ConfigError{side + ".token", err.Error()}
-		}
-		what = fmt.Sprintf("access token of %s (%s.token)", user, side)
-	case isOAuth(o.Auth):
-		return o, &ConfigError{side + ".token", fmt.Sprintf("no access token for %s: give one in the users file's %s password column or as %s.token (file:PATH or cmd:COMMAND)", user, side, side)}
-	}
-	if secret.IsSet() {
-		o.Secret = func(ctx context.Context) (string, error) {
-			v, err := secret.Reveal(ctx)
-			if err != nil {
-				// An unset variable or a failing command is not cured by
-				// trying again in a minute.
-				return "", permanent(fmt.Errorf("%s: %w", what, err))
-			}
-			return v, nil
-		}
-	}
-	return o, nil
-}
-
-// openSource logs in to a user's source mailbox, or opens the user's
-// files for a local source: the one place that knows every kind of source.
+// openSource opens a user's source mailbox through the project's backends.
 func (p *Project) openSource(ctx context.Context, r users.Row) (source.Source, error) {
-	if kind, path, ok := fileEndpoint(p.Config.Source.URL); ok {
-		return p.openFileSource(kind, path, r.SourceUser)
+	if p.Backends == nil {
+		return nil, errNoBackends
 	}
-	o, err := p.endpointOptions(p.Config.Source, "source", r.SourceUser, r.SourcePassword, r.SourceHost)
-	if err != nil {
-		return nil, err
-	}
-	s, err := imapsource.Open(ctx, o)
-	if err != nil {
-		return nil, fmt.Errorf("source %s: %w", r.SourceUser, err)
-	}
-	return s, nil
+	return p.Backends.OpenSource(ctx, r)
 }
 
-// openTarget logs in to a user's target mailbox.
+// openTarget opens a user's target mailbox through the project's backends.
 func (p *Project) openTarget(ctx context.Context, r users.Row) (target.Target, error) {
-	o, err := p.endpointOptions(p.Config.Target, "target", r.TargetUser, r.TargetPassword, r.TargetHost)
-	if err != nil {
-		return nil, err
+	if p.Backends == nil {
+		return nil, errNoBackends
 	}
-	t, err := imaptarget.Open(ctx, o)
-	if err != nil {
-		return nil, fmt.Errorf("target %s: %w", r.TargetUser, err)
-	}
-	return t, nil
+	return p.Backends.OpenTarget(ctx, r)
 }
+
+// errNoBackends is a project built without Backends: a mistake of the
+// program, not worth retrying.
+var errNoBackends = mailbox.Mark(mailbox.ErrConfig, errors.New("the project has no backends to open mailboxes with (Project.Backends is nil)"))
 
 // writeReport writes a rendered report under the reports directory, 0600.
 func (p *Project) writeReport(name, text string) (string, error) {
@@ -263,35 +187,4 @@ func (p *Project) writeReport(name, text string) (string, error) {
 		return "", fmt.Errorf("write report: %w", err)
 	}
 	return path, nil
-}
-
-// openFileSource opens a local source: the path with %u replaced by the
-// user, relative to the project directory.
-func (p *Project) openFileSource(kind, path, user string) (source.Source, error) {
-	if strings.Contains(user, "/") || user == ".." || user == "." {
-		return nil, permanent(fmt.Errorf("source user %q cannot name a file: a %s: source needs users without \"/\"", user, kind))
-	}
-	path = p.path(strings.ReplaceAll(path, "%u", user))
-	var (
-		src source.Source
-		err error
-	)
-	switch kind {
-	case "maildir":
-		src, err = maildir.Open(path)
-	case "mbox":
-		src, err = mbox.Open(path)
-	case "eml":
-		src, err = eml.Open(path)
-	case "pst":
-		var files []string
-		if files, err = pst.Glob(path); err == nil {
-			src, err = pst.OpenSet(files, p.Config.Source.PSTFolders == "merge")
-		}
-	}
-	if err != nil {
-		// Files do not come back by waiting.
-		return nil, permanent(fmt.Errorf("source %s: %w", user, err))
-	}
-	return src, nil
 }

@@ -2,8 +2,6 @@ package phase
 
 import (
 	"context"
-	"net/url"
-	"strings"
 	"sync"
 	"time"
 
@@ -45,46 +43,38 @@ func (p *Project) throttling() *gentle {
 // settings.
 func (p *Project) limiter() *throttle.Limiter { return p.throttling().limiter }
 
-// serverKey names the server one side of a user is on, for the connection
-// gate: scheme and host of the endpoint, or the row's own host.
-func serverKey(ep Endpoint, host string) string {
-	if host != "" {
-		return host
-	}
-	u, err := url.Parse(ep.URL)
-	if err != nil {
-		return ep.URL
-	}
-	return strings.ReplaceAll(u.Host, "%u", "")
-}
-
 // acquireConns takes one connection slot on each of r's servers (with
 // throttle.max_connections), waiting for one when all are in use. The
-// returned function gives them back.
+// returned function gives them back. The backends name the servers
+// (ServerNamer); a side that is not a server takes no slot.
 func (p *Project) acquireConns(ctx context.Context, r users.Row) (func(), error) {
 	g := p.throttling().gate
-	if g == nil {
+	sn, ok := p.Backends.(ServerNamer)
+	if g == nil || !ok {
 		return func() {}, nil
 	}
+	srcServer, dstServer := sn.Servers(r)
 	var releases []func()
 	release := func() {
 		for _, f := range releases {
 			f()
 		}
 	}
-	if _, _, file := fileEndpoint(p.Config.Source.URL); !file {
-		rel, err := g.Acquire(ctx, "source "+serverKey(p.Config.Source, r.SourceHost))
+	if srcServer != "" {
+		rel, err := g.Acquire(ctx, "source "+srcServer)
 		if err != nil {
 			return nil, err
 		}
 		releases = append(releases, rel)
 	}
-	rel, err := g.Acquire(ctx, "target "+serverKey(p.Config.Target, r.TargetHost))
-	if err != nil {
-		release()
-		return nil, err
+	if dstServer != "" {
+		rel, err := g.Acquire(ctx, "target "+dstServer)
+		if err != nil {
+			release()
+			return nil, err
+		}
+		releases = append(releases, rel)
 	}
-	releases = append(releases, rel)
 	return release, nil
 }
 

@@ -9,6 +9,7 @@ package source
 
 import (
 	"context"
+	"time"
 
 	"github.com/mailshift/mailshift/internal/mailbox"
 )
@@ -58,4 +59,27 @@ type ChangeTracker interface {
 	// Keys lists the keys of every message in folder, with its counters
 	// (Bytes -1).
 	Keys(ctx context.Context, folder string) (mailbox.Folder, []string, error)
+}
+
+// ItemCounter is implemented by sources that hold more than mail (PST
+// files: calendar items, contacts, tasks), which are not migrated. collect
+// records the other items as problems and the scope of work lists them.
+type ItemCounter interface {
+	// Items counts the items of folder by class, mail (what Messages
+	// lists) and other, keyed by the source's name for the class (PST:
+	// the message class, "IPM.Note", "IPM.Appointment").
+	Items(ctx context.Context, folder string) (mail, other map[string]int, err error)
+}
+
+// Watcher is implemented by sources that can wait for a folder to change
+// (IMAP IDLE), so that `sync --follow` copies new mail at once instead of
+// at its next interval, at the cost of one idle connection per user.
+type Watcher interface {
+	// Watch waits until folder changes (a message arrives, is expunged or
+	// has its flags changed), at most max, and reports whether it changed.
+	// With max 0 it only opens folder for watching and returns false:
+	// changes after that are reported by the next call. Sources without a
+	// way to be told wait max and report false. An error ends the watch;
+	// open the source again to resume it.
+	Watch(ctx context.Context, folder string, max time.Duration) (changed bool, err error)
 }

@@ -369,39 +369,6 @@ stable machine-readable interface.`,
 	return cmd
 }
 
-type demoOptions struct {
-	dir      string
-	users    int
-	messages int
-}
-
-func newDemoCmd(g *globalOptions) *cobra.Command {
-	o := &demoOptions{}
-	cmd := &cobra.Command{
-		Use:   "demo",
-		Short: "Run all six steps against two built-in IMAP servers",
-		Long: `Starts two in-process IMAP servers, fills the first with generated mail
-for a few users, and runs collect, approve, test, bulk, sync and cutover
-against them, printing what each step did and where the state file and the
-reports are. It needs nothing installed and touches nothing outside its
-project directory (a new temporary one unless --dir is given).`,
-		RunE: func(cmd *cobra.Command, args []string) error {
-			log, err := g.logger(cmd.ErrOrStderr())
-			if err != nil {
-				return err
-			}
-			prog := newProgress(cmd.ErrOrStderr(), g.quiet, log)
-			defer prog.Close()
-			_, err = phase.Demo(cmd.Context(), cmd.OutOrStdout(), phase.DemoOptions{Dir: o.dir, Users: o.users, Messages: o.messages, Progress: prog, Log: log})
-			return err
-		},
-	}
-	cmd.Flags().StringVar(&o.dir, "dir", "", "project directory for the demo's state and reports (default: a new temporary directory)")
-	cmd.Flags().IntVar(&o.users, "mailboxes", 3, "number of mailboxes")
-	cmd.Flags().IntVar(&o.messages, "messages", 200, "messages per mailbox")
-	return cmd
-}
-
 func printRun(w io.Writer, step string, r phase.RunResult) {
 	if r.Users == 0 {
 		return

@@ -13,6 +13,7 @@ import (
 	"runtime/debug"
 	"syscall"
 
+	"github.com/mailshift/mailshift/internal/endpoint"
 	"github.com/mailshift/mailshift/internal/users"
 	"github.com/mailshift/mailshift/phase"
 	"github.com/mailshift/mailshift/state"
@@ -74,6 +75,7 @@ func (e usageError) Unwrap() error { return e.err }
 // exitCode maps an error to the documented exit codes.
 func exitCode(err error) int {
 	var cfgErr *phase.ConfigError
+	var keyErr *endpoint.KeyError
 	var usersErr *users.Error
 	var uErr usageError
 	switch {
@@ -81,7 +83,7 @@ func exitCode(err error) int {
 		return exitOK
 	case errors.Is(err, context.Canceled):
 		return exitInterrupted
-	case errors.As(err, &cfgErr), errors.As(err, &usersErr), errors.As(err, &uErr):
+	case errors.As(err, &cfgErr), errors.As(err, &keyErr), errors.As(err, &usersErr), errors.As(err, &uErr):
 		return exitUsage
 	case errors.Is(err, state.ErrLocked), errors.Is(err, state.ErrCorrupt), errors.Is(err, state.ErrNewerVersion):
 		return exitState

@@ -16,6 +16,7 @@ import (
 	"github.com/spf13/viper"
 	"go.yaml.in/yaml/v3"
 
+	"github.com/mailshift/mailshift/internal/endpoint"
 	"github.com/mailshift/mailshift/internal/users"
 	"github.com/mailshift/mailshift/phase"
 	"github.com/mailshift/mailshift/state"
@@ -212,10 +213,25 @@ func (g *globalOptions) loadConfig() (phase.Config, string, error) {
 	} else if m != nil {
 		cfg.Folders.Map = m
 	}
+	if err := backends(cfg, dir).Validate(); err != nil {
+		return cfg, "", err
+	}
 	if err := cfg.Validate(); err != nil {
 		return cfg, "", err
 	}
 	return cfg, dir, nil
+}
+
+// backends wires the project's endpoints to phase: internal/endpoint
+// opens every user's mailboxes, relative paths under the project
+// directory dir.
+func backends(cfg phase.Config, dir string) endpoint.Pair {
+	return endpoint.Pair{
+		Source:        endpoint.Settings(cfg.Source),
+		Target:        endpoint.Settings(cfg.Target),
+		AllowInsecure: cfg.AllowInsecure,
+		Dir:           dir,
+	}
 }
 
 // configFileUsed is the configuration file read, "" if there was none.
@@ -336,7 +352,7 @@ func (g *globalOptions) openProject(cmd *cobra.Command) (*phase.Project, func(),
 		return nil, nil, err
 	}
 	prog := newProgress(cmd.ErrOrStderr(), g.quiet, log)
-	p := &phase.Project{Config: cfg, Users: rows, Store: store, Dir: dir, Progress: prog, Log: log}
+	p := &phase.Project{Config: cfg, Users: rows, Store: store, Dir: dir, Backends: backends(cfg, dir), Progress: prog, Log: log}
 	return p, func() { prog.Close(); store.Close() }, nil
 }
 

@@ -51,8 +51,9 @@ type listedMsg struct {
 }
 
 var (
-	_ source.Source  = (*Set)(nil)
-	_ source.Skipper = (*Set)(nil)
+	_ source.Source      = (*Set)(nil)
+	_ source.Skipper     = (*Set)(nil)
+	_ source.ItemCounter = (*Set)(nil)
 )
 
 // OpenSet opens every file of paths (in the order given); see Set.

@@ -44,8 +44,9 @@ type Source struct {
 }
 
 var (
-	_ source.Source  = (*Source)(nil)
-	_ source.Skipper = (*Source)(nil)
+	_ source.Source      = (*Source)(nil)
+	_ source.Skipper     = (*Source)(nil)
+	_ source.ItemCounter = (*Source)(nil)
 )
 
 // scan is what listing a folder found.

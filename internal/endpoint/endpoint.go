@@ -1,0 +1,173 @@
+// Package endpoint owns the endpoints of a migration: the URL schemes a
+// source or target is written in (imap://, imaps://, maildir:, mbox:,
+// eml:, pst:), the checks of their settings, the IMAP dial options (TLS
+// mode, default ports, authentication, secrets), and the one list of
+// backends that open them (Backends).
+//
+// Package phase sees none of this: it holds a phase.Backends, which Pair
+// implements, and the command layer wires one to the other. Tests drive
+// phase with other implementations.
+package endpoint
+
+import (
+	"context"
+	"fmt"
+	"net/url"
+	"path/filepath"
+	"strings"
+
+	"github.com/mailshift/mailshift/internal/mailbox"
+	"github.com/mailshift/mailshift/internal/users"
+	"github.com/mailshift/mailshift/source"
+	"github.com/mailshift/mailshift/target"
+)
+
+// Settings is one side's endpoint as configured (the source: or target:
+// section). URL may contain %u, replaced by the users file's user of that
+// side.
+//
+// Its fields are phase.Endpoint's, in the same order and of the same
+// types, so that the command layer converts one into the other with a
+// type conversion: the compiler keeps the two in step. See phase.Endpoint
+// for what each field means.
+type Settings struct {
+	URL                string
+	TLS                string // none | starttls | implicit; default from the URL scheme
+	CAFile             string
+	InsecureSkipVerify bool
+	Auth               string // plain | login | xoauth2 | oauthbearer; default plain, or the URL's ?auth=
+	Token              string // OAuth 2.0 access token (a secret: env:, file:, cmd:)
+	MasterUser         string
+	MasterPassword     string // a secret like Token
+	MasterSeparator    string
+	PSTFolders         string // file | merge, for a pst: source
+	Timeout            string // e.g. "30s"; default 60s
+}
+
+// KeyError is a mistake in an endpoint's settings. Key names the
+// configuration key at fault ("source.url", "target.token"). It is a
+// settings error of the model (errors.Is(err, mailbox.ErrConfig)), so that
+// nobody retries it.
+type KeyError struct {
+	Key string
+	Msg string
+}
+
+func (e *KeyError) Error() string { return e.Key + ": " + e.Msg }
+
+// Unwrap makes errors.Is(err, mailbox.ErrConfig) hold.
+func (e *KeyError) Unwrap() error { return mailbox.ErrConfig }
+
+// Pair is a project's two endpoints: it opens every user's source and
+// target mailbox (it implements phase.Backends).
+type Pair struct {
+	Source Settings
+	Target Settings
+	// AllowInsecure permits sending a password unencrypted to a host
+	// other than loopback (the allow_insecure key).
+	AllowInsecure bool
+	// Dir is the project directory: relative paths of local sources are
+	// under it.
+	Dir string
+}
+
+// Validate checks both endpoints' settings and returns the first mistake,
+// naming the key (source first).
+func (p Pair) Validate() error {
+	if err := check("source", p.Source); err != nil {
+		return err
+	}
+	return check("target", p.Target)
+}
+
+// OpenSource logs in to r's source mailbox, or opens r's files for a local
+// source. Errors name the user, or the key at fault (*KeyError).
+func (p Pair) OpenSource(ctx context.Context, r users.Row) (source.Source, error) {
+	b, a, err := p.account("source", p.Source, r.SourceUser, r.SourcePassword, r.SourceHost)
+	if err != nil {
+		return nil, err
+	}
+	if b.Source == nil {
+		return nil, &KeyError{"source.url", fmt.Sprintf("%q: a %s: endpoint cannot be a source", p.Source.URL, b.Scheme)}
+	}
+	s, err := b.Source(ctx, a)
+	if err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// OpenTarget logs in to r's target mailbox. Errors name the user, or the
+// key at fault (*KeyError).
+func (p Pair) OpenTarget(ctx context.Context, r users.Row) (target.Target, error) {
+	b, a, err := p.account("target", p.Target, r.TargetUser, r.TargetPassword, r.TargetHost)
+	if err != nil {
+		return nil, err
+	}
+	if b.Target == nil {
+		return nil, &KeyError{"target.url", fmt.Sprintf("%q: a %s: endpoint can only be a source", p.Target.URL, b.Scheme)}
+	}
+	t, err := b.Target(ctx, a)
+	if err != nil {
+		return nil, err
+	}
+	return t, nil
+}
+
+// Servers names the servers r's source and target connections go to, ""
+// for a side that is not a server (local files), so that
+// throttle.max_connections counts connections per server.
+func (p Pair) Servers(r users.Row) (src, dst string) {
+	return server(p.Source, r.SourceHost), server(p.Target, r.TargetHost)
+}
+
+// server is the host an endpoint connects to: the row's own host
+// (imapsync-style rows), else the URL's.
+func server(s Settings, host string) string {
+	b, ok := lookup(s.URL)
+	if ok && b.Local {
+		return ""
+	}
+	if host != "" {
+		return host
+	}
+	u, err := url.Parse(s.URL)
+	if err != nil {
+		return s.URL
+	}
+	return strings.ReplaceAll(u.Host, "%u", "")
+}
+
+// account finds the backend of one side's URL and what it needs to open
+// user's mailbox.
+func (p Pair) account(key string, s Settings, user string, secret users.Secret, host string) (Backend, Account, error) {
+	b, ok := lookup(s.URL)
+	if !ok {
+		return Backend{}, Account{}, &KeyError{key + ".url", unsupported(s.URL)}
+	}
+	a := Account{Key: key, Settings: s, User: user, Secret: secret, Host: host, AllowInsecure: p.AllowInsecure}
+	if b.Local {
+		if strings.Contains(user, "/") || user == ".." || user == "." {
+			return b, a, mailbox.Mark(mailbox.ErrConfig, fmt.Errorf("%s user %q cannot name a file: a %s: %s needs users without \"/\"", key, user, b.Scheme, key))
+		}
+		a.Path = strings.ReplaceAll(localPath(s.URL), "%u", user)
+		if !filepath.IsAbs(a.Path) && p.Dir != "" {
+			a.Path = filepath.Join(p.Dir, a.Path)
+		}
+	}
+	return b, a, nil
+}
+
+// Account is one user's side of an endpoint: what a backend needs to open
+// that user's mailbox.
+type Account struct {
+	Key           string // "source" or "target": the settings' key in messages
+	Settings      Settings
+	User          string       // the users file's user of this side
+	Secret        users.Secret // the users file's password of this side, may be unset
+	Host          string       // the row's own server (imapsync lines), "" if none
+	AllowInsecure bool
+	// Path is, for a local backend, the URL's path with %u replaced by
+	// the user, under the project directory when relative.
+	Path string
+}
