@@ -131,11 +131,11 @@ func server(s Settings, host string) string {
 	if host != "" {
 		return host
 	}
-	u, err := url.Parse(s.URL)
+	u, err := url.Parse(strings.ReplaceAll(s.URL, "%u", ""))
 	if err != nil {
 		return s.URL
 	}
-	return strings.ReplaceAll(u.Host, "%u", "")
+	return u.Host
 }
 
 // account finds the backend of one side's URL and what it needs to open
