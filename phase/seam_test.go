@@ -25,7 +25,9 @@ import (
 type memBox struct {
 	mu      sync.Mutex
 	folders map[string]*memFolder
-	next    uint32 // UIDVALIDITY of the next folder created
+	next    uint32        // UIDVALIDITY of the next folder created
+	changes chan struct{} // a message arrived (for Watch)
+	woken   int           // Watch calls that reported a change
 }
 
 type memFolder struct {
@@ -43,7 +45,7 @@ type memMessage struct {
 }
 
 func newMemBox() *memBox {
-	b := &memBox{folders: map[string]*memFolder{}, next: 100}
+	b := &memBox{folders: map[string]*memFolder{}, next: 100, changes: make(chan struct{}, 1)}
 	b.create("INBOX", "")
 	return b
 }
@@ -63,6 +65,10 @@ func (b *memBox) add(folder string, flags []string, date time.Time, body []byte)
 	m := memMessage{uid: f.uidNext, flags: slices.Clone(flags), date: date, body: slices.Clone(body)}
 	f.uidNext++
 	f.msgs = append(f.msgs, m)
+	select {
+	case b.changes <- struct{}{}:
+	default:
+	}
 	return m.uid
 }
 
@@ -86,8 +92,9 @@ func (f *memFolder) counters(name string) mailbox.Folder {
 type memConn struct{ b *memBox }
 
 var (
-	_ source.Source = memConn{}
-	_ target.Target = memConn{}
+	_ source.Source  = memConn{}
+	_ source.Watcher = memConn{}
+	_ target.Target  = memConn{}
 )
 
 func (c memConn) Describe(context.Context) (mailbox.Description, error) {
@@ -237,6 +244,26 @@ func (c memConn) RenameFolder(_ context.Context, from, to string) error {
 
 func (c memConn) Close() error { return nil }
 
+// Watch waits for a message to arrive in any folder.
+func (c memConn) Watch(ctx context.Context, _ string, max time.Duration) (bool, error) {
+	if max <= 0 {
+		return false, nil
+	}
+	t := time.NewTimer(max)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false, ctx.Err()
+	case <-t.C:
+		return false, nil
+	case <-c.b.changes:
+		c.b.mu.Lock()
+		c.b.woken++
+		c.b.mu.Unlock()
+		return true, nil
+	}
+}
+
 // memBackends opens in-memory mailboxes by user: it is all the steps
 // need to reach a source and a target.
 type memBackends struct {
@@ -278,13 +305,10 @@ func (b *memBox) snapshot() map[string][]string {
 	return out
 }
 
-// TestStepsThroughBackends drives collect, approve, bulk, sync and verify
-// through Backends that are not IMAP (mailboxes in memory): phase needs no
-// server, and the target ends up with the source's bytes, flags and dates
-// in the same folders, new mail and flag changes included.
-func TestStepsThroughBackends(t *testing.T) {
-	ctx := context.Background()
-	names := []string{"ann", "bob"}
+// newMemProject is a project whose users' mailboxes are in memory: each
+// source holds 60 generated messages, each target is empty.
+func newMemProject(t *testing.T, names ...string) (*Project, memBackends) {
+	t.Helper()
 	be := memBackends{sources: map[string]*memBox{}, targets: map[string]*memBox{}}
 	var rows []users.Row
 	for i, n := range names {
@@ -307,6 +331,17 @@ func TestStepsThroughBackends(t *testing.T) {
 	must(t, cfg.Validate())
 	p := &Project{Config: cfg, Users: rows, Store: store, Dir: dir, Backends: be}
 
+	return p, be
+}
+
+// TestStepsThroughBackends drives collect, approve, bulk, sync and verify
+// through Backends that are not IMAP (mailboxes in memory): phase needs no
+// server, and the target ends up with the source's bytes, flags and dates
+// in the same folders, new mail and flag changes included.
+func TestStepsThroughBackends(t *testing.T) {
+	ctx := context.Background()
+	names := []string{"ann", "bob"}
+	p, be := newMemProject(t, names...)
 	cr, err := Collect(ctx, p, Selection{})
 	must(t, err)
 	if cr.Messages != 120 || cr.Problems != 0 {
@@ -351,5 +386,64 @@ func TestStepsThroughBackends(t *testing.T) {
 	must(t, err)
 	if vr.Messages != 121 || vr.Differences != 0 {
 		t.Errorf("verify: %d messages, %d differences; want 121, 0", vr.Messages, vr.Differences)
+	}
+}
+
+// TestFollowThroughWatcher: sync --follow copies a new message as soon as
+// the source's Watcher reports it, long before the interval's next pass,
+// with no IMAP anywhere; the context ending stops it.
+func TestFollowThroughWatcher(t *testing.T) {
+	p, be := newMemProject(t, "ann")
+	ctx := context.Background()
+	_, err := Collect(ctx, p, Selection{})
+	must(t, err)
+	_, err = Approve(ctx, p, ApproveOptions{Yes: true, By: "Test"})
+	must(t, err)
+	_, err = Bulk(ctx, p, BulkOptions{SkipTest: true})
+	must(t, err)
+	p.Config.Sync.Interval = "1h"
+	src, dst := be.sources["ann"], be.targets["ann"]
+	select { // what the seeding signalled is old news
+	case <-src.changes:
+	default:
+	}
+
+	fctx, cancel := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() {
+		_, err := Sync(fctx, p, SyncOptions{Follow: true})
+		done <- err
+	}()
+	count := func(b *memBox) int {
+		b.mu.Lock()
+		defer b.mu.Unlock()
+		return len(b.folders["INBOX"].msgs)
+	}
+	want := count(src) + 1
+	m := corpus.Generate(77, 1, 900)[0]
+	src.mu.Lock()
+	src.add("INBOX", nil, m.InternalDate, m.Body)
+	src.mu.Unlock()
+	deadline := time.Now().Add(5 * time.Second)
+	for count(dst) != want {
+		if time.Now().After(deadline) {
+			t.Fatalf("target INBOX holds %d messages after 5 s, want %d", count(dst), want)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	cancel()
+	select {
+	case err := <-done:
+		if !isInterrupt(err) {
+			t.Errorf("follow ended with %v, want the interruption", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("follow did not stop within 10 s")
+	}
+	src.mu.Lock()
+	woken := src.woken
+	src.mu.Unlock()
+	if woken == 0 {
+		t.Error("the source's Watcher never reported the change")
 	}
 }
