@@ -222,6 +222,13 @@ func (g *globalOptions) loadConfig() (phase.Config, string, error) {
 	return cfg, dir, nil
 }
 
+// internal/endpoint opens the mailboxes phase asks for, and names the
+// servers throttle.max_connections counts.
+var (
+	_ phase.Backends    = endpoint.Pair{}
+	_ phase.ServerNamer = endpoint.Pair{}
+)
+
 // backends wires the project's endpoints to phase: internal/endpoint
 // opens every user's mailboxes, relative paths under the project
 // directory dir.
