@@ -137,6 +137,9 @@ func check(key string, s Settings) error {
 		return &KeyError{key + ".pst_folders", fmt.Sprintf("%q: must be file (each PST file under a folder named after it) or merge", s.PSTFolders)}
 	}
 	b, ok := lookup(s.URL)
+	if ok && key == "source" && b.Source == nil {
+		return &KeyError{key + ".url", fmt.Sprintf("%q: a %s: endpoint cannot be a source", s.URL, b.Scheme)}
+	}
 	if ok && b.Local {
 		if key == "target" && b.Target == nil {
 			return &KeyError{key + ".url", fmt.Sprintf("%q: a %s: endpoint can only be a source; the target is an IMAP server (imaps://host:993)", s.URL, b.Scheme)}
