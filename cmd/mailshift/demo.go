@@ -93,6 +93,9 @@ func runDemo(ctx context.Context, out io.Writer, opts demoOptions, prog phase.Pr
 	cfg.Users.File = filepath.Join(dir, "users.csv")
 	cfg.TestUsers = []string{rows[0].SourceUser}
 	cfg.Copy.Workers = 2
+	// As loading the configuration the demo leaves behind gives them, so
+	// that status run on it afterwards finds the plan the demo approved.
+	cfg.Folders.Exclude, cfg.Folders.Map = []string{}, map[string]string{}
 	statePath := filepath.Join(dir, "mailshift.db")
 	store, err := state.Open(statePath)
 	if err != nil {

@@ -268,9 +268,13 @@ func TestDemo(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(dir, "reports", "cutover.md")); err != nil {
 		t.Error(err)
 	}
-	// status works on what the demo left.
+	// status works on what the demo left, and finds the plan it approved.
+	out.Reset()
 	code = run(context.Background(), []string{"--config", filepath.Join(dir, "mailshift.yaml"), "--state", filepath.Join(dir, "mailshift.db"), "status"}, &out, &errOut)
 	if code != 0 {
 		t.Errorf("status after demo: exit %d: %s", code, errOut.String())
+	}
+	if !strings.Contains(out.String(), "Plan: approved by mailshift demo") {
+		t.Errorf("status after demo does not find the approved plan:\n%s", out.String())
 	}
 }
