@@ -124,8 +124,7 @@ func (p Pair) Servers(r users.Row) (src, dst string) {
 // server is the host an endpoint connects to: the row's own host
 // (imapsync-style rows), else the URL's.
 func server(s Settings, host string) string {
-	b, ok := lookup(s.URL)
-	if ok && b.Local {
+	if IsLocal(s.URL) {
 		return ""
 	}
 	if host != "" {
