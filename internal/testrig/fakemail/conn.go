@@ -67,6 +67,9 @@ func (c *conn) lockWait(ctx context.Context, wait bool) (*account, error) {
 	case c.closed:
 		c.s.mu.Unlock()
 		return nil, fmt.Errorf("fakemail: connection of %q: %w", c.user, net.ErrClosed)
+	case c.broken != nil && c.s.opts.Redial:
+		c.broken = nil
+		c.s.account(c.user).counts.Connections++
 	case c.broken != nil:
 		err := c.broken
 		c.s.mu.Unlock()

@@ -83,6 +83,10 @@ type Options struct {
 	NoCondStore   bool // no HIGHESTMODSEQ or MODSEQ (reported as 0)
 	NoSpecialUse  bool // CreateFolder ignores roles; Folders report none
 	NoKeywords    bool // keywords are silently dropped on APPEND and STORE
+	// Redial makes a broken connection connect again at its next call,
+	// as the IMAP backend does (internal/imapconn dials again when a call
+	// finds its connection gone): only the call that broke it fails.
+	Redial bool
 
 	// Delimiter is the hierarchy separator, '/' if 0. Set it before
 	// seeding: names already stored are not converted.
