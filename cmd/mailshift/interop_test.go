@@ -63,6 +63,11 @@ var interopKinds = map[string]func(t *testing.T) *interopServer{
 		s := cyrus.Start(t, cyrus.Options{Keep8bitHeaders: true})
 		return &interopServer{kind: "Cyrus (munge8bit: no)", addr: s.Addr, prefix: "INBOX.", sep: ".", addUser: s.AddUser}
 	},
+	// Cyrus with "/" as its separator (unixhierarchysep), 8-bit headers kept.
+	"cyrus-slash": func(t *testing.T) *interopServer {
+		s := cyrus.Start(t, cyrus.Options{Separator: "/", Keep8bitHeaders: true})
+		return &interopServer{kind: "Cyrus / (munge8bit: no)", addr: s.Addr, prefix: "INBOX/", sep: "/", addUser: s.AddUser}
+	},
 	"courier": func(t *testing.T) *interopServer {
 		s := courier.Start(t, courier.Options{})
 		return &interopServer{kind: "Courier", addr: s.Addr, prefix: "INBOX.", sep: ".", addUser: s.AddUser}
@@ -118,6 +123,7 @@ var interopPairs = []struct {
 	{src: "dovecot", dst: "cyrus-8bit"},
 	{src: "dovecot", dst: "cyrus", gaps: []interopGap{cyrusMungeGap}},
 	{src: "cyrus", dst: "dovecot"},
+	{src: "cyrus-slash", dst: "dovecot-dot"},
 	{src: "dovecot", dst: "courier"},
 	{src: "courier", dst: "dovecot"},
 	{src: "dovecot", dst: "courier-noquota"},
