@@ -217,6 +217,14 @@ func TestEngineFolderFailure(t *testing.T) {
 		t.Errorf("report:\n%s", md)
 	}
 
+	// Verification checks the other folders and counts the unreadable one
+	// as a difference instead of giving up on the user.
+	vr, err := Verify(context.Background(), e.p, Selection{})
+	mustErr(t, err, ErrDifferences)
+	if len(vr.Failed) != 0 || vr.Differences != 1 || !strings.Contains(vr.List[0].What, "could not be read") || vr.Messages == 0 {
+		t.Errorf("verify while a folder cannot be read: %+v", vr)
+	}
+
 	e.src.Change(func(o *fakemail.Options) { o.FolderFaults = nil })
 	_, err = e.bulk()
 	must(t, err)
