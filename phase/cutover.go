@@ -16,6 +16,9 @@ import (
 type CutoverOptions struct {
 	Selection
 	Yes bool
+	// DryRun says what the final sync would do and changes nothing: no
+	// user is verified or marked cut over.
+	DryRun bool
 }
 
 // UserCutover is one user's cutover.
@@ -40,22 +43,26 @@ type CutoverResult struct {
 	// Waiting are the selected users left out because their own
 	// prerequisites do not hold yet, each with what it needs first.
 	Waiting []UserFailure `json:"waiting"`
+	// Planned is, for a dry run, what the final sync would do per folder.
+	Planned []UserFolderPlan `json:"planned"`
 }
 
 // Cutover runs a final sync for each selected user, verifies it message by
 // message, records the users that verified clean as cut over, and writes the
 // cutover report. Users already cut over are left alone.
 func Cutover(ctx context.Context, p *Project, opts CutoverOptions) (CutoverResult, error) {
-	res := CutoverResult{Failed: []UserFailure{}, AlreadyDone: []string{}, Waiting: []UserFailure{}}
-	if !opts.Yes {
+	res := CutoverResult{Failed: []UserFailure{}, AlreadyDone: []string{}, Waiting: []UserFailure{}, Planned: []UserFolderPlan{}}
+	if !opts.Yes && !opts.DryRun {
 		return res, &ConfigError{"--yes", "cutover marks users as switched to the new server and plain sync will refuse them afterwards; run `mailshift cutover --yes` to go ahead"}
 	}
 	rows, err := p.selectUsers(opts.Selection)
 	if err != nil {
 		return res, err
 	}
-	if err := p.syncUsers(); err != nil {
-		return res, err
+	if !opts.DryRun {
+		if err := p.syncUsers(); err != nil {
+			return res, err
+		}
 	}
 	rows, left, err := p.partition(rows, needs{approval: true, bulkDone: true})
 	if err != nil {
@@ -76,6 +83,11 @@ func Cutover(ctx context.Context, p *Project, opts CutoverOptions) (CutoverResul
 			continue
 		}
 		todo = append(todo, r)
+	}
+	if opts.DryRun {
+		run := p.run(ctx, string(state.StepCutover), todo, copyOptions{deletions: p.Config.Sync.Deletions, dryRun: true}, nil, nil)
+		res.Planned, res.Failed = run.Planned, run.Failed
+		return res, stepOutcome(ctx, "cutover --dry-run", res.Failed, res.Waiting)
 	}
 	start := time.Now()
 	var mu sync.Mutex

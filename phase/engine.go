@@ -23,7 +23,6 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
-	"time"
 
 	"github.com/mailshift/mailshift/internal/mailbox"
 	"github.com/mailshift/mailshift/internal/mapping"
@@ -39,6 +38,7 @@ type copyOptions struct {
 	deletions string // keep | mirror: what to do with messages expunged on the source
 	force     bool   // ignore sync.max_delete
 	windows   bool   // copy only inside throttle.windows (bulk copy)
+	dryRun    bool   // only plan: change nothing on either server or in the state
 }
 
 // Counts are what the copy engine did. A user's pass, a step's result and
@@ -70,7 +70,8 @@ type copyStats struct {
 	// Skipped are the folders this pass could not copy, with the reason;
 	// the rest of the user's folders went on.
 	Skipped []FolderFailure
-	Elapsed time.Duration
+	// Planned is what a dry run would do, per folder.
+	Planned []FolderPlan
 }
 
 // FolderFailure is a folder a pass skipped, and why.
@@ -83,6 +84,7 @@ type FolderFailure struct {
 func (s *copyStats) add(o copyStats) {
 	s.Counts.add(o.Counts)
 	s.Skipped = append(s.Skipped, o.Skipped...)
+	s.Planned = append(s.Planned, o.Planned...)
 }
 
 // errTooManyFailures stops a user after errors.max failed messages.
@@ -122,6 +124,11 @@ type session struct {
 	srcDirs []mailbox.Folder
 	dstDirs []mailbox.Folder
 	failed  atomic.Int64 // messages refused in this pass
+	// planned is set for a dry run: what the pass would do, per folder.
+	planned *planned
+	// renamed are the source folders a dry run found renamed from others:
+	// they would be renamed on the target, not copied.
+	renamed map[string]bool
 }
 
 // openSession logs in to both sides of a user and plans the folder mapping.
@@ -213,10 +220,11 @@ func (p *Project) mapConfig() mapping.Config {
 // pass and named in the stats (and the state), and the others go on. The
 // pass stops only for what concerns the whole user: the state, too many
 // refused messages, a link that stays down, an interruption.
-func (s *session) copyAll(ctx context.Context, opts copyOptions) (copyStats, error) {
-	start := time.Now()
-	var total copyStats
-	defer func() { total.Elapsed = time.Since(start) }()
+func (s *session) copyAll(ctx context.Context, opts copyOptions) (total copyStats, err error) {
+	if opts.dryRun {
+		s.planned, s.renamed = &planned{}, map[string]bool{}
+		defer func() { total.Planned = s.planned.list() }()
+	}
 	s.startProgress()
 	cursors, err := s.cursors()
 	if err != nil {
@@ -246,7 +254,7 @@ func (s *session) copyAll(ctx context.Context, opts copyOptions) (copyStats, err
 		return total, err
 	}
 	for _, fj := range jobs {
-		if fj.failed {
+		if fj.failed || s.dry() {
 			continue
 		}
 		if err := s.finish(ctx, fj); err != nil {
@@ -367,8 +375,11 @@ func (s *session) skipFolder(st *copyStats, folder string, err error) error {
 		return err
 	}
 	user := s.row.SourceUser
-	s.p.log().Warn("folder skipped for this pass", "user", user, "folder", folder, "error", err.Error())
 	st.Skipped = append(st.Skipped, FolderFailure{Folder: folder, Reason: err.Error()})
+	if s.dry() {
+		return nil
+	}
+	s.p.log().Warn("folder skipped for this pass", "user", user, "folder", folder, "error", err.Error())
 	if werr := s.p.Store.FailFolder(user, folder, err.Error(), s.p.now()); werr != nil {
 		return stopUser(werr)
 	}

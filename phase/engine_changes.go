@@ -39,9 +39,8 @@ func (s *session) applyDeletions(ctx context.Context, e mapping.Entry, gone []st
 	if opts.deletions != "mirror" {
 		return 0, s.p.forget(gone)
 	}
-	limit := s.p.Config.Sync.MaxDelete
-	if !opts.force && known > 0 && len(gone)*100 > limit*known {
-		return 0, permanent(fmt.Errorf("folder %q: %d of %d messages were deleted on the source, more than sync.max_delete (%d%%); nothing was deleted on the target. If this is expected, run `mailshift sync --force`", e.Source, len(gone), known, limit))
+	if err := s.deletionGuard(e, gone, known, opts); err != nil {
+		return 0, err
 	}
 	byFolder := map[string][]uint32{}
 	for _, p := range gone {
@@ -105,4 +104,14 @@ func normFlags(flags []string) []string {
 
 func sameFlags(a, b []string) bool {
 	return slices.Equal(normFlags(a), normFlags(b))
+}
+
+// deletionGuard holds back deleting more than sync.max_delete percent of a
+// folder's known messages in one pass, unless forced.
+func (s *session) deletionGuard(e mapping.Entry, gone []state.Pair, known int, opts copyOptions) error {
+	limit := s.p.Config.Sync.MaxDelete
+	if !opts.force && known > 0 && len(gone)*100 > limit*known {
+		return permanent(fmt.Errorf("folder %q: %d of %d messages were deleted on the source, more than sync.max_delete (%d%%); nothing was deleted on the target. If this is expected, run `mailshift sync --force`", e.Source, len(gone), known, limit))
+	}
+	return nil
 }

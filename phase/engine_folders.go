@@ -51,6 +51,14 @@ func (s *session) followFolders(ctx context.Context, opts copyOptions, cursors m
 	changed := false
 	for _, c := range gone {
 		e, renamed, err := s.renamedTo(ctx, c, fresh, listed)
+		if s.dry() {
+			if err = s.planFolderChange(c, e, renamed, err, opts); err != nil {
+				if err := s.skipFolder(&st, c.SourceFolder, err); err != nil {
+					return st, changed, err
+				}
+			}
+			continue
+		}
 		if err == nil && renamed {
 			fresh = slices.DeleteFunc(fresh, func(f mapping.Entry) bool { return f.Source == e.Source })
 			err = s.followRename(ctx, c, e)
@@ -225,6 +233,30 @@ func (s *session) renameTarget(ctx context.Context, from, to string) error {
 	}
 	if err := s.dst.RenameFolder(ctx, from, to); err != nil {
 		return fmt.Errorf("rename target folder %q to %q: %w", from, to, err)
+	}
+	return nil
+}
+
+// planFolderChange records, for a dry run, what would happen to a folder
+// gone from the source: a rename to e, a deletion, or forgetting it.
+func (s *session) planFolderChange(c state.Cursor, e mapping.Entry, renamed bool, err error, opts copyOptions) error {
+	switch {
+	case err != nil:
+		return err
+	case renamed:
+		s.renamed[e.Source] = true
+		s.planFor(e).RenamedFrom = c.SourceFolder
+	case opts.deletions != "mirror":
+		s.planned.folder(c.SourceFolder, c.TargetFolder).Forget = true
+	default:
+		keys, err := s.p.Store.PairKeys(s.row.SourceUser, c.SourceFolder, c.SourceUIDValidity)
+		if err != nil {
+			return stopUser(err)
+		}
+		if len(keys) > 0 && !opts.force {
+			return permanent(fmt.Errorf("folder %q was deleted on the source with %d copied messages; its target folder %q would be kept: deleting a whole folder needs `mailshift sync --force`", c.SourceFolder, len(keys), c.TargetFolder))
+		}
+		s.planned.folder(c.SourceFolder, c.TargetFolder).Delete = true
 	}
 	return nil
 }

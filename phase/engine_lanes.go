@@ -98,6 +98,16 @@ type lanes struct {
 
 // copyJobs copies the jobs' messages in batches.
 func (s *session) copyJobs(ctx context.Context, jobs []*folderJob, opts copyOptions) (copyStats, error) {
+	if s.dry() {
+		for _, fj := range jobs {
+			pl := s.planFor(fj.e)
+			pl.Copy += int64(len(fj.todo))
+			for _, m := range fj.todo {
+				pl.CopyBytes += m.Size
+			}
+		}
+		return copyStats{}, nil
+	}
 	groups := laneGroups(jobs)
 	if len(groups) == 0 {
 		return copyStats{}, nil

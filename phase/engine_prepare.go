@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 
 	"github.com/mailshift/mailshift/internal/mailbox"
 	"github.com/mailshift/mailshift/internal/mapping"
@@ -50,6 +51,9 @@ func (s *session) prepare(ctx context.Context, e mapping.Entry, opts copyOptions
 		// real folder: the target creates what its children need.
 		return nil, st, nil
 	}
+	if s.dry() && s.renamed[e.Source] {
+		return nil, st, nil // renamed on the target, nothing copied
+	}
 	if hasCursor && s.unchanged(e, cur, pending) {
 		sf, _ := s.listedSource(e.Source)
 		s.p.progress().Add(user, int64(sf.Messages), max(sf.Bytes, 0))
@@ -70,9 +74,14 @@ func (s *session) prepare(ctx context.Context, e mapping.Entry, opts copyOptions
 	return s.prepareFull(ctx, e, opts)
 }
 
-// ensureTarget creates the target folder if it does not exist.
+// ensureTarget creates the target folder if it does not exist (a dry run
+// notes that it would).
 func (s *session) ensureTarget(ctx context.Context, e mapping.Entry) error {
 	if f, ok := s.listedTarget(e.Target); ok && !f.NoSelect {
+		return nil
+	}
+	if s.dry() {
+		s.planFor(e).Create = true
 		return nil
 	}
 	// A name the target lists only as a parent of others (\Noselect)
@@ -183,14 +192,19 @@ func (s *session) prepareFull(ctx context.Context, e mapping.Entry, opts copyOpt
 	if err != nil {
 		return nil, st, fmt.Errorf("source folder %q: %w", e.Source, err)
 	}
+	pairs, err := store.Pairs(user, e.Source)
+	if err != nil {
+		return nil, st, err
+	}
+	if s.dry() && s.planFor(e).Create {
+		return s.planFull(e, sf, msgs, pairs), st, nil
+	}
 	tf, err := s.dst.Status(ctx, e.Target)
 	if err != nil {
 		return nil, st, fmt.Errorf("target folder %q: %w", e.Target, err)
 	}
-
-	pairs, err := store.Pairs(user, e.Source)
-	if err != nil {
-		return nil, st, err
+	if s.dry() && stale(pairs, e, sf, tf) {
+		return s.planFull(e, sf, msgs, pairs), st, nil
 	}
 	pairs, err = s.rederive(ctx, e, sf, tf, pairs)
 	if err != nil {
@@ -204,7 +218,9 @@ func (s *session) prepareFull(ctx context.Context, e mapping.Entry, opts copyOpt
 			intents = append(intents, p)
 		}
 	}
-	if len(intents) > 0 {
+	if s.dry() {
+		s.planFor(e).Settle += int64(len(intents))
+	} else if len(intents) > 0 {
 		if err := s.resolve(ctx, s.conns, e, intents, pairs); err != nil {
 			return nil, st, fmt.Errorf("resolve interrupted copies in %q: %w", e.Source, err)
 		}
@@ -266,6 +282,9 @@ func (s *session) sortOut(msgs []mailbox.Message, byKey map[string]state.Pair) (
 // messages of the folder had pairs, for the deletion guard.
 func (s *session) applyChanges(ctx context.Context, e mapping.Entry, opts copyOptions, flagged, gone []state.Pair, known int) (copyStats, error) {
 	var st copyStats
+	if s.dry() {
+		return st, s.planChanges(e, opts, flagged, gone, known)
+	}
 	if len(flagged) > 0 {
 		n, err := s.updateFlags(ctx, s.conns, flagged)
 		st.FlagUpdates += n
@@ -281,4 +300,55 @@ func (s *session) applyChanges(ctx context.Context, e mapping.Entry, opts copyOp
 		}
 	}
 	return st, nil
+}
+
+// stale tells whether pairs of a folder belong to another UIDVALIDITY of
+// either side than the current one: the pass would re-derive them by
+// content.
+func stale(pairs []state.Pair, e mapping.Entry, sf, tf mailbox.Folder) bool {
+	return slices.ContainsFunc(pairs, func(p state.Pair) bool {
+		return p.Status == state.Copied && (p.SourceUIDValidity != sf.UIDValidity ||
+			(p.TargetFolder == e.Target && p.TargetUIDValidity != tf.UIDValidity))
+	})
+}
+
+// planFull is a dry run's plan of a folder whose target is to be created
+// or whose pairs are to be re-derived by content: every message without a
+// pair is to copy, at most (re-deriving finds those already there).
+func (s *session) planFull(e mapping.Entry, sf mailbox.Folder, msgs []mailbox.Message, pairs []state.Pair) *folderJob {
+	have := map[string]bool{}
+	for _, p := range pairs {
+		if p.SourceUIDValidity == sf.UIDValidity && p.Status == state.Copied {
+			have[p.SourceKey] = true
+		}
+	}
+	var todo []mailbox.Message
+	for _, m := range msgs {
+		if !have[m.Key] {
+			todo = append(todo, m)
+		}
+	}
+	if len(pairs) > 0 && len(have) < len(pairs) {
+		s.planFor(e).Note = "a UIDVALIDITY changed: copies are first looked for by content, so fewer may be copied"
+	}
+	return &folderJob{e: e, sf: sf, todo: todo}
+}
+
+// planChanges records, for a dry run, the flag updates and deletions a
+// pass would make, with the same guard as the pass.
+func (s *session) planChanges(e mapping.Entry, opts copyOptions, flagged, gone []state.Pair, known int) error {
+	pl := s.planFor(e)
+	pl.FlagUpdates += int64(len(flagged))
+	if len(gone) == 0 || opts.deletions != "mirror" {
+		return nil
+	}
+	if err := s.deletionGuard(e, gone, known, opts); err != nil {
+		return err
+	}
+	for _, p := range gone {
+		if p.Status == state.Copied && p.TargetUID != 0 {
+			pl.Expunge++
+		}
+	}
+	return nil
 }

@@ -20,7 +20,10 @@ type RunResult struct {
 	// SkippedFolders are the folders a pass skipped (the user's other
 	// folders went on), with the reason.
 	SkippedFolders []UserFolderFailure `json:"skipped_folders"`
-	Seconds        float64             `json:"seconds"`
+	// Planned is, for a dry run, what each folder would need (only folders
+	// with something to do); nothing was changed anywhere.
+	Planned []UserFolderPlan `json:"planned"`
+	Seconds float64          `json:"seconds"`
 	// Waiting are the selected users the step left out because their own
 	// prerequisites do not hold yet, each with what it needs first.
 	Waiting []UserFailure `json:"waiting"`
@@ -38,12 +41,22 @@ func (r *RunResult) add(user string, st copyStats) {
 	for _, f := range st.Skipped {
 		r.SkippedFolders = append(r.SkippedFolders, UserFolderFailure{User: user, FolderFailure: f})
 	}
+	for _, f := range st.Planned {
+		r.Planned = append(r.Planned, UserFolderPlan{User: user, FolderPlan: f})
+	}
+}
+
+// UserFolderPlan is what a dry run found one user's folder would need.
+type UserFolderPlan struct {
+	User string `json:"user"`
+	FolderPlan
 }
 
 // sum adds another step's result (a pass of sync --follow) into r.
 func (r *RunResult) sum(o RunResult) {
 	r.Counts.add(o.Counts)
 	r.SkippedFolders = append(r.SkippedFolders, o.SkippedFolders...)
+	r.Planned = append(r.Planned, o.Planned...)
 }
 
 // run copies the given users with opts, calling before and after around
@@ -54,7 +67,10 @@ func (r *RunResult) sum(o RunResult) {
 func (p *Project) run(ctx context.Context, step string, rows []users.Row, opts copyOptions,
 	before func(users.Row) error, after func(users.Row, copyStats, error) error) RunResult {
 	start := time.Now()
-	res := RunResult{Users: len(rows), SkippedFolders: []UserFolderFailure{}}
+	res := RunResult{Users: len(rows), SkippedFolders: []UserFolderFailure{}, Planned: []UserFolderPlan{}}
+	if opts.dryRun { // nothing is recorded, not even that the step began
+		before, after = nil, nil
+	}
 	var mu sync.Mutex
 	res.Failed = p.forEachUser(ctx, rows, func(ctx context.Context, r users.Row) error {
 		if before != nil {
@@ -72,7 +88,7 @@ func (p *Project) run(ctx context.Context, step string, rows []users.Row, opts c
 		if err == nil {
 			err = unitFailures(st)
 		}
-		if err != nil && !isInterrupt(err) {
+		if err != nil && !isInterrupt(err) && !opts.dryRun {
 			_ = p.Store.FailStep(r.SourceUser, state.Step(step), err.Error())
 		}
 		return err
@@ -293,6 +309,8 @@ type BulkOptions struct {
 	SkipTest bool
 	// Now copies at once, ignoring throttle.windows (tests, emergencies).
 	Now bool
+	// DryRun says what the copy would do and changes nothing.
+	DryRun bool
 }
 
 // Bulk copies everything of the selected users, resumably.
@@ -301,8 +319,10 @@ func Bulk(ctx context.Context, p *Project, opts BulkOptions) (RunResult, error) 
 	if err != nil {
 		return RunResult{}, err
 	}
-	if err := p.syncUsers(); err != nil {
-		return RunResult{}, err
+	if !opts.DryRun {
+		if err := p.syncUsers(); err != nil {
+			return RunResult{}, err
+		}
 	}
 	rows, left, err := p.partition(rows, needs{approval: true, notCutOver: "bulk copy leaves it alone; `mailshift sync --post-cutover --users USER` sweeps stragglers"})
 	if err != nil {
@@ -316,7 +336,7 @@ func Bulk(ctx context.Context, p *Project, opts BulkOptions) (RunResult, error) 
 			return RunResult{}, err
 		}
 	}
-	res := p.run(ctx, string(state.StepBulk), rows, copyOptions{deletions: "keep", windows: !opts.Now},
+	res := p.run(ctx, string(state.StepBulk), rows, copyOptions{deletions: "keep", windows: !opts.Now && !opts.DryRun, dryRun: opts.DryRun},
 		func(r users.Row) error {
 			u, err := p.Store.User(r.SourceUser)
 			if err == nil && u.BulkStartedAt.IsZero() {
@@ -343,6 +363,8 @@ type SyncOptions struct {
 	// sync.interval, and at once when INBOX changes on a source that
 	// offers IDLE.
 	Follow bool
+	// DryRun says what the pass would do and changes nothing.
+	DryRun bool
 }
 
 // Sync copies what changed since the last pass: new messages, flag changes
@@ -352,8 +374,13 @@ func Sync(ctx context.Context, p *Project, opts SyncOptions) (RunResult, error) 
 	if err != nil {
 		return RunResult{}, err
 	}
-	if err := p.syncUsers(); err != nil {
-		return RunResult{}, err
+	if opts.DryRun && opts.Follow {
+		return RunResult{}, &ConfigError{"--dry-run", "a dry run is one pass: leave out --follow"}
+	}
+	if !opts.DryRun {
+		if err := p.syncUsers(); err != nil {
+			return RunResult{}, err
+		}
 	}
 	n := needs{approval: true, bulkDone: true}
 	if !opts.PostCutover {
@@ -381,7 +408,7 @@ func Sync(ctx context.Context, p *Project, opts SyncOptions) (RunResult, error) 
 
 // syncPass runs one incremental pass over rows.
 func (p *Project) syncPass(ctx context.Context, rows []users.Row, opts SyncOptions) RunResult {
-	return p.run(ctx, string(state.StepSync), rows, copyOptions{deletions: p.Config.Sync.Deletions, force: opts.Force}, nil,
+	return p.run(ctx, string(state.StepSync), rows, copyOptions{deletions: p.Config.Sync.Deletions, force: opts.Force, dryRun: opts.DryRun}, nil,
 		func(r users.Row, st copyStats, err error) error {
 			if err == nil {
 				err = p.Store.MarkStep(r.SourceUser, state.StepSync, p.now())

@@ -161,6 +161,7 @@ targets what mailshift copied there and forgets it.`,
 type bulkOptions struct {
 	skipTest bool
 	now      bool
+	dryRun   bool
 }
 
 func newBulkCmd(g *globalOptions) *cobra.Command {
@@ -181,13 +182,18 @@ fetched but not yet stored is fetched again) and waits for the next one
 throttle.bandwidth, throttle.messages_per_second and throttle.max_connections
 keep it gentle on the live servers at any time.`,
 		RunE: g.withProject(func(cmd *cobra.Command, p *phase.Project) error {
-			res, err := phase.Bulk(cmd.Context(), p, phase.BulkOptions{Selection: g.selection(), SkipTest: o.skipTest, Now: o.now})
+			res, err := phase.Bulk(cmd.Context(), p, phase.BulkOptions{Selection: g.selection(), SkipTest: o.skipTest, Now: o.now, DryRun: o.dryRun})
+			if o.dryRun {
+				fmt.Fprint(cmd.OutOrStdout(), phase.RenderPlan(res.Planned))
+				return err
+			}
 			printRun(cmd.OutOrStdout(), "bulk", res)
 			return err
 		}),
 	}
 	cmd.Flags().BoolVar(&o.skipTest, "skip-test", false, "run without a passed test migration")
 	cmd.Flags().BoolVar(&o.now, "now", false, "copy now, outside throttle.windows too (emergencies, tests)")
+	cmd.Flags().BoolVar(&o.dryRun, "dry-run", false, "say per user and folder what would be copied or created, and change nothing anywhere")
 	return cmd
 }
 
@@ -195,6 +201,7 @@ type syncOptions struct {
 	postCutover bool
 	force       bool
 	follow      bool
+	dryRun      bool
 }
 
 func newSyncCmd(g *globalOptions) *cobra.Command {
@@ -220,7 +227,11 @@ under mirror (with --force when they held messages).
 when a user's INBOX changes (IDLE), logging each user's lag (the age of the
 oldest change that may not be on the target yet).`,
 		RunE: g.withProject(func(cmd *cobra.Command, p *phase.Project) error {
-			res, err := phase.Sync(cmd.Context(), p, phase.SyncOptions{Selection: g.selection(), PostCutover: o.postCutover, Force: o.force, Follow: o.follow})
+			res, err := phase.Sync(cmd.Context(), p, phase.SyncOptions{Selection: g.selection(), PostCutover: o.postCutover, Force: o.force, Follow: o.follow, DryRun: o.dryRun})
+			if o.dryRun {
+				fmt.Fprint(cmd.OutOrStdout(), phase.RenderPlan(res.Planned))
+				return err
+			}
 			printRun(cmd.OutOrStdout(), "sync", res)
 			return err
 		}),
@@ -228,11 +239,13 @@ oldest change that may not be on the target yet).`,
 	cmd.Flags().BoolVar(&o.postCutover, "post-cutover", false, "also sync users already cut over (stragglers)")
 	cmd.Flags().BoolVar(&o.force, "force", false, "apply deletions beyond sync.max_delete")
 	cmd.Flags().BoolVar(&o.follow, "follow", false, "keep syncing until interrupted (Ctrl-C), showing each user's lag")
+	cmd.Flags().BoolVar(&o.dryRun, "dry-run", false, "say per user and folder what would be copied, flagged, expunged, created, renamed or deleted, and change nothing anywhere")
 	return cmd
 }
 
 type cutoverOptions struct {
-	yes bool
+	yes    bool
+	dryRun bool
 }
 
 func newCutoverCmd(g *globalOptions) *cobra.Command {
@@ -248,7 +261,12 @@ reports/cutover.md. Users not approved under an unchanged plan or whose bulk
 copy has not finished are left out and named (exit 4; exit 3 when none can
 run). Exit 5 if verification finds differences.`,
 		RunE: g.withProject(func(cmd *cobra.Command, p *phase.Project) error {
-			res, err := phase.Cutover(cmd.Context(), p, phase.CutoverOptions{Selection: g.selection(), Yes: o.yes})
+			res, err := phase.Cutover(cmd.Context(), p, phase.CutoverOptions{Selection: g.selection(), Yes: o.yes, DryRun: o.dryRun})
+			if o.dryRun {
+				fmt.Fprint(cmd.OutOrStdout(), phase.RenderPlan(res.Planned))
+				fmt.Fprintln(cmd.OutOrStdout(), "Then every user would be verified message by message and, if clean, marked cut over.")
+				return err
+			}
 			ok := 0
 			for _, u := range res.Users {
 				if u.Verified {
@@ -269,6 +287,7 @@ run). Exit 5 if verification finds differences.`,
 		}),
 	}
 	cmd.Flags().BoolVar(&o.yes, "yes", false, "confirm the cutover")
+	cmd.Flags().BoolVar(&o.dryRun, "dry-run", false, "say what the final sync would do, and change nothing anywhere (no --yes needed)")
 	return cmd
 }
 
