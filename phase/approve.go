@@ -66,7 +66,7 @@ func Approve(ctx context.Context, p *Project, opts ApproveOptions) (ApproveResul
 	}
 	var approval *state.Approval
 	if opts.Yes {
-		approval = &state.Approval{Hash: res.Hash, By: strings.TrimSpace(opts.By), At: p.now(), Users: res.Users}
+		approval = &state.Approval{Hash: res.Hash, By: strings.TrimSpace(opts.By), At: p.now(), Users: res.Users, Plan: p.planJSON(rows)}
 	}
 	current, err := p.userApprovals()
 	if err != nil {

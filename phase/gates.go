@@ -52,6 +52,13 @@ func (p *Project) PlanHash() string {
 // planHash is the hash of the plan for rows: the endpoints, the folder
 // mapping rules and the rows (source, target, batch), in any order.
 func (p *Project) planHash(rows []users.Row) string {
+	b, _ := json.Marshal(p.planOf(rows)) // maps marshal with sorted keys
+	sum := sha256.Sum256(b)
+	return hex.EncodeToString(sum[:])
+}
+
+// planOf is the plan for rows, in a canonical order.
+func (p *Project) planOf(rows []users.Row) planInput {
 	in := planInput{
 		Source:  p.Config.Source.URL,
 		Target:  p.Config.Target.URL,
@@ -66,9 +73,7 @@ func (p *Project) planHash(rows []users.Row) string {
 		return slices.Compare(a[:], b[:])
 	})
 	slices.Sort(in.Exclude)
-	b, _ := json.Marshal(in) // maps marshal with sorted keys
-	sum := sha256.Sum256(b)
-	return hex.EncodeToString(sum[:])
+	return in
 }
 
 // settingsHash is the hash of the part of the plan every user shares: the
@@ -208,8 +213,8 @@ func (p *Project) userGate(r users.Row, n needs, approvals map[string]userApprov
 		case !ok:
 			return wait(ErrNotApproved, "not approved; review with `mailshift approve --show %s`, then run `mailshift approve --yes --by NAME %[1]s`", scopeFlag(r))
 		case !a.Holds:
-			return wait(ErrPlanChanged, "plan changed for this user since %s approved it on %s (its row of the users file, the endpoints or the folder mapping); review with `mailshift approve --show %s` and approve it again",
-				a.By, localTime(a.At), scopeFlag(r))
+			return wait(ErrPlanChanged, "plan changed for this user since %s approved it on %s (%s); review with `mailshift approve --show %s` and approve it again",
+				a.By, localTime(a.At), p.planChanges(a.Approval), scopeFlag(r))
 		}
 	}
 	if n.notCutOver != "" && !u.CutoverAt.IsZero() {

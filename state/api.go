@@ -91,6 +91,10 @@ type Approval struct {
 	By   string
 	At   time.Time
 	Text string // the scope of work as rendered and approved (Markdown)
+	// Plan is what the approval covered (its users' rows, the endpoints,
+	// the folder mapping) as the caller encoded it, so that a later
+	// refusal can say what changed; "" for approvals recorded before.
+	Plan string
 	// Users are the source users the approval covers. An approval
 	// recorded by a mailshift that did not list them covers the users the
 	// state knew when it was upgraded: every user of the project then.

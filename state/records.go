@@ -265,8 +265,8 @@ func (s *Store) Problems() ([]Problem, error) {
 // it with its ID set; an ID already in a is ignored.
 func (s *Store) SaveApproval(a Approval) (Approval, error) {
 	err := s.inTx(func(tx *sql.Tx) error {
-		res, err := tx.Exec("INSERT INTO approvals (hash, approved_by, at, text) VALUES (?, ?, ?, ?)",
-			a.Hash, a.By, timeArg(a.At), a.Text)
+		res, err := tx.Exec("INSERT INTO approvals (hash, approved_by, at, text, plan) VALUES (?, ?, ?, ?, ?)",
+			a.Hash, a.By, timeArg(a.At), a.Text, a.Plan)
 		if err != nil {
 			return err
 		}
@@ -309,8 +309,8 @@ func (s *Store) approvalUsers(a *Approval) error {
 // by name); ErrNotFound if none was.
 func (s *Store) LatestApproval() (Approval, error) {
 	var a Approval
-	err := s.db.QueryRow("SELECT id, hash, approved_by, at, text FROM approvals ORDER BY id DESC LIMIT 1").
-		Scan(&a.ID, &a.Hash, &a.By, timeCol{&a.At}, &a.Text)
+	err := s.db.QueryRow("SELECT id, hash, approved_by, at, text, plan FROM approvals ORDER BY id DESC LIMIT 1").
+		Scan(&a.ID, &a.Hash, &a.By, timeCol{&a.At}, &a.Text, &a.Plan)
 	if errors.Is(err, sql.ErrNoRows) {
 		return Approval{}, fmt.Errorf("approval: %w", ErrNotFound)
 	}
@@ -327,8 +327,8 @@ func (s *Store) LatestApproval() (Approval, error) {
 // by name) and text; ErrNotFound if there is none.
 func (s *Store) Approval(id int64) (Approval, error) {
 	var a Approval
-	err := s.db.QueryRow("SELECT id, hash, approved_by, at, text FROM approvals WHERE id = ?", id).
-		Scan(&a.ID, &a.Hash, &a.By, timeCol{&a.At}, &a.Text)
+	err := s.db.QueryRow("SELECT id, hash, approved_by, at, text, plan FROM approvals WHERE id = ?", id).
+		Scan(&a.ID, &a.Hash, &a.By, timeCol{&a.At}, &a.Text, &a.Plan)
 	if errors.Is(err, sql.ErrNoRows) {
 		return Approval{}, fmt.Errorf("approval %d: %w", id, ErrNotFound)
 	}
@@ -342,14 +342,14 @@ func (s *Store) Approval(id int64) (Approval, error) {
 }
 
 // Approvals lists every approval, oldest first, each with its users
-// (ordered by name) but without its text, which can be large: read that
-// with Approval.
+// (ordered by name) and plan but without its text, which can be large:
+// read that with Approval.
 func (s *Store) Approvals() ([]Approval, error) {
 	as, err := queryAll(s.db, func(r scanner) (Approval, error) {
 		var a Approval
-		err := r.Scan(&a.ID, &a.Hash, &a.By, timeCol{&a.At})
+		err := r.Scan(&a.ID, &a.Hash, &a.By, timeCol{&a.At}, &a.Plan)
 		return a, err
-	}, "SELECT id, hash, approved_by, at FROM approvals ORDER BY id")
+	}, "SELECT id, hash, approved_by, at, plan FROM approvals ORDER BY id")
 	if err != nil {
 		return nil, fmt.Errorf("list approvals: %w", err)
 	}
