@@ -99,7 +99,7 @@ func (r Report) Render(format string) (string, error) {
 			}
 		}
 		if format == "html" {
-			return markdownPage("Migration report", b.String()), nil
+			return r.renderHTML()
 		}
 		return b.String(), nil
 	}

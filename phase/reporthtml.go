@@ -1,0 +1,156 @@
+package phase
+
+import (
+	"bytes"
+	"cmp"
+	_ "embed"
+	"html/template"
+	"slices"
+	"time"
+)
+
+//go:embed reporthtml.tmpl
+var reportTemplateText string
+
+// reportTemplate renders the migration report as one self-contained HTML
+// page: inline CSS (with a print stylesheet) and inline SVG charts, no
+// scripts, nothing fetched from the network.
+var reportTemplate = template.Must(template.New("report").Funcs(template.FuncMap{
+	"bytes": FormatBytes,
+	"time":  func(t time.Time) string { return t.Format("2006-01-02 15:04") },
+	"add":   func(a, b int) int { return a + b },
+	"mul":   func(a, b int) int { return a * b },
+}).Parse(reportTemplateText))
+
+// maxChartUsers bounds the users drawn one by one in the volume chart; the
+// rest are summed up in the batch chart and listed in the CSV and JSON.
+const maxChartUsers = 60
+
+// htmlReport is what the template shows.
+type htmlReport struct {
+	Title     string
+	Generated time.Time
+	Report
+	Plan       string
+	Totals     htmlTotals
+	States     []htmlState // per-user status, for the status chart
+	UserBars   []htmlBar   // volume per user (the largest maxChartUsers)
+	MoreUsers  int         // users left out of UserBars
+	BatchBars  []htmlBar   // volume per batch
+	ChartWidth int
+}
+
+type htmlTotals struct {
+	Users, Done, Failed, Waiting     int
+	Messages, Copied                 int64
+	Bytes, CopiedBytes, FailedCopies int64
+	SkippedFolders                   int
+}
+
+// htmlState is one slice of the status chart.
+type htmlState struct {
+	Name, Class string
+	Users       int
+	X, Width    int // in the chart, out of ChartWidth
+}
+
+// htmlBar is one row of a volume chart: the source's volume, and how much
+// of it is copied.
+type htmlBar struct {
+	Label                 string
+	Batch                 string
+	Bytes, CopiedBytes    int64
+	Messages, Copied      int64
+	Width, CopiedWidth, Y int
+	State                 string
+}
+
+// renderHTML renders the report as HTML.
+func (r Report) renderHTML() (string, error) {
+	const width = 560
+	v := htmlReport{Title: "Migration report", Generated: time.Now(), Report: r, ChartWidth: width}
+	if len(r.Status.Approvals) > 0 {
+		a := r.Status.Approvals[len(r.Status.Approvals)-1]
+		v.Plan = "approved by " + a.By + " on " + a.At.Format("2006-01-02 15:04")
+	}
+	counts := map[string]int{}
+	batches := map[string]*htmlBar{}
+	var maxBytes int64
+	for _, u := range r.Status.Users {
+		state := userState(u)
+		counts[state]++
+		v.Totals.Users++
+		v.Totals.Messages += u.Messages
+		v.Totals.Copied += u.Copied
+		v.Totals.Bytes += u.Bytes
+		v.Totals.CopiedBytes += u.CopiedBytes
+		v.Totals.FailedCopies += u.FailedMessages
+		v.Totals.SkippedFolders += len(u.SkippedFolders)
+		v.UserBars = append(v.UserBars, htmlBar{Label: u.SourceUser, Batch: u.Batch, Bytes: u.Bytes, CopiedBytes: u.CopiedBytes, Messages: u.Messages, Copied: u.Copied, State: state})
+		b := batches[u.Batch]
+		if b == nil {
+			b = &htmlBar{Label: orDash(u.Batch)}
+			batches[u.Batch] = b
+		}
+		b.Bytes += u.Bytes
+		b.CopiedBytes += u.CopiedBytes
+		b.Messages += u.Messages
+		b.Copied += u.Copied
+	}
+	v.Totals.Done, v.Totals.Failed, v.Totals.Waiting = counts["done"], counts["failed"], counts["waiting"]
+	x := 0
+	for _, s := range []struct{ name, class string }{{"done", "done"}, {"in progress", "running"}, {"waiting", "waiting"}, {"failed", "failed"}} {
+		n := counts[s.class]
+		if n == 0 {
+			continue
+		}
+		w := n * width / v.Totals.Users
+		v.States = append(v.States, htmlState{Name: s.name, Class: s.class, Users: n, X: x, Width: w})
+		x += w
+	}
+	slices.SortStableFunc(v.UserBars, func(a, b htmlBar) int { return cmp.Compare(b.Bytes, a.Bytes) })
+	if len(v.UserBars) > maxChartUsers {
+		v.MoreUsers = len(v.UserBars) - maxChartUsers
+		v.UserBars = v.UserBars[:maxChartUsers]
+	}
+	for _, b := range v.UserBars {
+		maxBytes = max(maxBytes, b.Bytes, b.CopiedBytes)
+	}
+	scale(v.UserBars, maxBytes, width)
+	var bmax int64
+	for _, b := range batches {
+		v.BatchBars = append(v.BatchBars, *b)
+		bmax = max(bmax, b.Bytes, b.CopiedBytes)
+	}
+	slices.SortFunc(v.BatchBars, func(a, b htmlBar) int { return cmp.Compare(a.Label, b.Label) })
+	scale(v.BatchBars, bmax, width)
+	var buf bytes.Buffer
+	err := reportTemplate.Execute(&buf, v)
+	return buf.String(), err
+}
+
+// scale sets the bars' widths and rows for a chart width wide.
+func scale(bars []htmlBar, largest int64, width int) {
+	for i := range bars {
+		bars[i].Y = i * 22
+		if largest > 0 {
+			bars[i].Width = int(bars[i].Bytes * int64(width) / largest)
+			bars[i].CopiedWidth = int(min(bars[i].CopiedBytes, max(bars[i].Bytes, bars[i].CopiedBytes)) * int64(width) / largest)
+		}
+	}
+}
+
+// userState is where a user stands, for the charts: failed (its last step
+// failed), waiting (something it needs first), done (bulk copy finished),
+// running otherwise.
+func userState(u UserStatus) string {
+	switch {
+	case u.Error != "":
+		return "failed"
+	case u.BulkDoneAt != nil || u.CutoverAt != nil:
+		return "done"
+	case u.Waiting != "" && u.BulkStartedAt == nil:
+		return "waiting"
+	}
+	return "running"
+}

@@ -1,0 +1,108 @@
+package phase
+
+import (
+	"context"
+	"encoding/json"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+)
+
+// chromium finds a headless browser, or skips (make deps installs one).
+func chromium(t *testing.T) string {
+	t.Helper()
+	for _, name := range []string{"chromium", "chromium-browser", "google-chrome"} {
+		if path, err := exec.LookPath(name); err == nil {
+			return path
+		}
+	}
+	if os.Getenv("MAILSHIFT_REQUIRE_TESTDATA") == "1" {
+		t.Fatal("no chromium to render the HTML reports with: run `make deps`")
+	}
+	t.Skip("no chromium: run `make deps` to render the HTML reports")
+	return ""
+}
+
+// headless runs chromium on a file with the given extra flags.
+func headless(t *testing.T, browser, file string, flags ...string) []byte {
+	t.Helper()
+	args := append([]string{"--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+		"--disable-background-networking", "--disable-component-update", "--disable-sync",
+		"--user-data-dir=" + t.TempDir()}, flags...)
+	out, err := exec.Command(browser, append(args, "file://"+file)...).Output()
+	if err != nil {
+		t.Fatalf("chromium %v: %v", flags, err)
+	}
+	return out
+}
+
+// The migration report in HTML, rendered in a real browser: its charts
+// have one mark per user, it shows no Markdown, and it carries the
+// numbers the JSON report has.
+func TestReportHTMLInBrowser(t *testing.T) {
+	browser := chromium(t)
+	p, _ := newFakeProject(t, "ann", "bob", "cid")
+	p.Users[2].Batch = "wave2"
+	ctx := context.Background()
+	_, err := Collect(ctx, p, Selection{})
+	must(t, err)
+	_, err = Approve(ctx, p, ApproveOptions{Yes: true, By: "Test"})
+	must(t, err)
+	_, err = Bulk(ctx, p, BulkOptions{SkipTest: true, Selection: Selection{Users: []string{"ann", "bob"}}})
+	must(t, err)
+
+	rep, err := BuildReport(p, Selection{})
+	must(t, err)
+	page, err := rep.Render("html")
+	must(t, err)
+	dir := os.Getenv("MAILSHIFT_ARTIFACTS")
+	if dir == "" {
+		dir = t.TempDir()
+	}
+	file := filepath.Join(dir, "report.html")
+	must(t, os.WriteFile(file, []byte(page), 0o600))
+
+	dom := string(headless(t, browser, file, "--dump-dom"))
+	if strings.Contains(dom, "|---|") || strings.Contains(dom, "## ") || strings.Contains(dom, "<pre>") {
+		t.Error("the HTML report holds Markdown")
+	}
+	for _, id := range []string{`id="chart-status"`, `id="chart-users"`, `id="chart-batches"`, `id="users"`} {
+		if !strings.Contains(dom, id) {
+			t.Errorf("the rendered report has no %s", id)
+		}
+	}
+	if n := strings.Count(dom, `class="user-bar"`); n != 3 {
+		t.Errorf("the volume chart has %d marks, want one per user (3)", n)
+	}
+	if n := strings.Count(dom, `class="batch-bar"`); n != 2 {
+		t.Errorf("the batch chart has %d marks, want 2", n)
+	}
+	// Every user's numbers in the JSON report are on the page.
+	js, err := rep.Render("json")
+	must(t, err)
+	var back struct {
+		Status struct {
+			Users []struct {
+				SourceUser     string `json:"source_user"`
+				Copied         int64  `json:"copied_messages"`
+				Messages       int64  `json:"source_messages"`
+				FailedMessages int64  `json:"failed_messages"`
+			} `json:"users"`
+		} `json:"status"`
+	}
+	must(t, json.Unmarshal([]byte(js), &back))
+	for _, u := range back.Status.Users {
+		if want := strconv.FormatInt(u.Copied, 10) + " / " + strconv.FormatInt(u.Messages, 10); !strings.Contains(dom, want) || !strings.Contains(dom, `data-user="`+u.SourceUser+`"`) {
+			t.Errorf("%s: %q or its chart mark is not on the page", u.SourceUser, want)
+		}
+	}
+	shot := filepath.Join(dir, "report.png")
+	headless(t, browser, file, "--screenshot="+shot, "--window-size=1100,1500", "--hide-scrollbars")
+	if fi, err := os.Stat(shot); err != nil || fi.Size() < 10_000 {
+		t.Errorf("no screenshot of the report: %v", err)
+	}
+	t.Logf("report and screenshot in %s", dir)
+}
