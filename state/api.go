@@ -77,11 +77,11 @@ type Account struct {
 
 // Problem is something collect found that needs a decision before copying.
 type Problem struct {
-	User   string
-	Kind   string // "login", "oversize", "quota", "name", ...
-	Folder string // may be empty
-	Detail string
-	Action string // what mailshift will do about it
+	User   string `json:"user"`
+	Kind   string `json:"kind"`   // "login", "oversize", "quota", "name", "folder", "feature", "hierarchy", ...
+	Folder string `json:"folder"` // may be empty
+	Detail string `json:"detail"`
+	Action string `json:"action"` // what mailshift will do about it
 }
 
 // Approval is a recorded sign-off of a plan for some users.
