@@ -313,6 +313,8 @@ func (b *batch) record(p state.Pair, size int64, hash string, app target.Appende
 		}
 		b.st.Messages++
 		b.st.Bytes += size
+		b.s.p.copied.Add(1)
+		b.s.p.copiedBytes.Add(size)
 	}
 	if p.Status == state.Copied && p.TargetUID == 0 {
 		b.uidless = append(b.uidless, p)

@@ -70,6 +70,8 @@ func (p *Project) run(ctx context.Context, step string, rows []users.Row, opts c
 	res := RunResult{Users: len(rows), SkippedFolders: []UserFolderFailure{}, Planned: []UserFolderPlan{}}
 	if opts.dryRun { // nothing is recorded, not even that the step began
 		before, after = nil, nil
+	} else {
+		defer p.sample(state.Step(step), start)()
 	}
 	var mu sync.Mutex
 	res.Failed = p.forEachUser(ctx, rows, func(ctx context.Context, r users.Row) error {

@@ -42,6 +42,9 @@ type Project struct {
 	gentle gentle       // throttling shared by the project's workers
 	arenas arenaPool    // memory for small messages on their way, shared likewise
 	lanes  atomic.Int32 // lanes copying now, in the whole run
+	// copied and copiedBytes count what this process's copying steps
+	// stored, for the throughput samples.
+	copied, copiedBytes atomic.Int64
 	// settleQuiet overrides settleQuiet (tests); zero means the default.
 	settleQuiet time.Duration
 }

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/mailshift/mailshift/state"
 )
@@ -17,6 +18,24 @@ type Report struct {
 	Status         StatusReport    `json:"status"`
 	Problems       []state.Problem `json:"problems"`
 	FailedMessages []FailedMessage `json:"failed_messages"`
+	// Throughput is how the latest test and bulk copy went over time.
+	Throughput []RunThroughput `json:"throughput"`
+}
+
+// RunThroughput is one run of a copying step over time: what it had copied
+// at each sample.
+type RunThroughput struct {
+	Step    string      `json:"step"`
+	Started time.Time   `json:"started"`
+	Samples []RunSample `json:"samples"`
+	Rate    float64     `json:"bytes_per_second"` // over the whole run
+}
+
+// RunSample is how far a run had got, seconds after it started.
+type RunSample struct {
+	Seconds  float64 `json:"seconds"`
+	Messages int64   `json:"messages"`
+	Bytes    int64   `json:"bytes"`
 }
 
 // FailedMessage is a message that could not be copied.
@@ -34,7 +53,24 @@ func BuildReport(p *Project, sel Selection) (Report, error) {
 	if err != nil {
 		return Report{}, err
 	}
-	rep := Report{Status: st, Problems: []state.Problem{}, FailedMessages: []FailedMessage{}}
+	rep := Report{Status: st, Problems: []state.Problem{}, FailedMessages: []FailedMessage{}, Throughput: []RunThroughput{}}
+	for _, step := range []state.Step{state.StepTest, state.StepBulk} {
+		started, xs, err := p.Store.LatestSamples(step)
+		if err != nil {
+			return rep, err
+		}
+		if len(xs) < 2 {
+			continue
+		}
+		run := RunThroughput{Step: string(step), Started: started}
+		for _, x := range xs {
+			run.Samples = append(run.Samples, RunSample{Seconds: x.At.Sub(started).Seconds(), Messages: x.Messages, Bytes: x.Bytes})
+		}
+		if last := run.Samples[len(run.Samples)-1]; last.Seconds > 0 {
+			run.Rate = float64(last.Bytes) / last.Seconds
+		}
+		rep.Throughput = append(rep.Throughput, run)
+	}
 	want := map[string]bool{}
 	for _, u := range st.Users {
 		want[u.SourceUser] = true

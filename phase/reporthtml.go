@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"cmp"
 	_ "embed"
+	"fmt"
+	"strings"
 	"html/template"
 	"slices"
 	"time"
@@ -37,8 +39,25 @@ type htmlReport struct {
 	UserBars   []htmlBar   // volume per user (the largest maxChartUsers)
 	MoreUsers  int         // users left out of UserBars
 	BatchBars  []htmlBar   // volume per batch
+	Runs       []htmlRun   // throughput of the latest test and bulk copy
 	ChartWidth int
 }
+
+// htmlRun is a run's bytes copied over time, as an SVG polyline.
+type htmlRun struct {
+	Step           string
+	Started        time.Time
+	Points         string // "x,y x,y ..." within ChartWidth × runHeight
+	Seconds        float64
+	Bytes, Rate    int64
+	Messages       int64
+	MaxBytesLabel  string
+	DurationLabel  string
+	Height, XLabel int
+}
+
+// runHeight is the height of a throughput chart's plot.
+const runHeight = 120
 
 type htmlTotals struct {
 	Users, Done, Failed, Waiting     int
@@ -124,6 +143,9 @@ func (r Report) renderHTML() (string, error) {
 	}
 	slices.SortFunc(v.BatchBars, func(a, b htmlBar) int { return cmp.Compare(a.Label, b.Label) })
 	scale(v.BatchBars, bmax, width)
+	for _, run := range r.Throughput {
+		v.Runs = append(v.Runs, plotRun(run, width))
+	}
 	var buf bytes.Buffer
 	err := reportTemplate.Execute(&buf, v)
 	return buf.String(), err
@@ -153,4 +175,25 @@ func userState(u UserStatus) string {
 		return "waiting"
 	}
 	return "running"
+}
+
+// plotRun draws a run's bytes copied over time within width × runHeight.
+func plotRun(run RunThroughput, width int) htmlRun {
+	last := run.Samples[len(run.Samples)-1]
+	h := htmlRun{Step: run.Step, Started: run.Started, Seconds: last.Seconds, Bytes: last.Bytes, Messages: last.Messages,
+		Rate: int64(run.Rate), Height: runHeight, XLabel: width - 60,
+		MaxBytesLabel: FormatBytes(last.Bytes), DurationLabel: formatDuration(time.Duration(last.Seconds * float64(time.Second)))}
+	var pts []string
+	for _, x := range run.Samples {
+		px, py := 0.0, float64(runHeight)
+		if last.Seconds > 0 {
+			px = x.Seconds / last.Seconds * float64(width)
+		}
+		if last.Bytes > 0 {
+			py = float64(runHeight) - float64(x.Bytes)/float64(last.Bytes)*float64(runHeight)
+		}
+		pts = append(pts, fmt.Sprintf("%.1f,%.1f", px, py))
+	}
+	h.Points = strings.Join(pts, " ")
+	return h
 }

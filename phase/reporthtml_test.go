@@ -77,6 +77,9 @@ func TestReportHTMLInBrowser(t *testing.T) {
 	if n := strings.Count(dom, `class="user-bar"`); n != 3 {
 		t.Errorf("the volume chart has %d marks, want one per user (3)", n)
 	}
+	if !strings.Contains(dom, `data-step="bulk"`) || !strings.Contains(dom, "<polyline") {
+		t.Error("the report has no throughput chart of the bulk copy")
+	}
 	if n := strings.Count(dom, `class="batch-bar"`); n != 2 {
 		t.Errorf("the batch chart has %d marks, want 2", n)
 	}

@@ -1266,3 +1266,27 @@ func TestFolderFailures(t *testing.T) {
 		t.Fatalf("alice's failures after clearing = %v, %v", bob, err)
 	}
 }
+
+func TestSamples(t *testing.T) {
+	s := memStore(t)
+	if at, xs, err := s.LatestSamples(StepBulk); err != nil || !at.IsZero() || len(xs) != 0 {
+		t.Fatalf("before any run: %v %v %v", at, xs, err)
+	}
+	t0 := time.Date(2026, 12, 2, 12, 0, 0, 0, time.UTC)
+	t1 := t0.Add(time.Hour)
+	for _, x := range []struct {
+		started time.Time
+		s       Sample
+	}{
+		{t0, Sample{t0, 0, 0}}, {t0, Sample{t0.Add(time.Second), 10, 1000}},
+		{t1, Sample{t1, 0, 0}}, {t1, Sample{t1.Add(2 * time.Second), 5, 500}}, {t1, Sample{t1.Add(time.Second), 2, 200}},
+	} {
+		if err := s.PutSample(StepBulk, x.started, x.s); err != nil {
+			t.Fatal(err)
+		}
+	}
+	at, xs, err := s.LatestSamples(StepBulk)
+	if err != nil || !at.Equal(t1) || len(xs) != 3 || xs[1].Messages != 2 || xs[2].Bytes != 500 {
+		t.Fatalf("latest run: %v %+v %v", at, xs, err)
+	}
+}
