@@ -5,9 +5,9 @@ import (
 	"cmp"
 	_ "embed"
 	"fmt"
-	"strings"
 	"html/template"
 	"slices"
+	"strings"
 	"time"
 )
 
