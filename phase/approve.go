@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"html"
 	"slices"
 	"strings"
 
@@ -326,12 +325,4 @@ func nonZero(r rune) rune {
 		return '-'
 	}
 	return r
-}
-
-// markdownPage wraps Markdown in a minimal HTML page, preformatted, so that
-// a report opens in a browser without any converter.
-func markdownPage(title, md string) string {
-	return "<!doctype html>\n<html><head><meta charset=\"utf-8\"><title>" + html.EscapeString(title) +
-		"</title><style>body{font-family:sans-serif;max-width:70em;margin:2em auto}pre{white-space:pre-wrap}</style></head><body><pre>" +
-		html.EscapeString(md) + "</pre></body></html>\n"
 }

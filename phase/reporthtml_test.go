@@ -109,3 +109,25 @@ func TestReportHTMLInBrowser(t *testing.T) {
 	}
 	t.Logf("report and screenshot in %s", dir)
 }
+
+// The scope of work's HTML page is HTML: headings and tables, no Markdown.
+func TestScopeOfWorkHTMLInBrowser(t *testing.T) {
+	browser := chromium(t)
+	p, _ := newFakeProject(t, "ann", "bob")
+	ctx := context.Background()
+	_, err := Collect(ctx, p, Selection{})
+	must(t, err)
+	_, err = Approve(ctx, p, ApproveOptions{Yes: true, By: "Test"})
+	must(t, err)
+	file := filepath.Join(p.Dir, "reports", "scope-of-work.html")
+	dom := string(headless(t, browser, file, "--dump-dom"))
+	if strings.Contains(dom, "|---|") || strings.Contains(dom, "<pre>") || strings.Contains(dom, "## ") {
+		t.Error("the scope of work's HTML holds Markdown")
+	}
+	if strings.Count(dom, "<table>") < 2 || !strings.Contains(dom, "<h1") || !strings.Contains(dom, "ann") {
+		t.Errorf("the scope of work's HTML has no headings and tables:\n%.2000s", dom)
+	}
+	if dir := os.Getenv("MAILSHIFT_ARTIFACTS"); dir != "" {
+		headless(t, browser, file, "--screenshot="+filepath.Join(dir, "scope-of-work.png"), "--window-size=1100,1500", "--hide-scrollbars")
+	}
+}
