@@ -12,9 +12,15 @@ import (
 	"github.com/mailshift/mailshift/state"
 )
 
+// SchemaVersion is the version of the JSON forms of `status --json` and
+// `report --format json`, described by the JSON Schemas in phase/schemas.
+const SchemaVersion = 1
+
 // Report is the project's status with every failed message; its JSON form is
 // the stable interface of `report --format json`.
 type Report struct {
+	// SchemaVersion is the version of this JSON form (phase/schemas).
+	SchemaVersion  int             `json:"schema_version"`
 	Status         StatusReport    `json:"status"`
 	Problems       []state.Problem `json:"problems"`
 	FailedMessages []FailedMessage `json:"failed_messages"`
@@ -53,7 +59,7 @@ func BuildReport(p *Project, sel Selection) (Report, error) {
 	if err != nil {
 		return Report{}, err
 	}
-	rep := Report{Status: st, Problems: []state.Problem{}, FailedMessages: []FailedMessage{}, Throughput: []RunThroughput{}}
+	rep := Report{SchemaVersion: SchemaVersion, Status: st, Problems: []state.Problem{}, FailedMessages: []FailedMessage{}, Throughput: []RunThroughput{}}
 	for _, step := range []state.Step{state.StepTest, state.StepBulk} {
 		started, xs, err := p.Store.LatestSamples(step)
 		if err != nil {

@@ -69,11 +69,14 @@ type ApprovalStatus struct {
 
 // StatusReport is where the whole project stands.
 type StatusReport struct {
-	PlanHash   string     `json:"plan_hash"`             // of the plan for every user of the users file
-	ApprovedBy string     `json:"approved_by,omitempty"` // of the newest approval
-	ApprovedAt *time.Time `json:"approved_at,omitempty"`
-	PlanValid  bool       `json:"plan_approved"` // every selected user is approved under an unchanged plan
-	TestPassed bool       `json:"test_passed"`
+	// SchemaVersion is the version of this JSON form (phase/schemas):
+	// fields are only ever added within a version.
+	SchemaVersion int        `json:"schema_version"`
+	PlanHash      string     `json:"plan_hash"`             // of the plan for every user of the users file
+	ApprovedBy    string     `json:"approved_by,omitempty"` // of the newest approval
+	ApprovedAt    *time.Time `json:"approved_at,omitempty"`
+	PlanValid     bool       `json:"plan_approved"` // every selected user is approved under an unchanged plan
+	TestPassed    bool       `json:"test_passed"`
 	// Approvals are the approvals that are the current one of some
 	// selected user, oldest first.
 	Approvals []ApprovalStatus `json:"approvals"`
@@ -91,7 +94,7 @@ func Status(p *Project, sel Selection) (StatusReport, error) {
 	if err := p.syncUsers(); err != nil {
 		return StatusReport{}, err
 	}
-	rep := StatusReport{PlanHash: p.PlanHash(), Approvals: []ApprovalStatus{}, Users: []UserStatus{}}
+	rep := StatusReport{SchemaVersion: SchemaVersion, PlanHash: p.PlanHash(), Approvals: []ApprovalStatus{}, Users: []UserStatus{}}
 	if a, err := p.Store.LatestApproval(); err == nil {
 		rep.ApprovedBy, rep.ApprovedAt = a.By, timePtr(a.At)
 	}
