@@ -242,7 +242,7 @@ func (p *Project) renderScope(rows []users.Row, left []UserFailure, hash string,
 	if err != nil {
 		return "", err
 	}
-	w("Estimated bulk copy: **%s** of copying for %s at %s/s (%s), %d users in parallel.\n\n", formatDuration(est.Copying), FormatBytes(est.Bytes), FormatBytes(int64(est.Rate)), est.RateFrom, p.Config.Copy.Workers)
+	w("Estimated bulk copy: %s\n\n", est.text())
 	w("%s\n\n", est.windowsText())
 	writeUserEstimates(w, est)
 	w("Then incremental passes (`mailshift sync`) until the cutover; the cutover window is one final sync plus verification.\n")
@@ -294,23 +294,6 @@ func writeSignOff(w func(string, ...any), rows []users.Row, hash string, approva
 	} else if len(none) > 0 {
 		w("- %s: not approved yet, or the plan changed since: `mailshift approve --yes --by \"Name\"` with --users or --batch.\n", abbreviate(none, 10))
 	}
-}
-
-// estimateRate returns the bulk copy's rate to plan with, all users
-// together, in bytes per second, and where it comes from: the last passed
-// test of this plan (its rate per user, times the users bulk copies at
-// once), else the configured estimate.bandwidth.
-func (p *Project) estimateRate() (float64, string) {
-	if t, err := p.Store.LatestTestRun(); err == nil && t.Passed && t.Seconds > 0 && t.Bytes > 0 {
-		tested := float64(max(1, min(p.Config.Copy.Workers, len(t.Users))))
-		bulk := float64(max(1, min(p.Config.Copy.Workers, len(p.Users))))
-		return float64(t.Bytes) / t.Seconds / tested * bulk, fmt.Sprintf("measured by the test migration of %s", t.At.UTC().Format("2006-01-02 15:04"))
-	}
-	r, err := ParseRate(p.Config.Estimate.Bandwidth)
-	if err != nil || r <= 0 {
-		r = 10e6
-	}
-	return r, "configured estimate.bandwidth; run `mailshift test` to measure it"
 }
 
 func orDash(s string) string {

@@ -297,7 +297,7 @@ func renderTest(p *Project, res TestResult, run state.TestRun) string {
 	fmt.Fprintf(&b, "| rate | %s/s, %.0f messages/s |\n", FormatBytes(int64(res.RateBytes)), res.RateMessages)
 	fmt.Fprintf(&b, "| messages refused | %d |\n| verification differences | %d |\n", res.FailedMsgs, res.Verify.Differences)
 	if res.Estimate != nil {
-		fmt.Fprintf(&b, "| estimated bulk copy (%s still to copy, %d workers) | %s |\n\n", FormatBytes(res.Estimate.Bytes), p.Config.Copy.Workers, formatDuration(res.Estimate.Copying))
+		fmt.Fprintf(&b, "| estimated bulk copy (%s still to copy, %d users at a time) | %s |\n\n", FormatBytes(res.Estimate.Bytes), res.Estimate.Workers, formatDuration(res.Estimate.Copying))
 		b.WriteString(res.Estimate.windowsText() + "\n\n")
 		writeUserEstimates(func(f string, a ...any) { fmt.Fprintf(&b, f, a...) }, *res.Estimate)
 	}

@@ -246,7 +246,7 @@ func RenderStatus(rep StatusReport) string {
 		b.WriteString("Test migration: none passed for this plan\n")
 	}
 	if e := rep.Estimate; e != nil {
-		fmt.Fprintf(&b, "Bulk copy to do: %s, about %s of copying at %s/s (%s)\n", FormatBytes(e.Bytes), formatDuration(e.Copying), FormatBytes(int64(e.Rate)), e.RateFrom)
+		b.WriteString("Bulk copy to do: " + strings.ReplaceAll(e.text(), "**", "") + "\n")
 		if e.WindowsNote != "" {
 			b.WriteString(strings.ReplaceAll(e.windowsText(), "**", "") + "\n")
 		}
