@@ -162,7 +162,7 @@ func (p *Project) renderScope(rows []users.Row, left []UserFailure, hash string,
 	for _, n := range names {
 		w("| %s | %d |\n", orDash(n), batches[n])
 	}
-	w("\n| source user | target user | batch | folders | messages | size |\n|---|---|---|---|---|---|\n")
+	w("\n| source user | target user | batch | source folders | source messages | source size |\n|---|---|---|---|---|---|\n")
 	sorted := slices.Clone(invs)
 	slices.SortStableFunc(sorted, func(a, b userInv) int { return int(b.bytes - a.bytes) })
 	for _, ui := range sorted {

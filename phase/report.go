@@ -111,13 +111,19 @@ func (r Report) Render(format string) (string, error) {
 	case "csv":
 		var buf bytes.Buffer
 		w := csv.NewWriter(&buf)
-		w.Write([]string{"source_user", "target_user", "batch", "stage", "source_messages", "copied_messages", "copied_bytes", "failed_messages", "error", "waiting", "skipped_folders"})
+		// Columns are only ever added at the end. source_*: as the last
+		// collect counted them; copied_source_*: copied of those;
+		// copied_new_*: copied, new on the source since that collect.
+		w.Write([]string{"source_user", "target_user", "batch", "stage", "source_messages", "copied_messages", "copied_bytes", "failed_messages", "error", "waiting", "skipped_folders",
+			"source_bytes", "copied_source_messages", "copied_source_bytes", "copied_new_messages", "copied_new_bytes", "copied_gone_messages"})
 		for _, u := range r.Status.Users {
 			var skipped []string
 			for _, f := range u.SkippedFolders {
 				skipped = append(skipped, f.Folder)
 			}
-			w.Write([]string{u.SourceUser, u.TargetUser, u.Batch, u.Stage, strconv.FormatInt(u.Messages, 10), strconv.FormatInt(u.Copied, 10), strconv.FormatInt(u.CopiedBytes, 10), strconv.FormatInt(u.FailedMessages, 10), u.Error, u.Waiting, strings.Join(skipped, "; ")})
+			w.Write([]string{u.SourceUser, u.TargetUser, u.Batch, u.Stage, strconv.FormatInt(u.Messages, 10), strconv.FormatInt(u.Copied, 10), strconv.FormatInt(u.CopiedBytes, 10), strconv.FormatInt(u.FailedMessages, 10), u.Error, u.Waiting, strings.Join(skipped, "; "),
+				strconv.FormatInt(u.Bytes, 10), strconv.FormatInt(u.CopiedSource, 10), strconv.FormatInt(u.CopiedSourceBytes, 10),
+				strconv.FormatInt(u.CopiedNew, 10), strconv.FormatInt(u.CopiedNewBytes, 10), strconv.FormatInt(u.CopiedGone, 10)})
 		}
 		w.Flush()
 		return buf.String(), w.Error()

@@ -2,9 +2,11 @@ package phase
 
 import (
 	"cmp"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
+	"text/tabwriter"
 	"time"
 
 	"github.com/mailshift/mailshift/internal/users"
@@ -28,13 +30,29 @@ type UserStatus struct {
 	// EstimatedBulkSeconds is the copying time of the user's data not
 	// copied yet, at the planned rate (see StatusReport.Estimate).
 	EstimatedBulkSeconds float64 `json:"estimated_bulk_seconds"`
-	Messages             int64   `json:"source_messages"` // from the inventory
-	Bytes                int64   `json:"source_bytes"`
-	Copied               int64   `json:"copied_messages"`
-	CopiedBytes          int64   `json:"copied_bytes"`
-	FailedMessages       int64   `json:"failed_messages"`
-	ErrorStep            string  `json:"error_step,omitempty"`
-	Error                string  `json:"error,omitempty"`
+	// Messages and Bytes are the source's as the last collect counted
+	// them (at CollectedAt); 0 if never collected.
+	Messages int64 `json:"source_messages"`
+	Bytes    int64 `json:"source_bytes"`
+	// Copied and CopiedBytes are every message on the target that
+	// mailshift copied, whenever it arrived on the source.
+	Copied      int64 `json:"copied_messages"`
+	CopiedBytes int64 `json:"copied_bytes"`
+	// CopiedSource are the copied messages among those the last collect
+	// counted, to compare with Messages and Bytes: never above them.
+	CopiedSource      int64 `json:"copied_source_messages"`
+	CopiedSourceBytes int64 `json:"copied_source_bytes"`
+	// CopiedNew are the copied messages the last collect did not count:
+	// new on the source since (or in folders created since).
+	CopiedNew      int64 `json:"copied_new_messages"`
+	CopiedNewBytes int64 `json:"copied_new_bytes"`
+	// CopiedGone are copied messages the last collect counted space for
+	// but no longer found: deleted on the source after they were copied
+	// (the target keeps them unless sync.deletions says otherwise).
+	CopiedGone     int64  `json:"copied_gone_messages"`
+	FailedMessages int64  `json:"failed_messages"`
+	ErrorStep      string `json:"error_step,omitempty"`
+	Error          string `json:"error,omitempty"`
 	// Approved: the user's approval (the newest that covers it) holds.
 	Approved   bool       `json:"approved"`
 	ApprovedBy string     `json:"approved_by,omitempty"` // of the user's approval, held or not
@@ -137,11 +155,8 @@ func Status(p *Project, sel Selection) (StatusReport, error) {
 		for _, f := range ff {
 			us.SkippedFolders = append(us.SkippedFolders, SkippedFolder{Folder: f.Folder, Reason: f.Reason, FailedAt: f.FailedAt.UTC()})
 		}
-		if a, err := p.Store.Account(r.SourceUser, state.SideSource); err == nil {
-			for _, f := range a.Folders {
-				us.Messages += int64(f.Messages)
-				us.Bytes += max(f.Bytes, 0)
-			}
+		if err := p.compareWithSource(&us); err != nil {
+			return rep, err
 		}
 		if a, ok := approvals[r.SourceUser]; ok {
 			us.Approved, us.ApprovedBy, us.ApprovedAt = a.Holds, a.By, timePtr(a.At)
@@ -168,6 +183,39 @@ func Status(p *Project, sel Selection) (StatusReport, error) {
 	}
 	slices.SortFunc(rep.Approvals, func(a, b ApprovalStatus) int { return cmp.Compare(a.ID, b.ID) })
 	return rep, nil
+}
+
+// compareWithSource fills in the source's messages and bytes as the last
+// collect counted them, and splits us's copied messages into those it
+// counted and those new since, so that copied and source compare like
+// with like.
+func (p *Project) compareWithSource(us *UserStatus) error {
+	us.CopiedNew, us.CopiedNewBytes = us.Copied, us.CopiedBytes
+	a, err := p.Store.Account(us.SourceUser, state.SideSource)
+	if errors.Is(err, state.ErrNotFound) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	marks := make([]state.FolderMark, 0, len(a.Folders))
+	for _, f := range a.Folders {
+		us.Messages += int64(f.Messages)
+		us.Bytes += max(f.Bytes, 0)
+		if !f.NoSelect {
+			marks = append(marks, state.FolderMark{Folder: f.Name, UIDValidity: f.UIDValidity, UIDNext: f.UIDNext})
+		}
+	}
+	within, err := p.Store.CopiedWithin(us.SourceUser, marks)
+	if err != nil {
+		return err
+	}
+	us.CopiedSource = min(within.Messages, us.Messages)
+	us.CopiedGone = within.Messages - us.CopiedSource
+	us.CopiedSourceBytes = min(within.Bytes, us.Bytes)
+	us.CopiedNew = max(us.Copied-within.Messages, 0)
+	us.CopiedNewBytes = max(us.CopiedBytes-within.Bytes, 0)
+	return nil
 }
 
 // statusWaiting is why the next plain step leaves r out, "" if nothing
@@ -251,12 +299,11 @@ func RenderStatus(rep StatusReport) string {
 			b.WriteString(strings.ReplaceAll(e.windowsText(), "**", "") + "\n")
 		}
 	}
-	fmt.Fprintf(&b, "\n%-28s %-10s %-13s %17s %10s %7s  %s\n", "USER", "BATCH", "STAGE", "COPIED", "SIZE", "FAILED", "LAST ERROR / WAITING FOR")
+	b.WriteString("\n")
+	tw := tabwriter.NewWriter(&b, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "USER\tBATCH\tSTAGE\tCOPIED/SOURCE\tSIZE COPIED/SOURCE\tFAILED\tLAST ERROR / WAITING FOR")
+	var news, gone bool
 	for _, u := range rep.Users {
-		copied := fmt.Sprintf("%d", u.Copied)
-		if u.Messages > 0 {
-			copied = fmt.Sprintf("%d/%d", u.Copied, u.Messages)
-		}
 		var notes []string
 		if u.Error != "" && !(u.ErrorStep == string(state.StepCollect) && strings.HasPrefix(u.Waiting, "collect failed")) {
 			notes = append(notes, "failed: "+u.ErrorStep+": "+firstLine(u.Error))
@@ -267,13 +314,43 @@ func RenderStatus(rep StatusReport) string {
 		if n := len(u.SkippedFolders); n > 0 {
 			notes = append(notes, fmt.Sprintf("%d folder(s) skipped: %s", n, skippedNames(u.SkippedFolders)))
 		}
+		if u.CopiedGone > 0 {
+			gone = true
+			notes = append(notes, fmt.Sprintf("%d copied message(s) no longer on the source at the last collect", u.CopiedGone))
+		}
 		errText := strings.Join(notes, "; ")
 		if u.PausedUntil != nil {
 			errText = "paused until " + u.PausedUntil.Local().Format("2006-01-02 15:04 MST") + " (outside throttle.windows)"
 		}
-		fmt.Fprintf(&b, "%-28s %-10s %-13s %17s %10s %7d  %s\n", u.SourceUser, orDash(u.Batch), u.Stage, copied, FormatBytes(u.CopiedBytes), u.FailedMessages, errText)
+		copied, size := copiedCells(u)
+		news = news || u.CopiedNew > 0
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%d\t%s\n", u.SourceUser, orDash(u.Batch), u.Stage, copied, size, u.FailedMessages, errText)
+	}
+	tw.Flush()
+	b.WriteString("\nSOURCE: the source's messages and size as the last `mailshift collect` counted them; COPIED: those of them on the target.\n")
+	if news {
+		b.WriteString("+N: messages new on the source since that collect, copied too (run collect again to count them in SOURCE).\n")
+	}
+	if gone {
+		b.WriteString("Messages deleted on the source after they were copied stay on the target (sync.deletions) and are named in the notes, not in COPIED.\n")
 	}
 	return b.String()
+}
+
+// copiedCells renders a user's copied messages and bytes against the
+// source's as collect counted them, with those new since after a "+".
+func copiedCells(u UserStatus) (msgs, size string) {
+	if u.CollectedAt == nil && u.Messages == 0 {
+		msgs, size = fmt.Sprintf("%d/-", u.CopiedSource), FormatBytes(u.CopiedSourceBytes)+"/-"
+	} else {
+		msgs = fmt.Sprintf("%d/%d", u.CopiedSource, u.Messages)
+		size = FormatBytes(u.CopiedSourceBytes) + "/" + FormatBytes(u.Bytes)
+	}
+	if u.CopiedNew > 0 {
+		msgs += fmt.Sprintf(" +%d", u.CopiedNew)
+		size += " +" + FormatBytes(u.CopiedNewBytes)
+	}
+	return msgs, size
 }
 
 func firstLine(s string) string {
