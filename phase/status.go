@@ -46,9 +46,9 @@ type UserStatus struct {
 	// new on the source since (or in folders created since).
 	CopiedNew      int64 `json:"copied_new_messages"`
 	CopiedNewBytes int64 `json:"copied_new_bytes"`
-	// CopiedGone are copied messages the last collect counted space for
-	// but no longer found: deleted on the source after they were copied
-	// (the target keeps them unless sync.deletions says otherwise).
+	// CopiedGone are copied messages of a folder beyond what the last
+	// collect counted in it: deleted on the source after they were
+	// copied (the target keeps them unless sync.deletions says otherwise).
 	CopiedGone     int64  `json:"copied_gone_messages"`
 	FailedMessages int64  `json:"failed_messages"`
 	ErrorStep      string `json:"error_step,omitempty"`
@@ -101,6 +101,10 @@ type StatusReport struct {
 	Users     []UserStatus     `json:"users"`
 	// Estimate plans the bulk copy still to do, all users together.
 	Estimate *BulkEstimate `json:"bulk_estimate,omitempty"`
+	// Removed counts the users the state still knows that are no longer
+	// in the users file: left out of Users, the plan and the reports (not
+	// even named), and kept until `mailshift forget` deletes them.
+	Removed int `json:"removed_users_kept"`
 }
 
 // Status reports where every selected user stands.
@@ -113,6 +117,11 @@ func Status(p *Project, sel Selection) (StatusReport, error) {
 		return StatusReport{}, err
 	}
 	rep := StatusReport{SchemaVersion: SchemaVersion, PlanHash: p.PlanHash(), Approvals: []ApprovalStatus{}, Users: []UserStatus{}}
+	removed, err := p.removedUsers()
+	if err != nil {
+		return rep, err
+	}
+	rep.Removed = len(removed)
 	if a, err := p.Store.LatestApproval(); err == nil {
 		rep.ApprovedBy, rep.ApprovedAt = a.By, timePtr(a.At)
 	}
@@ -299,8 +308,12 @@ func RenderStatus(rep StatusReport) string {
 			b.WriteString(strings.ReplaceAll(e.windowsText(), "**", "") + "\n")
 		}
 	}
+	if rep.Removed > 0 {
+		fmt.Fprintf(&b, "%d user(s) no longer in the users file: left out here, their state kept (`mailshift forget` names them and deletes it)\n", rep.Removed)
+	}
 	b.WriteString("\n")
-	tw := tabwriter.NewWriter(&b, 0, 0, 2, ' ', 0)
+	var table strings.Builder
+	tw := tabwriter.NewWriter(&table, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "USER\tBATCH\tSTAGE\tCOPIED/SOURCE\tSIZE COPIED/SOURCE\tFAILED\tLAST ERROR / WAITING FOR")
 	var news, gone bool
 	for _, u := range rep.Users {
@@ -327,6 +340,12 @@ func RenderStatus(rep StatusReport) string {
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%d\t%s\n", u.SourceUser, orDash(u.Batch), u.Stage, copied, size, u.FailedMessages, errText)
 	}
 	tw.Flush()
+	for _, line := range strings.SplitAfter(table.String(), "\n") {
+		b.WriteString(strings.TrimRight(line, " \n"))
+		if strings.HasSuffix(line, "\n") {
+			b.WriteString("\n")
+		}
+	}
 	b.WriteString("\nSOURCE: the source's messages and size as the last `mailshift collect` counted them; COPIED: those of them on the target.\n")
 	if news {
 		b.WriteString("+N: messages new on the source since that collect, copied too (run collect again to count them in SOURCE).\n")

@@ -110,6 +110,7 @@ precedence.` + exitStatusHelp,
 		newStatusCmd(g),
 		newVerifyCmd(g),
 		newReportCmd(g),
+		newForgetCmd(g),
 		newDemoCmd(g),
 		newVersionCmd(),
 	)
