@@ -32,7 +32,7 @@ type BulkEstimate struct {
 }
 
 // estimateBulk plans the bulk copy of the users' remaining data (bytes in
-// the inventory less what is copied already).
+// the inventory less those of its messages copied already).
 func (p *Project) estimateBulk() (BulkEstimate, error) {
 	return p.estimateBulkOf(p.Users)
 }
@@ -51,11 +51,13 @@ func (p *Project) estimateBulkOf(rows []users.Row) (BulkEstimate, error) {
 		for _, f := range a.Folders {
 			bytes += max(f.Bytes, 0)
 		}
-		c, err := p.Store.Counts(r.SourceUser)
+		// Mail copied that collect did not count (new since) is no part
+		// of the inventory's bytes: only what it counted is taken off.
+		copied, err := p.Store.CopiedWithin(r.SourceUser, inventoryMarks(a))
 		if err != nil {
 			return est, err
 		}
-		left := max(bytes-c.CopiedBytes, 0)
+		left := max(bytes-copied.Bytes, 0)
 		if _, seen := remaining[r.SourceUser]; !seen && left > 0 {
 			order = append(order, r.SourceUser)
 		}

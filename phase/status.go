@@ -207,15 +207,11 @@ func (p *Project) compareWithSource(us *UserStatus) error {
 	if err != nil {
 		return err
 	}
-	marks := make([]state.FolderMark, 0, len(a.Folders))
 	for _, f := range a.Folders {
 		us.Messages += int64(f.Messages)
 		us.Bytes += max(f.Bytes, 0)
-		if !f.NoSelect {
-			marks = append(marks, state.FolderMark{Folder: f.Name, UIDValidity: f.UIDValidity, UIDNext: f.UIDNext})
-		}
 	}
-	within, err := p.Store.CopiedWithin(us.SourceUser, marks)
+	within, err := p.Store.CopiedWithin(us.SourceUser, inventoryMarks(a))
 	if err != nil {
 		return err
 	}
@@ -225,6 +221,18 @@ func (p *Project) compareWithSource(us *UserStatus) error {
 	us.CopiedNew = max(us.Copied-within.Messages, 0)
 	us.CopiedNewBytes = max(us.CopiedBytes-within.Bytes, 0)
 	return nil
+}
+
+// inventoryMarks are the folders of a collected account as collect saw
+// them: the copied messages they cover are those collect counted.
+func inventoryMarks(a state.Account) []state.FolderMark {
+	marks := make([]state.FolderMark, 0, len(a.Folders))
+	for _, f := range a.Folders {
+		if !f.NoSelect {
+			marks = append(marks, state.FolderMark{Folder: f.Name, UIDValidity: f.UIDValidity, UIDNext: f.UIDNext})
+		}
+	}
+	return marks
 }
 
 // statusWaiting is why the next plain step leaves r out, "" if nothing
