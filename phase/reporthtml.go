@@ -100,21 +100,23 @@ func (r Report) renderHTML() (string, error) {
 		counts[state]++
 		v.Totals.Users++
 		v.Totals.Messages += u.Messages
-		v.Totals.Copied += u.Copied
+		// Copied compares with the source as collect counted it; mail new
+		// since is shown apart in the users' table.
+		v.Totals.Copied += u.CopiedSource
 		v.Totals.Bytes += u.Bytes
-		v.Totals.CopiedBytes += u.CopiedBytes
+		v.Totals.CopiedBytes += u.CopiedSourceBytes
 		v.Totals.FailedCopies += u.FailedMessages
 		v.Totals.SkippedFolders += len(u.SkippedFolders)
-		v.UserBars = append(v.UserBars, htmlBar{Label: u.SourceUser, Batch: u.Batch, Bytes: u.Bytes, CopiedBytes: u.CopiedBytes, Messages: u.Messages, Copied: u.Copied, State: state})
+		v.UserBars = append(v.UserBars, htmlBar{Label: u.SourceUser, Batch: u.Batch, Bytes: u.Bytes, CopiedBytes: u.CopiedSourceBytes, Messages: u.Messages, Copied: u.CopiedSource, State: state})
 		b := batches[u.Batch]
 		if b == nil {
 			b = &htmlBar{Label: orDash(u.Batch)}
 			batches[u.Batch] = b
 		}
 		b.Bytes += u.Bytes
-		b.CopiedBytes += u.CopiedBytes
+		b.CopiedBytes += u.CopiedSourceBytes
 		b.Messages += u.Messages
-		b.Copied += u.Copied
+		b.Copied += u.CopiedSource
 	}
 	v.Totals.Done, v.Totals.Failed, v.Totals.Waiting = counts["done"], counts["failed"], counts["waiting"]
 	x := 0

@@ -90,7 +90,7 @@ func TestReportHTMLInBrowser(t *testing.T) {
 		Status struct {
 			Users []struct {
 				SourceUser     string `json:"source_user"`
-				Copied         int64  `json:"copied_messages"`
+				Copied         int64  `json:"copied_source_messages"`
 				Messages       int64  `json:"source_messages"`
 				FailedMessages int64  `json:"failed_messages"`
 			} `json:"users"`
