@@ -105,7 +105,7 @@ func TestOneUserBlocksNoOne(t *testing.T) {
 		t.Errorf("status:\n%s", out)
 	}
 	out, _ = p.expect(exitOK, "report", "--format", "csv")
-	if !strings.Contains(out, ",waiting,skipped_folders\n") || !strings.Contains(out, "collect failed") {
+	if !strings.Contains(out, ",waiting,skipped_folders,") || !strings.Contains(out, "collect failed") {
 		t.Errorf("report csv:\n%s", out)
 	}
 
