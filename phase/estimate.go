@@ -47,17 +47,17 @@ func (p *Project) estimateBulkOf(rows []users.Row) (BulkEstimate, error) {
 		if err != nil {
 			continue // not collected: nothing known to plan with
 		}
-		var bytes int64
-		for _, f := range a.Folders {
-			bytes += max(f.Bytes, 0)
-		}
 		// Mail copied that collect did not count (new since) is no part
-		// of the inventory's bytes: only what it counted is taken off.
+		// of the inventory's bytes: only what it counted is taken off,
+		// folder by folder.
 		copied, err := p.Store.CopiedWithin(r.SourceUser, inventoryMarks(a))
 		if err != nil {
 			return est, err
 		}
-		left := max(bytes-copied.Bytes, 0)
+		var left int64
+		for _, f := range a.Folders {
+			left += max(max(f.Bytes, 0)-copied[f.Name].Bytes, 0)
+		}
 		if _, seen := remaining[r.SourceUser]; !seen && left > 0 {
 			order = append(order, r.SourceUser)
 		}

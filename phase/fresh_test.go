@@ -4,10 +4,13 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 
+	"github.com/mailshift/mailshift/internal/mailbox"
 	"github.com/mailshift/mailshift/internal/testrig/corpus"
+	"github.com/mailshift/mailshift/internal/users"
 	"github.com/mailshift/mailshift/state"
 )
 
@@ -137,5 +140,37 @@ func TestStatusComparesWithSource(t *testing.T) {
 		if !strings.Contains(string(b), k) {
 			t.Errorf("status --json lacks %s", k)
 		}
+	}
+}
+
+// TestStatusFolderByFolder: messages of one folder deleted on the source
+// after they were copied never count for another folder's messages not
+// copied yet.
+func TestStatusFolderByFolder(t *testing.T) {
+	store, err := state.OpenMemory()
+	must(t, err)
+	defer store.Close()
+	p := &Project{Config: Defaults(), Store: store, Users: []users.Row{{SourceUser: "ann", TargetUser: "ann"}}}
+	must(t, store.PutUser("ann", "ann", ""))
+	must(t, store.SaveAccount(state.Account{User: "ann", Side: state.SideSource, Folders: []mailbox.Folder{
+		{Name: "INBOX", Messages: 5, Bytes: 500, UIDValidity: 1, UIDNext: 11},
+		{Name: "Sent", Messages: 5, Bytes: 500, UIDValidity: 1, UIDNext: 6},
+	}}))
+	var ps []state.Pair
+	for uid := uint32(1); uid <= 10; uid++ { // INBOX: 10 copied, 5 deleted on the source since
+		ps = append(ps, state.Pair{User: "ann", SourceFolder: "INBOX", SourceUIDValidity: 1, SourceKey: fmt.Sprint(uid), SourceUID: uid, Size: 100, Status: state.Copied})
+	}
+	must(t, store.PutPairs(ps))
+	st, err := Status(p, Selection{})
+	must(t, err)
+	u := st.Users[0]
+	if u.Copied != 10 || u.CopiedSource != 5 || u.CopiedGone != 5 || u.CopiedNew != 0 || u.CopiedSourceBytes != 500 {
+		t.Errorf("status: %+v", u)
+	}
+	if text := RenderStatus(st); !strings.Contains(text, "5/10") || !strings.Contains(text, "5 copied message(s) no longer on the source") {
+		t.Errorf("status:\n%s", text)
+	}
+	if e, err := p.estimateBulk(); err != nil || e.Bytes != 500 {
+		t.Errorf("estimate: %d bytes left, want Sent's 500 (%v)", e.Bytes, err)
 	}
 }

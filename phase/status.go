@@ -207,19 +207,26 @@ func (p *Project) compareWithSource(us *UserStatus) error {
 	if err != nil {
 		return err
 	}
-	for _, f := range a.Folders {
-		us.Messages += int64(f.Messages)
-		us.Bytes += max(f.Bytes, 0)
-	}
 	within, err := p.Store.CopiedWithin(us.SourceUser, inventoryMarks(a))
 	if err != nil {
 		return err
 	}
-	us.CopiedSource = min(within.Messages, us.Messages)
-	us.CopiedGone = within.Messages - us.CopiedSource
-	us.CopiedSourceBytes = min(within.Bytes, us.Bytes)
-	us.CopiedNew = max(us.Copied-within.Messages, 0)
-	us.CopiedNewBytes = max(us.CopiedBytes-within.Bytes, 0)
+	// Folder by folder, so that one folder's messages deleted after
+	// they were copied never stand in for another's not copied yet.
+	var inMsgs, inBytes int64
+	for _, f := range a.Folders {
+		msgs, bytes := int64(f.Messages), max(f.Bytes, 0)
+		us.Messages += msgs
+		us.Bytes += bytes
+		c := within[f.Name]
+		inMsgs += c.Messages
+		inBytes += c.Bytes
+		us.CopiedSource += min(c.Messages, msgs)
+		us.CopiedGone += max(c.Messages-msgs, 0)
+		us.CopiedSourceBytes += min(c.Bytes, bytes)
+	}
+	us.CopiedNew = max(us.Copied-inMsgs, 0)
+	us.CopiedNewBytes = max(us.CopiedBytes-inBytes, 0)
 	return nil
 }
 

@@ -55,14 +55,15 @@ type FolderMark struct {
 	UIDNext     uint32 // 0: unknown, every message of the UIDVALIDITY counts
 }
 
-// CopiedWithin counts user's copied messages that the marks cover: of a
-// marked folder and UIDVALIDITY, with a UID below the mark's UIDNEXT (or
-// no UID, which cannot be told apart). Copied messages it does not count
-// arrived after the marks were taken, or are of folders not marked.
-func (s *Store) CopiedWithin(user string, marks []FolderMark) (Tally, error) {
-	var t Tally
+// CopiedWithin counts user's copied messages that the marks cover, per
+// marked folder: of the folder and its UIDVALIDITY, with a UID below the
+// mark's UIDNEXT (or no UID, which cannot be told apart). Copied messages
+// it does not count arrived after the marks were taken, or are of folders
+// not marked. A marked folder with nothing copied is absent.
+func (s *Store) CopiedWithin(user string, marks []FolderMark) (map[string]Tally, error) {
+	out := map[string]Tally{}
 	if len(marks) == 0 {
-		return t, nil
+		return out, nil
 	}
 	type mark struct {
 		F string `json:"f"`
@@ -75,17 +76,28 @@ func (s *Store) CopiedWithin(user string, marks []FolderMark) (Tally, error) {
 	}
 	js, err := json.Marshal(ms)
 	if err != nil {
-		return t, err
+		return nil, err
 	}
-	err = s.db.QueryRow(`WITH marks AS (
+	type row struct {
+		folder string
+		t      Tally
+	}
+	rows, err := queryAll(s.db, func(r scanner) (row, error) {
+		var x row
+		err := r.Scan(&x.folder, &x.t.Messages, &x.t.Bytes)
+		return x, err
+	}, `WITH marks AS (
 			SELECT json_extract(value, '$.f') AS folder, json_extract(value, '$.v') AS validity,
 				json_extract(value, '$.n') AS next FROM json_each(?))
-		SELECT count(*), coalesce(sum(p.size), 0) FROM marks m JOIN pairs p
+		SELECT p.source_folder, count(*), coalesce(sum(p.size), 0) FROM marks m JOIN pairs p
 			ON p.source_user = ? AND p.source_folder = m.folder AND p.source_uidvalidity = m.validity
-		WHERE p.status = 'copied' AND (m.next = 0 OR p.source_uid = 0 OR p.source_uid < m.next)`,
-		string(js), user).Scan(&t.Messages, &t.Bytes)
+		WHERE p.status = 'copied' AND (m.next = 0 OR p.source_uid = 0 OR p.source_uid < m.next)
+		GROUP BY p.source_folder`, string(js), user)
 	if err != nil {
-		return Tally{}, fmt.Errorf("count copied messages of user %q: %w", user, err)
+		return nil, fmt.Errorf("count copied messages of user %q: %w", user, err)
 	}
-	return t, nil
+	for _, x := range rows {
+		out[x.folder] = x.t
+	}
+	return out, nil
 }

@@ -2,6 +2,7 @@ package state
 
 import (
 	"errors"
+	"reflect"
 	"testing"
 	"time"
 
@@ -79,10 +80,10 @@ func TestCopiedWithin(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if want := (Tally{Messages: 3, Bytes: 670}); got != want {
+	if want := map[string]Tally{"INBOX": {2, 30}, "Files": {1, 640}}; !reflect.DeepEqual(got, want) {
 		t.Errorf("CopiedWithin = %+v, want %+v", got, want)
 	}
-	if got, _ := s.CopiedWithin("bob", []FolderMark{{"INBOX", 7, 5}}); got != (Tally{}) {
+	if got, _ := s.CopiedWithin("bob", []FolderMark{{"INBOX", 7, 5}}); len(got) != 0 {
 		t.Errorf("another user: %+v", got)
 	}
 }
