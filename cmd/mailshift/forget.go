@@ -19,8 +19,8 @@ func newForgetCmd(g *globalOptions) *cobra.Command {
 		Use:   "forget --users a,b --yes",
 		Short: "Delete the state of users removed from the users file",
 		Long: `A user removed from the users file leaves the scope of work, status and
-the reports at once, but what the state knows about it is kept: run the
-user's row again and it carries on where it stopped. forget deletes that
+the reports at once, but what the state knows about it is kept: put the
+row back and the user carries on where it stopped. forget deletes that
 state for good: the users' progress, inventory, problems, per-message
 pairs, sync cursors, skipped folders and cutover records. It never touches
 a server: what was copied stays on the target. Approvals and test runs
@@ -29,6 +29,8 @@ that name the users are kept as they were signed.
 It refuses a user still in the users file (remove the row first) and a
 name the state does not know (the message lists the users the state holds
 that are not in the users file). --yes is required.`,
+		Example: `  mailshift forget                          # lists the users it could forget
+  mailshift forget --users carol,dave --yes`,
 		RunE: g.withProject(func(cmd *cobra.Command, p *phase.Project) error {
 			res, err := phase.Forget(p, phase.ForgetOptions{Users: g.users, Yes: o.yes})
 			if err != nil {
