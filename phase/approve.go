@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/mailshift/mailshift/internal/users"
 	"github.com/mailshift/mailshift/state"
@@ -18,6 +19,7 @@ type ApproveOptions struct {
 	Show      bool   // only render
 	Yes       bool   // record the approval
 	By        string // who approves
+	Role      string // their role, e.g. "IT manager, Example Corp"
 }
 
 // ApproveResult is the rendered scope of work and what was recorded.
@@ -65,7 +67,7 @@ func Approve(ctx context.Context, p *Project, opts ApproveOptions) (ApproveResul
 	}
 	var approval *state.Approval
 	if opts.Yes {
-		approval = &state.Approval{Hash: res.Hash, By: strings.TrimSpace(opts.By), At: p.now(), Users: res.Users, Plan: p.planJSON(rows)}
+		approval = &state.Approval{Hash: res.Hash, By: strings.TrimSpace(opts.By), Role: strings.TrimSpace(opts.Role), At: p.now(), Users: res.Users, Plan: p.planJSON(rows)}
 	}
 	current, err := p.userApprovals()
 	if err != nil {
@@ -140,10 +142,10 @@ func (p *Project) renderScope(rows []users.Row, left []UserFailure, hash string,
 
 	w("# Scope of work\n\n")
 	w("## Project overview\n\n")
+	p.writeParties(w)
 	w("| | source | target |\n|---|---|---|\n")
-	w("| endpoint | `%s` | `%s` |\n", p.Config.Source.URL, p.Config.Target.URL)
-	w("| software | %s | %s |\n", orDash(srcDesc.Description.Server), orDash(dstDesc.Description.Server))
-	w("| capabilities | %s | %s |\n", orDash(strings.Join(srcDesc.Description.Capabilities, " ")), orDash(strings.Join(dstDesc.Description.Capabilities, " ")))
+	w("| endpoint | `%s` | `%s` |\n", redactURL(p.Config.Source.URL), redactURL(p.Config.Target.URL))
+	w("| server | %s | %s |\n", serverSummary(srcDesc.Description), serverSummary(dstDesc.Description))
 	w("| hierarchy separator | `%s` | `%s` |\n", string(nonZero(srcDesc.Description.Delimiter)), string(nonZero(dstDesc.Description.Delimiter)))
 	w("\n")
 
@@ -237,6 +239,14 @@ func (p *Project) renderScope(rows []users.Row, left []UserFailure, hash string,
 		w("\n")
 	}
 
+	p.writeOutOfScope(w, problems)
+	p.writeResponsibilities(w)
+	done, err := p.stepDates(rows)
+	if err != nil {
+		return "", err
+	}
+	p.writeMilestones(w, done)
+
 	w("## Schedule\n\n")
 	est, err := p.estimateBulkOf(rows)
 	if err != nil {
@@ -248,8 +258,11 @@ func (p *Project) renderScope(rows []users.Row, left []UserFailure, hash string,
 	w("Then incremental passes (`mailshift sync`) until the cutover; the cutover window is one final sync plus verification.\n")
 	w("Deletions on the source: `%s`.\n\n", p.Config.Sync.Deletions)
 
+	p.writeAssumptionsAndRollback(w)
+
 	w("## Sign-off\n\n")
 	w("Plan hash: `%s` (%d users).\n\n", hash, len(rows))
+	p.writeSignatures(w)
 	writeSignOff(w, rows, hash, approval, current)
 	return b.String(), nil
 }
@@ -258,7 +271,7 @@ func (p *Project) renderScope(rows []users.Row, left []UserFailure, hash string,
 // recorded, or else the approvals that hold for them now.
 func writeSignOff(w func(string, ...any), rows []users.Row, hash string, approval *state.Approval, current map[string]userApproval) {
 	if approval != nil {
-		w("Approved by **%s** on %s.\n", approval.By, approval.At.UTC().Format("2006-01-02 15:04 MST"))
+		w("Approved by **%s**%s on %s.\n", approval.By, roleText(approval.Role), approval.At.UTC().Format("2006-01-02 15:04 MST"))
 		return
 	}
 	type group struct {
@@ -283,7 +296,7 @@ func writeSignOff(w func(string, ...any), rows []users.Row, hash string, approva
 		g.users = append(g.users, r.SourceUser)
 	}
 	if len(groups) == 1 && len(none) == 0 && groups[0].a.Hash == hash {
-		w("Approved by **%s** on %s.\n", groups[0].a.By, groups[0].a.At.UTC().Format("2006-01-02 15:04 MST"))
+		w("Approved by **%s**%s on %s.\n", groups[0].a.By, roleText(groups[0].a.Role), groups[0].a.At.UTC().Format("2006-01-02 15:04 MST"))
 		return
 	}
 	for _, g := range groups {
@@ -308,4 +321,44 @@ func nonZero(r rune) rune {
 		return '-'
 	}
 	return r
+}
+
+// roleText is ", ROLE" or "".
+func roleText(role string) string {
+	if role == "" {
+		return ""
+	}
+	return ", " + role
+}
+
+// stepDates says when each step last happened for any of rows, by step.
+func (p *Project) stepDates(rows []users.Row) (map[string]string, error) {
+	first := map[string]time.Time{}
+	note := func(step string, t time.Time) {
+		if !t.IsZero() && (first[step].IsZero() || t.After(first[step])) {
+			first[step] = t
+		}
+	}
+	for _, r := range rows {
+		u, err := p.Store.User(r.SourceUser)
+		if errors.Is(err, state.ErrNotFound) {
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		note("collect", u.CollectedAt)
+		note("test", u.TestedAt)
+		note("bulk", u.BulkDoneAt)
+		note("sync", u.SyncedAt)
+		note("cutover", u.CutoverAt)
+	}
+	if a, err := p.Store.LatestApproval(); err == nil {
+		note("approve", a.At)
+	}
+	out := map[string]string{}
+	for s, t := range first {
+		out[s] = t.Local().Format("2006-01-02")
+	}
+	return out, nil
 }

@@ -26,6 +26,71 @@ type Config struct {
 	Throttle      ThrottleConfig `mapstructure:"throttle"`
 	Estimate      EstimateConfig `mapstructure:"estimate"`
 	Reports       ReportsConfig  `mapstructure:"reports"`
+	Project       ProjectConfig  `mapstructure:"project"`
+}
+
+// ProjectConfig is what the scope of work says of the project beyond the
+// inventory: the parties, who does what, the milestones, the assumptions,
+// what is out of scope and how to roll back. Every field is optional; the
+// scope of work says what is still to be agreed.
+type ProjectConfig struct {
+	Name       string `mapstructure:"name"`       // e.g. "Example Corp mail migration"
+	Customer   string `mapstructure:"customer"`   // the organisation whose mail moves
+	Consultant string `mapstructure:"consultant"` // who runs the migration
+	// Contacts are the people of both parties, for the overview.
+	Contacts []ProjectContact `mapstructure:"contacts"`
+	// Responsibilities say who does what: change MX and DNS, inform the
+	// users, run each step, sign off.
+	Responsibilities []ProjectTask `mapstructure:"responsibilities"`
+	// Milestones are the planned dates, per step.
+	Milestones  ProjectMilestones `mapstructure:"milestones"`
+	Assumptions []string          `mapstructure:"assumptions"`
+	OutOfScope  []string          `mapstructure:"out_of_scope"`
+	Rollback    string            `mapstructure:"rollback"`
+}
+
+// ProjectMilestones are the planned dates of the steps, as people write
+// them ("2027-01-15", "week 3").
+type ProjectMilestones struct {
+	Collect string `mapstructure:"collect"`
+	Approve string `mapstructure:"approve"`
+	Test    string `mapstructure:"test"`
+	Bulk    string `mapstructure:"bulk"`
+	Sync    string `mapstructure:"sync"`
+	Cutover string `mapstructure:"cutover"`
+}
+
+// of returns the planned date of a step.
+func (m ProjectMilestones) of(step string) string {
+	switch step {
+	case "collect":
+		return m.Collect
+	case "approve":
+		return m.Approve
+	case "test":
+		return m.Test
+	case "bulk":
+		return m.Bulk
+	case "sync":
+		return m.Sync
+	case "cutover":
+		return m.Cutover
+	}
+	return ""
+}
+
+// ProjectContact is one person of the project.
+type ProjectContact struct {
+	Name  string `mapstructure:"name"`
+	Role  string `mapstructure:"role"`
+	Party string `mapstructure:"party"` // customer | consultant | other
+	Email string `mapstructure:"email"`
+}
+
+// ProjectTask is one responsibility and who holds it.
+type ProjectTask struct {
+	Task string `mapstructure:"task"`
+	Who  string `mapstructure:"who"`
 }
 
 // Endpoint is a source or target: a server or, for a source, local files.

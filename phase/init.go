@@ -77,6 +77,28 @@ estimate:
 
 reports:
   dir: reports
+
+# What the scope of work says of the project (all optional: what is left
+# out is marked "to be agreed" in the document).
+project:
+  name: Example Corp mail migration
+  customer: Example Corp
+  consultant: Mail Movers Ltd
+  contacts:
+    - {name: Jane Doe, role: IT manager, party: customer, email: jane@example.com}
+    - {name: Max Mustermann, role: migration consultant, party: consultant}
+  responsibilities:
+    - {task: run the migration steps, who: Mail Movers Ltd}
+    - {task: inform the users, who: Example Corp IT}
+    - {task: change MX and DNS at the cutover, who: Example Corp IT}
+  milestones:          # planned dates per step: collect approve test bulk sync cutover
+    bulk: "2027-01-15"
+    cutover: "2027-01-29"
+  assumptions:
+    - The target accounts exist before bulk copy.
+  out_of_scope:
+    - Shared mailboxes and public folders.
+  rollback: Point MX back at the old server; mail delivered to the target since the cutover is copied back by hand.
 `
 
 // UsersTemplate is the users file `mailshift init` writes.

@@ -89,6 +89,7 @@ type Approval struct {
 	ID   int64
 	Hash string // of the plan for the users it covers
 	By   string
+	Role string // the approver's role, "" if not given
 	At   time.Time
 	Text string // the scope of work as rendered and approved (Markdown)
 	// Plan is what the approval covered (its users' rows, the endpoints,

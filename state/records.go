@@ -265,8 +265,8 @@ func (s *Store) Problems() ([]Problem, error) {
 // it with its ID set; an ID already in a is ignored.
 func (s *Store) SaveApproval(a Approval) (Approval, error) {
 	err := s.inTx(func(tx *sql.Tx) error {
-		res, err := tx.Exec("INSERT INTO approvals (hash, approved_by, at, text, plan) VALUES (?, ?, ?, ?, ?)",
-			a.Hash, a.By, timeArg(a.At), a.Text, a.Plan)
+		res, err := tx.Exec("INSERT INTO approvals (hash, approved_by, role, at, text, plan) VALUES (?, ?, ?, ?, ?, ?)",
+			a.Hash, a.By, a.Role, timeArg(a.At), a.Text, a.Plan)
 		if err != nil {
 			return err
 		}
@@ -309,8 +309,8 @@ func (s *Store) approvalUsers(a *Approval) error {
 // by name); ErrNotFound if none was.
 func (s *Store) LatestApproval() (Approval, error) {
 	var a Approval
-	err := s.db.QueryRow("SELECT id, hash, approved_by, at, text, plan FROM approvals ORDER BY id DESC LIMIT 1").
-		Scan(&a.ID, &a.Hash, &a.By, timeCol{&a.At}, &a.Text, &a.Plan)
+	err := s.db.QueryRow("SELECT id, hash, approved_by, role, at, text, plan FROM approvals ORDER BY id DESC LIMIT 1").
+		Scan(&a.ID, &a.Hash, &a.By, &a.Role, timeCol{&a.At}, &a.Text, &a.Plan)
 	if errors.Is(err, sql.ErrNoRows) {
 		return Approval{}, fmt.Errorf("approval: %w", ErrNotFound)
 	}
@@ -327,8 +327,8 @@ func (s *Store) LatestApproval() (Approval, error) {
 // by name) and text; ErrNotFound if there is none.
 func (s *Store) Approval(id int64) (Approval, error) {
 	var a Approval
-	err := s.db.QueryRow("SELECT id, hash, approved_by, at, text, plan FROM approvals WHERE id = ?", id).
-		Scan(&a.ID, &a.Hash, &a.By, timeCol{&a.At}, &a.Text, &a.Plan)
+	err := s.db.QueryRow("SELECT id, hash, approved_by, role, at, text, plan FROM approvals WHERE id = ?", id).
+		Scan(&a.ID, &a.Hash, &a.By, &a.Role, timeCol{&a.At}, &a.Text, &a.Plan)
 	if errors.Is(err, sql.ErrNoRows) {
 		return Approval{}, fmt.Errorf("approval %d: %w", id, ErrNotFound)
 	}
@@ -347,9 +347,9 @@ func (s *Store) Approval(id int64) (Approval, error) {
 func (s *Store) Approvals() ([]Approval, error) {
 	as, err := queryAll(s.db, func(r scanner) (Approval, error) {
 		var a Approval
-		err := r.Scan(&a.ID, &a.Hash, &a.By, timeCol{&a.At}, &a.Plan)
+		err := r.Scan(&a.ID, &a.Hash, &a.By, &a.Role, timeCol{&a.At}, &a.Plan)
 		return a, err
-	}, "SELECT id, hash, approved_by, at, plan FROM approvals ORDER BY id")
+	}, "SELECT id, hash, approved_by, role, at, plan FROM approvals ORDER BY id")
 	if err != nil {
 		return nil, fmt.Errorf("list approvals: %w", err)
 	}

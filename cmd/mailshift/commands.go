@@ -83,6 +83,7 @@ type approveOptions struct {
 	show bool
 	yes  bool
 	by   string
+	role string
 }
 
 func newApproveCmd(g *globalOptions) *cobra.Command {
@@ -90,9 +91,12 @@ func newApproveCmd(g *globalOptions) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "approve",
 		Short: "Step 2: render the scope of work and record its approval",
-		Long: `Renders the scope of work from the inventory: users, batches, volumes,
-folder mapping, exclusions, problems and what will be done about them, the
-estimated duration. With --show it only renders (to stdout and
+		Long: `Renders the scope of work from the inventory and the project's fields
+(project.* in mailshift.yaml): the parties, each server's software and what
+matters of it, users, batches, volumes, folder mapping, what is out of
+scope, problems and what will be done about them, roles and
+responsibilities, milestones, the estimated duration, assumptions, the
+rollback plan and sign-off lines for both parties. With --show it only renders (to stdout and
 reports/scope-of-work.md). With --yes --by NAME it records who approved the
 plan, when, the plan's hash and the users it covers.
 
@@ -104,7 +108,7 @@ the others as it is. A user whose row of the users file changes after its
 approval, and every user when the endpoints or the folder mapping change,
 is left out of the later steps until it is approved again.`,
 		RunE: g.withProject(func(cmd *cobra.Command, p *phase.Project) error {
-			res, err := phase.Approve(cmd.Context(), p, phase.ApproveOptions{Selection: g.selection(), Show: o.show, Yes: o.yes, By: o.by})
+			res, err := phase.Approve(cmd.Context(), p, phase.ApproveOptions{Selection: g.selection(), Show: o.show, Yes: o.yes, By: o.by, Role: o.role})
 			if res.Text == "" {
 				return err
 			}
@@ -120,6 +124,7 @@ is left out of the later steps until it is approved again.`,
 	cmd.Flags().BoolVar(&o.show, "show", false, "only render the scope of work")
 	cmd.Flags().BoolVar(&o.yes, "yes", false, "record the approval")
 	cmd.Flags().StringVar(&o.by, "by", "", "who approves (recorded with the approval)")
+	cmd.Flags().StringVar(&o.role, "role", "", "the approver's role, e.g. \"IT manager, Example Corp\" (recorded with the approval)")
 	return cmd
 }
 
