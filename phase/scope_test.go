@@ -2,6 +2,8 @@ package phase
 
 import (
 	"context"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -48,6 +50,11 @@ func TestScopeOfWorkToSign(t *testing.T) {
 	}
 	if t.Failed() {
 		t.Logf("scope of work:\n%s", text)
+	}
+	if dir := os.Getenv("MAILSHIFT_ARTIFACTS"); dir != "" { // for a look in a browser
+		b, err := os.ReadFile(filepath.Join(p.Dir, "reports", "scope-of-work.html"))
+		must(t, err)
+		must(t, os.WriteFile(filepath.Join(dir, "scope-of-work.html"), b, 0o600))
 	}
 	a, err := p.Store.LatestApproval()
 	must(t, err)
