@@ -29,6 +29,16 @@ type BulkEstimate struct {
 	RateFrom    string                   `json:"rate_from"`
 	Users       map[string]time.Duration `json:"users_ns"` // copying time of each user's remaining data
 	WindowsNote string                   `json:"windows,omitempty"`
+	// Schedule is the estimate on a timeline: from now to the finish,
+	// when copying runs (inside the windows) and when it waits.
+	Schedule []EstimateSpan `json:"schedule"`
+}
+
+// EstimateSpan is a stretch of the estimated bulk copy's timeline.
+type EstimateSpan struct {
+	Start   time.Time `json:"start"`
+	End     time.Time `json:"end"`
+	Copying bool      `json:"copying"` // false: waiting for a copy window
 }
 
 // estimateBulk plans the bulk copy of the users' remaining data (bytes in
@@ -83,6 +93,7 @@ func (p *Project) estimateBulkOf(rows []users.Row) (BulkEstimate, error) {
 	now := p.now()
 	if w.Always() {
 		est.Wall, est.Finish = est.Copying, now.Add(est.Copying)
+		est.Schedule = []EstimateSpan{{Start: now, End: est.Finish, Copying: true}}
 		return est, nil
 	}
 	est.WindowsNote = w.String()
@@ -91,9 +102,10 @@ func (p *Project) estimateBulkOf(rows []users.Row) (BulkEstimate, error) {
 		open, change := w.At(t)
 		if change.IsZero() || i > 10000 {
 			if !open {
-				est.Wall = -1
+				est.Wall, est.Schedule = -1, nil
 				return est, nil
 			}
+			est.Schedule = append(est.Schedule, EstimateSpan{Start: t, End: t.Add(left), Copying: true})
 			t = t.Add(left)
 			break
 		}
@@ -101,10 +113,12 @@ func (p *Project) estimateBulkOf(rows []users.Row) (BulkEstimate, error) {
 			if step := change.Sub(t); step < left {
 				left -= step
 			} else {
+				est.Schedule = append(est.Schedule, EstimateSpan{Start: t, End: t.Add(left), Copying: true})
 				t = t.Add(left)
 				break
 			}
 		}
+		est.Schedule = append(est.Schedule, EstimateSpan{Start: t, End: change, Copying: open})
 		t = change
 	}
 	est.Wall, est.Finish = t.Sub(now), t

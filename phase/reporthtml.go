@@ -19,6 +19,7 @@ var reportTemplateText string
 // scripts, nothing fetched from the network.
 var reportTemplate = template.Must(template.New("report").Funcs(template.FuncMap{
 	"bytes": FormatBytes,
+	"dur":   formatDuration,
 	"time":  func(t time.Time) string { return t.Format("2006-01-02 15:04") },
 	"add":   func(a, b int) int { return a + b },
 	"mul":   func(a, b int) int { return a * b },
@@ -40,7 +41,16 @@ type htmlReport struct {
 	MoreUsers  int         // users left out of UserBars
 	BatchBars  []htmlBar   // volume per batch
 	Runs       []htmlRun   // throughput of the latest test and bulk copy
+	Timeline   []htmlSpan  // the bulk estimate on a timeline with the copy windows
+	Estimate   *BulkEstimate
 	ChartWidth int
+}
+
+// htmlSpan is a stretch of the estimate's timeline within ChartWidth.
+type htmlSpan struct {
+	X, Width   int
+	Copying    bool
+	Start, End time.Time
 }
 
 // htmlRun is a run's bytes copied over time, as an SVG polyline.
@@ -148,6 +158,10 @@ func (r Report) renderHTML() (string, error) {
 	for _, run := range r.Throughput {
 		v.Runs = append(v.Runs, plotRun(run, width))
 	}
+	if e := r.Status.Estimate; e != nil && len(e.Schedule) > 0 {
+		v.Estimate = e
+		v.Timeline = timeline(e.Schedule, width)
+	}
 	var buf bytes.Buffer
 	err := reportTemplate.Execute(&buf, v)
 	return buf.String(), err
@@ -198,4 +212,20 @@ func plotRun(run RunThroughput, width int) htmlRun {
 	}
 	h.Points = strings.Join(pts, " ")
 	return h
+}
+
+// timeline places the estimate's spans within width.
+func timeline(spans []EstimateSpan, width int) []htmlSpan {
+	start, end := spans[0].Start, spans[len(spans)-1].End
+	total := end.Sub(start)
+	var out []htmlSpan
+	for _, sp := range spans {
+		h := htmlSpan{Copying: sp.Copying, Start: sp.Start, End: sp.End, Width: width}
+		if total > 0 {
+			h.X = int(float64(sp.Start.Sub(start)) / float64(total) * float64(width))
+			h.Width = max(1, int(float64(sp.End.Sub(sp.Start))/float64(total)*float64(width)))
+		}
+		out = append(out, h)
+	}
+	return out
 }

@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 )
 
 // chromium finds a headless browser, or skips (make deps installs one).
@@ -46,12 +47,14 @@ func TestReportHTMLInBrowser(t *testing.T) {
 	browser := chromium(t)
 	p, _ := newFakeProject(t, "ann", "bob", "cid")
 	p.Users[2].Batch = "wave2"
+	p.Config.Throttle.Windows, p.Config.Throttle.TimeZone = []string{"daily 01:00-02:00"}, "UTC"
+	must(t, p.Config.Validate())
 	ctx := context.Background()
 	_, err := Collect(ctx, p, Selection{})
 	must(t, err)
 	_, err = Approve(ctx, p, ApproveOptions{Yes: true, By: "Test"})
 	must(t, err)
-	_, err = Bulk(ctx, p, BulkOptions{SkipTest: true, Selection: Selection{Users: []string{"ann", "bob"}}})
+	_, err = Bulk(ctx, p, BulkOptions{SkipTest: true, Now: true, Selection: Selection{Users: []string{"ann", "bob"}}})
 	must(t, err)
 
 	rep, err := BuildReport(p, Selection{})
@@ -79,6 +82,10 @@ func TestReportHTMLInBrowser(t *testing.T) {
 	}
 	if !strings.Contains(dom, `data-step="bulk"`) || !strings.Contains(dom, "<polyline") {
 		t.Error("the report has no throughput chart of the bulk copy")
+	}
+	if !strings.Contains(dom, `id="chart-estimate"`) || !strings.Contains(dom, `class="copying"`) ||
+		(!strings.Contains(dom, `class="closed"`) && time.Now().UTC().Hour() != 1) {
+		t.Error("the report has no timeline of the estimate with its copy windows")
 	}
 	if n := strings.Count(dom, `class="batch-bar"`); n != 2 {
 		t.Errorf("the batch chart has %d marks, want 2", n)
