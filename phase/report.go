@@ -26,6 +26,18 @@ type Report struct {
 	FailedMessages []FailedMessage `json:"failed_messages"`
 	// Throughput is how the latest test and bulk copy went over time.
 	Throughput []RunThroughput `json:"throughput"`
+	// Cutovers are the selected users' cutovers: the final delta each
+	// final sync copied, and how long it took.
+	Cutovers []UserCutoverRecord `json:"cutovers"`
+}
+
+// UserCutoverRecord is a user's recorded cutover.
+type UserCutoverRecord struct {
+	User          string    `json:"user"`
+	At            time.Time `json:"at"`
+	FinalMessages int64     `json:"final_messages"`
+	FinalSeconds  float64   `json:"final_sync_seconds"`
+	Verified      bool      `json:"verified"`
 }
 
 // RunThroughput is one run of a copying step over time: what it had copied
@@ -59,7 +71,7 @@ func BuildReport(p *Project, sel Selection) (Report, error) {
 	if err != nil {
 		return Report{}, err
 	}
-	rep := Report{SchemaVersion: SchemaVersion, Status: st, Problems: []state.Problem{}, FailedMessages: []FailedMessage{}, Throughput: []RunThroughput{}}
+	rep := Report{SchemaVersion: SchemaVersion, Status: st, Problems: []state.Problem{}, FailedMessages: []FailedMessage{}, Throughput: []RunThroughput{}, Cutovers: []UserCutoverRecord{}}
 	for _, step := range []state.Step{state.StepTest, state.StepBulk} {
 		started, xs, err := p.Store.LatestSamples(step)
 		if err != nil {
@@ -80,6 +92,15 @@ func BuildReport(p *Project, sel Selection) (Report, error) {
 	want := map[string]bool{}
 	for _, u := range st.Users {
 		want[u.SourceUser] = true
+	}
+	cs, err := p.Store.Cutovers()
+	if err != nil {
+		return rep, err
+	}
+	for _, c := range cs {
+		if want[c.User] {
+			rep.Cutovers = append(rep.Cutovers, UserCutoverRecord{User: c.User, At: c.At.UTC(), FinalMessages: c.FinalMessages, FinalSeconds: c.FinalSyncSeconds, Verified: c.Verified})
+		}
 	}
 	all, err := p.Store.Problems()
 	if err != nil {

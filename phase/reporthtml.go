@@ -42,6 +42,7 @@ type htmlReport struct {
 	BatchBars  []htmlBar   // volume per batch
 	Runs       []htmlRun   // throughput of the latest test and bulk copy
 	Timeline   []htmlSpan  // the bulk estimate on a timeline with the copy windows
+	Cutover    []htmlBar   // the final delta per user cut over
 	Estimate   *BulkEstimate
 	ChartWidth int
 }
@@ -157,6 +158,17 @@ func (r Report) renderHTML() (string, error) {
 	scale(v.BatchBars, bmax, width)
 	for _, run := range r.Throughput {
 		v.Runs = append(v.Runs, plotRun(run, width))
+	}
+	var most int64
+	for _, c := range r.Cutovers {
+		most = max(most, c.FinalMessages)
+	}
+	for i, c := range r.Cutovers {
+		b := htmlBar{Label: c.User, Messages: c.FinalMessages, Y: i * 22, State: fmt.Sprintf("%.1f s", c.FinalSeconds)}
+		if most > 0 {
+			b.Width = int(c.FinalMessages * int64(width) / most)
+		}
+		v.Cutover = append(v.Cutover, b)
 	}
 	if e := r.Status.Estimate; e != nil && len(e.Schedule) > 0 {
 		v.Estimate = e

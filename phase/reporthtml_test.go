@@ -57,6 +57,8 @@ func TestReportHTMLInBrowser(t *testing.T) {
 	_, err = Bulk(ctx, p, BulkOptions{SkipTest: true, Now: true, Selection: Selection{Users: []string{"ann", "bob"}}})
 	must(t, err)
 
+	_, err = Cutover(ctx, p, CutoverOptions{Yes: true, Selection: Selection{Users: []string{"ann"}}})
+	must(t, err)
 	rep, err := BuildReport(p, Selection{})
 	must(t, err)
 	page, err := rep.Render("html")
@@ -87,6 +89,9 @@ func TestReportHTMLInBrowser(t *testing.T) {
 		(!strings.Contains(dom, `class="closed"`) && time.Now().UTC().Hour() != 1) {
 		t.Error("the report has no timeline of the estimate with its copy windows")
 	}
+	if n := strings.Count(dom, `class="cutover-bar"`); n != 1 {
+		t.Errorf("the cutover chart has %d marks, want one per user cut over (1)", n)
+	}
 	if n := strings.Count(dom, `class="batch-bar"`); n != 2 {
 		t.Errorf("the batch chart has %d marks, want 2", n)
 	}
@@ -104,6 +109,7 @@ func TestReportHTMLInBrowser(t *testing.T) {
 		} `json:"status"`
 	}
 	must(t, json.Unmarshal([]byte(js), &back))
+	validate(t, schemaFor(t, "report.schema.json"), "a report with a cutover and throughput", js)
 	for _, u := range back.Status.Users {
 		if want := strconv.FormatInt(u.Copied, 10) + " / " + strconv.FormatInt(u.Messages, 10); !strings.Contains(dom, want) || !strings.Contains(dom, `data-user="`+u.SourceUser+`"`) {
 			t.Errorf("%s: %q or its chart mark is not on the page", u.SourceUser, want)
