@@ -109,7 +109,7 @@ func (p *Project) writeResponsibilities(w func(string, ...any)) {
 		w("| %s | %s |\n", t.Task, orText(t.Who))
 		given[strings.ToLower(t.Task)] = true
 	}
-	for _, t := range []string{"run the migration steps", "inform the users", "change MX and DNS at the cutover", "sign off the scope of work", "decide a rollback"} {
+	for _, t := range []string{"run the migration steps", "inform the users", "change MX and DNS at the cutover", "sign off the scope of work", "agree how to roll back"} {
 		if !given[t] {
 			w("| %s | %s |\n", t, toAgree)
 		}
