@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+
+	"github.com/mailshift/mailshift/internal/mailbox"
 )
 
 // ErrOutOfOrder is wrapped by every error that means a step's prerequisite
@@ -24,6 +26,14 @@ var (
 // (exit code 4); status and report list them.
 var ErrPartial = errors.New("some users or messages failed")
 
+// ErrUnreachable means no user of a step got through because the servers
+// could not be reached: every user's failure was a refused or dropped
+// connection, a busy server, or connection settings the server would not
+// take (an unknown host, a certificate that does not verify). Nothing about
+// it is one user's own, so the step failed (exit code 1) rather than
+// finished in part. It wraps neither ErrPartial nor the failures' kinds.
+var ErrUnreachable = errors.New("no user could reach the servers")
+
 // ErrDifferences means verification found differences (exit code 5).
 var ErrDifferences = errors.New("verification found differences")
 
@@ -36,6 +46,57 @@ func gateError(sentinel error, format string, args ...any) error {
 type UserFailure struct {
 	User   string `json:"user"`
 	Reason string `json:"reason"`
+
+	err error // the failure itself, for its kind
+	all bool  // every user of the pass failed
+}
+
+// FailureClass names the kind of a failure as the backends classified it
+// (see internal/mailbox): "transient", "busy", "refused", "protocol",
+// "auth", "config", "interrupted", or "other" for an error no backend
+// classified (a refused message counted by the engine, the state file).
+func FailureClass(err error) string {
+	switch {
+	case err == nil:
+		return ""
+	case isInterrupt(err):
+		return "interrupted"
+	case errors.Is(err, mailbox.ErrAuth):
+		return "auth"
+	case errors.Is(err, mailbox.ErrConfig):
+		return "config"
+	case errors.Is(err, mailbox.ErrBusy):
+		return "busy"
+	case errors.Is(err, mailbox.ErrTransient):
+		return "transient"
+	case errors.Is(err, mailbox.ErrRefused), errors.Is(err, mailbox.ErrFolderGone):
+		return "refused"
+	case errors.Is(err, mailbox.ErrProtocol):
+		return "protocol"
+	}
+	return "other"
+}
+
+// unreachable tells whether a step's failures mean that nobody got
+// through to the servers: every user of the pass failed, and each failed
+// on the connection (refused, dropped, busy, or settings such as an
+// unknown host), not on something of its own (credentials, a refused
+// message, a folder).
+func unreachable(failures []UserFailure) bool {
+	if len(failures) == 0 {
+		return false
+	}
+	for _, f := range failures {
+		if !f.all || f.err == nil {
+			return false
+		}
+		switch FailureClass(f.err) {
+		case "transient", "busy", "config":
+		default:
+			return false
+		}
+	}
+	return true
 }
 
 // partialError lists the users that failed and the users left out because
@@ -49,7 +110,12 @@ type partialError struct {
 func (e *partialError) Error() string {
 	var b strings.Builder
 	if len(e.failures) > 0 {
-		fmt.Fprintf(&b, "%s: %d user(s) failed:", e.step, len(e.failures))
+		if len(e.waiting) == 0 && unreachable(e.failures) {
+			fmt.Fprintf(&b, "%s: no user got through to the servers; ", e.step)
+		} else {
+			fmt.Fprintf(&b, "%s: ", e.step)
+		}
+		fmt.Fprintf(&b, "%d user(s) failed:", len(e.failures))
 		writeUsers(&b, e.failures)
 	}
 	if len(e.waiting) > 0 {
@@ -65,4 +131,11 @@ func (e *partialError) Error() string {
 	return b.String()
 }
 
-func (e *partialError) Unwrap() error { return ErrPartial }
+// Unwrap is ErrPartial, or ErrUnreachable when no user got through to the
+// servers and none was left out.
+func (e *partialError) Unwrap() error {
+	if len(e.waiting) == 0 && unreachable(e.failures) {
+		return ErrUnreachable
+	}
+	return ErrPartial
+}

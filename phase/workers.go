@@ -27,7 +27,7 @@ func (p *Project) forEachUser(ctx context.Context, rows []users.Row, fn func(ctx
 				p.progress().Done(rows[i].SourceUser, err)
 				if err != nil {
 					mu.Lock()
-					failed[i] = UserFailure{User: rows[i].SourceUser, Reason: err.Error()}
+					failed[i] = UserFailure{User: rows[i].SourceUser, Reason: err.Error(), err: err}
 					mu.Unlock()
 				}
 			}
@@ -48,15 +48,20 @@ feed:
 		idx = append(idx, i)
 	}
 	slices.Sort(idx)
+	all := len(failed) == len(rows)
 	out := make([]UserFailure, 0, len(idx))
 	for _, i := range idx {
-		out = append(out, failed[i])
+		f := failed[i]
+		f.all = all
+		out = append(out, f)
 	}
 	return out
 }
 
 // stepResult turns a step's failures into its error: the context's error
-// when interrupted, a partial error when some users failed.
+// when interrupted, a partial error when some users failed (exit 4), which
+// unwraps to ErrUnreachable instead (exit 1) when every user failed on the
+// connection: nobody reached the servers (see partialError.Unwrap).
 func stepResult(ctx context.Context, step string, failures []UserFailure) error {
 	if err := ctx.Err(); err != nil {
 		return err

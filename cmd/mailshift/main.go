@@ -93,6 +93,8 @@ func exitCode(err error) int {
 		return exitDifferences
 	case errors.Is(err, phase.ErrPartial):
 		return exitPartial
+	case errors.Is(err, phase.ErrUnreachable):
+		return exitFailed
 	}
 	return exitFailed
 }

@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strings"
 
 	"github.com/go-viper/mapstructure/v2"
@@ -187,15 +188,17 @@ func (g *globalOptions) loadConfig() (phase.Config, string, error) {
 			return phase.Config{}, "", &phase.ConfigError{Key: g.configFile, Msg: fmt.Sprintf("cannot read the configuration: %v", err)}
 		}
 	}
-	var unknown []string
+	cs := newConfigSource(v.ConfigFileUsed())
 	known := configKeys()
+	var unknown []string
 	for _, k := range v.AllKeys() {
 		if _, ok := known[k]; !ok && !strings.HasPrefix(k, "folders.map.") {
 			unknown = append(unknown, k)
 		}
 	}
 	if len(unknown) > 0 {
-		return phase.Config{}, "", &phase.ConfigError{Key: g.configFile, Msg: fmt.Sprintf("unknown key %s; see `mailshift init` for the keys there are", strings.Join(unknown, ", "))}
+		slices.SortFunc(unknown, func(a, b string) int { return cs.line(a) - cs.line(b) })
+		return phase.Config{}, "", cs.unknownKey(unknown[0], known)
 	}
 	cfg := phase.Defaults()
 	err := v.Unmarshal(&cfg, func(dc *mapstructure.DecoderConfig) {
@@ -207,7 +210,7 @@ func (g *globalOptions) loadConfig() (phase.Config, string, error) {
 		)
 	})
 	if err != nil {
-		return cfg, "", &phase.ConfigError{Key: g.configFile, Msg: strings.ReplaceAll(err.Error(), "\n", "; ")}
+		return cfg, "", cs.decodeError(err)
 	}
 	if m, err := folderMap(v.ConfigFileUsed()); err != nil {
 		return cfg, "", err
@@ -215,10 +218,10 @@ func (g *globalOptions) loadConfig() (phase.Config, string, error) {
 		cfg.Folders.Map = m
 	}
 	if err := backends(cfg, dir).Validate(); err != nil {
-		return cfg, "", err
+		return cfg, "", cs.placeErr(err)
 	}
 	if err := cfg.Validate(); err != nil {
-		return cfg, "", err
+		return cfg, "", cs.placeErr(err)
 	}
 	return cfg, dir, nil
 }
@@ -341,8 +344,15 @@ func (g *globalOptions) openProject(cmd *cobra.Command) (*phase.Project, func(),
 		usersFile = filepath.Join(dir, usersFile)
 	}
 	rows, warnings, err := users.Load(usersFile)
+	if errors.Is(err, fs.ErrNotExist) {
+		err = newConfigSource(g.configFileUsed()).place("users.file", &phase.ConfigError{Key: "users.file",
+			Msg: fmt.Sprintf("%s not found; write one (source_user,source_password,target_user,target_password,batch), run `mailshift init`, or name it with users.file", usersFile)})
+	}
 	if err != nil {
 		return nil, nil, err
+	}
+	if err := backends(cfg, dir).ValidateUsers(rows); err != nil {
+		return nil, nil, newConfigSource(g.configFileUsed()).placeErr(err)
 	}
 	for _, w := range warnings {
 		log.Warn(w)

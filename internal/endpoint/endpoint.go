@@ -12,10 +12,12 @@ package endpoint
 import (
 	"context"
 	"fmt"
+	"net"
 	"net/url"
 	"path/filepath"
 	"strings"
 
+	"github.com/mailshift/mailshift/internal/imapconn"
 	"github.com/mailshift/mailshift/internal/mailbox"
 	"github.com/mailshift/mailshift/internal/users"
 	"github.com/mailshift/mailshift/source"
@@ -169,4 +171,55 @@ type Account struct {
 	// Path is, for a local backend, the URL's path with %u replaced by
 	// the user, under the project directory when relative.
 	Path string
+}
+
+// ValidateUsers checks what can only be checked with the users file's
+// rows, before any connection: a password sent without TLS (tls: none,
+// or ?tls=none) must go to a loopback host unless allow_insecure is set,
+// and rows may name their own hosts (imapsync lines). The mistake names
+// the key that chose tls: none and the host.
+func (p Pair) ValidateUsers(rows []users.Row) error {
+	if p.AllowInsecure {
+		return nil
+	}
+	for _, side := range []struct {
+		key string
+		s   Settings
+		row func(users.Row) string
+	}{
+		{"source", p.Source, func(r users.Row) string { return r.SourceHost }},
+		{"target", p.Target, func(r users.Row) string { return r.TargetHost }},
+	} {
+		if IsLocal(side.s.URL) {
+			continue
+		}
+		u, err := url.Parse(strings.ReplaceAll(side.s.URL, "%u", "user"))
+		if err != nil {
+			continue // Validate names a bad URL
+		}
+		mode, key := side.s.TLS, side.key+".tls"
+		if mode == "" {
+			mode, key = u.Query().Get("tls"), side.key+".url"
+		}
+		if mode != "none" {
+			continue
+		}
+		hosts := []string{u.Host}
+		for _, r := range rows {
+			if h := side.row(r); h != "" {
+				hosts = append(hosts, h)
+			}
+		}
+		for _, h := range hosts {
+			name := h
+			if hn, _, err := net.SplitHostPort(h); err == nil {
+				name = hn
+			}
+			name = strings.Trim(name, "[]")
+			if !imapconn.IsLoopback(name) {
+				return &KeyError{key, fmt.Sprintf("tls: none sends passwords unencrypted, which is allowed only to a loopback host (localhost, 127.0.0.1, ::1), and %s is not one; use starttls or implicit (imaps://), or set allow_insecure: true if the network between is trusted", h)}
+			}
+		}
+	}
+	return nil
 }

@@ -628,3 +628,8 @@ func (c *Conn) Server() string {
 	}
 	return c.greeting
 }
+
+// IsLoopback reports whether host (a name or an address, without port)
+// surely names this machine: the only hosts tls: none may send a password
+// to without allow_insecure.
+func IsLoopback(host string) bool { return isLoopback(host) }
