@@ -27,6 +27,7 @@ type Config struct {
 	Estimate      EstimateConfig `mapstructure:"estimate"`
 	Reports       ReportsConfig  `mapstructure:"reports"`
 	Project       ProjectConfig  `mapstructure:"project"`
+	Logs          LogsConfig     `mapstructure:"logs"`
 }
 
 // ProjectConfig is what the scope of work says of the project beyond the
@@ -236,6 +237,26 @@ type ReportsConfig struct {
 	Dir string `mapstructure:"dir"`
 }
 
+// LogsConfig says where every run's JSON Lines log goes and how many are
+// kept.
+type LogsConfig struct {
+	// Dir is the directory of the run logs; "" means "logs" under
+	// reports.dir.
+	Dir string `mapstructure:"dir"`
+	// Keep is how many run logs are kept, the newest; older ones are
+	// deleted when a run starts. 0 keeps them all.
+	Keep int `mapstructure:"keep"`
+}
+
+// LogsDir is the directory of the run logs, relative to the project
+// directory unless absolute.
+func (c *Config) LogsDir() string {
+	if c.Logs.Dir != "" {
+		return path.Clean(c.Logs.Dir)
+	}
+	return path.Join(c.reportsDir(), "logs")
+}
+
 // Defaults returns the configuration every key falls back to.
 func Defaults() Config {
 	return Config{
@@ -245,6 +266,7 @@ func Defaults() Config {
 		Errors:   ErrorsConfig{Max: 1000},
 		Estimate: EstimateConfig{Bandwidth: "10MB/s"},
 		Reports:  ReportsConfig{Dir: "reports"},
+		Logs:     LogsConfig{Keep: 20},
 	}
 }
 
@@ -318,6 +340,9 @@ func (c *Config) Validate() error {
 	}
 	if _, err := ParseRate(c.Estimate.Bandwidth); err != nil {
 		return &ConfigError{"estimate.bandwidth", err.Error()}
+	}
+	if c.Logs.Keep < 0 {
+		return &ConfigError{"logs.keep", fmt.Sprintf("%d: must not be negative (0 keeps every run's log)", c.Logs.Keep)}
 	}
 	return nil
 }

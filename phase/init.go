@@ -78,6 +78,10 @@ estimate:
 reports:
   dir: reports
 
+logs:                # every run of collect, approve, test, bulk, sync, cutover, verify leaves a JSON Lines log
+  # dir: reports/logs  # default: logs under reports.dir
+  keep: 20           # the newest N run logs are kept; 0 keeps all
+
 # What the scope of work says of the project (all optional: what is left
 # out is marked "to be agreed" in the document).
 project:

@@ -381,6 +381,7 @@ stable machine-readable interface.`,
 			if err != nil {
 				return err
 			}
+			text = withLatestRunLog(p, o.format, text)
 			if o.output == "" {
 				_, err = io.WriteString(cmd.OutOrStdout(), text)
 				return err

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"os/signal"
 	"runtime/debug"
@@ -47,22 +48,36 @@ func main() {
 	os.Exit(run(ctx, os.Args[1:], os.Stdout, os.Stderr))
 }
 
-// run executes one command line and returns its exit code.
+// run executes one command line and returns its exit code. The error a
+// command ends with is written once, to stderr (as JSON with --log-format
+// json), and into the run log with the run's summary.
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	root := newRootCmd()
+	g := &globalOptions{args: args}
+	root := buildRootCmd(g)
 	root.SetArgs(args)
 	root.SetOut(stdout)
 	root.SetErr(stderr)
 	err := root.ExecuteContext(ctx)
-	if err == nil {
-		return exitOK
-	}
 	code := exitCode(err)
-	if ctx.Err() != nil {
+	if err != nil && ctx.Err() != nil {
 		code = exitInterrupted
 		err = fmt.Errorf("interrupted; progress so far is saved, run the same command again to continue")
 	}
-	fmt.Fprintln(root.ErrOrStderr(), "mailshift:", err)
+	if err != nil {
+		if g.logFormat == "json" {
+			slog.New(slog.NewJSONHandler(stderr, nil)).Error(err.Error(), "exit_code", code, "class", errorClass(code, err))
+		} else {
+			fmt.Fprintln(stderr, "mailshift:", err)
+		}
+	}
+	if l := g.runLog; l != nil {
+		l.finish(code, err)
+		if g.logFormat == "json" {
+			if h, herr := g.stderrHandler(stderr, true); herr == nil {
+				slog.New(h).Info("run finished", append(l.summary(code), "log", l.path)...)
+			}
+		}
+	}
 	return code
 }
 

@@ -43,9 +43,16 @@ type userProgress struct {
 }
 
 func newProgress(w io.Writer, quiet bool, log *slog.Logger) *progress {
+	return newProgressBars(w, quiet, log, true)
+}
+
+// newProgressBars is newProgress that draws bars on a terminal only if
+// bars is set; without, progress is log lines there too (--log-format
+// json: everything on stderr is JSON).
+func newProgressBars(w io.Writer, quiet bool, log *slog.Logger, bars bool) *progress {
 	p := &progress{w: w, quiet: quiet, log: log, users: map[string]*userProgress{}, start: time.Now(),
 		stop: make(chan struct{}), stopped: make(chan struct{})}
-	if f, ok := w.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
+	if f, ok := w.(*os.File); ok && bars && term.IsTerminal(int(f.Fd())) {
 		p.tty = true
 	}
 	interval := 10 * time.Second

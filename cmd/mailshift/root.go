@@ -32,6 +32,9 @@ type globalOptions struct {
 	logFormat  string
 	quiet      bool
 	configSet  bool // --config given explicitly
+
+	args   []string // the command line, for the run log
+	runLog *runLog  // this run's log, once the command opened it
 }
 
 func (g *globalOptions) addFlags(cmd *cobra.Command) {
@@ -48,25 +51,59 @@ func (g *globalOptions) selection() phase.Selection {
 	return phase.Selection{Users: g.users, Batch: g.batch}
 }
 
-// logger builds the slog logger for the chosen format; it writes to w.
+// logger builds the slog logger for the chosen format; it writes to w,
+// and to the run log once there is one.
 func (g *globalOptions) logger(w io.Writer) (*slog.Logger, error) {
+	h, err := g.stderrHandler(w, false)
+	if err != nil {
+		return nil, err
+	}
+	if g.runLog != nil {
+		h = teeHandler{h, g.runLog.handler()}
+	}
+	return slog.New(h), nil
+}
+
+// stderrHandler is the slog handler of stderr in the chosen format; all
+// of it (not only --quiet's errors) when everything is wanted.
+func (g *globalOptions) stderrHandler(w io.Writer, everything bool) (slog.Handler, error) {
 	level := slog.LevelInfo
-	if g.quiet {
+	if g.quiet && !everything {
 		level = slog.LevelError
 	}
 	o := &slog.HandlerOptions{Level: level}
 	switch g.logFormat {
 	case "text":
-		return slog.New(slog.NewTextHandler(w, o)), nil
+		return slog.NewTextHandler(w, o), nil
 	case "json":
-		return slog.New(slog.NewJSONHandler(w, o)), nil
+		return slog.NewJSONHandler(w, o), nil
 	}
 	return nil, &phase.ConfigError{Key: "--log-format", Msg: fmt.Sprintf("%q: must be text or json", g.logFormat)}
 }
 
+// openRunLog starts this run's log when cmd is a command that leaves one.
+func (g *globalOptions) openRunLog(cmd *cobra.Command, cfg phase.Config, dir string) error {
+	if !loggedCommands[cmd.Name()] || g.runLog != nil {
+		return nil
+	}
+	logsDir := cfg.LogsDir()
+	if !filepath.IsAbs(logsDir) {
+		logsDir = filepath.Join(dir, logsDir)
+	}
+	l, err := openRunLog(logsDir, cmd.Name(), g.args, g.selection(), cfg.Logs.Keep)
+	if err != nil {
+		return err
+	}
+	g.runLog = l
+	return nil
+}
+
 // newRootCmd builds the command tree.
-func newRootCmd() *cobra.Command {
-	g := &globalOptions{}
+func newRootCmd() *cobra.Command { return buildRootCmd(&globalOptions{}) }
+
+// buildRootCmd builds the command tree around g, which holds the global
+// flags and, after a run, its log.
+func buildRootCmd(g *globalOptions) *cobra.Command {
 	root := &cobra.Command{
 		Use:   "mailshift",
 		Short: "Migrate mailboxes to a new IMAP server in six checkpointed steps",
@@ -335,6 +372,12 @@ func (g *globalOptions) openProject(cmd *cobra.Command) (*phase.Project, func(),
 	if err != nil {
 		return nil, nil, err
 	}
+	if _, err := g.stderrHandler(io.Discard, false); err != nil {
+		return nil, nil, err
+	}
+	if err := g.openRunLog(cmd, cfg, dir); err != nil {
+		return nil, nil, err
+	}
 	log, err := g.logger(cmd.ErrOrStderr())
 	if err != nil {
 		return nil, nil, err
@@ -369,8 +412,12 @@ func (g *globalOptions) openProject(cmd *cobra.Command) (*phase.Project, func(),
 	if err != nil {
 		return nil, nil, err
 	}
-	prog := newProgress(cmd.ErrOrStderr(), g.quiet, log)
-	p := &phase.Project{Config: cfg, Users: rows, Store: store, Dir: dir, Backends: backends(cfg, dir), Progress: prog, Log: log}
+	prog := newProgressBars(cmd.ErrOrStderr(), g.quiet, log, g.logFormat != "json")
+	var progress phase.Progress = prog
+	if g.runLog != nil {
+		progress = loggedProgress{Progress: prog, l: g.runLog}
+	}
+	p := &phase.Project{Config: cfg, Users: rows, Store: store, Dir: dir, Backends: backends(cfg, dir), Progress: progress, Log: log}
 	return p, func() { prog.Close(); store.Close() }, nil
 }
 
