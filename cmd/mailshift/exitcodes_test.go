@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -244,4 +245,102 @@ func jsonLines(t *testing.T, s string) []map[string]any {
 		recs = append(recs, m)
 	}
 	return recs
+}
+
+// TestRunLog: every run of a step leaves a private JSON Lines log under
+// reports/logs with the run's start, each user's failure with its class,
+// the error and the summary, and no password; --log-format json makes
+// all of stderr JSON; logs.keep bounds how many stay; status leaves none;
+// the report names the latest.
+func TestRunLog(t *testing.T) {
+	p := newProject(t)
+	seed(t, p.src, "alice", "old-alice", corpus.Mailbox(81, 8, 2000))
+	cfg, _ := os.ReadFile(filepath.Join(p.dir, "mailshift.yaml"))
+	p.write("mailshift.yaml", string(cfg)+"logs:\n  keep: 3\n")
+	p.write("users.csv", "source_user,source_password,target_user,target_password,batch\n"+
+		"alice,env:E2E_ALICE_OLD,alice@new,env:E2E_ALICE_NEW,pilot\nbob,old-bob,bob@new,wrong-bob,wave1\n")
+	logsDir := filepath.Join(p.dir, "reports", "logs")
+
+	_, errOut := p.expect(exitPartial, "--log-format", "json", "collect")
+	recs := jsonLines(t, errOut)
+	if len(recs) == 0 {
+		t.Fatal("nothing on stderr")
+	}
+	last := recs[len(recs)-1]
+	if last["msg"] != "run finished" || last["exit_code"] != float64(exitPartial) || last["log"] == nil {
+		t.Errorf("stderr's last record should be the summary with the exit code and the log: %v", last)
+	}
+	if !slices.ContainsFunc(recs, func(r map[string]any) bool {
+		return r["level"] == "ERROR" && strings.Contains(fmt.Sprint(r["msg"]), "bob") && r["exit_code"] == float64(exitPartial)
+	}) {
+		t.Errorf("the error is not a JSON record on stderr: %s", errOut)
+	}
+
+	logs, _ := filepath.Glob(filepath.Join(logsDir, "*-collect.jsonl"))
+	if len(logs) != 1 {
+		t.Fatalf("run logs of collect: %v", logs)
+	}
+	if fi, err := os.Stat(logs[0]); err != nil || fi.Mode().Perm() != 0o600 {
+		t.Errorf("run log %v: mode %v", err, fi.Mode())
+	}
+	b, _ := os.ReadFile(logs[0])
+	for _, secret := range []string{"old-alice", "new-alice", "old-bob", "wrong-bob"} {
+		if bytes.Contains(b, []byte(secret)) {
+			t.Errorf("the run log holds the password %s", secret)
+		}
+	}
+	log := jsonLines(t, string(b))
+	if log[0]["msg"] != "run started" || log[0]["command"] != "collect" {
+		t.Errorf("first record: %v", log[0])
+	}
+	failed := slices.IndexFunc(log, func(r map[string]any) bool { return r["msg"] == "user failed" })
+	if failed < 0 || log[failed]["user"] != "bob" || log[failed]["class"] != "auth" || log[failed]["step"] != "collect" {
+		t.Errorf("bob's failure with its class: %v", log)
+	}
+	end := log[len(log)-1]
+	counts, _ := end["counts"].(map[string]any)
+	if end["msg"] != "run finished" || end["exit_code"] != float64(exitPartial) || counts["users"] != float64(2) || counts["users_failed"] != float64(1) {
+		t.Errorf("summary: %v", end)
+	}
+	if !slices.ContainsFunc(log, func(r map[string]any) bool { return r["msg"] == "run failed" && r["class"] == "partial" }) {
+		t.Errorf("no run failed record with its class: %v", log)
+	}
+	for _, r := range log {
+		if r["time"] == nil || r["level"] == nil || r["step"] != "collect" {
+			t.Errorf("a record without time, level or step: %v", r)
+		}
+	}
+
+	// status reads; it leaves no log. Steps do, and only the newest
+	// logs.keep stay.
+	p.expect(exitOK, "status")
+	if all, _ := filepath.Glob(filepath.Join(logsDir, "*.jsonl")); len(all) != 1 {
+		t.Errorf("status left a log: %v", all)
+	}
+	p.write("users.csv", "source_user,source_password,target_user,target_password,batch\n"+
+		"alice,env:E2E_ALICE_OLD,alice@new,env:E2E_ALICE_NEW,pilot\n")
+	p.expect(exitOK, "collect")
+	p.expect(exitOK, "approve", "--yes", "--by", "Jane Doe")
+	p.expect(exitOK, "bulk", "--skip-test")
+	p.expect(exitOK, "verify")
+	all, _ := filepath.Glob(filepath.Join(logsDir, "*.jsonl"))
+	if len(all) != 3 || !strings.HasSuffix(all[2], "-verify.jsonl") || !strings.HasSuffix(all[0], "-approve.jsonl") {
+		t.Errorf("logs.keep: 3 kept %v", all)
+	}
+	bulk := jsonLines(t, string(must1(os.ReadFile(all[1]))))
+	if end := bulk[len(bulk)-1]; end["exit_code"] != float64(0) || end["counts"].(map[string]any)["messages"] != float64(8) {
+		t.Errorf("bulk's summary: %v", end)
+	}
+
+	out, _ := p.expect(exitOK, "report")
+	if !strings.Contains(out, all[2]) {
+		t.Errorf("the report does not name the latest run log %s:\n%s", all[2], out)
+	}
+}
+
+func must1[T any](v T, err error) T {
+	if err != nil {
+		panic(err)
+	}
+	return v
 }
