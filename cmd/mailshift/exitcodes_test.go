@@ -225,6 +225,9 @@ func configErrors(t *testing.T, p *project, good string) {
 				if _, err := os.Stat(db); err == nil {
 					t.Errorf("%s: the state file was created: the mistake was not found before anything started", format)
 				}
+				if logs, _ := filepath.Glob(filepath.Join(p.dir, "reports", "logs", "*.jsonl")); len(logs) > 0 {
+					t.Errorf("%s: a run log was started: %v", format, logs)
+				}
 			}
 		})
 	}

@@ -375,13 +375,6 @@ func (g *globalOptions) openProject(cmd *cobra.Command) (*phase.Project, func(),
 	if _, err := g.stderrHandler(io.Discard, false); err != nil {
 		return nil, nil, err
 	}
-	if err := g.openRunLog(cmd, cfg, dir); err != nil {
-		return nil, nil, err
-	}
-	log, err := g.logger(cmd.ErrOrStderr())
-	if err != nil {
-		return nil, nil, err
-	}
 	usersFile := cfg.Users.File
 	if !filepath.IsAbs(usersFile) {
 		usersFile = filepath.Join(dir, usersFile)
@@ -397,6 +390,18 @@ func (g *globalOptions) openProject(cmd *cobra.Command) (*phase.Project, func(),
 	if err := backends(cfg, dir).ValidateUsers(rows); err != nil {
 		return nil, nil, newConfigSource(g.configFileUsed()).placeErr(err)
 	}
+	if len(rows) == 0 {
+		return nil, nil, &phase.ConfigError{Key: "users.file", Msg: fmt.Sprintf("%s lists no users", usersFile)}
+	}
+	// The configuration and the users file are sound: the run starts, and
+	// leaves its log from here on (a locked state file included).
+	if err := g.openRunLog(cmd, cfg, dir); err != nil {
+		return nil, nil, err
+	}
+	log, err := g.logger(cmd.ErrOrStderr())
+	if err != nil {
+		return nil, nil, err
+	}
 	for _, w := range warnings {
 		log.Warn(w)
 	}
@@ -404,9 +409,6 @@ func (g *globalOptions) openProject(cmd *cobra.Command) (*phase.Project, func(),
 		if w := users.ExposedSecretsWarning(f, plaintextSecretsIn(f)); w != "" {
 			log.Warn(w)
 		}
-	}
-	if len(rows) == 0 {
-		return nil, nil, &phase.ConfigError{Key: "users.file", Msg: fmt.Sprintf("%s lists no users", usersFile)}
 	}
 	store, err := state.Open(g.stateFile)
 	if err != nil {
