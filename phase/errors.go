@@ -111,7 +111,7 @@ func (e *partialError) Error() string {
 	var b strings.Builder
 	if len(e.failures) > 0 {
 		if len(e.waiting) == 0 && unreachable(e.failures) {
-			fmt.Fprintf(&b, "%s: no user got through to the servers; ", e.step)
+			fmt.Fprintf(&b, "%s: no user got through to the servers (each failed on the connection or its settings); ", e.step)
 		} else {
 			fmt.Fprintf(&b, "%s: ", e.step)
 		}

@@ -121,13 +121,15 @@ func exitCode(err error) int {
 const exitStatusHelp = `
 EXIT STATUS
   0    done, nothing failed
-  1    failed (connection, state, I/O)
+  1    failed: no user got through to the servers (every one failed on the
+       connection or its settings), or the state or disk failed
   2    usage or configuration error (the message says which key or row)
   3    out of order: no selected user has the step's prerequisites (not
        collected, not approved, plan changed, bulk not done, already cut
        over), or the project has not (no passed test for bulk)
-  4    finished, but some users or messages failed, or some users were left
-       out waiting for a prerequisite (see status / report)
+  4    finished, but some users or messages failed (one user's own failure,
+       such as a wrong password, or some users got through), or some users
+       were left out waiting for a prerequisite (see status / report)
   5    verification found differences
   10   the state file is locked by another run, corrupt, or from a newer version
   130  interrupted; progress so far is saved
