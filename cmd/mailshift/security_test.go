@@ -233,6 +233,10 @@ func TestSecretsNeverLeak(t *testing.T) {
 			t.Errorf("%s: %v", f, err)
 		}
 	}
+	// The run logs are among the files searched: every step left one.
+	if logs, _ := filepath.Glob(filepath.Join(p.dir, "reports", "logs", "*.jsonl")); len(logs) < 5 {
+		t.Errorf("run logs: %v", logs)
+	}
 	private(t, p, "users.csv", "mailshift.yaml")
 	noSecrets(t, p, o, secrets, "users.csv", "mailshift.yaml")
 	s.Close()
