@@ -206,6 +206,9 @@ func configErrors(t *testing.T, p *project, good string) {
 					var msgs []string
 					for _, r := range jsonLines(t, errOut) {
 						msgs = append(msgs, fmt.Sprint(r["msg"]))
+						if r["level"] == "ERROR" && (r["key"] == nil || r["exit_code"] != float64(exitUsage)) {
+							t.Errorf("the JSON error names no key or exit code: %v", r)
+						}
 					}
 					errOut = strings.Join(msgs, "\n")
 				}

@@ -69,7 +69,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	if err != nil {
 		if g.logFormat == "json" {
-			slog.New(slog.NewJSONHandler(stderr, nil)).Error(err.Error(), "exit_code", code, "class", errorClass(code, err))
+			slog.New(slog.NewJSONHandler(stderr, nil)).Error(err.Error(), errorAttrs(code, err)...)
 		} else {
 			fmt.Fprintln(stderr, "mailshift:", err)
 		}
@@ -134,3 +134,23 @@ EXIT STATUS
   10   the state file is locked by another run, corrupt, or from a newer version
   130  interrupted; progress so far is saved
 `
+
+// errorAttrs are the fields of the JSON record of the error a run ended
+// with: its exit code and class, and for a configuration mistake the key
+// and where it was made.
+func errorAttrs(code int, err error) []any {
+	attrs := []any{"exit_code", code, "class", errorClass(code, err)}
+	var placed *placedError
+	if errors.As(err, &placed) {
+		attrs = append(attrs, "where", placed.where)
+	}
+	var cfgErr *phase.ConfigError
+	var keyErr *endpoint.KeyError
+	switch {
+	case errors.As(err, &keyErr):
+		attrs = append(attrs, "key", keyErr.Key)
+	case errors.As(err, &cfgErr) && cfgErr.Key != "":
+		attrs = append(attrs, "key", cfgErr.Key)
+	}
+	return attrs
+}

@@ -86,6 +86,10 @@ func (g *globalOptions) openRunLog(cmd *cobra.Command, cfg phase.Config, dir str
 	if !loggedCommands[cmd.Name()] || g.runLog != nil {
 		return nil
 	}
+	// A dry run changes nothing anywhere, the project directory included.
+	if f := cmd.Flags().Lookup("dry-run"); f != nil && f.Value.String() == "true" {
+		return nil
+	}
 	logsDir := cfg.LogsDir()
 	if !filepath.IsAbs(logsDir) {
 		logsDir = filepath.Join(dir, logsDir)
