@@ -1,0 +1,40 @@
+package endpoint
+
+import (
+	"errors"
+	"testing"
+
+	"github.com/mailshift/mailshift/internal/users"
+)
+
+// TestValidateUsers: tls: none is refused before any connection when a
+// password would cross the network, naming the key that chose it.
+func TestValidateUsers(t *testing.T) {
+	local := Settings{URL: "imap://127.0.0.1:143", TLS: "none"}
+	cases := []struct {
+		name string
+		p    Pair
+		rows []users.Row
+		key  string // "" if fine
+	}{
+		{"loopback", Pair{Source: local, Target: Settings{URL: "imap://localhost:143?tls=none"}}, nil, ""},
+		{"remote target tls key", Pair{Source: local, Target: Settings{URL: "imap://mail.example.com", TLS: "none"}}, nil, "target.tls"},
+		{"remote source url query", Pair{Source: Settings{URL: "imap://mail.example.com:143?tls=none"}, Target: local}, nil, "source.url"},
+		{"allow_insecure", Pair{Source: Settings{URL: "imap://mail.example.com:143?tls=none"}, Target: local, AllowInsecure: true}, nil, ""},
+		{"remote host of a row", Pair{Source: local, Target: local}, []users.Row{{SourceUser: "a", SourceHost: "old.example.com"}}, "source.tls"},
+		{"starttls to a remote host", Pair{Source: Settings{URL: "imap://mail.example.com:143"}, Target: Settings{URL: "imaps://new.example.com"}}, nil, ""},
+		{"local files", Pair{Source: Settings{URL: "maildir:/data/%u"}, Target: local}, nil, ""},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			err := c.p.ValidateUsers(c.rows)
+			var ke *KeyError
+			switch {
+			case c.key == "" && err != nil:
+				t.Errorf("unexpected %v", err)
+			case c.key != "" && (!errors.As(err, &ke) || ke.Key != c.key):
+				t.Errorf("got %v, want a mistake of %s", err, c.key)
+			}
+		})
+	}
+}
