@@ -120,6 +120,9 @@ precedence.` + exitStatusHelp,
 			c.Long += "\n" + exitStatusHelp
 		}
 	}
+	root.AddCommand(newManCmd())
+	setVersionFlag(root)
+	registerCompletions(root, g)
 	return root
 }
 
