@@ -3,6 +3,7 @@ package main
 import (
 	"cmp"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"slices"
@@ -29,12 +30,11 @@ var logFormats = []string{
 	"json\tone JSON object per line",
 }
 
-// registerCompletions teaches the shell completions (`mailshift
-// completion bash|zsh|fish|powershell`) the values of the flags: the
-// report and log formats, and the users and batches of the project's
-// users file. Commands take no arguments, so nothing but flags is offered
-// after them.
-func registerCompletions(root *cobra.Command, g *globalOptions) {
+// addCompletion adds `mailshift completion bash|zsh|fish|powershell` and
+// teaches the completions the values of the flags: the report and log
+// formats, and the users and batches of the project's users file.
+// Commands take no arguments, so nothing but flags is offered after them.
+func addCompletion(root *cobra.Command, g *globalOptions) {
 	must := func(err error) {
 		if err != nil {
 			panic(fmt.Sprintf("shell completion: %v", err)) // a flag was renamed
@@ -45,6 +45,7 @@ func registerCompletions(root *cobra.Command, g *globalOptions) {
 	must(root.RegisterFlagCompletionFunc("batch", g.completeBatches))
 	must(root.MarkPersistentFlagFilename("config", "yaml", "yml"))
 	must(root.MarkPersistentFlagFilename("state", "db"))
+	root.AddCommand(newCompletionCmd())
 	visit(root, func(c *cobra.Command) {
 		if c != root && c.ValidArgsFunction == nil && len(c.ValidArgs) == 0 {
 			c.ValidArgsFunction = cobra.NoFileCompletions
@@ -59,6 +60,64 @@ func registerCompletions(root *cobra.Command, g *globalOptions) {
 			must(c.MarkFlagDirname("dir"))
 		}
 	})
+}
+
+// completionExample shows how to load the completions in each shell; the
+// release archives carry the same scripts in completions/.
+const completionExample = `  # bash: in this shell, or for every shell from now on
+  source <(mailshift completion bash)
+  mailshift completion bash > /etc/bash_completion.d/mailshift
+
+  # zsh, fish, PowerShell
+  mailshift completion zsh > "${fpath[1]}/_mailshift"
+  mailshift completion fish > ~/.config/fish/completions/mailshift.fish
+  mailshift completion powershell | Out-String | Invoke-Expression`
+
+// newCompletionCmd replaces cobra's default completion command, which
+// binds its output when it is made rather than when it runs.
+func newCompletionCmd() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "completion",
+		Short: "Write the shell completion script for bash, zsh, fish or PowerShell",
+		Long: `Writes the script that makes the shell complete mailshift's commands and
+flags, and the values of --format, --log-format, --batch and --users (the
+last two from the project's users file, read where --config points). The
+release archives carry the scripts in completions/.`,
+		Example: completionExample,
+		Args:    cobra.NoArgs,
+	}
+	var noDesc bool
+	cmd.PersistentFlags().BoolVar(&noDesc, "no-descriptions", false, "leave out the descriptions of the values offered")
+	for _, sh := range []struct {
+		name string
+		gen  func(root *cobra.Command, w io.Writer) error
+	}{
+		{"bash", func(root *cobra.Command, w io.Writer) error { return root.GenBashCompletionV2(w, !noDesc) }},
+		{"zsh", func(root *cobra.Command, w io.Writer) error {
+			if noDesc {
+				return root.GenZshCompletionNoDesc(w)
+			}
+			return root.GenZshCompletion(w)
+		}},
+		{"fish", func(root *cobra.Command, w io.Writer) error { return root.GenFishCompletion(w, !noDesc) }},
+		{"powershell", func(root *cobra.Command, w io.Writer) error {
+			if noDesc {
+				return root.GenPowerShellCompletion(w)
+			}
+			return root.GenPowerShellCompletionWithDesc(w)
+		}},
+	} {
+		cmd.AddCommand(&cobra.Command{
+			Use:               sh.name,
+			Short:             "Write the completion script for " + sh.name,
+			Args:              cobra.NoArgs,
+			ValidArgsFunction: cobra.NoFileCompletions,
+			RunE: func(c *cobra.Command, args []string) error {
+				return sh.gen(c.Root(), c.OutOrStdout())
+			},
+		})
+	}
+	return cmd
 }
 
 // fixedValues completes a flag from a fixed list ("value\tdescription").

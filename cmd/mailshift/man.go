@@ -43,7 +43,6 @@ func writeManPages(root *cobra.Command, dir string) error {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return fmt.Errorf("man pages: %w", err)
 	}
-	root.InitDefaultCompletionCmd()
 	visit(root, func(c *cobra.Command) { c.DisableAutoGenTag = true })
 	header := &doc.GenManHeader{
 		Section: "1",

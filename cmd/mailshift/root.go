@@ -122,7 +122,7 @@ precedence.` + exitStatusHelp,
 	}
 	root.AddCommand(newManCmd())
 	setVersionFlag(root)
-	registerCompletions(root, g)
+	addCompletion(root, g)
 	return root
 }
 
