@@ -102,8 +102,8 @@ is left out of the later steps until it is approved again.`,
   mailshift approve --show
 
   # record the approval of the whole plan, or of one wave
-  mailshift approve --yes --by "Jane Doe, IT"
-  mailshift approve --batch wave2 --yes --by "Jane Doe, IT"`,
+  mailshift approve --yes --by "Jane Doe" --role "IT manager, Example Corp"
+  mailshift approve --batch wave2 --yes --by "Jane Doe"`,
 		RunE: g.withProject(func(cmd *cobra.Command, p *phase.Project) error {
 			res, err := phase.Approve(cmd.Context(), p, phase.ApproveOptions{Selection: g.selection(), Show: o.show, Yes: o.yes, By: o.by, Role: o.role})
 			if res.Text == "" {

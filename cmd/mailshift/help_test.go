@@ -54,6 +54,9 @@ func TestEveryCommandHasExamples(t *testing.T) {
 // exampleCommands finds the mailshift command lines in one line of an
 // example: split at && and |, cut at redirections, words unquoted.
 func exampleCommands(line string) [][]string {
+	if i := strings.Index(line, " #"); i >= 0 { // a comment after the command
+		line = line[:i]
+	}
 	line = strings.TrimSpace(line)
 	if strings.HasPrefix(line, "#") {
 		return nil
