@@ -5,6 +5,8 @@
 #                and go test -race ./... (real-server tests included)
 #   make bench   runs the benchmarks and prints their figures
 #   make build   builds ./mailshift
+#   make release-check   checks .goreleaser.yaml and builds a snapshot
+#                release into dist/ (installs GoReleaser when missing)
 
 GO ?= go
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
@@ -92,8 +94,22 @@ bench: deps
 	$(GO) test -run '^$$' -bench . -benchtime 1x -timeout 60m ./...
 	$(GO) run ./cmd/mailshift-bench -scale $(BENCH_SCALE)
 
+# release-check checks .goreleaser.yaml, builds every release archive into
+# dist/ as a snapshot (nothing is published) and runs TestReleaseArchives on
+# them: binary, README, LICENSE, completions, man pages and SBOM in each. It
+# installs GoReleaser $(GORELEASER_VERSION) into $(GOBIN_DIR) when that one is
+# not there (newer ones need a newer Go); `make test` never does.
+GORELEASER_VERSION = 2.12.0
+GOBIN_DIR := $(or $(shell $(GO) env GOBIN),$(shell $(GO) env GOPATH)/bin)
+GORELEASER := $(GOBIN_DIR)/goreleaser
+
 release-check:
-	$(GO) run github.com/goreleaser/goreleaser/v2@v2.12.0 check
+	@$(GORELEASER) --version 2>/dev/null | grep -q 'v$(GORELEASER_VERSION)$$' || { \
+		echo "installing goreleaser v$(GORELEASER_VERSION) into $(GOBIN_DIR)"; \
+		$(GO) install github.com/goreleaser/goreleaser/v2@v$(GORELEASER_VERSION); }
+	$(GORELEASER) check
+	$(GORELEASER) release --snapshot --clean --skip=publish
+	MAILSHIFT_RELEASE_DIST=$(CURDIR)/dist $(GO) test -count=1 -run '^TestReleaseArchives$$' ./cmd/mailshift
 
 clean:
-	rm -f mailshift
+	rm -rf mailshift dist build

@@ -4,32 +4,11 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"runtime/debug"
 
 	"github.com/spf13/cobra"
 
 	"github.com/mailshift/mailshift/phase"
 )
-
-// version is stamped at release time with -X main.version=...
-var version = "dev"
-
-func newVersionCmd() *cobra.Command {
-	return &cobra.Command{
-		Use:   "version",
-		Short: "Print the version",
-		RunE: func(cmd *cobra.Command, args []string) error {
-			v := version
-			if v == "dev" {
-				if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" && bi.Main.Version != "(devel)" {
-					v = bi.Main.Version
-				}
-			}
-			fmt.Fprintln(cmd.OutOrStdout(), "mailshift", v)
-			return nil
-		},
-	}
-}
 
 type initOptions struct {
 	dir   string
@@ -44,6 +23,13 @@ func newInitCmd(g *globalOptions) *cobra.Command {
 		Long: `Writes a commented mailshift.yaml and an example users.csv into the
 project directory (default: the current one). Edit both, then run
 "mailshift collect". Existing files are never overwritten without --force.`,
+		Example: `  # start a project in a directory of its own; edit mailshift.yaml and
+  # users.csv there, then collect
+  mailshift init --dir acme-migration
+  cd acme-migration && mailshift collect
+
+  # write the templates again over edited ones
+  mailshift init --force`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			written, err := phase.Init(o.dir, o.force)
 			for _, w := range written {
@@ -70,6 +56,11 @@ server capabilities and quota in the state file. It finds problems before
 they bite: failed logins, messages over the target's size limit, folder
 names the target cannot hold, quota too small. It may be run again at any
 time; it does not void an approval unless the plan changed.`,
+		Example: `  mailshift collect
+
+  # one wave, or two users again after fixing their passwords
+  mailshift collect --batch wave1
+  mailshift collect --users alice@old.example,bob@old.example`,
 		RunE: g.withProject(func(cmd *cobra.Command, p *phase.Project) error {
 			res, err := phase.Collect(cmd.Context(), p, g.selection())
 			fmt.Fprintf(cmd.OutOrStdout(), "collected %d users: %d folders, %d messages, %s; %d problems (see `mailshift approve --show`)\n",
@@ -107,6 +98,12 @@ approved again. Approving one wave (--batch wave2) leaves the approval of
 the others as it is. A user whose row of the users file changes after its
 approval, and every user when the endpoints or the folder mapping change,
 is left out of the later steps until it is approved again.`,
+		Example: `  # read the scope of work (also in reports/scope-of-work.md)
+  mailshift approve --show
+
+  # record the approval of the whole plan, or of one wave
+  mailshift approve --yes --by "Jane Doe" --role "IT manager, Example Corp"
+  mailshift approve --batch wave2 --yes --by "Jane Doe"`,
 		RunE: g.withProject(func(cmd *cobra.Command, p *phase.Project) error {
 			res, err := phase.Approve(cmd.Context(), p, phase.ApproveOptions{Selection: g.selection(), Show: o.show, Yes: o.yes, By: o.by, Role: o.role})
 			if res.Text == "" {
@@ -142,6 +139,12 @@ message by message, measures the copy rate and extrapolates the bulk
 duration (reports/test.md). Bulk copy needs a passed test of the approved
 plan unless it is given --skip-test. --cleanup removes from the test users'
 targets what mailshift copied there and forgets it.`,
+		Example: `  # migrate and verify the configured test_users, estimate the bulk copy
+  mailshift test
+
+  # test with other users, then remove what the tests copied
+  mailshift test --users alice@old.example,bob@old.example
+  mailshift test --cleanup`,
 		RunE: g.withProject(func(cmd *cobra.Command, p *phase.Project) error {
 			res, err := phase.Test(cmd.Context(), p, phase.TestOptions{Users: g.users, Cleanup: o.cleanup})
 			out := cmd.OutOrStdout()
@@ -186,6 +189,16 @@ fetched but not yet stored is fetched again) and waits for the next one
 (` + "`status`" + ` shows "paused until ..."); --now ignores the windows.
 throttle.bandwidth, throttle.messages_per_second and throttle.max_connections
 keep it gentle on the live servers at any time.`,
+		Example: `  # what would be copied, changing nothing
+  mailshift bulk --dry-run --batch wave1
+
+  mailshift bulk --batch wave1
+
+  # from cron or CI: no progress bar, JSON log lines
+  mailshift bulk --quiet --log-format json
+
+  # one user now, outside throttle.windows
+  mailshift bulk --users carol@old.example --now`,
 		RunE: g.withProject(func(cmd *cobra.Command, p *phase.Project) error {
 			res, err := phase.Bulk(cmd.Context(), p, phase.BulkOptions{Selection: g.selection(), SkipTest: o.skipTest, Now: o.now, DryRun: o.dryRun})
 			if o.dryRun {
@@ -231,6 +244,14 @@ under mirror (with --force when they held messages).
 --follow keeps syncing until Ctrl-C: a pass every sync.interval, and at once
 when a user's INBOX changes (IDLE), logging each user's lag (the age of the
 oldest change that may not be on the target yet).`,
+		Example: `  mailshift sync
+  mailshift sync --dry-run --batch wave1
+
+  # keep syncing until Ctrl-C, logging each user's lag
+  mailshift sync --follow --batch wave1
+
+  # mail that reached the old server after the switch
+  mailshift sync --post-cutover --users alice@old.example`,
 		RunE: g.withProject(func(cmd *cobra.Command, p *phase.Project) error {
 			res, err := phase.Sync(cmd.Context(), p, phase.SyncOptions{Selection: g.selection(), PostCutover: o.postCutover, Force: o.force, Follow: o.follow, DryRun: o.dryRun})
 			if o.dryRun {
@@ -265,6 +286,10 @@ the cutover report with the final delta and the window goes to
 reports/cutover.md. Users not approved under an unchanged plan or whose bulk
 copy has not finished are left out and named (exit 4; exit 3 when none can
 run). Exit 5 if verification finds differences.`,
+		Example: `  # what the final sync would do, changing nothing
+  mailshift cutover --dry-run --batch wave1
+
+  mailshift cutover --yes --batch wave1`,
 		RunE: g.withProject(func(cmd *cobra.Command, p *phase.Project) error {
 			res, err := phase.Cutover(cmd.Context(), p, phase.CutoverOptions{Selection: g.selection(), Yes: o.yes, DryRun: o.dryRun})
 			if o.dryRun {
@@ -311,6 +336,11 @@ messages copied and failed, the last error, and what the user waits for
 before its next step (not collected, collect failed, not approved, plan
 changed for this user, bulk not finished, cut over). --json prints a
 stable machine-readable form.`,
+		Example: `  mailshift status
+  mailshift status --batch wave2
+
+  # the users not cut over yet, for a script
+  mailshift status --json | jq -r '.users[] | select(.stage != "cut-over") | .source_user'`,
 		RunE: g.withProject(func(cmd *cobra.Command, p *phase.Project) error {
 			rep, err := phase.Status(p, g.selection())
 			if err != nil {
@@ -339,6 +369,11 @@ func newVerifyCmd(g *globalOptions) *cobra.Command {
 		Long: `Compares the selected users' source and target: per folder the counts, per
 message the size, content hash, flags and internal date. It changes
 nothing. Exit 5 if it finds differences.`,
+		Example: `  mailshift verify
+  mailshift verify --users alice@old.example
+
+  # the differences for a script (exit 5 when there are some)
+  mailshift verify --batch wave1 --json > verify-wave1.json`,
 		RunE: g.withProject(func(cmd *cobra.Command, p *phase.Project) error {
 			res, err := phase.Verify(cmd.Context(), p, g.selection())
 			if o.json {
@@ -372,6 +407,9 @@ func newReportCmd(g *globalOptions) *cobra.Command {
 		Long: `Renders where every user stands, the problems collect found and every
 message that could not be copied, with the reason. --format json is a
 stable machine-readable interface.`,
+		Example: `  mailshift report --format html -o reports/migration.html
+  mailshift report --format csv --batch wave1 > wave1.csv
+  mailshift report --format json --users alice@old.example`,
 		RunE: g.withProject(func(cmd *cobra.Command, p *phase.Project) error {
 			rep, err := phase.BuildReport(p, g.selection())
 			if err != nil {

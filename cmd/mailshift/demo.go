@@ -34,6 +34,11 @@ for a few users, and runs collect, approve, test, bulk, sync and cutover
 against them, printing what each step did and where the state file and the
 reports are. It needs nothing installed and touches nothing outside its
 project directory (a new temporary one unless --dir is given).`,
+		Example: `  mailshift demo
+
+  # more and bigger mailboxes, in a directory to look around afterwards
+  mailshift demo --dir /tmp/mailshift-demo --mailboxes 10 --messages 2000
+  cd /tmp/mailshift-demo && mailshift status && mailshift report --format html -o report.html`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			log, err := g.logger(cmd.ErrOrStderr())
 			if err != nil {

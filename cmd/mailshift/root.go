@@ -162,6 +162,9 @@ precedence.` + exitStatusHelp,
 			c.Long += "\n" + exitStatusHelp
 		}
 	}
+	root.AddCommand(newManCmd())
+	setVersionFlag(root)
+	addCompletion(root, g)
 	return root
 }
 
