@@ -51,7 +51,8 @@ type CutoverResult struct {
 // message, records the users that verified clean as cut over, and writes the
 // cutover report. Users already cut over are left alone.
 func Cutover(ctx context.Context, p *Project, opts CutoverOptions) (CutoverResult, error) {
-	res := CutoverResult{Failed: []UserFailure{}, AlreadyDone: []string{}, Waiting: []UserFailure{}, Planned: []UserFolderPlan{}}
+	res := CutoverResult{Failed: []UserFailure{}, AlreadyDone: []string{}, Waiting: []UserFailure{}, Planned: []UserFolderPlan{}, Users: []UserCutover{},
+		Verify: VerifyResult{Failed: []UserFailure{}, Waiting: []UserFailure{}, List: []Difference{}}}
 	if !opts.Yes && !opts.DryRun {
 		return res, &ConfigError{"--yes", "cutover marks users as switched to the new server and plain sync will refuse them afterwards; run `mailshift cutover --yes` to go ahead"}
 	}
@@ -190,6 +191,21 @@ func renderCutover(p *Project, res CutoverResult) string {
 		}
 	}
 	w("\nVerified %d messages in %d folders; %d messages on the target have no source message (new mail delivered to the target).\n", res.Verify.Messages, res.Verify.Folders, res.Verify.Extra)
+	if res.Verify.Differences > 0 {
+		w("\nUsers with differences are not cut over. Run `mailshift repair --dry-run %s` to see what repair would do, `mailshift repair %[1]s` to do it, then `mailshift cutover --yes %[1]s` again.\n", usersFlag(res.Users))
+	}
 	b.WriteString(renderDifferences(res.Verify))
 	return b.String()
+}
+
+// usersFlag names on a command line the users of a cutover that did not
+// verify clean.
+func usersFlag(us []UserCutover) string {
+	var names []string
+	for _, u := range us {
+		if !u.Verified {
+			names = append(names, u.User)
+		}
+	}
+	return "--users " + strings.Join(names, ",")
 }

@@ -385,7 +385,7 @@ nothing. Exit 5 if it finds differences.`,
 			fmt.Fprintf(cmd.OutOrStdout(), "verified %d users, %d folders, %d messages: %d differences, %d messages only on the target\n",
 				res.Users, res.Folders, res.Messages, res.Differences, res.Extra)
 			for _, d := range res.List {
-				fmt.Fprintf(cmd.OutOrStdout(), "  %s %s %s: %s\n", d.User, d.Folder, d.Key, d.What)
+				fmt.Fprintf(cmd.OutOrStdout(), "  %s\n", d)
 			}
 			return err
 		}),
