@@ -27,10 +27,10 @@ import (
 // does about it.
 type Difference struct {
 	User    string `json:"user"`
-	Folder  string `json:"folder"`  // the source folder
-	Subject string `json:"subject"` // "" when the message has none or it could not be read
-	Date    string `json:"date"`    // the Date header, RFC 3339 when it parses, "" if none
-	Size    int64  `json:"size"`    // bytes
+	Folder  string `json:"folder"`        // the source folder
+	Subject string `json:"subject"`       // "" when the message has none or it could not be read
+	Date    string `json:"date"`          // the Date header, RFC 3339 when it parses, "" if none
+	Size    int64  `json:"size"`          // bytes
 	Key     string `json:"key,omitempty"` // source message key
 	Kind    string `json:"kind"`          // one of the Diff* kinds
 	What    string `json:"what"`
