@@ -181,6 +181,7 @@ type userCheck struct {
 	all     []Difference                          // every difference, with keepAll
 	pending []Difference                          // the current folder's, until named
 	targets map[string]map[uint32]mailbox.Message // target folders listed so far
+	listed  []mailbox.Message                     // the current folder's source messages
 	seen    map[string]bool                       // target folders checked for messages only there
 	claimed map[string]map[uint32]bool            // by target folder, the UIDs the user's pairs claim
 	settle  map[string]uint32                     // by target folder, the lowest UID unsettled copies may have
@@ -236,6 +237,7 @@ func (c *userCheck) folder(ctx context.Context, e mapping.Entry) error {
 	if err != nil {
 		return fmt.Errorf("source folder %q: %w", e.Source, err)
 	}
+	c.listed = smsgs
 	pairs, err := s.p.Store.Pairs(s.row.SourceUser, e.Source)
 	if err != nil {
 		return stopUser(err)
@@ -414,12 +416,12 @@ func (c *userCheck) loadClaims() error {
 // messages only there), as far as they will be listed, and moves them to
 // the result.
 func (c *userCheck) name(ctx context.Context, e mapping.Entry) {
-	defer func() { c.pending = c.pending[:0] }()
+	defer func() { c.pending, c.listed = c.pending[:0], nil }()
 	room := maxListed - len(c.res.List)
 	if room > len(c.pending) {
 		room = len(c.pending)
 	}
-	var fromSource []mailbox.Message
+	var fromSource []string
 	var fromTarget []mailbox.Message
 	for _, d := range c.pending[:room] {
 		switch {
@@ -429,7 +431,7 @@ func (c *userCheck) name(ctx context.Context, e mapping.Entry) {
 				fromTarget = append(fromTarget, t)
 			}
 		case d.Key != "":
-			fromSource = append(fromSource, mailbox.Message{Key: d.Key})
+			fromSource = append(fromSource, d.Key)
 		}
 	}
 	srcHeads := c.sourceHeaders(ctx, e, fromSource)
@@ -466,26 +468,22 @@ func (c *userCheck) name(ctx context.Context, e mapping.Entry) {
 
 // sourceHeaders reads the headers of the source messages with the given
 // keys. A message that cannot be read is left unnamed.
-func (c *userCheck) sourceHeaders(ctx context.Context, e mapping.Entry, keys []mailbox.Message) map[string]header {
+func (c *userCheck) sourceHeaders(ctx context.Context, e mapping.Entry, keys []string) map[string]header {
 	out := map[string]header{}
 	if len(keys) == 0 {
 		return out
 	}
-	_, msgs, err := c.s.src.Messages(ctx, e.Source)
-	if err != nil {
-		return out
-	}
 	want := map[string]bool{}
 	for _, k := range keys {
-		want[k.Key] = true
+		want[k] = true
 	}
 	var fetch []mailbox.Message
-	for _, m := range msgs {
+	for _, m := range c.listed {
 		if want[m.Key] {
 			fetch = append(fetch, m)
 		}
 	}
-	err = c.s.src.Fetch(ctx, e.Source, fetch, func(m mailbox.Message, b mailbox.Body) error {
+	err := c.s.src.Fetch(ctx, e.Source, fetch, func(m mailbox.Message, b mailbox.Body) error {
 		out[m.Key] = firstHeader(b)
 		_, err := io.Copy(io.Discard, b)
 		return err
