@@ -164,10 +164,16 @@ func (s *session) check(ctx context.Context, all bool) (*userCheck, error) {
 			c.diff(Difference{Folder: e.Source, Kind: DiffFolder, What: fmt.Sprintf("folder could not be read: %v", err)})
 			err = nil
 		}
-		c.name(ctx, e)
 		if err != nil {
+			// The link or the state failed: what this folder found so
+			// far is kept, unnamed.
+			c.res.List = append(c.res.List, c.pending[:min(len(c.pending), maxListed-len(c.res.List))]...)
+			if c.keepAll {
+				c.all = append(c.all, c.pending...)
+			}
 			return c, err
 		}
+		c.name(ctx, e)
 	}
 	return c, nil
 }
