@@ -279,7 +279,7 @@ func (w *repairWork) before(ctx context.Context, s *session, n *RepairCounts) er
 	if err := p.Store.PutPairs(done); err != nil {
 		return stopUser(err)
 	}
-	for _, folder := range sortedKeys(w.wrong) {
+	for _, folder := range foldersOf(w.wrong) {
 		removed, err := expunge(ctx, s.dst, folder, w.wrong[folder])
 		n.Removed += removed
 		if err != nil {
@@ -316,7 +316,7 @@ func (w *repairWork) after(ctx context.Context, p *Project, r users.Row, n *Repa
 		return err
 	}
 	defer dst.Close()
-	for _, folder := range sortedKeys(w.extra) {
+	for _, folder := range foldersOf(w.extra) {
 		var uids []uint32
 		for _, uid := range w.extra[folder] {
 			if !claimed[folder][uid] {
@@ -375,7 +375,8 @@ func (p *Project) listInFull(user string, folders map[string]bool) error {
 	return nil
 }
 
-func sortedKeys[V any](m map[string]V) []string {
+// foldersOf is the folders of m, sorted.
+func foldersOf(m map[string][]uint32) []string {
 	out := make([]string, 0, len(m))
 	for k := range m {
 		out = append(out, k)
