@@ -21,6 +21,10 @@ type RepairOptions struct {
 	DryRun bool
 	// Force removes messages from a target folder beyond sync.max_delete.
 	Force bool
+	// RemoveExtra removes, under sync.deletions mirror, target messages
+	// that no copy claims. They may be mail delivered to the target after
+	// MX was switched: never without being asked.
+	RemoveExtra bool
 }
 
 // RepairCounts are what a repair did.
@@ -151,7 +155,7 @@ func (p *Project) repairUser(ctx context.Context, r users.Row, opts RepairOption
 	if err != nil {
 		return ur, err
 	}
-	c, err := s.check(ctx, true)
+	c, err := s.check(ctx, true, opts.RemoveExtra)
 	ur.found = c.res
 	if err != nil || opts.DryRun || len(c.all) == 0 {
 		s.Close()
@@ -177,7 +181,7 @@ func (p *Project) repairUser(ctx context.Context, r users.Row, opts RepairOption
 	if err := w.after(ctx, p, r, &ur.counts); err != nil {
 		return ur, err
 	}
-	ur.left, err = p.verifyUser(ctx, r)
+	ur.left, err = p.verifyUserExtras(ctx, r, opts.RemoveExtra)
 	if err != nil {
 		return ur, fmt.Errorf("verification after repair: %w", err)
 	}

@@ -54,7 +54,7 @@ const (
 	DiffFlags     = "flags"
 	DiffDate      = "date"
 	DiffContent   = "content"
-	DiffExtra     = "extra"  // on the target only, no copy claims it (counted under sync.deletions mirror)
+	DiffExtra     = "extra"  // on the target only, no copy claims it (a difference for repair --remove-extra)
 	DiffFolder    = "folder" // the source folder could not be read
 )
 
@@ -137,20 +137,29 @@ func verifyUsers(ctx context.Context, p *Project, rows []users.Row) (VerifyResul
 // content hash. A source folder that cannot be read is one difference,
 // and the user's other folders are checked.
 func (p *Project) verifyUser(ctx context.Context, r users.Row) (VerifyResult, error) {
+	return p.verifyUserExtras(ctx, r, false)
+}
+
+// verifyUserExtras is verifyUser, counting messages only on the target as
+// differences with extras (under sync.deletions mirror).
+func (p *Project) verifyUserExtras(ctx context.Context, r users.Row, extras bool) (VerifyResult, error) {
 	s, err := p.openSession(ctx, r)
 	if err != nil {
 		return VerifyResult{}, err
 	}
 	defer s.Close()
-	c, err := s.check(ctx, false)
+	c, err := s.check(ctx, false, extras)
 	return c.res, err
 }
 
 // check verifies the session's user. With all, every difference is kept
 // in the check's all (repair works through them), not only the listed.
-func (s *session) check(ctx context.Context, all bool) (*userCheck, error) {
+// Messages only on the target (mail delivered there once MX points at it,
+// for one) are counted, and are differences only with extras, under
+// sync.deletions mirror: when repair was asked to remove them.
+func (s *session) check(ctx context.Context, all, extras bool) (*userCheck, error) {
 	c := &userCheck{
-		s: s, keepAll: all, mirror: s.p.Config.Sync.Deletions == "mirror",
+		s: s, keepAll: all, mirror: s.p.Config.Sync.Deletions == "mirror", extras: extras && s.p.Config.Sync.Deletions == "mirror",
 		targets: map[string]map[uint32]mailbox.Message{}, seen: map[string]bool{},
 		res: VerifyResult{List: []Difference{}, Failed: []UserFailure{}, Waiting: []UserFailure{}},
 	}
@@ -182,7 +191,8 @@ func (s *session) check(ctx context.Context, all bool) (*userCheck, error) {
 type userCheck struct {
 	s       *session
 	res     VerifyResult
-	mirror  bool // sync.deletions mirror: messages only on the target are differences
+	mirror  bool // sync.deletions mirror: repair removes wrong copies
+	extras  bool // messages only on the target are differences (repair --remove-extra, mirror)
 	keepAll bool
 	all     []Difference                          // every difference, with keepAll
 	pending []Difference                          // the current folder's, until named
@@ -356,9 +366,8 @@ func (c *userCheck) content(ctx context.Context, e mapping.Entry, folder string,
 }
 
 // extra finds the messages of the folder's target folder that no pair of
-// the user claims (mail delivered to the target, for instance). Under
-// sync.deletions mirror each one is a difference, which repair removes;
-// otherwise they are only counted. A target folder that two source
+// the user claims (mail delivered to the target, for instance). They are
+// counted; with c.extras each is also a difference, which repair removes. A target folder that two source
 // folders share is looked at once.
 func (c *userCheck) extra(ctx context.Context, e mapping.Entry) error {
 	if c.seen[e.Target] {
@@ -381,7 +390,7 @@ func (c *userCheck) extra(ctx context.Context, e mapping.Entry) error {
 	slices.Sort(uids)
 	for _, uid := range uids {
 		c.res.Extra++
-		if c.mirror {
+		if c.extras {
 			c.diff(Difference{Folder: e.Source, Kind: DiffExtra, Size: tm[uid].Size, TargetFolder: e.Target, TargetUID: uid,
 				What: fmt.Sprintf("only on the target (%q uid %d): no source message", e.Target, uid)})
 		}

@@ -12,12 +12,14 @@ import (
 type repairOptions struct {
 	dryRun bool
 	force  bool
+	extra  bool
 	json   bool
 }
 
 func (o *repairOptions) addFlags(cmd *cobra.Command) {
 	cmd.Flags().BoolVar(&o.dryRun, "dry-run", false, "list what repair would do and change nothing")
 	cmd.Flags().BoolVar(&o.force, "force", false, "remove messages beyond sync.max_delete of a target folder")
+	cmd.Flags().BoolVar(&o.extra, "remove-extra", false, "under sync.deletions: mirror, also remove target messages no copy claims (mail delivered to the target is one of them)")
 	cmd.Flags().BoolVar(&o.json, "json", false, "machine-readable output")
 }
 
@@ -31,9 +33,10 @@ makes each target match its source: copies again what is missing or gone
 from the target, or whose size, internal date or content differs (under
 sync.deletions: mirror removing the wrong copy); settles copies a crash left
 unfinished; tries messages the target refused again; sets flags that differ
-to the source's; and under sync.deletions: mirror removes target messages
-that no copy claims (never more than sync.max_delete percent of a folder
-without --force). Then it verifies again and reports what it did and what
+to the source's; and with --remove-extra under sync.deletions: mirror
+removes target messages that no copy claims (never more than
+sync.max_delete percent of a folder without --force). Without it they are
+only counted, by verify too: they may be mail delivered to the target. Then it verifies again and reports what it did and what
 is left. Each difference is named by its folder, subject, date and size,
 with what repair does about it.
 
@@ -43,7 +46,7 @@ leaves users cut over alone; the others are named with what they need first.
 the state. Exit 0 when every repaired user verifies clean, 5 when
 differences are left (or, with --dry-run, found), 4 when some users failed.`,
 		RunE: g.withProject(func(cmd *cobra.Command, p *phase.Project) error {
-			return runRepair(cmd, p, phase.RepairOptions{Selection: g.selection(), DryRun: o.dryRun, Force: o.force}, o.json)
+			return runRepair(cmd, p, phase.RepairOptions{Selection: g.selection(), DryRun: o.dryRun, Force: o.force, RemoveExtra: o.extra}, o.json)
 		}),
 	}
 	o.addFlags(cmd)
