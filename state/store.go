@@ -44,7 +44,9 @@ var errLockHeld = errors.New("lock held")
 type Store struct {
 	db   *sql.DB
 	path string
-	lock *os.File // nil for in-memory stores
+	lock *os.File // nil for in-memory stores and readers
+
+	readOnly bool // opened by OpenReader
 
 	putPair     *sql.Stmt
 	putOutcome  *sql.Stmt
@@ -81,29 +83,38 @@ func migrations() ([]migration, error) {
 	return ms, nil
 }
 
-// Open opens the state file at path, creating it (mode 0600) if it does not
-// exist, and brings its schema up to date. It holds an exclusive lock on
-// path+".lock" until Close; while another run holds it, Open fails with an
-// error wrapping ErrLocked. A file that is not a mailshift state or is
-// damaged yields ErrCorrupt and is left as it is; a file written by a newer
-// mailshift yields ErrNewerVersion.
-func Open(path string) (*Store, error) {
+// Open opens the state file at path for writing, creating it (mode 0600)
+// if it does not exist, and brings its schema up to date. It is OpenAs
+// for a run that does not say its command.
+func Open(path string) (*Store, error) { return OpenAs(path, "") }
+
+// OpenAs opens the state file at path for writing, for the run of
+// command (e.g. "mailshift bulk --batch wave1"; never a secret), creating
+// it (mode 0600) if it does not exist, and brings its schema up to date.
+// It holds the writers' lock, an exclusive lock on path+".lock", until
+// Close, and records there the command, its pid, host and start time;
+// while another writer holds it, OpenAs fails with an error wrapping
+// ErrLocked that names that run. Readers (OpenReader) neither take nor
+// heed the lock. A file that is not a mailshift state or is damaged yields
+// ErrCorrupt and is left as it is; a file written by a newer mailshift
+// yields ErrNewerVersion.
+func OpenAs(path, command string) (*Store, error) {
 	lock, err := os.OpenFile(path+".lock", os.O_RDWR|os.O_CREATE, 0o600)
 	if err != nil {
 		return nil, fmt.Errorf("open state lock: %w", err)
 	}
 	if err := lockFile(lock); err != nil {
-		lock.Close()
 		if errors.Is(err, errLockHeld) {
-			return nil, &fileError{kind: ErrLocked, msg: fmt.Sprintf(
-				"state file %s: another mailshift run is using it; wait for that run to finish, or stop it, and try again", path)}
+			h, ok := readHolder(string(readLock(lock)))
+			lock.Close()
+			return nil, &fileError{kind: ErrLocked, msg: lockedMessage(path, h, ok)}
 		}
+		lock.Close()
 		return nil, fmt.Errorf("lock state file %s: %w", path, err)
 	}
-	mark := make([]byte, 128)
-	n, _ := lock.ReadAt(mark, 0)
-	kept := n > 0
-	s, err := openLocked(path, kept, cleanSince(path, string(mark[:n])))
+	mark := readLock(lock)
+	kept := len(mark) > 0
+	s, err := openLocked(path, kept, cleanSince(path, string(mark)))
 	if err != nil {
 		unlockFile(lock)
 		lock.Close()
@@ -111,17 +122,30 @@ func Open(path string) (*Store, error) {
 	}
 	// From now on an empty file at path is a truncated state, not a new
 	// one; and the stamp of a clean close, if there was one, is used up.
-	// At worst (write failed) that goes unnoticed.
-	lock.WriteAt([]byte(stateMarker), 0)
-	lock.Truncate(int64(len(stateMarker)))
+	// The run holding the lock is named for a second writer. At worst
+	// (write failed) that goes unnoticed.
+	writeLock(lock, stateMarker+newHolder(command).line())
 	s.lock = lock
 	return s, nil
+}
+
+// readLock reads the start of the lock file's content.
+func readLock(lock *os.File) []byte {
+	b := make([]byte, 4096)
+	n, _ := lock.ReadAt(b, 0)
+	return b[:n]
+}
+
+// writeLock replaces the lock file's content with content.
+func writeLock(lock *os.File, content string) {
+	lock.WriteAt([]byte(content), 0)
+	lock.Truncate(int64(len(content)))
 }
 
 // stateMarker is what the lock file holds once a state was opened at its
 // path. An empty state file beside a marked lock file was truncated. After
 // a clean Close a second line follows: the stamp of the file as it was left
-// (see cleanStamp).
+// (see cleanStamp); while a writer runs, the line naming it (see Holder).
 const stateMarker = "mailshift state\n"
 
 // cleanStamp describes the state file at path as a clean Close leaves it:
@@ -518,11 +542,11 @@ func (s *Store) Close() error {
 		s.closeStmts()
 		s.closeErr = s.db.Close()
 		if s.lock != nil {
+			content := stateMarker
 			if s.closeErr == nil {
-				if stamp := cleanStamp(s.path); stamp != "" {
-					s.lock.WriteAt([]byte(stateMarker+stamp), 0)
-				}
+				content += cleanStamp(s.path)
 			}
+			writeLock(s.lock, content)
 			unlockFile(s.lock)
 			if err := s.lock.Close(); err != nil && s.closeErr == nil {
 				s.closeErr = err

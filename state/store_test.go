@@ -984,8 +984,8 @@ func TestOpenLockedInProcess(t *testing.T) {
 	if !errors.Is(err, ErrLocked) {
 		t.Fatalf("second Open: %v, want ErrLocked", err)
 	}
-	if msg := err.Error(); !strings.Contains(msg, path) || !strings.Contains(msg, "another mailshift run is using it") {
-		t.Errorf("ErrLocked message %q does not name the file and the reason", msg)
+	if msg := err.Error(); !strings.Contains(msg, path) || !strings.Contains(msg, fmt.Sprintf("pid %d", os.Getpid())) {
+		t.Errorf("ErrLocked message %q does not name the file and the run holding it", msg)
 	}
 	// The failed Open did not disturb the first store.
 	if err := s.PutUser("alice", "alice", ""); err != nil {

@@ -1,0 +1,119 @@
+package state
+
+import (
+	"database/sql"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+)
+
+// readerParams are the connection settings of a reader: the file is opened
+// read-only and the connection refuses writes, so that nothing a reader
+// does can change the state, its clean-close stamp or its lock file. In
+// WAL mode a reader sees every transaction committed before each of its
+// queries and never waits for the writer.
+const readerParams = "mode=ro&_pragma=query_only(1)&_pragma=busy_timeout(5000)"
+
+// OpenReader opens the state file at path for reading only, whether or not
+// a writer (OpenAs) runs: it neither takes nor heeds the writers' lock and
+// never writes the file, its write-ahead log's content or the lock file.
+// Each query sees what the writer has committed so far. A Store opened so
+// fails every write.
+//
+// A file that is missing, empty or of an older schema is first brought up
+// to date through a short writer's opening when no writer runs (so a new
+// project's first `status` works as before); while a writer runs it is
+// already up to date, or that writer is an older mailshift and OpenReader
+// fails with ErrLocked. A file that is not a mailshift state yields
+// ErrCorrupt, one from a newer mailshift ErrNewerVersion. Its pages are not
+// read one by one (writers do that at their opening): a damage a reader
+// meets is an error of the query that meets it.
+func OpenReader(path string) (*Store, error) {
+	ms, err := migrations()
+	if err != nil {
+		return nil, err
+	}
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		return nil, fmt.Errorf("open state file %s: %w", path, err)
+	}
+	for attempt := 0; ; attempt++ {
+		current, err := readerCheck(path, abs, ms)
+		if err != nil {
+			return nil, err
+		}
+		if current {
+			break
+		}
+		if attempt > 0 {
+			return nil, fmt.Errorf("state file %s: its schema is still not up to date after migrating it", path)
+		}
+		w, err := Open(path)
+		if err != nil {
+			return nil, err
+		}
+		if err := w.Close(); err != nil {
+			return nil, err
+		}
+	}
+	db, err := sql.Open("sqlite", fileDSN(abs, readerParams))
+	if err != nil {
+		return nil, fmt.Errorf("open state file %s: %w", path, err)
+	}
+	db.SetMaxOpenConns(1)
+	db.SetMaxIdleConns(1)
+	db.SetConnMaxLifetime(0)
+	db.SetConnMaxIdleTime(0)
+	s := &Store{db: db, path: path, readOnly: true}
+	if err := s.prepare(); err != nil {
+		s.closeStmts()
+		db.Close()
+		return nil, dbError(path, "open for reading", err)
+	}
+	return s, nil
+}
+
+// readerCheck looks at the file at path (absolute: abs) without creating
+// or changing anything, and tells whether it is a mailshift state with
+// every migration of ms applied. Missing or empty, it is not current.
+func readerCheck(path, abs string, ms []migration) (current bool, err error) {
+	fi, err := os.Stat(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("open state file %s: %w", path, err)
+	}
+	if fi.Size() == 0 {
+		return false, nil // a fresh one, or a truncated one: the writer's opening tells
+	}
+	lock, _ := os.ReadFile(path + ".lock")
+	if _, err := checkHeader(path, len(lock) > 0); err != nil {
+		return false, err
+	}
+	db, err := sql.Open("sqlite", fileDSN(abs, readerParams))
+	if err != nil {
+		return false, fmt.Errorf("open state file %s: %w", path, err)
+	}
+	defer db.Close()
+	db.SetMaxOpenConns(1)
+	if err := checkDatabase(db, path, ms, false); err != nil {
+		return false, err
+	}
+	var hasMigrations int
+	if err := db.QueryRow(`SELECT count(*) FROM sqlite_schema WHERE type = 'table' AND name = 'migrations'`).Scan(&hasMigrations); err != nil {
+		return false, dbError(path, "check", err)
+	}
+	if hasMigrations == 0 {
+		return false, nil
+	}
+	applied, err := appliedMigrations(db)
+	if err != nil {
+		return false, dbError(path, "check", err)
+	}
+	return len(applied) == len(ms), nil
+}
+
+// ReadOnly tells whether the store was opened by OpenReader.
+func (s *Store) ReadOnly() bool { return s.readOnly }
