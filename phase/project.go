@@ -155,6 +155,19 @@ func (p *Project) syncUsers() error {
 	return nil
 }
 
+// stateUser is r's record in the state as a step would see it after
+// syncUsers, without writing: the users file's target user and batch
+// over what the state holds, a fresh record if it holds none. Readers
+// (status, report, verify) use it; they must not write the state.
+func (p *Project) stateUser(r users.Row) (state.User, error) {
+	u, err := p.Store.User(r.SourceUser)
+	if err != nil && !errors.Is(err, state.ErrNotFound) {
+		return state.User{}, err
+	}
+	u.SourceUser, u.TargetUser, u.Batch = r.SourceUser, r.TargetUser, r.Batch
+	return u, nil
+}
+
 // openSource opens a user's source mailbox through the project's backends.
 func (p *Project) openSource(ctx context.Context, r users.Row) (source.Source, error) {
 	if p.Backends == nil {

@@ -113,9 +113,6 @@ func Status(p *Project, sel Selection) (StatusReport, error) {
 	if err != nil {
 		return StatusReport{}, err
 	}
-	if err := p.syncUsers(); err != nil {
-		return StatusReport{}, err
-	}
 	rep := StatusReport{SchemaVersion: SchemaVersion, PlanHash: p.PlanHash(), Approvals: []ApprovalStatus{}, Users: []UserStatus{}}
 	removed, err := p.removedUsers()
 	if err != nil {
@@ -140,7 +137,7 @@ func Status(p *Project, sel Selection) (StatusReport, error) {
 		rep.Estimate = &est
 	}
 	for _, r := range rows {
-		u, err := p.Store.User(r.SourceUser)
+		u, err := p.stateUser(r)
 		if err != nil {
 			return rep, err
 		}
