@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -322,7 +323,9 @@ run). Exit 5 if verification finds differences.`,
 }
 
 type statusOptions struct {
-	json bool
+	json     bool
+	watch    bool
+	interval time.Duration
 }
 
 func newStatusCmd(g *globalOptions) *cobra.Command {
@@ -335,13 +338,20 @@ func newStatusCmd(g *globalOptions) *cobra.Command {
 messages copied and failed, the last error, and what the user waits for
 before its next step (not collected, collect failed, not approved, plan
 changed for this user, bulk not finished, cut over). --json prints a
-stable machine-readable form.`,
+stable machine-readable form. --watch redraws it every --interval until
+Ctrl-C, with each user's rate and time left (exit 0 when stopped).
+
+status, report and verify read the state beside a running bulk, sync or
+cutover; they never write it.`,
 		Example: `  mailshift status
   mailshift status --batch wave2
 
   # the users not cut over yet, for a script
   mailshift status --json | jq -r '.users[] | select(.stage != "cut-over") | .source_user'`,
-		RunE: g.withProject(func(cmd *cobra.Command, p *phase.Project) error {
+		RunE: g.withReader(func(cmd *cobra.Command, p *phase.Project) error {
+			if o.watch {
+				return watchStatus(cmd.Context(), p, g.selection(), cmd.OutOrStdout(), o.interval)
+			}
 			rep, err := phase.Status(p, g.selection())
 			if err != nil {
 				return err
@@ -354,6 +364,8 @@ stable machine-readable form.`,
 		}),
 	}
 	cmd.Flags().BoolVar(&o.json, "json", false, "machine-readable output")
+	cmd.Flags().BoolVar(&o.watch, "watch", false, "redraw every --interval until Ctrl-C, with rates and time left")
+	cmd.Flags().DurationVar(&o.interval, "interval", 2*time.Second, "how often --watch redraws")
 	return cmd
 }
 
@@ -368,13 +380,15 @@ func newVerifyCmd(g *globalOptions) *cobra.Command {
 		Short: "Compare source and target, message by message",
 		Long: `Compares the selected users' source and target: per folder the counts, per
 message the size, content hash, flags and internal date. It changes
-nothing. Exit 5 if it finds differences.`,
+nothing, not even the state, and runs beside a bulk or sync: users whose
+copy is not finished show the messages not copied yet as differences.
+Exit 5 if it finds differences.`,
 		Example: `  mailshift verify
   mailshift verify --users alice@old.example
 
   # the differences for a script (exit 5 when there are some)
   mailshift verify --batch wave1 --json > verify-wave1.json`,
-		RunE: g.withProject(func(cmd *cobra.Command, p *phase.Project) error {
+		RunE: g.withReader(func(cmd *cobra.Command, p *phase.Project) error {
 			res, err := phase.Verify(cmd.Context(), p, g.selection())
 			if o.json {
 				if jerr := writeJSON(cmd.OutOrStdout(), res); jerr != nil {
@@ -406,11 +420,12 @@ func newReportCmd(g *globalOptions) *cobra.Command {
 		Short: "Render the migration report (md, html, csv, json)",
 		Long: `Renders where every user stands, the problems collect found and every
 message that could not be copied, with the reason. --format json is a
-stable machine-readable interface.`,
+stable machine-readable interface. It reads the state beside a running
+bulk, sync or cutover and never writes it.`,
 		Example: `  mailshift report --format html -o reports/migration.html
   mailshift report --format csv --batch wave1 > wave1.csv
   mailshift report --format json --users alice@old.example`,
-		RunE: g.withProject(func(cmd *cobra.Command, p *phase.Project) error {
+		RunE: g.withReader(func(cmd *cobra.Command, p *phase.Project) error {
 			rep, err := phase.BuildReport(p, g.selection())
 			if err != nil {
 				return err

@@ -20,7 +20,6 @@ import (
 	"github.com/mailshift/mailshift/internal/endpoint"
 	"github.com/mailshift/mailshift/internal/users"
 	"github.com/mailshift/mailshift/phase"
-	"github.com/mailshift/mailshift/state"
 )
 
 // globalOptions are the flags every command has.
@@ -418,7 +417,7 @@ func (g *globalOptions) openProject(cmd *cobra.Command) (*phase.Project, func(),
 			log.Warn(w)
 		}
 	}
-	store, err := state.Open(g.stateFile)
+	store, err := g.openState(cmd)
 	if err != nil {
 		return nil, nil, err
 	}
