@@ -7,9 +7,12 @@
 // It is the only package that speaks SQL. The schema is a sequence of
 // migrations embedded in the binary (migrations/*.sql) and applied in order
 // when a file is opened; the names applied are recorded in the file's
-// migrations table. A state file is used by one mailshift run at a time: Open
-// takes an exclusive lock and fails with ErrLocked while another run holds
-// it. A file that is not a mailshift state or is damaged is refused with
+// migrations table. A state file is written by one mailshift run at a time:
+// OpenAs (and Open) takes the writers' lock, records the run's command, pid,
+// host and start time in it, and fails with ErrLocked, naming the run that
+// holds it, while another writer runs. OpenReader takes no lock and never
+// writes: readers (status, report, verify) see what the writer has
+// committed (SQLite WAL) while it runs, and never wait for it. A file that is not a mailshift state or is damaged is refused with
 // ErrCorrupt and never re-created; a file from a newer mailshift is refused
 // with ErrNewerVersion.
 //
