@@ -25,10 +25,12 @@ const readerParams = "mode=ro&_pragma=query_only(1)&_pragma=busy_timeout(5000)"
 // to date through a short writer's opening when no writer runs (so a new
 // project's first `status` works as before); while a writer runs it is
 // already up to date, or that writer is an older mailshift and OpenReader
-// fails with ErrLocked. A file that is not a mailshift state yields
-// ErrCorrupt, one from a newer mailshift ErrNewerVersion. Its pages are not
-// read one by one (writers do that at their opening): a damage a reader
-// meets is an error of the query that meets it.
+// fails with ErrLocked. A file that is not a mailshift state or is damaged
+// yields ErrCorrupt, one from a newer mailshift ErrNewerVersion. Its pages
+// are checked as a writer's opening checks them (up to quickCheckLimit,
+// unless the last writer closed it cleanly and it is unchanged since),
+// through the read-only connection, on the snapshot a running writer has
+// committed; the clean-close stamp is read, never used up.
 func OpenReader(path string) (*Store, error) {
 	ms, err := migrations()
 	if err != nil {
@@ -98,7 +100,7 @@ func readerCheck(path, abs string, ms []migration) (current bool, err error) {
 	}
 	defer db.Close()
 	db.SetMaxOpenConns(1)
-	if err := checkDatabase(db, path, ms, false); err != nil {
+	if err := checkDatabase(db, path, ms, !cleanSince(path, string(lock))); err != nil {
 		return false, err
 	}
 	var hasMigrations int

@@ -349,6 +349,9 @@ cutover; they never write it.`,
   # the users not cut over yet, for a script
   mailshift status --json | jq -r '.users[] | select(.stage != "cut-over") | .source_user'`,
 		RunE: g.withReader(func(cmd *cobra.Command, p *phase.Project) error {
+			if o.watch && o.json {
+				return usageError{fmt.Errorf("--watch and --json do not go together: --json is for programs, which can run `status --json` as often as they like")}
+			}
 			if o.watch {
 				return watchStatus(cmd.Context(), p, g.selection(), cmd.OutOrStdout(), o.interval)
 			}

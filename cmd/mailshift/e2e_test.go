@@ -229,7 +229,9 @@ func TestBadInputExitCodes(t *testing.T) {
 			t.Fatal(err)
 		}
 		defer s.Close()
-		code, _, errOut := p.mailshift("status")
+		// Readers read beside the writer; a second writer is refused.
+		p.expect(exitOK, "status")
+		code, _, errOut := p.mailshift("collect")
 		if code != exitState || !strings.Contains(errOut, "mailshift.db") {
 			t.Errorf("exit %d, stderr %q", code, errOut)
 		}
