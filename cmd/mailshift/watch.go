@@ -90,7 +90,8 @@ func (w *statusWatch) rate(user string, s watchSample) (msgs, bytes float64) {
 }
 
 // render writes one block: per user the stage, messages and bytes copied
-// of the source's, the rate, the time left at that rate, what holds it
+// of those the last collect counted on the source, the rate (of all
+// copying, new mail included), the time left at that rate, what holds it
 // (paused until, last error), and the total.
 func (w *statusWatch) render(b *strings.Builder, rep phase.StatusReport, now time.Time, interval time.Duration) {
 	fmt.Fprintf(b, "mailshift status at %s (every %s; Ctrl-C to stop)\n", now.Format("2006-01-02 15:04:05"), interval)
@@ -104,16 +105,16 @@ func (w *statusWatch) render(b *strings.Builder, rep phase.StatusReport, now tim
 		totalMsgRate += mr
 		total.Messages += u.Messages
 		total.Bytes += u.Bytes
-		total.Copied += u.Copied
-		total.CopiedBytes += u.CopiedBytes
+		total.CopiedSource += u.CopiedSource
+		total.CopiedSourceBytes += u.CopiedSourceBytes
 		total.FailedMessages += u.FailedMessages
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", u.SourceUser, u.Stage,
-			ofTotal(u.Copied, u.Messages, count), ofTotal(u.CopiedBytes, u.Bytes, phase.FormatBytes),
-			rateText(br, mr), eta(u.Bytes-u.CopiedBytes, br), note(u, now))
+			ofTotal(u.CopiedSource, u.Messages, count), ofTotal(u.CopiedSourceBytes, u.Bytes, phase.FormatBytes),
+			rateText(br, mr), eta(u.Bytes-u.CopiedSourceBytes, br), note(u, now))
 	}
 	fmt.Fprintf(tw, "total\t\t%s\t%s\t%s\t%s\t%s\n",
-		ofTotal(total.Copied, total.Messages, count), ofTotal(total.CopiedBytes, total.Bytes, phase.FormatBytes),
-		rateText(totalRate, totalMsgRate), eta(total.Bytes-total.CopiedBytes, totalRate), failedText(total.FailedMessages))
+		ofTotal(total.CopiedSource, total.Messages, count), ofTotal(total.CopiedSourceBytes, total.Bytes, phase.FormatBytes),
+		rateText(totalRate, totalMsgRate), eta(total.Bytes-total.CopiedSourceBytes, totalRate), failedText(total.FailedMessages))
 	tw.Flush()
 }
 
@@ -147,6 +148,9 @@ func note(u phase.UserStatus, now time.Time) string {
 	var parts []string
 	if u.PausedUntil != nil && u.PausedUntil.After(now) {
 		parts = append(parts, "paused until "+u.PausedUntil.Local().Format("2006-01-02 15:04"))
+	}
+	if u.CopiedNew > 0 {
+		parts = append(parts, fmt.Sprintf("+%d new since collect", u.CopiedNew))
 	}
 	if u.FailedMessages > 0 {
 		parts = append(parts, failedText(u.FailedMessages))
