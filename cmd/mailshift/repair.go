@@ -28,6 +28,13 @@ func newRepairCmd(g *globalOptions) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "repair",
 		Short: "Make the target match what verification finds",
+		Example: `  # what would be done for one user, changing nothing
+  mailshift repair --dry-run --users bob
+  # do it, then cut the user over
+  mailshift repair --users bob
+  mailshift cutover --yes --users bob
+  # under sync.deletions: mirror, also remove what only the target holds
+  mailshift repair --remove-extra --batch wave1`,
 		Long: `Verifies the selected users (all, --users, --batch) as verify does, then
 makes each target match its source: copies again what is missing or gone
 from the target, or whose size, internal date or content differs (under
