@@ -40,13 +40,14 @@ project directory (a new temporary one unless --dir is given).`,
   mailshift demo --dir /tmp/mailshift-demo --mailboxes 10 --messages 2000
   cd /tmp/mailshift-demo && mailshift status && mailshift report --format html -o report.html`,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			log, err := g.logger(cmd.ErrOrStderr())
+			prog := newProgress(cmd.ErrOrStderr(), g.quiet, g.logFormat == "json")
+			defer prog.Close()
+			log, err := g.logger(prog.Stderr())
 			if err != nil {
 				return err
 			}
-			prog := newProgress(cmd.ErrOrStderr(), g.quiet, log)
-			defer prog.Close()
-			return runDemo(cmd.Context(), cmd.OutOrStdout(), *o, prog, log)
+			prog.setLog(log)
+			return runDemo(cmd.Context(), prog.Stdout(cmd.OutOrStdout()), *o, prog, log)
 		},
 	}
 	cmd.Flags().StringVar(&o.dir, "dir", "", "project directory for the demo's state and reports (default: a new temporary directory)")
