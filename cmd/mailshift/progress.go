@@ -37,10 +37,11 @@ import (
 // same facts, and a "step done" line at a step's end.
 type progress struct {
 	w        io.Writer // stderr
-	fd       int       // stderr's descriptor when it is a terminal, else -1
 	tty      bool      // draw a live area on w
+	size     func() (width, height int)
 	quiet    bool
 	interval time.Duration // between redraws (terminal) or log lines
+	now      func() time.Time
 
 	mu      sync.Mutex
 	log     *slog.Logger
@@ -80,9 +81,9 @@ type userProgress struct {
 // newProgress builds the renderer for stderr w. quiet shows nothing;
 // jsonLogs keeps stderr JSON (no bars, log lines only).
 func newProgress(w io.Writer, quiet, jsonLogs bool) *progress {
-	p := &progress{w: w, fd: -1, quiet: quiet, interval: 10 * time.Second, log: slog.New(slog.DiscardHandler)}
+	p := &progress{w: w, quiet: quiet, interval: 10 * time.Second, now: time.Now, size: terminalSize(-1), log: slog.New(slog.DiscardHandler)}
 	if f, ok := w.(*os.File); ok && term.IsTerminal(int(f.Fd())) && !jsonLogs {
-		p.tty, p.fd, p.interval = true, int(f.Fd()), 200*time.Millisecond
+		p.tty, p.size, p.interval = true, terminalSize(int(f.Fd())), 200*time.Millisecond
 	}
 	return p
 }
@@ -174,7 +175,7 @@ func (p *progress) Begin(step string, work []phase.Work) {
 	if p.step != nil {
 		p.endStep()
 	}
-	s := &stepProgress{name: step, start: time.Now(), users: map[string]*userProgress{}}
+	s := &stepProgress{name: step, start: p.now(), users: map[string]*userProgress{}}
 	for _, w := range work {
 		if _, ok := s.users[w.User]; !ok {
 			s.order = append(s.order, w.User)
@@ -210,7 +211,7 @@ func (p *progress) Start(user string, msgs, bytes int64) {
 	defer p.mu.Unlock()
 	if u := p.user(user); u != nil {
 		if !u.started {
-			u.start = time.Now()
+			u.start = p.now()
 		}
 		u.started, u.done, u.err = true, false, nil
 		u.totalMsgs, u.totalBytes = msgs, bytes
@@ -254,7 +255,7 @@ func (p *progress) Done(user string, err error) {
 	if !ok {
 		return
 	}
-	u.done, u.err, u.end = true, err, time.Now()
+	u.done, u.err, u.end = true, err, p.now()
 	if !u.started {
 		u.start = u.end
 	}
@@ -283,7 +284,7 @@ func (p *progress) End(step string) {
 // endStep leaves the step's total on the screen (or logs it), with mu held.
 func (p *progress) endStep() {
 	s := p.step
-	t := s.totals(time.Now())
+	t := s.totals(p.now())
 	switch {
 	case p.quiet:
 	case p.tty:
@@ -390,7 +391,7 @@ func (p *progress) redraw() {
 func (p *progress) frame() []string {
 	width, height := p.size()
 	s := p.step
-	now := time.Now()
+	now := p.now()
 	var running []*userProgress
 	for _, name := range s.order {
 		if u := s.users[name]; u.started && !u.done {
@@ -412,7 +413,7 @@ func (p *progress) frame() []string {
 // logLine logs the step's progress on a non-terminal, with mu held.
 func (p *progress) logLine() {
 	s := p.step
-	now := time.Now()
+	now := p.now()
 	t := s.totals(now)
 	var running []string
 	for _, name := range s.order {
@@ -432,13 +433,17 @@ func (p *progress) width() int {
 	return w
 }
 
-func (p *progress) size() (width, height int) {
-	if p.fd >= 0 {
-		if w, h, err := term.GetSize(p.fd); err == nil && w > 0 && h > 0 {
-			return w, h
+// terminalSize asks the terminal on fd for its size, 80×24 if it cannot
+// tell.
+func terminalSize(fd int) func() (width, height int) {
+	return func() (int, int) {
+		if fd >= 0 {
+			if w, h, err := term.GetSize(fd); err == nil && w > 0 && h > 0 {
+				return w, h
+			}
 		}
+		return 80, 24
 	}
-	return 80, 24
 }
 
 // stepTotals sums a step's users at one moment.
@@ -453,6 +458,7 @@ type stepTotals struct {
 	rate                          float64 // bytes per second of this run's work
 	eta                           time.Duration
 	etaKnown                      bool
+	interrupted                   bool // a user was stopped by an interruption
 	remainingBytes, remainingMsgs int64
 }
 
@@ -481,6 +487,7 @@ func (s *stepProgress) totals(now time.Time) stepTotals {
 			t.done++
 			if u.err != nil {
 				t.failed++
+				t.interrupted = t.interrupted || errors.Is(u.err, context.Canceled)
 			}
 			continue
 		}
@@ -520,9 +527,18 @@ func (t stepTotals) liveLine() string {
 // endLine is the total line a step leaves when it ends.
 func (t stepTotals) endLine() string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "%s done in %s: %s", t.step, secondsText(t.elapsed), plural(t.users, "user"))
-	if t.failed > 0 {
-		fmt.Fprintf(&b, " (%d failed)", t.failed)
+	switch {
+	case t.done == t.users && t.failed == 0:
+		fmt.Fprintf(&b, "%s done in %s: %s", t.step, secondsText(t.elapsed), plural(t.users, "user"))
+	default:
+		how := "ended"
+		if t.interrupted {
+			how = "interrupted"
+		}
+		fmt.Fprintf(&b, "%s %s after %s: %d of %s done", t.step, how, secondsText(t.elapsed), t.done-t.failed, plural(t.users, "user"))
+		if t.failed > 0 {
+			fmt.Fprintf(&b, ", %d failed", t.failed)
+		}
 	}
 	if t.copiedMsgs == 0 {
 		b.WriteString(", nothing to copy")
