@@ -67,12 +67,18 @@ func onTerminal(t *testing.T, cols, rows int, args ...string) terminalRun {
 	}
 	r := terminalRun{code: cmd.ProcessState.ExitCode(), raw: raw.String()}
 	r.screen = replay(cols, rows, raw.Bytes())
-	// The last frame of a live area: up to the end of the last total line
-	// that shows an ETA.
-	if i := bytes.LastIndex(raw.Bytes(), []byte("ETA ")); i >= 0 {
-		if j := bytes.IndexByte(raw.Bytes()[i:], '\n'); j >= 0 {
-			r.live = replay(cols, rows, raw.Bytes()[:i+j+1])
+	// The last frame of a live area drawn while a user was running: up to
+	// the end of the last total line that shows users still to finish.
+	end := 0
+	for _, m := range liveFrame.FindAllSubmatchIndex(raw.Bytes(), -1) {
+		done, _ := strconv.Atoi(string(raw.Bytes()[m[2]:m[3]]))
+		users, _ := strconv.Atoi(string(raw.Bytes()[m[4]:m[5]]))
+		if done < users {
+			end = m[1]
 		}
+	}
+	if end > 0 {
+		r.live = replay(cols, rows, raw.Bytes()[:end])
 	}
 	return r
 }
@@ -87,6 +93,7 @@ func replay(cols, rows int, out []byte) []string {
 var (
 	csiSequence = regexp.MustCompile("\x1b\\[[0-9;?]*[A-Za-z]")
 	liveTotal   = regexp.MustCompile(`^\S+  \d+/\d+ users  \d+/\d+ messages  `)
+	liveFrame   = regexp.MustCompile(`[a-z]+  (\d+)/(\d+) users  \d+/\d+ messages  [0-9.]+ [kMG]?B/s  ETA \d+s[^\n]*\n`)
 )
 
 // isLive tells the renderer's passing lines: the bars of running users,
@@ -180,7 +187,7 @@ func logScreen(t *testing.T, title string, lines []string) {
 // rate shown after bulk is that step's bytes over that step's time.
 func TestDemoOnATerminal(t *testing.T) {
 	dir := t.TempDir()
-	r := onTerminal(t, 120, 200, "demo", "--dir", dir, "--messages", "600")
+	r := onTerminal(t, 120, 200, "demo", "--dir", dir, "--messages", "300")
 	logScreen(t, "final screen", r.screen)
 	if r.code != 0 {
 		t.Fatalf("demo: exit %d", r.code)
@@ -188,14 +195,14 @@ func TestDemoOnATerminal(t *testing.T) {
 	checkNothingOverwritten(t, r)
 	inOrder(t, r.screen, []string{
 		"1/6 collect", "2/6 approve",
-		"3/6 test", `^✓ user1@demo\.example +\[█+\] 100% 600/600 `, `^test done in `, "    600 messages in ",
-		"4/6 bulk", `^✓ user[23]@demo\.example +\[█+\] 100% 600/600 `, `^✓ user[23]@demo\.example +\[█+\] 100% 600/600 `,
-		`^bulk done in [0-9.]+s: 3 users, 1200 messages copied .*, 600 already there$`, "    1200 messages, ",
+		"3/6 test", `^✓ user1@demo\.example +\[█+\] 100% 300/300 `, `^test done in `, "    300 messages in ",
+		"4/6 bulk", `^✓ user[23]@demo\.example +\[█+\] 100% 300/300 `, `^✓ user[23]@demo\.example +\[█+\] 100% 300/300 `,
+		`^bulk done in [0-9.]+s: 3 users, 600 messages copied .*, 300 already there$`, "    600 messages, ",
 		"5/6 sync", `^sync done in `, "    15 new messages",
 		"6/6 cutover", `^cutover done in `, " messages verified", "State file:", "Reports:", "See where every user stands",
 	})
 	// The demo's own account of bulk: "    1200 messages, 7.3 MB in 0.52s".
-	re := regexp.MustCompile(`^    1200 messages, ([0-9.]+ [kMG]?B) in ([0-9.]+)s$`)
+	re := regexp.MustCompile(`^    600 messages, ([0-9.]+ [kMG]?B) in ([0-9.]+)s$`)
 	var want float64
 	for _, l := range r.screen {
 		if m := re.FindStringSubmatch(l); m != nil {
@@ -205,6 +212,19 @@ func TestDemoOnATerminal(t *testing.T) {
 	}
 	if got := stepRate(t, r.screen, "bulk"); !within(got, want, 0.10) {
 		t.Errorf("bulk's rate on the screen is %.0f B/s; its bytes over its time make %.0f B/s", got, want)
+	}
+	// The test step's time on the screen is the step's own, not the
+	// demo's since it started.
+	screen := strings.Join(r.screen, "\n")
+	shown := regexp.MustCompile(`(?m)^test done in ([0-9.]+)s: 1 user, 300 messages copied`).FindStringSubmatch(screen)
+	told := regexp.MustCompile(`(?m)^    300 messages in ([0-9.]+)s`).FindStringSubmatch(screen)
+	if shown == nil || told == nil {
+		t.Fatal("no time of the test step")
+	}
+	a, _ := strconv.ParseFloat(shown[1], 64)
+	b, _ := strconv.ParseFloat(told[1], 64)
+	if !within(a, b, 0.10) {
+		t.Errorf("the test step took %.2fs by its total line and %.2fs by the demo", a, b)
 	}
 }
 
@@ -243,11 +263,11 @@ func TestBulkOnATerminal(t *testing.T) {
 		`^bulk done in [0-9.]+s: 2 users, 800 messages copied `,
 		`^bulk: 2 users, 800 messages copied \(`,
 	})
-	if len(r.live) == 0 || !slicesContainMatch(r.live, `^bulk  [01]/2 users  \d+/800 messages  [0-9.]+ [kM]B/s  ETA \d+s  \(`) {
-		t.Errorf("no live total with a rate and an ETA was drawn")
+	if !slicesContainMatch(r.live, `^  (alice|bob) +\[█*░+\] +\d+% \d+/(500|300)`) || !slicesContainMatch(r.live, `^bulk  [01]/2 users  \d+/800 messages  [0-9.]+ [kM]B/s  ETA \d+s  \(`) {
+		t.Errorf("no live area with a running user's bar and a total with a rate and an ETA was drawn")
 	}
 	// The command's own summary: "bulk: 2 users, 800 messages copied (6.3 MB) in 2.3s, ...".
-	m := regexp.MustCompile(`^bulk: 2 users, 800 messages copied \(([0-9.]+ [kMG]?B)\) in ([0-9.]+)s`).FindStringSubmatch(strings.Join(r.screen, "\n"))
+	m := regexp.MustCompile(`(?m)^bulk: 2 users, 800 messages copied \(([0-9.]+ [kMG]?B)\) in ([0-9.]+)s`).FindStringSubmatch(strings.Join(r.screen, "\n"))
 	if m == nil {
 		t.Fatal("no summary")
 	}
