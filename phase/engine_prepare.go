@@ -139,7 +139,7 @@ func (s *session) prepareChanges(ctx context.Context, ct source.ChangeTracker, e
 		byKey[p.SourceKey] = p
 	}
 	todo, flagged := s.sortOut(changed, byKey)
-	s.p.progress().AlreadyCopied(user, int64(sf.Messages)-int64(len(todo)), alreadyBytes(sf, todo))
+	s.p.progress().AlreadyCopied(user, int64(sf.Messages)-int64(len(todo)), s.alreadyBytes(e.Source, todo))
 
 	// Expunges: the count tells whether any happened; only then are the
 	// folder's keys compared.
@@ -277,13 +277,15 @@ func (s *session) sortOut(msgs []mailbox.Message, byKey map[string]state.Pair) (
 	return todo, flagged
 }
 
-// alreadyBytes is the size of a folder's messages less those still to
-// copy, 0 when the source did not tell the folder's size.
-func alreadyBytes(sf mailbox.Folder, todo []mailbox.Message) int64 {
-	if sf.Bytes <= 0 {
+// alreadyBytes is the size of a folder's messages as the listing gave it
+// (the changes do not tell it) less those still to copy; 0 when the
+// listing did not tell it either.
+func (s *session) alreadyBytes(folder string, todo []mailbox.Message) int64 {
+	f, ok := s.listedSource(folder)
+	if !ok || f.Bytes <= 0 {
 		return 0
 	}
-	n := sf.Bytes
+	n := f.Bytes
 	for _, m := range todo {
 		n -= max(m.Size, 0)
 	}

@@ -65,16 +65,20 @@ func (NoProgress) Done(string, error) {}
 func (NoProgress) End(string) {}
 
 // beginStep tells the progress display that step starts on rows, with
-// what the inventory holds of each (nothing known for a user not
-// collected), and returns the function that ends it.
+// what the inventory holds of each in the folders the step copies
+// (nothing known for a user not collected), and returns the function that
+// ends it.
 func (p *Project) beginStep(step string, rows []users.Row) func() {
 	work := make([]Work, 0, len(rows))
 	for _, r := range rows {
 		w := Work{User: r.SourceUser}
 		if a, err := p.Store.Account(r.SourceUser, state.SideSource); err == nil {
+			excluded, err := p.mapConfig().Excluder(a.Description.Delimiter)
 			for _, f := range a.Folders {
-				w.Messages += int64(f.Messages)
-				w.Bytes += max(f.Bytes, 0)
+				if err == nil && !f.NoSelect && f.Error == "" && !excluded(f.Name) {
+					w.Messages += int64(f.Messages)
+					w.Bytes += max(f.Bytes, 0)
+				}
 			}
 		}
 		work = append(work, w)

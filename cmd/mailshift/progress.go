@@ -236,6 +236,9 @@ func (p *progress) AlreadyCopied(user string, msgs, bytes int64) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if u := p.user(user); u != nil {
+		if bytes == 0 && msgs > 0 && u.totalMsgs > 0 {
+			bytes = msgs * u.totalBytes / u.totalMsgs // sizes not told: the user's average
+		}
 		u.msgs += msgs
 		u.bytes += bytes
 		u.alreadyMsgs += msgs

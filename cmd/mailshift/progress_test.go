@@ -128,8 +128,11 @@ func TestProgressBarsEndComplete(t *testing.T) {
 	p := newProgress(io.Discard, false, false)
 	p.Begin("bulk", nil)
 	p.Start("alice", 100, 1000)
-	p.AlreadyCopied("alice", 50, 0) // sizes unknown
-	p.Add("alice", 42, 420)         // 8 expunged meanwhile
+	p.AlreadyCopied("alice", 50, 0) // sizes unknown: taken as the average
+	if a := p.step.users["alice"]; a.bytes != 500 {
+		t.Errorf("50 of 100 messages of 1000 bytes already there, of unknown size, count as %d bytes", a.bytes)
+	}
+	p.Add("alice", 42, 420) // 8 expunged meanwhile
 	p.Done("alice", nil)
 	p.Start("bob", 10, 100)
 	p.Add("bob", 3, 30)
