@@ -292,10 +292,10 @@ func (p *progress) endStep() {
 	case p.quiet:
 	case p.tty:
 		p.clear()
-		io.WriteString(p.w, fit(t.endLine(), p.width())+"\n")
+		io.WriteString(p.w, t.endLine()+"\n") // it stays: it may wrap
 	default:
 		p.log.Info("step done", "step", s.name, "seconds", round2(t.elapsed.Seconds()), "users", t.users,
-			"users_failed", t.failed, "messages", t.copiedMsgs, "bytes", t.copiedBytes,
+			"users_failed", t.failed, "users_interrupted", t.stopped, "messages", t.copiedMsgs, "bytes", t.copiedBytes,
 			"already_copied", t.alreadyMsgs, "rate", rateText(t.rate))
 	}
 	p.step = nil
@@ -408,7 +408,7 @@ func (p *progress) frame() []string {
 			lines = append(lines, fit(fmt.Sprintf("  … and %d more users running", len(running)-i), width))
 			break
 		}
-		lines = append(lines, userLine(u, "  ", "", s.nameWidth(), width, now))
+		lines = append(lines, fit(userLine(u, "  ", "", s.nameWidth(), width, now), width))
 	}
 	return append(lines, fit(s.totals(now).liveLine(), width))
 }
@@ -461,7 +461,7 @@ type stepTotals struct {
 	rate                          float64 // bytes per second of this run's work
 	eta                           time.Duration
 	etaKnown                      bool
-	interrupted                   bool // a user was stopped by an interruption
+	stopped                       int // users stopped by an interruption
 	remainingBytes, remainingMsgs int64
 }
 
@@ -488,9 +488,11 @@ func (s *stepProgress) totals(now time.Time) stepTotals {
 		t.copiedBytes += u.copiedBytes
 		if u.done {
 			t.done++
-			if u.err != nil {
+			switch {
+			case errors.Is(u.err, context.Canceled):
+				t.stopped++
+			case u.err != nil:
 				t.failed++
-				t.interrupted = t.interrupted || errors.Is(u.err, context.Canceled)
 			}
 			continue
 		}
@@ -531,16 +533,19 @@ func (t stepTotals) liveLine() string {
 func (t stepTotals) endLine() string {
 	var b strings.Builder
 	switch {
-	case t.done == t.users && t.failed == 0:
+	case t.done == t.users && t.failed == 0 && t.stopped == 0:
 		fmt.Fprintf(&b, "%s done in %s: %s", t.step, secondsText(t.elapsed), plural(t.users, "user"))
 	default:
 		how := "ended"
-		if t.interrupted {
+		if t.stopped > 0 {
 			how = "interrupted"
 		}
-		fmt.Fprintf(&b, "%s %s after %s: %d of %s done", t.step, how, secondsText(t.elapsed), t.done-t.failed, plural(t.users, "user"))
+		fmt.Fprintf(&b, "%s %s after %s: %d of %s done", t.step, how, secondsText(t.elapsed), t.done-t.failed-t.stopped, plural(t.users, "user"))
 		if t.failed > 0 {
 			fmt.Fprintf(&b, ", %d failed", t.failed)
+		}
+		if t.stopped > 0 {
+			fmt.Fprintf(&b, ", %d interrupted", t.stopped)
 		}
 	}
 	if t.copiedMsgs == 0 {
@@ -577,8 +582,9 @@ func (p *progress) finishedLine(u *userProgress, width int) string {
 	return userLine(u, mark, tail, p.step.nameWidth(), width, u.end)
 }
 
-// userLine draws a user's bar within width columns, the user's name in a
-// column of nameWidth.
+// userLine draws a user's bar for a terminal of width columns, the user's
+// name in a column of nameWidth; tail says more than fits beside the bar
+// when it is long (a line that stays may wrap, a live one is cut).
 func userLine(u *userProgress, lead, tail string, nameWidth, width int, now time.Time) string {
 	name := truncate(u.name, nameWidth)
 	count := fmt.Sprintf("%3d%% %d/%d", percent(u.msgs, u.totalMsgs), min(u.msgs, u.totalMsgs), u.totalMsgs)
@@ -586,13 +592,13 @@ func userLine(u *userProgress, lead, tail string, nameWidth, width int, now time
 		tail = "  " + rateText(float64(u.copiedBytes)/now.Sub(u.start).Seconds())
 	}
 	fixed := utf8.RuneCountInString(lead) + nameWidth + 1 + 2 + 1 + len(count)
-	bar := min(30, width-1-fixed-utf8.RuneCountInString(tail))
+	bar := min(30, width-1-fixed-min(utf8.RuneCountInString(tail), 32))
 	line := lead + name + strings.Repeat(" ", nameWidth-utf8.RuneCountInString(name)) + " "
 	if bar >= 8 {
 		fill := int(float64(bar) * fraction(u.msgs, u.totalMsgs))
 		line += "[" + strings.Repeat("█", fill) + strings.Repeat("░", bar-fill) + "] "
 	}
-	return fit(line+count+tail, width)
+	return line + count + tail
 }
 
 // fraction is how far reached is of total, 0 to 1; an empty total is

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -144,9 +145,14 @@ func TestProgressBarsEndComplete(t *testing.T) {
 	if percent(b.msgs, b.totalMsgs) != 30 {
 		t.Errorf("bob failed at %d/%d, shown as %d%%", b.msgs, b.totalMsgs, percent(b.msgs, b.totalMsgs))
 	}
+	p.Start("carol", 10, 100)
+	p.Done("carol", fmt.Errorf("copy: %w", context.Canceled)) // Ctrl-C
 	tot := p.step.totals(p.now())
-	if tot.done != 2 || tot.failed != 1 || tot.copiedMsgs != 45 || tot.alreadyMsgs != 50 {
+	if tot.done != 3 || tot.failed != 1 || tot.stopped != 1 || tot.copiedMsgs != 45 || tot.alreadyMsgs != 50 {
 		t.Errorf("totals %+v", tot)
+	}
+	if l := tot.endLine(); !regexp.MustCompile(`^bulk interrupted after [0-9.]+s: 1 of 3 users done, 1 failed, 1 interrupted, 45 messages copied \(420 B, .*\), 50 already there$`).MatchString(l) {
+		t.Errorf("end line %q", l)
 	}
 	p.End("bulk")
 	p.Close()
