@@ -151,7 +151,7 @@ func TestProgressBarsEndComplete(t *testing.T) {
 	if tot.done != 3 || tot.failed != 1 || tot.stopped != 1 || tot.copiedMsgs != 45 || tot.alreadyMsgs != 50 {
 		t.Errorf("totals %+v", tot)
 	}
-	if l := tot.endLine(); !regexp.MustCompile(`^bulk interrupted after [0-9.]+s: 1 of 3 users done, 1 failed, 1 interrupted, 45 messages copied \(420 B, .*\), 50 already there$`).MatchString(l) {
+	if l := tot.endLine(); !regexp.MustCompile(`^bulk interrupted after [0-9.]+s: 1 of 3 users done, 1 failed, 1 interrupted, 45 messages copied \(450 B, .*\), 50 already there$`).MatchString(l) {
 		t.Errorf("end line %q", l)
 	}
 	p.End("bulk")
