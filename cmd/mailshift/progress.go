@@ -96,8 +96,9 @@ func (p *progress) setLog(log *slog.Logger) {
 }
 
 // Stdout returns the writer through which a command prints to w, its
-// standard output, while the renderer may be drawing: w itself unless w
-// is the same terminal the bars are drawn on.
+// standard output: w itself, unless bars are drawn and w is a terminal
+// too (or the very writer they are drawn on), whose lines must then be
+// printed above them.
 func (p *progress) Stdout(w io.Writer) io.Writer {
 	if !p.drawing() {
 		return w
