@@ -90,6 +90,7 @@ func Cutover(ctx context.Context, p *Project, opts CutoverOptions) (CutoverResul
 		res.Planned, res.Failed = run.Planned, run.Failed
 		return res, stepOutcome(ctx, "cutover --dry-run", res.Failed, res.Waiting)
 	}
+	end := p.beginStep(string(state.StepCutover), todo)
 	start := time.Now()
 	var mu sync.Mutex
 	res.Failed = p.forEachUser(ctx, todo, func(ctx context.Context, r users.Row) error {
@@ -106,6 +107,7 @@ func Cutover(ctx context.Context, p *Project, opts CutoverOptions) (CutoverResul
 		return err
 	})
 	res.WindowSecs = time.Since(start).Seconds()
+	end()
 	slices.SortFunc(res.Users, func(a, b UserCutover) int { return strings.Compare(a.User, b.User) })
 	if len(todo) > 0 {
 		if res.Report, err = p.writeReport("cutover.md", renderCutover(p, res)); err != nil {

@@ -225,7 +225,6 @@ func (s *session) copyAll(ctx context.Context, opts copyOptions) (total copyStat
 		s.planned, s.renamed = &planned{}, map[string]bool{}
 		defer func() { total.Planned = s.planned.list() }()
 	}
-	s.startProgress()
 	cursors, err := s.cursors()
 	if err != nil {
 		return total, err
@@ -243,6 +242,7 @@ func (s *session) copyAll(ctx context.Context, opts copyOptions) (total copyStat
 			return total, err
 		}
 	}
+	s.startProgress()
 	jobs, st, err := s.prepareAll(ctx, opts, cursors)
 	total.add(st)
 	if err != nil {
@@ -266,12 +266,18 @@ func (s *session) copyAll(ctx context.Context, opts copyOptions) (total copyStat
 	return total, nil
 }
 
-// startProgress tells the progress display what the user's source holds.
+// startProgress tells the progress display what the user's source holds
+// in the folders the pass copies (excluded ones are not its work).
 func (s *session) startProgress() {
 	var msgs, bytes int64
-	for _, f := range s.srcDirs {
-		msgs += int64(f.Messages)
-		bytes += max(f.Bytes, 0)
+	for _, e := range s.plan {
+		if e.Excluded {
+			continue
+		}
+		if f, ok := s.listedSource(e.Source); ok && !f.NoSelect && f.Error == "" {
+			msgs += int64(f.Messages)
+			bytes += max(f.Bytes, 0)
+		}
 	}
 	s.p.progress().Start(s.row.SourceUser, msgs, bytes)
 }

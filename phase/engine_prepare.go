@@ -56,7 +56,7 @@ func (s *session) prepare(ctx context.Context, e mapping.Entry, opts copyOptions
 	}
 	if hasCursor && s.unchanged(e, cur, pending) {
 		sf, _ := s.listedSource(e.Source)
-		s.p.progress().Add(user, int64(sf.Messages), max(sf.Bytes, 0))
+		s.p.progress().AlreadyCopied(user, int64(sf.Messages), max(sf.Bytes, 0))
 		st.Unchanged = 1
 		return nil, st, nil
 	}
@@ -139,7 +139,7 @@ func (s *session) prepareChanges(ctx context.Context, ct source.ChangeTracker, e
 		byKey[p.SourceKey] = p
 	}
 	todo, flagged := s.sortOut(changed, byKey)
-	s.p.progress().Add(user, int64(sf.Messages)-int64(len(todo)), 0)
+	s.p.progress().AlreadyCopied(user, int64(sf.Messages)-int64(len(todo)), s.alreadyBytes(e.Source, todo))
 
 	// Expunges: the count tells whether any happened; only then are the
 	// folder's keys compared.
@@ -238,7 +238,7 @@ func (s *session) prepareFull(ctx context.Context, e mapping.Entry, opts copyOpt
 	todo, flagged := s.sortOut(msgs, byKey)
 	for _, m := range msgs {
 		if p, ok := byKey[m.Key]; ok && p.Status == state.Copied {
-			s.p.progress().Add(user, 1, p.Size)
+			s.p.progress().AlreadyCopied(user, 1, p.Size)
 		}
 	}
 	present := make(map[string]bool, len(msgs))
@@ -275,6 +275,21 @@ func (s *session) sortOut(msgs []mailbox.Message, byKey map[string]state.Pair) (
 		}
 	}
 	return todo, flagged
+}
+
+// alreadyBytes is the size of a folder's messages as the listing gave it
+// (the changes do not tell it) less those still to copy; 0 when the
+// listing did not tell it either.
+func (s *session) alreadyBytes(folder string, todo []mailbox.Message) int64 {
+	f, ok := s.listedSource(folder)
+	if !ok || f.Bytes <= 0 {
+		return 0
+	}
+	n := f.Bytes
+	for _, m := range todo {
+		n -= max(m.Size, 0)
+	}
+	return max(n, 0)
 }
 
 // applyChanges carries flag changes over (cheap, and they make the target

@@ -66,6 +66,9 @@ func (r *RunResult) sum(o RunResult) {
 // the user, naming them.
 func (p *Project) run(ctx context.Context, step string, rows []users.Row, opts copyOptions,
 	before func(users.Row) error, after func(users.Row, copyStats, error) error) RunResult {
+	if !opts.dryRun {
+		defer p.beginStep(step, rows)()
+	}
 	start := time.Now()
 	res := RunResult{Users: len(rows), SkippedFolders: []UserFolderFailure{}, Planned: []UserFolderPlan{}}
 	if opts.dryRun { // nothing is recorded, not even that the step began

@@ -40,13 +40,14 @@ project directory (a new temporary one unless --dir is given).`,
   mailshift demo --dir /tmp/mailshift-demo --mailboxes 10 --messages 2000
   cd /tmp/mailshift-demo && mailshift status && mailshift report --format html -o report.html`,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			log, err := g.logger(cmd.ErrOrStderr())
+			prog := newProgress(cmd.ErrOrStderr(), g.quiet, g.logFormat == "json")
+			defer prog.Close()
+			log, err := g.logger(prog.Stderr())
 			if err != nil {
 				return err
 			}
-			prog := newProgress(cmd.ErrOrStderr(), g.quiet, log)
-			defer prog.Close()
-			return runDemo(cmd.Context(), cmd.OutOrStdout(), *o, prog, log)
+			prog.setLog(log)
+			return runDemo(cmd.Context(), prog.Stdout(cmd.OutOrStdout()), prog.Stderr(), *o, prog, log)
 		},
 	}
 	cmd.Flags().StringVar(&o.dir, "dir", "", "project directory for the demo's state and reports (default: a new temporary directory)")
@@ -56,9 +57,9 @@ project directory (a new temporary one unless --dir is given).`,
 }
 
 // runDemo runs all six steps against two in-process IMAP servers filled
-// with generated mail, narrating to out what each step did. It needs
-// nothing installed.
-func runDemo(ctx context.Context, out io.Writer, opts demoOptions, prog phase.Progress, log *slog.Logger) error {
+// with generated mail, narrating to out what each step did (the servers'
+// own complaints go to errOut). It needs nothing installed.
+func runDemo(ctx context.Context, out, errOut io.Writer, opts demoOptions, prog phase.Progress, log *slog.Logger) error {
 	if opts.users <= 0 {
 		opts.users = 3
 	}
@@ -77,12 +78,12 @@ func runDemo(ctx context.Context, out io.Writer, opts demoOptions, prog phase.Pr
 	}
 	say := func(format string, args ...any) { fmt.Fprintf(out, format+"\n", args...) }
 
-	src, err := memserver.Start("127.0.0.1:0")
+	src, err := memserver.StartLogging("127.0.0.1:0", errOut)
 	if err != nil {
 		return fmt.Errorf("start the demo source server: %w", err)
 	}
 	defer src.Close()
-	dst, err := memserver.Start("127.0.0.1:0")
+	dst, err := memserver.StartLogging("127.0.0.1:0", errOut)
 	if err != nil {
 		return fmt.Errorf("start the demo target server: %w", err)
 	}

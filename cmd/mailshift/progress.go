@@ -1,103 +1,222 @@
 package main
 
 import (
+	"bytes"
+	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"os"
-	"slices"
 	"strings"
 	"sync"
 	"time"
+	"unicode/utf8"
 
-	"github.com/schollz/progressbar/v3"
 	"golang.org/x/term"
 
 	"github.com/mailshift/mailshift/phase"
 )
 
-// progress shows what the phases report: on a terminal one bar per running
-// user plus a total, redrawn in place; elsewhere (CI) a log line every few
-// seconds. It implements phase.Progress.
+// progress is the one renderer of the terminal. It implements
+// phase.Progress: while a step runs it keeps a live area at the bottom of
+// the terminal (a bar per running user and a total line with the step's
+// name, rate and ETA) and redraws it in place. Everything else a command
+// prints meanwhile (its narration on stdout, log lines on stderr) goes
+// through it too (Stdout, Stderr): it clears the live area, prints the
+// line and draws the area again below it, so that nothing is overwritten.
+// A user that finishes leaves a line with its completed bar above the live
+// area; a step that ends leaves its total line.
+//
+// Rates and the ETA count from the step's start and only the work of this
+// run: messages found already on the target bring a bar nearer its end
+// but do not make the run look faster than it is.
+//
+// When stderr is not a terminal (CI, a pipe), or logs are JSON, it draws
+// nothing and logs a "progress" line every interval instead, with the
+// same facts, and a "step done" line at a step's end.
 type progress struct {
-	w     io.Writer
-	tty   bool
-	quiet bool
-	log   *slog.Logger
+	w        io.Writer // stderr
+	tty      bool      // draw a live area on w
+	size     func() (width, height int)
+	quiet    bool
+	interval time.Duration // between redraws (terminal) or log lines
+	now      func() time.Time
 
 	mu      sync.Mutex
-	users   map[string]*userProgress
-	order   []string
-	start   time.Time
-	lines   int // lines drawn last time (terminal)
+	log     *slog.Logger
+	step    *stepProgress // nil between steps
+	drawn   int           // lines of the live area on the screen now
+	midLine bool          // the last narration written left the cursor mid-line
+	writers []*narration
 	stop    chan struct{}
 	stopped chan struct{}
 }
 
+// stepProgress is what is known of the running step.
+type stepProgress struct {
+	name  string
+	start time.Time
+	users map[string]*userProgress
+	order []string
+}
+
+// userProgress is one user's part of a step.
 type userProgress struct {
+	name string
+	// Messages and bytes the user's pass has to reach: the inventory's
+	// figures until Start gives the source's own.
 	totalMsgs, totalBytes int64
-	msgs, bytes           int64
-	done                  bool
-	err                   error
-	bar                   *progressbar.ProgressBar
+	// Reached so far in this pass: copied, or found already there.
+	msgs, bytes int64
+	// Found already on the target, over the step.
+	alreadyMsgs int64
+	// This run's work over the step: what the rate counts.
+	copiedMsgs, copiedBytes int64
+	started, done           bool
+	err                     error
+	start, end              time.Time
 }
 
-func newProgress(w io.Writer, quiet bool, log *slog.Logger) *progress {
-	return newProgressBars(w, quiet, log, true)
-}
-
-// newProgressBars is newProgress that draws bars on a terminal only if
-// bars is set; without, progress is log lines there too (--log-format
-// json: everything on stderr is JSON).
-func newProgressBars(w io.Writer, quiet bool, log *slog.Logger, bars bool) *progress {
-	p := &progress{w: w, quiet: quiet, log: log, users: map[string]*userProgress{}, start: time.Now(),
-		stop: make(chan struct{}), stopped: make(chan struct{})}
-	if f, ok := w.(*os.File); ok && bars && term.IsTerminal(int(f.Fd())) {
-		p.tty = true
+// newProgress builds the renderer for stderr w. quiet shows nothing;
+// jsonLogs keeps stderr JSON (no bars, log lines only).
+func newProgress(w io.Writer, quiet, jsonLogs bool) *progress {
+	p := &progress{w: w, quiet: quiet, interval: 10 * time.Second, now: time.Now, size: terminalSize(-1), log: slog.New(slog.DiscardHandler)}
+	if f, ok := w.(*os.File); ok && term.IsTerminal(int(f.Fd())) && !jsonLogs {
+		p.tty, p.size, p.interval = true, terminalSize(int(f.Fd())), 200*time.Millisecond
 	}
-	interval := 10 * time.Second
-	if p.tty {
-		interval = 200 * time.Millisecond
-	}
-	go p.loop(interval)
 	return p
 }
 
-func (p *progress) loop(interval time.Duration) {
-	defer close(p.stopped)
-	t := time.NewTicker(interval)
-	defer t.Stop()
-	for {
-		select {
-		case <-p.stop:
-			p.render(true)
-			return
-		case <-t.C:
-			p.render(false)
-		}
+// setLog gives the renderer the logger for its lines on a non-terminal.
+func (p *progress) setLog(log *slog.Logger) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.log = log
+}
+
+// Stdout returns the writer through which a command prints to w, its
+// standard output: w itself, unless bars are drawn and w is a terminal
+// too (or the very writer they are drawn on), whose lines must then be
+// printed above them.
+func (p *progress) Stdout(w io.Writer) io.Writer {
+	if !p.drawing() {
+		return w
 	}
+	if f, ok := w.(*os.File); !(ok && term.IsTerminal(int(f.Fd()))) && w != p.w {
+		return w
+	}
+	return p.narrate(w)
+}
+
+// Stderr returns the writer for log lines and messages to stderr.
+func (p *progress) Stderr() io.Writer {
+	if !p.drawing() {
+		return p.w
+	}
+	return p.narrate(p.w)
+}
+
+func (p *progress) drawing() bool { return p.tty && !p.quiet }
+
+func (p *progress) narrate(w io.Writer) io.Writer {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	n := &narration{p: p, w: w}
+	p.writers = append(p.writers, n)
+	return n
+}
+
+// narration is a writer whose complete lines are printed above the live
+// area; a partial line waits for its end while a step runs.
+type narration struct {
+	p   *progress
+	w   io.Writer
+	buf []byte
+}
+
+// Write implements io.Writer.
+func (n *narration) Write(b []byte) (int, error) {
+	p := n.p
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	n.buf = append(n.buf, b...)
+	out := n.buf
+	if p.step != nil { // a partial line waits until the bars are cleared for its end
+		i := bytes.LastIndexByte(n.buf, '\n')
+		if i < 0 {
+			return len(b), nil
+		}
+		out = n.buf[:i+1]
+	}
+	p.clear()
+	_, err := n.w.Write(out)
+	p.midLine = out[len(out)-1] != '\n'
+	n.buf = append(n.buf[:0], n.buf[len(out):]...)
+	p.draw()
+	if err != nil {
+		return 0, err
+	}
+	return len(b), nil
+}
+
+// flush writes what is left of a partial line, with mu held.
+func (n *narration) flush() {
+	if len(n.buf) > 0 {
+		n.w.Write(n.buf)
+		n.p.midLine = n.buf[len(n.buf)-1] != '\n'
+		n.buf = n.buf[:0]
+	}
+}
+
+// Begin implements phase.Progress.
+func (p *progress) Begin(step string, work []phase.Work) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.step != nil {
+		p.endStep()
+	}
+	s := &stepProgress{name: step, start: p.now(), users: map[string]*userProgress{}}
+	for _, w := range work {
+		if _, ok := s.users[w.User]; !ok {
+			s.order = append(s.order, w.User)
+		}
+		s.users[w.User] = &userProgress{name: w.User, totalMsgs: w.Messages, totalBytes: w.Bytes}
+	}
+	p.step = s
+	if p.stop == nil && !p.quiet {
+		p.stop, p.stopped = make(chan struct{}), make(chan struct{})
+		go p.loop()
+	}
+	p.draw()
+}
+
+// user returns the running step's user, adding it if Begin did not name
+// it; nil between steps.
+func (p *progress) user(name string) *userProgress {
+	if p.step == nil {
+		return nil
+	}
+	u, ok := p.step.users[name]
+	if !ok {
+		u = &userProgress{name: name}
+		p.step.users[name] = u
+		p.step.order = append(p.step.order, name)
+	}
+	return u
 }
 
 // Start implements phase.Progress.
 func (p *progress) Start(user string, msgs, bytes int64) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	u, ok := p.users[user]
-	if !ok {
-		u = &userProgress{}
-		p.users[user] = u
-		p.order = append(p.order, user)
-	}
-	*u = userProgress{totalMsgs: msgs, totalBytes: bytes}
-	if p.tty {
-		u.bar = progressbar.NewOptions64(max(msgs, 1),
-			progressbar.OptionSetWriter(io.Discard),
-			progressbar.OptionSetDescription(fmt.Sprintf("%-24s", truncate(user, 24))),
-			progressbar.OptionSetWidth(30),
-			progressbar.OptionShowCount(),
-			progressbar.OptionSetPredictTime(true),
-			progressbar.OptionUseANSICodes(true),
-		)
+	if u := p.user(user); u != nil {
+		if !u.started {
+			u.start = p.now()
+		}
+		u.started, u.done, u.err = true, false, nil
+		u.totalMsgs, u.totalBytes = msgs, bytes
+		u.msgs, u.bytes = 0, 0
 	}
 }
 
@@ -105,105 +224,424 @@ func (p *progress) Start(user string, msgs, bytes int64) {
 func (p *progress) Add(user string, msgs, bytes int64) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if u, ok := p.users[user]; ok {
+	if u := p.user(user); u != nil {
 		u.msgs += msgs
 		u.bytes += bytes
-		if u.bar != nil {
-			u.bar.Add64(msgs)
-		}
+		u.copiedMsgs += msgs
+		u.copiedBytes += bytes
 	}
 }
 
-// Done implements phase.Progress.
+// AlreadyCopied implements phase.Progress.
+func (p *progress) AlreadyCopied(user string, msgs, bytes int64) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if u := p.user(user); u != nil {
+		if bytes == 0 && msgs > 0 && u.totalMsgs > 0 {
+			bytes = msgs * u.totalBytes / u.totalMsgs // sizes not told: the user's average
+		}
+		u.msgs += msgs
+		u.bytes += bytes
+		u.alreadyMsgs += msgs
+	}
+}
+
+// Done implements phase.Progress. A user that finished without error has
+// reached its end: its bar is completed, also when the source held fewer
+// messages than it listed when the pass began (expunged meanwhile).
 func (p *progress) Done(user string, err error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if u, ok := p.users[user]; ok {
-		u.done, u.err = true, err
-	}
-}
-
-// Close stops redrawing and leaves the final state on screen.
-func (p *progress) Close() {
-	select {
-	case <-p.stop:
-	default:
-		close(p.stop)
-	}
-	<-p.stopped
-}
-
-func (p *progress) render(final bool) {
-	if p.quiet {
+	if p.step == nil {
 		return
 	}
+	u, ok := p.step.users[user]
+	if !ok {
+		return
+	}
+	u.done, u.err, u.end = true, err, p.now()
+	if !u.started {
+		u.start = u.end
+	}
+	if err == nil {
+		// What the pass reached is the user's end: fewer messages when
+		// some were expunged meanwhile, more when mail arrived.
+		u.totalMsgs, u.totalBytes = u.msgs, u.bytes
+	}
+	if !p.drawing() || (err == nil && u.copiedMsgs == 0) {
+		return // nothing done, nothing to tell but in the total
+	}
+	p.clear()
+	io.WriteString(p.w, p.finishedLine(u, p.width())+"\n")
+	p.draw()
+}
+
+// End implements phase.Progress.
+func (p *progress) End(step string) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if len(p.order) == 0 {
+	if p.step != nil && p.step.name == step {
+		p.endStep()
+	}
+}
+
+// endStep leaves the step's total on the screen (or logs it), with mu held.
+func (p *progress) endStep() {
+	s := p.step
+	t := s.totals(p.now())
+	switch {
+	case p.quiet:
+	case p.tty:
+		p.clear()
+		io.WriteString(p.w, t.endLine()+"\n") // it stays: it may wrap
+	default:
+		p.log.Info("step done", "step", s.name, "seconds", round2(t.elapsed.Seconds()), "users", t.users,
+			"users_failed", t.failed, "users_interrupted", t.stopped, "messages", t.copiedMsgs, "bytes", t.copiedBytes,
+			"already_copied", t.alreadyMsgs, "rate", rateText(t.rate))
+	}
+	p.step = nil
+	for _, n := range p.writers {
+		n.flush()
+	}
+}
+
+// Close ends a step left running and stops redrawing.
+func (p *progress) Close() {
+	p.mu.Lock()
+	if p.step != nil {
+		p.endStep()
+	}
+	for _, n := range p.writers {
+		n.flush()
+	}
+	stop := p.stop
+	p.mu.Unlock()
+	if stop != nil {
+		select {
+		case <-stop:
+		default:
+			close(stop)
+		}
+		<-p.stopped
+	}
+}
+
+func (p *progress) loop() {
+	defer close(p.stopped)
+	t := time.NewTicker(p.interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-p.stop:
+			return
+		case <-t.C:
+			p.mu.Lock()
+			if p.tty {
+				p.redraw()
+			} else if p.step != nil {
+				p.logLine()
+			}
+			p.mu.Unlock()
+		}
+	}
+}
+
+// clear erases the live area, with mu held; the cursor is left where its
+// first line was.
+func (p *progress) clear() {
+	if p.drawn > 0 {
+		fmt.Fprintf(p.w, "\x1b[%dA\r\x1b[J", p.drawn)
+		p.drawn = 0
+	}
+}
+
+// draw writes the live area below the cursor, with mu held.
+func (p *progress) draw() {
+	if !p.drawing() || p.step == nil || p.drawn > 0 {
 		return
 	}
-	var msgs, totalMsgs, bytes int64
-	running, done := 0, 0
-	for _, name := range p.order {
-		u := p.users[name]
-		msgs += u.msgs
-		totalMsgs += u.totalMsgs
-		bytes += u.bytes
-		if u.done {
-			done++
-		} else {
-			running++
-		}
+	if p.midLine { // the live area starts on a line of its own
+		io.WriteString(p.w, "\n")
+		p.midLine = false
 	}
-	elapsed := time.Since(p.start)
-	rate := float64(bytes) / max(elapsed.Seconds(), 0.001)
-	total := fmt.Sprintf("total: %d/%d users done, %d/%d messages, %s, %s/s, %s elapsed",
-		done, len(p.order), msgs, totalMsgs, phase.FormatBytes(bytes), phase.FormatBytes(int64(rate)), elapsed.Round(time.Second))
-	if !p.tty {
-		if !final && running > 0 {
-			p.log.Info("progress", "users_done", done, "users", len(p.order), "messages", msgs, "of", totalMsgs, "bytes", bytes, "rate_bytes_per_s", int64(rate))
-		}
+	lines := p.frame()
+	io.WriteString(p.w, strings.Join(lines, "\n")+"\n")
+	p.drawn = len(lines)
+}
+
+// redraw draws the live area over itself in one write, with mu held.
+func (p *progress) redraw() {
+	if p.step == nil {
+		p.clear()
+		return
+	}
+	if p.drawn == 0 {
+		p.draw()
 		return
 	}
 	var b strings.Builder
-	if p.lines > 0 {
-		fmt.Fprintf(&b, "\x1b[%dA", p.lines)
+	fmt.Fprintf(&b, "\x1b[%dA", p.drawn)
+	lines := p.frame()
+	for _, l := range lines {
+		b.WriteString("\r" + l + "\x1b[K\n")
 	}
-	lines := 0
-	shown := slices.Clone(p.order)
-	for _, name := range shown {
-		u := p.users[name]
-		if u.done && !final {
+	b.WriteString("\x1b[J")
+	io.WriteString(p.w, b.String())
+	p.drawn = len(lines)
+}
+
+// frame is the live area: a bar per running user (as many as the screen
+// holds) and the step's total line.
+func (p *progress) frame() []string {
+	width, height := p.size()
+	s := p.step
+	now := p.now()
+	var running []*userProgress
+	for _, name := range s.order {
+		if u := s.users[name]; u.started && !u.done {
+			running = append(running, u)
+		}
+	}
+	var lines []string
+	room := max(height-3, 1)
+	for i, u := range running {
+		if i == room-1 && len(running) > room {
+			lines = append(lines, fit(fmt.Sprintf("  … and %d more users running", len(running)-i), width))
+			break
+		}
+		lines = append(lines, fit(userLine(u, "  ", "", s.nameWidth(), width, now), width))
+	}
+	return append(lines, fit(s.totals(now).liveLine(), width))
+}
+
+// logLine logs the step's progress on a non-terminal, with mu held.
+func (p *progress) logLine() {
+	s := p.step
+	now := p.now()
+	t := s.totals(now)
+	var running []string
+	for _, name := range s.order {
+		if u := s.users[name]; u.started && !u.done {
+			running = append(running, fmt.Sprintf("%s %d%% (%d/%d)", u.name, percent(u.msgs, u.totalMsgs), min(u.msgs, u.totalMsgs), u.totalMsgs))
+		}
+	}
+	p.log.Info("progress", "step", s.name, "elapsed", t.elapsed.Round(time.Second).String(),
+		"users_done", t.done, "users", t.users, "messages", t.msgs, "messages_total", t.totalMsgs,
+		"bytes", t.bytes, "bytes_total", t.totalBytes, "already_copied", t.alreadyMsgs,
+		"rate", rateText(t.rate), "eta", t.etaText("unknown"), "running", strings.Join(running, ", "))
+}
+
+// width is the terminal's width, with mu held.
+func (p *progress) width() int {
+	w, _ := p.size()
+	return w
+}
+
+// terminalSize asks the terminal on fd for its size, 80×24 if it cannot
+// tell.
+func terminalSize(fd int) func() (width, height int) {
+	return func() (int, int) {
+		if fd >= 0 {
+			if w, h, err := term.GetSize(fd); err == nil && w > 0 && h > 0 {
+				return w, h
+			}
+		}
+		return 80, 24
+	}
+}
+
+// stepTotals sums a step's users at one moment.
+type stepTotals struct {
+	step                          string
+	elapsed                       time.Duration
+	users, done, failed           int
+	msgs, totalMsgs               int64 // reached, to reach
+	bytes, totalBytes             int64
+	alreadyMsgs                   int64
+	copiedMsgs, copiedBytes       int64
+	rate                          float64 // bytes per second of this run's work
+	eta                           time.Duration
+	etaKnown                      bool
+	stopped                       int // users stopped by an interruption
+	remainingBytes, remainingMsgs int64
+}
+
+// nameWidth is the column the step's user names take: the longest, up to
+// 28 characters.
+func (s *stepProgress) nameWidth() int {
+	n := 8
+	for _, name := range s.order {
+		n = max(n, utf8.RuneCountInString(name))
+	}
+	return min(n, 28)
+}
+
+func (s *stepProgress) totals(now time.Time) stepTotals {
+	t := stepTotals{step: s.name, elapsed: now.Sub(s.start), users: len(s.order)}
+	for _, name := range s.order {
+		u := s.users[name]
+		t.msgs += min(u.msgs, u.totalMsgs)
+		t.totalMsgs += u.totalMsgs
+		t.bytes += min(u.bytes, u.totalBytes)
+		t.totalBytes += u.totalBytes
+		t.alreadyMsgs += u.alreadyMsgs
+		t.copiedMsgs += u.copiedMsgs
+		t.copiedBytes += u.copiedBytes
+		if u.done {
+			t.done++
+			switch {
+			case errors.Is(u.err, context.Canceled):
+				t.stopped++
+			case u.err != nil:
+				t.failed++
+			}
 			continue
 		}
-		state := ""
-		switch {
-		case u.done && u.err != nil:
-			state = " FAILED"
-		case u.done:
-			state = " done"
+		t.remainingBytes += max(u.totalBytes-u.bytes, 0)
+		t.remainingMsgs += max(u.totalMsgs-u.msgs, 0)
+	}
+	secs := t.elapsed.Seconds()
+	if secs > 0 {
+		t.rate = float64(t.copiedBytes) / secs
+	}
+	// The estimate waits for a second of measurement; bytes when sizes
+	// are known, messages otherwise.
+	switch {
+	case secs < 1 || t.copiedMsgs == 0:
+	case t.remainingBytes > 0 && t.copiedBytes > 0:
+		t.eta, t.etaKnown = time.Duration(float64(t.remainingBytes)/t.rate*float64(time.Second)), true
+	default:
+		t.eta, t.etaKnown = time.Duration(float64(t.remainingMsgs)/(float64(t.copiedMsgs)/secs)*float64(time.Second)), true
+	}
+	return t
+}
+
+func (t stepTotals) etaText(unknown string) string {
+	if !t.etaKnown {
+		return unknown
+	}
+	return phase.FormatDuration(t.eta.Round(time.Second))
+}
+
+// liveLine is the total line while the step runs.
+func (t stepTotals) liveLine() string {
+	return fmt.Sprintf("%s  %d/%d users  %d/%d messages  %s/s  ETA %s  (%s of %s, %s)",
+		t.step, t.done, t.users, t.msgs, t.totalMsgs, phase.FormatBytes(int64(t.rate)), t.etaText("-"),
+		phase.FormatBytes(t.bytes), phase.FormatBytes(t.totalBytes), t.elapsed.Round(time.Second))
+}
+
+// endLine is the total line a step leaves when it ends.
+func (t stepTotals) endLine() string {
+	var b strings.Builder
+	switch {
+	case t.done == t.users && t.failed == 0 && t.stopped == 0:
+		fmt.Fprintf(&b, "%s done in %s: %s", t.step, secondsText(t.elapsed), plural(t.users, "user"))
+	default:
+		how := "ended"
+		if t.stopped > 0 {
+			how = "interrupted"
 		}
-		fmt.Fprintf(&b, "\r\x1b[K%s%s\n", u.bar.String(), state)
-		lines++
+		fmt.Fprintf(&b, "%s %s after %s: %d of %s done", t.step, how, secondsText(t.elapsed), t.done-t.failed-t.stopped, plural(t.users, "user"))
+		if t.failed > 0 {
+			fmt.Fprintf(&b, ", %d failed", t.failed)
+		}
+		if t.stopped > 0 {
+			fmt.Fprintf(&b, ", %d interrupted", t.stopped)
+		}
 	}
-	fmt.Fprintf(&b, "\r\x1b[K%s\n", total)
-	lines++
-	// Clear what is left of a longer previous drawing.
-	for i := lines; i < p.lines; i++ {
-		b.WriteString("\r\x1b[K\n")
+	if t.copiedMsgs == 0 {
+		b.WriteString(", nothing to copy")
+	} else {
+		fmt.Fprintf(&b, ", %s copied (%s, %s)", plural(int(t.copiedMsgs), "message"), phase.FormatBytes(t.copiedBytes), rateText(t.rate))
 	}
-	if p.lines > lines {
-		fmt.Fprintf(&b, "\x1b[%dA", p.lines-lines)
+	if t.alreadyMsgs > 0 {
+		fmt.Fprintf(&b, ", %d already there", t.alreadyMsgs)
 	}
-	p.lines = lines
-	io.WriteString(p.w, b.String())
+	return b.String()
+}
+
+func plural(n int, noun string) string {
+	if n == 1 {
+		return "1 " + noun
+	}
+	return fmt.Sprintf("%d %ss", n, noun)
+}
+
+// finishedLine is the line a finished user leaves: its bar, and what the
+// pass copied at what rate, or why it failed.
+func (p *progress) finishedLine(u *userProgress, width int) string {
+	mark, tail := "✓ ", ""
+	switch {
+	case errors.Is(u.err, context.Canceled):
+		mark, tail = "✗ ", "  interrupted"
+	case u.err != nil:
+		mark, tail = "✗ ", "  FAILED: "+strings.ReplaceAll(u.err.Error(), "\n", " ")
+	default:
+		d := u.end.Sub(u.start)
+		tail = fmt.Sprintf("  %s in %s, %s", phase.FormatBytes(u.copiedBytes), secondsText(d), rateText(float64(u.copiedBytes)/max(d.Seconds(), 0.001)))
+	}
+	return userLine(u, mark, tail, p.step.nameWidth(), width, u.end)
+}
+
+// userLine draws a user's bar for a terminal of width columns, the user's
+// name in a column of nameWidth; tail says more than fits beside the bar
+// when it is long (a line that stays may wrap, a live one is cut).
+func userLine(u *userProgress, lead, tail string, nameWidth, width int, now time.Time) string {
+	name := truncate(u.name, nameWidth)
+	count := fmt.Sprintf("%3d%% %d/%d", percent(u.msgs, u.totalMsgs), min(u.msgs, u.totalMsgs), u.totalMsgs)
+	if tail == "" && u.started && now.Sub(u.start) >= time.Second {
+		tail = "  " + rateText(float64(u.copiedBytes)/now.Sub(u.start).Seconds())
+	}
+	fixed := utf8.RuneCountInString(lead) + nameWidth + 1 + 2 + 1 + len(count)
+	bar := min(30, width-1-fixed-min(utf8.RuneCountInString(tail), 32))
+	line := lead + name + strings.Repeat(" ", nameWidth-utf8.RuneCountInString(name)) + " "
+	if bar >= 8 {
+		fill := int(float64(bar) * fraction(u.msgs, u.totalMsgs))
+		line += "[" + strings.Repeat("█", fill) + strings.Repeat("░", bar-fill) + "] "
+	}
+	return line + count + tail
+}
+
+// fraction is how far reached is of total, 0 to 1; an empty total is
+// reached at once.
+func fraction(reached, total int64) float64 {
+	if total <= 0 {
+		return 1
+	}
+	return min(float64(reached)/float64(total), 1)
+}
+
+func percent(reached, total int64) int { return int(fraction(reached, total) * 100) }
+
+func rateText(bytesPerSecond float64) string {
+	return phase.FormatBytes(int64(bytesPerSecond)) + "/s"
+}
+
+func secondsText(d time.Duration) string {
+	if d < 10*time.Second {
+		return fmt.Sprintf("%.2fs", d.Seconds())
+	}
+	return phase.FormatDuration(d)
+}
+
+func round2(f float64) float64 { return float64(int64(f*100+0.5)) / 100 }
+
+// fit cuts a line to the terminal's width less one column, so that it
+// never wraps (a wrapped line would throw the redraw off by a line).
+func fit(s string, width int) string {
+	if n := width - 1; n > 0 && utf8.RuneCountInString(s) > n {
+		r := []rune(s)
+		return string(r[:n-1]) + "…"
+	}
+	return s
 }
 
 func truncate(s string, n int) string {
-	if len(s) <= n {
+	if utf8.RuneCountInString(s) <= n {
 		return s
 	}
-	return s[:n-1] + "…"
+	r := []rune(s)
+	return string(r[:n-1]) + "…"
 }
 
 // writeFile0600 writes a file readable by its owner only.

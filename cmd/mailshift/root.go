@@ -405,10 +405,15 @@ func (g *globalOptions) openProject(cmd *cobra.Command) (*phase.Project, func(),
 	if err := g.openRunLog(cmd, cfg, dir); err != nil {
 		return nil, nil, err
 	}
-	log, err := g.logger(cmd.ErrOrStderr())
+	// The progress renderer owns the terminal: log lines and the
+	// command's output go through it.
+	prog := newProgress(cmd.ErrOrStderr(), g.quiet, g.logFormat == "json")
+	log, err := g.logger(prog.Stderr())
 	if err != nil {
 		return nil, nil, err
 	}
+	prog.setLog(log)
+	cmd.SetOut(prog.Stdout(cmd.OutOrStdout()))
 	for _, w := range warnings {
 		log.Warn(w)
 	}
@@ -421,7 +426,6 @@ func (g *globalOptions) openProject(cmd *cobra.Command) (*phase.Project, func(),
 	if err != nil {
 		return nil, nil, err
 	}
-	prog := newProgressBars(cmd.ErrOrStderr(), g.quiet, log, g.logFormat != "json")
 	var progress phase.Progress = prog
 	if g.runLog != nil {
 		progress = loggedProgress{Progress: prog, l: g.runLog}

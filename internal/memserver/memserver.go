@@ -15,6 +15,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"io"
 	"log"
 	"net"
 	"os"
@@ -46,8 +47,12 @@ type Server struct {
 var Caps = imap.CapSet{imap.CapIMAP4rev1: {}, imap.CapIMAP4rev2: {}}
 
 // Start listens on addr ("127.0.0.1:0" for a free port) and serves IMAP
-// until Close.
-func Start(addr string) (*Server, error) {
+// until Close, logging connection errors to stderr.
+func Start(addr string) (*Server, error) { return StartLogging(addr, os.Stderr) }
+
+// StartLogging is Start with the server's log lines (connection errors)
+// written to logTo.
+func StartLogging(addr string, logTo io.Writer) (*Server, error) {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return nil, fmt.Errorf("memserver: %w", err)
@@ -65,7 +70,7 @@ func Start(addr string) (*Server, error) {
 		},
 		Caps:         Caps,
 		InsecureAuth: true,
-		Logger:       log.New(os.Stderr, "memserver "+s.Addr+": ", log.LstdFlags),
+		Logger:       log.New(logTo, "memserver "+s.Addr+": ", log.LstdFlags),
 	})
 	go func() {
 		defer close(s.served)
