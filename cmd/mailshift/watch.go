@@ -110,11 +110,11 @@ func (w *statusWatch) render(b *strings.Builder, rep phase.StatusReport, now tim
 		total.FailedMessages += u.FailedMessages
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", u.SourceUser, u.Stage,
 			ofTotal(u.CopiedSource, u.Messages, count), ofTotal(u.CopiedSourceBytes, u.Bytes, phase.FormatBytes),
-			rateText(br, mr), eta(u.Bytes-u.CopiedSourceBytes, br), note(u, now))
+			watchRateText(br, mr), eta(u.Bytes-u.CopiedSourceBytes, br), note(u, now))
 	}
 	fmt.Fprintf(tw, "total\t\t%s\t%s\t%s\t%s\t%s\n",
 		ofTotal(total.CopiedSource, total.Messages, count), ofTotal(total.CopiedSourceBytes, total.Bytes, phase.FormatBytes),
-		rateText(totalRate, totalMsgRate), eta(total.Bytes-total.CopiedSourceBytes, totalRate), failedText(total.FailedMessages))
+		watchRateText(totalRate, totalMsgRate), eta(total.Bytes-total.CopiedSourceBytes, totalRate), failedText(total.FailedMessages))
 	tw.Flush()
 }
 
@@ -126,8 +126,8 @@ func ofTotal(n, of int64, format func(int64) string) string {
 	return format(n) + "/" + format(of)
 }
 
-// rateText is bytes and messages per second, "-" when nothing moved.
-func rateText(bytes, msgs float64) string {
+// watchRateText is bytes and messages per second, "-" when nothing moved.
+func watchRateText(bytes, msgs float64) string {
 	if bytes <= 0 && msgs <= 0 {
 		return "-"
 	}
