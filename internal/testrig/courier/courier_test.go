@@ -13,6 +13,7 @@ import (
 
 	"github.com/emersion/go-imap/v2"
 	"github.com/emersion/go-imap/v2/imapclient"
+	"github.com/mailshift/mailshift/internal/testrig/daemon"
 )
 
 func login(t *testing.T, addr, user, pass string) *imapclient.Client {
@@ -261,7 +262,7 @@ func TestStop(t *testing.T) {
 	if err := s.Close(); err != nil {
 		t.Fatal(err)
 	}
-	if err := greet(s.Addr, ""); err == nil {
+	if err := daemon.Greet(s.Addr, ""); err == nil {
 		t.Error("the server still answers after Close")
 	}
 	if err := s.Close(); err != nil { // twice is fine

@@ -42,13 +42,13 @@ import (
 	"os/exec"
 	"os/user"
 	"path/filepath"
-	"runtime"
 	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
+
+	"github.com/mailshift/mailshift/internal/testrig/daemon"
 )
 
 // DirEnv names the directory the servers are unpacked in (`make deps`
@@ -116,7 +116,7 @@ type Server struct {
 	uid, gid int    // cyrus_user's, -1 when not root
 
 	mu      sync.Mutex // serialises saslpasswd2
-	running *process
+	running *daemon.Process
 }
 
 // Root returns the directory the Cyrus packages are unpacked in, or an
@@ -200,7 +200,7 @@ func StartDir(dir string, o Options) (*Server, error) {
 		return nil, err
 	}
 	for i := 0; ; i++ {
-		port, err := freePort()
+		port, err := daemon.FreePort()
 		if err != nil {
 			return nil, err
 		}
@@ -234,7 +234,7 @@ func (s *Server) prepare() error {
 		return err
 	}
 	if s.uid >= 0 {
-		if err := makeTraversable(s.Dir); err != nil {
+		if err := daemon.MakeTraversable("cyrus", s.Dir); err != nil {
 			return err
 		}
 		for _, p := range []string{conf, filepath.Join(s.Dir, "spool"), s.sasldb()} {
@@ -368,16 +368,16 @@ func (s *Server) start() error {
 	cmd.Dir = s.Dir
 	cmd.Env = s.env()
 	cmd.Stdout, cmd.Stderr = logFile, logFile
-	p, err := spawn(cmd)
+	p, err := daemon.Spawn(cmd)
 	logFile.Close()
 	if err != nil {
 		return fmt.Errorf("cyrus: %w", err)
 	}
 	s.running = p
-	if err = waitReady(p, s.Addr, "Cyrus IMAP", 20*time.Second); err == nil {
+	if err = daemon.WaitReady(p, s.Addr, "Cyrus IMAP", 20*time.Second); err == nil {
 		return nil
 	}
-	p.stop()
+	p.Stop()
 	s.running = nil
 	log := s.logSince(logStart)
 	if strings.Contains(log, "Address already in use") {
@@ -402,7 +402,7 @@ func (s *Server) Close() error {
 	}
 	p := s.running
 	s.running = nil
-	return p.stop()
+	return p.Stop()
 }
 
 // AddUser gives name a password in the sasldb and creates the user's
@@ -481,11 +481,7 @@ func (s *Server) LogTail(n int) string {
 }
 
 func (s *Server) logSince(off int64) string {
-	b, err := os.ReadFile(s.LogFile())
-	if err != nil || int64(len(b)) < off {
-		return ""
-	}
-	return string(b[off:])
+	return daemon.LogSince(s.LogFile(), off)
 }
 
 func isDir(p string) bool {
@@ -500,120 +496,4 @@ func chownAll(path string, uid, gid int) error {
 		}
 		return os.Lchown(p, uid, gid)
 	})
-}
-
-// makeTraversable gives "others" search permission on dir's ancestors
-// under the temporary directory (t.TempDir's parent is 0700), so the mail
-// user reaches the configuration and the spool.
-func makeTraversable(dir string) error {
-	tmp, _ := filepath.Abs(os.TempDir())
-	for p := dir; ; p = filepath.Dir(p) {
-		fi, err := os.Stat(p)
-		if err != nil {
-			return err
-		}
-		if fi.Mode().Perm()&0o001 == 0 {
-			if !strings.HasPrefix(p, tmp+string(filepath.Separator)) {
-				return fmt.Errorf("cyrus: the mail user cannot reach %s: %s is not searchable by others (mode %v)", dir, p, fi.Mode().Perm())
-			}
-			if err := os.Chmod(p, fi.Mode().Perm()|0o011); err != nil {
-				return err
-			}
-		}
-		if parent := filepath.Dir(p); parent == p {
-			return nil
-		}
-	}
-}
-
-// process is one run of master (or of unshare around it).
-type process struct {
-	pid  int
-	done chan struct{} // closed when it has exited
-	err  error         // Wait's result, valid after done
-}
-
-// spawn starts cmd in its own process group from a goroutine locked to its
-// OS thread: it gets SIGTERM (Pdeathsig) when that thread ends, so a test
-// binary that dies takes its servers with it.
-func spawn(cmd *exec.Cmd) (*process, error) {
-	p := &process{done: make(chan struct{})}
-	started := make(chan error, 1)
-	go func() {
-		runtime.LockOSThread() // never unlocked: the thread ends with this goroutine
-		cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGTERM}
-		if err := cmd.Start(); err != nil {
-			started <- err
-			close(p.done)
-			return
-		}
-		p.pid = cmd.Process.Pid
-		started <- nil
-		p.err = cmd.Wait()
-		close(p.done)
-	}()
-	if err := <-started; err != nil {
-		return nil, err
-	}
-	return p, nil
-}
-
-// stop kills the process group (and, as root, the PID namespace with it).
-// Cyrus writes its databases as it goes; a throwaway server needs no
-// orderly shutdown.
-func (p *process) stop() error {
-	syscall.Kill(-p.pid, syscall.SIGKILL)
-	<-p.done
-	deadline := time.Now().Add(5 * time.Second)
-	for syscall.Kill(-p.pid, 0) == nil && time.Now().Before(deadline) {
-		time.Sleep(10 * time.Millisecond)
-	}
-	return nil
-}
-
-// waitReady waits until addr greets with "* OK" and want, or p exits.
-func waitReady(p *process, addr, want string, timeout time.Duration) error {
-	deadline := time.Now().Add(timeout)
-	var last error
-	for time.Now().Before(deadline) {
-		select {
-		case <-p.done:
-			return fmt.Errorf("master exited: %v", p.err)
-		default:
-		}
-		if last = greet(addr, want); last == nil {
-			return nil
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-	return fmt.Errorf("no IMAP greeting on %s within %v: %v", addr, timeout, last)
-}
-
-// greet connects to addr and reads the IMAP greeting, which must contain
-// want.
-func greet(addr, want string) error {
-	c, err := net.DialTimeout("tcp", addr, time.Second)
-	if err != nil {
-		return err
-	}
-	defer c.Close()
-	c.SetDeadline(time.Now().Add(2 * time.Second))
-	line, err := bufio.NewReader(c).ReadString('\n')
-	if err != nil {
-		return err
-	}
-	if !strings.HasPrefix(line, "* OK") || !strings.Contains(line, want) {
-		return fmt.Errorf("greeting %q", strings.TrimSpace(line))
-	}
-	return nil
-}
-
-// freePort returns a port that was free a moment ago.
-func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
 }

@@ -10,6 +10,7 @@ import (
 
 	"github.com/emersion/go-imap/v2"
 	"github.com/emersion/go-imap/v2/imapclient"
+	"github.com/mailshift/mailshift/internal/testrig/daemon"
 )
 
 func login(t *testing.T, addr, user, pass string) *imapclient.Client {
@@ -194,7 +195,7 @@ func TestAdmin(t *testing.T) {
 		t.Errorf("creating an existing user: %v", err)
 	}
 	s.Stop(t)
-	if err := greet(s.Addr, ""); err == nil {
+	if err := daemon.Greet(s.Addr, ""); err == nil {
 		t.Error("the server still answers after Stop")
 	}
 }
