@@ -201,7 +201,7 @@ func StartDir(dir string, o Options) (*Server, error) {
 		}
 		s.setPort(port)
 		err = s.start()
-		if err == nil || !errors.Is(err, errAddrInUse) || i == 7 {
+		if err == nil || !errors.Is(err, daemon.ErrAddrInUse) || i == 7 {
 			return s, err
 		}
 	}
@@ -284,9 +284,6 @@ IMAP_STARTTLS=NO
 `, r, ns, s.etc(), filepath.Join(s.Dir, "authdaemon"), s.Port, maxPerIP, disable)
 }
 
-// errAddrInUse marks a start that failed because the port was taken.
-var errAddrInUse = errors.New("address already in use")
-
 func (s *Server) setPort(port int) {
 	s.Port = port
 	s.Addr = net.JoinHostPort(s.Host, strconv.Itoa(port))
@@ -300,31 +297,15 @@ func (s *Server) start() error {
 	if err := os.WriteFile(script, []byte(s.script()), 0o755); err != nil {
 		return err
 	}
-	logFile, err := os.OpenFile(s.LogFile(), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
-	if err != nil {
-		return err
-	}
-	logStart, _ := logFile.Seek(0, 2)
 	cmd := exec.Command("unshare", "--mount", "--pid", "--fork", "--kill-child", "--propagation", "private", "/bin/sh", script)
 	cmd.Dir = s.Dir
 	cmd.Env = []string{"PATH=/usr/sbin:/usr/bin:/sbin:/bin", "LANG=C"}
-	cmd.Stdout, cmd.Stderr = logFile, logFile
-	p, err := daemon.Spawn(cmd)
-	logFile.Close()
+	p, err := daemon.Launch(cmd, s.LogFile(), s.Addr, "Courier-IMAP ready", 20*time.Second)
 	if err != nil {
 		return fmt.Errorf("courier: %w", err)
 	}
 	s.running = p
-	if err = daemon.WaitReady(p, s.Addr, "Courier-IMAP ready", 20*time.Second); err == nil {
-		return nil
-	}
-	p.Stop()
-	s.running = nil
-	log := s.logSince(logStart)
-	if strings.Contains(log, "Address already in use") {
-		return fmt.Errorf("courier on port %d: %w", s.Port, errAddrInUse)
-	}
-	return fmt.Errorf("courier did not start: %v\nlog:\n%s", err, log)
+	return nil
 }
 
 // Stop stops the server. Stopping a stopped server does nothing.
@@ -431,8 +412,4 @@ func (s *Server) LogFile() string { return filepath.Join(s.Dir, "courier.log") }
 // LogTail returns the last n lines of the server's log.
 func (s *Server) LogTail(n int) string {
 	return daemon.LogTail(s.LogFile(), n)
-}
-
-func (s *Server) logSince(off int64) string {
-	return daemon.LogSince(s.LogFile(), off)
 }

@@ -206,7 +206,7 @@ func StartDir(dir string, o Options) (*Server, error) {
 		}
 		s.setPort(port)
 		err = s.start()
-		if err == nil || !errors.Is(err, errAddrInUse) || i == 7 {
+		if err == nil || !errors.Is(err, daemon.ErrAddrInUse) || i == 7 {
 			return s, err
 		}
 	}
@@ -339,9 +339,6 @@ func (s *Server) saslpasswd(name, password string) error {
 	return nil
 }
 
-// errAddrInUse marks a start that failed because the port was taken.
-var errAddrInUse = errors.New("address already in use")
-
 func (s *Server) setPort(port int) {
 	s.Port = port
 	s.Addr = net.JoinHostPort(s.Host, strconv.Itoa(port))
@@ -353,11 +350,6 @@ func (s *Server) start() error {
 	if err := os.WriteFile(filepath.Join(s.Dir, "cyrus.conf"), []byte(s.cyrusConf()), 0o644); err != nil {
 		return err
 	}
-	logFile, err := os.OpenFile(s.LogFile(), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
-	if err != nil {
-		return err
-	}
-	logStart, _ := logFile.Seek(0, 2)
 	args := []string{filepath.Join(s.root, "usr/lib/cyrus/bin/master"),
 		"-C", filepath.Join(s.Dir, "imapd.conf"), "-M", filepath.Join(s.Dir, "cyrus.conf"),
 		"-p", filepath.Join(s.Dir, "master.pid"), "-D"}
@@ -367,23 +359,12 @@ func (s *Server) start() error {
 	cmd := exec.Command(args[0], args[1:]...)
 	cmd.Dir = s.Dir
 	cmd.Env = s.env()
-	cmd.Stdout, cmd.Stderr = logFile, logFile
-	p, err := daemon.Spawn(cmd)
-	logFile.Close()
+	p, err := daemon.Launch(cmd, s.LogFile(), s.Addr, "Cyrus IMAP", 20*time.Second)
 	if err != nil {
 		return fmt.Errorf("cyrus: %w", err)
 	}
 	s.running = p
-	if err = daemon.WaitReady(p, s.Addr, "Cyrus IMAP", 20*time.Second); err == nil {
-		return nil
-	}
-	p.Stop()
-	s.running = nil
-	log := s.logSince(logStart)
-	if strings.Contains(log, "Address already in use") {
-		return fmt.Errorf("cyrus on port %d: %w", s.Port, errAddrInUse)
-	}
-	return fmt.Errorf("cyrus did not start: %v\nmaster's output:\n%s", err, log)
+	return nil
 }
 
 // Stop stops the server. Stopping a stopped server does nothing.
@@ -478,10 +459,6 @@ func (s *Server) LogTail(n int) string {
 		lines = lines[len(lines)-n:]
 	}
 	return strings.Join(lines, "")
-}
-
-func (s *Server) logSince(off int64) string {
-	return daemon.LogSince(s.LogFile(), off)
 }
 
 func isDir(p string) bool {

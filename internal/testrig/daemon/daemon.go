@@ -8,6 +8,7 @@ package daemon
 
 import (
 	"bufio"
+	"errors"
 	"fmt"
 	"net"
 	"os"
@@ -157,4 +158,35 @@ func FreePort() (int, error) {
 	}
 	defer l.Close()
 	return l.Addr().(*net.TCPAddr).Port, nil
+}
+
+// ErrAddrInUse is wrapped by Launch's error when the server could not
+// listen on its port: the caller may try another.
+var ErrAddrInUse = errors.New("address already in use")
+
+// Launch starts cmd with its output appended to the log file at logPath
+// and waits up to timeout for an IMAP greeting on addr that contains want.
+// If none comes, it stops the process and returns an error with what the
+// server logged meanwhile.
+func Launch(cmd *exec.Cmd, logPath, addr, want string, timeout time.Duration) (*Process, error) {
+	logFile, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	if err != nil {
+		return nil, err
+	}
+	logStart, _ := logFile.Seek(0, 2)
+	cmd.Stdout, cmd.Stderr = logFile, logFile
+	p, err := Spawn(cmd)
+	logFile.Close()
+	if err != nil {
+		return nil, err
+	}
+	if err = WaitReady(p, addr, want, timeout); err == nil {
+		return p, nil
+	}
+	p.Stop()
+	log := LogSince(logPath, logStart)
+	if strings.Contains(log, "Address already in use") {
+		return nil, fmt.Errorf("%s: %w", addr, ErrAddrInUse)
+	}
+	return nil, fmt.Errorf("did not start: %v\nlog:\n%s", err, log)
 }

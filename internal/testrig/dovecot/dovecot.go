@@ -12,7 +12,6 @@
 package dovecot
 
 import (
-	"bufio"
 	"bytes"
 	"crypto/rand"
 	"errors"
@@ -29,6 +28,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/mailshift/mailshift/internal/testrig/daemon"
 )
 
 // Master login of servers started with Options.Master: log in as
@@ -365,13 +366,13 @@ func makeTraversable(dir string) error {
 
 // pickPorts chooses free loopback ports and writes the configuration.
 func (s *Server) pickPorts() error {
-	port, err := freePort()
+	port, err := daemon.FreePort()
 	if err != nil {
 		return err
 	}
 	tlsPort := 0
 	if s.Options.TLS {
-		if tlsPort, err = freePort(); err != nil {
+		if tlsPort, err = daemon.FreePort(); err != nil {
 			return err
 		}
 	}
@@ -386,16 +387,6 @@ func (s *Server) setPorts(port, tlsPort int) {
 	if tlsPort != 0 {
 		s.TLSAddr = net.JoinHostPort(s.Host, strconv.Itoa(tlsPort))
 	}
-}
-
-// freePort returns a port that was free a moment ago.
-func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
 }
 
 // start writes the configuration for the current ports, runs the master in
@@ -471,7 +462,7 @@ func (s *Server) waitReady(p *process, greeting string, timeout time.Duration) e
 			return fmt.Errorf("the master exited: %v", p.err)
 		default:
 		}
-		last = greet(s.Addr, greeting)
+		last = daemon.Greet(s.Addr, greeting)
 		if last == nil && s.TLSAddr != "" {
 			var c net.Conn
 			if c, last = net.DialTimeout("tcp", s.TLSAddr, time.Second); last == nil {
@@ -484,25 +475,6 @@ func (s *Server) waitReady(p *process, greeting string, timeout time.Duration) e
 		time.Sleep(20 * time.Millisecond)
 	}
 	return fmt.Errorf("no IMAP greeting on %s within %v: %v", s.Addr, timeout, last)
-}
-
-// greet connects to addr and reads the IMAP greeting, which must contain
-// want.
-func greet(addr, want string) error {
-	c, err := net.DialTimeout("tcp", addr, time.Second)
-	if err != nil {
-		return err
-	}
-	defer c.Close()
-	c.SetDeadline(time.Now().Add(2 * time.Second))
-	line, err := bufio.NewReader(c).ReadString('\n')
-	if err != nil {
-		return err
-	}
-	if !strings.HasPrefix(line, "* OK") || !strings.Contains(line, want) {
-		return fmt.Errorf("greeting %q", strings.TrimSpace(line))
-	}
-	return nil
 }
 
 // stopProcess stops a run of the master and waits until it and the

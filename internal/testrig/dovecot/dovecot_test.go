@@ -15,6 +15,7 @@ import (
 	"github.com/emersion/go-imap/v2"
 	"github.com/emersion/go-imap/v2/imapclient"
 	"github.com/emersion/go-sasl"
+	"github.com/mailshift/mailshift/internal/testrig/daemon"
 )
 
 // testMessage returns a small CRLF message of about size bytes.
@@ -319,7 +320,7 @@ func TestRestartAndStop(t *testing.T) {
 	login(t, s.Addr, "bob", "pw")
 
 	s.Stop(t)
-	if err := greet(s.Addr, ""); err == nil {
+	if err := daemon.Greet(s.Addr, ""); err == nil {
 		t.Error("server still answers after Stop")
 	}
 	s.Stop(t) // stopping twice is fine
