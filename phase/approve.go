@@ -104,13 +104,6 @@ func Approve(ctx context.Context, p *Project, opts ApproveOptions) (ApproveResul
 func (p *Project) renderScope(rows []users.Row, left []UserFailure, hash string, approval *state.Approval, current map[string]userApproval) (string, error) {
 	var b strings.Builder
 	w := func(format string, args ...any) { fmt.Fprintf(&b, format, args...) }
-	type userInv struct {
-		row      users.Row
-		src, dst state.Account
-		msgs     int64
-		bytes    int64
-		folders  int
-	}
 	var invs []userInv
 	var totalMsgs, totalBytes int64
 	var srcDesc, dstDesc state.Account
@@ -186,57 +179,10 @@ func (p *Project) renderScope(rows []users.Row, left []UserFailure, hash string,
 		w("\n")
 	}
 
-	w("## Folder mapping\n\n")
-	w("Exclusions: %s. Explicit mappings: %d. Prefix: %s.\n\n", orDash(strings.Join(p.Config.Folders.Exclude, ", ")), len(p.Config.Folders.Map), orDash(p.Config.Folders.Prefix))
-	for _, ui := range invs {
-		if ui.src.Error != "" || ui.dst.Error != "" {
-			continue
-		}
-		plan, err := p.mapFolders(ui.src.Description, ui.src.Folders, ui.dst.Description, ui.dst.Folders)
-		w("### %s\n\n", ui.row.SourceUser)
-		if err != nil {
-			w("Mapping error: %s\n\n", err)
-			continue
-		}
-		w("| source folder | target folder | why |\n|---|---|---|\n")
-		for _, e := range plan {
-			tgt := e.Target
-			if e.Excluded {
-				tgt = "*(excluded)*"
-			} else if e.Create {
-				tgt += " *(created)*"
-			}
-			w("| %s | %s | %s |\n", e.Source, tgt, e.Reason)
-		}
-		w("\n")
-	}
-
-	w("## Problems found\n\n")
-	all, err := p.Store.Problems()
+	p.writeMapping(w, invs)
+	problems, err := p.writeProblems(w, rows, left)
 	if err != nil {
 		return "", err
-	}
-	selected := map[string]bool{}
-	for _, r := range rows {
-		selected[r.SourceUser] = true
-	}
-	for _, f := range left {
-		selected[f.User] = true
-	}
-	var problems []state.Problem
-	for _, pr := range all {
-		if selected[pr.User] {
-			problems = append(problems, pr)
-		}
-	}
-	if len(problems) == 0 {
-		w("None.\n\n")
-	} else {
-		w("| user | kind | folder | problem | what will be done |\n|---|---|---|---|---|\n")
-		for _, pr := range problems {
-			w("| %s | %s | %s | %s | %s |\n", pr.User, pr.Kind, orDash(pr.Folder), pr.Detail, pr.Action)
-		}
-		w("\n")
 	}
 
 	p.writeOutOfScope(w, problems)
@@ -361,4 +307,74 @@ func (p *Project) stepDates(rows []users.Row) (map[string]string, error) {
 		out[s] = t.Local().Format("2006-01-02")
 	}
 	return out, nil
+}
+
+// userInv is one user's inventory as the scope of work shows it.
+type userInv struct {
+	row      users.Row
+	src, dst state.Account
+	msgs     int64
+	bytes    int64
+	folders  int
+}
+
+// writeMapping writes every user's folder mapping.
+func (p *Project) writeMapping(w func(string, ...any), invs []userInv) {
+	w("## Folder mapping\n\n")
+	w("Exclusions: %s. Explicit mappings: %d. Prefix: %s.\n\n", orDash(strings.Join(p.Config.Folders.Exclude, ", ")), len(p.Config.Folders.Map), orDash(p.Config.Folders.Prefix))
+	for _, ui := range invs {
+		if ui.src.Error != "" || ui.dst.Error != "" {
+			continue
+		}
+		plan, err := p.mapFolders(ui.src.Description, ui.src.Folders, ui.dst.Description, ui.dst.Folders)
+		w("### %s\n\n", ui.row.SourceUser)
+		if err != nil {
+			w("Mapping error: %s\n\n", err)
+			continue
+		}
+		w("| source folder | target folder | why |\n|---|---|---|\n")
+		for _, e := range plan {
+			tgt := e.Target
+			if e.Excluded {
+				tgt = "*(excluded)*"
+			} else if e.Create {
+				tgt += " *(created)*"
+			}
+			w("| %s | %s | %s |\n", e.Source, tgt, e.Reason)
+		}
+		w("\n")
+	}
+}
+
+// writeProblems writes the problems collect found for the plan's users and
+// those left out of it, and returns them.
+func (p *Project) writeProblems(w func(string, ...any), rows []users.Row, left []UserFailure) ([]state.Problem, error) {
+	w("## Problems found\n\n")
+	all, err := p.Store.Problems()
+	if err != nil {
+		return nil, err
+	}
+	selected := map[string]bool{}
+	for _, r := range rows {
+		selected[r.SourceUser] = true
+	}
+	for _, f := range left {
+		selected[f.User] = true
+	}
+	var problems []state.Problem
+	for _, pr := range all {
+		if selected[pr.User] {
+			problems = append(problems, pr)
+		}
+	}
+	if len(problems) == 0 {
+		w("None.\n\n")
+	} else {
+		w("| user | kind | folder | problem | what will be done |\n|---|---|---|---|---|\n")
+		for _, pr := range problems {
+			w("| %s | %s | %s | %s | %s |\n", pr.User, pr.Kind, orDash(pr.Folder), pr.Detail, pr.Action)
+		}
+		w("\n")
+	}
+	return problems, nil
 }
