@@ -179,6 +179,9 @@ func (p *Project) renderScope(rows []users.Row, left []UserFailure, hash string,
 		w("\n")
 	}
 
+	if err := p.writePSTFiles(w, rows); err != nil {
+		return "", err
+	}
 	p.writeMapping(w, invs)
 	problems, err := p.writeProblems(w, rows, left)
 	if err != nil {

@@ -34,6 +34,11 @@ func Collect(ctx context.Context, p *Project, sel Selection) (CollectResult, err
 		return CollectResult{}, err
 	}
 	res := CollectResult{Users: len(rows)}
+	if fs, ok := p.scanner(); ok {
+		if err := p.discoverPST(ctx, fs); err != nil {
+			return res, err
+		}
+	}
 	var mu sync.Mutex
 	res.Failed = p.forEachUser(ctx, rows, func(ctx context.Context, r users.Row) error {
 		inv, err := p.collectUser(ctx, r)
@@ -45,6 +50,9 @@ func Collect(ctx context.Context, p *Project, sel Selection) (CollectResult, err
 		mu.Unlock()
 		return err
 	})
+	if err := p.writePSTReport(); err != nil {
+		return res, err
+	}
 	return res, stepResult(ctx, "collect", res.Failed)
 }
 
@@ -75,6 +83,13 @@ func (p *Project) collectUser(ctx context.Context, r users.Row) (userInventory, 
 		}
 	}
 
+	if fs, ok := p.scanner(); ok {
+		ps, err := p.collectPST(ctx, fs, r)
+		problems = append(problems, ps...)
+		if err != nil {
+			fail(&srcAcct, err)
+		}
+	}
 	src, err := p.openSource(ctx, r)
 	if err != nil {
 		fail(&srcAcct, err)

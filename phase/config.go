@@ -28,6 +28,7 @@ type Config struct {
 	Reports       ReportsConfig  `mapstructure:"reports"`
 	Project       ProjectConfig  `mapstructure:"project"`
 	Logs          LogsConfig     `mapstructure:"logs"`
+	PST           PSTConfig      `mapstructure:"pst"`
 }
 
 // ProjectConfig is what the scope of work says of the project beyond the
@@ -340,6 +341,9 @@ func (c *Config) Validate() error {
 	}
 	if _, err := ParseRate(c.Estimate.Bandwidth); err != nil {
 		return &ConfigError{"estimate.bandwidth", err.Error()}
+	}
+	if err := c.PST.validate(); err != nil {
+		return err
 	}
 	if c.Logs.Keep < 0 {
 		return &ConfigError{"logs.keep", fmt.Sprintf("%d: must not be negative (0 keeps every run's log)", c.Logs.Keep)}

@@ -74,6 +74,7 @@ func Cutover(ctx context.Context, p *Project, opts CutoverOptions) (CutoverResul
 		return res, noneReady("cutover", left)
 	}
 	var todo []users.Row
+	var retireFailed []UserFailure
 	for _, r := range rows {
 		u, err := p.Store.User(r.SourceUser)
 		if err != nil {
@@ -81,6 +82,11 @@ func Cutover(ctx context.Context, p *Project, opts CutoverOptions) (CutoverResul
 		}
 		if !u.CutoverAt.IsZero() {
 			res.AlreadyDone = append(res.AlreadyDone, r.SourceUser)
+			if !opts.DryRun {
+				if err := p.retirePST(r); err != nil { // finishes what a run killed before it could
+					retireFailed = append(retireFailed, UserFailure{User: r.SourceUser, Reason: err.Error(), err: err})
+				}
+			}
 			continue
 		}
 		todo = append(todo, r)
@@ -106,8 +112,12 @@ func Cutover(ctx context.Context, p *Project, opts CutoverOptions) (CutoverResul
 		res.Verify.List = append(res.Verify.List, v.List[:min(len(v.List), maxListed-len(res.Verify.List))]...)
 		return err
 	})
+	res.Failed = append(res.Failed, retireFailed...)
 	res.WindowSecs = time.Since(start).Seconds()
 	end()
+	if err := p.writePSTReport(); err != nil {
+		return res, err
+	}
 	slices.SortFunc(res.Users, func(a, b UserCutover) int { return strings.Compare(a.User, b.User) })
 	if len(todo) > 0 {
 		if res.Report, err = p.writeReport("cutover.md", renderCutover(p, res)); err != nil {
@@ -155,6 +165,9 @@ func (p *Project) cutoverUser(ctx context.Context, r users.Row) (UserCutover, Ve
 	})
 	if err == nil {
 		err = p.Store.MarkStep(r.SourceUser, state.StepCutover, at)
+	}
+	if err == nil {
+		err = p.retirePST(r)
 	}
 	return uc, v, err
 }

@@ -41,6 +41,9 @@ type planInput struct {
 	Exclude []string          `json:"exclude"`
 	Map     map[string]string `json:"map"`
 	Prefix  string            `json:"prefix"`
+	// PST is, for a pstscan: source, the files assigned to the users and
+	// the pre-ingestion choices.
+	PST *pstPlan `json:"pst,omitempty"`
 }
 
 // PlanHash is the hash of the plan for every user of the users file (what
@@ -73,6 +76,7 @@ func (p *Project) planOf(rows []users.Row) planInput {
 		return slices.Compare(a[:], b[:])
 	})
 	slices.Sort(in.Exclude)
+	in.PST = p.pstPlanOf(rows)
 	return in
 }
 

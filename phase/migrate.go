@@ -356,6 +356,11 @@ func Bulk(ctx context.Context, p *Project, opts BulkOptions) (RunResult, error) 
 			return err
 		})
 	res.Waiting = failures(left)
+	if !opts.DryRun {
+		if err := p.writePSTReport(); err != nil {
+			return res, err
+		}
+	}
 	return res, stepOutcome(ctx, "bulk", res.Failed, res.Waiting)
 }
 

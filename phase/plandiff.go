@@ -93,6 +93,9 @@ func diffPlans(old, cur planInput) []string {
 	if old.Prefix != cur.Prefix {
 		out = append(out, fmt.Sprintf("folders.prefix %q → %q", old.Prefix, cur.Prefix))
 	}
+	if d := old.PST.diff(cur.PST); d != "" {
+		out = append(out, d)
+	}
 	return out
 }
 

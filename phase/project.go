@@ -173,6 +173,10 @@ func (p *Project) openSource(ctx context.Context, r users.Row) (source.Source, e
 	if p.Backends == nil {
 		return nil, errNoBackends
 	}
+	if fs, ok := p.scanner(); ok {
+		src, _, err := p.openPST(ctx, fs, r, true)
+		return src, err
+	}
 	return p.Backends.OpenSource(ctx, r)
 }
 

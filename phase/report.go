@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/mailshift/mailshift/internal/users"
 	"github.com/mailshift/mailshift/state"
 )
 
@@ -29,6 +30,9 @@ type Report struct {
 	// Cutovers are the selected users' cutovers: the final delta each
 	// final sync copied, and how long it took.
 	Cutovers []UserCutoverRecord `json:"cutovers"`
+	// PSTFiles are, for a pstscan: source, the PST files found with what
+	// became of each (also in reports/pst-files.csv).
+	PSTFiles []PSTFileReport `json:"pst_files"`
 }
 
 // UserCutoverRecord is a user's recorded cutover.
@@ -71,7 +75,7 @@ func BuildReport(p *Project, sel Selection) (Report, error) {
 	if err != nil {
 		return Report{}, err
 	}
-	rep := Report{SchemaVersion: SchemaVersion, Status: st, Problems: []state.Problem{}, FailedMessages: []FailedMessage{}, Throughput: []RunThroughput{}, Cutovers: []UserCutoverRecord{}}
+	rep := Report{SchemaVersion: SchemaVersion, Status: st, Problems: []state.Problem{}, FailedMessages: []FailedMessage{}, Throughput: []RunThroughput{}, Cutovers: []UserCutoverRecord{}, PSTFiles: []PSTFileReport{}}
 	for _, step := range []state.Step{state.StepTest, state.StepBulk} {
 		started, xs, err := p.Store.LatestSamples(step)
 		if err != nil {
@@ -109,6 +113,17 @@ func BuildReport(p *Project, sel Selection) (Report, error) {
 	for _, pr := range all {
 		if want[pr.User] {
 			rep.Problems = append(rep.Problems, pr)
+		}
+	}
+	if _, ok := p.scanner(); ok {
+		var rows []users.Row
+		for _, r := range p.Users {
+			if want[r.SourceUser] {
+				rows = append(rows, r)
+			}
+		}
+		if rep.PSTFiles, err = p.pstFileReports(rows); err != nil {
+			return rep, err
 		}
 	}
 	for _, u := range st.Users {
@@ -160,6 +175,7 @@ func (r Report) Render(format string) (string, error) {
 			fmt.Fprintf(&b, "- %s %s %s: %s (%s)\n", pr.User, pr.Kind, pr.Folder, pr.Detail, pr.Action)
 		}
 		r.writeSkippedFolders(&b)
+		r.writePSTFiles(&b)
 		fmt.Fprintf(&b, "\n## Messages that could not be copied (%d)\n\n", len(r.FailedMessages))
 		if len(r.FailedMessages) > 0 {
 			b.WriteString("| user | folder | message | size | reason |\n|---|---|---|---|---|\n")

@@ -55,8 +55,9 @@ type PSTRecord struct {
 	// First and Last are the dates of the oldest and newest mail.
 	First time.Time `json:"first"`
 	Last  time.Time `json:"last"`
-	// Inbox are the senders seen most in the Inbox, Sent the recipients
-	// seen most in the Sent folder, most first.
+	// Inbox and Sent are the addresses seen most in the From, To and Cc
+	// of the Inbox and of the Sent folder, most first: the owner's
+	// address is usually first in both.
 	Inbox []AddressCount `json:"inbox,omitempty"`
 	Sent  []AddressCount `json:"sent,omitempty"`
 }

@@ -386,7 +386,7 @@ func (g *globalOptions) openProject(cmd *cobra.Command) (*phase.Project, func(),
 	if !filepath.IsAbs(usersFile) {
 		usersFile = filepath.Join(dir, usersFile)
 	}
-	rows, warnings, err := users.Load(usersFile)
+	rows, warnings, err := users.Load(usersFile, cfg.ExtraColumns()...)
 	if errors.Is(err, fs.ErrNotExist) {
 		err = newConfigSource(g.configFileUsed()).place("users.file", &phase.ConfigError{Key: "users.file",
 			Msg: fmt.Sprintf("%s not found; write one (source_user,source_password,target_user,target_password,batch), run `mailshift init`, or name it with users.file", usersFile)})

@@ -44,6 +44,7 @@ func Backends() []Backend {
 		{Scheme: "mbox", Example: "mbox:/exports/%u/", Local: true, Source: files(mbox.Open)},
 		{Scheme: "eml", Example: "eml:/data/%u/", Local: true, Source: files(eml.Open)},
 		{Scheme: "pst", Example: "pst:/archives/%u/*.pst", Local: true, Source: openPST},
+		{Scheme: "pstscan", Example: "pstscan:/home,/srv/share", Local: true, Source: openScanned},
 	}
 }
 

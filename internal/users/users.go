@@ -47,6 +47,9 @@ type Row struct {
 	TargetPassword Secret // password on the target, may be unset
 	SourceHost     string // source server of an imapsync line; "" otherwise
 	TargetHost     string // target server of an imapsync line; "" otherwise
+	// Extra holds the row's values of the extra columns the caller asked
+	// for (Parse's extra), by column name as the caller wrote it.
+	Extra map[string]string
 }
 
 // Problem is one thing wrong in the users file. Its message never holds a
@@ -131,14 +134,16 @@ const formatHint = "write the header source_user,source_password,target_user,tar
 
 // Parse reads a users file; name is used in messages only. It reads every
 // row and reports every problem it finds at once, as an *Error; other
-// errors are I/O errors.
-func Parse(name string, r io.Reader) ([]Row, error) {
+// errors are I/O errors. The mailshift format may carry the extra columns
+// named (e.g. "uid" for pst.owner_rules' file_owner), whose values go to
+// Row.Extra; other unknown columns are mistakes.
+func Parse(name string, r io.Reader, extra ...string) ([]Row, error) {
 	data, err := io.ReadAll(r)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", name, err)
 	}
 	data = bytes.TrimPrefix(data, []byte("\uFEFF"))
-	p := &parser{file: name}
+	p := &parser{file: name, extra: extra}
 	line, first := firstLine(data)
 	var rows []Row
 	switch {
@@ -218,6 +223,7 @@ func canonical(field string, columns []string) string {
 
 type parser struct {
 	file     string
+	extra    []string // extra columns the mailshift format may carry
 	problems []Problem
 	// where the source and the target user are, for checkUnique
 	srcCol, dstCol     int
@@ -229,7 +235,7 @@ func (p *parser) add(pr Problem) { p.problems = append(p.problems, pr) }
 // csv reads the mailshift and the Microsoft 365 formats, with comma as the
 // field separator.
 func (p *parser) csv(data []byte, comma rune, format int) []Row {
-	columns := mailshiftColumns
+	columns := append(slices.Clone(mailshiftColumns), p.extra...)
 	if format == formatM365 {
 		columns = m365Columns
 	}
@@ -326,6 +332,11 @@ func (p *parser) csv(data []byte, comma rune, format int) []Row {
 				row.SourcePassword = p.secret(line, col, cols[i], v)
 			case colTargetPassword:
 				row.TargetPassword = p.secret(line, col, cols[i], v)
+			default:
+				if row.Extra == nil {
+					row.Extra = map[string]string{}
+				}
+				row.Extra[cols[i]] = strings.TrimSpace(v)
 			}
 		}
 		if format == formatM365 {
@@ -444,13 +455,14 @@ func blank(rec []string) bool {
 // Load reads and validates the users file at path. The warnings are for a
 // person to read: Load warns when the file holds plaintext passwords and
 // group or others may access it.
-func Load(path string) ([]Row, []string, error) {
+// The mailshift format may carry the extra columns named, as Parse says.
+func Load(path string, extra ...string) ([]Row, []string, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, nil, fmt.Errorf("users file: %w", err)
 	}
 	defer f.Close()
-	rows, err := Parse(path, f)
+	rows, err := Parse(path, f, extra...)
 	if err != nil {
 		return nil, nil, err
 	}

@@ -154,11 +154,11 @@ func Inspect(ctx context.Context, path string) (rec state.PSTRecord, err error) 
 	for _, f := range folders {
 		switch {
 		case strings.EqualFold(f.Name, "Inbox"):
-			if rec.Inbox, err = addresses(ctx, src, f.Name, []string{"From"}); err != nil {
+			if rec.Inbox, err = addresses(ctx, src, f.Name, []string{"From", "To", "Cc"}); err != nil {
 				return rec, err
 			}
 		case f.Role == `\Sent` || strings.EqualFold(f.Name, "Sent Items"):
-			if rec.Sent, err = addresses(ctx, src, f.Name, []string{"To", "Cc"}); err != nil {
+			if rec.Sent, err = addresses(ctx, src, f.Name, []string{"From", "To", "Cc"}); err != nil {
 				return rec, err
 			}
 		}
@@ -217,7 +217,8 @@ type File struct {
 }
 
 // Scan finds the PST files under roots and inspects each. A file that
-// cannot be read is returned with its reason, never dropped.
+// cannot be read is returned with its reason, never dropped; the problems
+// are the directories and files the scan could not look into.
 func Scan(ctx context.Context, roots []string) ([]File, []Problem, error) {
 	paths, problems, err := Find(ctx, roots)
 	if err != nil {
