@@ -1,0 +1,231 @@
+package phase
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/mailshift/mailshift/internal/testrig/corpus"
+	"github.com/mailshift/mailshift/internal/testrig/dovecot"
+	"github.com/mailshift/mailshift/internal/testrig/imaptest"
+	"github.com/mailshift/mailshift/internal/users"
+	"github.com/mailshift/mailshift/source"
+	"github.com/mailshift/mailshift/state"
+)
+
+// The fromConfig backends scan for PST files as internal/endpoint does.
+
+func (b fromConfig) ScansFiles() bool { return b.pair().ScansFiles() }
+
+func (b fromConfig) ScanFiles(ctx context.Context) ([]state.PSTFile, error) {
+	return b.pair().ScanFiles(ctx)
+}
+
+func (b fromConfig) OpenFiles(ctx context.Context, r users.Row, paths []string) (source.Source, error) {
+	return b.pair().OpenFiles(ctx, r, paths)
+}
+
+// Environment of the child process of TestPSTRetireSurvivesKill.
+const (
+	killDirEnv    = "MAILSHIFT_TEST_PSTKILL_DIR"
+	killTargetEnv = "MAILSHIFT_TEST_PSTKILL_TARGET"
+)
+
+// retireProject is a project in dir whose source is a pstscan: of
+// dir/home, where alice's file is, and whose target is the Dovecot at
+// addr; files are moved to dir/done after the cutover.
+func retireProject(t *testing.T, dir, addr string) *Project {
+	t.Helper()
+	usersFile := filepath.Join(dir, "users.csv")
+	rows, _, err := users.Load(usersFile)
+	must(t, err)
+	store, err := state.Open(filepath.Join(dir, "mailshift.db"))
+	must(t, err)
+	t.Cleanup(func() { store.Close() })
+	cfg := Defaults()
+	cfg.Source.URL = "pstscan:" + filepath.Join(dir, "home")
+	cfg.Target.URL = "imap://" + addr + "?tls=none"
+	cfg.Users.File = usersFile
+	cfg.PST.OwnerRules = []map[string]any{{"path": filepath.Join(dir, "home") + "/{user}/*.pst"}}
+	cfg.PST.Retire = "move:" + filepath.Join(dir, "done")
+	must(t, cfg.Validate())
+	p := &Project{Config: cfg, Users: rows, Store: store, Dir: dir}
+	p.Backends = fromConfig{p}
+	return p
+}
+
+// TestPSTRetireSurvivesKill kills a cutover with SIGKILL after it has
+// verified alice's PST file and before it retires it: the file stays in
+// place and the state says it is not retired; the next cutover retires it
+// (moves it to the done folder) and records that, and a later collect
+// still knows the file.
+func TestPSTRetireSurvivesKill(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	dst := dovecot.Start(t, dovecot.Options{})
+	dst.AddUser("alice", "pw")
+	file := filepath.Join(dir, "home", "alice", "mail.pst")
+	must(t, os.MkdirAll(filepath.Dir(file), 0o755))
+	data, err := os.ReadFile(filepath.Join(corpus.TestdataDir(t), "pst", "pstsdk-sample1.pst"))
+	must(t, err)
+	must(t, os.WriteFile(file, data, 0o600))
+	must(t, os.WriteFile(filepath.Join(dir, "users.csv"), []byte("source_user,target_user,target_password\nalice,alice,pw\n"), 0o600))
+
+	p := retireProject(t, dir, dst.Addr)
+	_, err = Collect(ctx, p, Selection{})
+	must(t, err)
+	_, err = Approve(ctx, p, ApproveOptions{Yes: true, By: "Test"})
+	must(t, err)
+	_, err = Bulk(ctx, p, BulkOptions{SkipTest: true, Now: true})
+	must(t, err)
+	must(t, p.Store.Close())
+
+	ready := filepath.Join(dir, "verified")
+	cmd := exec.Command(os.Args[0], "-test.run=^TestPSTRetireKillChild$", "-test.count=1")
+	cmd.Env = append(os.Environ(), killDirEnv+"="+dir, killTargetEnv+"="+dst.Addr)
+	out := &strings.Builder{}
+	cmd.Stdout, cmd.Stderr = out, out
+	must(t, cmd.Start())
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		if _, err := os.Stat(ready); err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			cmd.Process.Kill()
+			cmd.Wait()
+			t.Fatalf("the cutover never reached retiring:\n%s", out)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	must(t, cmd.Process.Signal(syscall.SIGKILL))
+	cmd.Wait()
+
+	if _, err := os.Stat(file); err != nil {
+		t.Fatalf("the killed cutover moved the file: %v", err)
+	}
+	p = retireProject(t, dir, dst.Addr)
+	f := pstFileOf(t, p, file)
+	if f.RetireState != "" {
+		t.Errorf("after the kill the state says the file is %q", f.RetireState)
+	}
+	cr, err := Cutover(ctx, p, CutoverOptions{Yes: true})
+	must(t, err)
+	if len(cr.AlreadyDone) != 1 {
+		t.Errorf("the killed cutover did not record alice as cut over: %+v", cr)
+	}
+	moved := filepath.Join(dir, "done", retiredName(file))
+	if _, err := os.Stat(file); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("the file is still in place after the second cutover: %v", err)
+	}
+	got, err := os.ReadFile(moved)
+	must(t, err)
+	if string(got) != string(data) {
+		t.Errorf("the moved file differs from the original")
+	}
+	f = pstFileOf(t, p, file)
+	if f.RetireState != state.RetireDone || f.RetiredTo != moved || f.RetireHow != "move" {
+		t.Errorf("the state records the file as %+v", f)
+	}
+	_, err = Collect(ctx, p, Selection{})
+	must(t, err)
+	if f = pstFileOf(t, p, file); f.RetireState != state.RetireDone {
+		t.Errorf("collect forgot the retired file: %+v", f)
+	}
+	snap := imaptest.Snapshot(t, dst.Addr, "alice", "pw")
+	n := 0
+	for _, ms := range snap {
+		n += len(ms)
+	}
+	if n != 1 {
+		t.Errorf("alice holds %d messages, want the file's 1", n)
+	}
+}
+
+// TestPSTRetireKillChild is the cutover TestPSTRetireSurvivesKill kills:
+// it runs only in that test's child process, and stops for the kill
+// once the cutover is recorded and before anything is retired.
+func TestPSTRetireKillChild(t *testing.T) {
+	dir := os.Getenv(killDirEnv)
+	if dir == "" {
+		t.Skip("the child process of TestPSTRetireSurvivesKill")
+	}
+	p := retireProject(t, dir, os.Getenv(killTargetEnv))
+	retireHook = func(string) {
+		if err := os.WriteFile(filepath.Join(dir, "verified"), nil, 0o600); err != nil {
+			panic(err)
+		}
+		time.Sleep(time.Minute) // killed here
+	}
+	_, err := Cutover(context.Background(), p, CutoverOptions{Yes: true})
+	t.Fatalf("the cutover was not killed: %v", err)
+}
+
+func pstFileOf(t *testing.T, p *Project, path string) state.PSTFile {
+	t.Helper()
+	files, err := p.Store.PSTFiles()
+	must(t, err)
+	for _, f := range files {
+		if f.Path == path {
+			return f
+		}
+	}
+	t.Fatalf("the state does not know %s", path)
+	return state.PSTFile{}
+}
+
+// TestPSTOwnerRules assigns files by each rule, in order, and by the
+// owners file over any rule; a rule that names two users leaves the file
+// in conflict with both as candidates.
+func TestPSTOwnerRules(t *testing.T) {
+	rows := []users.Row{
+		{SourceUser: "alice", TargetUser: "alice@example.com", Extra: map[string]string{"login": "ali"}},
+		{SourceUser: "bob", TargetUser: "bob@example.com", Extra: map[string]string{"login": "1001"}},
+		{SourceUser: "carol", TargetUser: "carol@example.com"},
+	}
+	cfg := PSTConfig{OwnerRules: []map[string]any{
+		{"path": "//fs1/pst/{user}.pst"}, {"path": "/home/{user}/**"}, {"file_owner": "login"}, {"store_name": true}, {"addresses": true},
+	}}
+	rules, err := cfg.rules()
+	must(t, err)
+	rec := func(owner, uid, store string, addrs ...state.AddressCount) state.PSTRecord {
+		return state.PSTRecord{OwnerName: owner, OwnerUID: uid, StoreName: store, Inbox: addrs}
+	}
+	for _, c := range []struct {
+		path       string
+		rec        state.PSTRecord
+		owner      string
+		rule       string
+		candidates []string
+	}{
+		{`//fs1/pst/carol.pst`, rec("root", "0", ""), "carol", "path //fs1/pst/{user}.pst", nil},
+		{"/home/bob/Documents/Outlook/x.pst", rec("alice", "0", "alice"), "bob", "path /home/{user}/**", nil},
+		{"/home/zed/x.pst", rec("ali", "1", ""), "alice", "file_owner login", nil},
+		{"/srv/x.pst", rec("nobody", "1001", ""), "bob", "file_owner login", nil},
+		{"/srv/y.pst", rec("", "", "Carol"), "carol", "store_name", nil},
+		{"/srv/z.pst", rec("", "", "Personal Folders", state.AddressCount{Address: "x@example.net", Count: 9}, state.AddressCount{Address: "Bob@example.com", Count: 5}), "bob", "addresses", nil},
+		{"/srv/w.pst", rec("", "", "", state.AddressCount{Address: "alice@example.com", Count: 3}, state.AddressCount{Address: "carol@example.com", Count: 3}), "", "conflict: addresses names alice, carol", []string{"alice", "carol"}},
+		{"/srv/v.pst", rec("", "", ""), "", "no rule matched", nil},
+		{"/srv/owned.pst", rec("", "", "Carol"), "alice", "owners file", nil},
+	} {
+		owner, rule, cands := assignOwner(state.PSTFile{Path: c.path, Record: c.rec}, rows, rules, map[string]string{"/srv/owned.pst": "alice"})
+		if owner != c.owner || rule != c.rule || fmt.Sprint(cands) != fmt.Sprint(c.candidates) {
+			t.Errorf("%s: %q by %q %v, want %q by %q %v", c.path, owner, rule, cands, c.owner, c.rule, c.candidates)
+		}
+	}
+	for _, bad := range []map[string]any{{"path": "/home/x/**"}, {"store_name": "yes"}, {"owner": "x"}, {"path": "/{user}", "addresses": true}} {
+		c := Config(Defaults())
+		c.PST.OwnerRules = []map[string]any{bad}
+		if err := c.Validate(); err == nil || !strings.Contains(err.Error(), "pst.owner_rules[0]") {
+			t.Errorf("rule %v: %v", bad, err)
+		}
+	}
+}
