@@ -83,12 +83,9 @@ func (p *Project) collectUser(ctx context.Context, r users.Row) (userInventory, 
 		}
 	}
 
-	if fs, ok := p.scanner(); ok {
-		ps, err := p.collectPST(ctx, fs, r)
-		problems = append(problems, ps...)
-		if err != nil {
-			fail(&srcAcct, err)
-		}
+	ps, err := p.collectPST(ctx, r)
+	if problems = append(problems, ps...); err != nil {
+		fail(&srcAcct, err)
 	}
 	src, err := p.openSource(ctx, r)
 	if err != nil {

@@ -82,11 +82,7 @@ func Cutover(ctx context.Context, p *Project, opts CutoverOptions) (CutoverResul
 		}
 		if !u.CutoverAt.IsZero() {
 			res.AlreadyDone = append(res.AlreadyDone, r.SourceUser)
-			if !opts.DryRun {
-				if err := p.retirePST(r); err != nil { // finishes what a run killed before it could
-					retireFailed = append(retireFailed, UserFailure{User: r.SourceUser, Reason: err.Error(), err: err})
-				}
-			}
+			retireFailed = append(retireFailed, p.retireAgain(r, opts.DryRun)...)
 			continue
 		}
 		todo = append(todo, r)
@@ -131,6 +127,18 @@ func Cutover(ctx context.Context, p *Project, opts CutoverOptions) (CutoverResul
 		return res, fmt.Errorf("cutover: %w (%d); those users are not marked cut over; see %s", ErrDifferences, res.Verify.Differences, res.Report)
 	}
 	return res, stepOutcome(ctx, "cutover", res.Failed, res.Waiting)
+}
+
+// retireAgain retires the PST files of r, cut over before, that a run
+// killed before it could.
+func (p *Project) retireAgain(r users.Row, dryRun bool) []UserFailure {
+	if dryRun {
+		return nil
+	}
+	if err := p.retirePST(r); err != nil {
+		return []UserFailure{{User: r.SourceUser, Reason: err.Error(), err: err}}
+	}
+	return nil
 }
 
 // cutoverUser runs one user's final sync and verification and records it.

@@ -215,7 +215,12 @@ func addressOwners(f state.PSTFile, rows []users.Row) []string {
 // collectPST decides on the items of r's PST files (pre-ingestion) and
 // returns the problems of r's files: those that cannot be read, and a
 // decision that could not be made, which fails the user's collect.
-func (p *Project) collectPST(ctx context.Context, fs FileScanner, r users.Row) ([]state.Problem, error) {
+// Nothing for a source not found by a scan.
+func (p *Project) collectPST(ctx context.Context, r users.Row) ([]state.Problem, error) {
+	fs, ok := p.scanner()
+	if !ok {
+		return nil, nil
+	}
 	var out []state.Problem
 	files, err := p.Store.PSTFiles()
 	if err != nil {

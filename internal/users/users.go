@@ -52,6 +52,14 @@ type Row struct {
 	Extra map[string]string
 }
 
+// setExtra records the value of an extra column.
+func (r *Row) setExtra(col, v string) {
+	if r.Extra == nil {
+		r.Extra = map[string]string{}
+	}
+	r.Extra[col] = strings.TrimSpace(v)
+}
+
 // Problem is one thing wrong in the users file. Its message never holds a
 // password.
 type Problem struct {
@@ -333,10 +341,7 @@ func (p *parser) csv(data []byte, comma rune, format int) []Row {
 			case colTargetPassword:
 				row.TargetPassword = p.secret(line, col, cols[i], v)
 			default:
-				if row.Extra == nil {
-					row.Extra = map[string]string{}
-				}
-				row.Extra[cols[i]] = strings.TrimSpace(v)
+				row.setExtra(cols[i], v)
 			}
 		}
 		if format == formatM365 {
