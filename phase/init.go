@@ -18,7 +18,8 @@ const ConfigTemplate = `# mailshift project configuration.
 source:
   # imap://host:143 (STARTTLS) or imaps://host:993 (implicit TLS); or files:
   # maildir:/srv/mail/%u/Maildir, mbox:/exports/%u/, eml:/data/%u/,
-  # pst:/archives/%u/*.pst   (%u: the users file's source_user)
+  # pst:/archives/%u/*.pst   (%u: the users file's source_user),
+  # pstscan:/home,/srv/share (PST files found in these trees; see pst:)
   url: imaps://old.example.com:993
   # tls: none | starttls | implicit   (default from the URL scheme;
   # none is accepted only for loopback hosts unless allow_insecure: true)
@@ -77,6 +78,23 @@ estimate:
 
 reports:
   dir: reports
+
+# For a pstscan: source: who owns each PST file found, what is left out,
+# and what becomes of a file after its owner's cutover verified it.
+# pst:
+#   owner_rules:                 # tried in order; the first that names one user assigns the file
+#     - path: "/home/{user}/**"  # {user}: the users file's source_user
+#     - file_owner: uid          # the file's owner (uid or name) in this extra column of the users file
+#     - store_name: true         # the store's display name is the user's name
+#     - addresses: true          # the address seen most in its Inbox and Sent is the user's
+#   owners: pst-owners.csv       # path,user rows: decide files no rule (or several) assigned
+#   keep_duplicates: false       # false: each message once per user, and not if the target has it
+#   filters:
+#     after: "2010-01-01"        # leave out older items
+#     before: "2030-01-01"       # leave out items from this day on
+#     exclude_folders: ["Deleted Items", "Junk E-mail"]
+#     exclude_classes: ["REPORT.*"]
+#   retire: marker               # marker (FILE.migrated beside it) | move:/srv/pst-done
 
 logs:                # every run of collect, approve, test, bulk, sync, cutover, verify leaves a JSON Lines log
   # dir: reports/logs  # default: logs under reports.dir

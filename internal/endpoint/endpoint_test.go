@@ -72,7 +72,7 @@ func TestValidateNamesTheKey(t *testing.T) {
 		says   string
 	}{
 		{"source.url", func(p *Pair) { p.Source.URL = "" }, "missing"},
-		{"target.url", func(p *Pair) { p.Target.URL = "ftp://x" }, "unsupported scheme; use imap://host:143 or imaps://host:993, or for a source maildir:, mbox:, eml: or pst: with a path"},
+		{"target.url", func(p *Pair) { p.Target.URL = "ftp://x" }, "unsupported scheme; use imap://host:143 or imaps://host:993, or for a source maildir:, mbox:, eml:, pst: or pstscan: with a path"},
 		{"target.url", func(p *Pair) { p.Target.URL = "maildir:/x" }, "can only be a source"},
 		{"source.url", func(p *Pair) { p.Source.URL = "pst:" }, "names no path; write e.g. pst:/archives/%u/*.pst"},
 		{"source.url", func(p *Pair) { p.Source.URL = "imaps://" }, "not a URL of the form"},

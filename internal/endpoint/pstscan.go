@@ -27,14 +27,19 @@ func (p Pair) ScansFiles() bool {
 	return ok && b.Scheme == "pstscan"
 }
 
-// roots are a pstscan: URL's directory trees, under the project directory
-// when relative.
+// roots are a pstscan: URL's directory trees, absolute (a relative one is
+// under the project directory), so that files are recorded by absolute
+// paths that path rules and the owners file can name.
 func (p Pair) roots() []string {
 	roots := pstscan.Roots(localPath(p.Source.URL))
 	for i, r := range roots {
 		if !filepath.IsAbs(r) && p.Dir != "" {
-			roots[i] = filepath.Join(p.Dir, r)
+			r = filepath.Join(p.Dir, r)
 		}
+		if abs, err := filepath.Abs(r); err == nil {
+			r = abs
+		}
+		roots[i] = r
 	}
 	return roots
 }
