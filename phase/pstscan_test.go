@@ -229,3 +229,52 @@ func TestPSTOwnerRules(t *testing.T) {
 		}
 	}
 }
+
+// TestPSTDecide leaves out what the filters exclude (date, folder inside
+// the file and its subfolders, class) and every later copy of a message
+// or one the target holds, keeps a copied item whatever changed since,
+// and keeps every copy with pst.keep_duplicates.
+func TestPSTDecide(t *testing.T) {
+	day := time.Date(2020, 1, 2, 0, 0, 0, 0, time.UTC)
+	cand := func(folder, key, id, class string, date time.Time) pstCandidate {
+		inner := folder[strings.Index(folder, "/")+1:]
+		return pstCandidate{item: state.PSTItem{Folder: folder, Key: key, Identity: id}, date: date, class: class, inner: inner}
+	}
+	cands := []pstCandidate{
+		cand("a/Inbox", "a:1", "m1", "IPM.Note", day),
+		cand("a/Inbox", "a:2", "m2", "IPM.Note", day.AddDate(-15, 0, 0)),                            // too old
+		cand("a/Deleted Items/Old", "a:3", "m3", "IPM.Note", day),                                   // excluded folder's subfolder
+		cand("a/Inbox", "a:4", "m4", "REPORT.IPM.Note.NDR", day),                                    // excluded class
+		cand("a (2)/Inbox", "b:1", "m1", "IPM.Note", day),                                           // a copy of a:1
+		cand("a (2)/Inbox", "b:5", "held", "IPM.Note", day),                                         // the target has it
+		cand("a (2)/Inbox", "b:6", "m6", "IPM.Note", day),                                           // new
+		cand("a/Sent Items", "a:7", "m6", "IPM.Note", day),                                          // copied before: kept, and b:6 becomes its copy
+		cand("a/Inbox", "a:8", "m8", "IPM.Note.SMIME", time.Date(2031, 1, 1, 0, 0, 0, 0, time.UTC)), // too new
+	}
+	p := &Project{Config: Defaults()}
+	p.Config.PST.Filters = PSTFilters{After: "2010-01-01", Before: "2030-01-01", ExcludeFolders: []string{"deleted items"}, ExcludeClasses: []string{"REPORT.*"}}
+	must(t, p.Config.Validate())
+	copied := map[string]bool{"a/Sent Items\x00a:7": true}
+	items, err := p.decide(cands, copied, map[string]bool{"held": true})
+	must(t, err)
+	got := map[string]string{}
+	for _, it := range items {
+		got[it.Key] = it.Decision
+		if it.Decision != state.PSTKeep && it.Reason == "" {
+			t.Errorf("%s is left out without a reason", it.Key)
+		}
+	}
+	want := map[string]string{"a:1": "keep", "a:2": "filtered", "a:3": "filtered", "a:4": "filtered", "b:1": "duplicate",
+		"b:5": "duplicate", "b:6": "duplicate", "a:7": "keep", "a:8": "filtered"}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("decisions %v, want %v", got, want)
+	}
+	p.Config.PST.KeepDuplicates = true
+	items, err = p.decide(cands, copied, nil)
+	must(t, err)
+	for _, it := range items {
+		if it.Decision == state.PSTDuplicate {
+			t.Errorf("%s left out as a duplicate with keep_duplicates", it.Key)
+		}
+	}
+}

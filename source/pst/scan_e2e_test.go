@@ -3,6 +3,7 @@ package pst_test
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -87,7 +88,7 @@ func buildTree(t *testing.T) scanTree {
 	copyFile(t, filepath.Join(td, "pstsdk-sample2.pst"), tr.frank)
 	must(t, os.Chown(tr.frank, 4242, 4242))
 	tr.nobody = filepath.Join(tr.share, "unknown.pst")
-	copyFile(t, filepath.Join(td, "tika-testPST_variousBodyTypes.pst"), tr.nobody)
+	copyFile(t, filepath.Join(td, "pstsdk-submessage.pst"), tr.nobody)
 	// Not PST files, whatever their names say.
 	must(t, os.WriteFile(filepath.Join(tr.share, "notes.pst"), []byte("not a PST file"), 0o600))
 	return tr
@@ -148,6 +149,7 @@ func TestPSTScanToDovecot(t *testing.T) {
 		t.Errorf("a second bulk copied %d messages", br.Messages)
 	}
 	checkAlice(t, tr, dst, m1)
+	decide(t, p, tr, dst)
 
 	_, err = phase.Cutover(ctx, p, phase.CutoverOptions{Yes: true, Selection: phase.Selection{Users: []string{"alice"}}})
 	must(t, err)
@@ -160,6 +162,44 @@ func TestPSTScanToDovecot(t *testing.T) {
 		t.Errorf("bob's file was retired before his cutover")
 	}
 	checkReport(t, p, tr)
+}
+
+// decide gives the file nobody owned to bob in the owners file: collect
+// assigns it by the owners file, bob waits for an approval of the changed
+// plan, then bulk brings its message to him.
+func decide(t *testing.T, p *phase.Project, tr scanTree, dst *dovecot.Server) {
+	t.Helper()
+	ctx := context.Background()
+	owners := filepath.Join(p.Dir, "pst-owners.csv")
+	must(t, os.WriteFile(owners, []byte("path,user\n"+tr.nobody+",bob\n"), 0o600))
+	p.Config.PST.Owners = "pst-owners.csv"
+	_, err := phase.Collect(ctx, p, phase.Selection{})
+	must(t, err)
+	files, err := p.Store.PSTFiles()
+	must(t, err)
+	for _, f := range files {
+		if f.Path == tr.nobody && (f.Owner != "bob" || f.Rule != "owners file") {
+			t.Errorf("the owners file did not assign %s: %+v", tr.nobody, f)
+		}
+	}
+	_, err = phase.Bulk(ctx, p, phase.BulkOptions{SkipTest: true, Now: true, Selection: phase.Selection{Users: []string{"bob"}}})
+	if !errors.Is(err, phase.ErrOutOfOrder) || !strings.Contains(err.Error(), "PST file owners: "+tr.nobody+" → bob") {
+		t.Fatalf("bulk went ahead for bob with a plan nobody approved: %v", err)
+	}
+	_, err = phase.Approve(ctx, p, phase.ApproveOptions{Yes: true, By: "Test"})
+	must(t, err)
+	br, err := phase.Bulk(ctx, p, phase.BulkOptions{SkipTest: true, Now: true})
+	must(t, err)
+	if br.Messages != 1 {
+		t.Errorf("bulk copied %d messages of the decided file, want 1", br.Messages)
+	}
+	n := 0
+	for _, ms := range imaptest.Snapshot(t, dst.Addr, "bob", "pw") {
+		n += len(ms)
+	}
+	if n != 2 {
+		t.Errorf("bob holds %d messages, want 2 (one of each of his files)", n)
+	}
 }
 
 // checkFound checks what collect found and whom it gave each file.
@@ -287,6 +327,7 @@ func checkReport(t *testing.T, p *phase.Project, tr scanTree) {
 		{tr.alice, 7, 4, 1, 2, 7},
 		{tr.aliceCopy, 7, 0, 5, 2, 7},
 		{tr.carol, 3, 3, 0, 0, 3},
+		{tr.nobody, 1, 1, 0, 0, 1},
 	} {
 		f := got[w.path]
 		if f.Mail != w.mail || f.Migrated != w.migrated || f.Deduplicated != w.dups || f.Filtered != w.filtered || f.Found != w.found {
@@ -298,7 +339,7 @@ func checkReport(t *testing.T, p *phase.Project, tr scanTree) {
 	}
 	md, err := rep.Render("md")
 	must(t, err)
-	if !strings.Contains(md, "## PST files (9)") || !strings.Contains(md, "no owner: no rule matched") {
+	if !strings.Contains(md, "## PST files (9)") || !strings.Contains(md, "unreadable: ") {
 		t.Errorf("the report has no PST files section:\n%s", md)
 	}
 	csv, err := os.ReadFile(filepath.Join(p.Dir, "reports", "pst-files.csv"))
