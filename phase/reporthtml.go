@@ -18,11 +18,12 @@ var reportTemplateText string
 // page: inline CSS (with a print stylesheet) and inline SVG charts, no
 // scripts, nothing fetched from the network.
 var reportTemplate = template.Must(template.New("report").Funcs(template.FuncMap{
-	"bytes": FormatBytes,
-	"dur":   formatDuration,
-	"time":  func(t time.Time) string { return t.Format("2006-01-02 15:04") },
-	"add":   func(a, b int) int { return a + b },
-	"mul":   func(a, b int) int { return a * b },
+	"bytes":   FormatBytes,
+	"dur":     formatDuration,
+	"time":    func(t time.Time) string { return t.Format("2006-01-02 15:04") },
+	"add":     func(a, b int) int { return a + b },
+	"mul":     func(a, b int) int { return a * b },
+	"reasons": reasonsText,
 }).Parse(reportTemplateText))
 
 // maxChartUsers bounds the users drawn one by one in the volume chart; the

@@ -342,6 +342,11 @@ func checkReport(t *testing.T, p *phase.Project, tr scanTree) {
 	if !strings.Contains(md, "## PST files (9)") || !strings.Contains(md, "unreadable: ") {
 		t.Errorf("the report has no PST files section:\n%s", md)
 	}
+	html, err := rep.Render("html")
+	must(t, err)
+	if !strings.Contains(html, `<table id="pst-files">`) || !strings.Contains(html, tr.aliceCopy) {
+		t.Errorf("the HTML report has no PST files section")
+	}
 	csv, err := os.ReadFile(filepath.Join(p.Dir, "reports", "pst-files.csv"))
 	must(t, err)
 	if lines := strings.Count(string(csv), "\n"); lines != 10 || !strings.Contains(string(csv), tr.aliceCopy+",alice,") {
