@@ -103,7 +103,7 @@ func (p *Project) decidePST(ctx context.Context, fs FileScanner, r users.Row) er
 	}
 	var held map[string]bool
 	if !p.Config.PST.KeepDuplicates {
-		if held, err = p.targetIdentities(ctx, r); err != nil {
+		if held, err = p.targetIdentities(ctx, r, sizesAndDates(cands)); err != nil {
 			return fmt.Errorf("target %s: read what the mailbox holds, to leave out what it has already: %w", r.TargetUser, err)
 		}
 	}
@@ -112,6 +112,38 @@ func (p *Project) decidePST(ctx context.Context, fs FileScanner, r users.Row) er
 		return err
 	}
 	return p.Store.ReplacePSTItems(r.SourceUser, items)
+}
+
+// sizeDate is a message's size and date to the second: the target's
+// messages without one that a PST item has cannot hold that item.
+type sizeDate struct {
+	size int64
+	date int64
+}
+
+// sizesAndDates are the sizes and dates of the candidates that have a
+// Message-ID.
+func sizesAndDates(cands []pstCandidate) map[sizeDate]bool {
+	out := map[sizeDate]bool{}
+	for _, c := range cands {
+		var sd sizeDate
+		id, ok := strings.CutPrefix(c.item.Identity, "mid:")
+		if !ok {
+			continue
+		}
+		parts := strings.Split(id, "|")
+		if len(parts) < 3 {
+			continue
+		}
+		if _, err := fmt.Sscan(parts[len(parts)-2], &sd.size); err != nil {
+			continue
+		}
+		if _, err := fmt.Sscan(parts[len(parts)-1], &sd.date); err != nil {
+			continue
+		}
+		out[sd] = true
+	}
+	return out
 }
 
 // decide applies the filters and deduplication to cands, in order: the

@@ -76,8 +76,9 @@ func (d *decidedSource) Items(ctx context.Context, folder string) (mail, other m
 
 // targetIdentities are the content identities of the messages r's target
 // mailbox holds that carry a Message-ID (Message-ID, size, date): the
-// PST items with the same identity are left out as already there.
-func (p *Project) targetIdentities(ctx context.Context, r users.Row) (map[string]bool, error) {
+// PST items with the same identity are left out as already there. Only
+// the messages whose size and date some item has (want) are read.
+func (p *Project) targetIdentities(ctx context.Context, r users.Row, want map[sizeDate]bool) (map[string]bool, error) {
 	dst, err := p.openTarget(ctx, r)
 	if err != nil {
 		return nil, err
@@ -92,9 +93,18 @@ func (p *Project) targetIdentities(ctx context.Context, r users.Row) (map[string
 		if f.NoSelect {
 			continue
 		}
-		_, msgs, err := dst.Messages(ctx, f.Name)
+		_, all, err := dst.Messages(ctx, f.Name)
 		if err != nil {
 			return nil, fmt.Errorf("folder %q: %w", f.Name, err)
+		}
+		var msgs []mailbox.Message
+		for _, m := range all {
+			if want[sizeDate{m.Size, m.InternalDate.Unix()}] {
+				msgs = append(msgs, m)
+			}
+		}
+		if len(msgs) == 0 {
+			continue
 		}
 		err = dst.Fetch(ctx, f.Name, msgs, func(m mailbox.Message, b mailbox.Body) error {
 			id, err := identityOf(b, m.InternalDate)

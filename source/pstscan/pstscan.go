@@ -240,10 +240,22 @@ func Scan(ctx context.Context, roots []string) ([]File, []Problem, error) {
 }
 
 // Open reads the PST files at paths as one source (see pst.OpenSet); with
-// no paths it is a source without folders.
+// no paths it is a source without folders. Merged, two files of the same
+// name cannot be told apart (the keys of their messages are the file's
+// name and the message's node id): that is refused.
 func Open(paths []string, merge bool) (source.Source, error) {
 	if len(paths) == 0 {
 		return empty{}, nil
+	}
+	if merge {
+		seen := map[string]string{}
+		for _, p := range paths {
+			b := filepath.Base(p)
+			if other, ok := seen[b]; ok {
+				return nil, fmt.Errorf("pstscan: %s and %s have the same name, and merged (source.pst_folders: merge) their messages cannot be told apart; use source.pst_folders: file, or rename one", other, p)
+			}
+			seen[b] = p
+		}
 	}
 	return pst.OpenSet(paths, merge)
 }
