@@ -230,7 +230,11 @@ func (p *Project) writePSTFiles(w func(string, ...any), rows []users.Row) error 
 	}
 	if len(waiting) > 0 {
 		w("### Waiting for a decision\n\n")
-		w("No rule names one owner for these files; nothing else waits for them. Name the owner with a `path,user` row in the file `pst.owners` names (%s), then run `mailshift collect` and `mailshift approve` again.\n\n", orDash(p.Config.PST.Owners))
+		where := "a CSV file named by `pst.owners`"
+		if p.Config.PST.Owners != "" {
+			where = "`" + p.Config.PST.Owners + "` (`pst.owners`)"
+		}
+		w("No rule names one owner for these files; nothing else waits for them. Name each owner with a `path,user` row in %s, then run `mailshift collect` and `mailshift approve` again.\n\n", where)
 		w("| file | why | candidates | store | top addresses |\n|---|---|---|---|---|\n")
 		for _, r := range waiting {
 			w("| %s | %s | %s | %s | %s |\n", cell(r.Path), cell(r.Rule), orDash(strings.Join(r.Candidates, ", ")), cell(r.StoreName), cell(p.topAddresses(r.Path)))
