@@ -1,0 +1,59 @@
+package pstscan
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/mailshift/mailshift/internal/testrig/corpus"
+)
+
+// TestFindByContent finds the files that begin with the PST signature
+// whatever their names, once when roots overlap, and leaves out short
+// files and files named .pst that are not PST files.
+func TestFindByContent(t *testing.T) {
+	root := t.TempDir()
+	sample, err := os.ReadFile(filepath.Join(corpus.TestdataDir(t), "pst", "pstsdk-sample1.pst"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	files := map[string][]byte{
+		"a/mail.pst":        sample,
+		"a/b/renamed.bak":   sample,
+		"a/fake.pst":        []byte("not a PST file at all"),
+		"a/short.pst":       []byte("!BD"),
+		"c/empty.pst":       nil,
+		"c/deep/x/y/z.ost2": sample,
+	}
+	for name, data := range files {
+		p := filepath.Join(root, name)
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, data, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got, problems, err := Find(context.Background(), []string{filepath.Join(root, "a"), root})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rel []string
+	for _, p := range got {
+		r, _ := filepath.Rel(root, p)
+		rel = append(rel, filepath.ToSlash(r))
+	}
+	want := []string{"a/b/renamed.bak", "a/mail.pst", "c/deep/x/y/z.ost2"}
+	if !slices.Equal(rel, want) || len(problems) != 0 {
+		t.Errorf("found %v (problems %v), want %v", rel, problems, want)
+	}
+	if _, _, err := Find(context.Background(), []string{filepath.Join(root, "missing")}); err == nil || !strings.Contains(err.Error(), "missing") {
+		t.Errorf("a missing root: %v", err)
+	}
+	if got := Roots(" /home , /srv/share,,"); !slices.Equal(got, []string{"/home", "/srv/share"}) {
+		t.Errorf("Roots = %q", got)
+	}
+}
