@@ -278,3 +278,51 @@ func TestPSTDecide(t *testing.T) {
 		}
 	}
 }
+
+// TestPSTRetireResumes finishes a retiring that a crash interrupted at
+// each point: the intent recorded and the file still in place, or the
+// file moved and the state not told.
+func TestPSTRetireResumes(t *testing.T) {
+	dir := t.TempDir()
+	store, err := state.OpenMemory()
+	must(t, err)
+	defer store.Close()
+	p := &Project{Config: Defaults(), Store: store, Dir: dir}
+	done := filepath.Join(dir, "done")
+	for i, crash := range []string{"intent recorded", "file moved"} {
+		file := filepath.Join(dir, fmt.Sprintf("f%d.pst", i))
+		must(t, os.WriteFile(file, []byte("!BDN..."), 0o600))
+		must(t, store.SavePSTFiles([]state.PSTFile{{Path: file, Owner: "alice", Rule: "test", SeenAt: time.Now()}}))
+		to := filepath.Join(done, retiredName(file))
+		must(t, store.SetPSTRetire(file, state.RetireRetiring, "move", to, time.Now()))
+		if crash == "file moved" {
+			must(t, os.MkdirAll(done, 0o700))
+			must(t, os.Rename(file, to))
+		}
+		f := pstFileOf(t, p, file)
+		must(t, p.retireFile(f, "move", done))
+		f = pstFileOf(t, p, file)
+		if f.RetireState != state.RetireDone || f.RetiredTo != to {
+			t.Errorf("%s: the state says %+v", crash, f)
+		}
+		if _, err := os.Stat(to); err != nil {
+			t.Errorf("%s: the file is not in the done folder: %v", crash, err)
+		}
+		if _, err := os.Stat(file); !errors.Is(err, fs.ErrNotExist) {
+			t.Errorf("%s: the file is still in place", crash)
+		}
+	}
+	// A marker written again is the same marker.
+	file := filepath.Join(dir, "m.pst")
+	must(t, os.WriteFile(file, []byte("!BDN..."), 0o600))
+	must(t, store.SavePSTFiles([]state.PSTFile{{Path: file, Owner: "alice", Rule: "test", SeenAt: time.Now()}}))
+	for range 2 {
+		must(t, p.retireFile(pstFileOf(t, p, file), "marker", ""))
+	}
+	if _, err := os.Stat(file + markerSuffix); err != nil {
+		t.Errorf("no marker: %v", err)
+	}
+	if f := pstFileOf(t, p, file); f.RetireState != state.RetireDone || f.RetireHow != "marker" {
+		t.Errorf("the state says %+v", f)
+	}
+}
