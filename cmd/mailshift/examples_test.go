@@ -32,7 +32,7 @@ func TestExamplesLoad(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if _, _, err := users.Load(filepath.Join(dir, cfg.Users.File)); err != nil {
+			if _, _, err := users.Load(filepath.Join(dir, cfg.Users.File), cfg.ExtraColumns()...); err != nil {
 				t.Fatal(err)
 			}
 		})
