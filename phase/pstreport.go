@@ -70,7 +70,41 @@ func (p *Project) pstFileReports(rows []users.Row) ([]PSTFileReport, error) {
 			return nil, err
 		}
 	}
+	if err := p.addPSTSkips(want, byPath); err != nil {
+		return nil, err
+	}
 	return out, nil
+}
+
+// addPSTSkips counts the items of each file collect could not read as
+// failed, and the items that are not mail (contacts, calendar items,
+// tasks), which are not migrated, with their reasons.
+func (p *Project) addPSTSkips(want map[string]bool, byPath map[string]*PSTFileReport) error {
+	problems, err := p.Store.Problems()
+	if err != nil {
+		return err
+	}
+	for _, pr := range problems {
+		if !want[pr.User] || pr.Kind != "skipped" || !strings.Contains(pr.Detail, ": unreadable: ") {
+			continue
+		}
+		for path, rep := range byPath {
+			if strings.Contains(pr.Detail, path+": ") {
+				rep.Failed++
+				rep.Reasons["unreadable item (see the problems of collect)"]++
+			}
+		}
+	}
+	for _, rep := range byPath {
+		if rep.Owner == "" || rep.Error != "" {
+			continue
+		}
+		unreadable := int64(rep.Classes["unreadable"])
+		if n := rep.Found - rep.Mail - unreadable; n > 0 {
+			rep.Reasons["not mail (contacts, calendar items, tasks, ...): not migrated"] = n
+		}
+	}
+	return nil
 }
 
 func newPSTFileReport(f state.PSTFile) PSTFileReport {

@@ -337,6 +337,9 @@ func checkReport(t *testing.T, p *phase.Project, tr scanTree) {
 	if f := got[tr.alice]; f.Reasons["duplicate: the target mailbox holds it already"] != 1 || !strings.HasPrefix(f.Retired, "marker ") {
 		t.Errorf("alice's archive: reasons %v, retired %q", f.Reasons, f.Retired)
 	}
+	if f := got[tr.password]; f.Found != 2 || f.Reasons["not mail (contacts, calendar items, tasks, ...): not migrated"] != 2 || !f.HasPassword {
+		t.Errorf("dave's file with a password: %+v", f)
+	}
 	md, err := rep.Render("md")
 	must(t, err)
 	if !strings.Contains(md, "## PST files (9)") || !strings.Contains(md, "unreadable: ") {
