@@ -1,8 +1,9 @@
 // Package state owns mailshift's state file: one SQLite database (by default
 // mailshift.db) holding everything the lifecycle learns or does — users and
 // their progress, the collected inventory and problems, approvals, test runs,
-// the per-message pairs that make copying exactly-once, sync cursors and
-// cutover records.
+// the per-message pairs that make copying exactly-once, sync cursors,
+// cutover records, and for PST files found by a scan, the files with their
+// owners and retiring and the pre-ingestion decision on every item.
 //
 // It is the only package that speaks SQL. The schema is a sequence of
 // migrations embedded in the binary (migrations/*.sql) and applied in order
