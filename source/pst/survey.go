@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"time"
+
+	"github.com/mailshift/mailshift/internal/mailbox"
 )
 
 // Survey is what a quick look at every item of a PST file tells, for
@@ -117,4 +119,20 @@ func (s *Set) Classes(ctx context.Context, folder string) (map[string]string, er
 		}
 	}
 	return out, nil
+}
+
+// Headers lists the mail of folder as Messages does, oldest first, but
+// without composing the messages to measure them: Size is 0. Fetch
+// streams their bodies all the same. Discovery reads a sample of a large
+// folder this way without composing all of it.
+func (s *Source) Headers(ctx context.Context, folder string) ([]mailbox.Message, error) {
+	fi, err := s.folder(folder)
+	if err != nil {
+		return nil, err
+	}
+	sc, err := s.scanFolder(ctx, fi, false)
+	if err != nil {
+		return nil, err
+	}
+	return sc.mail, nil
 }

@@ -118,8 +118,8 @@ func isPST(path string) (bool, error) {
 }
 
 // topAddresses is how many addresses of the Inbox and of the Sent folder
-// a record keeps; sampleMessages is how many messages of each are read
-// to count them.
+// a record keeps; sampleMessages is how many messages of each (the
+// newest) are read to count them.
 const (
 	topAddresses   = 5
 	sampleMessages = 500
@@ -166,15 +166,15 @@ func Inspect(ctx context.Context, path string) (rec state.PSTRecord, err error) 
 	return rec, nil
 }
 
-// addresses counts the addresses of the header fields of the first
-// sampleMessages messages of folder and returns the topAddresses most
+// addresses counts the addresses of the header fields of the newest
+// sampleMessages messages of folder (by UID) and returns the topAddresses most
 // frequent, most first.
 func addresses(ctx context.Context, src *pst.Source, folder string, fields []string) ([]state.AddressCount, error) {
-	_, msgs, err := src.Messages(ctx, folder)
+	msgs, err := src.Headers(ctx, folder)
 	if err != nil {
 		return nil, err
 	}
-	msgs = msgs[:min(len(msgs), sampleMessages)]
+	msgs = msgs[max(0, len(msgs)-sampleMessages):] // the newest: the owner's address as it is now
 	counts := map[string]int{}
 	err = src.Fetch(ctx, folder, msgs, func(_ mailbox.Message, b mailbox.Body) error {
 		m, err := mail.ReadMessage(b)
