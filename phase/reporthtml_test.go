@@ -211,3 +211,28 @@ func TestStepReportsHTMLInBrowser(t *testing.T) {
 		must(t, os.WriteFile(filepath.Join(dir, c.name+".html"), b, 0o600))
 	}
 }
+
+// Users cut over say so in the stage column; what that means for later
+// steps is a footnote once, not a "waiting" note on every row. The JSON
+// keeps the reason per user for scripts.
+func TestStatusOfUsersCutOver(t *testing.T) {
+	p, _ := newFakeProject(t, "ann", "bob")
+	ctx := context.Background()
+	_, err := Collect(ctx, p, Selection{})
+	must(t, err)
+	_, err = Approve(ctx, p, ApproveOptions{Yes: true, By: "Test"})
+	must(t, err)
+	_, err = Bulk(ctx, p, BulkOptions{SkipTest: true, Now: true})
+	must(t, err)
+	_, err = Cutover(ctx, p, CutoverOptions{Yes: true, Selection: Selection{Users: []string{"ann"}}})
+	must(t, err)
+	st, err := Status(p, Selection{})
+	must(t, err)
+	text := RenderStatus(st)
+	if strings.Contains(text, "waiting: cut over") || strings.Count(text, "--post-cutover") != 1 || !strings.Contains(text, "cut-over") {
+		t.Errorf("status of a user cut over:\n%s", text)
+	}
+	if st.Users[0].Waiting == "" {
+		t.Error("status --json lost why plain sync leaves a user cut over alone")
+	}
+}
