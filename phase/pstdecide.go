@@ -227,6 +227,9 @@ func (p *Project) pstCandidates(ctx context.Context, raw source.Source, paths []
 			continue
 		}
 		_, msgs, err := raw.Messages(ctx, f.Name)
+		if folderFailure(err) {
+			continue // a damaged folder: collect reports it, and no step copies from it
+		}
 		if err != nil {
 			return nil, fmt.Errorf("folder %q: %w", f.Name, err)
 		}
