@@ -2,6 +2,7 @@ package pstscan
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
@@ -56,4 +57,40 @@ func TestFindByContent(t *testing.T) {
 	if got := Roots(" /home , /srv/share,,"); !slices.Equal(got, []string{"/home", "/srv/share"}) {
 		t.Errorf("Roots = %q", got)
 	}
+}
+
+// BenchmarkScan finds and inspects the PST files of a tree of 2,000 other
+// files and 50 PST files (copies of a sample), and reports the files
+// walked and the PST files inspected per second.
+func BenchmarkScan(b *testing.B) {
+	root := b.TempDir()
+	sample, err := os.ReadFile(filepath.Join(corpus.TestdataDir(b), "pst", "tika-testPST_variousBodyTypes.pst"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	const others, psts = 2000, 50
+	for i := range others {
+		dir := filepath.Join(root, fmt.Sprintf("u%02d", i%40), "docs")
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			b.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, fmt.Sprintf("f%d.txt", i)), []byte("a document"), 0o600); err != nil {
+			b.Fatal(err)
+		}
+	}
+	for i := range psts {
+		if err := os.WriteFile(filepath.Join(root, fmt.Sprintf("u%02d", i%40), fmt.Sprintf("a%d.pst", i)), sample, 0o600); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ResetTimer()
+	for b.Loop() {
+		files, _, err := Scan(context.Background(), []string{root})
+		if err != nil || len(files) != psts {
+			b.Fatalf("%d files, %v", len(files), err)
+		}
+	}
+	s := b.Elapsed().Seconds() / float64(b.N)
+	b.ReportMetric(float64(others+psts)/s, "files-walked/s")
+	b.ReportMetric(psts/s, "pst-inspected/s")
 }
