@@ -24,6 +24,7 @@ type Config struct {
 	Copy          CopyConfig     `mapstructure:"copy"`
 	Errors        ErrorsConfig   `mapstructure:"errors"`
 	Throttle      ThrottleConfig `mapstructure:"throttle"`
+	Gmail         GmailConfig    `mapstructure:"gmail"`
 	Estimate      EstimateConfig `mapstructure:"estimate"`
 	Reports       ReportsConfig  `mapstructure:"reports"`
 	Project       ProjectConfig  `mapstructure:"project"`
@@ -227,6 +228,18 @@ func (c ThrottleConfig) windows() (throttle.Windows, error) {
 	return w, nil
 }
 
+// GmailConfig says how a Gmail source's labels are copied (Gmail shows
+// each label as a folder and every message once more in All Mail).
+type GmailConfig struct {
+	// Labels: folders (one copy per label folder), keywords (one copy per
+	// message, labels as keywords), off (every folder as Gmail shows it);
+	// "" means folders on a server that offers X-GM-EXT-1.
+	Labels string `mapstructure:"labels"`
+	// ArchiveFolder receives the mail that only All Mail holds (no
+	// label); default "Archive".
+	ArchiveFolder string `mapstructure:"archive_folder"`
+}
+
 // EstimateConfig feeds the duration estimate before a test has measured one.
 type EstimateConfig struct {
 	Bandwidth string `mapstructure:"bandwidth"` // e.g. "10MB/s"
@@ -334,6 +347,14 @@ func (c *Config) Validate() error {
 	}
 	if c.Throttle.MaxConnections < 0 {
 		return &ConfigError{"throttle.max_connections", fmt.Sprintf("%d: must not be negative (0: unlimited)", c.Throttle.MaxConnections)}
+	}
+	switch c.Gmail.Labels {
+	case "", "folders", "keywords", "off":
+	default:
+		return &ConfigError{"gmail.labels", fmt.Sprintf("%q: must be folders, keywords or off", c.Gmail.Labels)}
+	}
+	if a := c.Gmail.ArchiveFolder; a != "" && (strings.TrimSpace(a) != a || strings.HasPrefix(a, "/") || strings.HasSuffix(a, "/") || strings.EqualFold(a, "INBOX")) {
+		return &ConfigError{"gmail.archive_folder", fmt.Sprintf("%q: name a folder such as Archive or \"Gmail archive\" (no leading or trailing space or \"/\", not INBOX)", a)}
 	}
 	if _, err := c.Throttle.windows(); err != nil {
 		return err

@@ -20,6 +20,7 @@ import (
 	"github.com/mailshift/mailshift/internal/endpoint"
 	"github.com/mailshift/mailshift/internal/users"
 	"github.com/mailshift/mailshift/phase"
+	"github.com/mailshift/mailshift/source/imapsource"
 )
 
 // globalOptions are the flags every command has.
@@ -286,6 +287,7 @@ func backends(cfg phase.Config, dir string) endpoint.Pair {
 		Target:        endpoint.Settings(cfg.Target),
 		AllowInsecure: cfg.AllowInsecure,
 		Dir:           dir,
+		Gmail:         imapsource.GmailOptions{Labels: cfg.Gmail.Labels, ArchiveFolder: cfg.Gmail.ArchiveFolder},
 	}
 }
 
