@@ -123,5 +123,8 @@ type projectClock struct{ p *Project }
 func (c projectClock) Now() time.Time { return c.p.now() }
 
 func (c projectClock) NewTimer(d time.Duration) throttle.Timer {
+	if c.p.Clock != nil {
+		return c.p.Clock.NewTimer(d)
+	}
 	return throttle.SystemClock.NewTimer(d)
 }
