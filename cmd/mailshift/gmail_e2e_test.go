@@ -126,9 +126,15 @@ func on(n int, flags ...string) imaptest.Message {
 // is copied once, All Mail is not, and the mail no copied folder shows
 // (archived; only starred and important) lands in the archive folder.
 func TestGmailLabelsAsFolders(t *testing.T) {
-	p, g := gmailProject(t, "gmail:\n  labels: folders\n")
+	p, g := gmailProject(t, "gmail:\n  labels: folders\nthrottle:\n  daily_per_user: 1GB\n")
 	// INBOX 2, Work 2, Muy Importante 1, Sent 1, Trash 1, Archive 2.
 	sixSteps(t, p, g, "9 messages")
+	scope := p.read("reports/scope-of-work.md")
+	for _, want := range []string{"The source is Gmail", "Labels are copied as folders", "goes to `Archive`", "each user copies at most 1.0 GB per 24 hours"} {
+		if !strings.Contains(scope, want) {
+			t.Errorf("the scope of work does not say %q:\n%s", want, scope)
+		}
+	}
 	expectTarget(t, p, map[string][]imaptest.Message{
 		"INBOX":          {on(1, `\Seen`), on(7), on(8)},
 		"Work":           {on(1, `\Seen`), on(2), on(8)},
@@ -140,9 +146,6 @@ func TestGmailLabelsAsFolders(t *testing.T) {
 	if n := g.Served("alice@gmail.example"); n == 0 {
 		t.Error("nothing was read from the source")
 	}
-	if _, err := filepath.Glob(filepath.Join(p.dir, "reports", "*.md")); err != nil {
-		t.Error(err)
-	}
 }
 
 // TestGmailLabelsAsKeywords: with gmail.labels: keywords each message is
@@ -152,10 +155,23 @@ func TestGmailLabelsAsKeywords(t *testing.T) {
 	p, g := gmailProject(t, "gmail:\n  labels: keywords\n  archive_folder: Archive\n")
 	// INBOX 2 (1, 7), Sent 1, Archive 3 (2, 3, 5), Trash 1.
 	sixSteps(t, p, g, "7 messages")
+	if scope := p.read("reports/scope-of-work.md"); !strings.Contains(scope, "Each message is copied once (`gmail.labels: keywords`)") {
+		t.Errorf("the scope of work does not name the policy:\n%s", scope)
+	}
 	expectTarget(t, p, map[string][]imaptest.Message{
 		"INBOX":   {on(1, `\Seen`, "Work"), on(7), on(8, "Work")},
 		"Sent":    {on(4, `\Seen`)},
 		"Archive": {on(2, "Work", "Muy_Importante"), on(3), on(5, `\Flagged`, "$Important")},
 		"Trash":   {on(6)},
 	})
+}
+
+// read returns a project file's text.
+func (p *project) read(name string) string {
+	p.t.Helper()
+	b, err := os.ReadFile(filepath.Join(p.dir, name))
+	if err != nil {
+		p.t.Fatal(err)
+	}
+	return string(b)
 }

@@ -1,0 +1,39 @@
+package phase
+
+import (
+	"slices"
+	"strings"
+)
+
+// writeGmail says, when the source is Gmail (it offers X-GM-EXT-1), how
+// its labels are copied (gmail.labels) and what that implies.
+func (p *Project) writeGmail(w func(string, ...any), caps []string) {
+	if !slices.ContainsFunc(caps, func(c string) bool { return strings.EqualFold(c, "X-GM-EXT-1") }) {
+		return
+	}
+	arch := orDefault(p.Config.Gmail.ArchiveFolder, "Archive")
+	w("The source is Gmail: it shows each label as a folder and every message once more in `[Gmail]/All Mail`. ")
+	switch p.Config.Gmail.Labels {
+	case "", "folders":
+		w("Labels are copied as folders (`gmail.labels: folders`): a message gets one copy in each of its label folders (INBOX, Sent, Drafts, Spam, Trash, the user's labels); All Mail, Starred and Important are not copied as folders, and the mail that none of the copied folders shows (archived, without a label) goes to `%s`. The counts above follow this.\n\n", arch)
+	case "keywords":
+		w("Each message is copied once (`gmail.labels: keywords`): into INBOX when it has the Inbox label, else into Sent, else Drafts, else `%s`, its own labels becoming keywords (IMAP keywords cannot hold spaces: \"Muy Importante\" becomes `Muy_Importante`); Spam and Trash are copied as folders. The counts above follow this.\n\n", arch)
+	default:
+		w("`gmail.labels: off` copies every folder as Gmail shows it, All Mail included: a message with labels arrives once per label and once more from All Mail.\n\n")
+	}
+}
+
+// writeBudget says what throttle.daily_per_user means for the schedule.
+func (p *Project) writeBudget(w func(string, ...any), invs []userInv) {
+	limit := p.dailyBudget()
+	if limit == 0 {
+		return
+	}
+	var largest int64
+	for _, ui := range invs {
+		largest = max(largest, ui.bytes)
+	}
+	days := (largest + limit - 1) / limit
+	w("Daily budget (`throttle.daily_per_user`): each user copies at most %s per 24 hours; a user whose budget is spent pauses until it renews while the others go on. The largest user (%s) needs at least %d day(s) of copying, whatever the bandwidth.\n\n",
+		FormatBytes(limit), FormatBytes(largest), max(days, 1))
+}
