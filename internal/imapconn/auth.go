@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"slices"
 	"strings"
 
 	"github.com/emersion/go-imap/v2"
@@ -76,29 +75,21 @@ func (c *Conn) login(ctx context.Context, client *imapclient.Client) error {
 		}
 		return fmt.Errorf("login for user %q on %s: %s", o.User, c.addr, redact(err.Error(), secret))
 	}
-	return c.loginRefused(ie, oauth, login, secret)
-}
-
-// loginRefused explains the server's NO or BAD to a login: busy, wanting
-// TLS, or refusing the credentials (an *AuthError).
-func (c *Conn) loginRefused(ie *imap.Error, oauth *oauthClient, login, secret string) error {
-	o := c.opts
 	text := ie.Text
 	if ie.Code != "" {
 		text = "[" + string(ie.Code) + "] " + text
 	}
 	text = redact(text, secret)
 	if ie.Type == imap.StatusResponseTypeNo {
-		switch {
-		case slices.Contains([]imap.ResponseCode{imap.ResponseCodeUnavailable, imap.ResponseCodeServerBug, imap.ResponseCodeInUse, imap.ResponseCodeLimit}, ie.Code),
-			Throttled(ie.Text):
-			// The server is in trouble or busy, or at its connection limit
-			// ("Too many simultaneous connections", Gmail:
-			// https://support.google.com/mail/answer/97150); the
-			// credentials may be fine.
+		switch ie.Code {
+		case imap.ResponseCodeUnavailable, imap.ResponseCodeServerBug, imap.ResponseCodeInUse, imap.ResponseCodeLimit:
+			// The server is in trouble or busy; the credentials may be fine.
 			return fmt.Errorf("login for user %q on %s not possible now: %s: %w", o.User, c.addr, text, &imap.Error{Type: ie.Type, Code: ie.Code, Text: text})
-		case ie.Code == imap.ResponseCodePrivacyRequired:
+		case imap.ResponseCodePrivacyRequired:
 			return fmt.Errorf("imap server %s requires encryption before login: use tls: starttls or implicit: %w", c.addr, ie)
+		}
+		if Throttled(ie.Text) { // "Too many simultaneous connections": https://support.google.com/mail/answer/97150
+			return fmt.Errorf("login for user %q on %s not possible now: %s: %w", o.User, c.addr, text, &imap.Error{Type: ie.Type, Code: ie.Code, Text: text})
 		}
 		if oauth != nil {
 			text = oauth.explain(text)
