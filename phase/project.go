@@ -40,8 +40,8 @@ type Project struct {
 	Progress Progress
 	Log      *slog.Logger
 	Now      func() time.Time
-	// Clock, if set, times the project's waits (copy windows, daily
-	// budgets); tests give a throttle.ManualClock, with Now its Now.
+	// Clock times the waits a server asks for (Exchange's "Suggested
+	// Backoff Time"); nil: the system clock. Tests give a manual clock.
 	Clock throttle.Clock
 
 	gentle gentle       // throttling shared by the project's workers
