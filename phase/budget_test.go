@@ -2,6 +2,7 @@ package phase
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"strings"
@@ -88,6 +89,9 @@ func TestDailyBudgetPausesOneUser(t *testing.T) {
 	if text := RenderStatus(st); !strings.Contains(text, "paused until") || !strings.Contains(text, "throttle.daily_per_user spent") {
 		t.Errorf("status does not say kim is paused for the budget:\n%s", text)
 	}
+	js, err := json.Marshal(st)
+	must(t, err)
+	validate(t, schemaFor(t, "status.schema.json"), "status --json with a user paused for its budget", string(js))
 	b, err := e.p.Store.Budget("kim")
 	must(t, err)
 	if b.Bytes > budget || b.Bytes < budget/2 {
