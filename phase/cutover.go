@@ -27,9 +27,13 @@ type UserCutover struct {
 	FinalMessages int64   `json:"final_messages"`
 	FinalBytes    int64   `json:"final_bytes"`
 	FinalSeconds  float64 `json:"final_sync_seconds"`
-	Verified      bool    `json:"verified"`
-	Differences   int64   `json:"differences"`
-	Error         string  `json:"error,omitempty"`
+	// Started is when the user's final sync began; its verification
+	// followed it and took VerifySeconds.
+	Started       time.Time `json:"started"`
+	VerifySeconds float64   `json:"verify_seconds"`
+	Verified      bool      `json:"verified"`
+	Differences   int64     `json:"differences"`
+	Error         string    `json:"error,omitempty"`
 }
 
 // CutoverResult is the outcome of a cutover.
@@ -37,6 +41,7 @@ type CutoverResult struct {
 	Users       []UserCutover `json:"users"`
 	AlreadyDone []string      `json:"already_cut_over"`
 	Verify      VerifyResult  `json:"verify"`
+	Started     time.Time     `json:"started"`        // when the first final sync began
 	WindowSecs  float64       `json:"window_seconds"` // final sync plus verification, all users
 	Report      string        `json:"report"`
 	Failed      []UserFailure `json:"failed"`
@@ -92,6 +97,7 @@ func Cutover(ctx context.Context, p *Project, opts CutoverOptions) (CutoverResul
 	}
 	end := p.beginStep(string(state.StepCutover), todo)
 	start := time.Now()
+	res.Started = start
 	var mu sync.Mutex
 	res.Failed = p.forEachUser(ctx, todo, func(ctx context.Context, r users.Row) error {
 		uc, v, err := p.cutoverUser(ctx, r)
@@ -110,7 +116,11 @@ func Cutover(ctx context.Context, p *Project, opts CutoverOptions) (CutoverResul
 	end()
 	slices.SortFunc(res.Users, func(a, b UserCutover) int { return strings.Compare(a.User, b.User) })
 	if len(todo) > 0 {
-		if res.Report, err = p.writeReport("cutover.md", renderCutover(p, res)); err != nil {
+		md := renderCutover(p, res)
+		if res.Report, err = p.writeReport("cutover.md", md); err != nil {
+			return res, err
+		}
+		if _, err = p.writeReport("cutover.html", p.cutoverPage(res, md)); err != nil {
 			return res, err
 		}
 	}
@@ -125,8 +135,8 @@ func Cutover(ctx context.Context, p *Project, opts CutoverOptions) (CutoverResul
 
 // cutoverUser runs one user's final sync and verification and records it.
 func (p *Project) cutoverUser(ctx context.Context, r users.Row) (UserCutover, VerifyResult, error) {
-	uc := UserCutover{User: r.SourceUser}
 	t0 := time.Now()
+	uc := UserCutover{User: r.SourceUser, Started: t0}
 	st, err := p.passUser(ctx, r, copyOptions{deletions: p.Config.Sync.Deletions})
 	uc.FinalSeconds = time.Since(t0).Seconds()
 	uc.FinalMessages, uc.FinalBytes = st.Messages, st.Bytes
@@ -135,7 +145,9 @@ func (p *Project) cutoverUser(ctx context.Context, r users.Row) (UserCutover, Ve
 		_ = p.Store.FailStep(r.SourceUser, state.StepCutover, "final sync: "+err.Error())
 		return uc, VerifyResult{}, fmt.Errorf("final sync: %w", err)
 	}
+	t1 := time.Now()
 	v, err := p.verifyUser(ctx, r)
+	uc.VerifySeconds = time.Since(t1).Seconds()
 	uc.Differences = v.Differences
 	if err != nil {
 		uc.Error = err.Error()

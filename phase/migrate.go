@@ -245,6 +245,9 @@ func Test(ctx context.Context, p *Project, opts TestOptions) (TestResult, error)
 		if _, err := p.writeReport("test.md", text); err != nil {
 			return res, err
 		}
+		if _, err := p.writeReport("test.html", p.testPage(res, text)); err != nil {
+			return res, err
+		}
 	}
 	if err := stepOutcome(ctx, "test", res.Failed, res.Waiting); err != nil && len(res.Failed) > 0 {
 		return res, err

@@ -42,17 +42,21 @@ code { background: #f4f4f4; padding: 0 .2em; border-radius: 3px; }
 
 // markdownPage renders a Markdown document as a self-contained HTML page.
 func markdownPage(title, md string) string {
-	var body bytes.Buffer
-	if err := markdown.Convert([]byte(md), &body); err != nil {
-		// Convert writes to memory and does not fail on any input; keep
-		// the text readable if it ever does.
-		body.Reset()
-		body.WriteString("<pre>" + template.HTMLEscapeString(md) + "</pre>")
-	}
 	var out bytes.Buffer
 	_ = pageTemplate.Execute(&out, struct {
 		Title string
 		Body  template.HTML
-	}{title, template.HTML(body.String())})
+	}{title, markdownHTML(md)})
 	return out.String()
+}
+
+// markdownHTML is a Markdown document as HTML, raw HTML in it left out.
+func markdownHTML(md string) template.HTML {
+	var body bytes.Buffer
+	if err := markdown.Convert([]byte(md), &body); err != nil {
+		// Convert writes to memory and does not fail on any input; keep
+		// the text readable if it ever does.
+		return template.HTML("<pre>" + template.HTMLEscapeString(md) + "</pre>")
+	}
+	return template.HTML(body.String())
 }

@@ -65,6 +65,23 @@ type FailedMessage struct {
 	Reason string `json:"reason"`
 }
 
+// latestRun is the throughput of the step's latest run, from the samples
+// it recorded; false when it recorded fewer than two.
+func (p *Project) latestRun(step state.Step) (RunThroughput, bool, error) {
+	started, xs, err := p.Store.LatestSamples(step)
+	if err != nil || len(xs) < 2 {
+		return RunThroughput{}, false, err
+	}
+	run := RunThroughput{Step: string(step), Started: started}
+	for _, x := range xs {
+		run.Samples = append(run.Samples, RunSample{Seconds: x.At.Sub(started).Seconds(), Messages: x.Messages, Bytes: x.Bytes})
+	}
+	if last := run.Samples[len(run.Samples)-1]; last.Seconds > 0 {
+		run.Rate = float64(last.Bytes) / last.Seconds
+	}
+	return run, true, nil
+}
+
 // BuildReport gathers the report of the selected users.
 func BuildReport(p *Project, sel Selection) (Report, error) {
 	st, err := Status(p, sel)
@@ -73,21 +90,13 @@ func BuildReport(p *Project, sel Selection) (Report, error) {
 	}
 	rep := Report{SchemaVersion: SchemaVersion, Status: st, Problems: []state.Problem{}, FailedMessages: []FailedMessage{}, Throughput: []RunThroughput{}, Cutovers: []UserCutoverRecord{}}
 	for _, step := range []state.Step{state.StepTest, state.StepBulk} {
-		started, xs, err := p.Store.LatestSamples(step)
+		run, ok, err := p.latestRun(step)
 		if err != nil {
 			return rep, err
 		}
-		if len(xs) < 2 {
-			continue
+		if ok {
+			rep.Throughput = append(rep.Throughput, run)
 		}
-		run := RunThroughput{Step: string(step), Started: started}
-		for _, x := range xs {
-			run.Samples = append(run.Samples, RunSample{Seconds: x.At.Sub(started).Seconds(), Messages: x.Messages, Bytes: x.Bytes})
-		}
-		if last := run.Samples[len(run.Samples)-1]; last.Seconds > 0 {
-			run.Rate = float64(last.Bytes) / last.Seconds
-		}
-		rep.Throughput = append(rep.Throughput, run)
 	}
 	want := map[string]bool{}
 	for _, u := range st.Users {

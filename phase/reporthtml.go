@@ -14,16 +14,23 @@ import (
 //go:embed reporthtml.tmpl
 var reportTemplateText string
 
-// reportTemplate renders the migration report as one self-contained HTML
-// page: inline CSS (with a print stylesheet) and inline SVG charts, no
-// scripts, nothing fetched from the network.
-var reportTemplate = template.Must(template.New("report").Funcs(template.FuncMap{
+//go:embed charts.tmpl
+var chartsTemplateText string
+
+// htmlFuncs are the functions the HTML templates use.
+var htmlFuncs = template.FuncMap{
 	"bytes": FormatBytes,
 	"dur":   formatDuration,
 	"time":  func(t time.Time) string { return t.Format("2006-01-02 15:04") },
+	"clock": func(t time.Time) string { return t.Format("15:04:05") },
 	"add":   func(a, b int) int { return a + b },
 	"mul":   func(a, b int) int { return a * b },
-}).Parse(reportTemplateText))
+}
+
+// reportTemplate renders the migration report as one self-contained HTML
+// page: inline CSS (with a print stylesheet) and inline SVG charts, no
+// scripts, nothing fetched from the network.
+var reportTemplate = template.Must(template.Must(template.New("report").Funcs(htmlFuncs).Parse(chartsTemplateText)).Parse(reportTemplateText))
 
 // maxChartUsers bounds the users drawn one by one in the volume chart; the
 // rest are summed up in the batch chart and listed in the CSV and JSON.
@@ -65,6 +72,7 @@ type htmlRun struct {
 	MaxBytesLabel  string
 	DurationLabel  string
 	Height, XLabel int
+	Width          int // of the plot
 }
 
 // runHeight is the height of a throughput chart's plot.
@@ -164,7 +172,7 @@ func (r Report) renderHTML() (string, error) {
 		most = max(most, c.FinalMessages)
 	}
 	for i, c := range r.Cutovers {
-		b := htmlBar{Label: c.User, Messages: c.FinalMessages, Y: i * 22, State: fmt.Sprintf("%.1f s", c.FinalSeconds)}
+		b := htmlBar{Label: c.User, Messages: c.FinalMessages, Y: i * 22, State: formatSeconds(c.FinalSeconds)}
 		if most > 0 {
 			b.Width = int(c.FinalMessages * int64(width) / most)
 		}
@@ -209,7 +217,7 @@ func userState(u UserStatus) string {
 func plotRun(run RunThroughput, width int) htmlRun {
 	last := run.Samples[len(run.Samples)-1]
 	h := htmlRun{Step: run.Step, Started: run.Started, Seconds: last.Seconds, Bytes: last.Bytes, Messages: last.Messages,
-		Rate: int64(run.Rate), Height: runHeight, XLabel: width - 60,
+		Rate: int64(run.Rate), Height: runHeight, XLabel: width - 60, Width: width,
 		MaxBytesLabel: FormatBytes(last.Bytes), DurationLabel: formatDuration(time.Duration(last.Seconds * float64(time.Second)))}
 	var pts []string
 	for _, x := range run.Samples {

@@ -63,10 +63,7 @@ func TestReportHTMLInBrowser(t *testing.T) {
 	must(t, err)
 	page, err := rep.Render("html")
 	must(t, err)
-	dir := os.Getenv("MAILSHIFT_ARTIFACTS")
-	if dir == "" {
-		dir = t.TempDir()
-	}
+	dir := artifacts(t)
 	file := filepath.Join(dir, "report.html")
 	must(t, os.WriteFile(file, []byte(page), 0o600))
 
@@ -140,7 +137,102 @@ func TestScopeOfWorkHTMLInBrowser(t *testing.T) {
 	if strings.Count(dom, "<table>") < 2 || !strings.Contains(dom, "<h1") || !strings.Contains(dom, "ann") {
 		t.Errorf("the scope of work's HTML has no headings and tables:\n%.2000s", dom)
 	}
-	if dir := os.Getenv("MAILSHIFT_ARTIFACTS"); dir != "" {
-		headless(t, browser, file, "--screenshot="+filepath.Join(dir, "scope-of-work.png"), "--window-size=1100,1500", "--hide-scrollbars")
+	headless(t, browser, file, "--screenshot="+filepath.Join(artifacts(t), "scope-of-work.png"), "--window-size=1100,1500", "--hide-scrollbars")
+}
+
+// artifacts is where the rendered pages and their screenshots are kept for
+// a look after the run: $MAILSHIFT_ARTIFACTS, or mailshift-artifacts in the
+// system's temporary directory. The test logs it.
+func artifacts(t *testing.T) string {
+	t.Helper()
+	dir := os.Getenv("MAILSHIFT_ARTIFACTS")
+	if dir == "" {
+		dir = filepath.Join(os.TempDir(), "mailshift-artifacts")
+	}
+	must(t, os.MkdirAll(dir, 0o755))
+	t.Logf("pages and screenshots kept in %s", dir)
+	return dir
+}
+
+// The test and cutover reports have HTML twins with their charts: the
+// test's throughput and bulk estimate, the cutover's window with each
+// user's final sync and verification, and its final delta per user.
+func TestStepReportsHTMLInBrowser(t *testing.T) {
+	browser := chromium(t)
+	p, _ := newFakeProject(t, "ann", "bob", "cid")
+	ctx := context.Background()
+	_, err := Collect(ctx, p, Selection{})
+	must(t, err)
+	_, err = Approve(ctx, p, ApproveOptions{Yes: true, By: "Test"})
+	must(t, err)
+	tr, err := Test(ctx, p, TestOptions{Users: []string{"ann"}})
+	must(t, err)
+	_, err = Bulk(ctx, p, BulkOptions{Now: true})
+	must(t, err)
+	cr, err := Cutover(ctx, p, CutoverOptions{Yes: true, Selection: Selection{Users: []string{"ann", "bob"}}})
+	must(t, err)
+	dir := artifacts(t)
+	for _, c := range []struct {
+		name  string
+		marks map[string]int
+		texts []string
+	}{
+		{"test", map[string]int{"<polyline": 1, `id="chart-estimate"`: 1},
+			[]string{strconv.FormatInt(tr.Messages, 10) + " messages", "PASSED"}},
+		{"cutover", map[string]int{`class="window-span"`: 2, `class="cutover-bar"`: 2},
+			[]string{"2 of 2 users verified", `data-user="ann"`, `data-user="bob"`,
+				strconv.FormatInt(cr.Users[0].FinalMessages, 10) + " messages"}},
+	} {
+		file := filepath.Join(p.Dir, "reports", c.name+".html")
+		dom := string(headless(t, browser, file, "--dump-dom"))
+		if strings.Contains(dom, "|---|") || strings.Contains(dom, "<pre>") || strings.Contains(dom, "## ") || strings.Contains(dom, "**") {
+			t.Errorf("%s.html holds Markdown", c.name)
+		}
+		for mark, n := range c.marks {
+			if got := strings.Count(dom, mark); got != n {
+				t.Errorf("%s.html has %d × %s, want %d", c.name, got, mark, n)
+			}
+		}
+		for _, text := range c.texts {
+			if !strings.Contains(dom, text) {
+				t.Errorf("%s.html lacks %q", c.name, text)
+			}
+		}
+		shot := filepath.Join(dir, c.name+".png")
+		headless(t, browser, file, "--screenshot="+shot, "--window-size=1100,1300", "--hide-scrollbars")
+		if fi, err := os.Stat(shot); err != nil || fi.Size() < 10_000 {
+			t.Errorf("no screenshot of %s.html: %v", c.name, err)
+		}
+		if t.Failed() {
+			t.Logf("%s.html:\n%.3000s", c.name, dom)
+		}
+		b, err := os.ReadFile(file)
+		must(t, err)
+		must(t, os.WriteFile(filepath.Join(dir, c.name+".html"), b, 0o600))
+	}
+}
+
+// Users cut over say so in the stage column; what that means for later
+// steps is a footnote once, not a "waiting" note on every row. The JSON
+// keeps the reason per user for scripts.
+func TestStatusOfUsersCutOver(t *testing.T) {
+	p, _ := newFakeProject(t, "ann", "bob")
+	ctx := context.Background()
+	_, err := Collect(ctx, p, Selection{})
+	must(t, err)
+	_, err = Approve(ctx, p, ApproveOptions{Yes: true, By: "Test"})
+	must(t, err)
+	_, err = Bulk(ctx, p, BulkOptions{SkipTest: true, Now: true})
+	must(t, err)
+	_, err = Cutover(ctx, p, CutoverOptions{Yes: true, Selection: Selection{Users: []string{"ann"}}})
+	must(t, err)
+	st, err := Status(p, Selection{})
+	must(t, err)
+	text := RenderStatus(st)
+	if strings.Contains(text, "waiting: cut over") || strings.Count(text, "--post-cutover") != 1 || !strings.Contains(text, "cut-over") {
+		t.Errorf("status of a user cut over:\n%s", text)
+	}
+	if st.Users[0].Waiting == "" {
+		t.Error("status --json lost why plain sync leaves a user cut over alone")
 	}
 }

@@ -51,11 +51,9 @@ func TestScopeOfWorkToSign(t *testing.T) {
 	if t.Failed() {
 		t.Logf("scope of work:\n%s", text)
 	}
-	if dir := os.Getenv("MAILSHIFT_ARTIFACTS"); dir != "" { // for a look in a browser
-		b, err := os.ReadFile(filepath.Join(p.Dir, "reports", "scope-of-work.html"))
-		must(t, err)
-		must(t, os.WriteFile(filepath.Join(dir, "scope-of-work.html"), b, 0o600))
-	}
+	b, err := os.ReadFile(filepath.Join(p.Dir, "reports", "scope-of-work.html"))
+	must(t, err)
+	must(t, os.WriteFile(filepath.Join(artifacts(t), "scope-of-work.html"), b, 0o600)) // for a look in a browser
 	a, err := p.Store.LatestApproval()
 	must(t, err)
 	if a.Role != "IT manager, Example Corp" {

@@ -331,13 +331,16 @@ func RenderStatus(rep StatusReport) string {
 	var table strings.Builder
 	tw := tabwriter.NewWriter(&table, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "USER\tBATCH\tSTAGE\tCOPIED/SOURCE\tSIZE COPIED/SOURCE\tFAILED\tLAST ERROR / WAITING FOR")
-	var news, gone bool
+	var news, gone, cutOver bool
 	for _, u := range rep.Users {
 		var notes []string
 		if u.Error != "" && !(u.ErrorStep == string(state.StepCollect) && strings.HasPrefix(u.Waiting, "collect failed")) {
 			notes = append(notes, "failed: "+u.ErrorStep+": "+firstLine(u.Error))
 		}
-		if u.Waiting != "" {
+		switch {
+		case u.CutoverAt != nil && strings.HasPrefix(u.Waiting, "cut over"):
+			cutOver = true // the stage says it; the footnote says what it means, once
+		case u.Waiting != "":
 			notes = append(notes, "waiting: "+u.Waiting)
 		}
 		if n := len(u.SkippedFolders); n > 0 {
@@ -365,6 +368,9 @@ func RenderStatus(rep StatusReport) string {
 	b.WriteString("\nSOURCE: the source's messages and size as the last `mailshift collect` counted them; COPIED: those of them on the target.\n")
 	if news {
 		b.WriteString("+N: messages new on the source since that collect, copied too (run collect again to count them in SOURCE).\n")
+	}
+	if cutOver {
+		b.WriteString("cut-over: plain sync and bulk copy leave these users alone; `mailshift sync --post-cutover --users USER` sweeps stragglers.\n")
 	}
 	if gone {
 		b.WriteString("Messages deleted on the source after they were copied stay on the target (sync.deletions) and are named in the notes, not in COPIED.\n")

@@ -59,7 +59,21 @@ type stepProgress struct {
 	start time.Time
 	users map[string]*userProgress
 	order []string
+	// marks are this run's work at moments of the last etaWindow, at most
+	// one a second: what the ETA's rate is measured over.
+	marks []workMark
 }
+
+// workMark is how much of its own work a step had done at a moment.
+type workMark struct {
+	at          time.Time
+	msgs, bytes int64
+}
+
+// etaWindow is how far back the ETA's rate looks: long enough to smooth
+// over a batch being settled or a short back-off, short enough to follow a
+// link that got slower or faster, or a throttle that changed.
+const etaWindow = 30 * time.Second
 
 // userProgress is one user's part of a step.
 type userProgress struct {
@@ -504,16 +518,40 @@ func (s *stepProgress) totals(now time.Time) stepTotals {
 	if secs > 0 {
 		t.rate = float64(t.copiedBytes) / secs
 	}
-	// The estimate waits for a second of measurement; bytes when sizes
-	// are known, messages otherwise.
+	// The estimate waits for a second of measurement, then follows the
+	// rate of the last etaWindow (the whole step until it is that long);
+	// in bytes when sizes are known, messages otherwise. Nothing copied
+	// over the whole window (a copy window shut, a long back-off) leaves
+	// it unknown rather than infinite.
+	since := s.mark(now, t.copiedMsgs, t.copiedBytes)
+	span := now.Sub(since.at).Seconds()
+	doneMsgs, doneBytes := t.copiedMsgs-since.msgs, t.copiedBytes-since.bytes
 	switch {
-	case secs < 1 || t.copiedMsgs == 0:
-	case t.remainingBytes > 0 && t.copiedBytes > 0:
-		t.eta, t.etaKnown = time.Duration(float64(t.remainingBytes)/t.rate*float64(time.Second)), true
+	case secs < 1 || t.copiedMsgs == 0 || span <= 0 || doneMsgs <= 0:
+	case t.remainingBytes > 0 && doneBytes > 0:
+		t.eta, t.etaKnown = time.Duration(float64(t.remainingBytes)/(float64(doneBytes)/span)*float64(time.Second)), true
 	default:
-		t.eta, t.etaKnown = time.Duration(float64(t.remainingMsgs)/(float64(t.copiedMsgs)/secs)*float64(time.Second)), true
+		t.eta, t.etaKnown = time.Duration(float64(t.remainingMsgs)/(float64(doneMsgs)/span)*float64(time.Second)), true
 	}
 	return t
+}
+
+// mark records the step's work at now (at most once a second), forgets
+// what is older than etaWindow, and returns the oldest mark left: where
+// the ETA's rate is measured from. The step's start is the first mark.
+func (s *stepProgress) mark(now time.Time, msgs, bytes int64) workMark {
+	if len(s.marks) == 0 {
+		s.marks = append(s.marks, workMark{at: s.start})
+	}
+	if last := s.marks[len(s.marks)-1]; now.Sub(last.at) >= time.Second {
+		s.marks = append(s.marks, workMark{at: now, msgs: msgs, bytes: bytes})
+	}
+	drop := 0
+	for drop < len(s.marks)-1 && now.Sub(s.marks[drop+1].at) >= etaWindow {
+		drop++ // the next one still covers the whole window
+	}
+	s.marks = s.marks[drop:]
+	return s.marks[0]
 }
 
 func (t stepTotals) etaText(unknown string) string {

@@ -282,3 +282,40 @@ func screenLines(vt vt10x.Terminal) []string {
 	}
 	return lines
 }
+
+// TestETAFollowsTheRecentRate: the ETA is measured over the last half
+// minute, so a link that got faster shows in it at once (the rate shown
+// stays the step's average), and a step that copies nothing for the whole
+// window has no ETA rather than an endless one.
+func TestETAFollowsTheRecentRate(t *testing.T) {
+	c := &clock{t: time.Date(2026, 12, 2, 1, 0, 0, 0, time.UTC)}
+	p := newProgress(io.Discard, true, false)
+	p.now = c.now
+	p.Begin("bulk", nil)
+	p.Start("alice", 1000, 1000<<20)
+	step := func(secs int, bytesPerSec int64) {
+		for range secs {
+			c.advance(time.Second)
+			if bytesPerSec > 0 {
+				p.Add("alice", 1, bytesPerSec)
+			}
+			p.step.totals(c.now()) // as the redraw does
+		}
+	}
+	step(60, 1<<20)  // a minute at 1 MiB/s
+	step(30, 10<<20) // then half a minute at 10 MiB/s
+	tot := p.step.totals(c.now())
+	// 640 MiB left at 10 MiB/s: 64 s; the average (4 MiB/s) would say 160 s.
+	if !tot.etaKnown || tot.eta < 60*time.Second || tot.eta > 70*time.Second {
+		t.Errorf("ETA %v (known %v) after the link got faster, want about 64 s", tot.eta, tot.etaKnown)
+	}
+	if want := float64(360<<20) / 90; tot.rate < want*0.99 || tot.rate > want*1.01 {
+		t.Errorf("rate shown %.0f B/s, want the step's average %.0f", tot.rate, want)
+	}
+	step(31, 0) // a copy window shut: nothing for over half a minute
+	if tot := p.step.totals(c.now()); tot.etaKnown {
+		t.Errorf("ETA %v after half a minute without progress, want unknown", tot.eta)
+	}
+	p.End("bulk")
+	p.Close()
+}

@@ -439,6 +439,35 @@ type candidate struct {
 func (s *Source) list(ctx context.Context, folder, dir string) (mailbox.Folder, []mailbox.Message, error) {
 	var skips []source.Skip
 	skip := func(path, reason string) { skips = append(skips, source.Skip{Item: path, Reason: reason}) }
+	byBase, err := s.candidates(folder, dir, skip)
+	if err != nil {
+		return mailbox.Folder{}, nil, err
+	}
+	if err := ctx.Err(); err != nil {
+		return mailbox.Folder{}, nil, err
+	}
+	msgs, err := s.measureAll(ctx, folder, dir, byBase, skip)
+	if err != nil {
+		return mailbox.Folder{}, nil, err
+	}
+	f := mailbox.Folder{Name: folder}
+	f.UIDValidity, f.UIDNext = assignUIDs(dir, msgs)
+	l := &listing{dir: dir, entries: make(map[string]entry, len(msgs))}
+	out := make([]mailbox.Message, len(msgs))
+	for i, m := range msgs {
+		out[i] = m.msg
+		l.entries[m.msg.Key] = m.e
+		f.Bytes += m.msg.Size
+	}
+	f.Messages = uint32(len(out))
+	s.lists[folder] = l
+	s.skipped[folder] = skips
+	return f, out, nil
+}
+
+// candidates finds the folder's message files in new/ and cur/, by unique
+// name; what cannot be one is skipped with the reason.
+func (s *Source) candidates(folder, dir string, skip func(path, reason string)) (map[string]candidate, error) {
 	byBase := map[string]candidate{}
 	for _, sub := range []string{"new", "cur"} { // new/ first: a message moved meanwhile is then seen in cur/
 		subdir := filepath.Join(dir, sub)
@@ -447,7 +476,7 @@ func (s *Source) list(ctx context.Context, folder, dir string) (mailbox.Folder, 
 			if errors.Is(err, fs.ErrNotExist) {
 				continue
 			}
-			return mailbox.Folder{}, nil, fmt.Errorf("maildir %s: folder %q: %w", s.root, folder, err)
+			return nil, fmt.Errorf("maildir %s: folder %q: %w", s.root, folder, err)
 		}
 		for _, e := range ents {
 			n := e.Name()
@@ -481,20 +510,26 @@ func (s *Source) list(ctx context.Context, folder, dir string) (mailbox.Folder, 
 			byBase[base] = candidate{sub: sub, name: n, base: base, path: p, info: info}
 		}
 	}
-	if err := ctx.Err(); err != nil {
-		return mailbox.Folder{}, nil, err
-	}
+	return byBase, nil
+}
+
+// found is a message file listed, with where it is.
+type found struct {
+	msg mailbox.Message
+	e   entry
+}
+
+// measureAll measures the candidates in (modification time, name) order,
+// reusing what the last listing measured of files unchanged since; the
+// messages have no UIDs yet.
+func (s *Source) measureAll(ctx context.Context, folder, dir string, byBase map[string]candidate, skip func(path, reason string)) ([]found, error) {
 	keywords := readKeywords(dir)
 	prev, seen := s.measures[folder], map[string]measured{}
-	type found struct {
-		msg mailbox.Message
-		e   entry
-	}
 	var msgs []found
 	for i, c := range sortedCandidates(byBase) {
 		if i%256 == 0 {
 			if err := ctx.Err(); err != nil {
-				return mailbox.Folder{}, nil, err
+				return nil, err
 			}
 		}
 		me, ok := prev[c.path]
@@ -505,28 +540,33 @@ func (s *Source) list(ctx context.Context, folder, dir string) (mailbox.Folder, 
 		if !strings.HasPrefix(me.reason, "cannot read") {
 			seen[c.path] = me // what cannot be read now is tried again next time
 		}
-		size, exact, reason := me.size, me.exact, me.reason
-		if reason != "" {
-			skip(c.path, reason)
+		if me.reason != "" {
+			skip(c.path, me.reason)
 			continue
 		}
 		l := mailfile.Listed{Raw: c.info.Size(), MTime: c.info.ModTime(), Size: -1}
-		if exact {
-			l.Size = size
+		if me.exact {
+			l.Size = me.size
 		}
 		msgs = append(msgs, found{
 			msg: mailbox.Message{
 				Key:          c.base,
-				Size:         size,
+				Size:         me.size,
 				Flags:        parseFlags(c.name, keywords),
 				InternalDate: time.Unix(c.info.ModTime().Unix(), 0),
 			},
 			e: entry{sub: c.sub, name: c.name, listed: l},
 		})
 	}
+	s.measures[folder] = seen
+	return msgs, nil
+}
 
+// assignUIDs gives the messages the UIDs the folder's UID list holds for
+// them, and new ones above it to the others (in the order given), and
+// sorts them by UID; it returns the folder's UIDVALIDITY and UIDNEXT.
+func assignUIDs(dir string, msgs []found) (uidValidity, uidNext uint32) {
 	uidValidity, next, uids := readUIDList(dir)
-	f := mailbox.Folder{Name: folder, UIDValidity: uidValidity}
 	used := map[uint32]bool{}
 	var unlisted []int
 	for i := range msgs {
@@ -545,20 +585,7 @@ func (s *Source) list(ctx context.Context, folder, dir string) (mailbox.Folder, 
 		next++
 	}
 	slices.SortFunc(msgs, func(a, b found) int { return cmp.Compare(a.msg.UID, b.msg.UID) })
-	f.UIDNext = max(next, 1)
-
-	l := &listing{dir: dir, entries: make(map[string]entry, len(msgs))}
-	out := make([]mailbox.Message, len(msgs))
-	for i, m := range msgs {
-		out[i] = m.msg
-		l.entries[m.msg.Key] = m.e
-		f.Bytes += m.msg.Size
-	}
-	f.Messages = uint32(len(out))
-	s.lists[folder] = l
-	s.skipped[folder] = skips
-	s.measures[folder] = seen
-	return f, out, nil
+	return uidValidity, max(next, 1)
 }
 
 // sortedCandidates orders message files by (modification time, name).
