@@ -140,8 +140,8 @@ func (p *Project) renderScope(rows []users.Row, left []UserFailure, hash string,
 	w("| endpoint | `%s` | `%s` |\n", redactURL(p.Config.Source.URL), redactURL(p.Config.Target.URL))
 	w("| server | %s | %s |\n", serverSummary(srcDesc.Description), serverSummary(dstDesc.Description))
 	w("| hierarchy separator | `%s` | `%s` |\n", string(nonZero(srcDesc.Description.Delimiter)), string(nonZero(dstDesc.Description.Delimiter)))
-	w("\n")
 	p.writeGmail(w, srcDesc.Description.Capabilities)
+	w("\n")
 
 	w("## Users and data\n\n")
 	batches := map[string]int{}

@@ -233,18 +233,6 @@ func (c ThrottleConfig) windows() (throttle.Windows, error) {
 	return w, nil
 }
 
-// GmailConfig says how a Gmail source's labels are copied (Gmail shows
-// each label as a folder and every message once more in All Mail).
-type GmailConfig struct {
-	// Labels: folders (one copy per label folder), keywords (one copy per
-	// message, labels as keywords), off (every folder as Gmail shows it);
-	// "" means folders on a server that offers X-GM-EXT-1.
-	Labels string `mapstructure:"labels"`
-	// ArchiveFolder receives the mail that only All Mail holds (no
-	// label); default "Archive".
-	ArchiveFolder string `mapstructure:"archive_folder"`
-}
-
 // EstimateConfig feeds the duration estimate before a test has measured one.
 type EstimateConfig struct {
 	Bandwidth string `mapstructure:"bandwidth"` // e.g. "10MB/s"
@@ -273,6 +261,18 @@ func (c *Config) LogsDir() string {
 		return path.Clean(c.Logs.Dir)
 	}
 	return path.Join(c.reportsDir(), "logs")
+}
+
+// GmailConfig says how a Gmail source's labels are copied (Gmail shows
+// each label as a folder and every message once more in All Mail).
+type GmailConfig struct {
+	// Labels: folders (one copy per label folder), keywords (one copy per
+	// message, labels as keywords), off (every folder as Gmail shows it);
+	// "" means folders on a server that offers X-GM-EXT-1.
+	Labels string `mapstructure:"labels"`
+	// ArchiveFolder receives the mail that only All Mail holds (no
+	// label); default "Archive".
+	ArchiveFolder string `mapstructure:"archive_folder"`
 }
 
 // Defaults returns the configuration every key falls back to.

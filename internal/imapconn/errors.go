@@ -25,10 +25,11 @@ import (
 //   - NO [UNAVAILABLE], [INUSE], a [LIMIT] that is not about a message's
 //     size, and answers that say the server throttles ("throttl", "too
 //     many", "try again later"): mailbox.ErrBusy;
-//   - NO [THROTTLED]: mailbox.ErrBusy; NO [OVERQUOTA] about the account's
-//     command or bandwidth limits (Gmail): mailbox.ErrAccountLimit;
 //   - NO [NONEXISTENT], [TRYCREATE]: mailbox.ErrFolderGone;
 //   - any other NO or BAD: mailbox.ErrRefused;
+//     except Gmail's NO [THROTTLED] (mailbox.ErrBusy) and NO [OVERQUOTA]
+//     about the account's command or bandwidth limits
+//     (mailbox.ErrAccountLimit);
 //   - an answer go-imap could not parse (its reader then closes the
 //     connection): mailbox.ErrProtocol;
 //   - a host name that does not resolve, a server certificate that is not
