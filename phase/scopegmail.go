@@ -15,9 +15,9 @@ func (p *Project) writeGmail(w func(string, ...any), caps []string) {
 	w("\nThe source is Gmail: it shows each label as a folder and every message once more in `[Gmail]/All Mail`. ")
 	switch p.Config.Gmail.Labels {
 	case "", "folders":
-		w("Labels are copied as folders (`gmail.labels: folders`): a message gets one copy in each of its label folders (INBOX, Sent, Drafts, Spam, Trash, the user's labels); All Mail, Starred and Important are not copied as folders, and the mail that none of the copied folders shows (archived, without a label) goes to `%s`. The counts above follow this.\n", arch)
+		w("Labels are copied as folders (`gmail.labels: folders`): a message gets one copy in each of its label folders (INBOX, Sent, Drafts, Spam, Trash, the user's labels); All Mail, Starred and Important are not copied as folders, and the mail that none of the copied folders shows (archived, without a label) goes to `%s`. The counts below follow this.\n", arch)
 	case "keywords":
-		w("Each message is copied once (`gmail.labels: keywords`): into INBOX when it has the Inbox label, else into Sent, else Drafts, else `%s`, its own labels becoming keywords (IMAP keywords cannot hold spaces: \"Muy Importante\" becomes `Muy_Importante`); Spam and Trash are copied as folders. The counts above follow this.\n", arch)
+		w("Each message is copied once (`gmail.labels: keywords`): into INBOX when it has the Inbox label, else into Sent, else Drafts, else `%s`, its own labels becoming keywords (IMAP keywords cannot hold spaces: \"Muy Importante\" becomes `Muy_Importante`); Spam and Trash are copied as folders. The counts below follow this.\n", arch)
 	default:
 		w("`gmail.labels: off` copies every folder as Gmail shows it, All Mail included: a message with labels arrives once per label and once more from All Mail.\n")
 	}
