@@ -41,9 +41,10 @@
 //     limits are spent (ljmerza/ha-email-sensor#16, mailcow/mailcow-
 //     dockerized#1554).
 //   - [conns] Gmail Help, "Too many simultaneous connections"
-//     (https://support.google.com/mail/answer/97150): Gmail caps the IMAP
-//     connections per account (15 today; the page first said 10) and
-//     refuses more with "Too many simultaneous connections".
+//     (http://mail.google.com/support/bin/answer.py?answer=97150): Gmail
+//     caps the IMAP connections per account, at 10 when the page was
+//     written (later third-party pages say 15), and refuses more with
+//     "Too many simultaneous connections".
 //   - [spam] Gmail Help (https://support.google.com/mail/answer/7401): mail
 //     in Spam and Trash is not in All Mail.
 //
@@ -73,8 +74,8 @@ const (
 )
 
 // DefaultMaxConnections is Gmail's cap on simultaneous IMAP connections
-// per account [conns].
-const DefaultMaxConnections = 15
+// per account, as Gmail Help gives it [conns].
+const DefaultMaxConnections = 10
 
 // systemFolders maps system labels, as X-GM-LABELS spells them [ext], to
 // the folders they show as [faq]. \Inbox is INBOX.
