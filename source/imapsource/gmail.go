@@ -291,8 +291,9 @@ func (g *Gmail) madeFolder(name string, pick func([]string) bool) mailbox.Folder
 }
 
 // rescan reads All Mail's messages and labels, unless nothing changed
-// there since the last scan (same UIDNEXT, message count and, with
-// CONDSTORE, HIGHESTMODSEQ, which a label change moves).
+// there since the last scan: same UIDNEXT, message count and, with
+// CONDSTORE, HIGHESTMODSEQ (without it, always). Folders always reads
+// afresh, so labels are at most one pass old.
 func (g *Gmail) rescan(ctx context.Context) error {
 	if g.scan != nil {
 		st, err := g.src.conn.Status(ctx, g.allMail)
