@@ -9,8 +9,6 @@ import (
 // forgetTables are the tables that hold a user's own rows, keyed by
 // source_user. Approvals and test runs are not among them: they are the
 // record of what was signed and measured, and name the users as they were.
-// Nor are the daily budgets (budgets): the service counts what was
-// transferred for the account whatever mailshift forgets.
 var forgetTables = []string{"pairs", "cursors", "folder_failures", "problems", "cutovers", "account_folders", "accounts", "users"}
 
 // ForgetUser deletes everything recorded about sourceUser: its progress,
