@@ -20,7 +20,6 @@ import (
 	"github.com/mailshift/mailshift/internal/endpoint"
 	"github.com/mailshift/mailshift/internal/users"
 	"github.com/mailshift/mailshift/phase"
-	"github.com/mailshift/mailshift/source/imapsource"
 )
 
 // globalOptions are the flags every command has.
@@ -287,7 +286,7 @@ func backends(cfg phase.Config, dir string) endpoint.Pair {
 		Target:        endpoint.Settings(cfg.Target),
 		AllowInsecure: cfg.AllowInsecure,
 		Dir:           dir,
-		Gmail:         imapsource.GmailOptions{Labels: cfg.Gmail.Labels, ArchiveFolder: cfg.Gmail.ArchiveFolder},
+		Gmail:         endpoint.Gmail{Labels: cfg.Gmail.Labels, ArchiveFolder: cfg.Gmail.ArchiveFolder},
 	}
 }
 

@@ -73,9 +73,14 @@ type Pair struct {
 	// under it.
 	Dir string
 	// Gmail says how an IMAP source on Gmail presents its labels (the
-	// gmail: section; see imapsource.GmailOptions).
-	Gmail imapsource.GmailOptions
+	// gmail: section).
+	Gmail Gmail
 }
+
+// Gmail is how an IMAP source on Gmail presents its labels: the policy
+// (folders, keywords, off) and the archive folder; see
+// imapsource.GmailOptions.
+type Gmail = imapsource.GmailOptions
 
 // Validate checks both endpoints' settings and returns the first mistake,
 // naming the key (source first).
