@@ -186,3 +186,26 @@ func TestGmailOverQuotaPausesUser(t *testing.T) {
 		t.Errorf("verify: %+v", vr)
 	}
 }
+
+// TestGmailTargetReported: collect says when the target is Gmail that
+// mailshift sets no labels there and what duplicates cost.
+func TestGmailTargetReported(t *testing.T) {
+	e := newEnv(t, dovecot.Options{}, dovecot.Options{}, "nia")
+	e.seed("nia", corpus.Generate(64, 3, 2000))
+	g, err := gmaillike.Start(io.Discard)
+	must(t, err)
+	t.Cleanup(func() { g.Close() })
+	must(t, g.AddUser("nia", e.pw["nia"]))
+	e.p.Config.Target.URL = "imap://" + g.Addr + "?tls=none"
+	_, err = Collect(context.Background(), e.p, Selection{})
+	must(t, err)
+	ps, err := e.p.Store.Problems()
+	must(t, err)
+	found := false
+	for _, p := range ps {
+		found = found || (p.Kind == "gmail-target" && p.User == "nia" && strings.Contains(p.Action, "throttle.daily_per_user"))
+	}
+	if !found {
+		t.Errorf("collect did not say the target is Gmail: %+v", ps)
+	}
+}

@@ -3,6 +3,8 @@ package phase
 import (
 	"slices"
 	"strings"
+
+	"github.com/mailshift/mailshift/state"
 )
 
 // writeGmail says, when the source is Gmail (it offers X-GM-EXT-1), how
@@ -36,4 +38,21 @@ func (p *Project) writeBudget(w func(string, ...any), invs []userInv) {
 	days := (largest + limit - 1) / limit
 	w("Daily budget (`throttle.daily_per_user`): each user copies at most %s per 24 hours; a user whose budget is spent pauses until it renews while the others go on. The largest user (%s) needs at least %d day(s) of copying, whatever the bandwidth.\n\n",
 		FormatBytes(limit), FormatBytes(largest), max(days, 1))
+}
+
+// gmailTarget is collect's problem for a target that is Gmail (it offers
+// X-GM-EXT-1): mailshift appends into the folder a source folder maps to,
+// which Gmail makes a label, and sets no labels itself. Gmail takes a
+// message it holds already as new and throws the copy away (imapsync
+// FAQ.d/FAQ.Gmail.txt, "Can I safely use --useuid or --usecache for Gmail
+// transfers?"), so a message in several source folders costs an upload
+// each, and Gmail's upload limit is 500 MB a day
+// (https://support.google.com/a/answer/1071518).
+func gmailTarget(user string, dst *state.Account) []state.Problem {
+	if !slices.ContainsFunc(dst.Description.Capabilities, func(c string) bool { return strings.EqualFold(c, "X-GM-EXT-1") }) {
+		return nil
+	}
+	return []state.Problem{{User: user, Kind: "gmail-target",
+		Detail: "the target is Gmail: each target folder is a label, and a message found in several source folders is uploaded once per folder (Gmail keeps one; the labels of the copies it throws away are not set by mailshift)",
+		Action: "check the labels of the test user after `mailshift test`; set throttle.daily_per_user below Gmail's 500 MB upload limit a day"}}
 }
