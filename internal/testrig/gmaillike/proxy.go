@@ -398,6 +398,8 @@ var (
 	listRe  = regexp.MustCompile(`(?i)^\* (LIST|XLIST) \(([^)]*)\) (\S+) (.*)\r\n$`)
 	fetchRe = regexp.MustCompile(`(?i)^\* \d+ FETCH \(`)
 	uidRe   = regexp.MustCompile(`(?i)[( ]UID (\d+)`)
+	// greetingRe is the server's greeting, its text after any code.
+	greetingRe = regexp.MustCompile(`^(\* OK (?:\[[^\]]*\] )?)IMAP server ready\r\n$`)
 )
 
 // response rewrites one whole response (first is its first line, text its
@@ -406,8 +408,14 @@ func (l *link) response(first, whole []byte, text string, served int64) (out []b
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if m := capRe.FindSubmatchIndex(first); m != nil {
-		// X-GM-EXT-1 says the extensions are there [ext].
-		first = append(append(append([]byte{}, first[:m[5]]...), " X-GM-EXT-1"...), first[m[5]:]...)
+		// X-GM-EXT-1 says the extensions are there [ext]; Gmail offers
+		// SPECIAL-USE too [throttled] (MailKit#1396's capability list).
+		first = append(append(append([]byte{}, first[:m[5]]...), " X-GM-EXT-1 SPECIAL-USE"...), first[m[5]:]...)
+		whole = first
+	}
+	if greetingRe.Match(first) {
+		// Gmail's greeting [ext].
+		first = greetingRe.ReplaceAll(first, []byte("${1}Gimap ready for requests from 127.0.0.1\r\n"))
 		whole = first
 	}
 	switch {
