@@ -140,6 +140,7 @@ func (p *Project) renderScope(rows []users.Row, left []UserFailure, hash string,
 	w("| endpoint | `%s` | `%s` |\n", redactURL(p.Config.Source.URL), redactURL(p.Config.Target.URL))
 	w("| server | %s | %s |\n", serverSummary(srcDesc.Description), serverSummary(dstDesc.Description))
 	w("| hierarchy separator | `%s` | `%s` |\n", string(nonZero(srcDesc.Description.Delimiter)), string(nonZero(dstDesc.Description.Delimiter)))
+	p.writeGmail(w, srcDesc.Description.Capabilities)
 	w("\n")
 
 	w("## Users and data\n\n")
@@ -204,6 +205,7 @@ func (p *Project) renderScope(rows []users.Row, left []UserFailure, hash string,
 	w("Estimated bulk copy: %s\n\n", est.text())
 	w("%s\n\n", est.windowsText())
 	writeUserEstimates(w, est)
+	p.writeBudget(w, invs)
 	w("Then incremental passes (`mailshift sync`) until the cutover; the cutover window is one final sync plus verification.\n")
 	w("Deletions on the source: `%s`.\n\n", p.Config.Sync.Deletions)
 

@@ -6,6 +6,7 @@ import (
 	"github.com/mailshift/mailshift/internal/endpoint"
 	"github.com/mailshift/mailshift/internal/users"
 	"github.com/mailshift/mailshift/source"
+	"github.com/mailshift/mailshift/source/imapsource"
 	"github.com/mailshift/mailshift/target"
 )
 
@@ -20,6 +21,7 @@ func (b fromConfig) pair() endpoint.Pair {
 		Target:        endpoint.Settings(b.p.Config.Target),
 		AllowInsecure: b.p.Config.AllowInsecure,
 		Dir:           b.p.Dir,
+		Gmail:         imapsource.GmailOptions{Labels: b.p.Config.Gmail.Labels, ArchiveFolder: b.p.Config.Gmail.ArchiveFolder},
 	}
 }
 

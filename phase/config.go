@@ -24,6 +24,7 @@ type Config struct {
 	Copy          CopyConfig     `mapstructure:"copy"`
 	Errors        ErrorsConfig   `mapstructure:"errors"`
 	Throttle      ThrottleConfig `mapstructure:"throttle"`
+	Gmail         GmailConfig    `mapstructure:"gmail"`
 	Estimate      EstimateConfig `mapstructure:"estimate"`
 	Reports       ReportsConfig  `mapstructure:"reports"`
 	Project       ProjectConfig  `mapstructure:"project"`
@@ -210,6 +211,11 @@ type ThrottleConfig struct {
 	MaxConnections    int      `mapstructure:"max_connections"`     // per server; 0 unlimited
 	Windows           []string `mapstructure:"windows"`             // when bulk copy may run, e.g. ["Mon-Fri 19:00-07:00", "Sat-Sun"]
 	TimeZone          string   `mapstructure:"time_zone"`           // of the windows (IANA name); default the machine's
+	// DailyPerUser is how many bytes each user may copy per 24 hours
+	// (read from the source and written to the target), e.g. "2GB"; ""
+	// unlimited. Gmail allows 2500 MB of IMAP download and 500 MB of
+	// upload per day and account (https://support.google.com/a/answer/1071518).
+	DailyPerUser string `mapstructure:"daily_per_user"`
 }
 
 // windows parses throttle.windows (Validate checked them).
@@ -256,6 +262,18 @@ func (c *Config) LogsDir() string {
 		return path.Clean(c.Logs.Dir)
 	}
 	return path.Join(c.reportsDir(), "logs")
+}
+
+// GmailConfig says how a Gmail source's labels are copied (Gmail shows
+// each label as a folder and every message once more in All Mail).
+type GmailConfig struct {
+	// Labels: folders (one copy per label folder), keywords (one copy per
+	// message, labels as keywords), off (every folder as Gmail shows it);
+	// "" means folders on a server that offers X-GM-EXT-1.
+	Labels string `mapstructure:"labels"`
+	// ArchiveFolder receives the mail that only All Mail holds (no
+	// label); default "Archive".
+	ArchiveFolder string `mapstructure:"archive_folder"`
 }
 
 // Defaults returns the configuration every key falls back to.
@@ -336,6 +354,19 @@ func (c *Config) Validate() error {
 	if c.Throttle.MaxConnections < 0 {
 		return &ConfigError{"throttle.max_connections", fmt.Sprintf("%d: must not be negative (0: unlimited)", c.Throttle.MaxConnections)}
 	}
+	switch c.Gmail.Labels {
+	case "", "folders", "keywords", "off":
+	default:
+		return &ConfigError{"gmail.labels", fmt.Sprintf("%q: must be folders, keywords or off", c.Gmail.Labels)}
+	}
+	if a := c.Gmail.ArchiveFolder; a != "" && (strings.TrimSpace(a) != a || strings.HasPrefix(a, "/") || strings.HasSuffix(a, "/") || strings.EqualFold(a, "INBOX")) {
+		return &ConfigError{"gmail.archive_folder", fmt.Sprintf("%q: name a folder such as Archive or \"Gmail archive\" (no leading or trailing space or \"/\", not INBOX)", a)}
+	}
+	if c.Throttle.DailyPerUser != "" {
+		if _, err := ParseSize(c.Throttle.DailyPerUser); err != nil {
+			return &ConfigError{"throttle.daily_per_user", err.Error()}
+		}
+	}
 	if _, err := c.Throttle.windows(); err != nil {
 		return err
 	}
@@ -370,6 +401,19 @@ func ParseRate(s string) (float64, error) {
 		}
 	}
 	return 0, fmt.Errorf("%q: not a rate; write e.g. 20MB/s", s)
+}
+
+// ParseSize parses an amount of bytes such as "2GB", "500MB" or "1GiB"
+// (powers of 1000; KiB/MiB/GiB for powers of 1024).
+func ParseSize(s string) (int64, error) {
+	if strings.HasSuffix(strings.TrimSpace(s), "/s") {
+		return 0, fmt.Errorf("%q: an amount of bytes, not a rate; write e.g. 2GB", s)
+	}
+	v, err := ParseRate(s)
+	if err != nil || v < 1 {
+		return 0, fmt.Errorf("%q: not an amount of bytes; write e.g. 2GB or 500MB", s)
+	}
+	return int64(v), nil
 }
 
 // reportsDir is where rendered reports go.

@@ -57,11 +57,13 @@ func TestParseRate(t *testing.T) {
 
 func TestValidateNamesTheKey(t *testing.T) {
 	for key, change := range map[string]func(c *Config){
-		"users.file":      func(c *Config) { c.Users.File = "" },
-		"sync.deletions":  func(c *Config) { c.Sync.Deletions = "purge" },
-		"sync.max_delete": func(c *Config) { c.Sync.MaxDelete = 101 },
-		"copy.workers":    func(c *Config) { c.Copy.Workers = 0 },
-		"folders.exclude": func(c *Config) { c.Folders.Exclude = []string{"a/**b"} },
+		"users.file":           func(c *Config) { c.Users.File = "" },
+		"sync.deletions":       func(c *Config) { c.Sync.Deletions = "purge" },
+		"sync.max_delete":      func(c *Config) { c.Sync.MaxDelete = 101 },
+		"copy.workers":         func(c *Config) { c.Copy.Workers = 0 },
+		"folders.exclude":      func(c *Config) { c.Folders.Exclude = []string{"a/**b"} },
+		"gmail.labels":         func(c *Config) { c.Gmail.Labels = "copies" },
+		"gmail.archive_folder": func(c *Config) { c.Gmail.ArchiveFolder = "/Archive" },
 	} {
 		c := Defaults()
 		c.Source.URL, c.Target.URL = "imaps://a:993", "imaps://b:993"

@@ -146,11 +146,18 @@ func (p *Project) openSession(ctx context.Context, r users.Row) (*session, error
 }
 
 // openSessionRetrying is openSession, tried again after transient failures
-// (a refused connect, a server restarting).
+// (a refused connect, a server restarting), and after a pause when the
+// server says the account's limits are exceeded.
 func (p *Project) openSessionRetrying(ctx context.Context, r users.Row) (*session, error) {
 	rt := retrier{p: p, what: "user " + r.SourceUser}
 	for {
 		s, err := p.openSession(ctx, r)
+		if errors.Is(err, mailbox.ErrAccountLimit) {
+			if err := p.waitLimits(ctx, r.SourceUser, err); err != nil {
+				return nil, err
+			}
+			continue
+		}
 		if err == nil || !rt.again(ctx, err) {
 			return s, rt.giveUp(err)
 		}

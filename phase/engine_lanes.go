@@ -207,29 +207,45 @@ func (l *lanes) work(ctx context.Context, c conns) {
 func (l *lanes) copyFolder(ctx context.Context, c conns, fj *folderJob, lt *laneTarget) {
 	s := l.s
 	size := s.p.Config.Copy.BatchSize
-	for i := 0; i < len(fj.todo) && ctx.Err() == nil; i += size {
+	for i, n := 0, 0; i < len(fj.todo) && ctx.Err() == nil; i += n {
 		if l.opts.windows {
 			if err := s.p.waitWindow(ctx, s.row.SourceUser); err != nil {
 				return // the context ended
 			}
 		}
-		st, err := s.copyChunk(ctx, c, fj, fj.todo[i:min(i+size, len(fj.todo))], lt)
+		var settle func(int64) error
+		var err error
+		n, settle, err = s.p.budgetTake(ctx, s.row.SourceUser, fj.todo[i:min(i+size, len(fj.todo))])
+		if err != nil {
+			if !isInterrupt(err) {
+				l.fail(fj, err)
+			}
+			return
+		}
+		st, err := s.copyChunk(ctx, c, fj, fj.todo[i:i+n], lt)
+		if serr := settle(st.Bytes); err == nil {
+			err = serr
+		}
 		l.mu.Lock()
 		l.total.add(st)
-		if err != nil {
-			if ferr := s.skipFolder(&l.total, fj.e.Source, err); ferr != nil {
-				if l.err == nil {
-					l.err = ferr
-					l.cancel(ferr)
-				}
-			}
-			fj.failed = true
-		}
 		l.mu.Unlock()
 		if err != nil {
+			l.fail(fj, err)
 			return
 		}
 	}
+}
+
+// fail records err against fj's folder, and stops the user's lanes when
+// it is the user's failure rather than the folder's.
+func (l *lanes) fail(fj *folderJob, err error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if ferr := l.s.skipFolder(&l.total, fj.e.Source, err); ferr != nil && l.err == nil {
+		l.err = ferr
+		l.cancel(ferr)
+	}
+	fj.failed = true
 }
 
 // openConns opens a pair of connections for r, within

@@ -51,6 +51,12 @@ func (s *session) copyChunk(ctx context.Context, c conns, fj *folderJob, msgs []
 			}
 			continue
 		}
+		if errors.Is(err, mailbox.ErrAccountLimit) {
+			if err := s.p.waitLimits(ctx, s.row.SourceUser, err); err != nil {
+				return total, err
+			}
+			continue
+		}
 		if st.Messages+st.FailedMsgs > 0 {
 			rt.progressed()
 		}

@@ -69,6 +69,11 @@ throttle:
   # bandwidth: 20MB/s          # all workers together; unlimited if unset
   # messages_per_second: 50
   # max_connections: 8         # per server
+  # daily_per_user: 2GB        # bytes read and written per user and 24 hours (Gmail: 2500 MB download, 500 MB upload a day); unlimited if unset
+
+# gmail:                       # a Gmail source (X-GM-EXT-1) shows labels as folders and all mail again in [Gmail]/All Mail
+#   labels: folders            # folders: a copy per label folder | keywords: one copy, labels as keywords | off: folders as Gmail shows them
+#   archive_folder: Archive    # where mail with no label (only in All Mail) goes
 
 errors:
   max: 1000          # refused messages after which a user is given up for this run

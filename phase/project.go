@@ -17,10 +17,12 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/mailshift/mailshift/internal/mailbox"
+	"github.com/mailshift/mailshift/internal/throttle"
 	"github.com/mailshift/mailshift/internal/users"
 	"github.com/mailshift/mailshift/source"
 	"github.com/mailshift/mailshift/state"
@@ -38,10 +40,17 @@ type Project struct {
 	Progress Progress
 	Log      *slog.Logger
 	Now      func() time.Time
+	// Clock times the waits a server asks for (Exchange's "Suggested
+	// Backoff Time"); nil: the system clock. Tests give a manual clock.
+	Clock throttle.Clock
 
 	gentle gentle       // throttling shared by the project's workers
 	arenas arenaPool    // memory for small messages on their way, shared likewise
 	lanes  atomic.Int32 // lanes copying now, in the whole run
+	// budgetMu orders the reads and writes of the daily budgets;
+	// reserved is, per user, the bytes its lanes are copying now.
+	budgetMu sync.Mutex
+	reserved map[string]int64
 	// copied and copiedBytes count what this process's copying steps
 	// stored, for the throughput samples.
 	copied, copiedBytes atomic.Int64

@@ -26,7 +26,11 @@ type UserStatus struct {
 	BulkDoneAt    *time.Time `json:"bulk_done_at,omitempty"`
 	SyncedAt      *time.Time `json:"synced_at,omitempty"`
 	CutoverAt     *time.Time `json:"cutover_at,omitempty"`
-	PausedUntil   *time.Time `json:"paused_until,omitempty"` // bulk copy waits outside throttle.windows
+	PausedUntil   *time.Time `json:"paused_until,omitempty"` // copying waits until then, see PausedFor
+	// PausedFor says why the user is paused: "windows" (outside
+	// throttle.windows), "budget" (throttle.daily_per_user spent),
+	// "limits" (the server said the account's limits are exceeded).
+	PausedFor string `json:"paused_for,omitempty"`
 	// EstimatedBulkSeconds is the copying time of the user's data not
 	// copied yet, at the planned rate (see StatusReport.Estimate).
 	EstimatedBulkSeconds float64 `json:"estimated_bulk_seconds"`
@@ -182,8 +186,8 @@ func Status(p *Project, sel Selection) (StatusReport, error) {
 		if u.BulkDoneAt.IsZero() {
 			us.EstimatedBulkSeconds = est.Users[u.SourceUser].Seconds()
 		}
-		if !u.PausedUntil.IsZero() && u.BulkDoneAt.IsZero() {
-			us.PausedUntil = timePtr(u.PausedUntil)
+		if !u.PausedUntil.IsZero() && (u.BulkDoneAt.IsZero() || (u.PausedReason != "" && u.PausedReason != state.PauseWindows)) {
+			us.PausedUntil, us.PausedFor = timePtr(u.PausedUntil), cmp.Or(u.PausedReason, state.PauseWindows)
 		}
 		rep.Users = append(rep.Users, us)
 	}
@@ -348,7 +352,7 @@ func RenderStatus(rep StatusReport) string {
 		}
 		errText := strings.Join(notes, "; ")
 		if u.PausedUntil != nil {
-			errText = "paused until " + u.PausedUntil.Local().Format("2006-01-02 15:04 MST") + " (outside throttle.windows)"
+			errText = "paused until " + u.PausedUntil.Local().Format("2006-01-02 15:04 MST") + " (" + pauseReason(u.PausedFor) + ")"
 		}
 		copied, size := copiedCells(u)
 		news = news || u.CopiedNew > 0
@@ -404,4 +408,15 @@ func skippedNames(fs []SkippedFolder) string {
 		names[i] = fmt.Sprintf("%q", f.Folder)
 	}
 	return abbreviate(names, 3)
+}
+
+// pauseReason says why a user is paused, for the status table.
+func pauseReason(reason string) string {
+	switch reason {
+	case state.PauseBudget:
+		return "throttle.daily_per_user spent"
+	case state.PauseLimits:
+		return "the server's account limits exceeded"
+	}
+	return "outside throttle.windows"
 }

@@ -115,13 +115,16 @@ func (p *Project) waitWindow(ctx context.Context, user string) error {
 	return err
 }
 
-// projectClock is the project's time (Project.Now) with the system's
-// timers: windows open and close by the same clock that says whether they
-// are open.
+// projectClock is the project's time (Project.Now) with its timers
+// (Project.Clock, else the system's): windows open and daily budgets renew
+// by the same clock that says whether they are open or spent.
 type projectClock struct{ p *Project }
 
 func (c projectClock) Now() time.Time { return c.p.now() }
 
 func (c projectClock) NewTimer(d time.Duration) throttle.Timer {
+	if c.p.Clock != nil {
+		return c.p.Clock.NewTimer(d)
+	}
 	return throttle.SystemClock.NewTimer(d)
 }

@@ -53,6 +53,23 @@ type User struct {
 	Error     string // that failure's reason (never a secret)
 
 	PausedUntil time.Time // bulk copy waits outside the copy windows until then; zero: not paused
+	// PausedReason says why: PauseWindows (also ""), PauseBudget,
+	// PauseLimits.
+	PausedReason string
+}
+
+// Why a user's copy is paused (User.PausedReason).
+const (
+	PauseWindows = "windows" // outside throttle.windows
+	PauseBudget  = "budget"  // throttle.daily_per_user spent
+	PauseLimits  = "limits"  // the server said the account's limits are exceeded
+)
+
+// Budget is what a user has copied in the current period of
+// throttle.daily_per_user.
+type Budget struct {
+	Start time.Time // when the period began; zero: nothing counted yet
+	Bytes int64     // bytes copied since
 }
 
 // Side of an account: the source or the target.

@@ -57,14 +57,14 @@ func (s *Store) PutUser(sourceUser, targetUser, batch string) error {
 }
 
 const userColumns = `source_user, target_user, batch, collected_at, tested_at, bulk_started_at,
-	bulk_done_at, synced_at, cutover_at, error_step, error, paused_until`
+	bulk_done_at, synced_at, cutover_at, error_step, error, paused_until, paused_reason`
 
 func scanUser(r scanner) (User, error) {
 	var u User
 	err := r.Scan(&u.SourceUser, &u.TargetUser, &u.Batch,
 		timeCol{&u.CollectedAt}, timeCol{&u.TestedAt}, timeCol{&u.BulkStartedAt},
 		timeCol{&u.BulkDoneAt}, timeCol{&u.SyncedAt}, timeCol{&u.CutoverAt},
-		&u.ErrorStep, &u.Error, timeCol{&u.PausedUntil})
+		&u.ErrorStep, &u.Error, timeCol{&u.PausedUntil}, &u.PausedReason)
 	return u, err
 }
 
@@ -437,8 +437,52 @@ func (s *Store) Cutovers() ([]Cutover, error) {
 // SetPaused records that user's copy waits outside the copy windows until
 // the given time; the zero time clears it.
 func (s *Store) SetPaused(sourceUser string, until time.Time) error {
-	if _, err := s.db.Exec(`UPDATE users SET paused_until = ? WHERE source_user = ?`, timeArg(until), sourceUser); err != nil {
+	return s.SetPausedFor(sourceUser, until, PauseWindows)
+}
+
+// SetPausedFor records that user's copy waits until the given time, and
+// why (PauseWindows, PauseBudget, PauseLimits); the zero time clears it.
+func (s *Store) SetPausedFor(sourceUser string, until time.Time, reason string) error {
+	if until.IsZero() {
+		reason = ""
+	}
+	if _, err := s.db.Exec(`UPDATE users SET paused_until = ?, paused_reason = ? WHERE source_user = ?`, timeArg(until), reason, sourceUser); err != nil {
 		return fmt.Errorf("record pause of user %q: %w", sourceUser, err)
 	}
 	return nil
+}
+
+// Budget returns what user copied in the current period of
+// throttle.daily_per_user; the zero Budget if nothing was counted.
+func (s *Store) Budget(sourceUser string) (Budget, error) {
+	var b Budget
+	err := s.db.QueryRow(`SELECT period_start, bytes FROM budgets WHERE source_user = ?`, sourceUser).Scan(timeCol{&b.Start}, &b.Bytes)
+	if errors.Is(err, sql.ErrNoRows) {
+		return Budget{}, nil
+	}
+	if err != nil {
+		return Budget{}, fmt.Errorf("read the daily budget of user %q: %w", sourceUser, err)
+	}
+	return b, nil
+}
+
+// Spend adds n bytes to user's budget at time now. A period lasts period:
+// when none is running (none began, or the last began period or more
+// before now) a new one begins now.
+func (s *Store) Spend(sourceUser string, n int64, now time.Time, period time.Duration) (Budget, error) {
+	b, err := s.Budget(sourceUser)
+	if err != nil {
+		return b, err
+	}
+	if b.Start.IsZero() || !now.Before(b.Start.Add(period)) {
+		b = Budget{Start: now.UTC()}
+	}
+	b.Bytes += n
+	_, err = s.db.Exec(`INSERT INTO budgets (source_user, period_start, bytes) VALUES (?, ?, ?)
+		ON CONFLICT (source_user) DO UPDATE SET period_start = excluded.period_start, bytes = excluded.bytes`,
+		sourceUser, timeArg(b.Start), b.Bytes)
+	if err != nil {
+		return b, fmt.Errorf("record the daily budget of user %q: %w", sourceUser, err)
+	}
+	return b, nil
 }

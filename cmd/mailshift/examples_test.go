@@ -39,16 +39,21 @@ func TestExamplesLoad(t *testing.T) {
 	}
 }
 
-// TestGmailExampleExcludes checks that the Gmail example's patterns match
-// the folder names Gmail uses (brackets are pattern syntax).
+// TestGmailExampleExcludes checks that the Gmail example copies by label
+// policy and that its patterns match the folder names Gmail uses (brackets
+// are pattern syntax): Spam is left out; All Mail is not among the folders
+// a Gmail source presents (see imapsource.Gmail), the archive folder is.
 func TestGmailExampleExcludes(t *testing.T) {
 	g := &globalOptions{configFile: "../../examples/gmail/mailshift.yaml", configSet: true}
 	cfg, _, err := g.loadConfig()
 	if err != nil {
 		t.Fatal(err)
 	}
+	if cfg.Gmail.Labels != "folders" || cfg.Gmail.ArchiveFolder != "Archive" || cfg.Throttle.DailyPerUser == "" {
+		t.Errorf("gmail: %+v, throttle: %+v", cfg.Gmail, cfg.Throttle)
+	}
 	plan, err := mapping.Plan(
-		mapping.Endpoint{Delimiter: '/', Folders: []mailbox.Folder{{Name: "INBOX"}, {Name: "[Gmail]/All Mail"}, {Name: "[Gmail]/Spam"}, {Name: "Receipts"}}},
+		mapping.Endpoint{Delimiter: '/', Folders: []mailbox.Folder{{Name: "INBOX"}, {Name: "Archive", Role: mailbox.RoleArchive}, {Name: "[Gmail]/Spam", Role: mailbox.RoleJunk}, {Name: "Receipts"}}},
 		mapping.Endpoint{Delimiter: '/', Folders: []mailbox.Folder{{Name: "INBOX"}}},
 		mapping.Config{Exclude: cfg.Folders.Exclude},
 	)
@@ -56,7 +61,7 @@ func TestGmailExampleExcludes(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, e := range plan {
-		if want := e.Source == "[Gmail]/All Mail" || e.Source == "[Gmail]/Spam"; e.Excluded != want {
+		if want := e.Source == "[Gmail]/Spam"; e.Excluded != want {
 			t.Errorf("%s: excluded %v, want %v", e.Source, e.Excluded, want)
 		}
 	}

@@ -286,6 +286,7 @@ func backends(cfg phase.Config, dir string) endpoint.Pair {
 		Target:        endpoint.Settings(cfg.Target),
 		AllowInsecure: cfg.AllowInsecure,
 		Dir:           dir,
+		Gmail:         endpoint.Gmail{Labels: cfg.Gmail.Labels, ArchiveFolder: cfg.Gmail.ArchiveFolder},
 	}
 }
 

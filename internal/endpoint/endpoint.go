@@ -21,6 +21,7 @@ import (
 	"github.com/mailshift/mailshift/internal/mailbox"
 	"github.com/mailshift/mailshift/internal/users"
 	"github.com/mailshift/mailshift/source"
+	"github.com/mailshift/mailshift/source/imapsource"
 	"github.com/mailshift/mailshift/target"
 )
 
@@ -71,7 +72,15 @@ type Pair struct {
 	// Dir is the project directory: relative paths of local sources are
 	// under it.
 	Dir string
+	// Gmail says how an IMAP source on Gmail presents its labels (the
+	// gmail: section).
+	Gmail Gmail
 }
+
+// Gmail is how an IMAP source on Gmail presents its labels: the policy
+// (folders, keywords, off) and the archive folder; see
+// imapsource.GmailOptions.
+type Gmail = imapsource.GmailOptions
 
 // Validate checks both endpoints' settings and returns the first mistake,
 // naming the key (source first).
@@ -147,6 +156,9 @@ func (p Pair) account(key string, s Settings, user string, secret users.Secret, 
 		return Backend{}, Account{}, &KeyError{key + ".url", unsupported(s.URL)}
 	}
 	a := Account{Key: key, Settings: s, User: user, Secret: secret, Host: host, AllowInsecure: p.AllowInsecure}
+	if key == "source" {
+		a.Gmail = p.Gmail
+	}
 	if b.Local {
 		if strings.Contains(user, "/") || user == ".." || user == "." {
 			return b, a, mailbox.Mark(mailbox.ErrConfig, fmt.Errorf("%s user %q cannot name a file: a %s: %s needs users without \"/\"", key, user, b.Scheme, key))
@@ -171,6 +183,8 @@ type Account struct {
 	// Path is, for a local backend, the URL's path with %u replaced by
 	// the user, under the project directory when relative.
 	Path string
+	// Gmail is the label policy of an IMAP source (Pair.Gmail).
+	Gmail imapsource.GmailOptions
 }
 
 // ValidateUsers checks what can only be checked with the users file's

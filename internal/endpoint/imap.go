@@ -23,7 +23,7 @@ func openIMAPSource(ctx context.Context, a Account) (source.Source, error) {
 	if err != nil {
 		return nil, err
 	}
-	s, err := imapsource.Open(ctx, o)
+	s, err := imapsource.OpenGmail(ctx, o, a.Gmail)
 	if err != nil {
 		return nil, fmt.Errorf("%s %s: %w", a.Key, a.User, err)
 	}

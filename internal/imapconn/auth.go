@@ -88,6 +88,9 @@ func (c *Conn) login(ctx context.Context, client *imapclient.Client) error {
 		case imap.ResponseCodePrivacyRequired:
 			return fmt.Errorf("imap server %s requires encryption before login: use tls: starttls or implicit: %w", c.addr, ie)
 		}
+		if Throttled(ie.Text) { // "Too many simultaneous connections": https://support.google.com/mail/answer/97150
+			return fmt.Errorf("login for user %q on %s not possible now: %s: %w", o.User, c.addr, text, &imap.Error{Type: ie.Type, Code: ie.Code, Text: text})
+		}
 		if oauth != nil {
 			text = oauth.explain(text)
 		}

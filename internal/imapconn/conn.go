@@ -96,7 +96,19 @@ type Options struct {
 	// included: never point it at a shared log. It is written from two
 	// goroutines at once and must be safe for that (os.Stderr is).
 	Debug io.Writer
+	// ThrottleWait is the first pause before the next command after the
+	// server said [THROTTLED] (Gmail); it doubles while the server keeps
+	// saying it, up to MaxThrottleWait. Default DefaultThrottleWait.
+	ThrottleWait time.Duration
 }
+
+// DefaultThrottleWait and MaxThrottleWait bound the pauses after a
+// [THROTTLED] answer. Gmail does not say how long to wait; these are
+// mailshift's.
+const (
+	DefaultThrottleWait = time.Second
+	MaxThrottleWait     = 30 * time.Second
+)
 
 // ErrAuth is wrapped by every error that says the server refused the
 // credentials (as opposed to network errors or server trouble).
@@ -139,6 +151,9 @@ type Conn struct {
 	writable bool // AllowWrite was called
 	closed   bool // Close was called
 	depth    int  // calls in progress: Do may call other methods
+
+	backoff   time.Duration // the pause after the last [THROTTLED]; 0 when the server did not say it
+	throttles int           // pauses made after [THROTTLED]
 
 	nc     *netConn
 	client *imapclient.Client
@@ -489,6 +504,11 @@ func (c *Conn) begin(ctx context.Context) (func(), error) {
 	if err := ctx.Err(); err != nil {
 		return nil, fmt.Errorf("imap %s: %w", c.addr, err)
 	}
+	if c.depth == 0 {
+		if err := c.backOff(ctx); err != nil {
+			return nil, err
+		}
+	}
 	if !c.alive() {
 		if c.depth > 0 {
 			// Inside Do: reconnecting would pull the connection from under
@@ -520,6 +540,35 @@ func (c *Conn) begin(ctx context.Context) (func(), error) {
 		}
 	}, nil
 }
+
+// backOff pauses before a call when the last answers said [THROTTLED]:
+// the server asks for less load, and the next command waits
+// Options.ThrottleWait, twice as long each time it says so again, at most
+// MaxThrottleWait.
+func (c *Conn) backOff(ctx context.Context) error {
+	if c.nc == nil || !c.nc.throttled.Swap(false) {
+		c.backoff = 0
+		return nil
+	}
+	first := c.opts.ThrottleWait
+	if first <= 0 {
+		first = DefaultThrottleWait
+	}
+	c.backoff = min(max(2*c.backoff, first), MaxThrottleWait)
+	c.throttles++
+	t := time.NewTimer(c.backoff)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("imap %s: %w", c.addr, ctx.Err())
+	}
+}
+
+// Throttled is how many times the connection paused because the server
+// said [THROTTLED].
+func (c *Conn) Throttled() int { return c.throttles }
 
 // redial connects again within a call (between begin and its end), after
 // go-imap closed the connection on an answer it could not parse, so that

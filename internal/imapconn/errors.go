@@ -27,6 +27,9 @@ import (
 //     many", "try again later"): mailbox.ErrBusy;
 //   - NO [NONEXISTENT], [TRYCREATE]: mailbox.ErrFolderGone;
 //   - any other NO or BAD: mailbox.ErrRefused;
+//     except Gmail's NO [THROTTLED] (mailbox.ErrBusy) and NO [OVERQUOTA]
+//     about the account's command or bandwidth limits
+//     (mailbox.ErrAccountLimit);
 //   - an answer go-imap could not parse (its reader then closes the
 //     connection): mailbox.ErrProtocol;
 //   - a host name that does not resolve, a server certificate that is not
@@ -50,7 +53,7 @@ func Classify(err error) error {
 
 // classified reports whether err carries a kind already.
 func classified(err error) bool {
-	for _, k := range []error{mailbox.ErrTransient, mailbox.ErrBusy, mailbox.ErrRefused, mailbox.ErrProtocol,
+	for _, k := range []error{mailbox.ErrTransient, mailbox.ErrBusy, mailbox.ErrAccountLimit, mailbox.ErrRefused, mailbox.ErrProtocol,
 		mailbox.ErrAuth, mailbox.ErrConfig, mailbox.ErrFolderGone} {
 		if errors.Is(err, k) {
 			return true
@@ -128,6 +131,18 @@ func statusKind(ie *imap.Error) error {
 		return mailbox.ErrRefused
 	case imap.ResponseCodeServerBug:
 		return mailbox.ErrTransient
+	case "THROTTLED":
+		return mailbox.ErrBusy
+	case imap.ResponseCodeOverQuota:
+		// Gmail answers a FETCH with "NO [OVERQUOTA] Account exceeded
+		// command or bandwidth limits." once the account's daily IMAP
+		// limits are spent (ljmerza/ha-email-sensor#16; the limits:
+		// https://support.google.com/a/answer/1071518). That is the
+		// account's allowance, not a full mailbox (RFC 5530's OVERQUOTA,
+		// an APPEND over quota).
+		if AccountLimit(ie.Text) {
+			return mailbox.ErrAccountLimit
+		}
 	case imap.ResponseCodeNonExistent, imap.ResponseCodeTryCreate:
 		return mailbox.ErrFolderGone
 	}
@@ -148,6 +163,14 @@ func Throttled(text string) bool {
 		}
 	}
 	return false
+}
+
+// AccountLimit tells whether a server's text says the account's
+// allowance of commands or bandwidth is spent (Gmail: "Account exceeded
+// command or bandwidth limits").
+func AccountLimit(text string) bool {
+	t := strings.ToLower(text)
+	return strings.Contains(t, "bandwidth limit") || strings.Contains(t, "command or bandwidth")
 }
 
 // SizeRefusal tells whether a server's text refuses a message for its size.

@@ -96,7 +96,7 @@ func applyStatus(f *mailbox.Folder, st *imap.StatusData) {
 func roleOf(attrs []imap.MailboxAttr) string {
 	for _, a := range attrs {
 		for _, r := range []string{mailbox.RoleSent, mailbox.RoleDrafts, mailbox.RoleTrash, mailbox.RoleJunk,
-			mailbox.RoleArchive, mailbox.RoleAll, mailbox.RoleFlagged} {
+			mailbox.RoleArchive, mailbox.RoleAll, mailbox.RoleFlagged, mailbox.RoleImportant} {
 			if strings.EqualFold(string(a), r) {
 				return r
 			}

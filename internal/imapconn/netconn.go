@@ -40,11 +40,20 @@ type netConn struct {
 	// waits on park until the connection closes, and the connection is
 	// the hijacker's.
 	hijacked atomic.Bool
-	park     chan struct{} // closed by Close
-	parked   chan struct{} // closed when the client's reader has stopped
-	parkOnce sync.Once
-	freeOnce sync.Once
+	// throttled is set when an answer ended with [THROTTLED]: Gmail's
+	// sign that it slows the account down (see Conn.backOff).
+	throttled atomic.Bool
+	park      chan struct{} // closed by Close
+	parked    chan struct{} // closed when the client's reader has stopped
+	parkOnce  sync.Once
+	freeOnce  sync.Once
 }
+
+// throttledMark ends the completion of a command Gmail answered while it
+// throttles the account ("A2 OK Success [THROTTLED]", as logged in
+// jstedfast/MailKit#1396 and mscdex/node-imap#593). A message that quotes
+// it costs one back-off, nothing more.
+var throttledMark = []byte(" [THROTTLED]\r\n")
 
 func newNetConn(c, raw net.Conn, timeout time.Duration) *netConn {
 	return &netConn{Conn: c, raw: raw, timeout: timeout, park: make(chan struct{}), parked: make(chan struct{})}
@@ -116,6 +125,9 @@ func (c *netConn) Read(p []byte) (int, error) {
 	n, err := c.Conn.Read(p)
 	if n > 0 {
 		c.keepGreeting(p[:n])
+		if bytes.Contains(p[:n], throttledMark) {
+			c.throttled.Store(true)
+		}
 	}
 	if err != nil && n == 0 && c.hijacked.Load() {
 		return c.parkReader()

@@ -15,6 +15,11 @@ var (
 	// [INUSE], a [LIMIT] that is not about a message's size, throttling
 	// answers). Slow down, then try again.
 	ErrBusy = errors.New("server is busy")
+	// ErrAccountLimit: the account has spent what the service lets it do
+	// for a while (Gmail's daily IMAP bandwidth limits: "[OVERQUOTA]
+	// Account exceeded command or bandwidth limits"). Trying again before
+	// the allowance renews gets the same answer: the user waits.
+	ErrAccountLimit = errors.New("account limits exceeded")
 	// ErrRefused: the server refused this operation on this item (a
 	// folder it will not create or open, a flag change it will not take).
 	// Trying again gives the same answer; the failure belongs to the item.
@@ -64,7 +69,7 @@ func Retryable(err error) bool {
 		return false
 	case errors.Is(err, ErrTransient), errors.Is(err, ErrBusy):
 		return true
-	case errors.Is(err, ErrRefused), errors.Is(err, ErrProtocol), errors.Is(err, ErrAuth),
+	case errors.Is(err, ErrAccountLimit), errors.Is(err, ErrRefused), errors.Is(err, ErrProtocol), errors.Is(err, ErrAuth),
 		errors.Is(err, ErrConfig), errors.Is(err, ErrFolderGone):
 		return false
 	}

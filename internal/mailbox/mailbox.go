@@ -19,6 +19,9 @@ const (
 	RoleArchive = `\Archive`
 	RoleAll     = `\All`
 	RoleFlagged = `\Flagged`
+	// RoleImportant is Gmail's "[Gmail]/Important" (not in RFC 6154):
+	// https://developers.google.com/gmail/imap/imap-extensions
+	RoleImportant = `\Important`
 )
 
 // Description tells what kind of server or archive an endpoint is.
