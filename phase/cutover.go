@@ -19,6 +19,9 @@ type CutoverOptions struct {
 	// DryRun says what the final sync would do and changes nothing: no
 	// user is verified or marked cut over.
 	DryRun bool
+	// FullVerify reads every copy's content after the final sync instead
+	// of verifying incrementally (see VerifyWith).
+	FullVerify bool
 }
 
 // UserCutover is one user's cutover.
@@ -85,6 +88,11 @@ func Cutover(ctx context.Context, p *Project, opts CutoverOptions) (CutoverResul
 		}
 		todo = append(todo, r)
 	}
+	mode, err := p.verifyModeFor(opts.FullVerify)
+	if err != nil {
+		return res, err
+	}
+	res.Verify.Kind = mode.name()
 	if opts.DryRun {
 		run := p.run(ctx, string(state.StepCutover), todo, copyOptions{deletions: p.Config.Sync.Deletions, dryRun: true}, nil, nil)
 		res.Planned, res.Failed = run.Planned, run.Failed
@@ -94,19 +102,16 @@ func Cutover(ctx context.Context, p *Project, opts CutoverOptions) (CutoverResul
 	start := time.Now()
 	var mu sync.Mutex
 	res.Failed = p.forEachUser(ctx, todo, func(ctx context.Context, r users.Row) error {
-		uc, v, err := p.cutoverUser(ctx, r)
+		uc, v, err := p.cutoverUser(ctx, r, mode)
 		mu.Lock()
 		defer mu.Unlock()
 		res.Users = append(res.Users, uc)
 		res.Verify.Users++
-		res.Verify.Folders += v.Folders
-		res.Verify.Messages += v.Messages
-		res.Verify.Differences += v.Differences
-		res.Verify.Extra += v.Extra
-		res.Verify.List = append(res.Verify.List, v.List[:min(len(v.List), maxListed-len(res.Verify.List))]...)
+		res.Verify.add(v)
 		return err
 	})
 	res.WindowSecs = time.Since(start).Seconds()
+	res.Verify.LastFull, res.Verify.NeverFull = p.lastFull(todo)
 	end()
 	slices.SortFunc(res.Users, func(a, b UserCutover) int { return strings.Compare(a.User, b.User) })
 	if len(todo) > 0 {
@@ -124,7 +129,7 @@ func Cutover(ctx context.Context, p *Project, opts CutoverOptions) (CutoverResul
 }
 
 // cutoverUser runs one user's final sync and verification and records it.
-func (p *Project) cutoverUser(ctx context.Context, r users.Row) (UserCutover, VerifyResult, error) {
+func (p *Project) cutoverUser(ctx context.Context, r users.Row, mode verifyMode) (UserCutover, VerifyResult, error) {
 	uc := UserCutover{User: r.SourceUser}
 	t0 := time.Now()
 	st, err := p.passUser(ctx, r, copyOptions{deletions: p.Config.Sync.Deletions})
@@ -135,7 +140,7 @@ func (p *Project) cutoverUser(ctx context.Context, r users.Row) (UserCutover, Ve
 		_ = p.Store.FailStep(r.SourceUser, state.StepCutover, "final sync: "+err.Error())
 		return uc, VerifyResult{}, fmt.Errorf("final sync: %w", err)
 	}
-	v, err := p.verifyUser(ctx, r)
+	v, err := p.verifyUserMode(ctx, r, mode)
 	uc.Differences = v.Differences
 	if err != nil {
 		uc.Error = err.Error()
@@ -193,6 +198,7 @@ func renderCutover(p *Project, res CutoverResult) string {
 		}
 	}
 	w("\nVerified %d messages in %d folders; %d messages on the target have no source message (new mail delivered to the target).\n", res.Verify.Messages, res.Verify.Folders, res.Verify.Extra)
+	b.WriteString(renderVerifyKind(p, res.Verify))
 	if res.Verify.Differences > 0 {
 		w("\nUsers with differences are not cut over. Run `mailshift repair --dry-run %s` to see what repair would do, `mailshift repair %[1]s` to do it, then `mailshift cutover --yes %[1]s` again.\n", usersFlag(res.Users))
 	}
