@@ -1,0 +1,294 @@
+package phase
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync/atomic"
+	"testing"
+
+	"github.com/emersion/go-imap/v2"
+
+	"github.com/mailshift/mailshift/internal/mailbox"
+	"github.com/mailshift/mailshift/internal/testrig/corpus"
+	"github.com/mailshift/mailshift/internal/testrig/dovecot"
+	"github.com/mailshift/mailshift/internal/testrig/imaptest"
+	"github.com/mailshift/mailshift/internal/users"
+	"github.com/mailshift/mailshift/source"
+	"github.com/mailshift/mailshift/state"
+	"github.com/mailshift/mailshift/target"
+)
+
+// countingBackends counts the message bodies read from each side.
+type countingBackends struct {
+	Backends
+	src, dst atomic.Int64
+}
+
+func (b *countingBackends) OpenSource(ctx context.Context, r users.Row) (source.Source, error) {
+	s, err := b.Backends.OpenSource(ctx, r)
+	if err != nil {
+		return nil, err
+	}
+	return countingSource{s, &b.src}, nil
+}
+
+func (b *countingBackends) OpenTarget(ctx context.Context, r users.Row) (target.Target, error) {
+	t, err := b.Backends.OpenTarget(ctx, r)
+	if err != nil {
+		return nil, err
+	}
+	return countingTarget{t, &b.dst}, nil
+}
+
+type countingSource struct {
+	source.Source
+	n *atomic.Int64
+}
+
+func (s countingSource) Fetch(ctx context.Context, folder string, msgs []mailbox.Message, fn func(mailbox.Message, mailbox.Body) error) error {
+	return s.Source.Fetch(ctx, folder, msgs, func(m mailbox.Message, b mailbox.Body) error {
+		s.n.Add(1)
+		return fn(m, b)
+	})
+}
+
+type countingTarget struct {
+	target.Target
+	n *atomic.Int64
+}
+
+func (t countingTarget) Fetch(ctx context.Context, folder string, msgs []mailbox.Message, fn func(mailbox.Message, mailbox.Body) error) error {
+	return t.Target.Fetch(ctx, folder, msgs, func(m mailbox.Message, b mailbox.Body) error {
+		t.n.Add(1)
+		return fn(m, b)
+	})
+}
+
+// verifyCounting runs a verification with the bodies read on each side
+// counted.
+func (e *testEnv) verifyCounting(full bool) (VerifyResult, error, int64, int64) {
+	e.t.Helper()
+	cb := &countingBackends{Backends: e.p.Backends}
+	e.p.Backends = cb
+	defer func() { e.p.Backends = cb.Backends }()
+	res, err := VerifyWith(context.Background(), e.p, VerifyOptions{Full: full})
+	return res, err, cb.src.Load(), cb.dst.Load()
+}
+
+// bulkCopied seeds the users, collects, approves and copies them.
+func (e *testEnv) bulkCopied(mailboxes map[string][]corpus.Message) int64 {
+	e.t.Helper()
+	var n int64
+	for u, msgs := range mailboxes {
+		e.seed(u, msgs)
+		n += int64(len(msgs))
+	}
+	e.approved()
+	_, err := Bulk(context.Background(), e.p, BulkOptions{SkipTest: true})
+	must(e.t, err)
+	return n
+}
+
+// TestIncrementalVerifyReadsOnlyTheSample: after a clean bulk copy an
+// incremental verification reads the content of the sample only (on both
+// sides), checks every message's metadata the first time, and passes over
+// every folder the second time; a full one reads every copy on the target.
+func TestIncrementalVerifyReadsOnlyTheSample(t *testing.T) {
+	e := newEnv(t, dovecot.Options{}, dovecot.Options{Separator: "."}, "alice", "bob")
+	total := e.bulkCopied(map[string][]corpus.Message{"alice": corpus.Mailbox(1, 40, 2000), "bob": corpus.Mailbox(2, 25, 1500)})
+	e.p.Config.Verify.Sample = "3"
+
+	res, err, src, dst := e.verifyCounting(false)
+	must(t, err)
+	if res.Kind != VerifyIncremental || res.Messages != total || res.Differences != 0 || res.Sample != 6 || src != 6 || dst != 6 || res.Unchanged != 0 || !res.Recorded {
+		t.Fatalf("first incremental verify: %d bodies read from the source, %d from the target; %+v", src, dst, res)
+	}
+	res, err, src, dst = e.verifyCounting(false)
+	must(t, err)
+	if res.Messages != total || res.Differences != 0 || res.Sample != 6 || src != 6 || dst != 6 || res.Unchanged != res.Folders || res.Folders == 0 {
+		t.Fatalf("second incremental verify: %d bodies read from the source, %d from the target; %+v", src, dst, res)
+	}
+	if res.LastFull != "" || res.NeverFull != 2 {
+		t.Errorf("no full verification ran yet, the result says %q (%d never)", res.LastFull, res.NeverFull)
+	}
+
+	e.p.Config.Verify.Sample = "0"
+	res, err, src, dst = e.verifyCounting(false)
+	must(t, err)
+	if res.Sample != 0 || src != 0 || dst != 0 || res.Messages != total {
+		t.Fatalf("verify.sample 0: %d bodies read from the source, %d from the target; %+v", src, dst, res)
+	}
+	e.p.Config.Verify.Sample = "100%"
+	res, err, src, dst = e.verifyCounting(false)
+	must(t, err)
+	if res.Sample != total || src != total || dst != total {
+		t.Fatalf("verify.sample 100%%: %d bodies read from the source, %d from the target; %+v", src, dst, res)
+	}
+
+	res, err, src, dst = e.verifyCounting(true)
+	must(t, err)
+	if res.Kind != VerifyFull || res.Sample != total || dst != total || src != 0 || res.LastFull == "" || res.NeverFull != 0 {
+		t.Fatalf("full verify: %d bodies read from the source, %d from the target; %+v", src, dst, res)
+	}
+}
+
+// TestIncrementalVerifyFindsChanges: what changed after a clean
+// verification is found by the next incremental one (a copy deleted or
+// re-flagged on the target, a flag changed on the source and not synced
+// yet); a copy whose bytes changed on the target's disk with its size
+// kept is found by --full, not by an incremental verification without it
+// in the sample.
+func TestIncrementalVerifyFindsChanges(t *testing.T) {
+	ctx := context.Background()
+	e := newEnv(t, dovecot.Options{}, dovecot.Options{}, "alice")
+	e.bulkCopied(map[string][]corpus.Message{"alice": corpus.Generate(3, 12, 1500)})
+	e.p.Config.Verify.Sample = "0"
+	res, err := VerifyWith(ctx, e.p, VerifyOptions{Full: true})
+	must(t, err)
+	pairs, err := e.p.Store.Pairs("alice", "INBOX")
+	must(t, err)
+	slices.SortFunc(pairs, func(a, b state.Pair) int { return int(a.SourceUID) - int(b.SourceUID) })
+
+	expectOne := func(when, kind string) {
+		t.Helper()
+		res, err, _, _ := e.verifyCounting(false)
+		if !errors.Is(err, ErrDifferences) || res.Differences != 1 || len(res.List) != 1 || res.List[0].Kind != kind {
+			t.Fatalf("%s: incremental verify: %v, %+v", when, err, res)
+		}
+	}
+	expectClean := func(when string) {
+		t.Helper()
+		res, err, _, _ := e.verifyCounting(false)
+		if err != nil || res.Differences != 0 {
+			t.Fatalf("%s: incremental verify: %v, %+v", when, err, res)
+		}
+	}
+	expectClean("after a full verification")
+
+	// A copy deleted on the target.
+	storeUID(t, e.dst, "alice", e.pw["alice"], pairs[2].TargetUID, imap.StoreFlagsAdd, imap.FlagDeleted)
+	expungeDeleted(t, e.dst, "alice", e.pw["alice"])
+	expectOne("a copy deleted on the target", DiffGone)
+	_, err = Repair(ctx, e.p, RepairOptions{})
+	must(t, err)
+	expectClean("after repair")
+
+	// Flags changed on the target.
+	storeUID(t, e.dst, "alice", e.pw["alice"], pairs[4].TargetUID, imap.StoreFlagsAdd, "Changed")
+	expectOne("a flag set on the target", DiffFlags)
+	_, err = Repair(ctx, e.p, RepairOptions{})
+	must(t, err)
+	expectClean("after repair")
+
+	// A flag changed on the source, not synced yet.
+	storeUID(t, e.src, "alice", e.pw["alice"], pairs[5].SourceUID, imap.StoreFlagsAdd, imap.FlagAnswered)
+	expectOne("a flag set on the source", DiffFlags)
+	_, err = Sync(ctx, e.p, SyncOptions{})
+	must(t, err)
+	expectClean("after sync")
+
+	// A copy's bytes changed on the target's disk, its size kept.
+	alterOnDisk(t, filepath.Join(e.dst.Dir, "mail", "alice"), pairs[7].Hash)
+	expectClean("a copy changed on disk, not in the sample")
+	res, err = VerifyWith(ctx, e.p, VerifyOptions{Full: true})
+	if !errors.Is(err, ErrDifferences) || res.Differences != 1 || res.List[0].Kind != DiffContent || res.List[0].TargetUID != pairs[7].TargetUID {
+		t.Fatalf("full verify after a copy changed on disk: %v, %+v", err, res)
+	}
+	// After the full one found it, the folder is listed again, and a
+	// sample of everything reads the changed copy.
+	e.p.Config.Verify.Sample = "100%"
+	expectOne("the changed copy in the sample", DiffContent)
+}
+
+// TestIncrementalVerifyWithoutCondStore: where a side offers no CONDSTORE
+// a flag change does not show in the counters, so every folder is listed
+// again, and a flag changed on the target is found.
+func TestIncrementalVerifyWithoutCondStore(t *testing.T) {
+	off := dovecot.Options{DisableCaps: []string{"CONDSTORE", "QRESYNC"}}
+	e := newEnv(t, dovecot.Options{}, off, "alice")
+	e.bulkCopied(map[string][]corpus.Message{"alice": corpus.Generate(4, 8, 1000)})
+	e.p.Config.Verify.Sample = "0"
+	res, err, _, dst := e.verifyCounting(false)
+	must(t, err)
+	res, err, _, dst = e.verifyCounting(false)
+	if err != nil || res.Unchanged != 0 || dst != 0 || res.Messages != 8 {
+		t.Fatalf("second verify without CONDSTORE on the target: %v, %d bodies read, %+v", err, dst, res)
+	}
+	pairs, err := e.p.Store.Pairs("alice", "INBOX")
+	must(t, err)
+	storeUID(t, e.dst, "alice", e.pw["alice"], pairs[0].TargetUID, imap.StoreFlagsAdd, imap.FlagFlagged)
+	res, err, _, _ = e.verifyCounting(false)
+	if !errors.Is(err, ErrDifferences) || res.Differences != 1 || res.List[0].Kind != DiffFlags {
+		t.Fatalf("verify after a flag set on the target: %v, %+v", err, res)
+	}
+}
+
+// storeUID changes the flags of one INBOX message of user on server s.
+func storeUID(t *testing.T, s *dovecot.Server, user, pw string, uid uint32, op imap.StoreFlagsOp, flags ...imap.Flag) {
+	t.Helper()
+	c := imaptest.Login(t, s.Addr, user, pw)
+	defer func() { c.Logout().Wait() }()
+	if _, err := c.Select("INBOX", nil).Wait(); err != nil {
+		t.Fatalf("select INBOX of %s on %s: %v", user, s.Addr, err)
+	}
+	if err := c.Store(imap.UIDSetNum(imap.UID(uid)), &imap.StoreFlags{Op: op, Silent: true, Flags: flags}, nil).Close(); err != nil {
+		t.Fatalf("store flags of uid %d of %s on %s: %v", uid, user, s.Addr, err)
+	}
+}
+
+// expungeDeleted expunges the INBOX messages of user flagged \Deleted.
+func expungeDeleted(t *testing.T, s *dovecot.Server, user, pw string) {
+	t.Helper()
+	c := imaptest.Login(t, s.Addr, user, pw)
+	defer func() { c.Logout().Wait() }()
+	if _, err := c.Select("INBOX", nil).Wait(); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Expunge().Close(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// alterOnDisk changes one byte of the body of the Maildir file under dir
+// whose content has the given hash, keeping its size, as a broken disk or
+// a tool working on the server's files would.
+func alterOnDisk(t *testing.T, dir, hash string) {
+	t.Helper()
+	done := false
+	err := filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() || done || !strings.Contains(path, string(filepath.Separator)+"cur"+string(filepath.Separator)) &&
+			!strings.Contains(path, string(filepath.Separator)+"new"+string(filepath.Separator)) {
+			return err
+		}
+		b, err := os.ReadFile(path)
+		if err != nil {
+			return err
+		}
+		// Dovecot stores lines ending in LF alone (mail_save_crlf = no)
+		// and serves them with CRLF.
+		crlf := bytes.ReplaceAll(bytes.ReplaceAll(b, []byte("\r\n"), []byte("\n")), []byte("\n"), []byte("\r\n"))
+		sum := sha256.Sum256(crlf)
+		if hex.EncodeToString(sum[:]) != hash {
+			return nil
+		}
+		i := bytes.Index(b, []byte("\n\n")) + 2
+		if i < 2 || i >= len(b) || b[i] == '\n' || b[i] == '\r' {
+			t.Fatalf("%s: no body to change", path)
+		}
+		b[i] ^= 0x01
+		done = true
+		return os.WriteFile(path, b, 0o600)
+	})
+	must(t, err)
+	if !done {
+		t.Fatalf("no file under %s holds the copy with hash %s", dir, hash)
+	}
+}
