@@ -292,3 +292,51 @@ func alterOnDisk(t *testing.T, dir, hash string) {
 		t.Fatalf("no file under %s holds the copy with hash %s", dir, hash)
 	}
 }
+
+// TestCutoverVerifiesIncrementally: with nothing changed since a full
+// verification, cutover's verification lists no folder again and reads
+// the sample only; its report says it was incremental and when the last
+// full verification ran. --full-verify reads every copy.
+func TestCutoverVerifiesIncrementally(t *testing.T) {
+	ctx := context.Background()
+	e := newEnv(t, dovecot.Options{}, dovecot.Options{}, "alice", "bob")
+	e.bulkCopied(map[string][]corpus.Message{"alice": corpus.Mailbox(5, 30, 1500), "bob": corpus.Mailbox(6, 20, 1500)})
+	_, err := VerifyWith(ctx, e.p, VerifyOptions{Full: true})
+	must(t, err)
+	e.p.Config.Verify.Sample = "2"
+	cb := &countingBackends{Backends: e.p.Backends}
+	e.p.Backends = cb
+	cu, err := Cutover(ctx, e.p, CutoverOptions{Selection: Selection{Users: []string{"alice"}}, Yes: true})
+	must(t, err)
+	v := cu.Verify
+	if len(cu.Users) != 1 || !cu.Users[0].Verified || v.Kind != VerifyIncremental || v.Unchanged != v.Folders || v.Sample != 2 ||
+		cb.dst.Load() != 2 || cb.src.Load() != 2 || v.LastFull == "" {
+		t.Fatalf("cutover after a full verification, nothing changed: %d bodies read from the source, %d from the target; %+v, %+v", cb.src.Load(), cb.dst.Load(), cu.Users, v)
+	}
+	report, err := os.ReadFile(cu.Report)
+	must(t, err)
+	for _, want := range []string{"Verification: **incremental**", "sample of 2 messages", "Last full verification: " + v.LastFull} {
+		if !strings.Contains(string(report), want) {
+			t.Errorf("cutover report lacks %q:\n%s", want, report)
+		}
+	}
+	last, ok, err := e.p.Store.LastVerification("alice")
+	must(t, err)
+	if !ok || last.Kind != VerifyIncremental || last.FullAt.IsZero() || last.Sample != 2 {
+		t.Errorf("alice's last verification recorded as %+v", last)
+	}
+
+	cb.src.Store(0)
+	cb.dst.Store(0)
+	cu, err = Cutover(ctx, e.p, CutoverOptions{Selection: Selection{Users: []string{"bob"}}, Yes: true, FullVerify: true})
+	must(t, err)
+	const bob = 20 // every message of bob's
+	if cu.Verify.Kind != VerifyFull || cu.Verify.Messages != bob || cu.Verify.Sample != bob || cb.dst.Load() != bob || len(cu.Users) != 1 || !cu.Users[0].Verified {
+		t.Fatalf("cutover --full-verify: %d bodies read from the target; %+v", cb.dst.Load(), cu.Verify)
+	}
+	report, err = os.ReadFile(cu.Report)
+	must(t, err)
+	if !strings.Contains(string(report), "Verification: **full**") {
+		t.Errorf("cutover report:\n%s", report)
+	}
+}
