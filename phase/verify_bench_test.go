@@ -1,0 +1,78 @@
+package phase
+
+import (
+	"context"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/mailshift/mailshift/internal/testrig/corpus"
+	"github.com/mailshift/mailshift/internal/testrig/dovecot"
+)
+
+// BenchmarkVerifyDovecot copies a few hundred small mailboxes between two
+// real Dovecots, then times a nothing-changed sync (for comparison), a
+// full verification and incremental ones with
+// nothing changed (verify.sample 1% and 0), and an incremental one after
+// new mail reached a tenth of the users and was synced. Run with `make
+// bench`; it prints the figures.
+func BenchmarkVerifyDovecot(b *testing.B) {
+	const nusers, messages, size = 200, 10, 2000
+	for range b.N {
+		benchVerify(b, nusers, messages, size)
+	}
+}
+
+func benchVerify(b *testing.B, nusers, messages, size int) {
+	b.StopTimer()
+	names := make([]string, nusers)
+	for i := range names {
+		names[i] = fmt.Sprintf("user%03d", i)
+	}
+	e := newEnv(b, dovecot.Options{}, dovecot.Options{}, names...)
+	e.p.Config.Copy.Workers = 8
+	for i, n := range names {
+		e.seed(n, corpus.Generate(int64(i+1), messages, size))
+	}
+	e.approved()
+	ctx := context.Background()
+	if _, err := Bulk(ctx, e.p, BulkOptions{SkipTest: true}); err != nil {
+		b.Fatal(err)
+	}
+	timed := func(what string, full bool, sample string) (time.Duration, VerifyResult) {
+		e.p.Config.Verify.Sample = sample
+		start := time.Now()
+		res, err := VerifyWith(ctx, e.p, VerifyOptions{Full: full})
+		d := time.Since(start)
+		if err != nil {
+			b.Fatalf("%s: %v", what, err)
+		}
+		b.Logf("%-44s %8v  %d messages, content of %d read, %d of %d folders unchanged", what, d.Round(time.Millisecond), res.Messages, res.Sample, res.Unchanged, res.Folders)
+		return d, res
+	}
+	b.StartTimer()
+	start := time.Now()
+	if _, err := Sync(ctx, e.p, SyncOptions{}); err != nil {
+		b.Fatal(err)
+	}
+	nochange := time.Since(start)
+	b.Logf("%-44s %8v", "sync, nothing changed (for comparison)", nochange.Round(time.Millisecond))
+	full, _ := timed("verify --full", true, "1%")
+	inc, _ := timed("verify, nothing changed (sample 1%)", false, "1%")
+	none, _ := timed("verify, nothing changed (sample 0)", false, "0")
+	for i := 0; i < nusers; i += 10 {
+		e.seed(names[i], corpus.Generate(int64(1000+i), 1, size))
+	}
+	if _, err := Sync(ctx, e.p, SyncOptions{}); err != nil {
+		b.Fatal(err)
+	}
+	after, _ := timed("verify, new mail for 1 user in 10 (sample 1%)", false, "1%")
+	b.StopTimer()
+	b.ReportMetric(full.Seconds()*1000, "full-ms")
+	b.ReportMetric(inc.Seconds()*1000, "incremental-ms")
+	b.ReportMetric(none.Seconds()*1000, "nosample-ms")
+	b.ReportMetric(after.Seconds()*1000, "aftersync-ms")
+	b.ReportMetric(nochange.Seconds()*1000, "nochange-sync-ms")
+	b.Logf("%d users x %d messages of ~%d bytes: full %v, incremental %v (%.1fx faster)", nusers, messages, size,
+		full.Round(time.Millisecond), inc.Round(time.Millisecond), full.Seconds()/inc.Seconds())
+}
