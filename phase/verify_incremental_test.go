@@ -340,3 +340,27 @@ func TestCutoverVerifiesIncrementally(t *testing.T) {
 		t.Errorf("cutover report:\n%s", report)
 	}
 }
+
+// TestVerifySampleSetting: verify.sample takes a count per user or a
+// percentage, and anything else is named by its key.
+func TestVerifySampleSetting(t *testing.T) {
+	for in, want := range map[string]sampleSize{
+		"": {perMillion: 10000}, "1%": {perMillion: 10000}, "0.5 %": {perMillion: 5000}, "100%": {perMillion: 1000000},
+		"0": {}, "20": {count: 20}, " 7 ": {count: 7},
+	} {
+		got, err := VerifyConfig{Sample: in}.sample()
+		if err != nil || got != want {
+			t.Errorf("verify.sample %q: %+v, %v; want %+v", in, got, err, want)
+		}
+	}
+	for _, in := range []string{"-1", "101%", "ten", "5%%", "1e3x", "NaN%"} {
+		c := Defaults()
+		c.Source.URL, c.Target.URL = "imaps://a:993", "imaps://b:993"
+		c.Verify.Sample = in
+		err := c.Validate()
+		var ce *ConfigError
+		if !errors.As(err, &ce) || ce.Key != "verify.sample" || !strings.Contains(ce.Msg, "percentage") {
+			t.Errorf("verify.sample %q: %v", in, err)
+		}
+	}
+}
