@@ -32,6 +32,7 @@ package phase
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"slices"
@@ -127,6 +128,7 @@ func (r *VerifyResult) add(o VerifyResult) {
 	r.Extra += o.Extra
 	r.Sample += o.Sample
 	r.Unchanged += o.Unchanged
+	r.ByChanges += o.ByChanges
 	r.Recorded = r.Recorded || o.Recorded
 	r.List = append(r.List, o.List[:min(len(o.List), maxListed-len(r.List))]...)
 	if r.SampleSetting == "" {
@@ -146,7 +148,7 @@ func (p *Project) verifyUserMode(ctx context.Context, r users.Row, m verifyMode)
 		return c.res, err
 	}
 	err = c.run(ctx)
-	c.res.Kind, c.res.Sample, c.res.Unchanged = m.name(), c.inc.read, c.inc.passed
+	c.res.Kind, c.res.Sample, c.res.Unchanged, c.res.ByChanges = m.name(), c.inc.read, c.inc.passed, c.inc.byChanges
 	if m.kind == VerifyIncremental {
 		c.res.SampleSetting = p.Config.Verify.Sample
 	}
@@ -161,16 +163,17 @@ func (p *Project) verifyUserMode(ctx context.Context, r users.Row, m verifyMode)
 // incCheck is what a recorded or incremental verification of one user
 // keeps beside the userCheck.
 type incCheck struct {
-	full    bool // every copy's content is read
-	record  bool // what is found is written to the state
-	now     time.Time
-	folders map[string]state.VerifiedFolder       // the last clean verification, by source folder
-	tallies map[string]map[uint32]state.PairTally // the copies now, by source folder and UIDVALIDITY
-	sample  map[string]map[string]state.Pair      // the copies whose content is read, by source folder and key
-	read    int64                                 // copies whose content was read
-	passed  int                                   // folders passed over
-	cur     map[string]state.Pair                 // the current folder's copies by key, once listed
-	content map[string]bool                       // keys of the current folder whose content was read
+	full      bool // every copy's content is read
+	record    bool // what is found is written to the state
+	now       time.Time
+	folders   map[string]state.VerifiedFolder       // the last clean verification, by source folder
+	tallies   map[string]map[uint32]state.PairTally // the copies now, by source folder and UIDVALIDITY
+	sample    map[string]map[string]state.Pair      // the copies whose content is read, by source folder and key
+	read      int64                                 // copies whose content was read
+	passed    int                                   // folders passed over
+	byChanges int                                   // folders checked by their changes only
+	cur       map[string]state.Pair                 // the current folder's copies by key, once listed
+	content   map[string]bool                       // keys of the current folder whose content was read
 }
 
 // newIncCheck loads what verifying the session's user as m says needs: the
@@ -262,7 +265,9 @@ func (ic *incCheck) sampled(e mapping.Entry, want map[string][]mailbox.Message, 
 // modification sequence on both) and whose copies are as its last clean
 // verification recorded them, with its counts checked: one copy per
 // source message, and the target folder holding the copies and the
-// messages only there. The sample's copies in it are still read.
+// messages only there. If only the modification sequences moved (flags
+// changed), it checks the changed messages alone (flagsChanged). The
+// sample's copies in it are still read.
 func (ic *incCheck) unchanged(ctx context.Context, c *userCheck, e mapping.Entry) (bool, error) {
 	s := c.s
 	rec, ok := ic.folders[e.Source]
@@ -271,25 +276,154 @@ func (ic *incCheck) unchanged(ctx context.Context, c *userCheck, e mapping.Entry
 	if !ok || !sok || !tok || rec.TargetFolder != e.Target || sf.Error != "" || tf.Error != "" || sf.NoSelect || tf.NoSelect {
 		return false, nil
 	}
-	if !s.srcDesc.CondStore || !s.dstDesc.CondStore || sf.HighestModSeq == 0 || tf.HighestModSeq == 0 {
+	if !s.srcDesc.CondStore || !s.dstDesc.CondStore || sf.HighestModSeq == 0 || tf.HighestModSeq == 0 || rec.SourceModSeq == 0 || rec.TargetModSeq == 0 {
 		return false, nil // a flag change would not show in the counters
 	}
 	if sf.UIDValidity != rec.SourceUIDValidity || sf.UIDNext != rec.SourceUIDNext || sf.Messages != rec.SourceMessages ||
-		sf.HighestModSeq != rec.SourceModSeq || tf.UIDValidity != rec.TargetUIDValidity || tf.UIDNext != rec.TargetUIDNext ||
-		tf.Messages != rec.TargetMessages || tf.HighestModSeq != rec.TargetModSeq {
+		tf.UIDValidity != rec.TargetUIDValidity || tf.UIDNext != rec.TargetUIDNext || tf.Messages != rec.TargetMessages {
 		return false, nil
 	}
 	t := ic.tallies[e.Source][sf.UIDValidity]
 	if t != rec.Tally || t.Other != 0 || int64(sf.Messages) != t.Copied || int64(tf.Messages) != t.Copied+rec.Extra {
 		return false, nil
 	}
+	if sf.HighestModSeq != rec.SourceModSeq || tf.HighestModSeq != rec.TargetModSeq {
+		if ok, err := ic.flagsChanged(ctx, c, e, rec, sf, tf); !ok || err != nil {
+			return ok, err
+		}
+		ic.byChanges++
+	} else {
+		ic.passed++
+	}
 	c.res.Messages += int64(sf.Messages)
 	if !c.seen[e.Target] {
 		c.seen[e.Target] = true
 		c.res.Extra += rec.Extra
 	}
-	ic.passed++
 	return true, ic.sampleUnchanged(ctx, c, e, sf)
+}
+
+// changeLister lists what changed in a folder since a modification
+// sequence (CONDSTORE): IMAP sources and targets.
+type changeLister interface {
+	Changes(ctx context.Context, folder string, since uint64) (mailbox.Folder, []mailbox.Message, error)
+}
+
+// flagsChanged checks a folder in which, on either side, only flags
+// changed since its last clean verification (the same UIDVALIDITY,
+// UIDNEXT and count, a HIGHESTMODSEQ moved): the messages changed since
+// (CHANGEDSINCE) are compared with what was recorded of the other side,
+// and what was recorded is brought up to date. It returns false, having
+// found nothing, when the folder must be listed instead.
+func (ic *incCheck) flagsChanged(ctx context.Context, c *userCheck, e mapping.Entry, rec state.VerifiedFolder, sf, tf mailbox.Folder) (bool, error) {
+	src, sok := c.s.src.(changeLister)
+	dst, dok := c.s.dst.(changeLister)
+	if !sok || !dok {
+		return false, nil
+	}
+	recs, err := c.s.p.Store.VerifiedMessages(c.s.row.SourceUser, e.Source, sf.UIDValidity)
+	if err != nil || int64(len(recs)) != rec.Tally.Copied {
+		return false, stopUser(err)
+	}
+	sf2, schanged, err := src.Changes(ctx, e.Source, rec.SourceModSeq)
+	if err != nil {
+		return false, ignoreGone(fmt.Errorf("source folder %q: %w", e.Source, err))
+	}
+	tf2, tchanged, err := dst.Changes(ctx, e.Target, rec.TargetModSeq)
+	if err != nil {
+		return false, ignoreGone(fmt.Errorf("target folder %q: %w", e.Target, err))
+	}
+	if !sameCounts(sf, sf2) || !sameCounts(tf, tf2) {
+		return false, nil // a message came or went meanwhile: list the folder
+	}
+	byUID := make(map[uint32]string, len(recs))
+	for k, vm := range recs {
+		byUID[vm.TargetUID] = k
+	}
+	srcFlags, dstFlags := map[string][]string{}, map[string][]string{}
+	for _, m := range schanged {
+		if _, ok := recs[m.Key]; !ok {
+			return false, nil
+		}
+		srcFlags[m.Key] = m.Flags
+	}
+	for _, t := range tchanged {
+		if k, ok := byUID[t.UID]; ok {
+			dstFlags[k] = t.Flags
+		} // else only on the target: counted, not compared
+	}
+	ic.compareFlags(c, e, recs, srcFlags, dstFlags)
+	return true, ic.recordFlags(c, e, rec, sf, tf, recs)
+}
+
+// compareFlags compares, for each message changed on either side, its
+// flags on the source with those on the target, each side's as it changed
+// or as recorded, and records the target's.
+func (ic *incCheck) compareFlags(c *userCheck, e mapping.Entry, recs map[string]state.VerifiedMessage, srcFlags, dstFlags map[string][]string) {
+	keys := make([]string, 0, len(srcFlags)+len(dstFlags))
+	for k := range srcFlags {
+		keys = append(keys, k)
+	}
+	for k := range dstFlags {
+		if _, ok := srcFlags[k]; !ok {
+			keys = append(keys, k)
+		}
+	}
+	slices.Sort(keys)
+	for _, k := range keys {
+		vm := recs[k]
+		sfl, ok := srcFlags[k]
+		if !ok {
+			sfl = vm.Flags
+		}
+		tfl, ok := dstFlags[k]
+		if !ok {
+			tfl = vm.Flags
+		}
+		if !sameFlags(sfl, tfl) {
+			uid, _ := strconv.ParseUint(k, 10, 32)
+			c.listed = append(c.listed, mailbox.Message{Key: k, UID: uint32(uid), Size: vm.Size, Flags: sfl})
+			c.diff(Difference{Folder: e.Source, Key: k, Size: vm.Size, Kind: DiffFlags, flags: sfl,
+				TargetFolder: vm.TargetFolder, TargetUID: vm.TargetUID,
+				What: fmt.Sprintf("flags %v on the target, %v on the source", normFlags(tfl), normFlags(sfl))})
+		}
+		vm.Flags = normFlags(tfl)
+		recs[k] = vm
+	}
+}
+
+// recordFlags records a folder checked by its changes: its new counters
+// and its messages' flags if it is clean, that it must be listed again if
+// not.
+func (ic *incCheck) recordFlags(c *userCheck, e mapping.Entry, rec state.VerifiedFolder, sf, tf mailbox.Folder, recs map[string]state.VerifiedMessage) error {
+	if !ic.record {
+		return nil
+	}
+	store := c.s.p.Store
+	if len(c.pending) > 0 {
+		return stopUser(store.DropVerifiedFolder(c.s.row.SourceUser, e.Source))
+	}
+	rec.SourceModSeq, rec.TargetModSeq, rec.VerifiedAt = sf.HighestModSeq, tf.HighestModSeq, ic.now
+	msgs := make([]state.VerifiedMessage, 0, len(recs))
+	for _, vm := range recs {
+		msgs = append(msgs, vm)
+	}
+	return stopUser(store.PutVerifiedFolder(rec, msgs))
+}
+
+// sameCounts tells whether a folder has the same UIDVALIDITY, UIDNEXT and
+// message count in two listings.
+func sameCounts(a, b mailbox.Folder) bool {
+	return a.UIDValidity == b.UIDValidity && a.UIDNext == b.UIDNext && a.Messages == b.Messages
+}
+
+// ignoreGone is nil for a folder gone (it is listed, and found so), err
+// otherwise.
+func ignoreGone(err error) error {
+	if errors.Is(err, mailbox.ErrFolderGone) {
+		return nil
+	}
+	return err
 }
 
 // sampleUnchanged reads the content of the sample's copies in a folder

@@ -60,6 +60,17 @@ func (s countingSource) Fetch(ctx context.Context, folder string, msgs []mailbox
 	})
 }
 
+// Changes passes CONDSTORE's change listing through (the servers of
+// these tests are Dovecots, which offer it).
+func (s countingSource) Changes(ctx context.Context, folder string, since uint64) (mailbox.Folder, []mailbox.Message, error) {
+	return s.Source.(changeLister).Changes(ctx, folder, since)
+}
+
+// Keys passes the key listing through.
+func (s countingSource) Keys(ctx context.Context, folder string) (mailbox.Folder, []string, error) {
+	return s.Source.(source.ChangeTracker).Keys(ctx, folder)
+}
+
 type countingTarget struct {
 	target.Target
 	n *atomic.Int64
@@ -70,6 +81,11 @@ func (t countingTarget) Fetch(ctx context.Context, folder string, msgs []mailbox
 		t.n.Add(1)
 		return fn(m, b)
 	})
+}
+
+// Changes passes CONDSTORE's change listing through.
+func (t countingTarget) Changes(ctx context.Context, folder string, since uint64) (mailbox.Folder, []mailbox.Message, error) {
+	return t.Target.(changeLister).Changes(ctx, folder, since)
 }
 
 // verifyCounting runs a verification with the bodies read on each side
@@ -157,47 +173,60 @@ func TestIncrementalVerifyFindsChanges(t *testing.T) {
 	must(t, err)
 	slices.SortFunc(pairs, func(a, b state.Pair) int { return int(a.SourceUID) - int(b.SourceUID) })
 
-	expectOne := func(when, kind string) {
+	// byChanges: whether the folder is to be checked by its changes
+	// only (CONDSTORE), not listed in full.
+	expectOne := func(when, kind string, byChanges bool) {
 		t.Helper()
 		res, err, _, _ := e.verifyCounting(false)
-		if !errors.Is(err, ErrDifferences) || res.Differences != 1 || len(res.List) != 1 || res.List[0].Kind != kind {
+		if !errors.Is(err, ErrDifferences) || res.Differences != 1 || len(res.List) != 1 || res.List[0].Kind != kind || (res.ByChanges == 1) != byChanges {
+			t.Fatalf("%s: incremental verify: %v, %+v", when, err, res)
+		}
+		if d := res.List[0]; d.Subject == "" || d.TargetUID == 0 {
+			t.Errorf("%s: the difference is not named: %+v", when, d)
+		}
+	}
+	expectClean := func(when string, byChanges bool) {
+		t.Helper()
+		res, err, _, _ := e.verifyCounting(false)
+		if err != nil || res.Differences != 0 || (res.ByChanges == 1) != byChanges {
 			t.Fatalf("%s: incremental verify: %v, %+v", when, err, res)
 		}
 	}
-	expectClean := func(when string) {
-		t.Helper()
-		res, err, _, _ := e.verifyCounting(false)
-		if err != nil || res.Differences != 0 {
-			t.Fatalf("%s: incremental verify: %v, %+v", when, err, res)
-		}
-	}
-	expectClean("after a full verification")
+	expectClean("after a full verification", false)
 
 	// A copy deleted on the target.
 	storeUID(t, e.dst, "alice", e.pw["alice"], pairs[2].TargetUID, imap.StoreFlagsAdd, imap.FlagDeleted)
 	expungeDeleted(t, e.dst, "alice", e.pw["alice"])
-	expectOne("a copy deleted on the target", DiffGone)
+	expectOne("a copy deleted on the target", DiffGone, false)
 	_, err = Repair(ctx, e.p, RepairOptions{})
 	must(t, err)
-	expectClean("after repair")
+	expectClean("after repair", false)
 
 	// Flags changed on the target.
 	storeUID(t, e.dst, "alice", e.pw["alice"], pairs[4].TargetUID, imap.StoreFlagsAdd, "Changed")
-	expectOne("a flag set on the target", DiffFlags)
+	expectOne("a flag set on the target", DiffFlags, true)
 	_, err = Repair(ctx, e.p, RepairOptions{})
 	must(t, err)
-	expectClean("after repair")
+	expectClean("after repair", false) // a folder that differed is listed again
 
 	// A flag changed on the source, not synced yet.
 	storeUID(t, e.src, "alice", e.pw["alice"], pairs[5].SourceUID, imap.StoreFlagsAdd, imap.FlagAnswered)
-	expectOne("a flag set on the source", DiffFlags)
+	expectOne("a flag set on the source", DiffFlags, true)
 	_, err = Sync(ctx, e.p, SyncOptions{})
 	must(t, err)
-	expectClean("after sync")
+	expectClean("after sync", false)
+	expectClean("nothing changed since", false)
+	// A flag changed on the source and synced: both sides moved by
+	// flags only, and agree.
+	storeUID(t, e.src, "alice", e.pw["alice"], pairs[6].SourceUID, imap.StoreFlagsAdd, imap.FlagFlagged)
+	_, err = Sync(ctx, e.p, SyncOptions{})
+	must(t, err)
+	expectClean("a flag set on the source and synced", true)
+	expectClean("nothing changed since", false)
 
 	// A copy's bytes changed on the target's disk, its size kept.
 	alterOnDisk(t, filepath.Join(e.dst.Dir, "mail", "alice"), pairs[7].Hash)
-	expectClean("a copy changed on disk, not in the sample")
+	expectClean("a copy changed on disk, not in the sample", false)
 	res, err = VerifyWith(ctx, e.p, VerifyOptions{Full: true})
 	if !errors.Is(err, ErrDifferences) || res.Differences != 1 || res.List[0].Kind != DiffContent || res.List[0].TargetUID != pairs[7].TargetUID {
 		t.Fatalf("full verify after a copy changed on disk: %v, %+v", err, res)
@@ -205,7 +234,7 @@ func TestIncrementalVerifyFindsChanges(t *testing.T) {
 	// After the full one found it, the folder is listed again, and a
 	// sample of everything reads the changed copy.
 	e.p.Config.Verify.Sample = "100%"
-	expectOne("the changed copy in the sample", DiffContent)
+	expectOne("the changed copy in the sample", DiffContent, false)
 }
 
 // TestIncrementalVerifyWithoutCondStore: where a side offers no CONDSTORE
