@@ -178,8 +178,12 @@ type VerifyConfig struct {
 	// percentage ("1%": each message with that chance); "0" reads none.
 	// Counts, sizes, flags and dates are checked whatever it says;
 	// `verify --full` reads every message.
-	Sample string `mapstructure:"sample"`
+	Sample SampleSetting `mapstructure:"sample"`
 }
+
+// SampleSetting is verify.sample as written: a count ("20") or a
+// percentage ("1%").
+type SampleSetting string
 
 // defaultVerifySample is verify.sample when the configuration does not
 // set it.
@@ -194,7 +198,7 @@ type sampleSize struct {
 
 // sample reads verify.sample.
 func (c VerifyConfig) sample() (sampleSize, error) {
-	s := strings.TrimSpace(c.Sample)
+	s := strings.TrimSpace(string(c.Sample))
 	if s == "" {
 		s = defaultVerifySample
 	}

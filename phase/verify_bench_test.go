@@ -40,7 +40,7 @@ func benchVerify(b *testing.B, nusers, messages, size int) {
 		b.Fatal(err)
 	}
 	timed := func(what string, full bool, sample string) (time.Duration, VerifyResult) {
-		e.p.Config.Verify.Sample = sample
+		e.p.Config.Verify.Sample = SampleSetting(sample)
 		start := time.Now()
 		res, err := VerifyWith(ctx, e.p, VerifyOptions{Full: full})
 		d := time.Since(start)

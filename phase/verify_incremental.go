@@ -150,7 +150,7 @@ func (p *Project) verifyUserMode(ctx context.Context, r users.Row, m verifyMode)
 	err = c.run(ctx)
 	c.res.Kind, c.res.Sample, c.res.Unchanged, c.res.ByChanges = m.name(), c.inc.read, c.inc.passed, c.inc.byChanges
 	if m.kind == VerifyIncremental {
-		c.res.SampleSetting = p.Config.Verify.Sample
+		c.res.SampleSetting = string(p.Config.Verify.Sample)
 	}
 	if err == nil && c.inc.record {
 		err = stopUser(p.Store.PutVerification(state.Verification{User: r.SourceUser, Kind: m.kind, At: c.inc.now,

@@ -377,7 +377,7 @@ func TestVerifySampleSetting(t *testing.T) {
 		"": {perMillion: 10000}, "1%": {perMillion: 10000}, "0.5 %": {perMillion: 5000}, "100%": {perMillion: 1000000},
 		"0": {}, "20": {count: 20}, " 7 ": {count: 7},
 	} {
-		got, err := VerifyConfig{Sample: in}.sample()
+		got, err := VerifyConfig{Sample: SampleSetting(in)}.sample()
 		if err != nil || got != want {
 			t.Errorf("verify.sample %q: %+v, %v; want %+v", in, got, err, want)
 		}
@@ -385,7 +385,7 @@ func TestVerifySampleSetting(t *testing.T) {
 	for _, in := range []string{"-1", "101%", "ten", "5%%", "1e3x", "NaN%"} {
 		c := Defaults()
 		c.Source.URL, c.Target.URL = "imaps://a:993", "imaps://b:993"
-		c.Verify.Sample = in
+		c.Verify.Sample = SampleSetting(in)
 		err := c.Validate()
 		var ce *ConfigError
 		if !errors.As(err, &ce) || ce.Key != "verify.sample" || !strings.Contains(ce.Msg, "percentage") {
