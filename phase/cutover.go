@@ -131,16 +131,14 @@ func Cutover(ctx context.Context, p *Project, opts CutoverOptions) (CutoverResul
 // cutoverUser runs one user's final sync and verification and records it.
 func (p *Project) cutoverUser(ctx context.Context, r users.Row, mode verifyMode) (UserCutover, VerifyResult, error) {
 	uc := UserCutover{User: r.SourceUser}
-	t0 := time.Now()
-	st, err := p.passUser(ctx, r, copyOptions{deletions: p.Config.Sync.Deletions})
-	uc.FinalSeconds = time.Since(t0).Seconds()
-	uc.FinalMessages, uc.FinalBytes = st.Messages, st.Bytes
-	if err != nil {
+	fp := p.finalPass(ctx, r, mode)
+	uc.FinalSeconds, uc.FinalMessages, uc.FinalBytes = fp.secs, fp.st.Messages, fp.st.Bytes
+	if err := fp.syncErr; err != nil {
 		uc.Error = err.Error()
 		_ = p.Store.FailStep(r.SourceUser, state.StepCutover, "final sync: "+err.Error())
 		return uc, VerifyResult{}, fmt.Errorf("final sync: %w", err)
 	}
-	v, err := p.verifyUserMode(ctx, r, mode)
+	v, err := fp.v, fp.verifyErr
 	uc.Differences = v.Differences
 	if err != nil {
 		uc.Error = err.Error()
@@ -155,7 +153,7 @@ func (p *Project) cutoverUser(ctx context.Context, r users.Row, mode verifyMode)
 	uc.Verified = true
 	at := p.now()
 	err = p.Store.SaveCutover(state.Cutover{
-		User: r.SourceUser, At: at, FinalMessages: st.Messages, FinalSyncSeconds: uc.FinalSeconds,
+		User: r.SourceUser, At: at, FinalMessages: fp.st.Messages, FinalSyncSeconds: uc.FinalSeconds,
 		Verified: true, Report: p.path(p.Config.reportsDir() + "/cutover.md"),
 	})
 	if err == nil {

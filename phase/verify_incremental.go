@@ -143,7 +143,15 @@ func (p *Project) verifyUserMode(ctx context.Context, r users.Row, m verifyMode)
 		return VerifyResult{Kind: m.name()}, err
 	}
 	defer s.Close()
+	return s.verify(ctx, m)
+}
+
+// verify verifies the session's user as m says, by the folders as the
+// session last listed them.
+func (s *session) verify(ctx context.Context, m verifyMode) (VerifyResult, error) {
+	p, user := s.p, s.row.SourceUser
 	c := s.newCheck(false, false)
+	var err error
 	if c.inc, err = s.newIncCheck(m); err != nil {
 		return c.res, err
 	}
@@ -153,7 +161,7 @@ func (p *Project) verifyUserMode(ctx context.Context, r users.Row, m verifyMode)
 		c.res.SampleSetting = string(p.Config.Verify.Sample)
 	}
 	if err == nil && c.inc.record {
-		err = stopUser(p.Store.PutVerification(state.Verification{User: r.SourceUser, Kind: m.kind, At: c.inc.now,
+		err = stopUser(p.Store.PutVerification(state.Verification{User: user, Kind: m.kind, At: c.inc.now,
 			Sample: c.inc.read, Differences: c.res.Differences}))
 		c.res.Recorded = err == nil
 	}
@@ -660,4 +668,39 @@ func DescribeVerifyKind(v VerifyResult) string {
 		b.WriteString("; not recorded (another run holds the state)")
 	}
 	return b.String()
+}
+
+// finalPassResult is a user's final sync and verification at cutover.
+type finalPassResult struct {
+	st        copyStats
+	secs      float64 // the sync's
+	v         VerifyResult
+	syncErr   error
+	verifyErr error
+}
+
+// finalPass runs a user's final sync and then verifies the user as mode
+// says, over the sync's own login to each side: the folders are listed
+// again after the sync, and a fresh login is made only if that fails.
+func (p *Project) finalPass(ctx context.Context, r users.Row, mode verifyMode) finalPassResult {
+	var fp finalPassResult
+	t0 := time.Now()
+	s, err := p.openSessionRetrying(ctx, r)
+	if err != nil {
+		fp.secs, fp.syncErr = time.Since(t0).Seconds(), err
+		return fp
+	}
+	defer s.Close()
+	fp.st, fp.syncErr = s.copyAll(ctx, copyOptions{deletions: p.Config.Sync.Deletions})
+	fp.secs = time.Since(t0).Seconds()
+	if fp.syncErr != nil {
+		return fp
+	}
+	if err := s.replan(ctx); err != nil {
+		p.log().Info("verifying over a new login", "user", r.SourceUser, "reason", err.Error())
+		fp.v, fp.verifyErr = p.verifyUserMode(ctx, r, mode)
+		return fp
+	}
+	fp.v, fp.verifyErr = s.verify(ctx, mode)
+	return fp
 }
