@@ -273,9 +273,10 @@ func (ic *incCheck) sampled(e mapping.Entry, want map[string][]mailbox.Message, 
 // modification sequence on both) and whose copies are as its last clean
 // verification recorded them, with its counts checked: one copy per
 // source message, and the target folder holding the copies and the
-// messages only there. If only the modification sequences moved (flags
-// changed), it checks the changed messages alone (flagsChanged). The
-// sample's copies in it are still read.
+// messages only there. If the folder only changed since by flags or new
+// messages, it checks what changed alone (changedSince). The sample's
+// copies in it are still read. It returns false, having found nothing,
+// when the folder is to be listed in full.
 func (ic *incCheck) unchanged(ctx context.Context, c *userCheck, e mapping.Entry) (bool, error) {
 	s := c.s
 	rec, ok := ic.folders[e.Source]
@@ -287,28 +288,40 @@ func (ic *incCheck) unchanged(ctx context.Context, c *userCheck, e mapping.Entry
 	if !s.srcDesc.CondStore || !s.dstDesc.CondStore || sf.HighestModSeq == 0 || tf.HighestModSeq == 0 || rec.SourceModSeq == 0 || rec.TargetModSeq == 0 {
 		return false, nil // a flag change would not show in the counters
 	}
-	if sf.UIDValidity != rec.SourceUIDValidity || sf.UIDNext != rec.SourceUIDNext || sf.Messages != rec.SourceMessages ||
-		tf.UIDValidity != rec.TargetUIDValidity || tf.UIDNext != rec.TargetUIDNext || tf.Messages != rec.TargetMessages {
+	if sf.UIDValidity != rec.SourceUIDValidity || tf.UIDValidity != rec.TargetUIDValidity {
 		return false, nil
 	}
 	t := ic.tallies[e.Source][sf.UIDValidity]
-	if t != rec.Tally || t.Other != 0 || int64(sf.Messages) != t.Copied || int64(tf.Messages) != t.Copied+rec.Extra {
-		return false, nil
+	if t.Other != 0 || int64(sf.Messages) != t.Copied || int64(tf.Messages) < t.Copied {
+		return false, nil // the counts: a message not copied, or a copy gone
 	}
-	if sf.HighestModSeq != rec.SourceModSeq || tf.HighestModSeq != rec.TargetModSeq {
-		if ok, err := ic.flagsChanged(ctx, c, e, rec, sf, tf); !ok || err != nil {
-			return ok, err
+	if sf.UIDNext == rec.SourceUIDNext && sf.Messages == rec.SourceMessages && sf.HighestModSeq == rec.SourceModSeq &&
+		tf.UIDNext == rec.TargetUIDNext && tf.Messages == rec.TargetMessages && tf.HighestModSeq == rec.TargetModSeq {
+		if t != rec.Tally || int64(tf.Messages) != t.Copied+rec.Extra {
+			return false, nil
+		}
+		ic.passed++
+		c.res.Extra += ic.extraOnce(c, e, rec.Extra)
+	} else {
+		extra, ok, err := ic.changedSince(ctx, c, e, rec, sf, tf, t)
+		if !ok || err != nil {
+			return false, err
 		}
 		ic.byChanges++
-	} else {
-		ic.passed++
+		c.res.Extra += ic.extraOnce(c, e, extra)
 	}
 	c.res.Messages += int64(sf.Messages)
-	if !c.seen[e.Target] {
-		c.seen[e.Target] = true
-		c.res.Extra += rec.Extra
-	}
 	return true, ic.sampleUnchanged(ctx, c, e, sf)
+}
+
+// extraOnce is n for the first source folder of a target folder, 0 for
+// others: the messages only on a target folder are counted once.
+func (ic *incCheck) extraOnce(c *userCheck, e mapping.Entry, n int64) int64 {
+	if c.seen[e.Target] {
+		return 0
+	}
+	c.seen[e.Target] = true
+	return n
 }
 
 // changeLister lists what changed in a folder since a modification
@@ -317,51 +330,140 @@ type changeLister interface {
 	Changes(ctx context.Context, folder string, since uint64) (mailbox.Folder, []mailbox.Message, error)
 }
 
-// flagsChanged checks a folder in which, on either side, only flags
-// changed since its last clean verification (the same UIDVALIDITY,
-// UIDNEXT and count, a HIGHESTMODSEQ moved): the messages changed since
-// (CHANGEDSINCE) are compared with what was recorded of the other side,
-// and what was recorded is brought up to date. It returns false, having
-// found nothing, when the folder must be listed instead.
-func (ic *incCheck) flagsChanged(ctx context.Context, c *userCheck, e mapping.Entry, rec state.VerifiedFolder, sf, tf mailbox.Folder) (bool, error) {
+// changes is what changed in a folder since its last clean verification,
+// on both sides.
+type changes struct {
+	rec        state.VerifiedFolder
+	recs       map[string]state.VerifiedMessage // by source key; new copies added
+	src, dst   []mailbox.Message                // changed or new since, each side
+	srcFlags   map[string][]string              // by source key, the flags changed on the source
+	dstFlags   map[string][]string              // by source key, the flags changed on the target
+	extra      int64                            // messages only on the target folder now
+	newCopies  int
+	newSumUIDs int64
+}
+
+// changedSince checks a folder that changed since its last clean
+// verification only by flags and new messages (the same UIDVALIDITY on
+// both sides, no message gone): the messages changed since on each side
+// (CHANGEDSINCE) are checked, new copies for size, date and flags, the
+// others' flags against what was recorded of the other side; what was
+// recorded is brought up to date. It returns the messages only on the
+// target folder, and false, having found nothing, when the folder must be
+// listed in full instead (a message gone, one not copied, a copy not as
+// sent: listing names them).
+func (ic *incCheck) changedSince(ctx context.Context, c *userCheck, e mapping.Entry, rec state.VerifiedFolder, sf, tf mailbox.Folder, t state.PairTally) (int64, bool, error) {
 	src, sok := c.s.src.(changeLister)
 	dst, dok := c.s.dst.(changeLister)
-	if !sok || !dok {
-		return false, nil
+	if !sok || !dok || sf.UIDNext < rec.SourceUIDNext || tf.UIDNext < rec.TargetUIDNext {
+		return 0, false, nil
 	}
 	recs, err := c.s.p.Store.VerifiedMessages(c.s.row.SourceUser, e.Source, sf.UIDValidity)
 	if err != nil || int64(len(recs)) != rec.Tally.Copied {
-		return false, stopUser(err)
+		return 0, false, stopUser(err)
 	}
+	ch := &changes{rec: rec, recs: recs, srcFlags: map[string][]string{}, dstFlags: map[string][]string{}, extra: rec.Extra}
 	sf2, schanged, err := src.Changes(ctx, e.Source, rec.SourceModSeq)
 	if err != nil {
-		return false, ignoreGone(fmt.Errorf("source folder %q: %w", e.Source, err))
+		return 0, false, ignoreGone(fmt.Errorf("source folder %q: %w", e.Source, err))
 	}
 	tf2, tchanged, err := dst.Changes(ctx, e.Target, rec.TargetModSeq)
 	if err != nil {
-		return false, ignoreGone(fmt.Errorf("target folder %q: %w", e.Target, err))
+		return 0, false, ignoreGone(fmt.Errorf("target folder %q: %w", e.Target, err))
 	}
 	if !sameCounts(sf, sf2) || !sameCounts(tf, tf2) {
-		return false, nil // a message came or went meanwhile: list the folder
+		return 0, false, nil // a message came or went meanwhile
 	}
-	byUID := make(map[uint32]string, len(recs))
-	for k, vm := range recs {
-		byUID[vm.TargetUID] = k
+	ch.src, ch.dst = schanged, tchanged
+	if ok, err := ic.newCopies(c, e, ch, sf, tf); !ok || err != nil {
+		return 0, false, err
 	}
-	srcFlags, dstFlags := map[string][]string{}, map[string][]string{}
-	for _, m := range schanged {
-		if _, ok := recs[m.Key]; !ok {
+	if t.Copied != rec.Tally.Copied+int64(ch.newCopies) || t.Sum != rec.Tally.Sum+ch.newSumUIDs || int64(tf.Messages) != t.Copied+ch.extra {
+		return 0, false, nil // the copies recorded changed otherwise
+	}
+	if !ic.sortChanges(ch) {
+		return 0, false, nil
+	}
+	ic.compareFlags(c, e, ch.recs, ch.srcFlags, ch.dstFlags)
+	rec.Tally, rec.Extra = t, ch.extra
+	rec.SourceUIDNext, rec.SourceMessages, rec.TargetUIDNext, rec.TargetMessages = sf.UIDNext, sf.Messages, tf.UIDNext, tf.Messages
+	return ch.extra, true, ic.recordFlags(c, e, rec, sf, tf, ch.recs)
+}
+
+// newCopies takes the messages new on each side since the last clean
+// verification: each new source message must have a copy among the new
+// target messages with its size and internal date (and is added to the
+// records with the copy's flags); new target messages no copy claims are
+// only on the target. False if the counts say a message went, or a new
+// message has no such copy.
+func (ic *incCheck) newCopies(c *userCheck, e mapping.Entry, ch *changes, sf, tf mailbox.Folder) (bool, error) {
+	var newSrc []mailbox.Message
+	for _, m := range ch.src {
+		if m.UID >= ch.rec.SourceUIDNext {
+			newSrc = append(newSrc, m)
+		}
+	}
+	newDst := map[uint32]mailbox.Message{}
+	for _, t := range ch.dst {
+		if t.UID >= ch.rec.TargetUIDNext {
+			newDst[t.UID] = t
+		}
+	}
+	if int64(sf.Messages) != int64(ch.rec.SourceMessages)+int64(len(newSrc)) || int64(tf.Messages) != int64(ch.rec.TargetMessages)+int64(len(newDst)) {
+		return false, nil // an expunge on one side
+	}
+	if len(newSrc) == 0 {
+		ch.extra += int64(len(newDst))
+		return true, nil
+	}
+	keys := make([]string, len(newSrc))
+	for i, m := range newSrc {
+		keys[i] = m.Key
+	}
+	pairs, err := c.s.p.Store.PairsByKey(c.s.row.SourceUser, e.Source, sf.UIDValidity, keys)
+	if err != nil || len(pairs) != len(newSrc) {
+		return false, stopUser(err)
+	}
+	for _, pr := range pairs {
+		t, ok := newDst[pr.TargetUID]
+		if pr.Status != state.Copied || pr.TargetFolder != e.Target || !ok || t.Size != pr.Size {
 			return false, nil
 		}
-		srcFlags[m.Key] = m.Flags
+		ch.recs[pr.SourceKey] = state.VerifiedMessage{SourceKey: pr.SourceKey, TargetFolder: pr.TargetFolder, TargetUIDValidity: pr.TargetUIDValidity,
+			TargetUID: pr.TargetUID, Size: t.Size, Hash: pr.Hash, Flags: normFlags(t.Flags), InternalDate: t.InternalDate, VerifiedAt: ic.now}
+		delete(newDst, pr.TargetUID)
+		ch.newCopies++
+		ch.newSumUIDs += int64(pr.TargetUID) + pr.Size
 	}
-	for _, t := range tchanged {
+	ch.extra += int64(len(newDst))
+	for _, m := range newSrc {
+		vm := ch.recs[m.Key]
+		if !vm.InternalDate.Truncate(time.Second).Equal(m.InternalDate.Truncate(time.Second)) {
+			return false, nil
+		}
+	}
+	return true, nil
+}
+
+// sortChanges sorts the changed messages' flags by source key, each side;
+// false if a changed source message is not among the records.
+func (ic *incCheck) sortChanges(ch *changes) bool {
+	byUID := make(map[uint32]string, len(ch.recs))
+	for k, vm := range ch.recs {
+		byUID[vm.TargetUID] = k
+	}
+	for _, m := range ch.src {
+		if _, ok := ch.recs[m.Key]; !ok {
+			return false
+		}
+		ch.srcFlags[m.Key] = m.Flags
+	}
+	for _, t := range ch.dst {
 		if k, ok := byUID[t.UID]; ok {
-			dstFlags[k] = t.Flags
+			ch.dstFlags[k] = t.Flags
 		} // else only on the target: counted, not compared
 	}
-	ic.compareFlags(c, e, recs, srcFlags, dstFlags)
-	return true, ic.recordFlags(c, e, rec, sf, tf, recs)
+	return true
 }
 
 // compareFlags compares, for each message changed on either side, its

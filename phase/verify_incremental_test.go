@@ -13,6 +13,7 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/emersion/go-imap/v2"
 
@@ -181,16 +182,17 @@ func TestIncrementalVerifyFindsChanges(t *testing.T) {
 		if !errors.Is(err, ErrDifferences) || res.Differences != 1 || len(res.List) != 1 || res.List[0].Kind != kind || (res.ByChanges == 1) != byChanges {
 			t.Fatalf("%s: incremental verify: %v, %+v", when, err, res)
 		}
-		if d := res.List[0]; d.Subject == "" || d.TargetUID == 0 {
+		if d := res.List[0]; d.Subject == "" || d.TargetUID == 0 && kind != DiffMissing {
 			t.Errorf("%s: the difference is not named: %+v", when, d)
 		}
 	}
-	expectClean := func(when string, byChanges bool) {
+	expectClean := func(when string, byChanges bool) VerifyResult {
 		t.Helper()
-		res, err, _, _ := e.verifyCounting(false)
-		if err != nil || res.Differences != 0 || (res.ByChanges == 1) != byChanges {
-			t.Fatalf("%s: incremental verify: %v, %+v", when, err, res)
+		res, err, src, dst := e.verifyCounting(false)
+		if err != nil || res.Differences != 0 || (res.ByChanges == 1) != byChanges || src != 0 || dst != 0 {
+			t.Fatalf("%s: incremental verify: %v, %d bodies read from the source, %d from the target, %+v", when, err, src, dst, res)
 		}
+		return res
 	}
 	expectClean("after a full verification", false)
 
@@ -223,6 +225,30 @@ func TestIncrementalVerifyFindsChanges(t *testing.T) {
 	must(t, err)
 	expectClean("a flag set on the source and synced", true)
 	expectClean("nothing changed since", false)
+
+	// New mail on the source: missing until synced, then checked by the
+	// changes alone; mail delivered to the target only is counted.
+	src := imaptest.Login(t, e.src.Addr, "alice", e.pw["alice"])
+	imaptest.Append(t, src, "INBOX", []string{"$Label1"}, time.Date(2026, 3, 4, 5, 6, 7, 0, time.UTC), corpus.Generate(90, 1, 1200)[0].Body)
+	expectOne("new mail on the source, not copied yet", DiffMissing, false)
+	imaptest.Append(t, src, "INBOX", []string{`\Seen`}, time.Date(2026, 3, 4, 5, 6, 8, 0, time.UTC), corpus.Generate(91, 1, 1200)[0].Body)
+	_, err = Sync(ctx, e.p, SyncOptions{})
+	must(t, err)
+	expectClean("new mail copied", false) // the folder differed last time: listed
+	imaptest.Append(t, src, "INBOX", nil, time.Date(2026, 3, 4, 5, 6, 9, 0, time.UTC), corpus.Generate(92, 1, 1200)[0].Body)
+	_, err = Sync(ctx, e.p, SyncOptions{})
+	must(t, err)
+	if res := expectClean("more new mail copied", true); res.Messages != 15 {
+		t.Errorf("verified %d messages, want 15", res.Messages)
+	}
+	dstc := imaptest.Login(t, e.dst.Addr, "alice", e.pw["alice"])
+	imaptest.Append(t, dstc, "INBOX", nil, time.Date(2026, 3, 5, 0, 0, 0, 0, time.UTC), []byte("Subject: delivered to the new server\r\n\r\nhello\r\n"))
+	if res := expectClean("mail delivered to the target only", true); res.Extra != 1 {
+		t.Errorf("%d messages only on the target, want 1", res.Extra)
+	}
+	if res := expectClean("nothing changed since", false); res.Extra != 1 || res.Unchanged != res.Folders {
+		t.Errorf("nothing changed: %+v", res)
+	}
 
 	// A copy's bytes changed on the target's disk, its size kept.
 	alterOnDisk(t, filepath.Join(e.dst.Dir, "mail", "alice"), pairs[7].Hash)
