@@ -90,8 +90,9 @@ type VerifyResult struct {
 	// counters on both sides and their copies were as the last clean
 	// verification left them.
 	Unchanged int `json:"unchanged_folders"`
-	// ByChanges are the folders in which only flags changed since, on
-	// either side: only the changed messages were listed (CONDSTORE).
+	// ByChanges are the folders that changed since only by flags or new
+	// messages, on either side: only what changed was listed (CONDSTORE
+	// CHANGEDSINCE).
 	ByChanges int `json:"folders_checked_by_changes"`
 	// LastFull is when the oldest of the users' last full verifications
 	// ran (RFC 3339), "" if none was; NeverFull counts the users never

@@ -15,8 +15,11 @@ package phase
 // both sides, modification sequences included, and whose copies are as
 // recorded: nothing was added, expunged or re-flagged on either side since
 // (RFC 7162 3.1.1: any change of a message's flags raises the mailbox's
-// HIGHESTMODSEQ), and its counts are checked against the copies. Any other
-// folder (a counter moved, a side without CONDSTORE, new copies, a
+// HIGHESTMODSEQ), and its counts are checked against the copies. A folder
+// that changed only by flags or new messages is checked by what changed on
+// each side (CHANGEDSINCE): new copies for size, date and flags, other
+// changes' flags against what was recorded of the other side. Any other
+// folder (a message gone or not copied, a side without CONDSTORE, a
 // difference last time) is listed on both sides and every message's copy
 // checked for existence, size, flags and internal date. The content of a
 // random sample of copies (verify.sample) is read on both sides and
