@@ -399,9 +399,10 @@ By default verification is incremental. Every folder's counts are checked
 (source messages, copies recorded, target messages). A folder whose
 counters on both sides (UIDVALIDITY, UIDNEXT, messages, HIGHESTMODSEQ) and
 whose copies are as the last clean verification recorded them is not
-listed again; any other folder (new copies, a flag or counter changed on
-either side, a server without CONDSTORE) is listed on both sides and every
-copy checked for size, flags and internal date. Content is read on both
+listed again; one that changed only by flags or new messages is checked by
+what changed (CHANGEDSINCE); any other (a message gone or not copied, a
+server without CONDSTORE) is listed on both sides and every copy checked
+for size, flags and internal date. Content is read on both
 sides for a random sample (verify.sample: a count per user such as 20, or
 a percentage such as 1%) and compared with the hash of what was sent. The
 output says the kind and the sample size.
