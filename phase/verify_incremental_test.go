@@ -155,6 +155,23 @@ func TestIncrementalVerifyReadsOnlyTheSample(t *testing.T) {
 	if res.Kind != VerifyFull || res.Sample != total || dst != total || src != 0 || res.LastFull == "" || res.NeverFull != 0 {
 		t.Fatalf("full verify: %d bodies read from the source, %d from the target; %+v", src, dst, res)
 	}
+
+	// Beside a run that holds the state, verify reads it and records
+	// nothing: the next verification starts from the last one recorded.
+	reader, err := state.OpenReader(filepath.Join(e.p.Dir, "mailshift.db"))
+	must(t, err)
+	defer reader.Close()
+	writer := e.p.Store
+	e.p.Store = reader
+	e.p.Config.Verify.Sample = "0"
+	res, err, _, _ = e.verifyCounting(false)
+	e.p.Store = writer
+	must(t, err)
+	last, _, err := writer.LastVerification("alice")
+	must(t, err)
+	if res.Recorded || res.Unchanged != res.Folders || last.Kind != VerifyFull || !strings.Contains(DescribeVerifyKind(res), "not recorded") {
+		t.Errorf("verify beside a writer: %+v; last recorded %+v", res, last)
+	}
 }
 
 // TestIncrementalVerifyFindsChanges: what changed after a clean
