@@ -136,16 +136,12 @@ func verifyUsers(ctx context.Context, p *Project, rows []users.Row, m verifyMode
 	return res, nil
 }
 
-// verifyUser checks one user. Every source message must have a pair whose
-// target message exists with the same size, flags, internal date and
-// content hash. A source folder that cannot be read is one difference,
-// and the user's other folders are checked.
-func (p *Project) verifyUser(ctx context.Context, r users.Row) (VerifyResult, error) {
-	return p.verifyUserExtras(ctx, r, false)
-}
-
-// verifyUserExtras is verifyUser, counting messages only on the target as
-// differences with extras (under sync.deletions mirror).
+// verifyUserExtras checks one user in full, as repair does: every source
+// message must have a pair whose target message exists with the same
+// size, flags, internal date and content hash; a source folder that
+// cannot be read is one difference, and the user's other folders are
+// checked. With extras, messages only on the target are differences too
+// (under sync.deletions mirror).
 func (p *Project) verifyUserExtras(ctx context.Context, r users.Row, extras bool) (VerifyResult, error) {
 	s, err := p.openSession(ctx, r)
 	if err != nil {
