@@ -3,6 +3,7 @@ package phase
 import (
 	"fmt"
 	"path"
+	"strconv"
 	"strings"
 	"time"
 
@@ -21,6 +22,7 @@ type Config struct {
 	TestUsers     []string       `mapstructure:"test_users"`
 	Folders       FoldersConfig  `mapstructure:"folders"`
 	Sync          SyncConfig     `mapstructure:"sync"`
+	Verify        VerifyConfig   `mapstructure:"verify"`
 	Copy          CopyConfig     `mapstructure:"copy"`
 	Errors        ErrorsConfig   `mapstructure:"errors"`
 	Throttle      ThrottleConfig `mapstructure:"throttle"`
@@ -170,6 +172,53 @@ type SyncConfig struct {
 	Interval string `mapstructure:"interval"`
 }
 
+// VerifyConfig is how verification reads content.
+type VerifyConfig struct {
+	// Sample is how many copied messages an incremental verification
+	// reads on both sides and compares by content, per user: a count
+	// ("20": that many messages of each user, chosen at random) or a
+	// percentage ("1%": each message with that chance); "0" reads none.
+	// Counts, sizes, flags and dates are checked whatever it says;
+	// `verify --full` reads every message.
+	Sample SampleSetting `mapstructure:"sample"`
+}
+
+// SampleSetting is verify.sample as written: a count ("20") or a
+// percentage ("1%").
+type SampleSetting string
+
+// defaultVerifySample is verify.sample when the configuration does not
+// set it.
+const defaultVerifySample = "1%"
+
+// sampleSize is verify.sample read: a count per user, or a chance per
+// message in millionths.
+type sampleSize struct {
+	count      int
+	perMillion int
+}
+
+// sample reads verify.sample.
+func (c VerifyConfig) sample() (sampleSize, error) {
+	s := strings.TrimSpace(string(c.Sample))
+	if s == "" {
+		s = defaultVerifySample
+	}
+	bad := &ConfigError{"verify.sample", fmt.Sprintf("%q: write a number of messages per user (e.g. 20) or a percentage of them (e.g. 1%% or 0.5%%); 0 reads no content", c.Sample)}
+	if p, ok := strings.CutSuffix(s, "%"); ok {
+		f, err := strconv.ParseFloat(strings.TrimSpace(p), 64)
+		if err != nil || f < 0 || f > 100 || f != f {
+			return sampleSize{}, bad
+		}
+		return sampleSize{perMillion: int(f*10000 + 0.5)}, nil
+	}
+	n, err := strconv.Atoi(s)
+	if err != nil || n < 0 {
+		return sampleSize{}, bad
+	}
+	return sampleSize{count: n}, nil
+}
+
 // interval is sync.interval as a duration (Validate checked it).
 func (c SyncConfig) interval() time.Duration {
 	d, err := time.ParseDuration(c.Interval)
@@ -281,6 +330,7 @@ func Defaults() Config {
 	return Config{
 		Users:    UsersConfig{File: "users.csv"},
 		Sync:     SyncConfig{Deletions: "keep", MaxDelete: 50, Interval: "30s"},
+		Verify:   VerifyConfig{Sample: defaultVerifySample},
 		Copy:     CopyConfig{Workers: 4, BatchSize: 5000, ConnectionsPerUser: 2, Retries: 6, RetryWait: "1s"},
 		Errors:   ErrorsConfig{Max: 1000},
 		Estimate: EstimateConfig{Bandwidth: "10MB/s"},
@@ -324,6 +374,9 @@ func (c *Config) Validate() error {
 	}
 	if d, err := time.ParseDuration(c.Sync.Interval); err != nil || d <= 0 {
 		return &ConfigError{"sync.interval", fmt.Sprintf("%q: not a duration; write e.g. 30s or 2m", c.Sync.Interval)}
+	}
+	if _, err := c.Verify.sample(); err != nil {
+		return err
 	}
 	if c.Copy.Workers < 1 || c.Copy.Workers > 256 {
 		return &ConfigError{"copy.workers", fmt.Sprintf("%d: must be between 1 and 256", c.Copy.Workers)}

@@ -19,6 +19,9 @@ type CutoverOptions struct {
 	// DryRun says what the final sync would do and changes nothing: no
 	// user is verified or marked cut over.
 	DryRun bool
+	// FullVerify reads every copy's content after the final sync instead
+	// of verifying incrementally (see VerifyWith).
+	FullVerify bool
 }
 
 // UserCutover is one user's cutover.
@@ -92,6 +95,11 @@ func Cutover(ctx context.Context, p *Project, opts CutoverOptions) (CutoverResul
 		}
 		todo = append(todo, r)
 	}
+	mode, err := p.verifyModeFor(opts.FullVerify)
+	if err != nil {
+		return res, err
+	}
+	res.Verify.Kind = mode.name()
 	if opts.DryRun {
 		run := p.run(ctx, string(state.StepCutover), todo, copyOptions{deletions: p.Config.Sync.Deletions, dryRun: true}, nil, nil)
 		res.Planned, res.Failed = run.Planned, run.Failed
@@ -102,20 +110,17 @@ func Cutover(ctx context.Context, p *Project, opts CutoverOptions) (CutoverResul
 	res.Started = start
 	var mu sync.Mutex
 	res.Failed = p.forEachUser(ctx, todo, func(ctx context.Context, r users.Row) error {
-		uc, v, err := p.cutoverUser(ctx, r)
+		uc, v, err := p.cutoverUser(ctx, r, mode)
 		mu.Lock()
 		defer mu.Unlock()
 		res.Users = append(res.Users, uc)
 		res.Verify.Users++
-		res.Verify.Folders += v.Folders
-		res.Verify.Messages += v.Messages
-		res.Verify.Differences += v.Differences
-		res.Verify.Extra += v.Extra
-		res.Verify.List = append(res.Verify.List, v.List[:min(len(v.List), maxListed-len(res.Verify.List))]...)
+		res.Verify.add(v)
 		return err
 	})
 	res.Failed = append(res.Failed, retireFailed...)
 	res.WindowSecs = time.Since(start).Seconds()
+	res.Verify.LastFull, res.Verify.NeverFull = p.lastFull(todo)
 	end()
 	if err := p.writePSTReport(); err != nil {
 		return res, err
@@ -152,20 +157,16 @@ func (p *Project) retireAgain(r users.Row, dryRun bool) []UserFailure {
 }
 
 // cutoverUser runs one user's final sync and verification and records it.
-func (p *Project) cutoverUser(ctx context.Context, r users.Row) (UserCutover, VerifyResult, error) {
-	t0 := time.Now()
-	uc := UserCutover{User: r.SourceUser, Started: t0}
-	st, err := p.passUser(ctx, r, copyOptions{deletions: p.Config.Sync.Deletions})
-	uc.FinalSeconds = time.Since(t0).Seconds()
-	uc.FinalMessages, uc.FinalBytes = st.Messages, st.Bytes
-	if err != nil {
+func (p *Project) cutoverUser(ctx context.Context, r users.Row, mode verifyMode) (UserCutover, VerifyResult, error) {
+	fp := p.finalPass(ctx, r, mode)
+	uc := UserCutover{User: r.SourceUser, Started: fp.started, VerifySeconds: fp.verifySecs}
+	uc.FinalSeconds, uc.FinalMessages, uc.FinalBytes = fp.secs, fp.st.Messages, fp.st.Bytes
+	if err := fp.syncErr; err != nil {
 		uc.Error = err.Error()
 		_ = p.Store.FailStep(r.SourceUser, state.StepCutover, "final sync: "+err.Error())
 		return uc, VerifyResult{}, fmt.Errorf("final sync: %w", err)
 	}
-	t1 := time.Now()
-	v, err := p.verifyUser(ctx, r)
-	uc.VerifySeconds = time.Since(t1).Seconds()
+	v, err := fp.v, fp.verifyErr
 	uc.Differences = v.Differences
 	if err != nil {
 		uc.Error = err.Error()
@@ -180,7 +181,7 @@ func (p *Project) cutoverUser(ctx context.Context, r users.Row) (UserCutover, Ve
 	uc.Verified = true
 	at := p.now()
 	err = p.Store.SaveCutover(state.Cutover{
-		User: r.SourceUser, At: at, FinalMessages: st.Messages, FinalSyncSeconds: uc.FinalSeconds,
+		User: r.SourceUser, At: at, FinalMessages: fp.st.Messages, FinalSyncSeconds: uc.FinalSeconds,
 		Verified: true, Report: p.path(p.Config.reportsDir() + "/cutover.md"),
 	})
 	if err == nil {
@@ -226,6 +227,7 @@ func renderCutover(p *Project, res CutoverResult) string {
 		}
 	}
 	w("\nVerified %d messages in %d folders; %d messages on the target have no source message (new mail delivered to the target).\n", res.Verify.Messages, res.Verify.Folders, res.Verify.Extra)
+	b.WriteString(renderVerifyKind(p, res.Verify))
 	if res.Verify.Differences > 0 {
 		w("\nUsers with differences are not cut over. Run `mailshift repair --dry-run %s` to see what repair would do, `mailshift repair %[1]s` to do it, then `mailshift cutover --yes %[1]s` again.\n", usersFlag(res.Users))
 	}

@@ -56,6 +56,9 @@ sync:
   max_delete: 50     # never delete more than this percent of a folder in one pass (sync --force overrides)
   interval: 30s      # how often "sync --follow" passes over every folder (INBOX at once where the source offers IDLE)
 
+verify:
+  sample: 1%         # copies whose content verify and cutover read on both sides, per user: a count (20) or a percentage (0.5%); 0 none. "verify --full" reads all
+
 copy:
   workers: 4         # users copied in parallel
   batch_size: 5000   # messages fetched with one command and retried together after a failure

@@ -191,7 +191,7 @@ func Test(ctx context.Context, p *Project, opts TestOptions) (TestResult, error)
 	if err := ctx.Err(); err != nil {
 		return res, err
 	}
-	res.Verify, err = verifyUsers(ctx, p, rows)
+	res.Verify, err = verifyUsers(ctx, p, rows, verifyMode{})
 	if err != nil && !errors.Is(err, ErrDifferences) && !errors.Is(err, ErrPartial) {
 		return res, err
 	}

@@ -79,50 +79,54 @@ type VerifyResult struct {
 	Differences int64         `json:"differences"`
 	Extra       int64         `json:"extra_on_target"` // target messages with no source message (e.g. new mail delivered there)
 	List        []Difference  `json:"list"`            // the first differences, at most maxListed
+	// Kind is VerifyFull (every copy's content read) or VerifyIncremental
+	// (what changed since the last verification, content on a sample).
+	Kind string `json:"kind"`
+	// Sample is how many copies' content was read and compared (every
+	// copy's, for a full verification); SampleSetting is verify.sample.
+	Sample        int64  `json:"sample"`
+	SampleSetting string `json:"sample_setting,omitempty"`
+	// Unchanged are the folders not looked at message by message: their
+	// counters on both sides and their copies were as the last clean
+	// verification left them.
+	Unchanged int `json:"unchanged_folders"`
+	// ByChanges are the folders that changed since only by flags or new
+	// messages, on either side: only what changed was listed (CONDSTORE
+	// CHANGEDSINCE).
+	ByChanges int `json:"folders_checked_by_changes"`
+	// LastFull is when the oldest of the users' last full verifications
+	// ran (RFC 3339), "" if none was; NeverFull counts the users never
+	// verified in full.
+	LastFull  string `json:"last_full,omitempty"`
+	NeverFull int    `json:"never_full"`
+	// Recorded tells whether what was found was written to the state, for
+	// the next verification to start from (not while another run holds
+	// the state).
+	Recorded bool `json:"recorded"`
 }
 
 const maxListed = 1000
 
-// Verify compares source and target of the selected users: per folder the
-// counts, and per message the size, flags, internal date and content hash.
+// Verify compares source and target of the selected users, in full: per
+// folder the counts, and per message the size, flags, internal date and
+// content hash. See VerifyWith for the incremental kind.
 func Verify(ctx context.Context, p *Project, sel Selection) (VerifyResult, error) {
-	rows, err := p.selectUsers(sel)
-	if err != nil {
-		return VerifyResult{}, err
-	}
-	rows, left, err := p.partition(rows, needs{copied: true})
-	if err != nil {
-		return VerifyResult{}, err
-	}
-	if len(rows) == 0 {
-		return VerifyResult{Failed: []UserFailure{}, Waiting: failures(left), List: []Difference{}}, noneReady("verify", left)
-	}
-	res, err := verifyUsers(ctx, p, rows)
-	res.Waiting = failures(left)
-	if err == nil {
-		err = stepOutcome(ctx, "verify", nil, res.Waiting)
-	}
-	return res, err
+	return VerifyWith(ctx, p, VerifyOptions{Selection: sel, Full: true})
 }
 
-func verifyUsers(ctx context.Context, p *Project, rows []users.Row) (VerifyResult, error) {
-	res := VerifyResult{Users: len(rows), Waiting: []UserFailure{}, List: []Difference{}}
+func verifyUsers(ctx context.Context, p *Project, rows []users.Row, m verifyMode) (VerifyResult, error) {
+	res := VerifyResult{Users: len(rows), Waiting: []UserFailure{}, List: []Difference{}, Kind: m.name()}
 	var mu sync.Mutex
 	res.Failed = p.forEachUser(ctx, rows, func(ctx context.Context, r users.Row) error {
-		ur, err := p.verifyUser(ctx, r)
+		ur, err := p.verifyUserMode(ctx, r, m)
 		mu.Lock()
 		defer mu.Unlock()
-		res.Folders += ur.Folders
-		res.Messages += ur.Messages
-		res.Differences += ur.Differences
-		res.Extra += ur.Extra
-		for _, d := range ur.List {
-			if len(res.List) < maxListed {
-				res.List = append(res.List, d)
-			}
-		}
+		res.add(ur)
 		return err
 	})
+	if m.kind != "" {
+		res.LastFull, res.NeverFull = p.lastFull(rows)
+	}
 	if err := stepResult(ctx, "verify", res.Failed); err != nil {
 		return res, err
 	}
@@ -132,16 +136,12 @@ func verifyUsers(ctx context.Context, p *Project, rows []users.Row) (VerifyResul
 	return res, nil
 }
 
-// verifyUser checks one user. Every source message must have a pair whose
-// target message exists with the same size, flags, internal date and
-// content hash. A source folder that cannot be read is one difference,
-// and the user's other folders are checked.
-func (p *Project) verifyUser(ctx context.Context, r users.Row) (VerifyResult, error) {
-	return p.verifyUserExtras(ctx, r, false)
-}
-
-// verifyUserExtras is verifyUser, counting messages only on the target as
-// differences with extras (under sync.deletions mirror).
+// verifyUserExtras checks one user in full, as repair does: every source
+// message must have a pair whose target message exists with the same
+// size, flags, internal date and content hash; a source folder that
+// cannot be read is one difference, and the user's other folders are
+// checked. With extras, messages only on the target are differences too
+// (under sync.deletions mirror).
 func (p *Project) verifyUserExtras(ctx context.Context, r users.Row, extras bool) (VerifyResult, error) {
 	s, err := p.openSession(ctx, r)
 	if err != nil {
@@ -158,17 +158,32 @@ func (p *Project) verifyUserExtras(ctx context.Context, r users.Row, extras bool
 // for one) are counted, and are differences only with extras, under
 // sync.deletions mirror: when repair was asked to remove them.
 func (s *session) check(ctx context.Context, all, extras bool) (*userCheck, error) {
-	c := &userCheck{
+	c := s.newCheck(all, extras)
+	return c, c.run(ctx)
+}
+
+// newCheck is a verification of the session's user (see check).
+func (s *session) newCheck(all, extras bool) *userCheck {
+	return &userCheck{
 		s: s, keepAll: all, mirror: s.p.Config.Sync.Deletions == "mirror", extras: extras && s.p.Config.Sync.Deletions == "mirror",
 		targets: map[string]map[uint32]mailbox.Message{}, seen: map[string]bool{},
 		res: VerifyResult{List: []Difference{}, Failed: []UserFailure{}, Waiting: []UserFailure{}},
 	}
-	for _, e := range s.plan {
+}
+
+// run checks every folder of the plan.
+func (c *userCheck) run(ctx context.Context) error {
+	for _, e := range c.s.plan {
 		if e.Excluded {
 			continue
 		}
 		c.res.Folders++
-		err := c.folder(ctx, e)
+		var err error
+		if c.inc != nil {
+			err = c.inc.folder(ctx, c, e)
+		} else {
+			err = c.folder(ctx, e)
+		}
 		if err != nil && folderFailure(err) {
 			c.diff(Difference{Folder: e.Source, Kind: DiffFolder, What: fmt.Sprintf("folder could not be read: %v", err)})
 			err = nil
@@ -180,11 +195,11 @@ func (s *session) check(ctx context.Context, all, extras bool) (*userCheck, erro
 			if c.keepAll {
 				c.all = append(c.all, c.pending...)
 			}
-			return c, err
+			return err
 		}
 		c.name(ctx, e)
 	}
-	return c, nil
+	return nil
 }
 
 // userCheck is the verification of one user's folders.
@@ -201,6 +216,9 @@ type userCheck struct {
 	seen    map[string]bool                       // target folders checked for messages only there
 	claimed map[string]map[uint32]bool            // by target folder, the UIDs the user's pairs claim
 	settle  map[string]uint32                     // by target folder, the lowest UID unsettled copies may have
+	// inc is set for a verification that records what it found and, if
+	// incremental, reads only what changed since and a sample's content.
+	inc *incCheck
 }
 
 // diff records a difference of the current folder.
@@ -274,6 +292,9 @@ func (c *userCheck) folder(ctx context.Context, e mapping.Entry) error {
 		if ok {
 			want[byKey[m.Key].TargetFolder] = append(want[byKey[m.Key].TargetFolder], t)
 		}
+	}
+	if c.inc != nil {
+		want = c.inc.sampled(e, want, byKey)
 	}
 	for folder, ms := range want {
 		if err := c.content(ctx, e, folder, ms, smsgs, byKey); err != nil {

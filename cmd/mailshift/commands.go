@@ -271,17 +271,22 @@ oldest change that may not be on the target yet).`,
 }
 
 type cutoverOptions struct {
-	yes    bool
-	dryRun bool
+	yes        bool
+	dryRun     bool
+	fullVerify bool
 }
 
 func newCutoverCmd(g *globalOptions) *cobra.Command {
 	o := &cutoverOptions{}
 	cmd := &cobra.Command{
 		Use:   "cutover",
-		Short: "Step 6: final sync, full verification, cutover report",
-		Long: `For each selected user: a final sync, then a full verification (per folder
-the counts, per message size, content hash, flags and internal date). Users
+		Short: "Step 6: final sync, verification, cutover report",
+		Long: `For each selected user: a final sync, then a verification (per folder the
+counts, per message size, flags and internal date, content on a sample),
+incremental as plain verify is: only what changed since the last
+verification is listed again, so that the window does not grow with the
+mailboxes; --full-verify reads every message's content instead. The report
+says which kind ran and when the last full verification was. Users
 that verify clean are marked cut over (plain sync refuses them afterwards);
 the cutover report with the final delta and the window goes to
 reports/cutover.md. Users not approved under an unchanged plan or whose bulk
@@ -292,7 +297,7 @@ run). Exit 5 if verification finds differences.`,
 
   mailshift cutover --yes --batch wave1`,
 		RunE: g.withProject(func(cmd *cobra.Command, p *phase.Project) error {
-			res, err := phase.Cutover(cmd.Context(), p, phase.CutoverOptions{Selection: g.selection(), Yes: o.yes, DryRun: o.dryRun})
+			res, err := phase.Cutover(cmd.Context(), p, phase.CutoverOptions{Selection: g.selection(), Yes: o.yes, DryRun: o.dryRun, FullVerify: o.fullVerify})
 			if o.dryRun {
 				fmt.Fprint(cmd.OutOrStdout(), phase.RenderPlan(res.Planned))
 				fmt.Fprintln(cmd.OutOrStdout(), "Then every user would be verified message by message and, if clean, marked cut over.")
@@ -307,6 +312,7 @@ run). Exit 5 if verification finds differences.`,
 			if len(res.Users) > 0 {
 				fmt.Fprintf(cmd.OutOrStdout(), "cutover: %d of %d users verified and cut over; %d messages verified, %d differences; window %.1fs; report %s\n",
 					ok, len(res.Users), res.Verify.Messages, res.Verify.Differences, res.WindowSecs, res.Report)
+				fmt.Fprintln(cmd.OutOrStdout(), phase.DescribeVerifyKind(res.Verify))
 			}
 			if len(res.AlreadyDone) > 0 {
 				fmt.Fprintf(cmd.OutOrStdout(), "already cut over: %d users\n", len(res.AlreadyDone))
@@ -319,6 +325,7 @@ run). Exit 5 if verification finds differences.`,
 	}
 	cmd.Flags().BoolVar(&o.yes, "yes", false, "confirm the cutover")
 	cmd.Flags().BoolVar(&o.dryRun, "dry-run", false, "say what the final sync would do, and change nothing anywhere (no --yes needed)")
+	cmd.Flags().BoolVar(&o.fullVerify, "full-verify", false, "verify every message's content after the final sync (as verify --full) instead of incrementally")
 	return cmd
 }
 
@@ -374,6 +381,7 @@ cutover; they never write it.`,
 
 type verifyOptions struct {
 	json bool
+	full bool
 }
 
 func newVerifyCmd(g *globalOptions) *cobra.Command {
@@ -382,17 +390,41 @@ func newVerifyCmd(g *globalOptions) *cobra.Command {
 		Use:   "verify",
 		Short: "Compare source and target, message by message",
 		Long: `Compares the selected users' source and target: per folder the counts, per
-message the size, content hash, flags and internal date. It changes
-nothing, not even the state, and runs beside a bulk or sync: users whose
-copy is not finished show the messages not copied yet as differences.
-Exit 5 if it finds differences.`,
+message the size, flags and internal date, and content. It changes nothing
+on either server, and runs beside a bulk or sync: users whose copy is not
+finished show the messages not copied yet as differences. Exit 5 if it
+finds differences.
+
+By default verification is incremental. Every folder's counts are checked
+(source messages, copies recorded, target messages). A folder whose
+counters on both sides (UIDVALIDITY, UIDNEXT, messages, HIGHESTMODSEQ) and
+whose copies are as the last clean verification recorded them is not
+listed again; one that changed only by flags or new messages is checked by
+what changed (CHANGEDSINCE); any other (a message gone or not copied, a
+server without CONDSTORE) is listed on both sides and every copy checked
+for size, flags and internal date. Content is read on both
+sides for a random sample (verify.sample: a count per user such as 20, or
+a percentage such as 1%) and compared with the hash of what was sent. The
+output says the kind and the sample size.
+
+--full reads every copy's content on the target. Run it once after the
+bulk copy and whenever the target's storage may have been touched
+otherwise than through IMAP: a copy whose bytes changed on disk while its
+size stayed is found only by --full or the sample.
+
+What was verified is recorded in the state for the next verification to
+start from; while another run (bulk, sync, cutover) holds the state,
+verify still works but records nothing.`,
 		Example: `  mailshift verify
   mailshift verify --users alice@old.example
 
+  # read every message's content on the target
+  mailshift verify --full
+
   # the differences for a script (exit 5 when there are some)
   mailshift verify --batch wave1 --json > verify-wave1.json`,
-		RunE: g.withReader(func(cmd *cobra.Command, p *phase.Project) error {
-			res, err := phase.Verify(cmd.Context(), p, g.selection())
+		RunE: g.withWriterIfFree(func(cmd *cobra.Command, p *phase.Project) error {
+			res, err := phase.VerifyWith(cmd.Context(), p, phase.VerifyOptions{Selection: g.selection(), Full: o.full})
 			if o.json {
 				if jerr := writeJSON(cmd.OutOrStdout(), res); jerr != nil {
 					return jerr
@@ -401,6 +433,9 @@ Exit 5 if it finds differences.`,
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "verified %d users, %d folders, %d messages: %d differences, %d messages only on the target\n",
 				res.Users, res.Folders, res.Messages, res.Differences, res.Extra)
+			if res.Users > 0 {
+				fmt.Fprintf(cmd.OutOrStdout(), "%s\n", phase.DescribeVerifyKind(res))
+			}
 			for _, d := range res.List {
 				fmt.Fprintf(cmd.OutOrStdout(), "  %s\n", d)
 			}
@@ -408,6 +443,7 @@ Exit 5 if it finds differences.`,
 		}),
 	}
 	cmd.Flags().BoolVar(&o.json, "json", false, "machine-readable output")
+	cmd.Flags().BoolVar(&o.full, "full", false, "read every message's content on the target instead of a sample")
 	return cmd
 }
 

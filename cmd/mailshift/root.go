@@ -251,6 +251,7 @@ func (g *globalOptions) loadConfig() (phase.Config, string, error) {
 		dc.DecodeHook = mapstructure.ComposeDecodeHookFunc(
 			mapstructure.StringToSliceHookFunc(","),
 			stringToNumberHook,
+			numberToSampleHook,
 		)
 	})
 	if err != nil {

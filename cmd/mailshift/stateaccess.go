@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"strconv"
 	"strings"
 
@@ -33,10 +34,31 @@ func (g *globalOptions) withReader(fn func(cmd *cobra.Command, p *phase.Project)
 // running writer, or for writing under the writers' lock, recording the
 // command line for a second writer to be told.
 func (g *globalOptions) openState(cmd *cobra.Command) (*state.Store, error) {
-	if cmd.Annotations[stateAccessKey] == "read" {
+	switch cmd.Annotations[stateAccessKey] {
+	case "read":
 		return state.OpenReader(g.stateFile)
+	case "write-if-free":
+		s, err := state.OpenAs(g.stateFile, commandLine(cmd))
+		if errors.Is(err, state.ErrLocked) {
+			return state.OpenReader(g.stateFile)
+		}
+		return s, err
 	}
 	return state.OpenAs(g.stateFile, commandLine(cmd))
+}
+
+// withWriterIfFree is withProject for a command that writes the state
+// when no other run holds it and otherwise only reads it (verify, which
+// records what it verified for the next verification to start from, and
+// works beside a running bulk, sync or cutover without recording).
+func (g *globalOptions) withWriterIfFree(fn func(cmd *cobra.Command, p *phase.Project) error) func(*cobra.Command, []string) error {
+	return func(cmd *cobra.Command, args []string) error {
+		if cmd.Annotations == nil {
+			cmd.Annotations = map[string]string{}
+		}
+		cmd.Annotations[stateAccessKey] = "write-if-free"
+		return g.withProject(fn)(cmd, args)
+	}
 }
 
 // commandLine is how a person would have typed cmd: the command path and

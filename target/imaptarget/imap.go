@@ -82,6 +82,14 @@ func (t *Target) Messages(ctx context.Context, folder string) (mailbox.Folder, [
 	return t.conn.Messages(ctx, folder)
 }
 
+// Changes lists the messages of folder whose metadata changed after
+// modification sequence since, new ones included, with the folder's
+// counters (UID FETCH ... (CHANGEDSINCE since); needs CONDSTORE). An
+// incremental verification reads the target's flag changes with it.
+func (t *Target) Changes(ctx context.Context, folder string, since uint64) (mailbox.Folder, []mailbox.Message, error) {
+	return t.conn.Changes(ctx, folder, since)
+}
+
 // Fetch streams the bodies of msgs with BODY.PEEK[]; messages expunged
 // meanwhile are skipped.
 func (t *Target) Fetch(ctx context.Context, folder string, msgs []mailbox.Message, fn func(mailbox.Message, mailbox.Body) error) error {
