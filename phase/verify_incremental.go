@@ -782,8 +782,8 @@ type finalPassResult struct {
 	secs       float64 // the sync's
 	verifySecs float64
 	v          VerifyResult
-	syncErr   error
-	verifyErr error
+	syncErr    error
+	verifyErr  error
 }
 
 // finalPass runs a user's final sync and then verifies the user as mode
