@@ -192,7 +192,7 @@ type incCheck struct {
 // sample.
 func (s *session) newIncCheck(m verifyMode) (*incCheck, error) {
 	p, user := s.p, s.row.SourceUser
-	ic := &incCheck{full: m.name() == VerifyFull, record: m.kind != "" && !p.Store.ReadOnly(), now: p.now(),
+	ic := &incCheck{full: m.name() == VerifyFull, record: m.kind != "" && p.Store.RecordsVerifications(), now: p.now(),
 		sample: map[string]map[string]state.Pair{}}
 	if ic.full && !ic.record {
 		return ic, nil
@@ -745,8 +745,8 @@ func renderVerifyKind(p *Project, v VerifyResult) string {
 		}
 		b.WriteString(".\n")
 	}
-	if !v.Recorded && p.Store.ReadOnly() {
-		b.WriteString("Not recorded: another run holds the state, so the next verification starts from the last one recorded.\n")
+	if !v.Recorded && !p.Store.RecordsVerifications() {
+		b.WriteString("Not recorded: the state was opened for reading only, so the next verification starts from the last one recorded.\n")
 	}
 	return b.String()
 }
@@ -770,7 +770,7 @@ func DescribeVerifyKind(v VerifyResult) string {
 		b.WriteString("; no full verification yet (verify --full)")
 	}
 	if !v.Recorded {
-		b.WriteString("; not recorded (another run holds the state)")
+		b.WriteString("; not recorded (the state was opened for reading only)")
 	}
 	return b.String()
 }

@@ -156,7 +156,7 @@ func TestIncrementalVerifyReadsOnlyTheSample(t *testing.T) {
 		t.Fatalf("full verify: %d bodies read from the source, %d from the target; %+v", src, dst, res)
 	}
 
-	// Beside a run that holds the state, verify reads it and records
+	// Through a reader's opening, verify reads the state and records
 	// nothing: the next verification starts from the last one recorded.
 	reader, err := state.OpenReader(filepath.Join(e.p.Dir, "mailshift.db"))
 	must(t, err)
@@ -170,8 +170,25 @@ func TestIncrementalVerifyReadsOnlyTheSample(t *testing.T) {
 	last, _, err := writer.LastVerification("alice")
 	must(t, err)
 	if res.Recorded || res.Unchanged != res.Folders || last.Kind != VerifyFull || !strings.Contains(DescribeVerifyKind(res), "not recorded") {
+		t.Errorf("verify through a reader: %+v; last recorded %+v", res, last)
+	}
+
+	// Beside a run that holds the state (its writer is open here), verify
+	// opened as the command opens it records what it verified, without
+	// the writers' lock: the writer sees it at once.
+	recorder, err := state.OpenRecorder(filepath.Join(e.p.Dir, "mailshift.db"))
+	must(t, err)
+	defer recorder.Close()
+	e.p.Store = recorder
+	res, err, _, _ = e.verifyCounting(false)
+	e.p.Store = writer
+	must(t, err)
+	last, _, err = writer.LastVerification("alice")
+	must(t, err)
+	if !res.Recorded || last.Kind != VerifyIncremental || strings.Contains(DescribeVerifyKind(res), "not recorded") {
 		t.Errorf("verify beside a writer: %+v; last recorded %+v", res, last)
 	}
+	must(t, writer.PutUser("alice", "alice", "")) // the writer writes on beside the recorder
 }
 
 // TestIncrementalVerifyFindsChanges: what changed after a clean

@@ -117,5 +117,50 @@ func readerCheck(path, abs string, ms []migration) (current bool, err error) {
 	return len(applied) == len(ms), nil
 }
 
-// ReadOnly tells whether the store was opened by OpenReader.
+// ReadOnly tells whether the store was opened by OpenReader or
+// OpenRecorder: its progress, inventory and pairs cannot be written.
 func (s *Store) ReadOnly() bool { return s.readOnly }
+
+// recorderParams are the settings of a recorder's writing connection: no
+// change of journal mode (the file is in WAL mode since its first
+// writer), and a write waits for the writer's transaction, which is short,
+// rather than failing.
+const recorderParams = "_pragma=foreign_keys(1)&_pragma=busy_timeout(15000)&_txlock=immediate"
+
+// OpenRecorder opens the state file at path as OpenReader does, whether or
+// not a writer runs, and beside that a connection that writes only what
+// verification records (the verified_* tables and the latest verification
+// per user: rows no step but verification writes, each written in a
+// transaction of its own), so that verify records what it found without
+// taking the writers' lock: a bulk, sync or cutover can start while it
+// runs. SQLite serialises the two writers' transactions; the writers'
+// clean-close stamp no longer matches after a recorder wrote, so the next
+// writer's opening checks the file's pages, as after a crash.
+func OpenRecorder(path string) (*Store, error) {
+	s, err := OpenReader(path)
+	if err != nil {
+		return nil, err
+	}
+	abs, err := filepath.Abs(path)
+	if err == nil {
+		s.rec, err = sql.Open("sqlite", fileDSN(abs, recorderParams))
+	}
+	if err != nil {
+		s.Close()
+		return nil, fmt.Errorf("open state file %s for recording: %w", path, err)
+	}
+	s.rec.SetMaxOpenConns(1)
+	return s, nil
+}
+
+// RecordsVerifications tells whether verification can record what it
+// found through this store: a writer's, or one opened by OpenRecorder.
+func (s *Store) RecordsVerifications() bool { return !s.readOnly || s.rec != nil }
+
+// recordDB is the connection verification records go through.
+func (s *Store) recordDB() *sql.DB {
+	if s.rec != nil {
+		return s.rec
+	}
+	return s.db
+}

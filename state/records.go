@@ -20,8 +20,11 @@ var stepColumns = map[Step]string{
 }
 
 // inTx runs fn in a transaction of its own, committing if fn succeeds.
-func (s *Store) inTx(fn func(tx *sql.Tx) error) error {
-	tx, err := s.db.Begin()
+func (s *Store) inTx(fn func(tx *sql.Tx) error) error { return inTx(s.db, fn) }
+
+// inTx runs fn in a transaction of db, committed if fn returns nil.
+func inTx(db *sql.DB, fn func(tx *sql.Tx) error) error {
+	tx, err := db.Begin()
 	if err != nil {
 		return err
 	}

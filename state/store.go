@@ -47,6 +47,9 @@ type Store struct {
 	lock *os.File // nil for in-memory stores and readers
 
 	readOnly bool // opened by OpenReader
+	// rec writes what verification records, for a store opened by
+	// OpenRecorder: everything else goes through db, read-only.
+	rec *sql.DB
 
 	putPair     *sql.Stmt
 	putOutcome  *sql.Stmt
@@ -541,6 +544,11 @@ func (s *Store) Close() error {
 	s.closeOnce.Do(func() {
 		s.closeStmts()
 		s.closeErr = s.db.Close()
+		if s.rec != nil {
+			if err := s.rec.Close(); err != nil && s.closeErr == nil {
+				s.closeErr = err
+			}
+		}
 		if s.lock != nil {
 			content := stateMarker
 			if s.closeErr == nil {

@@ -170,7 +170,7 @@ func (s *Store) VerifiedMessages(user, folder string, v uint32) (map[string]Veri
 // before), in one transaction. With msgs nil only the folder's row is
 // replaced and its messages' rows are kept.
 func (s *Store) PutVerifiedFolder(f VerifiedFolder, msgs []VerifiedMessage) error {
-	err := s.inTx(func(tx *sql.Tx) error {
+	err := inTx(s.recordDB(), func(tx *sql.Tx) error {
 		if _, err := tx.Exec("INSERT OR REPLACE INTO verified_folders ("+verifiedFolderColumns+`)
 			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 			f.User, f.SourceFolder, f.SourceUIDValidity, f.SourceUIDNext, f.SourceMessages, u64Arg(f.SourceModSeq),
@@ -211,7 +211,7 @@ func (s *Store) PutVerifiedFolder(f VerifiedFolder, msgs []VerifiedMessage) erro
 // user, so that the next verification looks at all of it again.
 // Forgetting a folder never verified is not an error.
 func (s *Store) DropVerifiedFolder(user, folder string) error {
-	err := s.inTx(func(tx *sql.Tx) error {
+	err := inTx(s.recordDB(), func(tx *sql.Tx) error {
 		for _, table := range []string{"verified_folders", "verified_messages"} {
 			if _, err := tx.Exec("DELETE FROM "+table+" WHERE source_user = ? AND source_folder = ?", user, folder); err != nil {
 				return err
@@ -236,7 +236,7 @@ func (s *Store) PutVerification(v Verification) error {
 	if v.Kind == "full" {
 		full = timeArg(v.At)
 	}
-	if _, err := s.db.Exec(`INSERT INTO verifications (source_user, kind, at, full_at, sample, differences)
+	if _, err := s.recordDB().Exec(`INSERT INTO verifications (source_user, kind, at, full_at, sample, differences)
 		VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (source_user) DO UPDATE SET kind = excluded.kind,
 		at = excluded.at, full_at = coalesce(excluded.full_at, verifications.full_at),
 		sample = excluded.sample, differences = excluded.differences`,

@@ -413,8 +413,8 @@ otherwise than through IMAP: a copy whose bytes changed on disk while its
 size stayed is found only by --full or the sample.
 
 What was verified is recorded in the state for the next verification to
-start from; while another run (bulk, sync, cutover) holds the state,
-verify still works but records nothing.`,
+start from. verify never takes the state's lock: it runs, and records,
+beside a running bulk, sync or cutover, and none of them waits for it.`,
 		Example: `  mailshift verify
   mailshift verify --users alice@old.example
 
@@ -423,7 +423,7 @@ verify still works but records nothing.`,
 
   # the differences for a script (exit 5 when there are some)
   mailshift verify --batch wave1 --json > verify-wave1.json`,
-		RunE: g.withWriterIfFree(func(cmd *cobra.Command, p *phase.Project) error {
+		RunE: g.withRecorder(func(cmd *cobra.Command, p *phase.Project) error {
 			res, err := phase.VerifyWith(cmd.Context(), p, phase.VerifyOptions{Selection: g.selection(), Full: o.full})
 			if o.json {
 				if jerr := writeJSON(cmd.OutOrStdout(), res); jerr != nil {

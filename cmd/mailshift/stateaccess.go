@@ -1,7 +1,6 @@
 package main
 
 import (
-	"errors"
 	"strconv"
 	"strings"
 
@@ -37,26 +36,21 @@ func (g *globalOptions) openState(cmd *cobra.Command) (*state.Store, error) {
 	switch cmd.Annotations[stateAccessKey] {
 	case "read":
 		return state.OpenReader(g.stateFile)
-	case "write-if-free":
-		s, err := state.OpenAs(g.stateFile, commandLine(cmd))
-		if errors.Is(err, state.ErrLocked) {
-			return state.OpenReader(g.stateFile)
-		}
-		return s, err
+	case "record":
+		return state.OpenRecorder(g.stateFile)
 	}
 	return state.OpenAs(g.stateFile, commandLine(cmd))
 }
 
-// withWriterIfFree is withProject for a command that writes the state
-// when no other run holds it and otherwise only reads it (verify, which
-// records what it verified for the next verification to start from, and
-// works beside a running bulk, sync or cutover without recording).
-func (g *globalOptions) withWriterIfFree(fn func(cmd *cobra.Command, p *phase.Project) error) func(*cobra.Command, []string) error {
+// withRecorder is withProject for verify: it reads the state beside any
+// running writer, never taking or heeding the writers' lock, and records
+// what it verified for the next verification to start from.
+func (g *globalOptions) withRecorder(fn func(cmd *cobra.Command, p *phase.Project) error) func(*cobra.Command, []string) error {
 	return func(cmd *cobra.Command, args []string) error {
 		if cmd.Annotations == nil {
 			cmd.Annotations = map[string]string{}
 		}
-		cmd.Annotations[stateAccessKey] = "write-if-free"
+		cmd.Annotations[stateAccessKey] = "record"
 		return g.withProject(fn)(cmd, args)
 	}
 }
