@@ -178,3 +178,43 @@ func TestProgressCountsThisRunsWork(t *testing.T) {
 		t.Log(fmt.Sprint(rec.events))
 	}
 }
+
+// TestVerifyShowsProgress: verify is a step of its own on the progress
+// display: it begins and ends around its users, each user announces its
+// source's messages and reaches them folder by folder as they are
+// verified, none of them counted as copied or found copied before. A
+// cutover's verification is part of the cutover's pass and adds nothing.
+func TestVerifyShowsProgress(t *testing.T) {
+	ctx := context.Background()
+	p, _ := newFakeProject(t, "ann", "bob")
+	_, err := Collect(ctx, p, Selection{})
+	must(t, err)
+	_, err = Approve(ctx, p, ApproveOptions{Yes: true, By: "Test"})
+	must(t, err)
+	_, err = Bulk(ctx, p, BulkOptions{SkipTest: true, Now: true})
+	must(t, err)
+	rec := newRecorder()
+	p.Progress = rec
+	v, err := VerifyWith(ctx, p, VerifyOptions{Full: true})
+	must(t, err)
+	if rec.events[0] != "begin verify" || rec.events[len(rec.events)-1] != "end verify" || len(rec.outside) != 0 {
+		t.Errorf("verify reported %v (outside a step: %v)", rec.events, rec.outside)
+	}
+	var verified int64
+	for _, u := range []string{"ann", "bob"} {
+		if rec.added[u].Messages != rec.start[u].Messages || rec.added[u].Messages == 0 || rec.already[u].Messages != 0 || rec.failed[u] != nil {
+			t.Errorf("%s: announced %+v, verified %+v, already %+v, err %v", u, rec.start[u], rec.added[u], rec.already[u], rec.failed[u])
+		}
+		verified += rec.added[u].Messages
+	}
+	if verified != v.Messages {
+		t.Errorf("the display was told %d messages verified, verify says %d", verified, v.Messages)
+	}
+
+	rec.reset()
+	_, err = Cutover(ctx, p, CutoverOptions{Yes: true})
+	must(t, err)
+	if slices.Contains(rec.events, "begin verify") || rec.added["ann"].Messages != 0 {
+		t.Errorf("cutover's verification reported as a step of its own or as copies: %v %+v", rec.events, rec.added)
+	}
+}

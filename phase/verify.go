@@ -116,6 +116,8 @@ func Verify(ctx context.Context, p *Project, sel Selection) (VerifyResult, error
 
 func verifyUsers(ctx context.Context, p *Project, rows []users.Row, m verifyMode) (VerifyResult, error) {
 	res := VerifyResult{Users: len(rows), Waiting: []UserFailure{}, List: []Difference{}, Kind: m.name()}
+	m.progress = true
+	defer p.beginStep("verify", rows)()
 	var mu sync.Mutex
 	res.Failed = p.forEachUser(ctx, rows, func(ctx context.Context, r users.Row) error {
 		ur, err := p.verifyUserMode(ctx, r, m)
@@ -178,6 +180,7 @@ func (c *userCheck) run(ctx context.Context) error {
 			continue
 		}
 		c.res.Folders++
+		before := c.res.Messages
 		var err error
 		if c.inc != nil {
 			err = c.inc.folder(ctx, c, e)
@@ -198,6 +201,9 @@ func (c *userCheck) run(ctx context.Context) error {
 			return err
 		}
 		c.name(ctx, e)
+		if c.progress != nil {
+			c.progress.Add(c.s.row.SourceUser, c.res.Messages-before, 0)
+		}
 	}
 	return nil
 }
@@ -219,6 +225,8 @@ type userCheck struct {
 	// inc is set for a verification that records what it found and, if
 	// incremental, reads only what changed since and a sample's content.
 	inc *incCheck
+	// progress, when set, is told each folder's messages once verified.
+	progress Progress
 }
 
 // diff records a difference of the current folder.

@@ -70,6 +70,10 @@ type verifyMode struct {
 	// that records nothing (the test step's, whose copies are removed).
 	kind   string
 	sample sampleSize
+	// progress: the verification is a step of its own on the progress
+	// display (not the tail of a cutover's final pass), and tells it
+	// each folder's messages as they are verified.
+	progress bool
 }
 
 // name is the kind of verification m is.
@@ -157,6 +161,10 @@ func (s *session) verify(ctx context.Context, m verifyMode) (VerifyResult, error
 	var err error
 	if c.inc, err = s.newIncCheck(m); err != nil {
 		return c.res, err
+	}
+	if m.progress {
+		s.startProgress()
+		c.progress = s.p.progress()
 	}
 	err = c.run(ctx)
 	c.res.Kind, c.res.Sample, c.res.Unchanged, c.res.ByChanges = m.name(), c.inc.read, c.inc.passed, c.inc.byChanges

@@ -156,12 +156,13 @@ func runDemo(ctx context.Context, out, errOut io.Writer, opts demoOptions, prog 
 	}
 	say("    %d new messages, %d flag changes in %.2fs\n", sr.Messages, sr.FlagUpdates, sr.Seconds)
 
-	say("6/6 cutover: final sync, full verification, report")
+	say("6/6 cutover: final sync, verification, report")
 	cu, err := phase.Cutover(ctx, p, phase.CutoverOptions{Yes: true})
 	if err != nil {
 		return err
 	}
-	say("    %d messages verified (content, size, flags, dates), %d differences; cutover window %.2fs\n", cu.Verify.Messages, cu.Verify.Differences, cu.WindowSecs)
+	say("    %d messages verified (size, flags, dates; content as below), %d differences; cutover window %.2fs", cu.Verify.Messages, cu.Verify.Differences, cu.WindowSecs)
+	say("    %s\n", phase.DescribeVerifyKind(cu.Verify))
 	say("State file: %s", statePath)
 	say("Reports:    %s", filepath.Dir(cu.Report))
 	say("See where every user stands: mailshift --config %s --state %s status", filepath.Join(dir, "mailshift.yaml"), statePath)

@@ -87,9 +87,12 @@ type userProgress struct {
 	alreadyMsgs int64
 	// This run's work over the step: what the rate counts.
 	copiedMsgs, copiedBytes int64
-	started, done           bool
-	err                     error
-	start, end              time.Time
+	// byMessages: the step's work is counted in messages (verify reads
+	// few bodies, so bytes say nothing of its speed).
+	byMessages    bool
+	started, done bool
+	err           error
+	start, end    time.Time
 }
 
 // newProgress builds the renderer for stderr w. quiet shows nothing;
@@ -195,7 +198,7 @@ func (p *progress) Begin(step string, work []phase.Work) {
 		if _, ok := s.users[w.User]; !ok {
 			s.order = append(s.order, w.User)
 		}
-		s.users[w.User] = &userProgress{name: w.User, totalMsgs: w.Messages, totalBytes: w.Bytes}
+		s.users[w.User] = &userProgress{name: w.User, totalMsgs: w.Messages, totalBytes: w.Bytes, byMessages: byMessages(step)}
 	}
 	p.step = s
 	if p.stop == nil && !p.quiet {
@@ -213,7 +216,7 @@ func (p *progress) user(name string) *userProgress {
 	}
 	u, ok := p.step.users[name]
 	if !ok {
-		u = &userProgress{name: name}
+		u = &userProgress{name: name, byMessages: byMessages(p.step.name)}
 		p.step.users[name] = u
 		p.step.order = append(p.step.order, name)
 	}
@@ -311,7 +314,7 @@ func (p *progress) endStep() {
 	default:
 		p.log.Info("step done", "step", s.name, "seconds", round2(t.elapsed.Seconds()), "users", t.users,
 			"users_failed", t.failed, "users_interrupted", t.stopped, "messages", t.copiedMsgs, "bytes", t.copiedBytes,
-			"already_copied", t.alreadyMsgs, "rate", rateText(t.rate))
+			"already_copied", t.alreadyMsgs, "rate", t.rateText())
 	}
 	p.step = nil
 	for _, n := range p.writers {
@@ -442,7 +445,7 @@ func (p *progress) logLine() {
 	p.log.Info("progress", "step", s.name, "elapsed", t.elapsed.Round(time.Second).String(),
 		"users_done", t.done, "users", t.users, "messages", t.msgs, "messages_total", t.totalMsgs,
 		"bytes", t.bytes, "bytes_total", t.totalBytes, "already_copied", t.alreadyMsgs,
-		"rate", rateText(t.rate), "eta", t.etaText("unknown"), "running", strings.Join(running, ", "))
+		"rate", t.rateText(), "eta", t.etaText("unknown"), "running", strings.Join(running, ", "))
 }
 
 // width is the terminal's width, with mu held.
@@ -474,6 +477,8 @@ type stepTotals struct {
 	alreadyMsgs                   int64
 	copiedMsgs, copiedBytes       int64
 	rate                          float64 // bytes per second of this run's work
+	msgRate                       float64 // messages per second of this run's work
+	byMessages                    bool    // the step's rate is in messages (verify)
 	eta                           time.Duration
 	etaKnown                      bool
 	stopped                       int // users stopped by an interruption
@@ -491,7 +496,7 @@ func (s *stepProgress) nameWidth() int {
 }
 
 func (s *stepProgress) totals(now time.Time) stepTotals {
-	t := stepTotals{step: s.name, elapsed: now.Sub(s.start), users: len(s.order)}
+	t := stepTotals{step: s.name, elapsed: now.Sub(s.start), users: len(s.order), byMessages: byMessages(s.name)}
 	for _, name := range s.order {
 		u := s.users[name]
 		t.msgs += min(u.msgs, u.totalMsgs)
@@ -516,7 +521,7 @@ func (s *stepProgress) totals(now time.Time) stepTotals {
 	}
 	secs := t.elapsed.Seconds()
 	if secs > 0 {
-		t.rate = float64(t.copiedBytes) / secs
+		t.rate, t.msgRate = float64(t.copiedBytes)/secs, float64(t.copiedMsgs)/secs
 	}
 	// The estimate waits for a second of measurement, then follows the
 	// rate of the last etaWindow (the whole step until it is that long);
@@ -528,7 +533,7 @@ func (s *stepProgress) totals(now time.Time) stepTotals {
 	doneMsgs, doneBytes := t.copiedMsgs-since.msgs, t.copiedBytes-since.bytes
 	switch {
 	case secs < 1 || t.copiedMsgs == 0 || span <= 0 || doneMsgs <= 0:
-	case t.remainingBytes > 0 && doneBytes > 0:
+	case t.remainingBytes > 0 && doneBytes > 0 && !t.byMessages:
 		t.eta, t.etaKnown = time.Duration(float64(t.remainingBytes)/(float64(doneBytes)/span)*float64(time.Second)), true
 	default:
 		t.eta, t.etaKnown = time.Duration(float64(t.remainingMsgs)/(float64(doneMsgs)/span)*float64(time.Second)), true
@@ -563,8 +568,12 @@ func (t stepTotals) etaText(unknown string) string {
 
 // liveLine is the total line while the step runs.
 func (t stepTotals) liveLine() string {
-	return fmt.Sprintf("%s  %d/%d users  %d/%d messages  %s/s  ETA %s  (%s of %s, %s)",
-		t.step, t.done, t.users, t.msgs, t.totalMsgs, phase.FormatBytes(int64(t.rate)), t.etaText("-"),
+	if t.byMessages {
+		return fmt.Sprintf("%s  %d/%d users  %d/%d messages  %s  ETA %s  (%s)",
+			t.step, t.done, t.users, t.msgs, t.totalMsgs, t.rateText(), t.etaText("-"), t.elapsed.Round(time.Second))
+	}
+	return fmt.Sprintf("%s  %d/%d users  %d/%d messages  %s  ETA %s  (%s of %s, %s)",
+		t.step, t.done, t.users, t.msgs, t.totalMsgs, t.rateText(), t.etaText("-"),
 		phase.FormatBytes(t.bytes), phase.FormatBytes(t.totalBytes), t.elapsed.Round(time.Second))
 }
 
@@ -587,10 +596,15 @@ func (t stepTotals) endLine() string {
 			fmt.Fprintf(&b, ", %d interrupted", t.stopped)
 		}
 	}
-	if t.copiedMsgs == 0 {
+	switch {
+	case t.byMessages && t.copiedMsgs == 0:
+		b.WriteString(", nothing to verify")
+	case t.byMessages:
+		fmt.Fprintf(&b, ", %s verified (%s)", plural(int(t.copiedMsgs), "message"), t.rateText())
+	case t.copiedMsgs == 0:
 		b.WriteString(", nothing to copy")
-	} else {
-		fmt.Fprintf(&b, ", %s copied (%s, %s)", plural(int(t.copiedMsgs), "message"), phase.FormatBytes(t.copiedBytes), rateText(t.rate))
+	default:
+		fmt.Fprintf(&b, ", %s copied (%s, %s)", plural(int(t.copiedMsgs), "message"), phase.FormatBytes(t.copiedBytes), t.rateText())
 	}
 	if t.alreadyMsgs > 0 {
 		fmt.Fprintf(&b, ", %d already there", t.alreadyMsgs)
@@ -616,6 +630,10 @@ func (p *progress) finishedLine(u *userProgress, width int) string {
 		mark, tail = "✗ ", "  FAILED: "+strings.ReplaceAll(u.err.Error(), "\n", " ")
 	default:
 		d := u.end.Sub(u.start)
+		if u.byMessages {
+			tail = fmt.Sprintf("  %s in %s, %s", plural(int(u.copiedMsgs), "message"), secondsText(d), msgRateText(float64(u.copiedMsgs)/max(d.Seconds(), 0.001)))
+			break
+		}
 		tail = fmt.Sprintf("  %s in %s, %s", phase.FormatBytes(u.copiedBytes), secondsText(d), rateText(float64(u.copiedBytes)/max(d.Seconds(), 0.001)))
 	}
 	return userLine(u, mark, tail, p.step.nameWidth(), width, u.end)
@@ -628,7 +646,11 @@ func userLine(u *userProgress, lead, tail string, nameWidth, width int, now time
 	name := truncate(u.name, nameWidth)
 	count := fmt.Sprintf("%3d%% %d/%d", percent(u.msgs, u.totalMsgs), min(u.msgs, u.totalMsgs), u.totalMsgs)
 	if tail == "" && u.started && now.Sub(u.start) >= time.Second {
-		tail = "  " + rateText(float64(u.copiedBytes)/now.Sub(u.start).Seconds())
+		if u.byMessages {
+			tail = "  " + msgRateText(float64(u.copiedMsgs)/now.Sub(u.start).Seconds())
+		} else {
+			tail = "  " + rateText(float64(u.copiedBytes)/now.Sub(u.start).Seconds())
+		}
 	}
 	fixed := utf8.RuneCountInString(lead) + nameWidth + 1 + 2 + 1 + len(count)
 	bar := min(30, width-1-fixed-min(utf8.RuneCountInString(tail), 32))
@@ -654,6 +676,22 @@ func percent(reached, total int64) int { return int(fraction(reached, total) * 1
 func rateText(bytesPerSecond float64) string {
 	return phase.FormatBytes(int64(bytesPerSecond)) + "/s"
 }
+
+func msgRateText(messagesPerSecond float64) string {
+	return fmt.Sprintf("%.0f messages/s", messagesPerSecond)
+}
+
+// rateText is the step's rate: in bytes, or in messages for verify.
+func (t stepTotals) rateText() string {
+	if t.byMessages {
+		return msgRateText(t.msgRate)
+	}
+	return rateText(t.rate)
+}
+
+// byMessages tells whether a step's work is counted in messages rather
+// than bytes: verification, which reads the content of a sample only.
+func byMessages(step string) bool { return step == "verify" }
 
 func secondsText(d time.Duration) string {
 	if d < 10*time.Second {

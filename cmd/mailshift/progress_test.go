@@ -319,3 +319,31 @@ func TestETAFollowsTheRecentRate(t *testing.T) {
 	p.End("bulk")
 	p.Close()
 }
+
+// TestVerifyProgressInMessages: verification reads the content of a
+// sample only, so its bars, total and rate count messages verified, never
+// bytes copied.
+func TestVerifyProgressInMessages(t *testing.T) {
+	c := &clock{t: time.Date(2026, 12, 2, 1, 0, 0, 0, time.UTC)}
+	p := newProgress(io.Discard, true, false)
+	p.now = c.now
+	p.Begin("verify", []phase.Work{{User: "alice", Messages: 400, Bytes: 4 << 20}})
+	p.Start("alice", 400, 4<<20)
+	c.advance(2 * time.Second)
+	p.Add("alice", 100, 0)
+	live := p.step.totals(c.now()).liveLine()
+	if !strings.Contains(live, "100/400 messages  50 messages/s  ETA 6s") || strings.Contains(live, "B/s") {
+		t.Errorf("live line %q", live)
+	}
+	c.advance(2 * time.Second)
+	p.Add("alice", 300, 0)
+	p.Done("alice", nil)
+	if tail := p.finishedLine(p.step.users["alice"], 120); !strings.Contains(tail, "400 messages in 4.00s, 100 messages/s") {
+		t.Errorf("finished line %q", tail)
+	}
+	if end := p.step.totals(c.now()).endLine(); !strings.HasSuffix(end, "1 user, 400 messages verified (100 messages/s)") {
+		t.Errorf("end line %q", end)
+	}
+	p.End("verify")
+	p.Close()
+}

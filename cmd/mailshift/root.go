@@ -121,7 +121,7 @@ one SQLite state file:
   mailshift test                       migrate and verify the test users, estimate
   mailshift bulk                       copy everything, resumable, exactly once
   mailshift sync                       copy what changed since
-  mailshift cutover --yes              final sync, full verification, report
+  mailshift cutover --yes              final sync, verification, report
 
 and at any time: status, verify, report. "mailshift demo" runs all six steps
 against two built-in IMAP servers.
