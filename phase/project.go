@@ -21,6 +21,7 @@ import (
 	"time"
 
 	"github.com/mailshift/mailshift/internal/mailbox"
+	"github.com/mailshift/mailshift/internal/throttle"
 	"github.com/mailshift/mailshift/internal/users"
 	"github.com/mailshift/mailshift/source"
 	"github.com/mailshift/mailshift/state"
@@ -38,6 +39,9 @@ type Project struct {
 	Progress Progress
 	Log      *slog.Logger
 	Now      func() time.Time
+	// Clock times the waits a server asks for (Exchange's "Suggested
+	// Backoff Time"); nil: the system clock. Tests give a manual clock.
+	Clock throttle.Clock
 
 	gentle gentle       // throttling shared by the project's workers
 	arenas arenaPool    // memory for small messages on their way, shared likewise
