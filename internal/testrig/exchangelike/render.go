@@ -2,9 +2,13 @@ package exchangelike
 
 import (
 	"bytes"
+	"encoding/base64"
 	"errors"
+	"fmt"
 	"io"
+	"math/rand/v2"
 	"mime"
+	"mime/quotedprintable"
 	"strings"
 
 	"github.com/emersion/go-message"
@@ -21,61 +25,91 @@ import (
 // quoted-printable, other media base64). What a reader sees — addresses,
 // subject, dates, decoded text and attachments — is unchanged.
 //
+// Text keeps its charset: bodies are decoded from their transfer encoding
+// only (no charset reader is installed), and written back under the same
+// Content-Type. Quoted-printable text comes back with CRLF line ends.
+//
 // A message the parser cannot take apart (an unknown transfer encoding, a
 // multipart without boundary) is stored as received: how Exchange renders
 // such mail is not documented, and the server imitates documented
 // behaviour only.
 func Render(raw []byte) []byte {
 	e, err := message.Read(bytes.NewReader(raw))
-	if err != nil {
+	if err != nil && !message.IsUnknownCharset(err) {
 		return raw
 	}
 	var out bytes.Buffer
-	if err := writeEntity(&out, nil, e); err != nil {
+	if err := writeEntity(&out, e); err != nil {
 		return raw
 	}
 	return out.Bytes()
 }
 
-// writeEntity writes e re-rendered, to out at the top, else as a part of
-// parent.
-func writeEntity(out io.Writer, parent *message.Writer, e *message.Entity) error {
+// writeEntity writes e re-rendered: its header, then its parts between
+// new boundaries, or its body in a new transfer encoding.
+func writeEntity(out io.Writer, e *message.Entity) error {
 	h := rerenderHeader(e.Header)
 	mr := e.MultipartReader()
-	if mr != nil {
-		h.Del("Content-Transfer-Encoding")
-	} else {
-		h.Set("Content-Transfer-Encoding", newEncoding(e.Header))
+	if mr == nil {
+		enc := newEncoding(e.Header)
+		h.Set("Content-Transfer-Encoding", enc)
+		if err := textproto.WriteHeader(out, h.Header); err != nil {
+			return err
+		}
+		return encodeBody(out, enc, e.Body)
 	}
-	var (
-		w   *message.Writer
-		err error
-	)
-	if parent == nil {
-		w, err = message.CreateWriter(out, h)
-	} else {
-		w, err = parent.CreatePart(h)
-	}
+	mt, params, err := mime.ParseMediaType(e.Header.Get("Content-Type"))
 	if err != nil {
 		return err
 	}
-	if mr != nil {
-		for {
-			p, err := mr.NextPart()
-			if errors.Is(err, io.EOF) {
-				break
-			}
-			if err != nil {
-				return err
-			}
-			if err := writeEntity(nil, w, p); err != nil {
-				return err
-			}
-		}
-	} else if _, err := io.Copy(w, e.Body); err != nil {
+	boundary := fmt.Sprintf("_%x_exchangelike_", rand.Uint64())
+	params["boundary"] = boundary
+	h.Set("Content-Type", mime.FormatMediaType(mt, params))
+	h.Del("Content-Transfer-Encoding")
+	if err := textproto.WriteHeader(out, h.Header); err != nil {
 		return err
 	}
-	return w.Close()
+	for {
+		p, err := mr.NextPart()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil && (p == nil || !message.IsUnknownCharset(err)) {
+			return err
+		}
+		fmt.Fprintf(out, "\r\n--%s\r\n", boundary)
+		if err := writeEntity(out, p); err != nil {
+			return err
+		}
+	}
+	_, err = fmt.Fprintf(out, "\r\n--%s--\r\n", boundary)
+	return err
+}
+
+// encodeBody writes body in transfer encoding enc.
+func encodeBody(out io.Writer, enc string, body io.Reader) error {
+	b, err := io.ReadAll(body)
+	if err != nil {
+		return err
+	}
+	switch enc {
+	case "base64":
+		s := base64.StdEncoding.EncodeToString(b)
+		for len(s) > 76 {
+			io.WriteString(out, s[:76]+"\r\n")
+			s = s[76:]
+		}
+		_, err = io.WriteString(out, s)
+		return err
+	case "quoted-printable":
+		w := quotedprintable.NewWriter(out)
+		if _, err := w.Write(b); err != nil {
+			return err
+		}
+		return w.Close()
+	}
+	_, err = out.Write(b)
+	return err
 }
 
 // newEncoding picks the transfer encoding a re-rendered leaf part gets:
