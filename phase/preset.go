@@ -92,7 +92,7 @@ func Providers() []string {
 
 // appliedSetting is a preset setting as applied to a side.
 type appliedSetting struct {
-	side       string // source | target
+	side string // source | target
 	PresetSetting
 	overridden string // the configuration's own value, when it kept it
 }
