@@ -1,10 +1,13 @@
 package phase
 
 import (
+	"errors"
 	"fmt"
 	"slices"
 	"strconv"
 	"strings"
+
+	"github.com/mailshift/mailshift/internal/oauth"
 )
 
 // A provider preset is what a side's `provider:` key implies: settings
@@ -179,7 +182,11 @@ func (c *Config) validateSides() error {
 			return &ConfigError{side.key + ".keywords", fmt.Sprintf("%q: must be kept or lost", side.e.Keywords)}
 		}
 		if err := side.e.OAuth.Validate(side.key + ".oauth"); err != nil {
-			return &ConfigError{"", err.Error()}
+			var fe *oauth.FieldError
+			if errors.As(err, &fe) {
+				return &ConfigError{fe.Key, fe.Msg}
+			}
+			return &ConfigError{side.key + ".oauth", err.Error()}
 		}
 	}
 	switch c.Verify.Level {

@@ -52,6 +52,16 @@ type Config struct {
 	TokenURL string `mapstructure:"token_url" yaml:"token_url"`
 }
 
+// FieldError is a mistake in one key of the section.
+type FieldError struct {
+	Key string // e.g. "target.oauth.tenant"
+	Msg string
+}
+
+func (e *FieldError) Error() string { return e.Key + ": " + e.Msg }
+
+func fieldErr(key, msg string) error { return &FieldError{Key: key, Msg: msg} }
+
 // Enabled tells whether tokens are acquired by mailshift.
 func (c Config) Enabled() bool { return c.Provider != "" }
 
@@ -61,39 +71,39 @@ func (c Config) Validate(key string) error {
 	if !c.Enabled() {
 		for _, f := range []string{c.Tenant, c.ClientID, c.ClientSecret, c.Certificate, c.ServiceAccount, c.TokenURL} {
 			if f != "" {
-				return fmt.Errorf("%s.provider: missing: say microsoft or google", key)
+				return fieldErr(key+".provider", "missing: say microsoft or google")
 			}
 		}
 		return nil
 	}
 	for _, f := range []struct{ name, v string }{{"client_secret", c.ClientSecret}, {"service_account", c.ServiceAccount}} {
 		if _, err := users.ParseSecret(f.v); err != nil {
-			return fmt.Errorf("%s.%s: %v", key, f.name, err)
+			return fieldErr(key+"."+f.name, err.Error())
 		}
 	}
 	switch strings.ToLower(c.Provider) {
 	case Microsoft:
 		switch {
 		case c.Tenant == "":
-			return fmt.Errorf("%s.tenant: missing: the Microsoft Entra tenant ID or domain (contoso.onmicrosoft.com)", key)
+			return fieldErr(key+".tenant", "missing: the Microsoft Entra tenant ID or domain (contoso.onmicrosoft.com)")
 		case c.ClientID == "":
-			return fmt.Errorf("%s.client_id: missing: the application (client) ID of the app registration", key)
+			return fieldErr(key+".client_id", "missing: the application (client) ID of the app registration")
 		case c.ClientSecret == "" && c.Certificate == "":
-			return fmt.Errorf("%s.client_secret: missing: give the client secret (env:VAR, file:PATH or cmd:COMMAND) or a certificate", key)
+			return fieldErr(key+".client_secret", "missing: give the client secret (env:VAR, file:PATH or cmd:COMMAND) or a certificate")
 		case c.ClientSecret != "" && c.Certificate != "":
-			return fmt.Errorf("%s.certificate: give a client secret or a certificate, not both", key)
+			return fieldErr(key+".certificate", "give a client secret or a certificate, not both")
 		case c.ServiceAccount != "":
-			return fmt.Errorf("%s.service_account: is for provider google", key)
+			return fieldErr(key+".service_account", "is for provider google")
 		}
 	case Google:
 		switch {
 		case c.ServiceAccount == "":
-			return fmt.Errorf("%s.service_account: missing: the service account's JSON key (file:PATH, env:VAR or cmd:COMMAND)", key)
+			return fieldErr(key+".service_account", "missing: the service account's JSON key (file:PATH, env:VAR or cmd:COMMAND)")
 		case c.ClientSecret != "" || c.Certificate != "" || c.Tenant != "":
-			return fmt.Errorf("%s: tenant, client_secret and certificate are for provider microsoft", key)
+			return fieldErr(key, "tenant, client_secret and certificate are for provider microsoft")
 		}
 	default:
-		return fmt.Errorf("%s.provider: %q: must be microsoft or google", key, c.Provider)
+		return fieldErr(key+".provider", fmt.Sprintf("%q: must be microsoft or google", c.Provider))
 	}
 	return nil
 }
