@@ -110,10 +110,11 @@ func (e *exchangeEnv) sameIdentities(user string, refused int) {
 				got = slices.Delete(got, i, i+1)
 			} else {
 				missing++
+				e.t.Logf("%s %s: not on the target: %s", user, folder, w)
 			}
 		}
 		if len(got) > 0 {
-			e.t.Errorf("%s %s: %d messages on the target that are not on the source (copied twice?)", user, folder, len(got))
+			e.t.Errorf("%s %s: %d messages on the target that are not on the source (copied twice?): %v", user, folder, len(got), got)
 		}
 		for i, m := range msgs {
 			if i < len(dst[folder]) && !bytes.Equal(m.Body, dst[folder][i].Body) {
@@ -145,10 +146,12 @@ func TestExchangeTargetLifecycle(t *testing.T) {
 	big.Folder, big.Flags = "INBOX", []string{`\Seen`}
 	bob = append(bob, big)
 	var messy []corpus.Message
-	for name, b := range corpus.Messy(t) {
-		if len(messy) < 40 && !strings.Contains(name, "header-only") {
-			messy = append(messy, corpus.Message{Folder: "Messy", Body: b, Flags: []string{`\Seen`, "$Work"}, InternalDate: time.Date(2025, 1, 2, 3, 4, 5, 0, time.UTC)})
+	all := corpus.Messy(t)
+	for _, name := range keys(all) {
+		if !exchangelike.Servable(corpus.DovecotServes(all[name])) {
+			continue // the behaviour server cannot serve it back (see Servable)
 		}
+		messy = append(messy, corpus.Message{Folder: "Messy", Body: all[name], Flags: []string{`\Seen`, "$Work"}, InternalDate: time.Date(2025, 1, 2, 3, 4, 5, 0, time.UTC)})
 	}
 	e.seed("bob", append(bob, messy...))
 

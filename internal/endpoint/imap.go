@@ -105,17 +105,7 @@ func dialOptions(a Account) (imapconn.Options, error) {
 	if a.Host != "" { // imapsync-style rows name their own hosts
 		o.Addr = a.Host
 	}
-	mode := ep.TLS
-	if mode == "" {
-		mode = u.Query().Get("tls")
-	}
-	if mode == "" {
-		if u.Scheme == "imaps" {
-			mode = "implicit"
-		} else {
-			mode = "starttls"
-		}
-	}
+	mode := tlsMode(ep, u)
 	o.TLS = imapconn.TLSMode(mode)
 	if _, _, err := net.SplitHostPort(o.Addr); err != nil {
 		port := "143"
@@ -176,6 +166,20 @@ func oauthSecret(c oauth.Config, side, user string) func(context.Context) (strin
 		}
 		return tok, nil
 	}
+}
+
+// tlsMode is the TLS mode: the tls key, else the URL's ?tls=, else what
+// the scheme implies.
+func tlsMode(ep Settings, u *url.URL) string {
+	switch {
+	case ep.TLS != "":
+		return ep.TLS
+	case u.Query().Get("tls") != "":
+		return u.Query().Get("tls")
+	case u.Scheme == "imaps":
+		return "implicit"
+	}
+	return "starttls"
 }
 
 // checkIMAP validates an imap:// or imaps:// endpoint's settings.

@@ -12,7 +12,7 @@
 // it declares (no charset is converted, so that an unknown charset is no
 // obstacle). A message whose MIME structure cannot be taken apart is
 // identified by its header fields and the normalised text of its whole
-// body.
+// body; one whose header cannot be read, by its whole text.
 package identity
 
 import (
@@ -56,19 +56,22 @@ type Attachment struct {
 	Size int64
 }
 
-// Of reads a message and returns its identity. It fails only when r fails
-// or the header cannot be read at all.
+// Of reads a message and returns its identity. It fails only when r
+// fails; a message whose header cannot be read at all is identified by its
+// whole text, normalised.
 func Of(r io.Reader) (Identity, error) {
 	raw, err := io.ReadAll(r)
 	if err != nil {
 		return Identity{}, err
 	}
+	h := sha256.New()
 	e, err := message.Read(bytes.NewReader(raw))
 	if err != nil && (e == nil || !tolerable(err)) {
-		return Identity{}, fmt.Errorf("identity: read the header: %w", err)
+		// No header to read: the whole message, normalised, is all there is.
+		writeText(h, raw)
+		return Identity{Whole: true, Text: hex.EncodeToString(h.Sum(nil))}, nil
 	}
 	id := headerIdentity(e.Header)
-	h := sha256.New()
 	if err := walk(e, h, &id); err != nil {
 		id.Attachments, id.Whole = nil, true
 		h.Reset()

@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/mailshift/mailshift/internal/identity"
+	"github.com/mailshift/mailshift/internal/testrig/corpus"
 	"github.com/mailshift/mailshift/internal/testrig/exchangelike"
 )
 
@@ -50,15 +51,12 @@ func TestSurvivesRerendering(t *testing.T) {
 	msgs := messyMessages(t)
 	changed := 0
 	for name, raw := range msgs {
+		raw = corpus.DovecotServes(raw) // what a source server serves (CRLF line ends)
 		r := exchangelike.Render(raw)
 		if !bytes.Equal(r, raw) {
 			changed++
 		}
-		a, err := identity.Of(bytes.NewReader(raw))
-		if err != nil {
-			continue // a header that cannot be read at all: no identity either way
-		}
-		b := of(t, r)
+		a, b := of(t, raw), of(t, r)
 		if a.Key() != b.Key() {
 			t.Errorf("%s: identity differs after re-rendering (%s)\n%+v\n%+v", name, identity.Diff(a, b), a, b)
 		}

@@ -11,8 +11,8 @@
 //     what an APPEND stored is not what a FETCH returns. See Render.
 //  2. RFC822.SIZE is an estimate unless the administrator turns on
 //     -EnableExactRFC822Size (same page, default $false). Here the size
-//     reported is that of the re-rendered copy, which differs from the
-//     bytes appended.
+//     reported differs both from the bytes appended and from the bytes a
+//     FETCH returns (see estimate).
 //  3. No keywords are kept: PERMANENTFLAGS lists the system flags only,
 //     without \* (issue "Microsoft 365, Exchange and Gmail as they really
 //     behave"; imapsync FAQ.d/FAQ.Office365.txt shows keywords such as
@@ -155,7 +155,7 @@ func Start(addr string, o Options) (*Server, error) {
 	})
 	go func() {
 		defer close(s.served)
-		s.srv.Serve(ln)
+		s.srv.Serve(estimatingListener{ln})
 	}()
 	return s, nil
 }

@@ -89,8 +89,8 @@ func TestRerendersAndKeepsNoKeywords(t *testing.T) {
 	if strings.Index(string(got), "From:") < strings.Index(string(got), "Message-Id:") {
 		t.Errorf("header order kept:\n%s", got)
 	}
-	if msgs[0].RFC822Size == int64(len(msg)) {
-		t.Errorf("RFC822.SIZE %d is the appended size", msgs[0].RFC822Size)
+	if msgs[0].RFC822Size == int64(len(msg)) || msgs[0].RFC822Size == int64(len(got)) {
+		t.Errorf("RFC822.SIZE %d is the appended (%d) or the served (%d) size, not an estimate", msgs[0].RFC822Size, len(msg), len(got))
 	}
 	if len(msgs[0].Flags) != 1 || msgs[0].Flags[0] != imap.FlagSeen {
 		t.Errorf("flags %v, want only \\Seen", msgs[0].Flags)
