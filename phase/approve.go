@@ -141,7 +141,7 @@ func (p *Project) renderScope(rows []users.Row, left []UserFailure, hash string,
 	w("| server | %s | %s |\n", serverSummary(srcDesc.Description), serverSummary(dstDesc.Description))
 	w("| hierarchy separator | `%s` | `%s` |\n", string(nonZero(srcDesc.Description.Delimiter)), string(nonZero(dstDesc.Description.Delimiter)))
 	w("\n")
-	p.writeProviders(w)
+	p.writeProviders(w, dstDesc.Description)
 
 	w("## Users and data\n\n")
 	batches := map[string]int{}

@@ -254,7 +254,7 @@ func (p *Project) findProblems(r users.Row, src, dst *state.Account, sizes []siz
 			}
 		}
 	}
-	if p.Config.keywordsLost() {
+	if p.Config.keywordsLost(dst.Description) {
 		out = append(out, lostKeywords(r.SourceUser, sizes)...)
 	}
 	if dst.Description.QuotaLimit > 0 {

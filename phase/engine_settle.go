@@ -297,7 +297,7 @@ func (s *session) resolve(ctx context.Context, c conns, e mapping.Entry, intents
 			p := byID[id]
 			p.TargetUID, p.Status = m.UID, state.Copied
 			copied = append(copied, p)
-			if !sameFlags(s.p.keptFlags(m.Flags), s.p.keptFlags(p.Flags)) {
+			if !sameFlags(s.p.keptFlags(s.dstDesc, m.Flags), s.p.keptFlags(s.dstDesc, p.Flags)) {
 				reflag = append(reflag, p)
 			}
 			found[id] = true

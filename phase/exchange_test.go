@@ -328,3 +328,39 @@ func TestExchangeSource(t *testing.T) {
 		t.Errorf("verify: %d differences: %v", vr.Differences, vr.List)
 	}
 }
+
+// TestKeywordsLostSeenWithoutPreset: without a provider preset, collect
+// still sees from PERMANENTFLAGS that the target keeps no keywords and
+// reports them; target.keywords: kept silences it.
+func TestKeywordsLostSeenWithoutPreset(t *testing.T) {
+	ctx := context.Background()
+	e := newExchangeEnv(t, exchangelike.Options{}, "erin")
+	e.p.Config.Target.Provider, e.p.Config.Target.Keywords, e.p.Config.Target.MaxMessageSize = "", "", ""
+	must(t, e.p.Config.Validate())
+	msgs := corpus.Generate(21, 5, 1500)
+	msgs[2].Flags = []string{`\Seen`, "Project-X"}
+	e.seed("erin", msgs)
+	_, err := Collect(ctx, e.p, Selection{})
+	must(t, err)
+	problems, err := e.p.Store.Problems()
+	must(t, err)
+	var found []string
+	for _, pr := range problems {
+		if pr.Kind == "keywords" {
+			found = append(found, pr.Detail)
+		}
+	}
+	if len(found) != 1 || !strings.Contains(found[0], "1 messages carry keywords the target does not keep: Project-X") {
+		t.Fatalf("keyword problems: %v", found)
+	}
+	e.p.Config.Target.Keywords = "kept"
+	_, err = Collect(ctx, e.p, Selection{})
+	must(t, err)
+	problems, err = e.p.Store.Problems()
+	must(t, err)
+	for _, pr := range problems {
+		if pr.Kind == "keywords" {
+			t.Errorf("keywords reported although configured kept: %v", pr.Detail)
+		}
+	}
+}

@@ -123,9 +123,9 @@ func (c *userCheck) identityContent(ctx context.Context, e mapping.Entry, folder
 }
 
 // keptFlags are the flags verification compares: all of them, or the
-// system flags only when the target keeps no keywords.
-func (p *Project) keptFlags(fs []string) []string {
-	if p.Config.keywordsLost() {
+// system flags only when the target (described by d) keeps no keywords.
+func (p *Project) keptFlags(d mailbox.Description, fs []string) []string {
+	if p.Config.keywordsLost(d) {
 		return systemFlagsOf(fs)
 	}
 	return fs

@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/mailshift/mailshift/internal/mailbox"
 	"github.com/mailshift/mailshift/internal/oauth"
 )
 
@@ -217,15 +218,19 @@ func (c *Config) maxMessageSize() int64 {
 	return n
 }
 
-// keywordsLost tells whether the target keeps no keywords.
-func (c *Config) keywordsLost() bool { return c.Target.Keywords == "lost" }
+// keywordsLost tells whether the target keeps no keywords: so configured
+// (target.keywords: lost, the Exchange presets), or, unless configured
+// kept, as the target says (PERMANENTFLAGS without \*, seen by collect).
+func (c *Config) keywordsLost(d mailbox.Description) bool {
+	return c.Target.Keywords == "lost" || c.Target.Keywords == "" && d.NoKeywords
+}
 
 // writeProviders writes the scope of work's part on the services: which
 // preset applies to each side and what it implies, the verification
 // level and why, and what becomes of keywords.
-func (p *Project) writeProviders(w func(string, ...any)) {
+func (p *Project) writeProviders(w func(string, ...any), dst mailbox.Description) {
 	c := &p.Config
-	if c.Source.Provider == "" && c.Target.Provider == "" && c.Verify.Level == "" && !c.keywordsLost() {
+	if c.Source.Provider == "" && c.Target.Provider == "" && c.Verify.Level == "" && !c.keywordsLost(dst) {
 		return
 	}
 	w("## Services\n\n")
@@ -256,8 +261,8 @@ func (p *Project) writeProviders(w func(string, ...any)) {
 	} else {
 		w("Verification compares each copy's size and SHA-256 with the original's (`verify.level: bytes`).\n\n")
 	}
-	if c.keywordsLost() {
-		w("**Keywords are lost** on the target (`target.keywords: lost`): it keeps no IMAP keywords (`$Label1`, `Work`, ...), only the system flags. Messages are never changed to carry them; `collect` lists them as a problem and verification leaves them out.\n\n")
+	if c.keywordsLost(dst) {
+		w("**Keywords are lost** on the target (`target.keywords: lost`, or PERMANENTFLAGS without `\\*`): it keeps no IMAP keywords (`$Label1`, `Work`, ...), only the system flags. Messages are never changed to carry them; `collect` lists them as a problem and verification leaves them out.\n\n")
 	}
 	if c.Target.MaxConnections > 0 {
 		w("At most %d connections to one target mailbox at once (`target.max_connections`).\n\n", c.Target.MaxConnections)

@@ -316,7 +316,7 @@ func (c *userCheck) message(ctx context.Context, e mapping.Entry, m mailbox.Mess
 		d.Kind, d.What = DiffSize, fmt.Sprintf("size %d on the target, %d on the source", t.Size, pr.Size)
 		c.diff(d)
 	}
-	if !sameFlags(c.s.p.keptFlags(t.Flags), c.s.p.keptFlags(m.Flags)) {
+	if dd := c.s.dstDesc; !sameFlags(c.s.p.keptFlags(dd, t.Flags), c.s.p.keptFlags(dd, m.Flags)) {
 		d.Kind, d.What = DiffFlags, fmt.Sprintf("flags %v on the target, %v on the source", normFlags(t.Flags), normFlags(m.Flags))
 		c.diff(d)
 	}
