@@ -142,6 +142,7 @@ func (p *Project) renderScope(rows []users.Row, left []UserFailure, hash string,
 	w("| hierarchy separator | `%s` | `%s` |\n", string(nonZero(srcDesc.Description.Delimiter)), string(nonZero(dstDesc.Description.Delimiter)))
 	p.writeGmail(w, srcDesc.Description.Capabilities)
 	w("\n")
+	p.writeProviders(w, dstDesc.Description)
 
 	w("## Users and data\n\n")
 	batches := map[string]int{}

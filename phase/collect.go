@@ -145,9 +145,10 @@ func (p *Project) collectUser(ctx context.Context, r users.Row) (userInventory, 
 }
 
 type sizedMessage struct {
-	folder string
-	key    string
-	size   int64
+	folder   string
+	key      string
+	size     int64
+	keywords []string // flags that are not system flags
 }
 
 // maxSkipProblems bounds the problems recorded per folder for items a
@@ -198,7 +199,7 @@ func (p *Project) inventorySource(ctx context.Context, src source.Source, acct *
 		var bytes int64
 		for _, m := range msgs {
 			bytes += m.Size
-			*sizes = append(*sizes, sizedMessage{f.Name, m.Key, m.Size})
+			*sizes = append(*sizes, sizedMessage{f.Name, m.Key, m.Size, keywordsOf(m.Flags)})
 		}
 		st.Name, st.Role, st.Bytes = f.Name, f.Role, bytes
 		st.Messages = uint32(len(msgs))
@@ -258,13 +259,16 @@ func (p *Project) findProblems(r users.Row, src, dst *state.Account, sizes []siz
 			add("name", e.Source, fmt.Sprintf("the target cannot hold the name %q", plain), fmt.Sprintf("copied to %q", e.Target))
 		}
 	}
-	if limit := dst.Description.AppendLimit; limit > 0 {
+	if limit, whose := p.sizeLimit(dst.Description); limit > 0 {
 		for _, m := range sizes {
 			if m.size > limit {
-				add("oversize", m.folder, fmt.Sprintf("message %s is %s, over the target's limit of %s", m.key, FormatBytes(m.size), FormatBytes(limit)),
-					"the target will refuse it; it is reported per message; exclude the folder or export it by hand")
+				add("oversize", m.folder, fmt.Sprintf("message %s is %s, over the target's limit of %s (%s)", m.key, FormatBytes(m.size), FormatBytes(limit), whose),
+					"the target will refuse it; it is reported per message; raise the target's limit, exclude the folder or export it by hand")
 			}
 		}
+	}
+	if p.Config.keywordsLost(dst.Description) {
+		out = append(out, lostKeywords(r.SourceUser, sizes)...)
 	}
 	if dst.Description.QuotaLimit > 0 {
 		free := dst.Description.QuotaLimit - max(dst.Description.QuotaUsed, 0)

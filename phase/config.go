@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/mailshift/mailshift/internal/mapping"
+	"github.com/mailshift/mailshift/internal/oauth"
 	"github.com/mailshift/mailshift/internal/throttle"
 	"github.com/mailshift/mailshift/internal/users"
 )
@@ -32,6 +33,9 @@ type Config struct {
 	Project       ProjectConfig  `mapstructure:"project"`
 	Logs          LogsConfig     `mapstructure:"logs"`
 	PST           PSTConfig      `mapstructure:"pst"`
+
+	// presetsApplied records what the providers' presets set (Validate).
+	presetsApplied []appliedSetting
 }
 
 // ProjectConfig is what the scope of work says of the project beyond the
@@ -131,6 +135,25 @@ type Endpoint struct {
 	// Timeout is how long a connection may show no sign of life while
 	// mailshift waits for the server, e.g. "30s"; default 60s.
 	Timeout string `mapstructure:"timeout"`
+	// Provider names the service this side is (microsoft365, exchange,
+	// gmail, google_workspace): its preset fills in the settings below and
+	// verify.level where they are left empty (see preset.go).
+	Provider string `mapstructure:"provider"`
+	// MaxConnections caps the connections to one mailbox of this side at
+	// once (Exchange Online: 20); 0: no cap beyond the preset's.
+	MaxConnections int `mapstructure:"max_connections"`
+	// MaxMessageSize is the largest message this side takes, e.g. "35MB"
+	// (a target's limit: collect reports every larger message); "" means
+	// what the server announces (APPENDLIMIT) or the preset's.
+	MaxMessageSize string `mapstructure:"max_message_size"`
+	// Keywords says whether this side keeps IMAP keywords: "kept" (the
+	// default) or "lost" (Exchange: PERMANENTFLAGS without \*). Keywords a
+	// target loses are reported by collect and the scope of work and left
+	// out of verification; messages are never changed to carry them.
+	Keywords string `mapstructure:"keywords"`
+	// OAuth, with a provider, makes mailshift fetch the access tokens of
+	// auth xoauth2 or oauthbearer itself (see internal/oauth).
+	OAuth oauth.Config `mapstructure:"oauth"`
 }
 
 // PlaintextSecrets lists the keys that hold a secret written in plain
@@ -142,7 +165,8 @@ func (c *Config) PlaintextSecrets() []string {
 		key string
 		e   *Endpoint
 	}{{"source", &c.Source}, {"target", &c.Target}} {
-		for _, f := range []struct{ key, v string }{{"token", ep.e.Token}, {"master_password", ep.e.MasterPassword}} {
+		for _, f := range []struct{ key, v string }{{"token", ep.e.Token}, {"master_password", ep.e.MasterPassword},
+			{"oauth.client_secret", ep.e.OAuth.ClientSecret}, {"oauth.service_account", ep.e.OAuth.ServiceAccount}} {
 			if s, err := users.ParseSecret(f.v); err == nil && s.IsLiteral() {
 				keys = append(keys, ep.key+"."+f.key)
 			}
@@ -172,8 +196,15 @@ type SyncConfig struct {
 	Interval string `mapstructure:"interval"`
 }
 
-// VerifyConfig is how verification reads content.
+// VerifyConfig is how verification compares copies with their originals
+// and how much content it reads.
 type VerifyConfig struct {
+	// Level is "bytes" (size and SHA-256 of the exact bytes) or
+	// "identity" (what survives a target that re-renders messages:
+	// Message-ID, date, addresses, subject, attachments, normalised text;
+	// see internal/identity). "" means the target preset's level, else
+	// bytes.
+	Level string `mapstructure:"level"`
 	// Sample is how many copied messages an incremental verification
 	// reads on both sides and compares by content, per user: a count
 	// ("20": that many messages of each user, chosen at random) or a
@@ -283,6 +314,15 @@ func (c ThrottleConfig) windows() (throttle.Windows, error) {
 	return w, nil
 }
 
+// identityLevel tells whether copies are compared by identity.
+func (c *Config) identityLevel() bool { return c.Verify.Level == VerifyIdentity }
+
+// The verification levels.
+const (
+	VerifyBytes    = "bytes"
+	VerifyIdentity = "identity"
+)
+
 // EstimateConfig feeds the duration estimate before a test has measured one.
 type EstimateConfig struct {
 	Bandwidth string `mapstructure:"bandwidth"` // e.g. "10MB/s"
@@ -352,10 +392,17 @@ func (e *ConfigError) Error() string {
 	return e.Key + ": " + e.Msg
 }
 
-// Validate checks every key and returns the first mistake, naming the key.
+// Validate fills in the provider presets (applyPresets), then checks
+// every key and returns the first mistake, naming the key.
 // The source and target sections are not checked here: their URL schemes
 // and options are internal/endpoint's (endpoint.Pair.Validate).
 func (c *Config) Validate() error {
+	if err := c.applyPresets(); err != nil {
+		return err
+	}
+	if err := c.validateSides(); err != nil {
+		return err
+	}
 	if c.Users.File == "" {
 		return &ConfigError{"users.file", "missing: name the users file (source_user,source_password,target_user,target_password,batch)"}
 	}

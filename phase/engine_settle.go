@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"slices"
 	"time"
 
@@ -214,7 +215,7 @@ func (s *session) locate(ctx context.Context, c conns, folder string, from uint3
 		}
 		chunk := cand[:n]
 		cand = cand[n:]
-		got, err := matchChunk(ctx, c, folder, chunk, byHash)
+		got, err := matchChunk(ctx, c, folder, chunk, byHash, s.p.bodyKey)
 		if err != nil {
 			return found, fmt.Errorf("read target folder %q: %w", folder, err)
 		}
@@ -235,11 +236,12 @@ func (s *session) locate(ctx context.Context, c conns, folder string, from uint3
 }
 
 // matchChunk reads one chunk of target messages and matches them to the
-// pairs still unmatched in byHash (which it updates).
-func matchChunk(ctx context.Context, c conns, folder string, chunk []mailbox.Message, byHash map[string][]state.Pair) (map[string]mailbox.Message, error) {
+// pairs still unmatched in byHash (which it updates) by key (bodyKey: the
+// hash of the bytes, or the identity).
+func matchChunk(ctx context.Context, c conns, folder string, chunk []mailbox.Message, byHash map[string][]state.Pair, key func(io.Reader) (string, error)) (map[string]mailbox.Message, error) {
 	hashes := make(map[uint32]string, len(chunk))
 	err := c.dst.Fetch(ctx, folder, chunk, func(m mailbox.Message, b mailbox.Body) error {
-		h, err := hashBody(b)
+		h, err := key(b)
 		hashes[m.UID] = h
 		return err
 	})
@@ -277,9 +279,13 @@ func (s *session) resolve(ctx context.Context, c conns, e mapping.Entry, intents
 	if err := s.hashIntents(ctx, c, e, intents); err != nil {
 		return err
 	}
+	lookups, err := s.matchKeys(ctx, c, e, intents) // identities at verify.level identity
+	if err != nil {
+		return err
+	}
 	from := uint32(0)
 	byFolder := map[string][]state.Pair{}
-	for i, p := range intents {
+	for i, p := range lookups {
 		if i == 0 || p.TargetUIDNext < from {
 			from = p.TargetUIDNext
 		}
@@ -297,7 +303,7 @@ func (s *session) resolve(ctx context.Context, c conns, e mapping.Entry, intents
 			p := byID[id]
 			p.TargetUID, p.Status = m.UID, state.Copied
 			copied = append(copied, p)
-			if !sameFlags(m.Flags, p.Flags) {
+			if !sameFlags(s.p.keptFlags(s.dstDesc, m.Flags), s.p.keptFlags(s.dstDesc, p.Flags)) {
 				reflag = append(reflag, p)
 			}
 			found[id] = true
@@ -392,7 +398,11 @@ func (s *session) rederive(ctx context.Context, e mapping.Entry, sf, tf mailbox.
 	}
 	if len(staleDst) > 0 {
 		s.p.log().Warn("target folder UIDVALIDITY changed; finding copies again by content", "user", s.row.SourceUser, "folder", e.Target, "pairs", len(staleDst))
-		found, err := s.locate(ctx, s.conns, e.Target, 1, staleDst, nil, nil)
+		lookups, err := s.matchKeys(ctx, s.conns, e, staleDst)
+		if err != nil {
+			return nil, err
+		}
+		found, err := s.locate(ctx, s.conns, e.Target, 1, lookups, nil, nil)
 		if err != nil {
 			return nil, err
 		}

@@ -31,9 +31,22 @@ source:
   # master_separator: "*"              # Dovecot style user*admin; default SASL authzid
   # timeout: 60s                       # no sign of life for this long: reconnect
   # pst_folders: file                  # file (under a folder named after the file) | merge
+  # provider: exchange                 # microsoft365 | exchange | gmail | google_workspace: a preset for the
+  #                                    # keys below and verify.level (each can still be set); see the scope of work
+  # max_connections: 16                # connections to one mailbox at once; 0: no cap
+  # max_message_size: 10MB             # largest message the server takes (collect reports larger ones)
+  # keywords: kept                     # kept | lost: the server keeps no IMAP keywords (reported, not verified)
+  # oauth:                             # tokens fetched by mailshift for auth xoauth2 / oauthbearer:
+  #   provider: microsoft              # microsoft: client credentials (app-only IMAP access)
+  #   tenant: contoso.onmicrosoft.com
+  #   client_id: 00000000-0000-0000-0000-000000000000
+  #   client_secret: env:MS_CLIENT_SECRET   # or certificate: /path/app.pem (certificate and RSA key)
+  #   # provider: google               # google: service account with domain-wide delegation
+  #   # service_account: file:/run/secrets/sa.json
 
 target:
   url: imaps://new.example.com:993
+  # provider: microsoft365             # and every key of source: above
 
 # allow_insecure: false   # permit unencrypted connections to non-loopback hosts
 
@@ -80,6 +93,10 @@ throttle:
 
 errors:
   max: 1000          # refused messages after which a user is given up for this run
+
+# verify:
+#   level: bytes     # bytes (size and SHA-256) | identity (what survives a re-rendering target:
+#                    # Message-ID, date, addresses, subject, attachments, text); default from target.provider
 
 estimate:
   bandwidth: 10MB/s  # used for the duration estimate until "mailshift test" measures one

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/mailshift/mailshift/internal/mailbox"
+	"github.com/mailshift/mailshift/internal/throttle"
 	"github.com/mailshift/mailshift/state"
 	"github.com/mailshift/mailshift/target"
 )
@@ -77,6 +78,9 @@ func (r *retrier) again(ctx context.Context, err error) bool {
 		return false
 	}
 	r.attempts++
+	if d, ok := mailbox.RetryAfter(err); ok {
+		return r.waitAsked(ctx, d, err)
+	}
 	wait := r.p.Config.Copy.retryWait() << (r.attempts - 1)
 	if wait > maxRetryWait || wait <= 0 {
 		wait = maxRetryWait
@@ -87,6 +91,17 @@ func (r *retrier) again(ctx context.Context, err error) bool {
 	}
 	r.p.log().Warn("retrying after a transient failure", "work", r.what, "attempt", r.attempts, "of", r.p.Config.Copy.Retries, "wait", wait.Round(time.Millisecond).String(), "error", err.Error())
 	return sleepCtx(ctx, wait)
+}
+
+// waitAsked waits exactly the delay the server suggested (Exchange:
+// "Request is throttled. Suggested Backoff Time: N milliseconds", imapsync
+// FAQ.d/FAQ.Office365.txt) on the project's clock, without jitter or cap,
+// and slows the shared rate down: trying earlier only earns another
+// refusal.
+func (r *retrier) waitAsked(ctx context.Context, d time.Duration, err error) bool {
+	r.p.limiter().Slow()
+	r.p.log().Warn("the server asked to wait before trying again", "work", r.what, "attempt", r.attempts, "of", r.p.Config.Copy.Retries, "wait", d.String(), "error", err.Error())
+	return throttle.Sleep(ctx, r.p.Clock, d) == nil
 }
 
 // giveUp wraps the last error of work that was retried in vain.

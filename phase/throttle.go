@@ -2,6 +2,8 @@ package phase
 
 import (
 	"context"
+	"fmt"
+	"strings"
 	"sync"
 	"time"
 
@@ -31,7 +33,7 @@ func (p *Project) throttling() *gentle {
 		if bps > 0 || t.MessagesPerSecond > 0 {
 			p.gentle.limiter = throttle.New(bps, t.MessagesPerSecond)
 		}
-		if t.MaxConnections > 0 {
+		if t.MaxConnections > 0 || p.Config.Source.MaxConnections > 0 || p.Config.Target.MaxConnections > 0 {
 			p.gentle.gate = throttle.NewGate(t.MaxConnections)
 		}
 		p.gentle.windows, _ = t.windows()
@@ -44,31 +46,45 @@ func (p *Project) throttling() *gentle {
 func (p *Project) limiter() *throttle.Limiter { return p.throttling().limiter }
 
 // acquireConns takes one connection slot on each of r's servers (with
-// throttle.max_connections), waiting for one when all are in use. The
+// throttle.max_connections) and on each of r's mailboxes (with
+// source.max_connections and target.max_connections: Exchange caps the
+// connections per mailbox), waiting for one when all are in use. The
 // returned function gives them back. The backends name the servers
 // (ServerNamer); a side that is not a server takes no slot.
 func (p *Project) acquireConns(ctx context.Context, r users.Row) (func(), error) {
 	g := p.throttling().gate
-	sn, ok := p.Backends.(ServerNamer)
-	if g == nil || !ok {
+	if g == nil {
 		return func() {}, nil
 	}
-	srcServer, dstServer := sn.Servers(r)
+	var srcServer, dstServer string
+	if sn, ok := p.Backends.(ServerNamer); ok {
+		srcServer, dstServer = sn.Servers(r)
+	}
+	var keys []string
+	if p.Config.Throttle.MaxConnections > 0 {
+		keys = append(keys, "source "+srcServer, "target "+dstServer)
+	}
+	for _, side := range []struct {
+		name, server, user string
+		max                int
+	}{{"source", srcServer, r.SourceUser, p.Config.Source.MaxConnections}, {"target", dstServer, r.TargetUser, p.Config.Target.MaxConnections}} {
+		if side.max > 0 {
+			key := fmt.Sprintf("mailbox %s %s %s", side.name, side.server, side.user)
+			g.Limit(key, side.max)
+			keys = append(keys, key)
+		}
+	}
 	var releases []func()
 	release := func() {
 		for _, f := range releases {
 			f()
 		}
 	}
-	if srcServer != "" {
-		rel, err := g.Acquire(ctx, "source "+srcServer)
-		if err != nil {
-			return nil, err
+	for _, k := range keys {
+		if strings.HasSuffix(k, " ") { // a side that is not a server
+			continue
 		}
-		releases = append(releases, rel)
-	}
-	if dstServer != "" {
-		rel, err := g.Acquire(ctx, "target "+dstServer)
+		rel, err := g.Acquire(ctx, k)
 		if err != nil {
 			release()
 			return nil, err

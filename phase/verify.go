@@ -341,11 +341,11 @@ func (c *userCheck) message(ctx context.Context, e mapping.Entry, m mailbox.Mess
 		c.diff(d)
 		return mailbox.Message{}, false, nil
 	}
-	if t.Size != pr.Size {
+	if t.Size != pr.Size && !c.s.p.Config.identityLevel() { // a re-rendering target has sizes of its own
 		d.Kind, d.What = DiffSize, fmt.Sprintf("size %d on the target, %d on the source", t.Size, pr.Size)
 		c.diff(d)
 	}
-	if !sameFlags(t.Flags, m.Flags) {
+	if dd := c.s.dstDesc; !sameFlags(c.s.p.keptFlags(dd, t.Flags), c.s.p.keptFlags(dd, m.Flags)) {
 		d.Kind, d.What = DiffFlags, fmt.Sprintf("flags %v on the target, %v on the source", normFlags(t.Flags), normFlags(m.Flags))
 		c.diff(d)
 	}
@@ -360,6 +360,9 @@ func (c *userCheck) message(ctx context.Context, e mapping.Entry, m mailbox.Mess
 // the hash of the source stream recorded when it was copied. The header
 // of each copy is kept as it streams by, to name differences.
 func (c *userCheck) content(ctx context.Context, e mapping.Entry, folder string, ms, smsgs []mailbox.Message, byKey map[string]state.Pair) error {
+	if c.s.p.Config.identityLevel() {
+		return c.identityContent(ctx, e, folder, ms, smsgs, byKey)
+	}
 	hashes := map[uint32]string{}
 	heads := map[uint32]header{}
 	err := c.s.dst.Fetch(ctx, folder, ms, func(m mailbox.Message, b mailbox.Body) error {

@@ -18,6 +18,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/mailshift/mailshift/internal/endpoint"
+	"github.com/mailshift/mailshift/internal/oauth"
 	"github.com/mailshift/mailshift/internal/users"
 	"github.com/mailshift/mailshift/phase"
 )
@@ -308,16 +309,17 @@ func plaintextSecretsIn(path string) []string {
 	}
 	var doc struct {
 		Source, Target struct {
-			Token          string `yaml:"token"`
-			MasterPassword string `yaml:"master_password"`
+			Token          string       `yaml:"token"`
+			MasterPassword string       `yaml:"master_password"`
+			OAuth          oauth.Config `yaml:"oauth"`
 		}
 	}
 	if yaml.Unmarshal(b, &doc) != nil {
 		return nil
 	}
 	cfg := phase.Config{
-		Source: phase.Endpoint{Token: doc.Source.Token, MasterPassword: doc.Source.MasterPassword},
-		Target: phase.Endpoint{Token: doc.Target.Token, MasterPassword: doc.Target.MasterPassword},
+		Source: phase.Endpoint{Token: doc.Source.Token, MasterPassword: doc.Source.MasterPassword, OAuth: doc.Source.OAuth},
+		Target: phase.Endpoint{Token: doc.Target.Token, MasterPassword: doc.Target.MasterPassword, OAuth: doc.Target.OAuth},
 	}
 	return cfg.PlaintextSecrets()
 }

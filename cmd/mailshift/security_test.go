@@ -5,6 +5,8 @@ import (
 	"database/sql"
 	"fmt"
 	"io/fs"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -363,6 +365,60 @@ func TestSecretsOfEndpoints(t *testing.T) {
 		}
 		noSecrets(t, p2, o, secrets, "users.csv", "mailshift.yaml")
 		private(t, p2, "users.csv", "mailshift.yaml")
+	})
+
+	t.Run("built-in Microsoft client credentials", func(t *testing.T) {
+		p3 := &project{t: t, dir: t.TempDir(), src: src, dst: dst}
+		const clientSecret = "Ms~Cl1ent-S3cret.Q"
+		t.Setenv("SEC_MS_CLIENT_SECRET", clientSecret)
+		secrets["Microsoft client secret"] = clientSecret
+		var (
+			mu     sync.Mutex
+			issued []string
+		)
+		te := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if r.ParseForm() != nil || r.PostForm.Get("client_secret") != clientSecret || r.PostForm.Get("scope") != "https://outlook.office365.com/.default" {
+				w.Header().Set("Content-Type", "application/json")
+				w.WriteHeader(401)
+				fmt.Fprint(w, `{"error":"invalid_client"}`)
+				return
+			}
+			mu.Lock()
+			tok := fmt.Sprintf("tok-tina-app-%d-S3cr3tT0ken", len(issued)+1)
+			issued = append(issued, tok)
+			mu.Unlock()
+			w.Header().Set("Content-Type", "application/json")
+			fmt.Fprintf(w, `{"access_token":%q,"token_type":"Bearer","expires_in":3600}`, tok)
+		}))
+		defer te.Close()
+		p3.write("users.csv", "source_user,source_password,target_user,target_password\ntina,Tina-Src-pw!8,tina,\n")
+		p3.write("mailshift.yaml", "source:\n  url: imap://"+src.Addr+"?tls=none\ntarget:\n  url: imap://"+tokens.Addr+"?tls=none\n  oauth:\n    provider: microsoft\n    tenant: contoso.onmicrosoft.com\n    client_id: 11111111-2222-3333-4444-555555555555\n    client_secret: env:SEC_MS_CLIENT_SECRET\n    token_url: "+te.URL+"/token\nusers:\n  file: users.csv\n")
+		o.run(p3, []int{exitOK}, "collect")
+		o.run(p3, []int{exitOK}, "approve", "--yes", "--by", "T")
+		o.run(p3, []int{exitOK}, "--log-format", "json", "bulk", "--skip-test")
+		o.run(p3, []int{exitOK}, "verify")
+		o.run(p3, []int{exitOK}, "status", "--json")
+		o.run(p3, []int{exitOK}, "report", "--format", "json")
+		mu.Lock()
+		if len(issued) == 0 {
+			t.Fatal("no token was fetched from the token endpoint")
+		}
+		for i, tok := range issued {
+			secrets[fmt.Sprintf("Microsoft token %d", i)] = tok
+		}
+		mu.Unlock()
+		// A wrong secret is a login failure that names the key, not the secret.
+		t.Setenv("SEC_MS_CLIENT_SECRET", "Wr0ng-Ms-Secret")
+		secrets["wrong Microsoft client secret"] = "Wr0ng-Ms-Secret"
+		cfgText, err := os.ReadFile(filepath.Join(p3.dir, "mailshift.yaml"))
+		must(t, err)
+		p3.write("mailshift.yaml", strings.Replace(string(cfgText), "client_id: 11111111", "client_id: 99999999", 1))
+		_, errOut := o.run(p3, []int{exitPartial}, "collect")
+		if !strings.Contains(errOut, "target.oauth") || !strings.Contains(errOut, "invalid_client") {
+			t.Errorf("refused token request: %s", errOut)
+		}
+		noSecrets(t, p3, o, secrets, "users.csv", "mailshift.yaml")
+		private(t, p3, "users.csv", "mailshift.yaml")
 	})
 	noSecrets(t, p, o, secrets, "users.csv", "mailshift.yaml")
 }

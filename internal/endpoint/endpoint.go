@@ -19,6 +19,7 @@ import (
 
 	"github.com/mailshift/mailshift/internal/imapconn"
 	"github.com/mailshift/mailshift/internal/mailbox"
+	"github.com/mailshift/mailshift/internal/oauth"
 	"github.com/mailshift/mailshift/internal/users"
 	"github.com/mailshift/mailshift/source"
 	"github.com/mailshift/mailshift/source/imapsource"
@@ -45,6 +46,11 @@ type Settings struct {
 	MasterSeparator    string
 	PSTFolders         string // file | merge, for a pst: source
 	Timeout            string // e.g. "30s"; default 60s
+	Provider           string // microsoft365 | exchange | gmail | google_workspace (phase's presets)
+	MaxConnections     int    // connections to one mailbox at once; 0: no cap
+	MaxMessageSize     string // largest message, e.g. "35MB" (collect's foresight)
+	Keywords           string // kept | lost
+	OAuth              oauth.Config
 }
 
 // KeyError is a mistake in an endpoint's settings. Key names the

@@ -2,6 +2,7 @@ package endpoint
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"net/url"
@@ -11,6 +12,7 @@ import (
 
 	"github.com/mailshift/mailshift/internal/imapconn"
 	"github.com/mailshift/mailshift/internal/mailbox"
+	"github.com/mailshift/mailshift/internal/oauth"
 	"github.com/mailshift/mailshift/internal/users"
 	"github.com/mailshift/mailshift/source"
 	"github.com/mailshift/mailshift/source/imapsource"
@@ -53,6 +55,9 @@ func (s Settings) auth() string {
 	}
 	if u, err := url.Parse(strings.ReplaceAll(s.URL, "%u", "user")); err == nil && u.Query().Get("auth") != "" {
 		return strings.ToLower(u.Query().Get("auth"))
+	}
+	if s.OAuth.Enabled() {
+		return "xoauth2"
 	}
 	return "plain"
 }
@@ -100,17 +105,7 @@ func dialOptions(a Account) (imapconn.Options, error) {
 	if a.Host != "" { // imapsync-style rows name their own hosts
 		o.Addr = a.Host
 	}
-	mode := ep.TLS
-	if mode == "" {
-		mode = u.Query().Get("tls")
-	}
-	if mode == "" {
-		if u.Scheme == "imaps" {
-			mode = "implicit"
-		} else {
-			mode = "starttls"
-		}
-	}
+	mode := tlsMode(ep, u)
 	o.TLS = imapconn.TLSMode(mode)
 	if _, _, err := net.SplitHostPort(o.Addr); err != nil {
 		port := "143"
@@ -130,6 +125,9 @@ func dialOptions(a Account) (imapconn.Options, error) {
 		what = fmt.Sprintf("password of the master user %s (%s.master_password)", ep.MasterUser, side)
 	case ep.MasterUser != "":
 		what = fmt.Sprintf("password of the master user %s (the users file's %s password of %s)", ep.MasterUser, side, user)
+	case isOAuth(o.Auth) && ep.OAuth.Enabled():
+		o.Secret = oauthSecret(ep.OAuth, side, user)
+		return o, nil
 	case isOAuth(o.Auth) && secret.IsSet():
 		what = "access token of " + user
 	case isOAuth(o.Auth) && ep.Token != "":
@@ -152,6 +150,36 @@ func dialOptions(a Account) (imapconn.Options, error) {
 		}
 	}
 	return o, nil
+}
+
+// oauthSecret gives the access token the side's built-in flow acquires
+// for user (internal/oauth): a refused request is a login failure (not
+// retried), one that could not reach the token endpoint is transient.
+func oauthSecret(c oauth.Config, side, user string) func(context.Context) (string, error) {
+	return func(ctx context.Context) (string, error) {
+		tok, err := c.Token(ctx, user)
+		switch {
+		case errors.Is(err, oauth.ErrRefused):
+			return "", mailbox.Mark(mailbox.ErrAuth, fmt.Errorf("%s.oauth: %w; check the tenant, client_id and secret or certificate, and that the application may access the mailbox", side, err))
+		case err != nil:
+			return "", mailbox.Mark(mailbox.ErrTransient, fmt.Errorf("%s.oauth: %w", side, err))
+		}
+		return tok, nil
+	}
+}
+
+// tlsMode is the TLS mode: the tls key, else the URL's ?tls=, else what
+// the scheme implies.
+func tlsMode(ep Settings, u *url.URL) string {
+	switch {
+	case ep.TLS != "":
+		return ep.TLS
+	case u.Query().Get("tls") != "":
+		return u.Query().Get("tls")
+	case u.Scheme == "imaps":
+		return "implicit"
+	}
+	return "starttls"
 }
 
 // checkIMAP validates an imap:// or imaps:// endpoint's settings.
@@ -184,6 +212,19 @@ func checkIMAP(key string, e Settings) error {
 		if _, err := users.ParseSecret(f.v); err != nil {
 			return &KeyError{key + "." + f.name, err.Error()}
 		}
+	}
+	if e.OAuth.Enabled() && !isOAuth(mech) {
+		return &KeyError{authKey, fmt.Sprintf("%s.oauth fetches access tokens, for auth: xoauth2 or oauthbearer, and auth is %s", key, mech)}
+	}
+	if e.OAuth.Enabled() && e.Token != "" {
+		return &KeyError{key + ".token", fmt.Sprintf("give an access token or %s.oauth, not both", key)}
+	}
+	if err := e.OAuth.Validate(key + ".oauth"); err != nil {
+		var fe *oauth.FieldError
+		if errors.As(err, &fe) {
+			return &KeyError{fe.Key, fe.Msg}
+		}
+		return &KeyError{key + ".oauth", err.Error()}
 	}
 	if e.Token != "" && !isOAuth(mech) {
 		return &KeyError{key + ".token", fmt.Sprintf("an access token is for auth: xoauth2 or oauthbearer, and auth is %s", mech)}

@@ -8,8 +8,11 @@ import (
 	"io"
 	"net"
 	"os"
+	"regexp"
+	"strconv"
 	"strings"
 	"syscall"
+	"time"
 
 	"github.com/emersion/go-imap/v2"
 
@@ -24,7 +27,8 @@ import (
 //     [SERVERBUG]: mailbox.ErrTransient;
 //   - NO [UNAVAILABLE], [INUSE], a [LIMIT] that is not about a message's
 //     size, and answers that say the server throttles ("throttl", "too
-//     many", "try again later"): mailbox.ErrBusy;
+//     many", "try again later"): mailbox.ErrBusy, with the delay the
+//     server suggests attached when it names one (mailbox.RetryAfter);
 //   - NO [NONEXISTENT], [TRYCREATE]: mailbox.ErrFolderGone;
 //   - any other NO or BAD: mailbox.ErrRefused;
 //     except Gmail's NO [THROTTLED] (mailbox.ErrBusy) and NO [OVERQUOTA]
@@ -46,9 +50,35 @@ func Classify(err error) error {
 		return err // the caller's own interruption
 	}
 	if kind := kindOf(err); kind != nil {
-		return mailbox.Mark(kind, err)
+		err = mailbox.Mark(kind, err)
+		var ie *imap.Error
+		if errors.As(err, &ie) && kind == mailbox.ErrBusy {
+			if d, ok := SuggestedBackoff(ie.Text); ok {
+				err = mailbox.WithRetryAfter(err, d)
+			}
+		}
+		return err
 	}
 	return err
+}
+
+// suggestedBackoff matches Exchange's throttling answer, "Request is
+// throttled. Suggested Backoff Time: 299961 milliseconds" (imapsync
+// FAQ.d/FAQ.Office365.txt and FAQ.Exchange.txt).
+var suggestedBackoff = regexp.MustCompile(`(?i)suggested\s+backoff\s+time:\s*(\d+)\s*(milliseconds|ms)`)
+
+// SuggestedBackoff returns the delay a throttling answer asks the client
+// to wait before it tries again, if the text names one.
+func SuggestedBackoff(text string) (time.Duration, bool) {
+	m := suggestedBackoff.FindStringSubmatch(text)
+	if m == nil {
+		return 0, false
+	}
+	n, err := strconv.ParseInt(m[1], 10, 64)
+	if err != nil || n < 0 || n > int64(24*time.Hour/time.Millisecond) {
+		return 0, false
+	}
+	return time.Duration(n) * time.Millisecond, true
 }
 
 // classified reports whether err carries a kind already.

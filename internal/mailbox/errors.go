@@ -1,6 +1,9 @@
 package mailbox
 
-import "errors"
+import (
+	"errors"
+	"time"
+)
 
 // Kinds of failure. Every backend classifies its own errors by wrapping
 // them with one of these (see Mark), so that the copy engine decides what
@@ -74,4 +77,34 @@ func Retryable(err error) bool {
 		return false
 	}
 	return true
+}
+
+// retryAfterError is an error with the delay the server asked for before
+// the next attempt.
+type retryAfterError struct {
+	err   error
+	after time.Duration
+}
+
+func (e *retryAfterError) Error() string { return e.err.Error() }
+func (e *retryAfterError) Unwrap() error { return e.err }
+
+// WithRetryAfter attaches to err the delay the server suggested before the
+// next attempt (Exchange's "Suggested Backoff Time: N milliseconds"),
+// without changing its text or kind. A nil err stays nil.
+func WithRetryAfter(err error, d time.Duration) error {
+	if err == nil {
+		return nil
+	}
+	return &retryAfterError{err: err, after: d}
+}
+
+// RetryAfter returns the delay the server suggested before the next
+// attempt, if err carries one (see WithRetryAfter).
+func RetryAfter(err error) (time.Duration, bool) {
+	var ra *retryAfterError
+	if errors.As(err, &ra) {
+		return ra.after, true
+	}
+	return 0, false
 }

@@ -36,6 +36,10 @@ type Description struct {
 	QuotaLimit   int64    // bytes allowed, -1 if unknown or unlimited
 	UIDPlus      bool     // APPEND returns the new message's UID
 	CondStore    bool     // CONDSTORE (HIGHESTMODSEQ, CHANGEDSINCE) offered
+	// NoKeywords: the server keeps no keywords it does not know already
+	// (PERMANENTFLAGS of INBOX without \*, as on Exchange); false when it
+	// does, or nobody looked (sources are not asked).
+	NoKeywords bool
 	// Warnings name the optional features that could not be read (an
 	// answer to QUOTA, ID or NAMESPACE the endpoint's library could not
 	// parse, say) and what was assumed instead; the fields they concern

@@ -65,9 +65,23 @@ func Open(ctx context.Context, o imapconn.Options) (*Target, error) {
 func (t *Target) Conn() *imapconn.Conn { return t.conn }
 
 // Describe tells what the server is and can do: software, capabilities,
-// delimiter and namespace prefix, APPENDLIMIT, quota of INBOX.
+// delimiter and namespace prefix, APPENDLIMIT, quota of INBOX, and
+// whether it keeps keywords (INBOX's PERMANENTFLAGS).
 func (t *Target) Describe(ctx context.Context) (mailbox.Description, error) {
-	return t.conn.Describe(ctx)
+	d, err := t.conn.Describe(ctx)
+	if err != nil {
+		return d, err
+	}
+	keeps, err := t.conn.KeepsKeywords(ctx)
+	if err != nil {
+		if ctx.Err() != nil {
+			return d, err
+		}
+		d.Warnings = append(d.Warnings, fmt.Sprintf("INBOX's permanent flags could not be read (%v): keywords are assumed kept", err))
+		return d, nil
+	}
+	d.NoKeywords = !keeps
+	return d, nil
 }
 
 // Folders lists the folders of the personal namespace with their counters
