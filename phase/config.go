@@ -36,6 +36,10 @@ type Config struct {
 
 	// presetsApplied records what the providers' presets set (Validate).
 	presetsApplied []appliedSetting
+	// presetValues are the values presets put in keys of the whole
+	// configuration, so that validating again, or the other side's
+	// preset, does not take them for the configuration's own.
+	presetValues map[string]string
 }
 
 // ProjectConfig is what the scope of work says of the project beyond the

@@ -50,23 +50,29 @@ var presets = map[string]Preset{
 		},
 	},
 	"gmail": {
-		Service: "Gmail",
-		Settings: []PresetSetting{
-			{Key: "max_connections", Value: "10",
-				Source: "Gmail Help, \"Too many simultaneous connections\": a limit of 10 simultaneous IMAP connections per account (http://mail.google.com/support/bin/answer.py?answer=97150); later third-party pages say 15"},
-			{Key: "max_message_size", Value: "35651584",
-				Source: "imapsync FAQ.d/FAQ.Gmail.txt: --maxsize 35_651_584 for Gmail targets"},
-		},
+		Service:  "Gmail",
+		Settings: gmailSettings("Gmail Help, \"Too many simultaneous connections\": a limit of 10 simultaneous IMAP connections per account (http://mail.google.com/support/bin/answer.py?answer=97150); later third-party pages say 15"),
 	},
 	"google_workspace": {
-		Service: "Google Workspace (Gmail)",
-		Settings: []PresetSetting{
-			{Key: "max_connections", Value: "10",
-				Source: "as for gmail: 10 simultaneous IMAP connections per account (Gmail Help answer 97150)"},
-			{Key: "max_message_size", Value: "35651584",
-				Source: "imapsync FAQ.d/FAQ.Gmail.txt: --maxsize 35_651_584 for Gmail targets"},
-		},
+		Service:  "Google Workspace (Gmail)",
+		Settings: gmailSettings("as for gmail: 10 simultaneous IMAP connections per account (Gmail Help answer 97150)"),
 	},
+}
+
+// gmailSettings are the settings of the Gmail presets, the connection
+// cap's source as given.
+func gmailSettings(connections string) []PresetSetting {
+	return []PresetSetting{
+		{Key: "max_connections", Value: "10", Source: connections},
+		{Key: "max_message_size", Value: "35651584",
+			Source: "imapsync FAQ.d/FAQ.Gmail.txt: --maxsize 35_651_584 for Gmail targets"},
+		{Key: "throttle.daily_per_user", Value: "2500MB", SourceOnly: true,
+			Source: "Gmail bandwidth limits: downloading with IMAP 2500 MB per day and user (https://support.google.com/a/answer/1071518; imapsync FAQ.d/FAQ.Gmail.txt); users' own mail clients count too, so a smaller budget leaves them room"},
+		{Key: "throttle.daily_per_user", Value: "500MB", TargetOnly: true,
+			Source: "Gmail bandwidth limits: uploading with IMAP 500 MB per day and user (https://support.google.com/a/answer/1071518; imapsync FAQ.d/FAQ.Gmail.txt)"},
+		{Key: "gmail.labels", Value: "folders", SourceOnly: true,
+			Source: "Gmail shows labels as folders and every message in [Gmail]/All Mail (https://developers.google.com/gmail/imap/imap-extensions): each label folder is copied, All Mail only for mail no label holds, each message once per label (see gmail.labels)"},
+	}
 }
 
 // Preset is one provider's settings.
@@ -82,6 +88,7 @@ type PresetSetting struct {
 	Value      string
 	Source     string // the documentation that gives the value
 	TargetOnly bool   // applies only when the provider is the target
+	SourceOnly bool   // applies only when the provider is the source
 }
 
 // Providers lists the names `provider:` takes.
@@ -118,7 +125,7 @@ func (c *Config) applyPresets() error {
 			return &ConfigError{side.key + ".provider", fmt.Sprintf("%q: must be one of %s", side.e.Provider, strings.Join(Providers(), ", "))}
 		}
 		for _, s := range pr.Settings {
-			if s.TargetOnly && side.key != "target" {
+			if (s.TargetOnly && side.key != "target") || (s.SourceOnly && side.key != "source") {
 				continue
 			}
 			own, err := c.applySetting(side.key, side.e, s)
@@ -134,11 +141,26 @@ func (c *Config) applyPresets() error {
 // applySetting sets one preset setting unless the configuration has its
 // own value, which it returns.
 func (c *Config) applySetting(side string, e *Endpoint, s PresetSetting) (string, error) {
+	if c.presetValues == nil {
+		c.presetValues = map[string]string{}
+	}
+	// A key of the whole configuration may have been set by the other
+	// side's preset (or by this one, validating again): that is not the
+	// configuration's own value.
+	preset := func(key string) string {
+		if strings.Contains(s.Key, ".") {
+			return c.presetValues[key]
+		}
+		return ""
+	}
 	str := func(f *string) string {
-		if *f != "" && *f != s.Value {
+		if *f != "" && *f != s.Value && *f != preset(s.Key) {
 			return *f
 		}
 		*f = s.Value
+		if strings.Contains(s.Key, ".") {
+			c.presetValues[s.Key] = s.Value
+		}
 		return ""
 	}
 	switch s.Key {
@@ -158,6 +180,20 @@ func (c *Config) applySetting(side string, e *Endpoint, s PresetSetting) (string
 		return str(&e.Keywords), nil
 	case "verify.level":
 		return str(&c.Verify.Level), nil
+	case "gmail.labels":
+		return str(&c.Gmail.Labels), nil
+	case "throttle.daily_per_user":
+		// Gmail on both sides: the smaller budget of the two holds.
+		cur := c.Throttle.DailyPerUser
+		if cur != "" && cur == preset(s.Key) && cur != s.Value {
+			a, errA := ParseSize(cur)
+			b, errB := ParseSize(s.Value)
+			if errA == nil && errB == nil && a < b {
+				return "", nil
+			}
+			c.Throttle.DailyPerUser = ""
+		}
+		return str(&c.Throttle.DailyPerUser), nil
 	}
 	return "", fmt.Errorf("preset %s of %s sets %s, which is not a key it may set", e.Provider, side, s.Key)
 }

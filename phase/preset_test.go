@@ -58,3 +58,33 @@ func TestPresets(t *testing.T) {
 		t.Errorf("unknown provider: %v", err)
 	}
 }
+
+// TestGmailPresets: a Gmail source gets the download budget and copies
+// labels as folders; a Gmail target the upload budget; Gmail on both
+// sides the smaller; a budget of the configuration's own stays.
+func TestGmailPresets(t *testing.T) {
+	for _, c := range []struct {
+		source, target, own, budget, labels string
+		overridden                          bool
+	}{
+		{"gmail", "", "", "2500MB", "folders", false},
+		{"", "google_workspace", "", "500MB", "", false},
+		{"gmail", "gmail", "", "500MB", "folders", false},
+		{"gmail", "", "2GB", "2GB", "folders", true},
+	} {
+		cfg := Defaults()
+		cfg.Source.Provider, cfg.Target.Provider, cfg.Throttle.DailyPerUser = c.source, c.target, c.own
+		for range 2 { // validating again changes nothing
+			if err := cfg.Validate(); err != nil {
+				t.Fatal(err)
+			}
+		}
+		var overridden bool
+		for _, a := range cfg.presetsApplied {
+			overridden = overridden || a.overridden != ""
+		}
+		if cfg.Throttle.DailyPerUser != c.budget || cfg.Gmail.Labels != c.labels || overridden != c.overridden {
+			t.Errorf("%+v: budget %q, labels %q, overridden %v", c, cfg.Throttle.DailyPerUser, cfg.Gmail.Labels, overridden)
+		}
+	}
+}
