@@ -2,6 +2,7 @@ package pst
 
 import (
 	"encoding/binary"
+	"math"
 	"strings"
 	"time"
 	"unicode/utf16"
@@ -208,3 +209,6 @@ func decodeCodepage(b []byte, cp int) string {
 }
 
 func isUTF8(s string) bool { return strings.ToValidUTF8(s, "\uFFFD") == s }
+
+// float64frombits reads a PtypFloating64.
+func float64frombits(b []byte) float64 { return math.Float64frombits(binary.LittleEndian.Uint64(b)) }

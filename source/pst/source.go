@@ -105,6 +105,7 @@ func open(path string, r io.ReaderAt, size int64, checkCRC bool) (s *Source, err
 		return nil, fmt.Errorf("pst %s: %w", path, err)
 	}
 	f.indexParents()
+	f.names = f.readNames()
 	st, err := f.readStore()
 	if err != nil {
 		return nil, fmt.Errorf("pst %s: %w", path, err)
