@@ -17,6 +17,9 @@ type RunResult struct {
 	Users  int           `json:"users"`
 	Failed []UserFailure `json:"failed"`
 	Counts
+	// Items counts the contacts, calendar items, tasks and notes written
+	// as files and uploaded after each user's mail.
+	Items ItemCounts `json:"items"`
 	// SkippedFolders are the folders a pass skipped (the user's other
 	// folders went on), with the reason.
 	SkippedFolders []UserFolderFailure `json:"skipped_folders"`
@@ -38,6 +41,7 @@ type UserFolderFailure struct {
 // add sums one user's pass into the result.
 func (r *RunResult) add(user string, st copyStats) {
 	r.Counts.add(st.Counts)
+	r.Items.add(st.items)
 	for _, f := range st.Skipped {
 		r.SkippedFolders = append(r.SkippedFolders, UserFolderFailure{User: user, FolderFailure: f})
 	}
@@ -55,6 +59,7 @@ type UserFolderPlan struct {
 // sum adds another step's result (a pass of sync --follow) into r.
 func (r *RunResult) sum(o RunResult) {
 	r.Counts.add(o.Counts)
+	r.Items.add(o.Items)
 	r.SkippedFolders = append(r.SkippedFolders, o.SkippedFolders...)
 	r.Planned = append(r.Planned, o.Planned...)
 }
@@ -84,6 +89,10 @@ func (p *Project) run(ctx context.Context, step string, rows []users.Row, opts c
 			}
 		}
 		st, err := p.passUser(ctx, r, opts)
+		if err == nil && !opts.dryRun {
+			// The items follow the mail, in a pass of their own.
+			st.items, err = p.itemsPass(ctx, r)
+		}
 		mu.Lock()
 		res.add(r.SourceUser, st)
 		mu.Unlock()
@@ -121,6 +130,9 @@ func unitFailures(st copyStats) error {
 	}
 	if len(st.Skipped) > 0 {
 		parts = append(parts, describeSkipped(st.Skipped))
+	}
+	if st.items.Failed > 0 {
+		parts = append(parts, fmt.Sprintf("%d contact, calendar or other item(s) not delivered (the log names them)", st.items.Failed))
 	}
 	if len(parts) == 0 {
 		return nil

@@ -44,6 +44,8 @@ type Settings struct {
 	MasterSeparator    string
 	PSTFolders         string // file | merge, for a pst: source
 	Timeout            string // e.g. "30s"; default 60s
+	CardDAV            string // target: the users' address books (phase uploads to them)
+	CalDAV             string // target: the users' calendars
 }
 
 // KeyError is a mistake in an endpoint's settings. Key names the

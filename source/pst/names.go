@@ -58,7 +58,7 @@ type nameKey struct {
 }
 
 // lid names a property by number, str by name.
-func lid(set guid, id uint32) nameKey     { return nameKey{set: set, lid: id} }
+func lid(set guid, id uint32) nameKey    { return nameKey{set: set, lid: id} }
 func strName(set guid, s string) nameKey { return nameKey{set: set, name: s} }
 
 // readNames reads the name-to-ID map. A file without one, or with a

@@ -286,7 +286,7 @@ func flagsOf(s summary) []string {
 	if s.forward {
 		fl = append(fl, `$Forwarded`)
 	}
-	return fl
+	return append(fl, s.keywords...)
 }
 
 // read reads the message nid with everything in it.

@@ -1,0 +1,225 @@
+// Package dav is a small WebDAV client for CardDAV (RFC 6352) and CalDAV
+// (RFC 4791) collections: it makes a collection when it is missing and
+// puts, reads and lists the resources in it. Putting is conditional
+// (If-None-Match: * to create, If-Match to replace), so that an upload
+// run again never makes a second copy.
+package dav
+
+import (
+	"bytes"
+	"context"
+	"encoding/xml"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"path"
+	"strings"
+
+	"github.com/mailshift/mailshift/internal/mailbox"
+)
+
+// Client reaches one collection.
+type Client struct {
+	// URL is the collection's URL, e.g.
+	// "https://dav.example.org/alice/contacts/".
+	URL      string
+	User     string
+	Password string // sent only in the Authorization header, never shown
+	HTTP     *http.Client
+}
+
+// Kinds of collection.
+const (
+	AddressBook = "addressbook"
+	Calendar    = "calendar"
+)
+
+// ErrExists is returned by Create when the resource is already there.
+var ErrExists = errors.New("resource exists")
+
+// Error is a status the server answered with.
+type Error struct {
+	Method, URL string
+	Status      int
+	Body        string
+}
+
+func (e *Error) Error() string {
+	msg := fmt.Sprintf("%s %s: %d %s", e.Method, e.URL, e.Status, http.StatusText(e.Status))
+	if b := strings.TrimSpace(e.Body); b != "" {
+		if len(b) > 200 {
+			b = b[:200] + "..."
+		}
+		msg += ": " + b
+	}
+	return msg
+}
+
+// Unwrap classifies the status as the model's error kinds: a refused
+// login, a busy or failing server (transient), or a refused resource.
+func (e *Error) Unwrap() error {
+	switch {
+	case e.Status == http.StatusUnauthorized:
+		return mailbox.ErrAuth
+	case e.Status == http.StatusTooManyRequests || e.Status == http.StatusServiceUnavailable:
+		return mailbox.ErrBusy
+	case e.Status >= 500:
+		return mailbox.ErrTransient
+	}
+	return mailbox.ErrRefused
+}
+
+func (c *Client) http() *http.Client {
+	if c.HTTP != nil {
+		return c.HTTP
+	}
+	return http.DefaultClient
+}
+
+// resolve is the URL of the resource name in the collection.
+func (c *Client) resolve(name string) string {
+	base := c.URL
+	if !strings.HasSuffix(base, "/") {
+		base += "/"
+	}
+	return base + url.PathEscape(name)
+}
+
+func (c *Client) do(ctx context.Context, method, u string, body []byte, hdr map[string]string) (*http.Response, []byte, error) {
+	req, err := http.NewRequestWithContext(ctx, method, u, bytes.NewReader(body))
+	if err != nil {
+		return nil, nil, fmt.Errorf("%s %s: %w", method, u, err)
+	}
+	if c.User != "" || c.Password != "" {
+		req.SetBasicAuth(c.User, c.Password)
+	}
+	for k, v := range hdr {
+		req.Header.Set(k, v)
+	}
+	resp, err := c.http().Do(req)
+	if err != nil {
+		if ctx.Err() != nil {
+			return nil, nil, ctx.Err()
+		}
+		return nil, nil, fmt.Errorf("%s %s: %w: %v", method, u, mailbox.ErrTransient, errors.Unwrap(err))
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(io.LimitReader(resp.Body, 16<<20))
+	if err != nil {
+		return nil, nil, fmt.Errorf("%s %s: %w: %v", method, u, mailbox.ErrTransient, err)
+	}
+	return resp, b, nil
+}
+
+// Ensure makes the collection, of kind AddressBook or Calendar, unless it
+// exists.
+func (c *Client) Ensure(ctx context.Context, kind string) error {
+	resp, body, err := c.do(ctx, "PROPFIND", c.URL, []byte(`<?xml version="1.0"?><propfind xmlns="DAV:"><prop><resourcetype/></prop></propfind>`),
+		map[string]string{"Depth": "0", "Content-Type": "application/xml; charset=utf-8"})
+	if err != nil {
+		return err
+	}
+	switch {
+	case resp.StatusCode == http.StatusMultiStatus:
+		return nil
+	case resp.StatusCode != http.StatusNotFound:
+		return &Error{"PROPFIND", c.URL, resp.StatusCode, string(body)}
+	}
+	method, req := "MKCOL", `<?xml version="1.0"?><mkcol xmlns="DAV:" xmlns:C="urn:ietf:params:xml:ns:carddav"><set><prop><resourcetype><collection/><C:addressbook/></resourcetype></prop></set></mkcol>`
+	if kind == Calendar {
+		method, req = "MKCALENDAR", `<?xml version="1.0"?><C:mkcalendar xmlns="DAV:" xmlns:C="urn:ietf:params:xml:ns:caldav"><set><prop><C:supported-calendar-component-set><C:comp name="VEVENT"/><C:comp name="VTODO"/><C:comp name="VJOURNAL"/></C:supported-calendar-component-set></prop></set></C:mkcalendar>`
+	}
+	resp, body, err = c.do(ctx, method, c.URL, []byte(req), map[string]string{"Content-Type": "application/xml; charset=utf-8"})
+	if err != nil {
+		return err
+	}
+	if resp.StatusCode != http.StatusCreated && resp.StatusCode != http.StatusOK {
+		return &Error{method, c.URL, resp.StatusCode, string(body)}
+	}
+	return nil
+}
+
+// Put stores data as the resource name: only if it does not exist yet
+// when etag is "" (ErrExists if it does), else only if it still has that
+// ETag. It returns the resource's href (its path) and its new ETag, ""
+// when the server does not say.
+func (c *Client) Put(ctx context.Context, name, contentType string, data []byte, etag string) (href, newTag string, err error) {
+	u := c.resolve(name)
+	hdr := map[string]string{"Content-Type": contentType}
+	if etag == "" {
+		hdr["If-None-Match"] = "*"
+	} else {
+		hdr["If-Match"] = etag
+	}
+	resp, body, err := c.do(ctx, http.MethodPut, u, data, hdr)
+	if err != nil {
+		return "", "", err
+	}
+	switch resp.StatusCode {
+	case http.StatusCreated, http.StatusNoContent, http.StatusOK:
+	case http.StatusPreconditionFailed:
+		if etag == "" {
+			return hrefOf(u), "", ErrExists
+		}
+		return "", "", &Error{"PUT", u, resp.StatusCode, "the resource changed on the server since it was uploaded"}
+	default:
+		return "", "", &Error{"PUT", u, resp.StatusCode, string(body)}
+	}
+	return hrefOf(u), resp.Header.Get("ETag"), nil
+}
+
+func hrefOf(u string) string {
+	if p, err := url.Parse(u); err == nil {
+		return p.EscapedPath()
+	}
+	return u
+}
+
+// Get reads the resource name: its bytes and ETag.
+func (c *Client) Get(ctx context.Context, name string) (data []byte, etag string, err error) {
+	u := c.resolve(name)
+	resp, body, err := c.do(ctx, http.MethodGet, u, nil, nil)
+	if err != nil {
+		return nil, "", err
+	}
+	if resp.StatusCode != http.StatusOK {
+		return nil, "", &Error{"GET", u, resp.StatusCode, ""}
+	}
+	return body, resp.Header.Get("ETag"), nil
+}
+
+// List returns the names of the resources in the collection.
+func (c *Client) List(ctx context.Context) ([]string, error) {
+	resp, body, err := c.do(ctx, "PROPFIND", c.URL, []byte(`<?xml version="1.0"?><propfind xmlns="DAV:"><prop><getetag/></prop></propfind>`),
+		map[string]string{"Depth": "1", "Content-Type": "application/xml; charset=utf-8"})
+	if err != nil {
+		return nil, err
+	}
+	if resp.StatusCode != http.StatusMultiStatus {
+		return nil, &Error{"PROPFIND", c.URL, resp.StatusCode, string(body)}
+	}
+	var ms struct {
+		Responses []struct {
+			Href string `xml:"href"`
+		} `xml:"response"`
+	}
+	if err := xml.Unmarshal(body, &ms); err != nil {
+		return nil, fmt.Errorf("PROPFIND %s: %w", c.URL, err)
+	}
+	self := strings.TrimSuffix(hrefOf(c.URL), "/")
+	var out []string
+	for _, r := range ms.Responses {
+		h := strings.TrimSuffix(r.Href, "/")
+		if h == self || h == "" {
+			continue
+		}
+		n, err := url.PathUnescape(path.Base(h))
+		if err != nil {
+			n = path.Base(h)
+		}
+		out = append(out, n)
+	}
+	return out, nil
+}
