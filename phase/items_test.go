@@ -1,0 +1,354 @@
+package phase
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/emersion/go-ical"
+	"github.com/emersion/go-vcard"
+
+	"github.com/mailshift/mailshift/internal/dav"
+	"github.com/mailshift/mailshift/internal/testrig/corpus"
+	"github.com/mailshift/mailshift/internal/testrig/dovecot"
+	"github.com/mailshift/mailshift/internal/testrig/radicale"
+	"github.com/mailshift/mailshift/state"
+)
+
+// itemSamples are the sample PST files that hold items that are not mail:
+// appointments (32-bit, jl-dist-list: one recurring, with exceptions),
+// contacts and distribution lists (jl-dist-list, jl-passworded, which has
+// a password set), by user.
+var itemSamples = map[string]string{
+	"32-bit":        "pst/32-bit.pst",
+	"jl-dist-list":  "pst/jl-dist-list.pst",
+	"jl-passworded": "pst-more/jl-passworded.pst",
+}
+
+// readpstExport runs readpst (Debian's pst-utils) on file and returns what
+// it exports of calendar items and contacts (vCard).
+func readpstExport(t *testing.T, file string) (cals []*ical.Calendar, cards []vcard.Card) {
+	t.Helper()
+	if _, err := exec.LookPath("readpst"); err != nil {
+		t.Skip("readpst not installed (make deps installs pst-utils)")
+	}
+	out := t.TempDir()
+	if b, err := exec.Command("readpst", "-q", "-r", "-cv", "-t", "ajc", "-o", out, file).CombinedOutput(); err != nil {
+		t.Fatalf("readpst %s: %v\n%s", file, err, b)
+	}
+	filepath.Walk(out, func(p string, fi os.FileInfo, err error) error {
+		if err != nil || fi.IsDir() {
+			return err
+		}
+		b, err := os.ReadFile(p)
+		if err != nil {
+			return err
+		}
+		switch fi.Name() {
+		case "calendar":
+			c, err := ical.NewDecoder(bytes.NewReader(b)).Decode()
+			if err != nil {
+				t.Fatalf("readpst's %s: %v", p, err)
+			}
+			cals = append(cals, c)
+		case "contacts":
+			d := vcard.NewDecoder(bytes.NewReader(b))
+			for {
+				c, err := d.Decode()
+				if err != nil {
+					break
+				}
+				cards = append(cards, c)
+			}
+		}
+		return nil
+	})
+	return cals, cards
+}
+
+// davItems reads every resource of a user's collection on the server.
+func davItems(t *testing.T, cl *dav.Client) map[string][]byte {
+	t.Helper()
+	names, err := cl.List(context.Background())
+	if de := (*dav.Error)(nil); errors.As(err, &de) && de.Status == http.StatusNotFound {
+		return nil // nothing was uploaded to it
+	}
+	must(t, err)
+	out := map[string][]byte{}
+	for _, n := range names {
+		b, _, err := cl.Get(context.Background(), n)
+		must(t, err)
+		out[n] = b
+	}
+	return out
+}
+
+// TestPSTItemsToRadicale migrates the sample PST files that hold
+// appointments, contacts and distribution lists to a real Dovecot and a
+// real Radicale: the items arrive as CalDAV and CardDAV objects and as
+// files, agree with what readpst exports for them, and a pass run again,
+// with or without the state's record of the uploads, stores nothing twice.
+func TestPSTItemsToRadicale(t *testing.T) {
+	ctx := context.Background()
+	td := corpus.TestdataDir(t)
+	dir := t.TempDir()
+	names := []string{"32-bit", "jl-dist-list", "jl-passworded"}
+	for _, n := range names {
+		must(t, os.Symlink(filepath.Join(td, itemSamples[n]), filepath.Join(dir, n+".pst")))
+	}
+	e := newEnv(t, dovecot.Options{}, dovecot.Options{}, names...)
+	rad := radicale.Start(t, e.pw)
+	e.p.Config.Target.CardDAV = rad.URL + "%u/contacts/"
+	e.p.Config.Target.CalDAV = rad.URL + "%u/calendar/"
+	e.fileSourced("pst:" + dir + "/%u.pst")
+	e.approved()
+	res, err := Bulk(ctx, e.p, BulkOptions{SkipTest: true})
+	must(t, err)
+	// 32-bit: an appointment; jl-dist-list: an appointment, a contact and
+	// a distribution list; jl-passworded: a contact and a distribution list.
+	if want := (ItemCounts{Items: 6, Written: 6, Uploaded: 6}); res.Items != want {
+		t.Errorf("bulk items: %+v, want %+v", res.Items, want)
+	}
+	client := func(user, coll string) *dav.Client {
+		return &dav.Client{URL: rad.URL + user + "/" + coll + "/", User: user, Password: e.pw[user]}
+	}
+	for _, n := range names {
+		file := filepath.Join(td, itemSamples[n])
+		cals, cards := readpstExport(t, file)
+		got := davItems(t, client(n, "calendar"))
+		gotCards := davItems(t, client(n, "contacts"))
+		compareEvents(t, n, cals, got)
+		compareCards(t, n, cards, gotCards)
+		// The files hold the items the server holds (which it may have
+		// reformatted).
+		for name, b := range got {
+			f, err := os.ReadFile(filepath.Join(e.p.Dir, "items", n, "calendar", name))
+			if err != nil || uidsOf(t, f) != uidsOf(t, b) {
+				t.Errorf("%s: file calendar/%s: %q, the server's %q (%v)", n, name, uidsOf(t, f), uidsOf(t, b), err)
+			}
+		}
+	}
+	checkRecurring(t, davItems(t, client("jl-dist-list", "calendar")))
+
+	// Again: everything is there already.
+	sr, err := Sync(ctx, e.p, SyncOptions{})
+	must(t, err)
+	if want := (ItemCounts{Items: 6, Already: 6}); sr.Items != want {
+		t.Errorf("sync items: %+v, want %+v", sr.Items, want)
+	}
+	// Again with a state that lost the record of the uploads (as if each
+	// pass had stopped between the upload and its record): the server's
+	// resources are found, not copied a second time.
+	store, err := state.Open(filepath.Join(t.TempDir(), "fresh.db"))
+	must(t, err)
+	t.Cleanup(func() { store.Close() })
+	e.p.Store = store
+	e.approved()
+	res, err = Bulk(ctx, e.p, BulkOptions{SkipTest: true})
+	must(t, err)
+	if want := (ItemCounts{Items: 6, Already: 6}); res.Items != want {
+		t.Errorf("bulk with a fresh state: items %+v, want %+v", res.Items, want)
+	}
+	total := 0
+	for _, n := range names {
+		total += len(davItems(t, client(n, "calendar"))) + len(davItems(t, client(n, "contacts")))
+	}
+	if total != 6 {
+		t.Errorf("the server holds %d items, want 6", total)
+	}
+}
+
+// uidsOf lists the UID, RECURRENCE-ID and DTSTART of a calendar's events.
+func uidsOf(t *testing.T, b []byte) string {
+	cal, err := ical.NewDecoder(bytes.NewReader(b)).Decode()
+	if err != nil {
+		return err.Error()
+	}
+	var out []string
+	for _, ev := range cal.Events() {
+		s := ev.Props.Get(ical.PropUID).Value + " " + ev.Props.Get(ical.PropDateTimeStart).Value
+		if r := ev.Props.Get(ical.PropRecurrenceID); r != nil {
+			s += " " + r.Value
+		}
+		out = append(out, s)
+	}
+	return strings.Join(out, "; ")
+}
+
+// dateTime reads a DATE-TIME in the zone of its TZID.
+func dateTime(p *ical.Prop) (time.Time, error) {
+	if p == nil {
+		return time.Time{}, errors.New("missing")
+	}
+	if p.Params.Get(ical.ParamTimezoneID) != "" {
+		return time.ParseInLocation("20060102T150405", p.Value, zoneOf(p))
+	}
+	return p.DateTime(time.UTC)
+}
+
+// zoneOf is the zone of jl-dist-list.pst's appointment, which its
+// VTIMEZONE describes under Outlook's name for it.
+func zoneOf(p *ical.Prop) *time.Location {
+	if strings.Contains(p.Params.Get(ical.ParamTimezoneID), "Pacific Time") {
+		if l, err := time.LoadLocation("America/Los_Angeles"); err == nil {
+			return l
+		}
+	}
+	return time.UTC
+}
+
+// compareEvents checks every VEVENT readpst exports against the master
+// VEVENT of the same summary on the server: summary, description, start,
+// end, the rule's frequency and days, the reminder.
+func compareEvents(t *testing.T, user string, want []*ical.Calendar, got map[string][]byte) {
+	t.Helper()
+	byUID := map[string]*ical.Component{}
+	for name, b := range got {
+		cal, err := ical.NewDecoder(bytes.NewReader(b)).Decode()
+		if err != nil {
+			t.Fatalf("%s: %s from the server: %v", user, name, err)
+		}
+		for _, ev := range cal.Events() {
+			if ev.Props.Get(ical.PropRecurrenceID) == nil {
+				s, _ := ev.Props.Text(ical.PropSummary)
+				byUID[s] = ev.Component
+			}
+		}
+	}
+	n := 0
+	for _, cal := range want {
+		for _, w := range cal.Events() {
+			n++
+			sum, _ := w.Props.Text(ical.PropSummary)
+			g := byUID[sum]
+			if g == nil {
+				t.Errorf("%s: readpst's event %q is not on the server", user, sum)
+				continue
+			}
+			wd, _ := w.Props.Text(ical.PropDescription)
+			gd, _ := g.Props.Text(ical.PropDescription)
+			if strings.TrimSpace(wd) != strings.TrimSpace(gd) {
+				t.Errorf("%s: %q description %q, readpst %q", user, sum, gd, wd)
+			}
+			for _, p := range []string{ical.PropDateTimeStart, ical.PropDateTimeEnd} {
+				wt, err1 := w.Props.DateTime(p, time.UTC)
+				gt, err2 := dateTime(g.Props.Get(p))
+				if err1 != nil || err2 != nil || !wt.Equal(gt) {
+					t.Errorf("%s: %q %s %v (%v), readpst %v (%v)", user, sum, p, gt, err2, wt, err1)
+				}
+			}
+			if wr := w.Props.Get(ical.PropRecurrenceRule); wr != nil {
+				gr := g.Props.Get(ical.PropRecurrenceRule)
+				if gr == nil {
+					t.Errorf("%s: %q has no RRULE, readpst %s", user, sum, wr.Value)
+				} else {
+					for _, part := range strings.Split(wr.Value, ";") {
+						if !slices.Contains(strings.Split(gr.Value, ";"), part) {
+							t.Errorf("%s: %q RRULE %s lacks readpst's %s", user, sum, gr.Value, part)
+						}
+					}
+				}
+			}
+			if len(w.Children) > 0 {
+				wt := w.Children[0].Props.Get(ical.PropTrigger)
+				if len(g.Children) == 0 {
+					t.Errorf("%s: %q has no reminder, readpst %s", user, sum, wt.Value)
+				} else {
+					wd, _ := wt.Duration()
+					gd, _ := g.Children[0].Props.Get(ical.PropTrigger).Duration()
+					if wd != gd {
+						t.Errorf("%s: %q reminder %v, readpst %v", user, sum, gd, wd)
+					}
+				}
+			}
+		}
+	}
+	if n != len(byUID) {
+		t.Errorf("%s: %d events on the server, readpst exports %d", user, len(byUID), n)
+	}
+}
+
+// compareCards checks every contact readpst exports against the one of
+// the same e-mail address on the server: name parts and address.
+func compareCards(t *testing.T, user string, want []vcard.Card, got map[string][]byte) {
+	t.Helper()
+	byEmail := map[string]vcard.Card{}
+	groups := 0
+	for name, b := range got {
+		c, err := vcard.NewDecoder(bytes.NewReader(b)).Decode()
+		if err != nil {
+			t.Fatalf("%s: %s from the server: %v", user, name, err)
+		}
+		if c.Value(vcard.FieldVersion) != "4.0" {
+			t.Errorf("%s: %s is vCard %s, want 4.0", user, name, c.Value(vcard.FieldVersion))
+		}
+		if c.Kind() == vcard.KindGroup {
+			groups++
+			members := c.Values(vcard.FieldMember)
+			want := []string{"mailto:contact1@rjohnson.id.au", "mailto:dist1@rjohnson.id.au", "mailto:dist2@rjohnson.id.au"}
+			if c.Value(vcard.FieldFormattedName) != "test dist list" || !slices.Equal(members, want) {
+				t.Errorf("%s: group %q members %q, want \"test dist list\" %q", user, c.Value(vcard.FieldFormattedName), members, want)
+			}
+			continue
+		}
+		byEmail[c.Value(vcard.FieldEmail)] = c
+	}
+	for _, w := range want {
+		email := w.Value(vcard.FieldEmail)
+		g, ok := byEmail[email]
+		if !ok {
+			t.Errorf("%s: readpst's contact %s is not on the server", user, email)
+			continue
+		}
+		wn, gn := w.Name(), g.Name()
+		if wn == nil || gn == nil || wn.FamilyName != gn.FamilyName || wn.GivenName != gn.GivenName || wn.AdditionalName != gn.AdditionalName {
+			t.Errorf("%s: contact %s name %+v, readpst %+v", user, email, gn, wn)
+		}
+	}
+	if len(byEmail) != len(want) {
+		t.Errorf("%s: %d contacts on the server, readpst exports %d", user, len(byEmail), len(want))
+	}
+	if user != "32-bit" && groups != 1 {
+		t.Errorf("%s: %d distribution lists on the server, want 1", user, groups)
+	}
+}
+
+// checkRecurring checks what readpst does not export of the recurring
+// appointment of jl-dist-list.pst, as its PidLidAppointmentRecur says:
+// weekly on Tuesdays at 8:00 Pacific time, three occurrences deleted of
+// which two were moved (9:00 on 23 August, 10:00 on 30 August).
+func checkRecurring(t *testing.T, got map[string][]byte) {
+	t.Helper()
+	for _, b := range got {
+		cal, err := ical.NewDecoder(bytes.NewReader(b)).Decode()
+		must(t, err)
+		evs := cal.Events()
+		if len(evs) != 3 {
+			t.Errorf("recurring appointment: %d VEVENTs, want the series and two moved occurrences", len(evs))
+			return
+		}
+		ex := evs[0].Props.Values(ical.PropExceptionDates)
+		if len(ex) != 1 || ex[0].Value != "20160809T080000" {
+			t.Errorf("EXDATE %v, want 20160809T080000", ex)
+		}
+		var moved []string
+		for _, ev := range evs[1:] {
+			moved = append(moved, ev.Props.Get(ical.PropRecurrenceID).Value+"->"+ev.Props.Get(ical.PropDateTimeStart).Value)
+		}
+		want := []string{"20160823T080000->20160823T090000", "20160830T080000->20160830T100000"}
+		if !slices.Equal(moved, want) {
+			t.Errorf("moved occurrences %q, want %q", moved, want)
+		}
+		if len(cal.Children) == 0 || cal.Children[0].Name != ical.CompTimezone {
+			t.Errorf("no VTIMEZONE first")
+		}
+	}
+}
