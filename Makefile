@@ -32,7 +32,9 @@ DEPS_MISSING = $(strip \
 	$(if $(shell command -v dovecot >/dev/null 2>&1 && [ -x /usr/lib/dovecot/imap ] && echo ok),,dovecot-imapd) \
 	$(if $(shell command -v formail 2>/dev/null),,procmail) \
 	$(if $(shell command -v python3 2>/dev/null),,python3) \
-	$(if $(shell command -v chromium 2>/dev/null),,chromium))
+	$(if $(shell command -v chromium 2>/dev/null),,chromium) \
+	$(if $(shell command -v radicale 2>/dev/null),,radicale) \
+	$(if $(shell command -v readpst 2>/dev/null),,pst-utils))
 
 # Where Courier and Cyrus are unpacked; the tests read the same variable.
 TESTSERVERS ?= $(or $(MAILSHIFT_TESTSERVERS),/var/cache/mailshift-testservers)
