@@ -19,6 +19,7 @@ import (
 	"github.com/mailshift/mailshift/internal/dav"
 	"github.com/mailshift/mailshift/internal/testrig/corpus"
 	"github.com/mailshift/mailshift/internal/testrig/dovecot"
+	"github.com/mailshift/mailshift/internal/testrig/imaptest"
 	"github.com/mailshift/mailshift/internal/testrig/radicale"
 	"github.com/mailshift/mailshift/state"
 )
@@ -350,5 +351,32 @@ func checkRecurring(t *testing.T, got map[string][]byte) {
 		if len(cal.Children) == 0 || cal.Children[0].Name != ical.CompTimezone {
 			t.Errorf("no VTIMEZONE first")
 		}
+	}
+}
+
+// TestPSTCategoriesAsKeywords migrates pstsdk-sample1.pst, whose message
+// in Sample1 Outlook filed under "Green Category" and "Blue Category", to
+// a real Dovecot: the categories arrive as keywords.
+func TestPSTCategoriesAsKeywords(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	must(t, os.Symlink(filepath.Join(corpus.TestdataDir(t), "pst", "pstsdk-sample1.pst"), filepath.Join(dir, "sample.pst")))
+	e := newEnv(t, dovecot.Options{}, dovecot.Options{}, "sample")
+	e.fileSourced("pst:" + dir + "/%u.pst")
+	e.approved()
+	_, err := Bulk(ctx, e.p, BulkOptions{SkipTest: true})
+	must(t, err)
+	msgs := imaptest.Snapshot(t, e.dst.Addr, "sample", e.pw["sample"])["sample/Sample1"]
+	found := false
+	for _, m := range msgs {
+		if slices.Contains(m.Flags, "Green_Category") {
+			found = true
+			if !slices.Contains(m.Flags, "Blue_Category") {
+				t.Errorf("flags %q: Blue_Category missing", m.Flags)
+			}
+		}
+	}
+	if !found {
+		t.Errorf("no message of sample/Sample1 has the keyword Green_Category: %+v", msgs)
 	}
 }
