@@ -45,7 +45,9 @@ func recurBlob(start time.Time, dur time.Duration, mask, count int, deleted []ti
 			binary.Write(&b, binary.LittleEndian, v)
 		}
 	}
-	day := func(t time.Time) uint32 { return minutesOf(time.Date(t.Year(), t.Month(), t.Day(), 0, 0, 0, 0, time.UTC)) }
+	day := func(t time.Time) uint32 {
+		return minutesOf(time.Date(t.Year(), t.Month(), t.Day(), 0, 0, 0, 0, time.UTC))
+	}
 	put(uint16(0x3004), uint16(0x3004), uint16(freqWeekly), uint16(patWeek), uint16(0), uint32(0), uint32(1), uint32(0), uint32(mask))
 	put(uint32(endAfterCount), uint32(count), uint32(1))
 	var dels []uint32
