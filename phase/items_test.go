@@ -3,6 +3,9 @@ package phase
 import (
 	"bytes"
 	"context"
+	"encoding/json"
+	"fmt"
+	"maps"
 	"errors"
 	"net/http"
 	"os"
@@ -138,6 +141,27 @@ func TestPSTItemsToRadicale(t *testing.T) {
 		}
 	}
 	checkRecurring(t, davItems(t, client("jl-dist-list", "calendar")))
+
+	// status and report count the uploads, and still validate.
+	st, err := Status(e.p, Selection{})
+	must(t, err)
+	for _, u := range st.Users {
+		want := map[string]map[string]int{"32-bit": {"calendar": 1}, "jl-dist-list": {"calendar": 1, "contacts": 2}, "jl-passworded": {"contacts": 2}}[u.SourceUser]
+		if !maps.Equal(u.UploadedItems, want) {
+			t.Errorf("status of %s: uploaded items %v, want %v", u.SourceUser, u.UploadedItems, want)
+		}
+		if notes := strings.Join(statusNotes(u), "; "); !strings.Contains(notes, fmt.Sprintf("%d calendar item(s) uploaded", want["calendar"])) {
+			t.Errorf("status notes of %s: %q", u.SourceUser, notes)
+		}
+	}
+	b, err := json.Marshal(st)
+	must(t, err)
+	validate(t, schemaFor(t, "status.schema.json"), "status --json", string(b))
+	rep, err := BuildReport(e.p, Selection{})
+	must(t, err)
+	js, err := rep.Render("json")
+	must(t, err)
+	validate(t, schemaFor(t, "report.schema.json"), "report --format json", js)
 
 	// Again: everything is there already.
 	sr, err := Sync(ctx, e.p, SyncOptions{})
