@@ -176,6 +176,12 @@ func (p *Project) upload(ctx context.Context, cl *dav.Client, user string, it pi
 		etag = rec.ETag
 	}
 	href, tag, err := cl.Put(ctx, it.Name(), it.ContentType(), data, etag)
+	if errors.Is(err, dav.ErrChanged) {
+		// Deleted on the server since: stored anew. Changed there: left.
+		if _, _, gerr := cl.Get(ctx, it.Name()); dav.IsNotFound(gerr) {
+			href, tag, err = cl.Put(ctx, it.Name(), it.ContentType(), data, "")
+		}
+	}
 	uploaded := true
 	if errors.Is(err, dav.ErrExists) {
 		uploaded, err = false, nil // stored by a pass that stopped before recording it

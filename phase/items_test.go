@@ -4,9 +4,9 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"maps"
-	"errors"
 	"net/http"
 	"os"
 	"os/exec"
@@ -20,6 +20,7 @@ import (
 	"github.com/emersion/go-vcard"
 
 	"github.com/mailshift/mailshift/internal/dav"
+	"github.com/mailshift/mailshift/internal/pim"
 	"github.com/mailshift/mailshift/internal/testrig/corpus"
 	"github.com/mailshift/mailshift/internal/testrig/dovecot"
 	"github.com/mailshift/mailshift/internal/testrig/imaptest"
@@ -403,4 +404,88 @@ func TestPSTCategoriesAsKeywords(t *testing.T) {
 	if !found {
 		t.Errorf("no message of sample/Sample1 has the keyword Green_Category: %+v", msgs)
 	}
+}
+
+// TestItemUploadReplaces uploads an item to a real Radicale, then a
+// changed version of it: the resource is replaced (If-Match), never
+// doubled; a resource changed on the server meanwhile is not overwritten.
+func TestItemUploadReplaces(t *testing.T) {
+	ctx := context.Background()
+	p, _ := newFakeProject(t, "ann")
+	rad := radicale.Start(t, map[string]string{"ann": "pw"})
+	cl := &dav.Client{URL: rad.URL + "ann/calendar/", User: "ann", Password: "pw"}
+	must(t, cl.Ensure(ctx, dav.Calendar))
+	it := pim.Item{Key: "a.pst:0x200024", Kind: pim.KindEvent, Event: &pim.Event{
+		Summary: "Planning", Start: time.Date(2026, 3, 2, 8, 0, 0, 0, time.UTC), End: time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC)}}
+	put := func(summary string) (bool, error) {
+		it.Event.Summary = summary
+		b, err := it.Encode()
+		must(t, err)
+		return p.upload(ctx, cl, "ann", it, b)
+	}
+	summaries := func() []string {
+		var out []string
+		for _, b := range davItems(t, cl) {
+			cal, err := ical.NewDecoder(bytes.NewReader(b)).Decode()
+			must(t, err)
+			s, _ := cal.Events()[0].Props.Text(ical.PropSummary)
+			out = append(out, s)
+		}
+		return out
+	}
+	if up, err := put("Planning"); err != nil || !up {
+		t.Fatalf("first upload: %v %v", up, err)
+	}
+	if up, err := put("Planning"); err != nil || up {
+		t.Fatalf("the same again: uploaded %v (%v), want nothing done", up, err)
+	}
+	if up, err := put("Planning moved"); err != nil || !up {
+		t.Fatalf("changed: %v %v", up, err)
+	}
+	if got := summaries(); !slices.Equal(got, []string{"Planning moved"}) {
+		t.Errorf("on the server: %q, want the changed item once", got)
+	}
+	// Someone edits it on the server: the next change is refused, not
+	// written over theirs.
+	b, etag, err := cl.Get(ctx, it.Name())
+	must(t, err)
+	edited := bytes.Replace(b, []byte("Planning moved"), []byte("Planning (by hand)"), 1)
+	if bytes.Equal(edited, b) {
+		t.Fatalf("the test's edit changed nothing in:\n%s", b)
+	}
+	_, _, err = cl.Put(ctx, it.Name(), it.ContentType(), edited, etag)
+	must(t, err)
+	if _, err := put("Planning moved again"); !errors.Is(err, dav.ErrChanged) {
+		t.Errorf("upload over a change made on the server: %v, want it refused", err)
+	}
+	if got := summaries(); !slices.Equal(got, []string{"Planning (by hand)"}) {
+		t.Errorf("on the server: %q, want the edit kept", got)
+	}
+	// Deleted on the server: a changed item is stored again.
+	_, body, err := deleteResource(ctx, cl, it.Name())
+	must(t, err)
+	if up, err := put("Planning moved once more"); err != nil || !up {
+		t.Fatalf("changed after a deletion on the server: %v %v (%s)", up, err, body)
+	}
+	if got := summaries(); !slices.Equal(got, []string{"Planning moved once more"}) {
+		t.Errorf("on the server: %q, want the item stored again", got)
+	}
+}
+
+// deleteResource deletes a resource as a user of the server would.
+func deleteResource(ctx context.Context, cl *dav.Client, name string) (int, string, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodDelete, cl.URL+name, nil)
+	if err != nil {
+		return 0, "", err
+	}
+	req.SetBasicAuth(cl.User, cl.Password)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return 0, "", err
+	}
+	resp.Body.Close()
+	if resp.StatusCode >= 300 {
+		return resp.StatusCode, resp.Status, fmt.Errorf("DELETE %s: %s", name, resp.Status)
+	}
+	return resp.StatusCode, resp.Status, nil
 }

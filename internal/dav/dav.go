@@ -36,14 +36,23 @@ const (
 	Calendar    = "calendar"
 )
 
-// ErrExists is returned by Create when the resource is already there.
+// ErrExists is returned by Put when the resource is already there.
 var ErrExists = errors.New("resource exists")
+
+// ErrChanged is what Put says when the resource no longer has the ETag
+// it was given: changed or deleted on the server since.
+var ErrChanged = errors.New("changed or deleted on the server since it was uploaded: left as it is (delete it there to have the item uploaded again)")
 
 // Error is a status the server answered with.
 type Error struct {
 	Method, URL string
 	Status      int
 	Body        string
+}
+
+// Is makes errors.Is(err, ErrChanged) hold for a refused If-Match.
+func (e *Error) Is(target error) bool {
+	return target == ErrChanged && e.Method == http.MethodPut && e.Status == http.StatusPreconditionFailed
 }
 
 func (e *Error) Error() string {
@@ -163,9 +172,9 @@ func (c *Client) Put(ctx context.Context, name, contentType string, data []byte,
 		if etag == "" {
 			return hrefOf(u), "", ErrExists
 		}
-		return "", "", &Error{"PUT", u, resp.StatusCode, "the resource changed on the server since it was uploaded"}
+		return "", "", &Error{http.MethodPut, u, resp.StatusCode, ErrChanged.Error()}
 	default:
-		return "", "", &Error{"PUT", u, resp.StatusCode, string(body)}
+		return "", "", &Error{http.MethodPut, u, resp.StatusCode, string(body)}
 	}
 	return hrefOf(u), resp.Header.Get("ETag"), nil
 }
@@ -177,6 +186,12 @@ func hrefOf(u string) string {
 	return u
 }
 
+// IsNotFound tells whether err is a 404 from the server.
+func IsNotFound(err error) bool {
+	var e *Error
+	return errors.As(err, &e) && e.Status == http.StatusNotFound
+}
+
 // Get reads the resource name: its bytes and ETag.
 func (c *Client) Get(ctx context.Context, name string) (data []byte, etag string, err error) {
 	u := c.resolve(name)
@@ -185,7 +200,7 @@ func (c *Client) Get(ctx context.Context, name string) (data []byte, etag string
 		return nil, "", err
 	}
 	if resp.StatusCode != http.StatusOK {
-		return nil, "", &Error{"GET", u, resp.StatusCode, ""}
+		return nil, "", &Error{http.MethodGet, u, resp.StatusCode, ""}
 	}
 	return body, resp.Header.Get("ETag"), nil
 }
