@@ -350,7 +350,8 @@ func compareCards(t *testing.T, user string, want []vcard.Card, got map[string][
 // checkRecurring checks what readpst does not export of the recurring
 // appointment of jl-dist-list.pst, as its PidLidAppointmentRecur says:
 // weekly on Tuesdays at 8:00 Pacific time, three occurrences deleted of
-// which two were moved (9:00 on 23 August, 10:00 on 30 August).
+// which two were moved (9:00 on 23 August, 10:00 on 30 August) and given
+// descriptions of their own.
 func checkRecurring(t *testing.T, got map[string][]byte) {
 	t.Helper()
 	for _, b := range got {
@@ -367,9 +368,11 @@ func checkRecurring(t *testing.T, got map[string][]byte) {
 		}
 		var moved []string
 		for _, ev := range evs[1:] {
-			moved = append(moved, ev.Props.Get(ical.PropRecurrenceID).Value+"->"+ev.Props.Get(ical.PropDateTimeStart).Value)
+			desc, _ := ev.Props.Text(ical.PropDescription)
+			moved = append(moved, ev.Props.Get(ical.PropRecurrenceID).Value+"->"+ev.Props.Get(ical.PropDateTimeStart).Value+" "+desc)
 		}
-		want := []string{"20160823T080000->20160823T090000", "20160830T080000->20160830T100000"}
+		// The descriptions are those of the exception objects.
+		want := []string{"20160823T080000->20160823T090000 This is the appointment at 9", "20160830T080000->20160830T100000 This is the one at 10"}
 		if !slices.Equal(moved, want) {
 			t.Errorf("moved occurrences %q, want %q", moved, want)
 		}

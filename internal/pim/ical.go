@@ -268,6 +268,9 @@ func occurrence(e *Event, uid string, z *Zone, o Occurrence) *ical.Component {
 	if o.HasLocation {
 		x.Location = o.Location
 	}
+	if o.Description != "" {
+		x.Description = o.Description
+	}
 	eventProps(c.Props, &x, uid)
 	if e.AllDay {
 		c.Props.Set(&ical.Prop{Name: ical.PropRecurrenceID, Params: ical.Params{ical.ParamValue: {"DATE"}}, Value: o.Original.Format(dateLayout)})

@@ -266,6 +266,8 @@ type Occurrence struct {
 	Summary                 string
 	Location                string
 	HasSummary, HasLocation bool
+	// Description is the occurrence's own description, when it has one.
+	Description string
 }
 
 // Task is a task.

@@ -2,6 +2,7 @@ package pst
 
 import (
 	"context"
+	"encoding/binary"
 	"encoding/hex"
 	"fmt"
 	"regexp"
@@ -377,6 +378,7 @@ func (s *Source) readEvent(n *node, x props, m *message) (*pim.Event, error) {
 				rec.Until = rec.Until.Add(time.Duration(rec.startOffset) * time.Minute)
 			}
 			e.Recurrence = &rec.Recurrence
+			s.f.exceptionBodies(n, e.Zone, e.Recurrence)
 		}
 	}
 	if e.AllDay {
@@ -390,6 +392,86 @@ func (s *Source) readEvent(n *node, x props, m *message) (*pim.Event, error) {
 		}
 	}
 	return e, nil
+}
+
+// lidExceptionReplaceTime is the original start (UTC) of the occurrence
+// an exception replaces ([MS-OXOCAL] 2.2.10.2.5).
+var lidExceptionReplaceTime = lid(psetidAppointment, 0x8228)
+
+// exceptionBodies gives the changed occurrences of r the descriptions of
+// their exception objects: messages attached to the series, each naming
+// the occurrence it replaces ([MS-OXOCAL] 2.2.10.2).
+func (f *file) exceptionBodies(n *node, z *pim.Zone, r *pim.Recurrence) {
+	if len(r.Changed) == 0 {
+		return
+	}
+	at, err := n.sub(nidAttachmentTable)
+	if err != nil {
+		return
+	}
+	t, err := at.openTC()
+	if err != nil {
+		return
+	}
+	for i := 0; i < t.nrows; i++ {
+		row, err := t.row(i)
+		if err != nil {
+			return
+		}
+		id, ok := t.rowID(row)
+		if !ok {
+			continue
+		}
+		replaced, body, ok := f.exceptionObject(n, id)
+		if !ok {
+			continue
+		}
+		for j := range r.Changed {
+			if o := &r.Changed[j]; z.ToUTC(o.Original).Equal(replaced) {
+				o.Description = body
+			}
+		}
+	}
+}
+
+// exceptionObject reads the exception message attached as attachment id:
+// the start of the occurrence it replaces and its description.
+func (f *file) exceptionObject(n *node, id uint32) (time.Time, string, bool) {
+	an, err := n.sub(id)
+	if err != nil {
+		return time.Time{}, "", false
+	}
+	ap, err := an.openPC()
+	if err != nil {
+		return time.Time{}, "", false
+	}
+	e, ok := ap.props[propAttachDataBinary]
+	if !ok || e.typ != ptObject {
+		return time.Time{}, "", false
+	}
+	nid := e.raw
+	if e.raw&0x1F == nidTypeHID {
+		b, err := ap.h.alloc(e.raw)
+		if err != nil || len(b) < 4 {
+			return time.Time{}, "", false
+		}
+		nid = binary.LittleEndian.Uint32(b)
+	}
+	en, err := an.sub(nid)
+	if err != nil {
+		return time.Time{}, "", false
+	}
+	p, err := en.openPC()
+	if err != nil {
+		return time.Time{}, "", false
+	}
+	x := f.itemProps(p)
+	m := &message{}
+	if f.readBodies(p, x.cp, m) != nil {
+		return time.Time{}, "", false
+	}
+	replaced := x.ntime(lidExceptionReplaceTime)
+	return replaced, strings.TrimSpace(bodyText(m)), !replaced.IsZero()
 }
 
 // midnight rounds a clock reading to the nearest midnight.

@@ -141,6 +141,10 @@ func itemsPST(t *testing.T) string {
 		{name: "Calendar", msgs: []wMessage{{
 			class: "IPM.Appointment", subject: "Weekly sync", date: utcAt("2026-02-20T10:00:00Z"),
 			body: "Agenda: numbers", from: "boss@example.org", fromName: "The Boss",
+			attach: []wAttach{{name: "Weekly sync (moved)", embedded: &wMessage{
+				class: "IPM.OLE.CLASS.{00061055-0000-0000-C000-000000000046}", subject: "Weekly sync (moved)", body: "Bring the slides",
+				named: map[nameKey]obj{lidExceptionReplaceTime: ftime(utcAt("2026-03-23T08:00:00Z"))},
+			}}},
 			to: []string{"ann@example.org"}, cc: []string{"bob@example.org"},
 			named: map[nameKey]obj{
 				lidApptStartWhole: ftime(utcAt("2026-03-02T08:00:00Z")), lidApptEndWhole: ftime(utcAt("2026-03-02T08:30:00Z")),
@@ -371,6 +375,7 @@ func checkMeeting(t *testing.T, b []byte) {
 		{"moved RECURRENCE-ID", val(x, ical.PropRecurrenceID), tz + ":20260323T090000"},
 		{"moved DTSTART", val(x, ical.PropDateTimeStart), tz + ":20260323T100000"},
 		{"moved SUMMARY", val(x, ical.PropSummary), "Weekly sync (moved)"},
+		{"moved DESCRIPTION", val(x, ical.PropDescription), "Bring the slides"},
 		{"moved UID", val(x, ical.PropUID), val(m, ical.PropUID)},
 	} {
 		eq(t, c[0], c[1], c[2])
