@@ -18,6 +18,8 @@ import (
 
 	"github.com/mailshift/mailshift/internal/dav"
 	"github.com/mailshift/mailshift/internal/pim"
+	"github.com/mailshift/mailshift/internal/testrig/dovecot"
+	"github.com/mailshift/mailshift/internal/testrig/imaptest"
 	"github.com/mailshift/mailshift/internal/testrig/radicale"
 )
 
@@ -291,6 +293,16 @@ func TestItemsToRadicale(t *testing.T) {
 		if !slices.Contains(msgs[0].Flags, k) {
 			t.Errorf("mail flags %q lack the keyword %s", msgs[0].Flags, k)
 		}
+	}
+	// Dovecot takes them as keywords.
+	d := dovecot.Start(t, dovecot.Options{})
+	d.AddUser("ada", "pw")
+	c := imaptest.Login(t, d.Addr, "ada", "pw")
+	imaptest.Append(t, c, "INBOX", msgs[0].Flags, msgs[0].InternalDate, []byte("From: a@example.org\r\nSubject: Filed\r\n\r\nhello\r\n"))
+	c.Close()
+	got := imaptest.Snapshot(t, d.Addr, "ada", "pw")["INBOX"]
+	if len(got) != 1 || !slices.Contains(got[0].Flags, "B&APw-ro") || !slices.Contains(got[0].Flags, "Big_Project") {
+		t.Errorf("on Dovecot: %+v", got)
 	}
 }
 
