@@ -115,6 +115,12 @@ func TestPSTItemsToRadicale(t *testing.T) {
 	e.p.Config.Target.CalDAV = rad.URL + "%u/calendar/"
 	e.fileSourced("pst:" + dir + "/%u.pst")
 	e.approved()
+	// The scope of work says what becomes of the items.
+	ar, err := Approve(ctx, e.p, ApproveOptions{Show: true})
+	must(t, err)
+	if want := "Not copied as mail but converted after each user's mail (vCard 4.0, iCalendar), written under items/<user>/ and uploaded to `" + rad.URL + "%u/contacts/`"; !strings.Contains(ar.Text, want) {
+		t.Errorf("the scope of work does not say %q:\n%s", want, ar.Text)
+	}
 	res, err := Bulk(ctx, e.p, BulkOptions{SkipTest: true})
 	must(t, err)
 	// 32-bit: an appointment; jl-dist-list: an appointment, a contact and
