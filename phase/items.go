@@ -81,16 +81,11 @@ func (p *Project) davClients(ctx context.Context, r users.Row) (map[string]*dav.
 	return out, nil
 }
 
-// itemsPass converts and delivers the user's items; a source without
-// items does nothing. Items that fail are counted and logged, and tried
+// itemsPass converts and delivers the user's items from src, the
+// source the user's mail came from; a source without items does nothing. Items that fail are counted and logged, and tried
 // again by the next pass; the error is for what stops the whole pass.
-func (p *Project) itemsPass(ctx context.Context, r users.Row) (ItemCounts, error) {
+func (p *Project) itemsPass(ctx context.Context, r users.Row, src source.Source) (ItemCounts, error) {
 	var c ItemCounts
-	src, err := p.openSource(ctx, r)
-	if err != nil {
-		return c, err
-	}
-	defer src.Close()
 	ex, ok := src.(source.ItemExporter)
 	if !ok {
 		return c, nil

@@ -89,10 +89,6 @@ func (p *Project) run(ctx context.Context, step string, rows []users.Row, opts c
 			}
 		}
 		st, err := p.passUser(ctx, r, opts)
-		if err == nil && !opts.dryRun {
-			// The items follow the mail, in a pass of their own.
-			st.items, err = p.itemsPass(ctx, r)
-		}
 		mu.Lock()
 		res.add(r.SourceUser, st)
 		mu.Unlock()
@@ -118,7 +114,13 @@ func (p *Project) passUser(ctx context.Context, r users.Row, opts copyOptions) (
 		return copyStats{}, err
 	}
 	defer s.Close()
-	return s.copyAll(ctx, opts)
+	st, err := s.copyAll(ctx, opts)
+	if err == nil && !opts.dryRun {
+		// The items that are not mail follow the mail, from the same
+		// source.
+		st.items, err = p.itemsPass(ctx, r, s.src)
+	}
+	return st, err
 }
 
 // unitFailures is the error of a pass that finished with messages refused
