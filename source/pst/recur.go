@@ -21,7 +21,7 @@ type reader struct {
 func (r *reader) take(n int) []byte {
 	if r.bad || n < 0 || n > len(r.b) {
 		r.bad = true
-		return make([]byte, max(n, 0))
+		return make([]byte, min(max(n, 0), 8)) // enough for a field, never what a bad length asks
 	}
 	out := r.b[:n]
 	r.b = r.b[n:]
