@@ -233,7 +233,9 @@ func rrule(r *Recurrence, e *Event, z *Zone) string {
 			parts = append(parts, "UNTIL="+z.ToUTC(end).Format(utcLayout))
 		}
 	}
-	if r.WeekStart != "" && r.WeekStart != "MO" {
+	// WKST changes nothing but weekly rules with an interval (RFC 5545
+	// 3.3.10).
+	if r.WeekStart != "" && r.WeekStart != "MO" && r.Freq == "WEEKLY" && r.Interval > 1 {
 		parts = append(parts, "WKST="+r.WeekStart)
 	}
 	return strings.Join(parts, ";")

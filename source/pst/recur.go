@@ -147,7 +147,12 @@ func pattern(rr *pim.Recurrence, freq, pat, period, mask, day, nth int, start ti
 		}
 		return out
 	}
-	if nth >= 5 {
+	switch {
+	case (pat == patMonthNth || pat == patHjMonthNth) && (nth < 1 || nth > 5),
+		(pat == patWeek || pat == patMonthNth || pat == patHjMonthNth) && mask&0x7F == 0,
+		(pat == patMonth || pat == patHjMonth) && day < 1:
+		return false // not a pattern Outlook writes
+	case nth == 5:
 		nth = -1
 	}
 	switch {
