@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"net/url"
 	"os"
+	"path"
 	"path/filepath"
 	"strings"
 
@@ -211,4 +212,44 @@ func writeIfChanged(path string, data []byte) (bool, error) {
 		return false, err
 	}
 	return true, nil
+}
+
+// cleanupItems removes from the servers the items uploaded for r (those
+// changed there since are left, and said so) and the user's item files,
+// for test --cleanup.
+func (p *Project) cleanupItems(ctx context.Context, r users.Row) error {
+	recs, err := p.Store.PIMItems(r.SourceUser)
+	if err != nil {
+		return err
+	}
+	if len(recs) > 0 {
+		clients, err := p.davClients(ctx, r)
+		if err != nil {
+			return err
+		}
+		var kept []string
+		for _, rec := range recs {
+			cl := clients[rec.Collection]
+			if cl == nil {
+				return fmt.Errorf("user %s: %d item(s) were uploaded to the %s server, which the configuration no longer names: set target.carddav or target.caldav again to remove them", r.SourceUser, len(recs), rec.Collection)
+			}
+			name, err := url.PathUnescape(path.Base(rec.Href))
+			if err != nil {
+				name = path.Base(rec.Href)
+			}
+			switch err := cl.Delete(ctx, name, rec.ETag); {
+			case errors.Is(err, dav.ErrChanged):
+				kept = append(kept, rec.Href)
+			case err != nil:
+				return fmt.Errorf("user %s: remove item %s: %w", r.SourceUser, rec.Key, err)
+			}
+			if err := p.Store.DeletePIMItem(r.SourceUser, rec.Key, rec.Collection); err != nil {
+				return err
+			}
+		}
+		if len(kept) > 0 {
+			p.log().Warn("items changed on the server since the test uploaded them were left", "user", r.SourceUser, "items", strings.Join(kept, " "))
+		}
+	}
+	return os.RemoveAll(p.itemsDir(r.SourceUser))
 }

@@ -498,3 +498,45 @@ func deleteResource(ctx context.Context, cl *dav.Client, name string) (int, stri
 	}
 	return resp.StatusCode, resp.Status, nil
 }
+
+// TestItemsTestCleanup runs test on a PST user whose items go to a real
+// Radicale, then test --cleanup: the items are gone from the server, the
+// state and the project's items folder, and a bulk afterwards uploads
+// them again.
+func TestItemsTestCleanup(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	must(t, os.Symlink(filepath.Join(corpus.TestdataDir(t), itemSamples["jl-dist-list"]), filepath.Join(dir, "jl.pst")))
+	e := newEnv(t, dovecot.Options{}, dovecot.Options{}, "jl")
+	rad := radicale.Start(t, e.pw)
+	e.p.Config.Target.CardDAV = rad.URL + "%u/contacts/"
+	e.p.Config.Target.CalDAV = rad.URL + "%u/calendar/"
+	e.fileSourced("pst:" + dir + "/%u.pst")
+	e.approved()
+	res, err := Test(ctx, e.p, TestOptions{})
+	must(t, err)
+	if res.Items.Uploaded != 3 {
+		t.Fatalf("test uploaded %+v, want 3 items", res.Items)
+	}
+	cal := &dav.Client{URL: rad.URL + "jl/calendar/", User: "jl", Password: e.pw["jl"]}
+	card := &dav.Client{URL: rad.URL + "jl/contacts/", User: "jl", Password: e.pw["jl"]}
+	if n := len(davItems(t, cal)) + len(davItems(t, card)); n != 3 {
+		t.Fatalf("%d items on the server after test, want 3", n)
+	}
+	_, err = Test(ctx, e.p, TestOptions{Cleanup: true})
+	must(t, err)
+	if n := len(davItems(t, cal)) + len(davItems(t, card)); n != 0 {
+		t.Errorf("%d items on the server after test --cleanup, want none", n)
+	}
+	if c, err := e.p.Store.PIMCounts("jl"); err != nil || len(c) != 0 {
+		t.Errorf("the state still records uploads: %v %v", c, err)
+	}
+	if _, err := os.Stat(filepath.Join(e.p.Dir, "items", "jl")); !os.IsNotExist(err) {
+		t.Errorf("items/jl after test --cleanup: %v", err)
+	}
+	br, err := Bulk(ctx, e.p, BulkOptions{SkipTest: true})
+	must(t, err)
+	if br.Items.Uploaded != 3 {
+		t.Errorf("bulk after the cleanup: %+v, want 3 uploaded", br.Items)
+	}
+}

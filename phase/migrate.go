@@ -269,8 +269,9 @@ func Test(ctx context.Context, p *Project, opts TestOptions) (TestResult, error)
 	return res, stepOutcome(ctx, "test", nil, res.Waiting)
 }
 
-// cleanup expunges from the targets everything mailshift copied for rows
-// and forgets it, so that the users start afresh.
+// cleanup expunges from the targets everything mailshift copied for rows,
+// removes the items it uploaded and wrote, and forgets it all, so that
+// the users start afresh.
 func (p *Project) cleanup(ctx context.Context, rows []users.Row) error {
 	failures := p.forEachUser(ctx, rows, func(ctx context.Context, r users.Row) error {
 		pairs, err := p.Store.UserPairs(r.SourceUser)
@@ -294,6 +295,9 @@ func (p *Project) cleanup(ctx context.Context, rows []users.Row) error {
 					return fmt.Errorf("clean up target folder %q: %w", folder, err)
 				}
 			}
+		}
+		if err := p.cleanupItems(ctx, r); err != nil {
+			return err
 		}
 		return p.Store.ResetUser(r.SourceUser)
 	})

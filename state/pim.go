@@ -65,3 +65,31 @@ func (s *Store) PIMCounts(user string) (map[string]int, error) {
 	}
 	return out, rows.Err()
 }
+
+// PIMItems lists what was recorded of user's uploaded items.
+func (s *Store) PIMItems(user string) ([]PIMItem, error) {
+	rows, err := s.db.Query(`SELECT item_key, collection, href, etag, hash, uploaded FROM pim_items WHERE source_user = ? ORDER BY collection, item_key`, user)
+	if err != nil {
+		return nil, fmt.Errorf("read the uploaded items of user %s: %w", user, err)
+	}
+	defer rows.Close()
+	var out []PIMItem
+	for rows.Next() {
+		it := PIMItem{User: user}
+		var at int64
+		if err := rows.Scan(&it.Key, &it.Collection, &it.Href, &it.ETag, &it.Hash, &at); err != nil {
+			return nil, err
+		}
+		it.Uploaded = time.Unix(0, at).UTC()
+		out = append(out, it)
+	}
+	return out, rows.Err()
+}
+
+// DeletePIMItem forgets an uploaded item (removed from the server).
+func (s *Store) DeletePIMItem(user, key, collection string) error {
+	if _, err := s.db.Exec(`DELETE FROM pim_items WHERE source_user = ? AND item_key = ? AND collection = ?`, user, key, collection); err != nil {
+		return fmt.Errorf("forget the upload of item %s of user %s: %w", key, user, err)
+	}
+	return nil
+}

@@ -186,6 +186,28 @@ func hrefOf(u string) string {
 	return u
 }
 
+// Delete removes the resource name if it still has etag (any ETag when
+// etag is ""); one already gone is no error. A resource changed since
+// gives ErrChanged and stays.
+func (c *Client) Delete(ctx context.Context, name, etag string) error {
+	u := c.resolve(name)
+	hdr := map[string]string{}
+	if etag != "" {
+		hdr["If-Match"] = etag
+	}
+	resp, body, err := c.do(ctx, http.MethodDelete, u, nil, hdr)
+	if err != nil {
+		return err
+	}
+	switch resp.StatusCode {
+	case http.StatusOK, http.StatusNoContent, http.StatusNotFound:
+		return nil
+	case http.StatusPreconditionFailed:
+		return fmt.Errorf("DELETE %s: %w", u, ErrChanged)
+	}
+	return &Error{http.MethodDelete, u, resp.StatusCode, string(body)}
+}
+
 // IsNotFound tells whether err is a 404 from the server.
 func IsNotFound(err error) bool {
 	var e *Error
