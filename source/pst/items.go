@@ -101,7 +101,7 @@ func (s *Source) readItem(nid uint32, it *pim.Item) (err error) {
 	x := s.f.itemProps(p)
 	switch it.Kind {
 	case pim.KindContact, pim.KindGroup:
-		it.Contact = readContact(x, m, it.Kind == pim.KindGroup)
+		it.Contact = s.f.readContact(x, m, it.Kind == pim.KindGroup)
 	case pim.KindEvent:
 		it.Event, err = s.readEvent(n, x, m)
 	case pim.KindTask:
@@ -177,7 +177,7 @@ const (
 	propEndDate         = 0x0061
 )
 
-func readContact(x props, m *message, group bool) *pim.Contact {
+func (f *file) readContact(x props, m *message, group bool) *pim.Contact {
 	c := &pim.Contact{
 		DisplayName: x.str(propDisplayName), Given: x.str(propGivenName), Family: x.str(propSurname),
 		Middle: x.str(propMiddleName), Prefix: x.str(propNamePrefix), Suffix: x.str(propGeneration),
@@ -188,7 +188,7 @@ func readContact(x props, m *message, group bool) *pim.Contact {
 		if n := x.nstr(lidDLName); n != "" {
 			c.DisplayName = n
 		}
-		c.Members = dlMembers(x)
+		c.Members = f.dlMembers(x)
 		return c
 	}
 	for _, e := range lidEmail {
@@ -257,15 +257,12 @@ func localDate(localForm, utcForm time.Time) time.Time {
 }
 
 // dlMembers reads a distribution list's members from its one-off entry
-// IDs (PidLidDistributionListOneOffMembers), or, without them, from the
-// members that are one-off entries themselves.
-func dlMembers(x props) []pim.Person {
+// IDs (PidLidDistributionListOneOffMembers), or, without them, from its
+// members (PidLidDistributionListMembers): one-off entries, and wrapped
+// entries naming a contact of this file with the address they use.
+func (f *file) dlMembers(x props) []pim.Person {
 	var out []pim.Person
-	for _, k := range []nameKey{lidDLOneOff, lidDLMembers} {
-		v, ok := x.named(k)
-		if !ok {
-			continue
-		}
+	if v, ok := x.named(lidDLOneOff); ok {
 		for _, b := range v.multiBytes() {
 			if p, ok := oneOff(b); ok {
 				out = append(out, p)
@@ -275,7 +272,52 @@ func dlMembers(x props) []pim.Person {
 			return out
 		}
 	}
+	v, _ := x.named(lidDLMembers)
+	for _, b := range v.multiBytes() {
+		if p, ok := oneOff(b); ok {
+			out = append(out, p)
+		} else if p, ok := f.wrappedContact(b); ok {
+			out = append(out, p)
+		}
+	}
 	return out
+}
+
+// wrappedProvider is the provider UID of a WrappedEntryId ([MS-OXOCNTC]
+// 2.2.2.2.4.1.1).
+var wrappedProvider = []byte{0xC0, 0x91, 0xAD, 0xD3, 0x51, 0x9D, 0xCF, 0x11, 0xA4, 0xA9, 0x00, 0xAA, 0x00, 0x47, 0xFA, 0xA4}
+
+// wrappedContact reads a WrappedEntryId that names a contact (type 3 in
+// its low 4 bits; the next 3 bits say which of its e-mail addresses) by
+// a message EntryID of this file (flags, store UID, NID), and returns the
+// contact's name and that address.
+func (f *file) wrappedContact(b []byte) (pim.Person, bool) {
+	if len(b) != 21+24 || string(b[4:20]) != string(wrappedProvider) || b[20]&0x0F != 3 {
+		return pim.Person{}, false
+	}
+	idx := int(b[20]>>4) & 0x07
+	if idx > 2 {
+		return pim.Person{}, false // a fax number, not an address
+	}
+	n, err := f.openNode(binary.LittleEndian.Uint32(b[21+20:]))
+	if err != nil {
+		return pim.Person{}, false
+	}
+	p, err := n.openPC()
+	if err != nil {
+		return pim.Person{}, false
+	}
+	x := f.itemProps(p)
+	e := lidEmail[idx]
+	addr := smtpOf(x.nstr(e[1]), x.nstr(e[2]), "")
+	if addr == "" {
+		return pim.Person{}, false
+	}
+	name := x.str(propDisplayName)
+	if name == "" {
+		name = x.nstr(e[0])
+	}
+	return pim.Person{Name: name, Email: addr}, true
 }
 
 // oneOffProvider is the provider UID of a one-off entry ID ([MS-OXCDATA]

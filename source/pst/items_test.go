@@ -115,6 +115,16 @@ func oneOffID(name, email string) []byte {
 	return b
 }
 
+// wrappedID is a WrappedEntryId ([MS-OXOCNTC] 2.2.2.2.4.1.1) naming
+// address idx (0-2) of the contact nid of this file.
+func wrappedID(nid uint32, idx byte) []byte {
+	b := append(make([]byte, 4), wrappedProvider...)
+	b = append(b, 0x80|idx<<4|3)
+	b = append(b, make([]byte, 4)...)
+	b = append(b, "0123456789abcdef"...)
+	return binary.LittleEndian.AppendUint32(b, nid)
+}
+
 // goid is a clean PidLidGlobalObjectId: Outlook's class ID, no instance
 // date, a creation time, and 16 bytes of data.
 func goid() []byte {
@@ -136,6 +146,11 @@ func itemsPST(t *testing.T) string {
 			props: pcProps{propDisplayName: {}, propGivenName: {}, propSurname: {}, propCompanyName: {}, propTitle: {}, propDepartment: {},
 				propBusinessPhone: {}, propMobilePhone: {}, propHomeStreet: {}, propHomeCity: {}, propHomePostalCode: {}, propHomeCountry: {}},
 			named: map[nameKey]obj{lidKeywords: {}, lidEmail[0][1]: {}, lidEmail[0][2]: {}, lidEmail[1][1]: {}, lidEmail[1][2]: {}, lidBirthdayLocal: ftime(utcAt("1985-12-10T00:00:00Z"))},
+		}, {
+			// Members as Outlook 97 wrote them: no one-off list, the
+			// contact above (its second address) wrapped.
+			class: "IPM.DistList", subject: "Friends", date: utcAt("2026-01-05T10:00:00Z"),
+			named: map[nameKey]obj{lidDLMembers: multi(ptBinary|ptMulti, [][]byte{wrappedID(0x200024, 1), oneOffID("Bob", "bob@example.org")})},
 		}, {
 			class: "IPM.DistList", subject: "Team", date: utcAt("2026-01-05T10:00:00Z"),
 			named: map[nameKey]obj{lidDLName: {}, lidDLOneOff: multi(ptBinary|ptMulti, [][]byte{oneOffID("Ann", "ann@example.org"), oneOffID("Bob", "bob@example.org")})},
@@ -242,6 +257,7 @@ func TestItemsToRadicale(t *testing.T) {
 		t.Fatal(err)
 	}
 	kinds := map[pim.Kind]string{}
+	groups := map[string]string{} // by name
 	err = s.ExportItems(ctx, func(it pim.Item, err error) error {
 		if err != nil {
 			t.Errorf("item %s: %v", it.Key, err)
@@ -261,6 +277,9 @@ func TestItemsToRadicale(t *testing.T) {
 			t.Errorf("second put of %s: %v, want ErrExists", it.Key, err)
 		}
 		kinds[it.Kind] = it.Name()
+		if it.Kind == pim.KindGroup {
+			groups[it.Title()] = it.Name()
+		}
 		return nil
 	})
 	if err != nil {
@@ -280,7 +299,14 @@ func TestItemsToRadicale(t *testing.T) {
 		}
 		return b
 	}
+	kinds[pim.KindGroup] = groups["Team"]
 	checkContact(t, get(pim.KindContact), get(pim.KindGroup))
+	kinds[pim.KindGroup] = groups["Friends"]
+	friends, err := vcard.NewDecoder(bytes.NewReader(get(pim.KindGroup))).Decode()
+	if err != nil {
+		t.Fatal(err)
+	}
+	eq(t, "Friends MEMBER", strings.Join(friends.Values(vcard.FieldMember), ","), "mailto:countess@example.net,mailto:bob@example.org")
 	checkMeeting(t, get(pim.KindEvent))
 	checkTodo(t, get(pim.KindTask))
 	checkJournals(t, get(pim.KindNote), get(pim.KindJournal))
