@@ -186,6 +186,8 @@ type Contact struct {
 	Note        string
 	Categories  []string
 	Members     []Person // a group's members
+	Photo       []byte   // a picture of the contact
+	PhotoType   string   // its media type, e.g. "image/jpeg"
 	Modified    time.Time
 }
 

@@ -2,6 +2,7 @@ package pim
 
 import (
 	"bytes"
+	"encoding/base64"
 	"strings"
 
 	"github.com/emersion/go-vcard"
@@ -25,6 +26,7 @@ func component(v string) string {
 func encodeContact(it Item) ([]byte, error) {
 	c := it.Contact
 	card := vcard.Card{}
+	var photo string
 	card.SetValue(vcard.FieldVersion, "4.0")
 	card.SetValue(vcard.FieldProductID, ProductID)
 	card.SetValue(vcard.FieldUID, "urn:uuid:"+uuidOf(it.UID()))
@@ -79,6 +81,16 @@ func encodeContact(it Item) ([]byte, error) {
 	if c.URL != "" {
 		card.SetValue(vcard.FieldURL, c.URL)
 	}
+	if len(c.Photo) > 0 {
+		typ := c.PhotoType
+		if typ == "" {
+			typ = "image/jpeg"
+		}
+		// A data: URI (RFC 6350 6.2.4) is not text: the encoder's escaping
+		// of its comma would break it, so it goes in after encoding.
+		photo = "data:" + typ + ";base64," + base64.StdEncoding.EncodeToString(c.Photo)
+		card.SetValue(vcard.FieldPhoto, photoMark)
+	}
 	if c.Note != "" {
 		card.Set(vcard.FieldNote, &vcard.Field{Value: cleanText(c.Note)})
 	}
@@ -96,8 +108,15 @@ func encodeContact(it Item) ([]byte, error) {
 	if err := vcard.NewEncoder(&b).Encode(card); err != nil {
 		return nil, err
 	}
+	if photo != "" {
+		return bytes.Replace(b.Bytes(), []byte(":"+photoMark+"\r\n"), []byte(":"+photo+"\r\n"), 1), nil
+	}
 	return b.Bytes(), nil
 }
+
+// photoMark stands for the PHOTO value until the card is encoded.
+const photoMark = "mailshift-photo"
+
 
 // uuidOf shapes the hex of a derived UID as a UUID for a urn:uuid: URI.
 func uuidOf(uid string) string {

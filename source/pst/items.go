@@ -228,6 +228,7 @@ func (f *file) readContact(x props, m *message, group bool) *pim.Contact {
 			c.Addresses = append(c.Addresses, a)
 		}
 	}
+	c.Photo, c.PhotoType = contactPhoto(m)
 	c.Birthday = localDate(x.ntime(lidBirthdayLocal), x.time(propBirthday))
 	c.Anniversary = localDate(x.ntime(lidWeddingLocal), x.time(propWedding))
 	for _, u := range []string{x.nstr(lidHTML), x.str(propBusinessHome), x.str(propPersonalHome)} {
@@ -237,6 +238,33 @@ func (f *file) readContact(x props, m *message, group bool) *pim.Contact {
 		}
 	}
 	return c
+}
+
+// maxPhoto bounds the contact photo taken into a vCard.
+const maxPhoto = 1 << 20
+
+// contactPhoto is the contact's picture: the attachment marked as its
+// photo ([MS-OXOCNTC] 2.2.1.8.3), JPEG unless its media type says
+// otherwise; nothing when it is larger than maxPhoto.
+func contactPhoto(m *message) ([]byte, string) {
+	for _, a := range m.attach {
+		if !a.photo || a.size > maxPhoto {
+			continue
+		}
+		b := a.inline
+		if a.data != nil {
+			var err error
+			if b, err = a.data.bytes(maxPhoto); err != nil {
+				continue
+			}
+		}
+		typ := a.mimeType
+		if !strings.HasPrefix(typ, "image/") {
+			typ = "image/jpeg"
+		}
+		return b, typ
+	}
+	return nil, ""
 }
 
 // localDate is the date of a birthday or anniversary: the local form

@@ -436,6 +436,7 @@ type attachment struct {
 	contentID string
 	method    int
 	hidden    bool
+	photo     bool // a contact's photo (PidTagAttachmentContactPhoto)
 	size      int64
 	inline    []byte  // the data when it is held in the heap
 	data      *stream // the data when it is held in a subnode
@@ -738,6 +739,9 @@ func (f *file) readAttachment(n *node, cp int, depth int, b *budget) (attachment
 	a.contentID = strings.Trim(strings.TrimSpace(str(propAttachContentID)), "<>")
 	if v, ok, err := p.get(propAttachmentHidden); err == nil && ok && v.int() != 0 {
 		a.hidden = true
+	}
+	if v, ok, err := p.get(propAttachContactPhoto); err == nil && ok && v.int() != 0 {
+		a.photo = true
 	}
 	e, hasData := p.props[propAttachDataBinary]
 	if a.method == afEmbeddedMessage || (hasData && e.typ == ptObject) {

@@ -85,6 +85,7 @@ const (
 	propInternetCodepage     = 0x3FDE
 	propMessageCodepage      = 0x3FFD
 	propAttachmentHidden     = 0x7FFE
+	propAttachContactPhoto   = 0x7FFF
 	propPstPassword          = 0x67FF
 	propSenderSmtpAddress    = 0x5D01
 	propSentRepSmtpAddress   = 0x5D02

@@ -964,6 +964,7 @@ type wAttach struct {
 	embedded *wMessage
 	open     func() io.Reader
 	size     int64
+	photo    bool // a contact's photo
 }
 
 // wFolder is a folder to write.
@@ -1038,6 +1039,9 @@ func (w *writer) message(m wMessage) (uint64, uint64) {
 		for i, a := range m.attach {
 			nid := uint32(0x8000+i)<<5 | nidTypeAttachment
 			ap := pcProps{propAttachLongFilename: w.str(a.name), propAttachMethod: i32(afByValue)}
+			if a.photo {
+				ap[propAttachContactPhoto] = boolean(true)
+			}
 			var asubs []sub
 			if a.mime != "" {
 				ap[propAttachMimeTag] = w.str(a.mime)
