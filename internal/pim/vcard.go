@@ -117,7 +117,6 @@ func encodeContact(it Item) ([]byte, error) {
 // photoMark stands for the PHOTO value until the card is encoded.
 const photoMark = "mailshift-photo"
 
-
 // uuidOf shapes the hex of a derived UID as a UUID for a urn:uuid: URI.
 func uuidOf(uid string) string {
 	h := strings.TrimPrefix(uid, "mailshift-")
