@@ -165,6 +165,7 @@ func itemsPST(t *testing.T) string {
 				named: map[nameKey]obj{lidExceptionReplaceTime: ftime(utcAt("2026-03-23T08:00:00Z"))},
 			}}},
 			to: []string{"ann@example.org"}, cc: []string{"bob@example.org"},
+			track: map[string]int{"ann@example.org": 3, "bob@example.org": 4}, // accepted, declined
 			named: map[nameKey]obj{
 				lidApptStartWhole: ftime(utcAt("2026-03-02T08:00:00Z")), lidApptEndWhole: ftime(utcAt("2026-03-02T08:30:00Z")),
 				lidBusyStatus: i32(2), lidApptStateFlags: i32(asfMeeting), lidRecurring: boolean(true),
@@ -441,9 +442,9 @@ func checkMeeting(t *testing.T, b []byte) {
 	}
 	var att []string
 	for _, a := range m.Values(ical.PropAttendee) {
-		att = append(att, a.Params.Get(ical.ParamRole)+":"+a.Value)
+		att = append(att, a.Params.Get(ical.ParamRole)+"/"+a.Params.Get(ical.ParamParticipationStatus)+":"+a.Value)
 	}
-	eq(t, "ATTENDEE", strings.Join(att, ","), "REQ-PARTICIPANT:mailto:ann@example.org,OPT-PARTICIPANT:mailto:bob@example.org")
+	eq(t, "ATTENDEE", strings.Join(att, ","), "REQ-PARTICIPANT/ACCEPTED:mailto:ann@example.org,OPT-PARTICIPANT/DECLINED:mailto:bob@example.org")
 	if len(evs[0].Children) == 0 {
 		t.Errorf("no VALARM")
 	} else if d, err := evs[0].Children[0].Props.Get(ical.PropTrigger).Duration(); err != nil || d != -10*time.Minute {

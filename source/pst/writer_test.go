@@ -952,6 +952,9 @@ type wMessage struct {
 	attach   []wAttach
 	props    pcProps         // more properties by tag
 	named    map[nameKey]obj // named properties
+	// track gives a meeting's recipients their responses
+	// (PidTagRecipientTrackStatus) and lists the organizer among them.
+	track map[string]int
 }
 
 // wAttach is an attachment to write; embedded makes it a message. With
@@ -1016,12 +1019,26 @@ func (w *writer) message(m wMessage) (uint64, uint64) {
 	var extra []sub
 	// Recipients.
 	cols := []uint32{colRecipientType, propDisplayName<<16 | uint32(w.str("").typ), propEmailAddress<<16 | uint32(w.str("").typ), propAddrType<<16 | uint32(w.str("").typ)}
+	if m.track != nil {
+		cols = append(cols, propRecipientFlags<<16|ptInt32, propRecipientTrackStatus<<16|ptInt32)
+	}
 	var ids []uint32
 	var rows [][]*obj
 	add := func(kind int, addr string) {
 		k, n, e, t := i32(kind), w.str("Name "+addr), w.str(addr), w.str("SMTP")
 		ids = append(ids, uint32(len(ids)))
-		rows = append(rows, []*obj{&k, &n, &e, &t})
+		row := []*obj{&k, &n, &e, &t}
+		if m.track != nil {
+			fl, tr := i32(1), i32(m.track[addr])
+			if addr == m.from {
+				fl = i32(1 | recipOrganizer)
+			}
+			row = append(row, &fl, &tr)
+		}
+		rows = append(rows, row)
+	}
+	if m.track != nil && m.from != "" {
+		add(1, m.from) // a meeting lists its organizer among the recipients
 	}
 	for _, a := range m.to {
 		add(1, a)
