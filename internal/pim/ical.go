@@ -6,6 +6,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/emersion/go-ical"
 )
@@ -52,7 +53,33 @@ func encodeCalendar(cal *ical.Calendar) ([]byte, error) {
 	if err := ical.NewEncoder(&b).Encode(cal); err != nil {
 		return nil, err
 	}
-	return b.Bytes(), nil
+	return fold(b.Bytes()), nil
+}
+
+// fold breaks lines longer than 75 octets as RFC 5545 section 3.1 and
+// RFC 6350 section 3.2 ask: CRLF and a space before each further part,
+// never inside a UTF-8 sequence (the encoders write whole lines).
+func fold(b []byte) []byte {
+	var out bytes.Buffer
+	for _, line := range bytes.SplitAfter(b, []byte("\r\n")) {
+		body := bytes.TrimSuffix(line, []byte("\r\n"))
+		limit := 75
+		for len(body) > limit {
+			cut := limit
+			for cut > 0 && !utf8.RuneStart(body[cut]) {
+				cut--
+			}
+			out.Write(body[:cut])
+			out.WriteString("\r\n ")
+			body = body[cut:]
+			limit = 74 // the space counts
+		}
+		out.Write(body)
+		if len(body) < len(line) {
+			out.WriteString("\r\n")
+		}
+	}
+	return out.Bytes()
 }
 
 // text sets a text property unless v is empty.

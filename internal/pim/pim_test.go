@@ -4,11 +4,13 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
 )
 
 func day(y int, m time.Month, d int) time.Time { return time.Date(y, m, d, 0, 0, 0, 0, time.UTC) }
 
-// lines returns the encoded item's lines that start with one of prefixes.
+// lines returns the encoded item's lines, unfolded, that start with one
+// of prefixes.
 func lines(t *testing.T, it Item, prefixes ...string) []string {
 	t.Helper()
 	b, err := it.Encode()
@@ -16,7 +18,7 @@ func lines(t *testing.T, it Item, prefixes ...string) []string {
 		t.Fatal(err)
 	}
 	var out []string
-	for _, l := range strings.Split(string(b), "\r\n") {
+	for _, l := range strings.Split(strings.ReplaceAll(string(b), "\r\n ", ""), "\r\n") {
 		for _, p := range prefixes {
 			if strings.HasPrefix(l, p) {
 				out = append(out, l)
@@ -82,5 +84,33 @@ func TestContactForm(t *testing.T) {
 	want := []string{"ADR;TYPE=work:;;1 Main St Floor 2;Town;;;", "CATEGORIES:A\\, B", "CATEGORIES:C", "EMAIL:jo@example.org", "FN:Jo Doe\\, Jr", "N:Doe\\, Jr;Jo;;;"}
 	if strings.Join(got, "\n") != strings.Join(want, "\n") {
 		t.Errorf("got\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+}
+
+// Long lines are folded at 75 octets, never inside a character, and read
+// back whole.
+func TestFold(t *testing.T) {
+	long := strings.Repeat("Grüße aus Köln – ", 12)
+	it := Item{Key: "k", Kind: KindJournal, Journal: &Journal{Summary: "s", Description: long, Start: day(2026, 1, 1)}}
+	b, err := it.Encode()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var unfolded strings.Builder
+	for i, l := range strings.Split(strings.TrimSuffix(string(b), "\r\n"), "\r\n") {
+		if len(l) > 75 {
+			t.Errorf("line %d of %d octets", i, len(l))
+		}
+		if !utf8.ValidString(l) {
+			t.Errorf("line %d cuts a character: %q", i, l)
+		}
+		if strings.HasPrefix(l, " ") {
+			unfolded.WriteString(l[1:])
+		} else {
+			unfolded.WriteString("\n" + l)
+		}
+	}
+	if !strings.Contains(unfolded.String(), "DESCRIPTION:"+long) {
+		t.Errorf("unfolded, the description is not whole:\n%s", unfolded.String())
 	}
 }

@@ -109,9 +109,9 @@ func encodeContact(it Item) ([]byte, error) {
 		return nil, err
 	}
 	if photo != "" {
-		return bytes.Replace(b.Bytes(), []byte(":"+photoMark+"\r\n"), []byte(":"+photo+"\r\n"), 1), nil
+		return fold(bytes.Replace(b.Bytes(), []byte(":"+photoMark+"\r\n"), []byte(":"+photo+"\r\n"), 1)), nil
 	}
-	return b.Bytes(), nil
+	return fold(b.Bytes()), nil
 }
 
 // photoMark stands for the PHOTO value until the card is encoded.
