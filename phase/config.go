@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/mailshift/mailshift/internal/dav"
 	"github.com/mailshift/mailshift/internal/mapping"
 	"github.com/mailshift/mailshift/internal/throttle"
 	"github.com/mailshift/mailshift/internal/users"
@@ -352,6 +353,9 @@ func (c *Config) Validate() error {
 	for _, d := range []struct{ key, url string }{{"target.carddav", c.Target.CardDAV}, {"target.caldav", c.Target.CalDAV}} {
 		if err := validDAV(d.url); err != nil {
 			return &ConfigError{d.key, err.Error()}
+		}
+		if dav.Plaintext(d.url) && !c.AllowInsecure {
+			return &ConfigError{d.key, fmt.Sprintf("%q would send the users' passwords unencrypted: use https://, or set allow_insecure: true", d.url)}
 		}
 	}
 	for _, d := range []struct{ key, url string }{{"source.carddav", c.Source.CardDAV}, {"source.caldav", c.Source.CalDAV}} {

@@ -12,6 +12,7 @@ import (
 	"path"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"github.com/mailshift/mailshift/internal/dav"
 	"github.com/mailshift/mailshift/internal/pim"
@@ -62,14 +63,26 @@ type itemTarget struct {
 }
 
 // davClients returns the user's CardDAV and CalDAV collections, with the
-// target's user and password.
+// target's user and password, timeout, ca_file and insecure_skip_verify.
 func (p *Project) davClients(ctx context.Context, r users.Row) (map[string]*dav.Client, error) {
 	out := map[string]*dav.Client{}
-	for coll, tmpl := range map[string]string{"contacts": p.Config.Target.CardDAV, "calendar": p.Config.Target.CalDAV} {
+	t := p.Config.Target
+	if t.CardDAV == "" && t.CalDAV == "" {
+		return out, nil
+	}
+	timeout := time.Minute
+	if d, err := time.ParseDuration(t.Timeout); err == nil && d > 0 {
+		timeout = d
+	}
+	hc, err := dav.NewHTTPClient(timeout, t.CAFile, t.InsecureSkipVerify)
+	if err != nil {
+		return nil, &ConfigError{"target.ca_file", err.Error()}
+	}
+	for coll, tmpl := range map[string]string{"contacts": t.CardDAV, "calendar": t.CalDAV} {
 		if tmpl == "" {
 			continue
 		}
-		c := &dav.Client{URL: strings.ReplaceAll(tmpl, "%u", url.PathEscape(r.TargetUser)), User: r.TargetUser}
+		c := &dav.Client{URL: strings.ReplaceAll(tmpl, "%u", url.PathEscape(r.TargetUser)), User: r.TargetUser, HTTP: hc}
 		if r.TargetPassword.IsSet() {
 			pw, err := r.TargetPassword.Reveal(ctx)
 			if err != nil {

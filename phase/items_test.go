@@ -540,3 +540,39 @@ func TestItemsTestCleanup(t *testing.T) {
 		t.Errorf("bulk after the cleanup: %+v, want 3 uploaded", br.Items)
 	}
 }
+
+// target.carddav and target.caldav are checked: a URL per user, no
+// credentials in it, no password in plain text to another machine, and
+// only on the target.
+func TestDAVConfig(t *testing.T) {
+	for _, c := range []struct {
+		set       func(*Config)
+		key, want string // want "": valid
+	}{
+		{func(c *Config) { c.Target.CardDAV = "https://dav.example.com/%u/contacts/" }, "", ""},
+		{func(c *Config) { c.Target.CalDAV = "http://127.0.0.1:5232/%u/calendar/" }, "", ""},
+		{func(c *Config) { c.Target.CalDAV = "https://dav.example.com/calendar/" }, "target.caldav", "no %u"},
+		{func(c *Config) { c.Target.CardDAV = "https://me:secret@dav.example.com/%u/" }, "target.carddav", "leave them out"},
+		{func(c *Config) { c.Target.CardDAV = "ftp://dav.example.com/%u/" }, "target.carddav", "http:// or https://"},
+		{func(c *Config) { c.Target.CalDAV = "http://dav.example.com/%u/calendar/" }, "target.caldav", "unencrypted"},
+		{func(c *Config) {
+			c.Target.CalDAV, c.AllowInsecure = "http://dav.example.com/%u/calendar/", true
+		}, "", ""},
+		{func(c *Config) { c.Source.CalDAV = "https://dav.example.com/%u/calendar/" }, "source.caldav", "a target key"},
+	} {
+		cfg := Defaults()
+		cfg.Users.File = "users.csv"
+		c.set(&cfg)
+		err := cfg.Validate()
+		var ce *ConfigError
+		switch {
+		case c.want == "" && err != nil:
+			t.Errorf("%+v: %v", cfg.Target, err)
+		case c.want != "" && (!errors.As(err, &ce) || ce.Key != c.key || !strings.Contains(ce.Msg, c.want)):
+			t.Errorf("%+v: %v, want %s: ...%s...", cfg.Target, err, c.key, c.want)
+		}
+		if err != nil && strings.Contains(err.Error(), "secret") {
+			t.Errorf("the error shows the password: %v", err)
+		}
+	}
+}

@@ -8,14 +8,19 @@ package dav
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/xml"
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/url"
+	"os"
 	"path"
 	"strings"
+	"time"
 
 	"github.com/mailshift/mailshift/internal/mailbox"
 )
@@ -28,6 +33,47 @@ type Client struct {
 	User     string
 	Password string // sent only in the Authorization header, never shown
 	HTTP     *http.Client
+}
+
+// NewHTTPClient is an HTTP client for a server: timeout bounds each
+// request; caFile (PEM) adds certificates to trust besides the system's;
+// insecure skips the certificate check (tests only).
+func NewHTTPClient(timeout time.Duration, caFile string, insecure bool) (*http.Client, error) {
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	tr.TLSClientConfig = &tls.Config{InsecureSkipVerify: insecure} //nolint:gosec // the insecure_skip_verify key, tests only
+	if caFile != "" {
+		pem, err := os.ReadFile(caFile)
+		if err != nil {
+			return nil, fmt.Errorf("ca_file: %w", err)
+		}
+		pool, err := x509.SystemCertPool()
+		if err != nil {
+			pool = x509.NewCertPool()
+		}
+		if !pool.AppendCertsFromPEM(pem) {
+			return nil, fmt.Errorf("ca_file %s holds no PEM certificate", caFile)
+		}
+		tr.TLSClientConfig.RootCAs = pool
+	}
+	return &http.Client{Transport: tr, Timeout: timeout}, nil
+}
+
+// Plaintext tells whether a collection URL would send the password
+// unencrypted to another machine: http:// to a host other than this one.
+func Plaintext(rawURL string) bool {
+	u, err := url.Parse(strings.ReplaceAll(rawURL, "%u", "user")) // a template's %u is no escape
+	if err != nil {
+		return true // cannot tell: assume the worst
+	}
+	if u.Scheme != "http" {
+		return false
+	}
+	h := u.Hostname()
+	if strings.EqualFold(h, "localhost") {
+		return false
+	}
+	ip := net.ParseIP(h)
+	return ip == nil || !ip.IsLoopback()
 }
 
 // Kinds of collection.
