@@ -43,6 +43,9 @@ var itemSamples = map[string]string{
 func readpstExport(t *testing.T, file string) (cals []*ical.Calendar, cards []vcard.Card) {
 	t.Helper()
 	if _, err := exec.LookPath("readpst"); err != nil {
+		if os.Getenv(corpus.RequireEnv) == "1" {
+			t.Fatal("readpst not installed (make deps installs pst-utils)")
+		}
 		t.Skip("readpst not installed (make deps installs pst-utils)")
 	}
 	out := t.TempDir()

@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/mailshift/mailshift/internal/testrig/corpus"
 	"github.com/mailshift/mailshift/internal/testrig/daemon"
 )
 
@@ -26,11 +27,15 @@ type Server struct {
 }
 
 // Start runs Radicale with the users and passwords of users and stops it
-// when the test ends. The test is skipped when radicale is not installed.
+// when the test ends. The test is skipped when radicale is not installed
+// (it fails with MAILSHIFT_REQUIRE_TESTDATA=1).
 func Start(t testing.TB, users map[string]string) *Server {
 	t.Helper()
 	bin, err := exec.LookPath("radicale")
 	if err != nil {
+		if os.Getenv(corpus.RequireEnv) == "1" {
+			t.Fatal("radicale not installed (make deps installs it); " + corpus.RequireEnv + "=1 requires it")
+		}
 		t.Skip("radicale not installed (make deps installs it)")
 	}
 	dir := t.TempDir()
