@@ -35,6 +35,7 @@ type ItemCounts struct {
 	Uploaded int `json:"items_uploaded"` // stored on a CardDAV or CalDAV server, new or replaced
 	Already  int `json:"items_already"`  // on the server from an earlier pass, unchanged
 	Failed   int `json:"items_failed"`   // unreadable, or refused by the server
+	Deleted  int `json:"items_deleted"`  // gone from the source, removed from the server (sync.deletions mirror)
 }
 
 func (c *ItemCounts) add(o ItemCounts) {
@@ -43,6 +44,7 @@ func (c *ItemCounts) add(o ItemCounts) {
 	c.Uploaded += o.Uploaded
 	c.Already += o.Already
 	c.Failed += o.Failed
+	c.Deleted += o.Deleted
 }
 
 // itemsDir is where a user's item files go.
@@ -98,7 +100,7 @@ func (p *Project) davClients(ctx context.Context, r users.Row) (map[string]*dav.
 // itemsPass converts and delivers the user's items from src, the
 // source the user's mail came from; a source without items does nothing. Items that fail are counted and logged, and tried
 // again by the next pass; the error is for what stops the whole pass.
-func (p *Project) itemsPass(ctx context.Context, r users.Row, src source.Source) (ItemCounts, error) {
+func (p *Project) itemsPass(ctx context.Context, r users.Row, src source.Source, opts copyOptions) (ItemCounts, error) {
 	var c ItemCounts
 	ex, ok := src.(source.ItemExporter)
 	if !ok {
@@ -109,8 +111,10 @@ func (p *Project) itemsPass(ctx context.Context, r users.Row, src source.Source)
 		return c, err
 	}
 	t := &itemTarget{dir: p.itemsDir(r.SourceUser), clients: clients, ready: map[string]bool{}}
+	seen := map[string]bool{}
 	err = ex.ExportItems(ctx, func(it pim.Item, rerr error) error {
 		c.Items++
+		seen[it.Key+"\x00"+it.Collection()] = true
 		if rerr == nil {
 			rerr = p.deliverItem(ctx, r, t, it, &c)
 		}
@@ -123,7 +127,62 @@ func (p *Project) itemsPass(ctx context.Context, r users.Row, src source.Source)
 		}
 		return nil
 	})
+	if err == nil && opts.deletions == "mirror" && c.Failed == 0 {
+		c.Deleted, err = p.mirrorItems(ctx, r, clients, seen, opts.force)
+	}
 	return c, err
+}
+
+// mirrorItems removes from the servers (and from the state and the
+// files) the items uploaded earlier that the source no longer holds, for
+// sync.deletions mirror; an item changed on the server since is left and
+// logged. It runs only after an export that read every item.
+func (p *Project) mirrorItems(ctx context.Context, r users.Row, clients map[string]*dav.Client, seen map[string]bool, force bool) (int, error) {
+	recs, err := p.Store.PIMItems(r.SourceUser)
+	if err != nil {
+		return 0, err
+	}
+	var gone []state.PIMItem
+	for _, rec := range recs {
+		if !seen[rec.Key+"\x00"+rec.Collection] {
+			gone = append(gone, rec)
+		}
+	}
+	if limit := p.Config.Sync.MaxDelete; !force && len(gone)*100 > limit*len(recs) {
+		return 0, fmt.Errorf("user %s: %d of %d uploaded contacts and calendar items are gone from the source, more than sync.max_delete (%d%%); nothing was deleted on the servers. If this is expected, run `mailshift sync --force`", r.SourceUser, len(gone), len(recs), limit)
+	}
+	n := 0
+	for _, rec := range gone {
+		cl := clients[rec.Collection]
+		if cl == nil {
+			continue // uploaded to a server no longer configured: left alone
+		}
+		name := resourceName(rec.Href)
+		switch err := cl.Delete(ctx, name, rec.ETag); {
+		case errors.Is(err, dav.ErrChanged):
+			p.log().Warn("item gone from the source but changed on the server: left", "user", r.SourceUser, "item", rec.Key, "href", rec.Href)
+			continue
+		case err != nil:
+			return n, fmt.Errorf("user %s: remove item %s: %w", r.SourceUser, rec.Key, err)
+		}
+		if err := p.Store.DeletePIMItem(r.SourceUser, rec.Key, rec.Collection); err != nil {
+			return n, err
+		}
+		for _, dir := range []string{"contacts", "calendar", "tasks", "notes"} {
+			os.Remove(filepath.Join(p.itemsDir(r.SourceUser), dir, name))
+		}
+		n++
+	}
+	return n, nil
+}
+
+// resourceName is the last part of a resource's href, unescaped.
+func resourceName(href string) string {
+	name, err := url.PathUnescape(path.Base(href))
+	if err != nil {
+		return path.Base(href)
+	}
+	return name
 }
 
 // deliverItem writes one item's file and uploads it.
@@ -246,11 +305,7 @@ func (p *Project) cleanupItems(ctx context.Context, r users.Row) error {
 			if cl == nil {
 				return fmt.Errorf("user %s: %d item(s) were uploaded to the %s server, which the configuration no longer names: set target.carddav or target.caldav again to remove them", r.SourceUser, len(recs), rec.Collection)
 			}
-			name, err := url.PathUnescape(path.Base(rec.Href))
-			if err != nil {
-				name = path.Base(rec.Href)
-			}
-			switch err := cl.Delete(ctx, name, rec.ETag); {
+			switch err := cl.Delete(ctx, resourceName(rec.Href), rec.ETag); {
 			case errors.Is(err, dav.ErrChanged):
 				kept = append(kept, rec.Href)
 			case err != nil:

@@ -579,3 +579,50 @@ func TestDAVConfig(t *testing.T) {
 		}
 	}
 }
+
+// TestItemsMirrorDeletions: with sync.deletions mirror, an item gone from
+// the source is removed from the server, the state and the files, held
+// back by sync.max_delete unless forced.
+func TestItemsMirrorDeletions(t *testing.T) {
+	ctx := context.Background()
+	td := corpus.TestdataDir(t)
+	dir := t.TempDir()
+	link := filepath.Join(dir, "jl.pst")
+	must(t, os.Symlink(filepath.Join(td, itemSamples["jl-dist-list"]), link))
+	e := newEnv(t, dovecot.Options{}, dovecot.Options{}, "jl")
+	rad := radicale.Start(t, e.pw)
+	e.p.Config.Target.CardDAV = rad.URL + "%u/contacts/"
+	e.p.Config.Target.CalDAV = rad.URL + "%u/calendar/"
+	e.p.Config.Sync.Deletions = "mirror"
+	e.fileSourced("pst:" + dir + "/%u.pst")
+	e.approved()
+	res, err := Bulk(ctx, e.p, BulkOptions{SkipTest: true})
+	must(t, err)
+	if res.Items.Uploaded != 3 {
+		t.Fatalf("bulk: %+v, want 3 uploaded", res.Items)
+	}
+	// The file is replaced by one with the same contact and list (the same
+	// node IDs) and no appointment.
+	must(t, os.Remove(link))
+	must(t, os.Symlink(filepath.Join(td, itemSamples["jl-passworded"]), link))
+	cal := &dav.Client{URL: rad.URL + "jl/calendar/", User: "jl", Password: e.pw["jl"]}
+	e.p.Config.Sync.MaxDelete = 10
+	sr, err := Sync(ctx, e.p, SyncOptions{})
+	if err == nil || !strings.Contains(err.Error(), "sync.max_delete") || sr.Items.Deleted != 0 || len(davItems(t, cal)) != 1 {
+		t.Fatalf("sync past max_delete: %v, %+v, %d on the server; want it held back", err, sr.Items, len(davItems(t, cal)))
+	}
+	sr, err = Sync(ctx, e.p, SyncOptions{Force: true})
+	must(t, err)
+	if sr.Items.Deleted != 1 || sr.Items.Already != 2 {
+		t.Errorf("forced sync: %+v, want 1 deleted, 2 already there", sr.Items)
+	}
+	if n := len(davItems(t, cal)); n != 0 {
+		t.Errorf("%d calendar items left on the server", n)
+	}
+	if c, err := e.p.Store.PIMCounts("jl"); err != nil || !maps.Equal(c, map[string]int{"contacts": 2}) {
+		t.Errorf("state: %v %v", c, err)
+	}
+	if m, _ := filepath.Glob(filepath.Join(e.p.Dir, "items", "jl", "calendar", "*")); len(m) != 0 {
+		t.Errorf("files left: %v", m)
+	}
+}

@@ -118,7 +118,7 @@ func (p *Project) passUser(ctx context.Context, r users.Row, opts copyOptions) (
 	if err == nil && !opts.dryRun {
 		// The items that are not mail follow the mail, from the same
 		// source.
-		st.items, err = p.itemsPass(ctx, r, s.src)
+		st.items, err = p.itemsPass(ctx, r, s.src, opts)
 	}
 	return st, err
 }
