@@ -23,6 +23,7 @@ func component(v string) string {
 	return strings.ReplaceAll(strings.ReplaceAll(cleanText(v), ";", ","), "\n", " ")
 }
 
+// encodeContact writes a contact or a group as a vCard 4.0.
 func encodeContact(it Item) ([]byte, error) {
 	c := it.Contact
 	card := vcard.Card{}
@@ -55,32 +56,7 @@ func encodeContact(it Item) ([]byte, error) {
 	if c.JobTitle != "" {
 		card.Set(vcard.FieldTitle, field(c.JobTitle))
 	}
-	for i, e := range c.Emails {
-		f := &vcard.Field{Value: e.Email, Params: vcard.Params{}}
-		if i == 0 && len(c.Emails) > 1 {
-			f.Params.Set(vcard.ParamPreferred, "1")
-		}
-		card.Add(vcard.FieldEmail, f)
-	}
-	for _, p := range c.Phones {
-		card.Add(vcard.FieldTelephone, field(p.Number, p.Types...))
-	}
-	for _, a := range c.Addresses {
-		f := &vcard.Field{Value: strings.Join([]string{"", "", component(a.Street), component(a.City), component(a.Region), component(a.PostalCode), component(a.Country)}, ";")}
-		if a.Type != "" {
-			f.Params = vcard.Params{vcard.ParamType: {a.Type}}
-		}
-		card.Add(vcard.FieldAddress, f)
-	}
-	if !c.Birthday.IsZero() {
-		card.SetValue(vcard.FieldBirthday, c.Birthday.Format(dateLayout))
-	}
-	if !c.Anniversary.IsZero() {
-		card.SetValue(vcard.FieldAnniversary, c.Anniversary.Format(dateLayout))
-	}
-	if c.URL != "" {
-		card.SetValue(vcard.FieldURL, c.URL)
-	}
+	addressFields(card, c)
 	if len(c.Photo) > 0 {
 		typ := c.PhotoType
 		if typ == "" {
@@ -112,6 +88,37 @@ func encodeContact(it Item) ([]byte, error) {
 		return fold(bytes.Replace(b.Bytes(), []byte(":"+photoMark+"\r\n"), []byte(":"+photo+"\r\n"), 1)), nil
 	}
 	return fold(b.Bytes()), nil
+}
+
+// addressFields adds how to reach the contact: e-mail addresses (the
+// first preferred), telephones, postal addresses, dates and web page.
+func addressFields(card vcard.Card, c *Contact) {
+	for i, e := range c.Emails {
+		f := &vcard.Field{Value: e.Email, Params: vcard.Params{}}
+		if i == 0 && len(c.Emails) > 1 {
+			f.Params.Set(vcard.ParamPreferred, "1")
+		}
+		card.Add(vcard.FieldEmail, f)
+	}
+	for _, p := range c.Phones {
+		card.Add(vcard.FieldTelephone, field(p.Number, p.Types...))
+	}
+	for _, a := range c.Addresses {
+		f := &vcard.Field{Value: strings.Join([]string{"", "", component(a.Street), component(a.City), component(a.Region), component(a.PostalCode), component(a.Country)}, ";")}
+		if a.Type != "" {
+			f.Params = vcard.Params{vcard.ParamType: {a.Type}}
+		}
+		card.Add(vcard.FieldAddress, f)
+	}
+	if !c.Birthday.IsZero() {
+		card.SetValue(vcard.FieldBirthday, c.Birthday.Format(dateLayout))
+	}
+	if !c.Anniversary.IsZero() {
+		card.SetValue(vcard.FieldAnniversary, c.Anniversary.Format(dateLayout))
+	}
+	if c.URL != "" {
+		card.SetValue(vcard.FieldURL, c.URL)
+	}
 }
 
 // photoMark stands for the PHOTO value until the card is encoded.
