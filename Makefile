@@ -21,7 +21,10 @@ build:
 # deps installs what the tests need when it is missing: the real IMAP
 # server the integration tests run against (dovecot-imapd), and the tools
 # that write the mbox files the mbox source is tested on (formail from
-# procmail, Python's mailbox module). Then it unpacks Courier IMAP and
+# procmail, Python's mailbox module), Radicale (the CardDAV and CalDAV
+# server PST contacts and calendars are uploaded to in the tests) and
+# readpst (pst-utils, whose export they are compared with). Then it
+# unpacks Courier IMAP and
 # Cyrus IMAP for the interoperability tests into $(TESTSERVERS) (both
 # conflict with dovecot-imapd in apt, so they are never installed: their
 # .debs and the libraries they need that are not installed are fetched with
