@@ -24,8 +24,8 @@ build:
 # procmail, Python's mailbox module), Radicale (the CardDAV and CalDAV
 # server PST contacts and calendars are uploaded to in the tests) and
 # readpst (pst-utils, whose export they are compared with). Then it
-# unpacks Courier IMAP and
-# Cyrus IMAP for the interoperability tests into $(TESTSERVERS) (both
+# unpacks Courier IMAP and Cyrus IMAP for the interoperability tests into
+# $(TESTSERVERS) (both
 # conflict with dovecot-imapd in apt, so they are never installed: their
 # .debs and the libraries they need that are not installed are fetched with
 # `apt-get download` and unpacked with `dpkg-deb -x`; the tests run them
