@@ -25,9 +25,8 @@ build:
 # server PST contacts and calendars are uploaded to in the tests) and
 # readpst (pst-utils, whose export they are compared with). Then it
 # unpacks Courier IMAP and Cyrus IMAP for the interoperability tests into
-# $(TESTSERVERS) (both
-# conflict with dovecot-imapd in apt, so they are never installed: their
-# .debs and the libraries they need that are not installed are fetched with
+# $(TESTSERVERS) (both conflict with dovecot-imapd in apt, so they are
+# never installed: their .debs and the libraries they need that are not installed are fetched with
 # `apt-get download` and unpacked with `dpkg-deb -x`; the tests run them
 # from there). apt-get update runs at most once, only if something is
 # missing; with everything in place deps takes a fraction of a second.
