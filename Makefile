@@ -21,10 +21,12 @@ build:
 # deps installs what the tests need when it is missing: the real IMAP
 # server the integration tests run against (dovecot-imapd), and the tools
 # that write the mbox files the mbox source is tested on (formail from
-# procmail, Python's mailbox module). Then it unpacks Courier IMAP and
-# Cyrus IMAP for the interoperability tests into $(TESTSERVERS) (both
-# conflict with dovecot-imapd in apt, so they are never installed: their
-# .debs and the libraries they need that are not installed are fetched with
+# procmail, Python's mailbox module), Radicale (the CardDAV and CalDAV
+# server PST contacts and calendars are uploaded to in the tests) and
+# readpst (pst-utils, whose export they are compared with). Then it
+# unpacks Courier IMAP and Cyrus IMAP for the interoperability tests into
+# $(TESTSERVERS) (both conflict with dovecot-imapd in apt, so they are
+# never installed: their .debs and the libraries they need that are not installed are fetched with
 # `apt-get download` and unpacked with `dpkg-deb -x`; the tests run them
 # from there). apt-get update runs at most once, only if something is
 # missing; with everything in place deps takes a fraction of a second.
@@ -32,7 +34,9 @@ DEPS_MISSING = $(strip \
 	$(if $(shell command -v dovecot >/dev/null 2>&1 && [ -x /usr/lib/dovecot/imap ] && echo ok),,dovecot-imapd) \
 	$(if $(shell command -v formail 2>/dev/null),,procmail) \
 	$(if $(shell command -v python3 2>/dev/null),,python3) \
-	$(if $(shell command -v chromium 2>/dev/null),,chromium))
+	$(if $(shell command -v chromium 2>/dev/null),,chromium) \
+	$(if $(shell command -v radicale 2>/dev/null),,radicale) \
+	$(if $(shell command -v readpst 2>/dev/null),,pst-utils))
 
 # Where Courier and Cyrus are unpacked; the tests read the same variable.
 TESTSERVERS ?= $(or $(MAILSHIFT_TESTSERVERS),/var/cache/mailshift-testservers)

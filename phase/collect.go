@@ -225,12 +225,24 @@ func (p *Project) inventorySource(ctx context.Context, src source.Source, acct *
 			}
 			if len(parts) > 0 {
 				slices.Sort(parts)
-				problem("non-mail", f.Name, strings.Join(parts, ", "), "not migrated: mailshift moves mail only")
+				problem("non-mail", f.Name, strings.Join(parts, ", "), nonMailAction(src))
 			}
 		}
 	}
 	acct.Folders = folders
 	return nil
+}
+
+// nonMailConverted is what becomes of the items that are not mail of a
+// source that exports them.
+const nonMailConverted = "not copied as mail: contacts and distribution lists become vCards, calendar items, tasks, notes and journal entries iCalendar objects, written under items/<user>/ after the user's mail and uploaded to target.carddav and target.caldav when set; other kinds are not migrated"
+
+// nonMailAction says what becomes of the items that are not mail.
+func nonMailAction(src source.Source) string {
+	if _, ok := src.(source.ItemExporter); ok {
+		return nonMailConverted
+	}
+	return "not migrated: mailshift moves mail only"
 }
 
 // findProblems looks for what will bite: folder names the mapping cannot

@@ -1,12 +1,15 @@
 package phase
 
 import (
+	"errors"
 	"fmt"
+	"net/url"
 	"path"
 	"strconv"
 	"strings"
 	"time"
 
+	"github.com/mailshift/mailshift/internal/dav"
 	"github.com/mailshift/mailshift/internal/mapping"
 	"github.com/mailshift/mailshift/internal/oauth"
 	"github.com/mailshift/mailshift/internal/throttle"
@@ -158,6 +161,12 @@ type Endpoint struct {
 	// OAuth, with a provider, makes mailshift fetch the access tokens of
 	// auth xoauth2 or oauthbearer itself (see internal/oauth).
 	OAuth oauth.Config `mapstructure:"oauth"`
+	// CardDAV and CalDAV are, for the target, the URLs of each user's
+	// address book and calendar (%u: the target user), where the
+	// contacts and the calendar items, tasks and notes of a PST source
+	// are uploaded with the target user's password; empty: only files.
+	CardDAV string `mapstructure:"carddav"`
+	CalDAV  string `mapstructure:"caldav"`
 }
 
 // PlaintextSecrets lists the keys that hold a secret written in plain
@@ -480,8 +489,41 @@ func (c *Config) Validate() error {
 	if err := c.PST.validate(); err != nil {
 		return err
 	}
+	for _, d := range []struct{ key, url string }{{"target.carddav", c.Target.CardDAV}, {"target.caldav", c.Target.CalDAV}} {
+		if err := validDAV(d.url); err != nil {
+			return &ConfigError{d.key, err.Error()}
+		}
+		if dav.Plaintext(d.url) && !c.AllowInsecure {
+			return &ConfigError{d.key, fmt.Sprintf("%q would send the users' passwords unencrypted: use https://, or set allow_insecure: true", d.url)}
+		}
+	}
+	for _, d := range []struct{ key, url string }{{"source.carddav", c.Source.CardDAV}, {"source.caldav", c.Source.CalDAV}} {
+		if d.url != "" {
+			return &ConfigError{d.key, "a target key: items are uploaded to target.carddav and target.caldav"}
+		}
+	}
 	if c.Logs.Keep < 0 {
 		return &ConfigError{"logs.keep", fmt.Sprintf("%d: must not be negative (0 keeps every run's log)", c.Logs.Keep)}
+	}
+	return nil
+}
+
+// validDAV checks a target.carddav or target.caldav URL: empty, or
+// http(s) with a host and without credentials (the users file has them).
+func validDAV(s string) error {
+	if s == "" {
+		return nil
+	}
+	u, err := url.Parse(strings.ReplaceAll(s, "%u", "user"))
+	switch {
+	case err != nil:
+		return fmt.Errorf("%q: not a URL", s)
+	case u.Scheme != "http" && u.Scheme != "https", u.Host == "":
+		return fmt.Errorf("%q: must be an http:// or https:// URL, e.g. https://dav.example.com/%%u/calendar/", s)
+	case u.User != nil:
+		return errors.New("a user or password in the URL: leave them out, the users file's target user and password are used")
+	case !strings.Contains(s, "%u"):
+		return fmt.Errorf("%q: has no %%u, so every user's items would go to one collection", s)
 	}
 	return nil
 }

@@ -67,6 +67,8 @@ func (c *Counts) add(o Counts) {
 // copyStats is what one pass did for one user.
 type copyStats struct {
 	Counts
+	// items is what the pass did with the user's items that are not mail.
+	items ItemCounts
 	// Skipped are the folders this pass could not copy, with the reason;
 	// the rest of the user's folders went on.
 	Skipped []FolderFailure

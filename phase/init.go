@@ -47,6 +47,11 @@ source:
 target:
   url: imaps://new.example.com:993
   # provider: microsoft365             # and every key of source: above
+  # The contacts, calendar items, tasks and notes of a pst: source are
+  # written under items/<user>/ and, with these set, uploaded with the
+  # target user and password (%u: the users file's target_user):
+  # carddav: https://dav.example.com/%u/contacts/
+  # caldav: https://dav.example.com/%u/calendar/
 
 # allow_insecure: false   # permit unencrypted connections to non-loopback hosts
 

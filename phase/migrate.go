@@ -17,6 +17,9 @@ type RunResult struct {
 	Users  int           `json:"users"`
 	Failed []UserFailure `json:"failed"`
 	Counts
+	// Items counts the contacts, calendar items, tasks and notes written
+	// as files and uploaded after each user's mail.
+	Items ItemCounts `json:"items"`
 	// SkippedFolders are the folders a pass skipped (the user's other
 	// folders went on), with the reason.
 	SkippedFolders []UserFolderFailure `json:"skipped_folders"`
@@ -38,6 +41,7 @@ type UserFolderFailure struct {
 // add sums one user's pass into the result.
 func (r *RunResult) add(user string, st copyStats) {
 	r.Counts.add(st.Counts)
+	r.Items.add(st.items)
 	for _, f := range st.Skipped {
 		r.SkippedFolders = append(r.SkippedFolders, UserFolderFailure{User: user, FolderFailure: f})
 	}
@@ -55,6 +59,7 @@ type UserFolderPlan struct {
 // sum adds another step's result (a pass of sync --follow) into r.
 func (r *RunResult) sum(o RunResult) {
 	r.Counts.add(o.Counts)
+	r.Items.add(o.Items)
 	r.SkippedFolders = append(r.SkippedFolders, o.SkippedFolders...)
 	r.Planned = append(r.Planned, o.Planned...)
 }
@@ -109,7 +114,13 @@ func (p *Project) passUser(ctx context.Context, r users.Row, opts copyOptions) (
 		return copyStats{}, err
 	}
 	defer s.Close()
-	return s.copyAll(ctx, opts)
+	st, err := s.copyAll(ctx, opts)
+	if err == nil && !opts.dryRun {
+		// The items that are not mail follow the mail, from the same
+		// source.
+		st.items, err = p.itemsPass(ctx, r, s.src, opts)
+	}
+	return st, err
 }
 
 // unitFailures is the error of a pass that finished with messages refused
@@ -121,6 +132,9 @@ func unitFailures(st copyStats) error {
 	}
 	if len(st.Skipped) > 0 {
 		parts = append(parts, describeSkipped(st.Skipped))
+	}
+	if st.items.Failed > 0 {
+		parts = append(parts, fmt.Sprintf("%d contact, calendar or other item(s) not delivered (the log names them)", st.items.Failed))
 	}
 	if len(parts) == 0 {
 		return nil
@@ -258,8 +272,9 @@ func Test(ctx context.Context, p *Project, opts TestOptions) (TestResult, error)
 	return res, stepOutcome(ctx, "test", nil, res.Waiting)
 }
 
-// cleanup expunges from the targets everything mailshift copied for rows
-// and forgets it, so that the users start afresh.
+// cleanup expunges from the targets everything mailshift copied for rows,
+// removes the items it uploaded and wrote, and forgets it all, so that
+// the users start afresh.
 func (p *Project) cleanup(ctx context.Context, rows []users.Row) error {
 	failures := p.forEachUser(ctx, rows, func(ctx context.Context, r users.Row) error {
 		pairs, err := p.Store.UserPairs(r.SourceUser)
@@ -283,6 +298,9 @@ func (p *Project) cleanup(ctx context.Context, rows []users.Row) error {
 					return fmt.Errorf("clean up target folder %q: %w", folder, err)
 				}
 			}
+		}
+		if err := p.cleanupItems(ctx, r); err != nil {
+			return err
 		}
 		return p.Store.ResetUser(r.SourceUser)
 	})

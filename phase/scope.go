@@ -76,17 +76,39 @@ func serverSummary(d mailbox.Description) string {
 	return strings.Join(parts, "; ")
 }
 
+// davTargets names where converted items are uploaded.
+func (p *Project) davTargets() string {
+	var l []string
+	for _, u := range []string{p.Config.Target.CardDAV, p.Config.Target.CalDAV} {
+		if u != "" {
+			l = append(l, "`"+u+"`")
+		}
+	}
+	if len(l) == 0 {
+		return "no server (target.carddav and target.caldav are not set)"
+	}
+	return strings.Join(l, " and ")
+}
+
 // writeOutOfScope writes what is not migrated: item types the sources
 // hold beside mail, excluded folders, and what the project says.
 func (p *Project) writeOutOfScope(w func(string, ...any), problems []state.Problem) {
 	w("## Out of scope\n\n")
-	w("- Calendars, contacts, tasks and notes: mailshift moves mail only.")
-	var found []string
+	var found, converted []string
 	for _, pr := range problems {
 		if pr.Kind == "non-mail" {
-			found = append(found, fmt.Sprintf("%s %s: %s", pr.User, pr.Folder, pr.Detail))
+			item := fmt.Sprintf("%s %s: %s", pr.User, pr.Folder, pr.Detail)
+			if pr.Action == nonMailConverted {
+				converted = append(converted, item)
+			} else {
+				found = append(found, item)
+			}
 		}
 	}
+	if len(converted) > 0 {
+		w("- Not copied as mail but converted after each user's mail (vCard 4.0, iCalendar), written under items/<user>/ and uploaded to %s: %s.\n", p.davTargets(), abbreviate(converted, 5))
+	}
+	w("- Calendars, contacts, tasks and notes of mail servers and mail files: mailshift moves mail only.")
 	if len(found) > 0 {
 		w(" Found in the sources and not migrated: %s.", abbreviate(found, 5))
 	}

@@ -69,6 +69,9 @@ type UserStatus struct {
 	// SkippedFolders are the user's folders the last pass that reached
 	// them could not copy, with the reason; the next pass tries them again.
 	SkippedFolders []SkippedFolder `json:"skipped_folders"`
+	// UploadedItems counts the contacts ("contacts") and calendar items,
+	// tasks and notes ("calendar") on the CardDAV and CalDAV servers.
+	UploadedItems map[string]int `json:"uploaded_items,omitempty"`
 }
 
 // SkippedFolder is a folder a pass skipped, and since when.
@@ -158,12 +161,8 @@ func Status(p *Project, sel Selection) (StatusReport, error) {
 			ErrorStep: string(u.ErrorStep), Error: u.Error,
 			SkippedFolders: []SkippedFolder{},
 		}
-		ff, err := p.Store.FolderFailures(r.SourceUser)
-		if err != nil {
+		if err := p.skippedAndItems(&us); err != nil {
 			return rep, err
-		}
-		for _, f := range ff {
-			us.SkippedFolders = append(us.SkippedFolders, SkippedFolder{Folder: f.Folder, Reason: f.Reason, FailedAt: f.FailedAt.UTC()})
 		}
 		if err := p.compareWithSource(&us); err != nil {
 			return rep, err
@@ -193,6 +192,51 @@ func Status(p *Project, sel Selection) (StatusReport, error) {
 	}
 	slices.SortFunc(rep.Approvals, func(a, b ApprovalStatus) int { return cmp.Compare(a.ID, b.ID) })
 	return rep, nil
+}
+
+// skippedAndItems fills in the folders the user's passes skipped and
+// the items that are not mail uploaded to CardDAV and CalDAV.
+func (p *Project) skippedAndItems(us *UserStatus) error {
+	ff, err := p.Store.FolderFailures(us.SourceUser)
+	if err != nil {
+		return err
+	}
+	for _, f := range ff {
+		us.SkippedFolders = append(us.SkippedFolders, SkippedFolder{Folder: f.Folder, Reason: f.Reason, FailedAt: f.FailedAt.UTC()})
+	}
+	items, err := p.Store.PIMCounts(us.SourceUser)
+	if err != nil {
+		return err
+	}
+	if len(items) > 0 {
+		us.UploadedItems = items
+	}
+	return nil
+}
+
+// statusNotes are what the status table says of a user beside the
+// counts: failures, what it waits for, skipped folders, items uploaded.
+func statusNotes(u UserStatus) []string {
+	var notes []string
+	if u.Error != "" && !(u.ErrorStep == string(state.StepCollect) && strings.HasPrefix(u.Waiting, "collect failed")) {
+		notes = append(notes, "failed: "+u.ErrorStep+": "+firstLine(u.Error))
+	}
+	switch {
+	case u.CutoverAt != nil && strings.HasPrefix(u.Waiting, "cut over"):
+		// the stage says it; a footnote says what it means, once
+	case u.Waiting != "":
+		notes = append(notes, "waiting: "+u.Waiting)
+	}
+	if n := len(u.SkippedFolders); n > 0 {
+		notes = append(notes, fmt.Sprintf("%d folder(s) skipped: %s", n, skippedNames(u.SkippedFolders)))
+	}
+	if u.CopiedGone > 0 {
+		notes = append(notes, fmt.Sprintf("%d copied message(s) no longer on the source at the last collect", u.CopiedGone))
+	}
+	if len(u.UploadedItems) > 0 {
+		notes = append(notes, fmt.Sprintf("%d contact(s) and %d calendar item(s) uploaded", u.UploadedItems["contacts"], u.UploadedItems["calendar"]))
+	}
+	return notes
 }
 
 // compareWithSource fills in the source's messages and bytes as the last
@@ -333,24 +377,9 @@ func RenderStatus(rep StatusReport) string {
 	fmt.Fprintln(tw, "USER\tBATCH\tSTAGE\tCOPIED/SOURCE\tSIZE COPIED/SOURCE\tFAILED\tLAST ERROR / WAITING FOR")
 	var news, gone, cutOver bool
 	for _, u := range rep.Users {
-		var notes []string
-		if u.Error != "" && !(u.ErrorStep == string(state.StepCollect) && strings.HasPrefix(u.Waiting, "collect failed")) {
-			notes = append(notes, "failed: "+u.ErrorStep+": "+firstLine(u.Error))
-		}
-		switch {
-		case u.CutoverAt != nil && strings.HasPrefix(u.Waiting, "cut over"):
-			cutOver = true // the stage says it; the footnote says what it means, once
-		case u.Waiting != "":
-			notes = append(notes, "waiting: "+u.Waiting)
-		}
-		if n := len(u.SkippedFolders); n > 0 {
-			notes = append(notes, fmt.Sprintf("%d folder(s) skipped: %s", n, skippedNames(u.SkippedFolders)))
-		}
-		if u.CopiedGone > 0 {
-			gone = true
-			notes = append(notes, fmt.Sprintf("%d copied message(s) no longer on the source at the last collect", u.CopiedGone))
-		}
-		errText := strings.Join(notes, "; ")
+		gone = gone || u.CopiedGone > 0
+		cutOver = cutOver || (u.CutoverAt != nil && strings.HasPrefix(u.Waiting, "cut over"))
+		errText := strings.Join(statusNotes(u), "; ")
 		if u.PausedUntil != nil {
 			errText = "paused until " + u.PausedUntil.Local().Format("2006-01-02 15:04 MST") + " (" + pauseReason(u.PausedFor) + ")"
 		}

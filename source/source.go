@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/mailshift/mailshift/internal/mailbox"
+	"github.com/mailshift/mailshift/internal/pim"
 )
 
 // Source is a read-only mailbox: an IMAP account, a Maildir tree, ...
@@ -82,4 +83,15 @@ type Watcher interface {
 	// way to be told wait max and report false. An error ends the watch;
 	// open the source again to resume it.
 	Watch(ctx context.Context, folder string, max time.Duration) (changed bool, err error)
+}
+
+// ItemExporter is implemented by sources that hold items other than mail
+// (PST files: contacts, distribution lists, calendar items, tasks, notes
+// and journal entries) and can read them for conversion to vCard and
+// iCalendar.
+type ItemExporter interface {
+	// ExportItems calls fn with every item that is not mail, folder by
+	// folder. An item that cannot be read is passed with its key, folder
+	// and class, and err saying why. An error from fn ends the export.
+	ExportItems(ctx context.Context, fn func(it pim.Item, err error) error) error
 }

@@ -9,7 +9,7 @@ import (
 // forgetTables are the tables that hold a user's own rows, keyed by
 // source_user. Approvals and test runs are not among them: they are the
 // record of what was signed and measured, and name the users as they were.
-var forgetTables = []string{"pairs", "pst_items", "cursors", "folder_failures", "problems", "cutovers", "verified_folders", "verified_messages", "verifications", "account_folders", "accounts", "users"}
+var forgetTables = []string{"pairs", "pst_items", "pim_items", "cursors", "folder_failures", "problems", "cutovers", "verified_folders", "verified_messages", "verifications", "account_folders", "accounts", "users"}
 
 // ForgetUser deletes everything recorded about sourceUser: its progress,
 // inventory, problems, per-message pairs, sync cursors, skipped folders

@@ -492,6 +492,14 @@ func printRun(w io.Writer, step string, r phase.RunResult) {
 	}
 	fmt.Fprintf(w, "%s: %d users, %d messages copied (%s) in %.1fs, %d flag updates, %d expunged, %d refused, %d folders skipped, %d users failed, %d users left out\n",
 		step, r.Users, r.Messages, phase.FormatBytes(r.Bytes), r.Seconds, r.FlagUpdates, r.Expunged, r.FailedMsgs, len(r.SkippedFolders), len(r.Failed), len(r.Waiting))
+	if i := r.Items; i.Items > 0 {
+		fmt.Fprintf(w, "  contacts, calendar items, tasks, notes: %d read, %d files written, %d uploaded, %d already uploaded, %d failed",
+			i.Items, i.Written, i.Uploaded, i.Already, i.Failed)
+		if i.Deleted > 0 {
+			fmt.Fprintf(w, ", %d gone from the source and deleted", i.Deleted)
+		}
+		fmt.Fprintln(w)
+	}
 	for _, f := range r.SkippedFolders {
 		fmt.Fprintf(w, "  skipped: %s folder %q: %s\n", f.User, f.Folder, f.Reason)
 	}

@@ -51,6 +51,8 @@ type Settings struct {
 	MaxMessageSize     string // largest message, e.g. "35MB" (collect's foresight)
 	Keywords           string // kept | lost
 	OAuth              oauth.Config
+	CardDAV            string // target: the users' address books (phase uploads to them)
+	CalDAV             string // target: the users' calendars
 }
 
 // KeyError is a mistake in an endpoint's settings. Key names the

@@ -7,8 +7,10 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+	"time"
 
 	"github.com/mailshift/mailshift/internal/mailbox"
+	"github.com/mailshift/mailshift/internal/pim"
 	"github.com/mailshift/mailshift/internal/testrig/corpus"
 )
 
@@ -77,4 +79,30 @@ func walkAll(data []byte) {
 			return nil
 		})
 	}
+	s.ExportItems(ctx, func(it pim.Item, err error) error {
+		if err == nil {
+			it.Encode()
+		}
+		return nil
+	})
+}
+
+// FuzzRecurrence reads recurrence blobs and time zones: never a panic,
+// and what parses encodes.
+func FuzzRecurrence(f *testing.F) {
+	f.Add(recurBlob(time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC), 30*time.Minute, 2, 6, []time.Time{time.Date(2026, 3, 16, 9, 0, 0, 0, time.UTC)},
+		[]wException{{orig: time.Date(2026, 3, 23, 9, 0, 0, 0, time.UTC), start: time.Date(2026, 3, 23, 10, 0, 0, 0, time.UTC), end: time.Date(2026, 3, 23, 10, 30, 0, 0, time.UTC), subject: "moved"}}),
+		berlinZone())
+	f.Fuzz(func(t *testing.T, recur, zone []byte) {
+		rec, ok := parseRecurrence(recur)
+		z := parseZone(zone, "Z")
+		if !ok {
+			return
+		}
+		it := pim.Item{Key: "k", Kind: pim.KindEvent, Event: &pim.Event{Summary: "s", Start: time.Date(2026, 3, 2, 8, 0, 0, 0, time.UTC),
+			End: time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC), Zone: z, Recurrence: &rec.Recurrence}}
+		if _, err := it.Encode(); err != nil {
+			t.Fatalf("%v", err)
+		}
+	})
 }

@@ -3,10 +3,12 @@ package pst
 import (
 	"encoding/binary"
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 	"time"
 
+	"github.com/mailshift/mailshift/internal/mutf7"
 	"github.com/mailshift/mailshift/source/pst/internal/rtf"
 )
 
@@ -276,6 +278,8 @@ type summary struct {
 	flagged  bool
 	answered bool
 	forward  bool
+	// keywords are the item's Outlook categories as IMAP keywords.
+	keywords []string
 }
 
 // contents returns the NIDs of the messages in folder nid: those its
@@ -316,7 +320,27 @@ func (f *file) summarize(nid uint32) (summary, error) {
 	if err != nil {
 		return summary{}, err
 	}
-	return summarizePC(nid, p), nil
+	sum := summarizePC(nid, p)
+	for _, c := range f.itemProps(p).categories() {
+		if k := categoryKeyword(c); k != "" && !slices.Contains(sum.keywords, k) {
+			sum.keywords = append(sum.keywords, k)
+		}
+	}
+	return sum, nil
+}
+
+// categoryKeyword makes an Outlook category an IMAP keyword (an atom,
+// RFC 9051 section 4.1): text outside ASCII in modified UTF-7 as
+// Thunderbird writes its tags, spaces and the characters an atom cannot
+// hold as "_".
+func categoryKeyword(c string) string {
+	k := strings.Map(func(r rune) rune {
+		if r <= ' ' || r >= 0x7F || strings.ContainsRune(`(){%*"\]`, r) {
+			return '_'
+		}
+		return r
+	}, mutf7.Encode(strings.TrimSpace(c)))
+	return k
 }
 
 func summarizePC(nid uint32, p *pc) summary {
@@ -412,6 +436,7 @@ type attachment struct {
 	contentID string
 	method    int
 	hidden    bool
+	photo     bool // a contact's photo (PidTagAttachmentContactPhoto)
 	size      int64
 	inline    []byte  // the data when it is held in the heap
 	data      *stream // the data when it is held in a subnode
@@ -714,6 +739,9 @@ func (f *file) readAttachment(n *node, cp int, depth int, b *budget) (attachment
 	a.contentID = strings.Trim(strings.TrimSpace(str(propAttachContentID)), "<>")
 	if v, ok, err := p.get(propAttachmentHidden); err == nil && ok && v.int() != 0 {
 		a.hidden = true
+	}
+	if v, ok, err := p.get(propAttachContactPhoto); err == nil && ok && v.int() != 0 {
+		a.photo = true
 	}
 	e, hasData := p.props[propAttachDataBinary]
 	if a.method == afEmbeddedMessage || (hasData && e.typ == ptObject) {

@@ -106,6 +106,7 @@ type file struct {
 
 	pages map[uint64][]byte   // B-tree pages by offset
 	kids  map[uint32][]uint32 // folders and messages by parent folder, from the node B-tree
+	names map[nameKey]uint16  // named properties' IDs, from the name-to-ID map
 }
 
 func (f *file) unicode() bool { return f.format != formatANSI }

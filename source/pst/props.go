@@ -2,6 +2,7 @@ package pst
 
 import (
 	"encoding/binary"
+	"math"
 	"strings"
 	"time"
 	"unicode/utf16"
@@ -84,6 +85,7 @@ const (
 	propInternetCodepage     = 0x3FDE
 	propMessageCodepage      = 0x3FFD
 	propAttachmentHidden     = 0x7FFE
+	propAttachContactPhoto   = 0x7FFF
 	propPstPassword          = 0x67FF
 	propSenderSmtpAddress    = 0x5D01
 	propSentRepSmtpAddress   = 0x5D02
@@ -208,3 +210,6 @@ func decodeCodepage(b []byte, cp int) string {
 }
 
 func isUTF8(s string) bool { return strings.ToValidUTF8(s, "\uFFFD") == s }
+
+// float64frombits reads a PtypFloating64.
+func float64frombits(b []byte) float64 { return math.Float64frombits(binary.LittleEndian.Uint64(b)) }

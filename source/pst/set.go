@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/mailshift/mailshift/internal/mailbox"
+	"github.com/mailshift/mailshift/internal/pim"
 	"github.com/mailshift/mailshift/source"
 )
 
@@ -51,9 +52,10 @@ type listedMsg struct {
 }
 
 var (
-	_ source.Source      = (*Set)(nil)
-	_ source.Skipper     = (*Set)(nil)
-	_ source.ItemCounter = (*Set)(nil)
+	_ source.Source       = (*Set)(nil)
+	_ source.Skipper      = (*Set)(nil)
+	_ source.ItemCounter  = (*Set)(nil)
+	_ source.ItemExporter = (*Set)(nil)
 )
 
 // OpenSet opens every file of paths (in the order given); see Set.
@@ -312,4 +314,21 @@ func Glob(pattern string) ([]string, error) {
 	}
 	slices.Sort(paths)
 	return paths, nil
+}
+
+// ExportItems reads the items that are not mail of every file; keys are
+// the file's base name and the item's NID ("archive-2019.pst:0x200024"),
+// folders are named as Folders names them.
+func (s *Set) ExportItems(ctx context.Context, fn func(pim.Item, error) error) error {
+	for _, f := range s.files {
+		err := f.src.ExportItems(ctx, func(it pim.Item, err error) error {
+			it.Key = f.base + ":" + it.Key
+			it.Folder = s.setName(f, it.Folder)
+			return fn(it, err)
+		})
+		if err != nil {
+			return err
+		}
+	}
+	return nil
 }

@@ -1,8 +1,9 @@
 // Package pst reads Outlook PST files ([MS-PST]) without changing them and
 // offers each as a mailshift source: the folders below the top of the
-// personal folders, their mail as RFC 5322 messages, and an inventory of
-// the items that are not mail (calendar items, contacts, ...), which are
-// passed over.
+// personal folders, their mail as RFC 5322 messages with Outlook's
+// categories as keywords, and the items that are not mail (contacts,
+// distribution lists, calendar items, tasks, notes, journal entries) for
+// conversion to vCard and iCalendar (ExportItems).
 //
 // ANSI (Outlook 97-2002), Unicode (Outlook 2003 and later) and Unicode
 // files with 4 KiB pages and compressed blocks are read, with "permute",
@@ -105,6 +106,7 @@ func open(path string, r io.ReaderAt, size int64, checkCRC bool) (s *Source, err
 		return nil, fmt.Errorf("pst %s: %w", path, err)
 	}
 	f.indexParents()
+	f.names = f.readNames()
 	st, err := f.readStore()
 	if err != nil {
 		return nil, fmt.Errorf("pst %s: %w", path, err)
@@ -246,7 +248,9 @@ func (s *Source) scanFolder(ctx context.Context, fi folderInfo, sizes bool) (sc 
 		}
 		if !isMail(class) {
 			sc.otherClasses[class]++
-			sc.skips = append(sc.skips, source.Skip{Item: s.itemName(fi, nid, sum.subject), Reason: fmt.Sprintf("%s (%s) skipped", kindOf(class), class)})
+			if _, ok := pimKind(class); !ok { // the others are ExportItems's
+				sc.skips = append(sc.skips, source.Skip{Item: s.itemName(fi, nid, sum.subject), Reason: fmt.Sprintf("%s (%s) skipped", kindOf(class), class)})
+			}
 			continue
 		}
 		msg := mailbox.Message{Key: keyOf(nid), UID: uidOf(nid), InternalDate: sum.date, Flags: flagsOf(sum)}
@@ -285,7 +289,7 @@ func flagsOf(s summary) []string {
 	if s.forward {
 		fl = append(fl, `$Forwarded`)
 	}
-	return fl
+	return append(fl, s.keywords...)
 }
 
 // read reads the message nid with everything in it.
@@ -346,8 +350,9 @@ func (s *Source) Messages(ctx context.Context, folder string) (mailbox.Folder, [
 }
 
 // Skipped lists what the last Messages call on folder passed over: items
-// that are not mail, with reasons such as "calendar item (IPM.Appointment)
-// skipped", and messages that could not be read.
+// that are neither mail nor exported by ExportItems, with reasons such as
+// "configuration item (IPM.Configuration.Foo) skipped", and messages that
+// could not be read.
 func (s *Source) Skipped(folder string) []source.Skip {
 	if sc, ok := s.scans[folder]; ok {
 		return sc.skips

@@ -6,6 +6,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"sort"
 	"time"
@@ -42,6 +43,110 @@ type writer struct {
 	blocks  []blockEntry
 	nodes   []nodeEntry
 	nextSub uint32
+	names   []nameKey // named properties in the order they got their IDs
+	nameIDs map[nameKey]uint16
+}
+
+// nameID is the property ID of a named property in the file written,
+// given on first use.
+func (w *writer) nameID(k nameKey) uint16 {
+	if w.nameIDs == nil {
+		w.nameIDs = map[nameKey]uint16{}
+	}
+	if id, ok := w.nameIDs[k]; ok {
+		return id
+	}
+	id := uint16(0x8000 + len(w.names))
+	w.nameIDs[k] = id
+	w.names = append(w.names, k)
+	return id
+}
+
+// nameMap writes the name-to-ID map ([MS-PST] 2.4.7) of the named
+// properties used.
+func (w *writer) nameMap() {
+	var guids, entries, strs []byte
+	gidx := map[guid]int{}
+	for i, k := range w.names {
+		var g int
+		switch k.set {
+		case psMAPI:
+			g = 1
+		case psPublicStrings:
+			g = 2
+		default:
+			n, ok := gidx[k.set]
+			if !ok {
+				n = len(gidx)
+				gidx[k.set] = n
+				guids = append(guids, k.set[:]...)
+			}
+			g = 3 + n
+		}
+		e := make([]byte, 8)
+		kind := 0
+		if k.name != "" {
+			kind = 1
+			binary.LittleEndian.PutUint32(e, uint32(len(strs)))
+			u := utf16.Encode([]rune(k.name))
+			b := make([]byte, 4+2*len(u))
+			binary.LittleEndian.PutUint32(b, uint32(2*len(u)))
+			for j, c := range u {
+				binary.LittleEndian.PutUint16(b[4+2*j:], c)
+			}
+			strs = append(strs, b...)
+			for len(strs)%4 != 0 {
+				strs = append(strs, 0)
+			}
+		} else {
+			binary.LittleEndian.PutUint32(e, k.lid)
+		}
+		binary.LittleEndian.PutUint16(e[4:], uint16(g<<1|kind))
+		binary.LittleEndian.PutUint16(e[6:], uint16(i))
+		entries = append(entries, e...)
+	}
+	d, s := w.pc(pcProps{0x0001: i32(251), propNameidStreamGUID: bin(guids), propNameidStreamEntry: bin(entries), propNameidStreamString: bin(strs)}, nil)
+	w.node(nidNameToIDMap, d, s, 0)
+}
+
+// strs is a multi-valued string property.
+func (w *writer) strs(ss ...string) obj {
+	var vals [][]byte
+	typ := uint16(0)
+	for _, s := range ss {
+		o := w.str(s)
+		typ = o.typ
+		vals = append(vals, o.data)
+	}
+	if typ == 0 {
+		typ = w.str("").typ
+	}
+	return multi(typ|ptMulti, vals)
+}
+
+// multi lays out a multi-valued variable-size property: a count, an
+// offset per value, the values.
+func multi(typ uint16, vals [][]byte) obj {
+	b := make([]byte, 4+4*len(vals))
+	binary.LittleEndian.PutUint32(b, uint32(len(vals)))
+	for i, v := range vals {
+		binary.LittleEndian.PutUint32(b[4+4*i:], uint32(len(b)))
+		b = append(b, v...)
+	}
+	return obj{typ: typ, data: b}
+}
+
+func boolean(v bool) obj {
+	if v {
+		return obj{typ: ptBool, data: []byte{1}}
+	}
+	return obj{typ: ptBool, data: []byte{0}}
+}
+
+func f64(v float64) obj {
+	b := make([]byte, 8)
+	binary.LittleEndian.PutUint64(b, math.Float64bits(v))
+	return obj{typ: ptDouble, data: b}
 }
 
 // off is the offset at which the next byte goes.
@@ -845,6 +950,11 @@ type wMessage struct {
 	flags    int
 	date     time.Time
 	attach   []wAttach
+	props    pcProps         // more properties by tag
+	named    map[nameKey]obj // named properties
+	// track gives a meeting's recipients their responses
+	// (PidTagRecipientTrackStatus) and lists the organizer among them.
+	track map[string]int
 }
 
 // wAttach is an attachment to write; embedded makes it a message. With
@@ -857,6 +967,7 @@ type wAttach struct {
 	embedded *wMessage
 	open     func() io.Reader
 	size     int64
+	photo    bool // a contact's photo
 }
 
 // wFolder is a folder to write.
@@ -899,15 +1010,35 @@ func (w *writer) message(m wMessage) (uint64, uint64) {
 	if m.msgID != "" {
 		p[propInternetMessageID] = w.str(m.msgID)
 	}
+	for id, v := range m.props {
+		p[id] = v
+	}
+	for k, v := range m.named {
+		p[w.nameID(k)] = v
+	}
 	var extra []sub
 	// Recipients.
 	cols := []uint32{colRecipientType, propDisplayName<<16 | uint32(w.str("").typ), propEmailAddress<<16 | uint32(w.str("").typ), propAddrType<<16 | uint32(w.str("").typ)}
+	if m.track != nil {
+		cols = append(cols, propRecipientFlags<<16|ptInt32, propRecipientTrackStatus<<16|ptInt32)
+	}
 	var ids []uint32
 	var rows [][]*obj
 	add := func(kind int, addr string) {
 		k, n, e, t := i32(kind), w.str("Name "+addr), w.str(addr), w.str("SMTP")
 		ids = append(ids, uint32(len(ids)))
-		rows = append(rows, []*obj{&k, &n, &e, &t})
+		row := []*obj{&k, &n, &e, &t}
+		if m.track != nil {
+			fl, tr := i32(1), i32(m.track[addr])
+			if addr == m.from {
+				fl = i32(1 | recipOrganizer)
+			}
+			row = append(row, &fl, &tr)
+		}
+		rows = append(rows, row)
+	}
+	if m.track != nil && m.from != "" {
+		add(1, m.from) // a meeting lists its organizer among the recipients
 	}
 	for _, a := range m.to {
 		add(1, a)
@@ -925,6 +1056,9 @@ func (w *writer) message(m wMessage) (uint64, uint64) {
 		for i, a := range m.attach {
 			nid := uint32(0x8000+i)<<5 | nidTypeAttachment
 			ap := pcProps{propAttachLongFilename: w.str(a.name), propAttachMethod: i32(afByValue)}
+			if a.photo {
+				ap[propAttachContactPhoto] = boolean(true)
+			}
 			var asubs []sub
 			if a.mime != "" {
 				ap[propAttachMimeTag] = w.str(a.mime)
@@ -1025,4 +1159,7 @@ func (w *writer) content(top *wFolder) {
 	counter, msgs := uint32(0x402), uint32(0x10000)
 	w.folderNode(search, nidRootFolder, "Search Root", &wFolder{}, &counter, &msgs)
 	w.folderNode(ipm, nidRootFolder, "Top of Personal Folders", top, &counter, &msgs)
+	if len(w.names) > 0 {
+		w.nameMap()
+	}
 }
