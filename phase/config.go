@@ -28,6 +28,14 @@ type Config struct {
 	Reports       ReportsConfig  `mapstructure:"reports"`
 	Project       ProjectConfig  `mapstructure:"project"`
 	Logs          LogsConfig     `mapstructure:"logs"`
+	Shards        ShardsConfig   `mapstructure:"shards"`
+}
+
+// ShardsConfig says how many shards the approved plan is split into when a
+// scheduler gives only the index (JOB_COMPLETION_INDEX, NOMAD_ALLOC_INDEX).
+type ShardsConfig struct {
+	// Count is the number of shards; 0: not sharded unless --shard says so.
+	Count int `mapstructure:"count"`
 }
 
 // ProjectConfig is what the scope of work says of the project beyond the
@@ -340,6 +348,9 @@ func (c *Config) Validate() error {
 	}
 	if _, err := ParseRate(c.Estimate.Bandwidth); err != nil {
 		return &ConfigError{"estimate.bandwidth", err.Error()}
+	}
+	if c.Shards.Count < 0 || c.Shards.Count > 10000 {
+		return &ConfigError{"shards.count", fmt.Sprintf("%d: must be between 0 (not sharded) and 10000", c.Shards.Count)}
 	}
 	if c.Logs.Keep < 0 {
 		return &ConfigError{"logs.keep", fmt.Sprintf("%d: must not be negative (0 keeps every run's log)", c.Logs.Keep)}

@@ -38,6 +38,9 @@ type Project struct {
 	Progress Progress
 	Log      *slog.Logger
 	Now      func() time.Time
+	// Shard, when set, is the shard this run is (see StartShard): the
+	// steps see only its users, and Store is its own state file.
+	Shard *state.ShardInfo
 
 	gentle gentle       // throttling shared by the project's workers
 	arenas arenaPool    // memory for small messages on their way, shared likewise
@@ -142,12 +145,25 @@ func (p *Project) selectUsers(sel Selection) ([]users.Row, error) {
 	if sel.Batch != "" && !batches[sel.Batch] {
 		return nil, &ConfigError{"--batch", fmt.Sprintf("no user of the users file %s is in batch %q", p.Config.Users.File, sel.Batch)}
 	}
+	if p.Shard != nil {
+		return p.inShard(out, sel)
+	}
 	return out, nil
 }
 
 // syncUsers records the users file's rows in the state.
 func (p *Project) syncUsers() error {
+	var mine map[string]bool
+	if p.Shard != nil {
+		mine = make(map[string]bool, len(p.Shard.Users))
+		for _, u := range p.Shard.Users {
+			mine[u] = true
+		}
+	}
 	for _, r := range p.Users {
+		if mine != nil && !mine[r.SourceUser] {
+			continue // another shard's
+		}
 		if err := p.Store.PutUser(r.SourceUser, r.TargetUser, r.Batch); err != nil {
 			return err
 		}

@@ -20,6 +20,7 @@ import (
 	"github.com/mailshift/mailshift/internal/endpoint"
 	"github.com/mailshift/mailshift/internal/users"
 	"github.com/mailshift/mailshift/phase"
+	"github.com/mailshift/mailshift/state"
 )
 
 // globalOptions are the flags every command has.
@@ -31,6 +32,7 @@ type globalOptions struct {
 	logFormat  string
 	quiet      bool
 	configSet  bool // --config given explicitly
+	shards     shardOptions
 
 	args   []string // the command line, for the run log
 	runLog *runLog  // this run's log, once the command opened it
@@ -161,6 +163,10 @@ precedence.` + exitStatusHelp,
 		if c.Long != "" {
 			c.Long += "\n" + exitStatusHelp
 		}
+	}
+	for _, c := range []*cobra.Command{newShardsCmd(g), newMergeCmd(g)} {
+		c.Long += "\n" + exitStatusHelp
+		root.AddCommand(c)
 	}
 	root.AddCommand(newManCmd())
 	setVersionFlag(root)
@@ -422,7 +428,16 @@ func (g *globalOptions) openProject(cmd *cobra.Command) (*phase.Project, func(),
 			log.Warn(w)
 		}
 	}
-	store, err := g.openState(cmd)
+	sh, err := g.shardOf(cmd, cfg)
+	if err != nil {
+		return nil, nil, err
+	}
+	var store *state.Store
+	if sh != nil {
+		store, err = g.openShardState(cmd, sh)
+	} else {
+		store, err = g.openState(cmd)
+	}
 	if err != nil {
 		return nil, nil, err
 	}
@@ -431,6 +446,13 @@ func (g *globalOptions) openProject(cmd *cobra.Command) (*phase.Project, func(),
 		progress = loggedProgress{Progress: prog, l: g.runLog}
 	}
 	p := &phase.Project{Config: cfg, Users: rows, Store: store, Dir: dir, Backends: backends(cfg, dir), Progress: progress, Log: log}
+	if sh != nil {
+		if err := g.startShard(p, sh); err != nil {
+			prog.Close()
+			store.Close()
+			return nil, nil, err
+		}
+	}
 	return p, func() { prog.Close(); store.Close() }, nil
 }
 
@@ -443,6 +465,6 @@ func (g *globalOptions) withProject(fn func(cmd *cobra.Command, p *phase.Project
 			return err
 		}
 		defer done()
-		return fn(cmd, p)
+		return errShardEmpty(cmd, fn(cmd, p))
 	}
 }

@@ -1,0 +1,227 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"reflect"
+	"regexp"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/mailshift/mailshift/internal/testrig/corpus"
+	"github.com/mailshift/mailshift/internal/testrig/dovecot"
+)
+
+// shardUsers are the users of the sharded project: name and message count,
+// uneven so that the split by volume matters.
+var shardUsers = []struct {
+	name string
+	msgs int
+}{{"ann", 70}, {"ben", 12}, {"cat", 40}, {"dan", 25}, {"eve", 55}, {"fay", 8}, {"gus", 33}, {"hal", 18}}
+
+// newShardProject is a project of shardUsers between two fresh Dovecots,
+// the sources seeded the same way every time, collected and approved.
+func newShardProject(t *testing.T) *project {
+	t.Helper()
+	p := &project{t: t, dir: t.TempDir(),
+		src: dovecot.Start(t, dovecot.Options{}),
+		dst: dovecot.Start(t, dovecot.Options{Separator: ".", Prefix: "INBOX."}),
+	}
+	var rows strings.Builder
+	rows.WriteString("source_user,source_password,target_user,target_password,batch\n")
+	for _, u := range shardUsers {
+		p.src.AddUser(u.name, "old-"+u.name)
+		p.dst.AddUser(u.name+"@new", "new-"+u.name)
+	}
+	for i, u := range shardUsers {
+		seed(t, p.src, u.name, "old-"+u.name, corpus.Mailbox(int64(100+i), u.msgs, 2500))
+		fmt.Fprintf(&rows, "%s,old-%s,%s@new,new-%s,wave%d\n", u.name, u.name, u.name, u.name, i%2+1)
+	}
+	p.write("users.csv", rows.String())
+	p.write("mailshift.yaml", "source:\n  url: imap://"+p.src.Addr+"?tls=none\n"+
+		"target:\n  url: imap://"+p.dst.Addr+"?tls=none\n"+
+		"users:\n  file: users.csv\ncopy:\n  workers: 2\n")
+	p.expect(exitOK, "collect")
+	p.expect(exitOK, "approve", "--yes", "--by", "Jane Doe")
+	return p
+}
+
+// shardProcess is one `mailshift` process run as a Kubernetes Indexed Job
+// runs a pod: JOB_COMPLETION_INDEX set, the count from the configuration
+// (MAILSHIFT_SHARDS_COUNT, as a ConfigMap or the pod's env would give it).
+func (p *project) shardProcess(index, count int, args ...string) *exec.Cmd {
+	self, err := os.Executable()
+	if err != nil {
+		p.t.Fatal(err)
+	}
+	full := append([]string{"--config", filepath.Join(p.dir, "mailshift.yaml"), "--state", filepath.Join(p.dir, "mailshift.db"), "--quiet"}, args...)
+	cmd := exec.Command(self, full...)
+	cmd.Env = append(os.Environ(), "MAILSHIFT_TEST_AS_MAIN=1",
+		fmt.Sprintf("JOB_COMPLETION_INDEX=%d", index), fmt.Sprintf("MAILSHIFT_SHARDS_COUNT=%d", count))
+	return cmd
+}
+
+// runShards runs args as count shard processes at once and checks that
+// each exits with want.
+func (p *project) runShards(count, want int, args ...string) {
+	p.t.Helper()
+	var wg sync.WaitGroup
+	outs := make([]bytes.Buffer, count)
+	codes := make([]int, count)
+	for i := range count {
+		cmd := p.shardProcess(i, count, args...)
+		cmd.Stdout, cmd.Stderr = &outs[i], &outs[i]
+		if err := cmd.Start(); err != nil {
+			p.t.Fatal(err)
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			cmd.Wait()
+			codes[i] = cmd.ProcessState.ExitCode()
+		}()
+	}
+	wg.Wait()
+	for i, c := range codes {
+		if c != want {
+			p.t.Errorf("shard index %d: mailshift %s: exit %d, want %d\n%s", i, strings.Join(args, " "), c, want, outs[i].String())
+		}
+	}
+	if p.t.Failed() {
+		p.t.FailNow()
+	}
+}
+
+// TestShardsOnOneMachine runs the approved plan as four shard processes at
+// once against the same two Dovecots, each told its index as Kubernetes
+// tells an Indexed Job's pods, merges their states, and checks that every
+// message is on the target exactly once and that the merged report is the
+// report of a single process that ran the same plan on fresh servers. A
+// shard started under a plan approved again refuses with exit 3.
+func TestShardsOnOneMachine(t *testing.T) {
+	sharded := newShardProject(t)
+	out, _ := sharded.expect(exitOK, "shards", "4")
+	if !strings.Contains(out, "4/4") {
+		t.Errorf("shards 4:\n%s", out)
+	}
+	var plan struct {
+		Shards []struct {
+			Bytes int64
+			Users []struct {
+				User  string
+				Bytes int64
+			}
+		}
+	}
+	out, _ = sharded.expect(exitOK, "shards", "4", "--json")
+	if err := json.Unmarshal([]byte(out), &plan); err != nil || len(plan.Shards) != 4 {
+		t.Fatalf("shards 4 --json: %v\n%s", err, out)
+	}
+	// Largest first onto the least-loaded shard: the loads differ by no
+	// more than the largest user, and every user is in one shard.
+	seen := map[string]int{}
+	var lo, hi, largest int64 = 1 << 62, 0, 0
+	for _, s := range plan.Shards {
+		lo, hi = min(lo, s.Bytes), max(hi, s.Bytes)
+		for _, u := range s.Users {
+			seen[u.User]++
+			largest = max(largest, u.Bytes)
+		}
+	}
+	if len(seen) != len(shardUsers) || hi-lo > largest {
+		t.Errorf("split of %d users: %v; loads %d to %d, largest user %d\n%s", len(shardUsers), seen, lo, hi, largest, out)
+	}
+	// Stable: the order of the users file does not matter.
+	rows, _ := os.ReadFile(filepath.Join(sharded.dir, "users.csv"))
+	lines := strings.Split(strings.TrimSpace(string(rows)), "\n")
+	slices.Reverse(lines[1:])
+	sharded.write("users.csv", strings.Join(lines, "\n")+"\n")
+	if again, _ := sharded.expect(exitOK, "shards", "4", "--json"); again != out {
+		t.Errorf("the split changed with the order of the users file:\n%s\nthen:\n%s", out, again)
+	}
+	sharded.write("users.csv", string(rows))
+
+	sharded.runShards(4, exitOK, "bulk", "--skip-test")
+	sharded.runShards(4, exitOK, "sync")
+	sharded.runShards(4, exitOK, "cutover", "--yes")
+	var shardFiles []string
+	for i := 1; i <= 4; i++ {
+		shardFiles = append(shardFiles, filepath.Join(sharded.dir, fmt.Sprintf("mailshift-%d-of-4.db", i)))
+	}
+	sharded.expect(exitOK, append([]string{"merge"}, shardFiles...)...)
+	sharded.expect(exitOK, append([]string{"merge"}, shardFiles...)...) // again: idempotent
+	for _, u := range shardUsers {
+		sharded.compare(u.name, "old-"+u.name, u.name+"@new", "new-"+u.name)
+	}
+	sharded.expect(exitOK, "verify")
+	merged, _ := sharded.expect(exitOK, "report", "--format", "json")
+
+	single := newShardProject(t)
+	single.expect(exitOK, "bulk", "--skip-test")
+	single.expect(exitOK, "sync")
+	single.expect(exitOK, "cutover", "--yes")
+	alone, _ := single.expect(exitOK, "report", "--format", "json")
+	a, b := comparableReport(t, merged), comparableReport(t, alone)
+	if !reflect.DeepEqual(a, b) {
+		ja, _ := json.MarshalIndent(a, "", " ")
+		jb, _ := json.MarshalIndent(b, "", " ")
+		t.Errorf("the merged report of 4 shards differs from a single run's:\nmerged:\n%s\nsingle:\n%s", ja, jb)
+	}
+
+	// The plan changes (a user moves to another wave) and is approved
+	// again: a shard started under the old one refuses and says what to do.
+	rows, _ = os.ReadFile(filepath.Join(sharded.dir, "users.csv"))
+	sharded.write("users.csv", strings.Replace(string(rows), "ben@new,new-ben,wave2", "ben@new,new-ben,wave3", 1))
+	sharded.expect(exitOK, "approve", "--yes", "--by", "Jane Doe")
+	cmd := sharded.shardProcess(1, 4, "sync")
+	outB, _ := cmd.CombinedOutput()
+	if code := cmd.ProcessState.ExitCode(); code != exitOutOfOrder || !strings.Contains(string(outB), "mailshift merge") {
+		t.Errorf("a shard under a changed plan: exit %d, want %d, saying to merge:\n%s", code, exitOutOfOrder, outB)
+	}
+}
+
+// comparableReport is a `report --format json` without what differs
+// between two runs of the same plan on other servers at other times:
+// times, durations, rates, hashes (the plan's covers the servers' ports)
+// and the throughput samples.
+func comparableReport(t *testing.T, text string) any {
+	t.Helper()
+	var v any
+	if err := json.Unmarshal([]byte(text), &v); err != nil {
+		t.Fatalf("report JSON: %v\n%s", err, text)
+	}
+	return dropVarying(v)
+}
+
+func dropVarying(v any) any {
+	switch x := v.(type) {
+	case map[string]any:
+		out := map[string]any{}
+		for k, e := range x {
+			if k == "throughput" || k == "at" || k == "started" || k == "hash" || k == "plan_hash" || k == "id" ||
+				strings.HasSuffix(k, "_at") || strings.HasSuffix(k, "seconds") || strings.HasSuffix(k, "per_second") {
+				continue
+			}
+			out[k] = dropVarying(e)
+		}
+		return out
+	case []any:
+		out := make([]any, len(x))
+		for i, e := range x {
+			out[i] = dropVarying(e)
+		}
+		return out
+	case string:
+		return datePattern.ReplaceAllString(x, "DATE")
+	}
+	return v
+}
+
+// datePattern is a time as messages write it ("cut over on 2026-03-01 10:00").
+var datePattern = regexp.MustCompile(`\d{4}-\d{2}-\d{2}[ T]\d{2}:\d{2}(:\d{2})?`)
