@@ -5,6 +5,8 @@ import (
 	"path/filepath"
 	"testing"
 
+	"go.yaml.in/yaml/v3"
+
 	"github.com/mailshift/mailshift/internal/mailbox"
 	"github.com/mailshift/mailshift/internal/mapping"
 	"github.com/mailshift/mailshift/internal/users"
@@ -76,5 +78,45 @@ func TestInitTemplateLoads(t *testing.T) {
 	}
 	if _, _, err := users.Load(filepath.Join(d, cfg.Users.File)); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestKubernetesExampleConfigLoads checks that the mailshift.yaml in the
+// Kubernetes example's ConfigMap loads as the pods load it, with the
+// shard count its Job's completions say.
+func TestKubernetesExampleConfigLoads(t *testing.T) {
+	dir := "../../examples/shards-kubernetes"
+	var cm struct {
+		Data map[string]string `yaml:"data"`
+	}
+	b, err := os.ReadFile(filepath.Join(dir, "config.yaml"))
+	if err == nil {
+		err = yaml.Unmarshal(b, &cm)
+	}
+	if err != nil || cm.Data["mailshift.yaml"] == "" {
+		t.Fatalf("config.yaml: %v, data %v", err, cm.Data)
+	}
+	path := filepath.Join(t.TempDir(), "mailshift.yaml")
+	if err := os.WriteFile(path, []byte(cm.Data["mailshift.yaml"]), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	g := &globalOptions{configFile: path, configSet: true}
+	cfg, _, err := g.loadConfig()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var job struct {
+		Spec struct {
+			Completions int `yaml:"completions"`
+		} `yaml:"spec"`
+	}
+	for _, name := range []string{"job.yaml", "job-litestream.yaml"} {
+		b, err := os.ReadFile(filepath.Join(dir, name))
+		if err == nil {
+			err = yaml.Unmarshal(b, &job)
+		}
+		if err != nil || job.Spec.Completions != cfg.Shards.Count || cfg.Shards.Count < 2 {
+			t.Errorf("%s: completions %d, shards.count %d (%v)", name, job.Spec.Completions, cfg.Shards.Count, err)
+		}
 	}
 }
