@@ -174,6 +174,24 @@ func TestShardsOnOneMachine(t *testing.T) {
 		t.Errorf("the merged report of 4 shards differs from a single run's:\nmerged:\n%s\nsingle:\n%s", ja, jb)
 	}
 
+	// A shard shows only its own users, never touches another's, and one
+	// with none has nothing to do.
+	out, _ = sharded.expect(exitOK, "status", "--json", "--shard", "1/4")
+	var st struct{ Users []struct{ SourceUser string `json:"source_user"` } }
+	if err := json.Unmarshal([]byte(out), &st); err != nil || len(st.Users) != len(plan.Shards[0].Users) {
+		t.Errorf("status of shard 1/4: %v\n%s", err, out)
+	}
+	other := plan.Shards[1].Users[0].User
+	sharded.expect(exitUsage, "sync", "--shard", "1/4", "--users", other)
+	out, _ = sharded.expect(exitOK, "bulk", "--skip-test", "--shard", "9/9")
+	if !strings.Contains(out, "nothing to do") {
+		t.Errorf("a shard without users: %s", out)
+	}
+	t.Setenv("JOB_COMPLETION_INDEX", "0")
+	sharded.expect(exitUsage, "status") // an index without a count
+	sharded.expect(exitOK, "status", "--shard-count", "4")
+	os.Unsetenv("JOB_COMPLETION_INDEX")
+
 	// The plan changes (a user moves to another wave) and is approved
 	// again: a shard started under the old one refuses and says what to do.
 	rows, _ = os.ReadFile(filepath.Join(sharded.dir, "users.csv"))
