@@ -126,7 +126,9 @@ one SQLite state file:
   mailshift cutover --yes              final sync, full verification, report
 
 and at any time: status, verify, report. "mailshift demo" runs all six steps
-against two built-in IMAP servers.
+against two built-in IMAP servers. A project too large for one station runs
+as shards on a scheduler: "mailshift shards N" splits the approved plan,
+--shard I/N runs one shard, "mailshift merge" brings the shards' states back.
 
 Configuration comes from mailshift.yaml, MAILSHIFT_* environment variables
 (MAILSHIFT_SOURCE_URL, MAILSHIFT_COPY_WORKERS, ...) and flags, in rising

@@ -32,10 +32,11 @@ shard shares. Run them on the project state, then copy it to the stations.`
 // addShardFlags gives cmd the flags that run it as one shard.
 func (g *globalOptions) addShardFlags(cmd *cobra.Command) {
 	f := cmd.Flags()
-	f.StringVar(&g.shards.shard, "shard", "", "run as shard I of N of the approved plan (1 to N; see `mailshift shards N`), against the shard's own state file; "+
-		"default from JOB_COMPLETION_INDEX (Kubernetes) or NOMAD_ALLOC_INDEX (Nomad), 0-based, with the count from --shard-count or shards.count")
+	f.StringVar(&g.shards.shard, "shard", "", "run as shard `I/N` of the approved plan (I from 1 to N; see \"mailshift shards N\"), against the shard's own state file; "+
+		"default from JOB_COMPLETION_INDEX (Kubernetes) or NOMAD_ALLOC_INDEX (Nomad), 0-based, with the count from --shard-count or shards.count. "+
+		"collect, approve and test take no shard: they are the project's")
 	f.IntVar(&g.shards.count, "shard-count", 0, "how many shards, when the scheduler's index variable names the shard (default shards.count)")
-	f.StringVar(&g.shards.shardState, "shard-state", "", "the shard's state file, or a directory for it (default: NAME-I-of-N.db beside --state)")
+	f.StringVar(&g.shards.shardState, "shard-state", "", "the shard's state `file`, or a directory for it ending in / (default: NAME-I-of-N.db beside --state, the project state it starts from)")
 }
 
 // shardRun is the shard a command runs as.
