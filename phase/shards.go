@@ -289,3 +289,26 @@ func (p *Project) inShard(rows []users.Row, sel Selection) ([]users.Row, error) 
 	}
 	return out, nil
 }
+
+// writeShards says, in the status for people, which shard a shard's state
+// is, and which shard states were merged into a project's.
+func writeShards(b *strings.Builder, rep StatusReport) {
+	if sh := rep.Shard; sh != nil {
+		fmt.Fprintf(b, "Shard %d/%d of plan %s: %d users, started from %s on %s\n", sh.Index, sh.Count, short(sh.PlanHash), sh.Users, sh.SeededFrom, sh.SeededAt.Local().Format("2006-01-02 15:04"))
+	}
+	if len(rep.MergedShards) == 0 {
+		return
+	}
+	splits := map[string]bool{}
+	var names []string
+	for _, m := range rep.MergedShards {
+		splits[m.SplitHash] = true
+		names = append(names, fmt.Sprintf("%d/%d", m.Index, m.Count))
+	}
+	last := rep.MergedShards[len(rep.MergedShards)-1]
+	fmt.Fprintf(b, "Shards merged: %s (last on %s)", strings.Join(names, ", "), last.MergedAt.Local().Format("2006-01-02 15:04"))
+	if len(splits) > 1 {
+		fmt.Fprintf(b, "; of %d splits of the plan", len(splits))
+	}
+	b.WriteString("\n")
+}

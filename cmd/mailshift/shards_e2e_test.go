@@ -14,6 +14,8 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/santhosh-tekuri/jsonschema/v6"
+
 	"github.com/mailshift/mailshift/internal/testrig/corpus"
 	"github.com/mailshift/mailshift/internal/testrig/dovecot"
 )
@@ -161,6 +163,14 @@ func TestShardsOnOneMachine(t *testing.T) {
 	}
 	sharded.expect(exitOK, "verify")
 	merged, _ := sharded.expect(exitOK, "report", "--format", "json")
+	validateSchema(t, "report.schema.json", "the merged report", merged)
+	if !strings.Contains(merged, `"merged_shards"`) {
+		t.Errorf("the merged report does not name the shards merged")
+	}
+	out, _ = sharded.expect(exitOK, "status")
+	if !strings.Contains(out, "Shards merged: 1/4, 2/4, 3/4, 4/4") {
+		t.Errorf("status after merging:\n%s", out)
+	}
 
 	single := newShardProject(t)
 	single.expect(exitOK, "bulk", "--skip-test")
@@ -177,10 +187,15 @@ func TestShardsOnOneMachine(t *testing.T) {
 	// A shard shows only its own users, never touches another's, and one
 	// with none has nothing to do.
 	out, _ = sharded.expect(exitOK, "status", "--json", "--shard", "1/4")
-	var st struct{ Users []struct{ SourceUser string `json:"source_user"` } }
-	if err := json.Unmarshal([]byte(out), &st); err != nil || len(st.Users) != len(plan.Shards[0].Users) {
+	var st struct {
+		Users []struct {
+			SourceUser string `json:"source_user"`
+		}
+	}
+	if err := json.Unmarshal([]byte(out), &st); err != nil || len(st.Users) != len(plan.Shards[0].Users) || !strings.Contains(out, `"shard"`) {
 		t.Errorf("status of shard 1/4: %v\n%s", err, out)
 	}
+	validateSchema(t, "status.schema.json", "status --json of a shard", out)
 	other := plan.Shards[1].Users[0].User
 	sharded.expect(exitUsage, "sync", "--shard", "1/4", "--users", other)
 	out, _ = sharded.expect(exitOK, "bulk", "--skip-test", "--shard", "9/9")
@@ -222,7 +237,9 @@ func dropVarying(v any) any {
 	case map[string]any:
 		out := map[string]any{}
 		for k, e := range x {
-			if k == "throughput" || k == "at" || k == "started" || k == "hash" || k == "plan_hash" || k == "id" ||
+			// merged_shards says where the merged state came from: the
+			// one thing a single station's report cannot have.
+			if k == "throughput" || k == "merged_shards" || k == "at" || k == "started" || k == "hash" || k == "plan_hash" || k == "id" ||
 				strings.HasSuffix(k, "_at") || strings.HasSuffix(k, "seconds") || strings.HasSuffix(k, "per_second") {
 				continue
 			}
@@ -243,3 +260,34 @@ func dropVarying(v any) any {
 
 // datePattern is a time as messages write it ("cut over on 2026-03-01 10:00").
 var datePattern = regexp.MustCompile(`\d{4}-\d{2}-\d{2}[ T]\d{2}:\d{2}(:\d{2})?`)
+
+// validateSchema checks a JSON document against one of phase/schemas.
+func validateSchema(t *testing.T, name, what, doc string) {
+	t.Helper()
+	c := jsonschema.NewCompiler()
+	c.AssertFormat()
+	for _, f := range []string{"status.schema.json", "report.schema.json"} {
+		b, err := os.ReadFile(filepath.Join("..", "..", "phase", "schemas", f))
+		if err != nil {
+			t.Fatal(err)
+		}
+		v, err := jsonschema.UnmarshalJSON(bytes.NewReader(b))
+		if err == nil {
+			err = c.AddResource("https://github.com/mailshift/mailshift/phase/schemas/"+f, v)
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	s, err := c.Compile("https://github.com/mailshift/mailshift/phase/schemas/" + name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	v, err := jsonschema.UnmarshalJSON(strings.NewReader(doc))
+	if err == nil {
+		err = s.Validate(v)
+	}
+	if err != nil {
+		t.Errorf("%s does not validate against %s: %v", what, name, err)
+	}
+}
