@@ -222,6 +222,12 @@ func StartShard(p *Project, project *state.Store, index, count int) error {
 			return err
 		}
 	}
+	if !p.Store.ReadOnly() {
+		if err := p.Store.CountShardRun(); err != nil {
+			return err
+		}
+		info.Runs++
+	}
 	p.Shard = &info
 	return nil
 }

@@ -24,7 +24,14 @@ type ShardInfo struct {
 	// SeededFrom is the project state the shard state was started from.
 	SeededFrom string
 	SeededAt   time.Time
+	// Runs counts the steps run on the shard state (CountShardRun): of
+	// two copies of one shard's state, the one with more runs is newer.
+	Runs int64
 }
+
+// ErrStaleShard: merge was given a shard state older than what the
+// project state already holds of it.
+var ErrStaleShard = errors.New("the shard state is older than what the project state holds")
 
 // Name is "I/N".
 func (i ShardInfo) Name() string { return fmt.Sprintf("%d/%d", i.Index, i.Count) }
@@ -40,8 +47,8 @@ type MergedShard struct {
 // project's own state.
 func (s *Store) Shard() (ShardInfo, error) {
 	var i ShardInfo
-	err := s.db.QueryRow(`SELECT shard_index, shard_count, plan_hash, split_hash, users, seeded_from, seeded_at FROM shard WHERE id = 1`).
-		Scan(&i.Index, &i.Count, &i.PlanHash, &i.SplitHash, listCol{&i.Users}, &i.SeededFrom, timeCol{&i.SeededAt})
+	err := s.db.QueryRow(`SELECT shard_index, shard_count, plan_hash, split_hash, users, seeded_from, seeded_at, runs FROM shard WHERE id = 1`).
+		Scan(&i.Index, &i.Count, &i.PlanHash, &i.SplitHash, listCol{&i.Users}, &i.SeededFrom, timeCol{&i.SeededAt}, &i.Runs)
 	if errors.Is(err, sql.ErrNoRows) {
 		return ShardInfo{}, fmt.Errorf("shard record of %s: %w", s.path, ErrNotFound)
 	}
@@ -56,13 +63,22 @@ func (s *Store) Shard() (ShardInfo, error) {
 func (s *Store) MergedShards() ([]MergedShard, error) {
 	ms, err := queryAll(s.db, func(r scanner) (MergedShard, error) {
 		var m MergedShard
-		err := r.Scan(&m.SplitHash, &m.Index, &m.Count, &m.PlanHash, listCol{&m.Users}, &m.Path, timeCol{&m.MergedAt})
+		err := r.Scan(&m.SplitHash, &m.Index, &m.Count, &m.PlanHash, listCol{&m.Users}, &m.Path, timeCol{&m.MergedAt}, timeCol{&m.SeededAt}, &m.Runs)
 		return m, err
-	}, `SELECT split_hash, shard_index, shard_count, plan_hash, users, path, merged_at FROM shard_merges ORDER BY merged_at, split_hash, shard_index`)
+	}, `SELECT split_hash, shard_index, shard_count, plan_hash, users, path, merged_at, seeded_at, runs FROM shard_merges ORDER BY merged_at, split_hash, shard_index`)
 	if err != nil {
 		return nil, fmt.Errorf("list merged shards of %s: %w", s.path, err)
 	}
 	return ms, nil
+}
+
+// CountShardRun records that a step runs on this shard state.
+func (s *Store) CountShardRun() error {
+	res, err := s.db.Exec("UPDATE shard SET runs = runs + 1 WHERE id = 1")
+	if err != nil {
+		return dbError(s.path, "count the shard's run", err)
+	}
+	return checkAffected(res, "shard record of "+s.path)
 }
 
 // Tables a shard state takes whole from the project state when it starts:
@@ -148,6 +164,9 @@ func (s *Store) MergeShard(path string, at time.Time) (ShardInfo, error) {
 	if err != nil {
 		return ShardInfo{}, err
 	}
+	if err := s.checkNotStale(path, shard); err != nil {
+		return ShardInfo{}, err
+	}
 	err = s.withAttached(path, func(ctx context.Context, tx *sql.Tx) error {
 		if err := fillShardUsers(ctx, tx, shard.Users); err != nil {
 			return err
@@ -164,11 +183,41 @@ func (s *Store) MergeShard(path string, at time.Time) (ShardInfo, error) {
 		if err != nil {
 			return err
 		}
-		_, err = tx.ExecContext(ctx, `INSERT OR REPLACE INTO main.shard_merges (split_hash, shard_index, shard_count, plan_hash, users, path, merged_at)
-			VALUES (?, ?, ?, ?, ?, ?, ?)`, shard.SplitHash, shard.Index, shard.Count, shard.PlanHash, listArg(shard.Users), path, timeArg(at))
+		_, err = tx.ExecContext(ctx, `INSERT OR REPLACE INTO main.shard_merges (split_hash, shard_index, shard_count, plan_hash, users, path, merged_at, seeded_at, runs)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`, shard.SplitHash, shard.Index, shard.Count, shard.PlanHash, listArg(shard.Users), path, timeArg(at), timeArg(shard.SeededAt), shard.Runs)
 		return err
 	})
 	return shard, err
+}
+
+// checkNotStale refuses, with ErrStaleShard, a shard state whose rows
+// would put back older ones: an older copy of a shard state merged before
+// (fewer runs), or a shard state started before one of another split,
+// merged already, that holds some of the same users (that one started
+// from a project state that knew more, or copied them again).
+func (s *Store) checkNotStale(path string, shard ShardInfo) error {
+	merged, err := s.MergedShards()
+	if err != nil {
+		return err
+	}
+	for _, m := range merged {
+		if m.SplitHash == shard.SplitHash && m.Index == shard.Index {
+			if shard.Runs < m.Runs {
+				return fmt.Errorf("%w: %s is shard %s after %d runs, but the copy merged on %s (%s) had %d: merge the newest copy of the shard's state",
+					ErrStaleShard, path, shard.Name(), shard.Runs, m.MergedAt.UTC().Format(time.RFC3339), m.Path, m.Runs)
+			}
+			continue
+		}
+		if m.SplitHash != shard.SplitHash && shard.SeededAt.Before(m.SeededAt) {
+			for _, u := range m.Users {
+				if slices.Contains(shard.Users, u) {
+					return fmt.Errorf("%w: %s is shard %s of an earlier split (started %s) than shard %s merged from %s (started %s), which holds %s too: its rows would put back older ones. Merge a split's shard states before the plan is approved again",
+						ErrStaleShard, path, shard.Name(), shard.SeededAt.UTC().Format(time.RFC3339), m.Name(), m.Path, m.SeededAt.UTC().Format(time.RFC3339), u)
+				}
+			}
+		}
+	}
+	return nil
 }
 
 // checkOther checks the state file at path as OpenReader does (a

@@ -122,8 +122,31 @@ func TestSeedAndMergeShard(t *testing.T) {
 		t.Errorf("carol touched: %+v", c)
 	}
 	ms, err := proj.MergedShards()
-	if err != nil || len(ms) != 1 || ms[0].Path != shardPath || ms[0].Name() != "1/2" {
+	if err != nil || len(ms) != 1 || ms[0].Path != shardPath || ms[0].Name() != "1/2" || !ms[0].SeededAt.Equal(at) {
 		t.Errorf("MergedShards: %+v, %v", ms, err)
+	}
+	// An older copy of the same shard's state (fewer runs), and a shard
+	// state of an earlier split holding bob too, would put back older
+	// rows: refused.
+	if err := shard.CountShardRun(); err != nil {
+		t.Fatal(err)
+	}
+	merge()
+	older := openFile(t, filepath.Join(dir, "older.db"))
+	if err := older.SeedShard(projPath, info); err != nil {
+		t.Fatal(err)
+	}
+	older.Close()
+	if _, err := proj.MergeShard(filepath.Join(dir, "older.db"), at); !errors.Is(err, ErrStaleShard) || !strings.Contains(err.Error(), "newest copy") {
+		t.Errorf("merging an older copy: %v", err)
+	}
+	earlier := openFile(t, filepath.Join(dir, "earlier.db"))
+	if err := earlier.SeedShard(projPath, ShardInfo{Index: 2, Count: 3, PlanHash: "plan0", SplitHash: "split0", Users: []string{"bob", "carol"}, SeededAt: at.Add(-time.Hour)}); err != nil {
+		t.Fatal(err)
+	}
+	earlier.Close()
+	if _, err := proj.MergeShard(filepath.Join(dir, "earlier.db"), at); !errors.Is(err, ErrStaleShard) || !strings.Contains(err.Error(), "earlier split") {
+		t.Errorf("merging a shard of an earlier split: %v", err)
 	}
 	if _, err := proj.MergeShard(filepath.Join(dir, "nope.db"), at); err == nil {
 		t.Error("merging a missing file was accepted")

@@ -218,10 +218,14 @@ for all users at once.
 
 Merging is idempotent: merge the same shard files again, or newer copies of
 them while shards still run, and the project state holds each shard's
-latest. A shard state of an earlier split is merged all the same (what it
-copied is on the target) and named in a warning: merge the states of a
-split before the plan is approved again, and start the shards of the new
-split from the merged project state.`,
+latest. It refuses (exit 3) what would put older rows back: an older copy
+of a shard state merged before (fewer runs), or a shard state started
+before a shard state of another split that was merged already and holds
+some of the same users. Merge the states of a split before the plan is
+approved again, then start the shards of the new split from the merged
+project state: they take what was copied with them, and nothing is copied
+twice. A shard state of an earlier split merged first is merged all the
+same (what it copied is on the target) and named in a warning.`,
 		Example: `  mailshift merge mailshift-1-of-4.db mailshift-2-of-4.db mailshift-3-of-4.db mailshift-4-of-4.db
   mailshift merge shards/*.db && mailshift report --format html -o reports/migration.html`,
 		Args: cobra.MinimumNArgs(1),
@@ -238,6 +242,9 @@ func mergeShards(cmd *cobra.Command, p *phase.Project, paths []string) error {
 	splits := map[int]*phase.ShardPlan{}
 	for _, path := range paths {
 		info, err := p.Store.MergeShard(path, time.Now())
+		if errors.Is(err, state.ErrStaleShard) {
+			return fmt.Errorf("%w: %w", phase.ErrOutOfOrder, err)
+		}
 		if err != nil {
 			return err
 		}

@@ -8,7 +8,8 @@ CREATE TABLE shard (
 	split_hash  TEXT NOT NULL,    -- of that plan's assignment to shard_count shards
 	users       TEXT NOT NULL DEFAULT '[]',
 	seeded_from TEXT NOT NULL DEFAULT '',
-	seeded_at   INTEGER
+	seeded_at   INTEGER,
+	runs        INTEGER NOT NULL DEFAULT 0 -- steps run on it, to tell an older copy from a newer
 );
 
 CREATE TABLE shard_merges (
@@ -19,5 +20,7 @@ CREATE TABLE shard_merges (
 	users       TEXT NOT NULL DEFAULT '[]',
 	path        TEXT NOT NULL DEFAULT '',
 	merged_at   INTEGER,
+	seeded_at   INTEGER,
+	runs        INTEGER NOT NULL DEFAULT 0,
 	PRIMARY KEY (split_hash, shard_index)
 );
