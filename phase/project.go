@@ -205,17 +205,31 @@ func (p *Project) openTarget(ctx context.Context, r users.Row) (target.Target, e
 var errNoBackends = mailbox.Mark(mailbox.ErrConfig, errors.New("the project has no backends to open mailboxes with (Project.Backends is nil)"))
 
 // writeReport writes a rendered report under the reports directory, 0600.
+// A shard's run names its reports after the shard (cutover-shard-3-of-8.md)
+// so that shards sharing a reports directory keep each their own.
 func (p *Project) writeReport(name, text string) (string, error) {
 	dir := p.path(p.Config.reportsDir())
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return "", fmt.Errorf("reports directory: %w", err)
 	}
+	if p.Shard != nil {
+		ext := filepath.Ext(name)
+		name = fmt.Sprintf("%s-shard-%d-of-%d%s", strings.TrimSuffix(name, ext), p.Shard.Index, p.Shard.Count, ext)
+	}
 	path := filepath.Join(dir, name)
-	tmp := path + ".tmp"
-	if err := os.WriteFile(tmp, []byte(text), 0o600); err != nil {
+	tmp, err := os.CreateTemp(dir, name+".*.tmp") // 0600
+	if err != nil {
 		return "", fmt.Errorf("write report: %w", err)
 	}
-	if err := os.Rename(tmp, path); err != nil {
+	_, err = tmp.WriteString(text)
+	if cerr := tmp.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(tmp.Name(), path)
+	}
+	if err != nil {
+		os.Remove(tmp.Name())
 		return "", fmt.Errorf("write report: %w", err)
 	}
 	return path, nil

@@ -152,6 +152,11 @@ func TestShardsOnOneMachine(t *testing.T) {
 	sharded.runShards(4, exitOK, "bulk", "--skip-test")
 	sharded.runShards(4, exitOK, "sync")
 	sharded.runShards(4, exitOK, "cutover", "--yes")
+	for i := 1; i <= 4; i++ { // each shard's cutover report, none overwritten
+		if _, err := os.Stat(filepath.Join(sharded.dir, "reports", fmt.Sprintf("cutover-shard-%d-of-4.md", i))); err != nil {
+			t.Errorf("shard %d/4's cutover report: %v", i, err)
+		}
+	}
 	var shardFiles []string
 	for i := 1; i <= 4; i++ {
 		shardFiles = append(shardFiles, filepath.Join(sharded.dir, fmt.Sprintf("mailshift-%d-of-4.db", i)))
