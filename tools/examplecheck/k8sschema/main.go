@@ -7,8 +7,9 @@
 // so that `make test` validates the example manifests without a network
 // (kubeconform otherwise downloads its schemas from GitHub). Every object
 // refuses fields its Go type does not have (additionalProperties: false),
-// and every field must have its Go type's JSON type; enumerations and
-// required fields are not checked.
+// every field must have its Go type's JSON type, and the enumerations the
+// examples rely on (enums below) must hold one of their constants.
+// Required fields are not checked.
 package main
 
 import (
@@ -69,6 +70,20 @@ func main() {
 	}
 }
 
+// enums are the string types whose values the examples' meaning rests on,
+// with the constants k8s.io/api declares for them.
+var enums = map[reflect.Type][]string{
+	reflect.TypeOf(batchv1.CompletionMode("")): {string(batchv1.NonIndexedCompletion), string(batchv1.IndexedCompletion)},
+	reflect.TypeOf(batchv1.PodFailurePolicyAction("")): {string(batchv1.PodFailurePolicyActionFailJob), string(batchv1.PodFailurePolicyActionFailIndex),
+		string(batchv1.PodFailurePolicyActionIgnore), string(batchv1.PodFailurePolicyActionCount)},
+	reflect.TypeOf(batchv1.PodFailurePolicyOnExitCodesOperator("")): {string(batchv1.PodFailurePolicyOnExitCodesOpIn), string(batchv1.PodFailurePolicyOnExitCodesOpNotIn)},
+	reflect.TypeOf(corev1.RestartPolicy("")):                        {string(corev1.RestartPolicyAlways), string(corev1.RestartPolicyOnFailure), string(corev1.RestartPolicyNever)},
+	reflect.TypeOf(corev1.ContainerRestartPolicy("")):               {string(corev1.ContainerRestartPolicyAlways), string(corev1.ContainerRestartPolicyNever), string(corev1.ContainerRestartPolicyOnFailure)},
+	reflect.TypeOf(corev1.PersistentVolumeAccessMode("")):           {string(corev1.ReadWriteOnce), string(corev1.ReadOnlyMany), string(corev1.ReadWriteMany), string(corev1.ReadWriteOncePod)},
+	reflect.TypeOf(corev1.SecretType("")): {string(corev1.SecretTypeOpaque), string(corev1.SecretTypeServiceAccountToken), string(corev1.SecretTypeDockercfg),
+		string(corev1.SecretTypeDockerConfigJson), string(corev1.SecretTypeBasicAuth), string(corev1.SecretTypeSSHAuth), string(corev1.SecretTypeTLS), string(corev1.SecretTypeBootstrapToken)},
+}
+
 // generator turns Go types into JSON Schema, each struct once, under
 // definitions.
 type generator struct{ defs map[string]any }
@@ -105,6 +120,9 @@ func (g *generator) schema(t reflect.Type) map[string]any {
 			return map[string]any{"type": []string{name, "null"}}
 		}
 		return map[string]any{"type": name}
+	}
+	if values, ok := enums[t]; ok {
+		return map[string]any{"enum": values}
 	}
 	switch t.Kind() {
 	case reflect.String:
