@@ -73,10 +73,22 @@ func (p *project) shardProcess(index, count int, args ...string) *exec.Cmd {
 // each exits with want.
 func (p *project) runShards(count, want int, args ...string) {
 	p.t.Helper()
+	indexes := make([]int, count)
+	for i := range indexes {
+		indexes[i] = i
+	}
+	p.runShardIndexes(indexes, count, want, args...)
+}
+
+// runShardIndexes runs args as the shard processes of the given 0-based
+// indexes of count at once and checks that each exits with want.
+func (p *project) runShardIndexes(indexes []int, count, want int, args ...string) {
+	p.t.Helper()
 	var wg sync.WaitGroup
 	outs := make([]bytes.Buffer, count)
 	codes := make([]int, count)
-	for i := range count {
+	for _, i := range indexes {
+		codes[i] = want
 		cmd := p.shardProcess(i, count, args...)
 		cmd.Stdout, cmd.Stderr = &outs[i], &outs[i]
 		if err := cmd.Start(); err != nil {
@@ -151,8 +163,10 @@ func TestShardsOnOneMachine(t *testing.T) {
 
 	sharded.runShards(4, exitOK, "bulk", "--skip-test")
 	sharded.runShards(4, exitOK, "sync")
-	sharded.runShards(4, exitOK, "cutover", "--yes")
-	for i := 1; i <= 4; i++ { // each shard's cutover report, none overwritten
+	// The cutover: per shard for shards 1 and 2, at once, then for all
+	// the other users on the merged project state.
+	sharded.runShardIndexes([]int{0, 1}, 4, exitOK, "cutover", "--yes")
+	for i := 1; i <= 2; i++ { // each shard's cutover report, none overwritten
 		if _, err := os.Stat(filepath.Join(sharded.dir, "reports", fmt.Sprintf("cutover-shard-%d-of-4.md", i))); err != nil {
 			t.Errorf("shard %d/4's cutover report: %v", i, err)
 		}
@@ -163,6 +177,10 @@ func TestShardsOnOneMachine(t *testing.T) {
 	}
 	sharded.expect(exitOK, append([]string{"merge"}, shardFiles...)...)
 	sharded.expect(exitOK, append([]string{"merge"}, shardFiles...)...) // again: idempotent
+	out, _ = sharded.expect(exitOK, "cutover", "--yes")
+	if want := fmt.Sprintf("already cut over: %d users", len(plan.Shards[0].Users)+len(plan.Shards[1].Users)); !strings.Contains(out, want) {
+		t.Errorf("cutover for all after merging shards 1 and 2's cutovers: want %q in\n%s", want, out)
+	}
 	for _, u := range shardUsers {
 		sharded.compare(u.name, "old-"+u.name, u.name+"@new", "new-"+u.name)
 	}
@@ -173,7 +191,7 @@ func TestShardsOnOneMachine(t *testing.T) {
 		t.Errorf("the merged report does not name the shards merged")
 	}
 	out, _ = sharded.expect(exitOK, "status")
-	if !strings.Contains(out, "Shards merged: 1/4, 2/4, 3/4, 4/4") {
+	if !strings.Contains(out, "Shards merged: 1/4, 2/4, 3/4, 4/4") || strings.Count(out, "cut-over") != len(shardUsers) {
 		t.Errorf("status after merging:\n%s", out)
 	}
 
