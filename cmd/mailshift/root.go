@@ -448,12 +448,10 @@ func (g *globalOptions) openProject(cmd *cobra.Command) (*phase.Project, func(),
 		progress = loggedProgress{Progress: prog, l: g.runLog}
 	}
 	p := &phase.Project{Config: cfg, Users: rows, Store: store, Dir: dir, Backends: backends(cfg, dir), Progress: progress, Log: log}
-	if sh != nil {
-		if err := g.startShard(p, sh); err != nil {
-			prog.Close()
-			store.Close()
-			return nil, nil, err
-		}
+	if err := g.startShard(p, sh); err != nil {
+		prog.Close()
+		store.Close()
+		return nil, nil, err
 	}
 	return p, func() { prog.Close(); store.Close() }, nil
 }

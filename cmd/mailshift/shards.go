@@ -135,14 +135,34 @@ func (g *globalOptions) openShardState(cmd *cobra.Command, sh *shardRun) (*state
 }
 
 // startShard makes p run as shard sh, starting its state from the
-// project state (--state) when it is new.
+// project state (--state) when it is new. Without sh, a --state that is a
+// shard's own state runs as that shard: a shard's state never takes
+// another shard's users.
 func (g *globalOptions) startShard(p *phase.Project, sh *shardRun) error {
+	if sh == nil {
+		info, err := p.Store.Shard()
+		if errors.Is(err, state.ErrNotFound) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		sh = &shardRun{index: info.Index, count: info.Count, from: "the state file " + g.stateFile}
+		if err := phase.StartShard(p, nil, sh.index, sh.count); err != nil {
+			return err
+		}
+		p.Log.Info("running as one shard", "shard", p.Shard.Name(), "from", sh.from, "state", p.Store.Path(), "users", len(p.Shard.Users))
+		return nil
+	}
 	var project *state.Store
 	if fi, err := os.Stat(g.stateFile); err == nil && fi.Size() > 0 {
 		if project, err = state.OpenReader(g.stateFile); err != nil {
 			return fmt.Errorf("project state: %w", err)
 		}
 		defer project.Close()
+		if info, err := project.Shard(); err == nil {
+			return usageError{fmt.Errorf("--state %s is shard %s's own state: with --shard (or the scheduler's index), --state names the project state the shard starts from; name the shard's state with --shard-state, or run without --shard to use it as it is", g.stateFile, info.Name())}
+		}
 	}
 	if err := phase.StartShard(p, project, sh.index, sh.count); err != nil {
 		return err
@@ -177,7 +197,8 @@ are merged and they start again from the new project state.
 
 A shard's state file (NAME-I-of-N.db beside --state, or --shard-state)
 starts as a copy of the project state's rows of its users and every
-approval; "mailshift merge" brings it back.`,
+approval; "mailshift merge" brings it back. A shard's own state named with
+--state, without --shard, runs as that shard.`,
 		Example: `  mailshift shards 8
   mailshift shards 8 --json | jq '.shards[] | {index, bytes, users: [.users[].user]}'
 
@@ -189,6 +210,9 @@ approval; "mailshift merge" brings it back.`,
 			n, err := strconv.Atoi(cmd.Flags().Arg(0))
 			if err != nil || n < 1 {
 				return usageError{fmt.Errorf("shards %q: give the number of shards, 1 or more", cmd.Flags().Arg(0))}
+			}
+			if p.Shard != nil {
+				return usageError{fmt.Errorf("%s is shard %s's state: split the project state (--state)", p.Store.Path(), p.Shard.Name())}
 			}
 			plan, err := phase.SplitPlan(p, n)
 			if err != nil {

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -224,6 +225,17 @@ func TestShardsOnOneMachine(t *testing.T) {
 		t.Errorf("status of shard 1/4: %v\n%s", err, out)
 	}
 	validateSchema(t, "status.schema.json", "status --json of a shard", out)
+	// A shard's own state named with --state runs as that shard.
+	var stdout, stderr bytes.Buffer
+	cfg := filepath.Join(sharded.dir, "mailshift.yaml")
+	if code := run(context.Background(), []string{"--config", cfg, "--state", shardFiles[0], "status", "--json"}, &stdout, &stderr); code != exitOK {
+		t.Errorf("status --state %s: exit %d\n%s", shardFiles[0], code, stderr.String())
+	} else if err := json.Unmarshal(stdout.Bytes(), &st); err != nil || len(st.Users) != len(plan.Shards[0].Users) {
+		t.Errorf("status --state %s shows %d users, want shard 1/4's %d (%v)", shardFiles[0], len(st.Users), len(plan.Shards[0].Users), err)
+	}
+	if code := run(context.Background(), []string{"--config", cfg, "--state", shardFiles[0], "sync", "--shard", "1/4"}, &stdout, &stderr); code != exitUsage {
+		t.Errorf("--shard with a shard's own state as --state: exit %d, want %d", code, exitUsage)
+	}
 	other := plan.Shards[1].Users[0].User
 	sharded.expect(exitUsage, "sync", "--shard", "1/4", "--users", other)
 	out, _ = sharded.expect(exitOK, "bulk", "--skip-test", "--shard", "9/9")
