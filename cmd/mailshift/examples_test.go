@@ -1,8 +1,11 @@
 package main
 
 import (
+	"bytes"
+	"context"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"go.yaml.in/yaml/v3"
@@ -118,5 +121,66 @@ func TestKubernetesExampleConfigLoads(t *testing.T) {
 		if err != nil || job.Spec.Completions != cfg.Shards.Count || cfg.Shards.Count < 2 {
 			t.Errorf("%s: completions %d, shards.count %d (%v)", name, job.Spec.Completions, cfg.Shards.Count, err)
 		}
+	}
+}
+
+// TestShardExamplesCommandLines checks every mailshift command line of the
+// shard examples (the Kubernetes Jobs' container args, the GitHub Actions
+// workflow's steps) as the commands read them: with the scheduler's
+// placeholders filled in, --help of the same line exits 0, so that a
+// renamed flag breaks the build and not the cluster's Job.
+func TestShardExamplesCommandLines(t *testing.T) {
+	fill := strings.NewReplacer("$(STEP)", "bulk", "${{ inputs.step }}", "bulk", "${{ matrix.shard }}", "1", "$SHARDS", "4")
+	var lines [][]string
+	for _, name := range []string{"job.yaml", "job-litestream.yaml"} {
+		var job struct {
+			Spec struct {
+				Template struct {
+					Spec struct {
+						Containers []struct {
+							Name    string   `yaml:"name"`
+							Command []string `yaml:"command"`
+							Args    []string `yaml:"args"`
+						} `yaml:"containers"`
+					} `yaml:"spec"`
+				} `yaml:"template"`
+			} `yaml:"spec"`
+		}
+		readYAML(t, filepath.Join("../../examples/shards-kubernetes", name), &job)
+		for _, c := range job.Spec.Template.Spec.Containers {
+			if c.Name == "mailshift" {
+				lines = append(lines, c.Args)
+			}
+		}
+	}
+	if len(lines) != 2 {
+		t.Fatalf("mailshift containers in the Kubernetes Jobs: %d, want 2", len(lines))
+	}
+	var wf githubWorkflow
+	readYAML(t, "../../examples/shards-github-actions/workflow.yml", &wf)
+	for _, job := range []string{"shard", "merge"} {
+		for _, s := range wf.Jobs[job].Steps {
+			for _, l := range shellLines(s.Run) {
+				if args, ok := mailshiftArgs(l); ok {
+					lines = append(lines, args)
+				}
+			}
+		}
+	}
+	shardFlag := 0
+	for _, args := range lines {
+		for i, a := range args {
+			args[i] = fill.Replace(a)
+			if args[i] == "--shard" || args[i] == "--shard-state" {
+				shardFlag++
+			}
+		}
+		var out, errOut bytes.Buffer
+		if code := run(context.Background(), append(args, "--help"), &out, &errOut); code != exitOK {
+			t.Errorf("`mailshift %s --help` exits %d: %s", strings.Join(args, " "), code, errOut.String())
+		}
+	}
+	if len(lines) < 6 || shardFlag < 2 {
+		t.Errorf("%d command lines, %d with --shard or --shard-state: %q", len(lines), shardFlag, lines)
 	}
 }
