@@ -5,6 +5,7 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -167,6 +168,26 @@ func TestShardExamplesCommandLines(t *testing.T) {
 			}
 		}
 	}
+	// The Nomad task's args: the list after `args =` in task "mailshift"
+	// (tools/examplecheck parses the whole file with the HCL library).
+	hcl, err := os.ReadFile("../../examples/shards-nomad/mailshift.nomad.hcl")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, task, _ := strings.Cut(string(hcl), `task "mailshift"`)
+	m := regexp.MustCompile(`(?s)args\s*=\s*\[(.*?)\]`).FindStringSubmatch(task)
+	if m == nil {
+		t.Fatal(`no args in the Nomad job's task "mailshift"`)
+	}
+	var nomad []string
+	for _, w := range regexp.MustCompile(`"([^"]*)"|var\.step`).FindAllStringSubmatch(m[1], -1) {
+		if w[0] == "var.step" {
+			nomad = append(nomad, "bulk")
+		} else {
+			nomad = append(nomad, w[1])
+		}
+	}
+	lines = append(lines, nomad)
 	shardFlag := 0
 	for _, args := range lines {
 		for i, a := range args {
@@ -180,7 +201,7 @@ func TestShardExamplesCommandLines(t *testing.T) {
 			t.Errorf("`mailshift %s --help` exits %d: %s", strings.Join(args, " "), code, errOut.String())
 		}
 	}
-	if len(lines) < 6 || shardFlag < 2 {
+	if len(lines) < 7 || shardFlag < 3 {
 		t.Errorf("%d command lines, %d with --shard or --shard-state: %q", len(lines), shardFlag, lines)
 	}
 }
