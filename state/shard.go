@@ -191,11 +191,15 @@ func (s *Store) MergeShard(path string, at time.Time) (ShardInfo, error) {
 }
 
 // checkNotStale refuses, with ErrStaleShard, a shard state whose rows
-// would put back older ones: an older copy of a shard state merged before
-// (fewer runs), or a shard state started before one of another split,
-// merged already, that holds some of the same users (that one started
-// from a project state that knew more, or copied them again).
+// would put back older ones: one that does not know a step this state ran
+// for its users, an older copy of a shard state merged before (fewer
+// runs), or a shard state started before one of another split, merged
+// already, that holds some of the same users (that one started from a
+// project state that knew more, or copied them again).
 func (s *Store) checkNotStale(path string, shard ShardInfo) error {
+	if err := s.checkNoStepSince(path, shard); err != nil {
+		return err
+	}
 	merged, err := s.MergedShards()
 	if err != nil {
 		return err
@@ -214,6 +218,45 @@ func (s *Store) checkNotStale(path string, shard ShardInfo) error {
 					return fmt.Errorf("%w: %s is shard %s of an earlier split (started %s) than shard %s merged from %s (started %s), which holds %s too: its rows would put back older ones. Merge a split's shard states before the plan is approved again",
 						ErrStaleShard, path, shard.Name(), shard.SeededAt.UTC().Format(time.RFC3339), m.Name(), m.Path, m.SeededAt.UTC().Format(time.RFC3339), u)
 				}
+			}
+		}
+	}
+	return nil
+}
+
+// checkNoStepSince refuses, with ErrStaleShard, a shard state that does
+// not know a step this state ran for one of its users (a cutover of all
+// users on the merged project state after the shard was merged, say): the
+// user's step is later here than in the shard's state, and merging would
+// put the older rows back. Times are compared per user between the two
+// files, so the stations' clocks need not agree.
+func (s *Store) checkNoStepSince(path string, shard ShardInfo) error {
+	r, err := OpenReader(path)
+	if err != nil {
+		return err
+	}
+	defer r.Close()
+	for _, name := range shard.Users {
+		here, err := s.User(name)
+		if errors.Is(err, ErrNotFound) {
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		there, err := r.User(name)
+		if err != nil && !errors.Is(err, ErrNotFound) {
+			return err
+		}
+		for _, st := range []struct {
+			step        Step
+			here, there time.Time
+		}{{StepCutover, here.CutoverAt, there.CutoverAt}, {StepSync, here.SyncedAt, there.SyncedAt},
+			{StepBulk, here.BulkDoneAt, there.BulkDoneAt}, {StepBulkStarted, here.BulkStartedAt, there.BulkStartedAt},
+			{StepTest, here.TestedAt, there.TestedAt}} {
+			if st.here.After(st.there) {
+				return fmt.Errorf("%w: %s ran %s for %s on %s, which shard %s's state %s does not know: merging it would put back older rows. Start the shard again from this state (remove its state file) before running it again",
+					ErrStaleShard, s.path, st.step, name, st.here.UTC().Format(time.RFC3339), shard.Name(), path)
 			}
 		}
 	}

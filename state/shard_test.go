@@ -148,6 +148,14 @@ func TestSeedAndMergeShard(t *testing.T) {
 	if _, err := proj.MergeShard(filepath.Join(dir, "earlier.db"), at); !errors.Is(err, ErrStaleShard) || !strings.Contains(err.Error(), "earlier split") {
 		t.Errorf("merging a shard of an earlier split: %v", err)
 	}
+	// A step on the merged project state for one of the shard's users:
+	// merging the shard again would undo it.
+	if err := proj.MarkStep("bob", StepCutover, at.Add(3*time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := proj.MergeShard(shardPath, at.Add(4*time.Hour)); !errors.Is(err, ErrStaleShard) || !strings.Contains(err.Error(), "ran cutover for bob") {
+		t.Errorf("merging again after a cutover on the project state: %v", err)
+	}
 	if _, err := proj.MergeShard(filepath.Join(dir, "nope.db"), at); err == nil {
 		t.Error("merging a missing file was accepted")
 	}

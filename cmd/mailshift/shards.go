@@ -242,10 +242,12 @@ for all users at once.
 
 Merging is idempotent: merge the same shard files again, or newer copies of
 them while shards still run, and the project state holds each shard's
-latest. It refuses (exit 3) what would put older rows back: an older copy
-of a shard state merged before (fewer runs), or a shard state started
-before a shard state of another split that was merged already and holds
-some of the same users. Merge the states of a split before the plan is
+latest. It refuses (exit 3) what would put older rows back: a shard
+state that does not know a step the project state ran for one of its
+users since (a cutover of all users after merging, say), an older copy of
+a shard state merged before (fewer runs), or a shard state started before
+a shard state of another split that was merged already and holds some of
+the same users. Merge the states of a split before the plan is
 approved again, then start the shards of the new split from the merged
 project state: they take what was copied with them, and nothing is copied
 twice. A shard state of an earlier split merged first is merged all the
