@@ -107,8 +107,12 @@ func SplitPlan(p *Project, n int) (ShardPlan, error) {
 		}
 		return strings.Compare(a.User, b.User)
 	})
+	if plan.NotApproved == nil {
+		plan.NotApproved = []string{}
+	}
 	for i := range plan.Shards {
 		plan.Shards[i].Index = i + 1
+		plan.Shards[i].Users = []ShardUser{}
 	}
 	for _, u := range us {
 		least := 0
