@@ -157,14 +157,8 @@ func (s *Store) MergeShard(path string, at time.Time) (ShardInfo, error) {
 	if same, _ := samePath(path, s.path); same {
 		return ShardInfo{}, fmt.Errorf("%s is the project state itself: name the shard state files to merge into it", path)
 	}
-	if err := checkOther(path); err != nil {
-		return ShardInfo{}, err
-	}
-	shard, err := readShardOf(path)
+	shard, err := s.checkShardFile(path)
 	if err != nil {
-		return ShardInfo{}, err
-	}
-	if err := s.checkNotStale(path, shard); err != nil {
 		return ShardInfo{}, err
 	}
 	err = s.withAttached(path, func(ctx context.Context, tx *sql.Tx) error {
@@ -196,8 +190,8 @@ func (s *Store) MergeShard(path string, at time.Time) (ShardInfo, error) {
 // runs), or a shard state started before one of another split, merged
 // already, that holds some of the same users (that one started from a
 // project state that knew more, or copied them again).
-func (s *Store) checkNotStale(path string, shard ShardInfo) error {
-	if err := s.checkNoStepSince(path, shard); err != nil {
+func (s *Store) checkNotStale(path string, r *Store, shard ShardInfo) error {
+	if err := s.checkNoStepSince(path, r, shard); err != nil {
 		return err
 	}
 	merged, err := s.MergedShards()
@@ -224,18 +218,14 @@ func (s *Store) checkNotStale(path string, shard ShardInfo) error {
 	return nil
 }
 
-// checkNoStepSince refuses, with ErrStaleShard, a shard state that does
+// checkNoStepSince refuses, with ErrStaleShard, a shard state (read
+// through r) that does
 // not know a step this state ran for one of its users (a cutover of all
 // users on the merged project state after the shard was merged, say): the
 // user's step is later here than in the shard's state, and merging would
 // put the older rows back. Times are compared per user between the two
 // files, so the stations' clocks need not agree.
-func (s *Store) checkNoStepSince(path string, shard ShardInfo) error {
-	r, err := OpenReader(path)
-	if err != nil {
-		return err
-	}
-	defer r.Close()
+func (s *Store) checkNoStepSince(path string, r *Store, shard ShardInfo) error {
 	for _, name := range shard.Users {
 		here, err := s.User(name)
 		if errors.Is(err, ErrNotFound) {
@@ -277,8 +267,12 @@ func checkOther(path string) error {
 	return r.Close()
 }
 
-// readShardOf reads the shard record of the state file at path.
-func readShardOf(path string) (ShardInfo, error) {
+// checkShardFile checks the shard state file at path before it is merged
+// (see checkOther and checkNotStale) and returns its shard record.
+func (s *Store) checkShardFile(path string) (ShardInfo, error) {
+	if fi, err := os.Stat(path); err != nil || fi.Size() == 0 {
+		return ShardInfo{}, fmt.Errorf("state file %s: missing or empty (%v): name an existing state file", path, err)
+	}
 	r, err := OpenReader(path)
 	if err != nil {
 		return ShardInfo{}, err
@@ -288,7 +282,10 @@ func readShardOf(path string) (ShardInfo, error) {
 	if errors.Is(err, ErrNotFound) {
 		return ShardInfo{}, fmt.Errorf("%s is not a shard's state (it has no shard record): merge takes the state files that `--shard` runs wrote, such as mailshift-1-of-4.db", path)
 	}
-	return info, err
+	if err != nil {
+		return ShardInfo{}, err
+	}
+	return info, s.checkNotStale(path, r, info)
 }
 
 // samePath tells whether a and b name the same file.
