@@ -236,6 +236,24 @@ func TestShardsOnOneMachine(t *testing.T) {
 	if code := run(context.Background(), []string{"--config", cfg, "--state", shardFiles[0], "sync", "--shard", "1/4"}, &stdout, &stderr); code != exitUsage {
 		t.Errorf("--shard with a shard's own state as --state: exit %d, want %d", code, exitUsage)
 	}
+	// verify, report and repair run as one shard too, on its users only.
+	sharded.expect(exitOK, "verify", "--shard", "2/4")
+	out, _ = sharded.expect(exitOK, "report", "--format", "json", "--shard", "2/4")
+	for _, u := range shardUsers {
+		mine := slices.ContainsFunc(plan.Shards[1].Users, func(s struct {
+			User  string
+			Bytes int64
+		}) bool {
+			return s.User == u.name
+		})
+		if got := strings.Contains(out, `"source_user": "`+u.name+`"`); got != mine {
+			t.Errorf("report --shard 2/4: %s in it %v, in the shard %v", u.name, got, mine)
+		}
+	}
+	// (its users are cut over: repair leaves them alone)
+	if _, errOut := sharded.expect(exitOutOfOrder, "repair", "--dry-run", "--shard", "2/4"); !strings.Contains(errOut, "shard=2/4") || !strings.Contains(errOut, "already cut over") {
+		t.Errorf("repair --shard 2/4: %s", errOut)
+	}
 	other := plan.Shards[1].Users[0].User
 	sharded.expect(exitUsage, "sync", "--shard", "1/4", "--users", other)
 	out, _ = sharded.expect(exitOK, "bulk", "--skip-test", "--shard", "9/9")
