@@ -11,7 +11,7 @@
 GO ?= go
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: all build test deps vet bench release-check clean
+.PHONY: all build test deps vet bench release-check examples-check clean
 
 all: build
 
@@ -78,7 +78,7 @@ deps:
 vet:
 	$(GO) vet ./...
 
-test: deps vet
+test: deps vet examples-check
 	$(GO) test -race -timeout 20m ./...
 
 # bench runs the go test benchmarks, then cmd/mailshift-bench: mailshift against
@@ -114,6 +114,34 @@ release-check:
 	$(GORELEASER) check
 	$(GORELEASER) release --snapshot --clean --skip=publish
 	MAILSHIFT_RELEASE_DIST=$(CURDIR)/dist $(GO) test -count=1 -run '^TestReleaseArchives$$' ./cmd/mailshift
+
+# examples-check validates the examples mailshift's own tests cannot load:
+# the Kubernetes manifests with kubeconform, strictly, against JSON Schemas
+# generated from the k8s.io/api Go types (tools/examplecheck/k8sschema:
+# kubeconform downloads its schemas from GitHub otherwise, and needs no
+# network this way); the GitHub Actions workflows with actionlint; the
+# Nomad job with the HCL library (tools/examplecheck's test, which also
+# runs `nomad job validate` where nomad is installed). tools/examplecheck
+# is a module of its own: its libraries are no dependencies of mailshift.
+# kubeconform and actionlint are installed into $(GOBIN_DIR) from the Go
+# module proxy when missing or of another version.
+KUBECONFORM_VERSION = 0.8.0
+ACTIONLINT_VERSION = 1.7.12
+KUBECONFORM = $(GOBIN_DIR)/kubeconform
+ACTIONLINT = $(GOBIN_DIR)/actionlint
+K8S_SCHEMAS = $(CURDIR)/build/k8s-schemas
+
+examples-check:
+	@$(GO) version -m $(KUBECONFORM) 2>/dev/null | grep -qE 'mod[[:space:]]+github.com/yannh/kubeconform[[:space:]]+v$(KUBECONFORM_VERSION)[[:space:]]' || { \
+		echo "installing kubeconform v$(KUBECONFORM_VERSION) into $(GOBIN_DIR)"; \
+		$(GO) install github.com/yannh/kubeconform/cmd/kubeconform@v$(KUBECONFORM_VERSION); }
+	@$(GO) version -m $(ACTIONLINT) 2>/dev/null | grep -qE 'mod[[:space:]]+github.com/rhysd/actionlint[[:space:]]+v$(ACTIONLINT_VERSION)[[:space:]]' || { \
+		echo "installing actionlint v$(ACTIONLINT_VERSION) into $(GOBIN_DIR)"; \
+		$(GO) install github.com/rhysd/actionlint/cmd/actionlint@v$(ACTIONLINT_VERSION); }
+	cd tools/examplecheck && $(GO) run ./k8sschema -out $(K8S_SCHEMAS)
+	$(KUBECONFORM) -strict -summary -schema-location '$(K8S_SCHEMAS)/{{ .ResourceKind }}{{ .KindSuffix }}.json' examples/shards-kubernetes/*.yaml
+	$(ACTIONLINT) examples/shards-github-actions/workflow.yml examples/ci-test-migration/github-actions.yml
+	cd tools/examplecheck && $(GO) test -count=1 ./...
 
 clean:
 	rm -rf mailshift dist build

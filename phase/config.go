@@ -36,6 +36,7 @@ type Config struct {
 	Project       ProjectConfig  `mapstructure:"project"`
 	Logs          LogsConfig     `mapstructure:"logs"`
 	PST           PSTConfig      `mapstructure:"pst"`
+	Shards        ShardsConfig   `mapstructure:"shards"`
 
 	// presetsApplied records what the providers' presets set (Validate).
 	presetsApplied []appliedSetting
@@ -43,6 +44,13 @@ type Config struct {
 	// configuration, so that validating again, or the other side's
 	// preset, does not take them for the configuration's own.
 	presetValues map[string]string
+}
+
+// ShardsConfig says how many shards the approved plan is split into when a
+// scheduler gives only the index (JOB_COMPLETION_INDEX, NOMAD_ALLOC_INDEX).
+type ShardsConfig struct {
+	// Count is the number of shards; 0: not sharded unless --shard says so.
+	Count int `mapstructure:"count"`
 }
 
 // ProjectConfig is what the scope of work says of the project beyond the
@@ -501,6 +509,9 @@ func (c *Config) Validate() error {
 		if d.url != "" {
 			return &ConfigError{d.key, "a target key: items are uploaded to target.carddav and target.caldav"}
 		}
+	}
+	if c.Shards.Count < 0 || c.Shards.Count > 10000 {
+		return &ConfigError{"shards.count", fmt.Sprintf("%d: must be between 0 (not sharded) and 10000", c.Shards.Count)}
 	}
 	if c.Logs.Keep < 0 {
 		return &ConfigError{"logs.keep", fmt.Sprintf("%d: must not be negative (0 keeps every run's log)", c.Logs.Keep)}

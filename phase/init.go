@@ -130,6 +130,10 @@ logs:                # every run of collect, approve, test, bulk, sync, cutover,
   # dir: reports/logs  # default: logs under reports.dir
   keep: 20           # the newest N run logs are kept; 0 keeps all
 
+# shards:              # several stations at once (see "Beyond one station" in the README)
+#   count: 8           # shards of the approved plan when the scheduler gives only the index
+#                      # (Kubernetes JOB_COMPLETION_INDEX, Nomad NOMAD_ALLOC_INDEX)
+
 # What the scope of work says of the project (all optional: what is left
 # out is marked "to be agreed" in the document).
 project:

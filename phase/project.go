@@ -43,6 +43,9 @@ type Project struct {
 	// Clock times the waits a server asks for (Exchange's "Suggested
 	// Backoff Time"); nil: the system clock. Tests give a manual clock.
 	Clock throttle.Clock
+	// Shard, when set, is the shard this run is (see StartShard): the
+	// steps see only its users, and Store is its own state file.
+	Shard *state.ShardInfo
 
 	gentle gentle       // throttling shared by the project's workers
 	arenas arenaPool    // memory for small messages on their way, shared likewise
@@ -151,12 +154,25 @@ func (p *Project) selectUsers(sel Selection) ([]users.Row, error) {
 	if sel.Batch != "" && !batches[sel.Batch] {
 		return nil, &ConfigError{"--batch", fmt.Sprintf("no user of the users file %s is in batch %q", p.Config.Users.File, sel.Batch)}
 	}
+	if p.Shard != nil {
+		return p.inShard(out, sel)
+	}
 	return out, nil
 }
 
 // syncUsers records the users file's rows in the state.
 func (p *Project) syncUsers() error {
+	var mine map[string]bool
+	if p.Shard != nil {
+		mine = make(map[string]bool, len(p.Shard.Users))
+		for _, u := range p.Shard.Users {
+			mine[u] = true
+		}
+	}
 	for _, r := range p.Users {
+		if mine != nil && !mine[r.SourceUser] {
+			continue // another shard's
+		}
 		if err := p.Store.PutUser(r.SourceUser, r.TargetUser, r.Batch); err != nil {
 			return err
 		}
@@ -202,17 +218,31 @@ func (p *Project) openTarget(ctx context.Context, r users.Row) (target.Target, e
 var errNoBackends = mailbox.Mark(mailbox.ErrConfig, errors.New("the project has no backends to open mailboxes with (Project.Backends is nil)"))
 
 // writeReport writes a rendered report under the reports directory, 0600.
+// A shard's run names its reports after the shard (cutover-shard-3-of-8.md)
+// so that shards sharing a reports directory keep each their own.
 func (p *Project) writeReport(name, text string) (string, error) {
 	dir := p.path(p.Config.reportsDir())
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return "", fmt.Errorf("reports directory: %w", err)
 	}
+	if p.Shard != nil {
+		ext := filepath.Ext(name)
+		name = fmt.Sprintf("%s-shard-%d-of-%d%s", strings.TrimSuffix(name, ext), p.Shard.Index, p.Shard.Count, ext)
+	}
 	path := filepath.Join(dir, name)
-	tmp := path + ".tmp"
-	if err := os.WriteFile(tmp, []byte(text), 0o600); err != nil {
+	tmp, err := os.CreateTemp(dir, name+".*.tmp") // 0600
+	if err != nil {
 		return "", fmt.Errorf("write report: %w", err)
 	}
-	if err := os.Rename(tmp, path); err != nil {
+	_, err = tmp.WriteString(text)
+	if cerr := tmp.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(tmp.Name(), path)
+	}
+	if err != nil {
+		os.Remove(tmp.Name())
 		return "", fmt.Errorf("write report: %w", err)
 	}
 	return path, nil

@@ -112,6 +112,35 @@ type StatusReport struct {
 	// in the users file: left out of Users, the plan and the reports (not
 	// even named), and kept until `mailshift forget` deletes them.
 	Removed int `json:"removed_users_kept"`
+	// Shard is the shard this state is of (a --shard run); absent for
+	// the project's own state.
+	Shard *ShardStatus `json:"shard,omitempty"`
+	// MergedShards are the shard states merged into this project state
+	// (`mailshift merge`), by the time of their last merge.
+	MergedShards []MergedShardStatus `json:"merged_shards,omitempty"`
+}
+
+// ShardStatus is the shard a state is of.
+type ShardStatus struct {
+	Index     int    `json:"index"` // 1 to Count
+	Count     int    `json:"count"`
+	PlanHash  string `json:"plan_hash"`  // of the approved plan it was split from
+	SplitHash string `json:"split_hash"` // of that plan's split into Count shards
+	Users     int    `json:"users"`
+	// SeededFrom is the project state the shard's state started from.
+	SeededFrom string    `json:"seeded_from"`
+	SeededAt   time.Time `json:"seeded_at"`
+}
+
+// MergedShardStatus is a shard state merged into the project state.
+type MergedShardStatus struct {
+	Index     int       `json:"index"`
+	Count     int       `json:"count"`
+	PlanHash  string    `json:"plan_hash"`
+	SplitHash string    `json:"split_hash"`
+	Users     int       `json:"users"`
+	Path      string    `json:"path"` // the shard state file as merge was given it
+	MergedAt  time.Time `json:"merged_at"`
 }
 
 // Status reports where every selected user stands.
@@ -121,13 +150,8 @@ func Status(p *Project, sel Selection) (StatusReport, error) {
 		return StatusReport{}, err
 	}
 	rep := StatusReport{SchemaVersion: SchemaVersion, PlanHash: p.PlanHash(), Approvals: []ApprovalStatus{}, Users: []UserStatus{}}
-	removed, err := p.removedUsers()
-	if err != nil {
+	if err := p.statusHead(&rep); err != nil {
 		return rep, err
-	}
-	rep.Removed = len(removed)
-	if a, err := p.Store.LatestApproval(); err == nil {
-		rep.ApprovedBy, rep.ApprovedAt = a.By, timePtr(a.At)
 	}
 	approvals, err := p.userApprovals()
 	if err != nil {
@@ -210,6 +234,33 @@ func (p *Project) skippedAndItems(us *UserStatus) error {
 	}
 	if len(items) > 0 {
 		us.UploadedItems = items
+	}
+	return nil
+}
+
+// statusHead fills in what the status says of the whole state: the users
+// no longer in the users file, the newest approval, the shard it is of
+// and the shard states merged into it.
+func (p *Project) statusHead(rep *StatusReport) error {
+	removed, err := p.removedUsers()
+	if err != nil {
+		return err
+	}
+	rep.Removed = len(removed)
+	if a, err := p.Store.LatestApproval(); err == nil {
+		rep.ApprovedBy, rep.ApprovedAt = a.By, timePtr(a.At)
+	}
+	if sh := p.Shard; sh != nil {
+		rep.Shard = &ShardStatus{Index: sh.Index, Count: sh.Count, PlanHash: sh.PlanHash, SplitHash: sh.SplitHash,
+			Users: len(sh.Users), SeededFrom: sh.SeededFrom, SeededAt: sh.SeededAt.UTC()}
+	}
+	ms, err := p.Store.MergedShards()
+	if err != nil {
+		return err
+	}
+	for _, m := range ms {
+		rep.MergedShards = append(rep.MergedShards, MergedShardStatus{Index: m.Index, Count: m.Count, PlanHash: m.PlanHash,
+			SplitHash: m.SplitHash, Users: len(m.Users), Path: m.Path, MergedAt: m.MergedAt.UTC()})
 	}
 	return nil
 }
@@ -368,6 +419,7 @@ func RenderStatus(rep StatusReport) string {
 			b.WriteString(strings.ReplaceAll(e.windowsText(), "**", "") + "\n")
 		}
 	}
+	writeShards(&b, rep)
 	if rep.Removed > 0 {
 		fmt.Fprintf(&b, "%d user(s) no longer in the users file: left out here, their state kept (`mailshift forget` names them and deletes it)\n", rep.Removed)
 	}

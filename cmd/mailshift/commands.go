@@ -213,6 +213,7 @@ keep it gentle on the live servers at any time.`,
 	cmd.Flags().BoolVar(&o.skipTest, "skip-test", false, "run without a passed test migration")
 	cmd.Flags().BoolVar(&o.now, "now", false, "copy now, outside throttle.windows too (emergencies, tests)")
 	cmd.Flags().BoolVar(&o.dryRun, "dry-run", false, "say per user and folder what would be copied or created, and change nothing anywhere")
+	g.addShardFlags(cmd)
 	return cmd
 }
 
@@ -267,6 +268,7 @@ oldest change that may not be on the target yet).`,
 	cmd.Flags().BoolVar(&o.force, "force", false, "apply deletions beyond sync.max_delete")
 	cmd.Flags().BoolVar(&o.follow, "follow", false, "keep syncing until interrupted (Ctrl-C), showing each user's lag")
 	cmd.Flags().BoolVar(&o.dryRun, "dry-run", false, "say per user and folder what would be copied, flagged, expunged, created, renamed or deleted, and change nothing anywhere")
+	g.addShardFlags(cmd)
 	return cmd
 }
 
@@ -326,6 +328,7 @@ run). Exit 5 if verification finds differences.`,
 	cmd.Flags().BoolVar(&o.yes, "yes", false, "confirm the cutover")
 	cmd.Flags().BoolVar(&o.dryRun, "dry-run", false, "say what the final sync would do, and change nothing anywhere (no --yes needed)")
 	cmd.Flags().BoolVar(&o.fullVerify, "full-verify", false, "verify every message's content after the final sync (as verify --full) instead of incrementally")
+	g.addShardFlags(cmd)
 	return cmd
 }
 
@@ -376,6 +379,7 @@ cutover; they never write it.`,
 	cmd.Flags().BoolVar(&o.json, "json", false, "machine-readable output")
 	cmd.Flags().BoolVar(&o.watch, "watch", false, "redraw every --interval until Ctrl-C, with rates and time left")
 	cmd.Flags().DurationVar(&o.interval, "interval", 2*time.Second, "how often --watch redraws")
+	g.addShardFlags(cmd)
 	return cmd
 }
 
@@ -444,6 +448,7 @@ beside a running bulk, sync or cutover, and none of them waits for it.`,
 	}
 	cmd.Flags().BoolVar(&o.json, "json", false, "machine-readable output")
 	cmd.Flags().BoolVar(&o.full, "full", false, "read every message's content on the target instead of a sample")
+	g.addShardFlags(cmd)
 	return cmd
 }
 
@@ -483,6 +488,7 @@ bulk, sync or cutover and never writes it.`,
 	}
 	cmd.Flags().StringVar(&o.format, "format", "md", "md, html, csv or json")
 	cmd.Flags().StringVarP(&o.output, "output", "o", "", "write to this file instead of stdout")
+	g.addShardFlags(cmd)
 	return cmd
 }
 

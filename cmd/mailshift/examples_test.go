@@ -1,9 +1,15 @@
 package main
 
 import (
+	"bytes"
+	"context"
 	"os"
 	"path/filepath"
+	"regexp"
+	"strings"
 	"testing"
+
+	"go.yaml.in/yaml/v3"
 
 	"github.com/mailshift/mailshift/internal/mailbox"
 	"github.com/mailshift/mailshift/internal/mapping"
@@ -81,5 +87,126 @@ func TestInitTemplateLoads(t *testing.T) {
 	}
 	if _, _, err := users.Load(filepath.Join(d, cfg.Users.File)); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestKubernetesExampleConfigLoads checks that the mailshift.yaml in the
+// Kubernetes example's ConfigMap loads as the pods load it, with the
+// shard count its Job's completions say.
+func TestKubernetesExampleConfigLoads(t *testing.T) {
+	dir := "../../examples/shards-kubernetes"
+	var cm struct {
+		Data map[string]string `yaml:"data"`
+	}
+	b, err := os.ReadFile(filepath.Join(dir, "config.yaml"))
+	if err == nil {
+		err = yaml.Unmarshal(b, &cm)
+	}
+	if err != nil || cm.Data["mailshift.yaml"] == "" {
+		t.Fatalf("config.yaml: %v, data %v", err, cm.Data)
+	}
+	path := filepath.Join(t.TempDir(), "mailshift.yaml")
+	if err := os.WriteFile(path, []byte(cm.Data["mailshift.yaml"]), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	g := &globalOptions{configFile: path, configSet: true}
+	cfg, _, err := g.loadConfig()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var job struct {
+		Spec struct {
+			Completions int `yaml:"completions"`
+		} `yaml:"spec"`
+	}
+	for _, name := range []string{"job.yaml", "job-litestream.yaml"} {
+		b, err := os.ReadFile(filepath.Join(dir, name))
+		if err == nil {
+			err = yaml.Unmarshal(b, &job)
+		}
+		if err != nil || job.Spec.Completions != cfg.Shards.Count || cfg.Shards.Count < 2 {
+			t.Errorf("%s: completions %d, shards.count %d (%v)", name, job.Spec.Completions, cfg.Shards.Count, err)
+		}
+	}
+}
+
+// TestShardExamplesCommandLines checks every mailshift command line of the
+// shard examples (the Kubernetes Jobs' container args, the GitHub Actions
+// workflow's steps) as the commands read them: with the scheduler's
+// placeholders filled in, --help of the same line exits 0, so that a
+// renamed flag breaks the build and not the cluster's Job.
+func TestShardExamplesCommandLines(t *testing.T) {
+	fill := strings.NewReplacer("$(STEP)", "bulk", "${{ inputs.step }}", "bulk", "${{ matrix.shard }}", "1", "$SHARDS", "4")
+	var lines [][]string
+	for _, name := range []string{"job.yaml", "job-litestream.yaml"} {
+		var job struct {
+			Spec struct {
+				Template struct {
+					Spec struct {
+						Containers []struct {
+							Name    string   `yaml:"name"`
+							Command []string `yaml:"command"`
+							Args    []string `yaml:"args"`
+						} `yaml:"containers"`
+					} `yaml:"spec"`
+				} `yaml:"template"`
+			} `yaml:"spec"`
+		}
+		readYAML(t, filepath.Join("../../examples/shards-kubernetes", name), &job)
+		for _, c := range job.Spec.Template.Spec.Containers {
+			if c.Name == "mailshift" {
+				lines = append(lines, c.Args)
+			}
+		}
+	}
+	if len(lines) != 2 {
+		t.Fatalf("mailshift containers in the Kubernetes Jobs: %d, want 2", len(lines))
+	}
+	var wf githubWorkflow
+	readYAML(t, "../../examples/shards-github-actions/workflow.yml", &wf)
+	for _, job := range []string{"shard", "merge"} {
+		for _, s := range wf.Jobs[job].Steps {
+			for _, l := range shellLines(s.Run) {
+				if args, ok := mailshiftArgs(l); ok {
+					lines = append(lines, args)
+				}
+			}
+		}
+	}
+	// The Nomad task's args: the list after `args =` in task "mailshift"
+	// (tools/examplecheck parses the whole file with the HCL library).
+	hcl, err := os.ReadFile("../../examples/shards-nomad/mailshift.nomad.hcl")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, task, _ := strings.Cut(string(hcl), `task "mailshift"`)
+	m := regexp.MustCompile(`(?s)args\s*=\s*\[(.*?)\]`).FindStringSubmatch(task)
+	if m == nil {
+		t.Fatal(`no args in the Nomad job's task "mailshift"`)
+	}
+	var nomad []string
+	for _, w := range regexp.MustCompile(`"([^"]*)"|var\.step`).FindAllStringSubmatch(m[1], -1) {
+		if w[0] == "var.step" {
+			nomad = append(nomad, "bulk")
+		} else {
+			nomad = append(nomad, w[1])
+		}
+	}
+	lines = append(lines, nomad)
+	shardFlag := 0
+	for _, args := range lines {
+		for i, a := range args {
+			args[i] = fill.Replace(a)
+			if args[i] == "--shard" || args[i] == "--shard-state" {
+				shardFlag++
+			}
+		}
+		var out, errOut bytes.Buffer
+		if code := run(context.Background(), append(args, "--help"), &out, &errOut); code != exitOK {
+			t.Errorf("`mailshift %s --help` exits %d: %s", strings.Join(args, " "), code, errOut.String())
+		}
+	}
+	if len(lines) < 7 || shardFlag < 3 {
+		t.Errorf("%d command lines, %d with --shard or --shard-state: %q", len(lines), shardFlag, lines)
 	}
 }

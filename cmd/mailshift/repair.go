@@ -57,6 +57,7 @@ differences are left (or, with --dry-run, found), 4 when some users failed.`,
 		}),
 	}
 	o.addFlags(cmd)
+	g.addShardFlags(cmd)
 	return cmd
 }
 

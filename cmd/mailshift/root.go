@@ -21,6 +21,7 @@ import (
 	"github.com/mailshift/mailshift/internal/oauth"
 	"github.com/mailshift/mailshift/internal/users"
 	"github.com/mailshift/mailshift/phase"
+	"github.com/mailshift/mailshift/state"
 )
 
 // globalOptions are the flags every command has.
@@ -32,6 +33,7 @@ type globalOptions struct {
 	logFormat  string
 	quiet      bool
 	configSet  bool // --config given explicitly
+	shards     shardOptions
 
 	args   []string // the command line, for the run log
 	runLog *runLog  // this run's log, once the command opened it
@@ -125,7 +127,9 @@ one SQLite state file:
   mailshift cutover --yes              final sync, verification, report
 
 and at any time: status, verify, report. "mailshift demo" runs all six steps
-against two built-in IMAP servers.
+against two built-in IMAP servers. A project too large for one station runs
+as shards on a scheduler: "mailshift shards N" splits the approved plan,
+--shard I/N runs one shard, "mailshift merge" brings the shards' states back.
 
 Configuration comes from mailshift.yaml, MAILSHIFT_* environment variables
 (MAILSHIFT_SOURCE_URL, MAILSHIFT_COPY_WORKERS, ...) and flags, in rising
@@ -162,6 +166,10 @@ precedence.` + exitStatusHelp,
 		if c.Long != "" {
 			c.Long += "\n" + exitStatusHelp
 		}
+	}
+	for _, c := range []*cobra.Command{newShardsCmd(g), newMergeCmd(g)} {
+		c.Long += "\n" + exitStatusHelp
+		root.AddCommand(c)
 	}
 	root.AddCommand(newManCmd())
 	setVersionFlag(root)
@@ -426,7 +434,16 @@ func (g *globalOptions) openProject(cmd *cobra.Command) (*phase.Project, func(),
 			log.Warn(w)
 		}
 	}
-	store, err := g.openState(cmd)
+	sh, err := g.shardOf(cmd, cfg)
+	if err != nil {
+		return nil, nil, err
+	}
+	var store *state.Store
+	if sh != nil {
+		store, err = g.openShardState(cmd, sh)
+	} else {
+		store, err = g.openState(cmd)
+	}
 	if err != nil {
 		return nil, nil, err
 	}
@@ -435,6 +452,11 @@ func (g *globalOptions) openProject(cmd *cobra.Command) (*phase.Project, func(),
 		progress = loggedProgress{Progress: prog, l: g.runLog}
 	}
 	p := &phase.Project{Config: cfg, Users: rows, Store: store, Dir: dir, Backends: backends(cfg, dir), Progress: progress, Log: log}
+	if err := g.startShard(p, sh); err != nil {
+		prog.Close()
+		store.Close()
+		return nil, nil, err
+	}
 	return p, func() { prog.Close(); store.Close() }, nil
 }
 
@@ -447,6 +469,6 @@ func (g *globalOptions) withProject(fn func(cmd *cobra.Command, p *phase.Project
 			return err
 		}
 		defer done()
-		return fn(cmd, p)
+		return errShardEmpty(cmd, fn(cmd, p))
 	}
 }
