@@ -1,4 +1,4 @@
--- 0014_pst_files: PST files found by a pstscan: source, who owns each,
+-- 0013_pst_files: PST files found by a pstscan: source, who owns each,
 -- what the pre-ingestion choices left out of each, and how each was
 -- retired after its owner's cutover.
 --

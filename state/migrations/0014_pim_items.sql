@@ -1,4 +1,4 @@
--- 0015_pim_items: the items that are not mail (contacts, calendar items,
+-- 0014_pim_items: the items that are not mail (contacts, calendar items,
 -- tasks, notes) uploaded to a CardDAV or CalDAV server, one row per item
 -- and collection: where it went (the resource's href and ETag) and a hash
 -- of what was uploaded, so that a pass run again uploads nothing twice and
