@@ -2,6 +2,8 @@ package phase
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"time"
 
 	"github.com/mailshift/mailshift/internal/mailbox"
@@ -110,11 +112,40 @@ func (p *Project) waitLimits(ctx context.Context, user string, cause error) erro
 	return p.pauseUntil(ctx, user, until, state.PauseLimits)
 }
 
-// pauseUntil records that user is paused until then and why, waits on the
-// project's clock and clears the record.
+// pauseInPlace is the longest pause a user's pass waits out itself; a
+// longer one (a day's budget spent, the server's limits exceeded) ends the
+// pass with a pausedError: its worker goes on with the other users, and
+// the user's pass runs again when the pause is over (forEachUser).
+const pauseInPlace = time.Minute
+
+// pausedError ends a user's pass that must wait until a time: it is
+// neither a failure of the user nor the end of the step.
+type pausedError struct {
+	user   string
+	until  time.Time
+	reason string // state.PauseBudget, state.PauseLimits
+}
+
+func (e *pausedError) Error() string {
+	return fmt.Sprintf("user %s paused until %s (%s)", e.user, e.until.Format(time.RFC3339), e.reason)
+}
+
+// asPaused returns the pause that ended a pass, if err is one.
+func asPaused(err error) (*pausedError, bool) {
+	var pe *pausedError
+	return pe, errors.As(err, &pe)
+}
+
+// pauseUntil records that user is paused until then and why. A short
+// pause is waited out on the project's clock and the record cleared; a
+// longer one ends the user's pass (see pauseInPlace) and the record stays
+// until the pass runs again.
 func (p *Project) pauseUntil(ctx context.Context, user string, until time.Time, reason string) error {
 	if err := p.Store.SetPausedFor(user, until, reason); err != nil {
 		return err
+	}
+	if until.Sub(p.now()) > pauseInPlace {
+		return stopUser(&pausedError{user: user, until: until, reason: reason})
 	}
 	err := throttle.Sleep(ctx, projectClock{p}, until.Sub(p.now()))
 	if cerr := p.Store.SetPausedFor(user, time.Time{}, ""); err == nil {

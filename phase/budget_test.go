@@ -209,3 +209,47 @@ func TestGmailTargetReported(t *testing.T) {
 		t.Errorf("collect did not say the target is Gmail: %+v", ps)
 	}
 }
+
+// TestPausedUserFreesItsWorker: with one worker, the user whose daily
+// budget is spent does not hold it for the day: its pass ends paused, the
+// next user is copied meanwhile, and the paused one runs again when its
+// budget renews, in the same bulk, each message copied once.
+func TestPausedUserFreesItsWorker(t *testing.T) {
+	e := newEnv(t, dovecot.Options{}, dovecot.Options{}, "kim", "lou")
+	e.seed("kim", corpus.Generate(64, 30, 4000))
+	e.seed("lou", corpus.Generate(65, 10, 4000))
+	kim, lou := e.sourceBytes("kim"), e.sourceBytes("lou")
+	e.p.Config.Throttle.DailyPerUser = fmt.Sprintf("%dB", max(kim*3/5, lou+1))
+	e.p.Config.Copy.BatchSize, e.p.Config.Copy.Workers = 5, 1
+	must(t, e.p.Config.Validate())
+	day := time.Date(2026, 3, 2, 8, 0, 0, 0, time.UTC)
+	clock := e.fakeClock(day)
+	e.approved()
+
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	done := e.bulkInBackground(ctx)
+	e.waitPaused("kim", done)
+	// lou is copied while kim waits for its budget: nothing moves the
+	// clock meanwhile.
+	deadline := time.Now().Add(20 * time.Second)
+	for e.targetCount("lou") < 10 && time.Now().Before(deadline) {
+		time.Sleep(20 * time.Millisecond)
+	}
+	e.compare("lou")
+	st, err := Status(e.p, Selection{Users: []string{"kim"}})
+	must(t, err)
+	if st.Users[0].PausedUntil == nil || st.Users[0].Error != "" {
+		t.Errorf("kim while paused: %+v", st.Users[0])
+	}
+	clock.BlockUntil(1)
+	clock.Advance(24 * time.Hour)
+	out := <-done
+	must(t, out.err)
+	e.exactlyOnce("kim", "lou")
+	st, err = Status(e.p, Selection{Users: []string{"kim"}})
+	must(t, err)
+	if st.Users[0].PausedUntil != nil || st.Users[0].BulkDoneAt == nil {
+		t.Errorf("kim after its budget renewed: %+v", st.Users[0])
+	}
+}

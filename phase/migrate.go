@@ -98,7 +98,7 @@ func (p *Project) run(ctx context.Context, step string, rows []users.Row, opts c
 		if err == nil {
 			err = unitFailures(st)
 		}
-		if err != nil && !isInterrupt(err) && !opts.dryRun {
+		if _, paused := asPaused(err); err != nil && !paused && !isInterrupt(err) && !opts.dryRun {
 			_ = p.Store.FailStep(r.SourceUser, state.Step(step), err.Error())
 		}
 		return err
