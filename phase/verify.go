@@ -619,6 +619,9 @@ func (s *session) targetMessages(ctx context.Context, cache map[string]map[uint3
 // message's subject, date and size, with what repair does about it.
 func renderDifferences(v VerifyResult) string {
 	if v.Differences == 0 && len(v.Failed) == 0 {
+		if v.Kind == VerifyIncremental { // content was read for the sample only
+			return "\nVerification: no differences. Every message has its copy on the target with the same flags and internal date, and the content of the sample read is the same.\n"
+		}
 		return "\nVerification: every message is on the target with the same content, size, flags and internal date.\n"
 	}
 	var b strings.Builder
