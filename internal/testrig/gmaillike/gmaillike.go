@@ -216,6 +216,16 @@ func (s *Server) account(user string) (*account, error) {
 	return a, nil
 }
 
+// newID gives the next X-GM-MSGID of account a to a message with labels.
+func (s *Server) newID(a *account, labels []string) uint64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	id := a.nextID
+	a.nextID++
+	a.labels[id] = labels
+	return id
+}
+
 // Add stores m for user: in All Mail and in the folder of each of its
 // labels [ext][faq], and returns its X-GM-MSGID.
 func (s *Server) Add(user string, m Message) (uint64, error) {
@@ -223,11 +233,7 @@ func (s *Server) Add(user string, m Message) (uint64, error) {
 	if err != nil {
 		return 0, err
 	}
-	s.mu.Lock()
-	id := a.nextID
-	a.nextID++
-	a.labels[id] = append([]string(nil), m.Labels...)
-	s.mu.Unlock()
+	id := s.newID(a, append([]string(nil), m.Labels...))
 	folders := []string{AllMail}
 	for _, l := range m.Labels {
 		folders = append(folders, LabelFolder(l))
@@ -250,11 +256,7 @@ func (s *Server) AddOutside(user, folder string, m Message) (uint64, error) {
 	if err != nil {
 		return 0, err
 	}
-	s.mu.Lock()
-	id := a.nextID
-	a.nextID++
-	a.labels[id] = nil
-	s.mu.Unlock()
+	id := s.newID(a, nil)
 	return id, s.store(user, a, folder, id, m)
 }
 
