@@ -421,9 +421,20 @@ func (c *Config) Validate() error {
 	if err := c.applyPresets(); err != nil {
 		return err
 	}
-	if err := c.validateSides(); err != nil {
-		return err
+	for _, check := range []func() error{
+		c.validateSides, c.validateScope, c.validateCopy, c.validateThrottle,
+		c.validateGmail, c.validateBudget, c.PST.validate, c.validateDAV, c.validateRun,
+	} {
+		if err := check(); err != nil {
+			return err
+		}
 	}
+	return nil
+}
+
+// validateScope checks the users file, the folders left out, the sync keys
+// and the verification sample.
+func (c *Config) validateScope() error {
 	if c.Users.File == "" {
 		return &ConfigError{"users.file", "missing: name the users file (source_user,source_password,target_user,target_password,batch)"}
 	}
@@ -446,6 +457,11 @@ func (c *Config) Validate() error {
 	if _, err := c.Verify.sample(); err != nil {
 		return err
 	}
+	return nil
+}
+
+// validateCopy checks the copy keys and errors.max.
+func (c *Config) validateCopy() error {
 	if c.Copy.Workers < 1 || c.Copy.Workers > 256 {
 		return &ConfigError{"copy.workers", fmt.Sprintf("%d: must be between 1 and 256", c.Copy.Workers)}
 	}
@@ -464,6 +480,12 @@ func (c *Config) Validate() error {
 	if c.Errors.Max < 1 {
 		return &ConfigError{"errors.max", fmt.Sprintf("%d: must be at least 1", c.Errors.Max)}
 	}
+	return nil
+}
+
+// validateThrottle checks the throttle's bandwidth, message rate and
+// connection cap.
+func (c *Config) validateThrottle() error {
 	if c.Throttle.Bandwidth != "" {
 		if _, err := ParseRate(c.Throttle.Bandwidth); err != nil {
 			return &ConfigError{"throttle.bandwidth", err.Error()}
@@ -475,6 +497,12 @@ func (c *Config) Validate() error {
 	if c.Throttle.MaxConnections < 0 {
 		return &ConfigError{"throttle.max_connections", fmt.Sprintf("%d: must not be negative (0: unlimited)", c.Throttle.MaxConnections)}
 	}
+	return nil
+}
+
+// validateGmail checks the gmail keys: the label policy and the archive
+// folder.
+func (c *Config) validateGmail() error {
 	switch c.Gmail.Labels {
 	case "", "folders", "keywords", "off":
 	default:
@@ -483,6 +511,12 @@ func (c *Config) Validate() error {
 	if a := c.Gmail.ArchiveFolder; a != "" && (strings.TrimSpace(a) != a || strings.HasPrefix(a, "/") || strings.HasSuffix(a, "/") || strings.EqualFold(a, "INBOX")) {
 		return &ConfigError{"gmail.archive_folder", fmt.Sprintf("%q: name a folder such as Archive or \"Gmail archive\" (no leading or trailing space or \"/\", not INBOX)", a)}
 	}
+	return nil
+}
+
+// validateBudget checks the daily budget per user, the throttle's time
+// windows and the bandwidth estimates assume.
+func (c *Config) validateBudget() error {
 	if c.Throttle.DailyPerUser != "" {
 		if _, err := ParseSize(c.Throttle.DailyPerUser); err != nil {
 			return &ConfigError{"throttle.daily_per_user", err.Error()}
@@ -494,9 +528,12 @@ func (c *Config) Validate() error {
 	if _, err := ParseRate(c.Estimate.Bandwidth); err != nil {
 		return &ConfigError{"estimate.bandwidth", err.Error()}
 	}
-	if err := c.PST.validate(); err != nil {
-		return err
-	}
+	return nil
+}
+
+// validateDAV checks the CardDAV and CalDAV URLs: target ones valid and
+// encrypted unless allow_insecure, no source ones.
+func (c *Config) validateDAV() error {
 	for _, d := range []struct{ key, url string }{{"target.carddav", c.Target.CardDAV}, {"target.caldav", c.Target.CalDAV}} {
 		if err := validDAV(d.url); err != nil {
 			return &ConfigError{d.key, err.Error()}
@@ -510,6 +547,11 @@ func (c *Config) Validate() error {
 			return &ConfigError{d.key, "a target key: items are uploaded to target.carddav and target.caldav"}
 		}
 	}
+	return nil
+}
+
+// validateRun checks shards.count and logs.keep.
+func (c *Config) validateRun() error {
 	if c.Shards.Count < 0 || c.Shards.Count > 10000 {
 		return &ConfigError{"shards.count", fmt.Sprintf("%d: must be between 0 (not sharded) and 10000", c.Shards.Count)}
 	}

@@ -64,36 +64,13 @@ func Cutover(ctx context.Context, p *Project, opts CutoverOptions) (CutoverResul
 	if !opts.Yes && !opts.DryRun {
 		return res, &ConfigError{"--yes", "cutover marks users as switched to the new server and plain sync will refuse them afterwards; run `mailshift cutover --yes` to go ahead"}
 	}
-	rows, err := p.selectUsers(opts.Selection)
+	rows, err := p.cutoverReady(&res, opts)
 	if err != nil {
 		return res, err
 	}
-	if !opts.DryRun {
-		if err := p.syncUsers(); err != nil {
-			return res, err
-		}
-	}
-	rows, left, err := p.partition(rows, needs{approval: true, bulkDone: true})
+	todo, retireFailed, err := p.notCutOver(&res, rows, opts.DryRun)
 	if err != nil {
 		return res, err
-	}
-	res.Waiting = failures(left)
-	if len(rows) == 0 {
-		return res, noneReady("cutover", left)
-	}
-	var todo []users.Row
-	var retireFailed []UserFailure
-	for _, r := range rows {
-		u, err := p.Store.User(r.SourceUser)
-		if err != nil {
-			return res, err
-		}
-		if !u.CutoverAt.IsZero() {
-			res.AlreadyDone = append(res.AlreadyDone, r.SourceUser)
-			retireFailed = append(retireFailed, p.retireAgain(r, opts.DryRun)...)
-			continue
-		}
-		todo = append(todo, r)
 	}
 	mode, err := p.verifyModeFor(opts.FullVerify)
 	if err != nil {
@@ -105,6 +82,73 @@ func Cutover(ctx context.Context, p *Project, opts CutoverOptions) (CutoverResul
 		res.Planned, res.Failed = run.Planned, run.Failed
 		return res, stepOutcome(ctx, "cutover --dry-run", res.Failed, res.Waiting)
 	}
+	p.cutoverUsers(ctx, &res, todo, mode, retireFailed)
+	if err := p.writePSTReport(); err != nil {
+		return res, err
+	}
+	slices.SortFunc(res.Users, func(a, b UserCutover) int { return strings.Compare(a.User, b.User) })
+	if len(todo) > 0 {
+		if err := p.writeCutoverReports(&res); err != nil {
+			return res, err
+		}
+	}
+	if err := ctx.Err(); err != nil {
+		return res, err
+	}
+	if res.Verify.Differences > 0 {
+		return res, fmt.Errorf("cutover: %w (%d); those users are not marked cut over; see %s", ErrDifferences, res.Verify.Differences, res.Report)
+	}
+	return res, stepOutcome(ctx, "cutover", res.Failed, res.Waiting)
+}
+
+// cutoverReady returns the selected users whose prerequisites for the
+// cutover hold (approved, bulk copy done), the users file synced into the
+// state first unless this is a dry run. The others go to res.Waiting; none
+// ready is an error.
+func (p *Project) cutoverReady(res *CutoverResult, opts CutoverOptions) ([]users.Row, error) {
+	rows, err := p.selectUsers(opts.Selection)
+	if err != nil {
+		return nil, err
+	}
+	if !opts.DryRun {
+		if err := p.syncUsers(); err != nil {
+			return nil, err
+		}
+	}
+	rows, left, err := p.partition(rows, needs{approval: true, bulkDone: true})
+	if err != nil {
+		return nil, err
+	}
+	res.Waiting = failures(left)
+	if len(rows) == 0 {
+		return nil, noneReady("cutover", left)
+	}
+	return rows, nil
+}
+
+// notCutOver returns the users of rows not cut over yet. Those cut over
+// before go to res.AlreadyDone, their PST files retired if a killed run
+// left them (retireFailed: where that failed).
+func (p *Project) notCutOver(res *CutoverResult, rows []users.Row, dryRun bool) (todo []users.Row, retireFailed []UserFailure, err error) {
+	for _, r := range rows {
+		u, err := p.Store.User(r.SourceUser)
+		if err != nil {
+			return nil, nil, err
+		}
+		if !u.CutoverAt.IsZero() {
+			res.AlreadyDone = append(res.AlreadyDone, r.SourceUser)
+			retireFailed = append(retireFailed, p.retireAgain(r, dryRun)...)
+			continue
+		}
+		todo = append(todo, r)
+	}
+	return todo, retireFailed, nil
+}
+
+// cutoverUsers runs the final sync and verification of each user of todo
+// as one step, filling res: the users, their verification, the failures
+// (retireFailed added) and the window the cutover took.
+func (p *Project) cutoverUsers(ctx context.Context, res *CutoverResult, todo []users.Row, mode verifyMode, retireFailed []UserFailure) {
 	end := p.beginStep(string(state.StepCutover), todo)
 	start := time.Now()
 	res.Started = start
@@ -122,26 +166,18 @@ func Cutover(ctx context.Context, p *Project, opts CutoverOptions) (CutoverResul
 	res.WindowSecs = time.Since(start).Seconds()
 	res.Verify.LastFull, res.Verify.NeverFull = p.lastFull(todo)
 	end()
-	if err := p.writePSTReport(); err != nil {
-		return res, err
+}
+
+// writeCutoverReports writes cutover.md and cutover.html; res.Report is
+// where the first went.
+func (p *Project) writeCutoverReports(res *CutoverResult) error {
+	md := renderCutover(p, *res)
+	var err error
+	if res.Report, err = p.writeReport("cutover.md", md); err != nil {
+		return err
 	}
-	slices.SortFunc(res.Users, func(a, b UserCutover) int { return strings.Compare(a.User, b.User) })
-	if len(todo) > 0 {
-		md := renderCutover(p, res)
-		if res.Report, err = p.writeReport("cutover.md", md); err != nil {
-			return res, err
-		}
-		if _, err = p.writeReport("cutover.html", p.cutoverPage(res, md)); err != nil {
-			return res, err
-		}
-	}
-	if err := ctx.Err(); err != nil {
-		return res, err
-	}
-	if res.Verify.Differences > 0 {
-		return res, fmt.Errorf("cutover: %w (%d); those users are not marked cut over; see %s", ErrDifferences, res.Verify.Differences, res.Report)
-	}
-	return res, stepOutcome(ctx, "cutover", res.Failed, res.Waiting)
+	_, err = p.writeReport("cutover.html", p.cutoverPage(*res, md))
+	return err
 }
 
 // retireAgain retires the PST files of r, cut over before, that a run

@@ -29,7 +29,23 @@ func (c *Conn) login(ctx context.Context, client *imapclient.Client) error {
 			return fmt.Errorf("login for user %q on %s: %w", o.User, c.addr, err)
 		}
 	}
-	name, authz := o.User, o.AuthzID
+	name, authz := c.loginNames()
+	run, oauth, err := c.authenticator(client, name, authz, secret)
+	if err != nil {
+		return err
+	}
+	if err := run(); err != nil {
+		return c.loginFailed(err, oauth, name, authz, secret)
+	}
+	return nil
+}
+
+// loginNames returns the name to log in as and the authorization identity:
+// a master user logs in either as "user<separator>master" or as the master
+// on behalf of the user.
+func (c *Conn) loginNames() (name, authz string) {
+	o := c.opts
+	name, authz = o.User, o.AuthzID
 	if o.MasterUser != "" {
 		if o.MasterSeparator != "" {
 			name = o.User + o.MasterSeparator + o.MasterUser
@@ -37,32 +53,42 @@ func (c *Conn) login(ctx context.Context, client *imapclient.Client) error {
 			name, authz = o.MasterUser, o.User
 		}
 	}
+	return name, authz
+}
+
+// authenticator chooses how to log in among what the server offers:
+// OAuth (XOAUTH2 or OAUTHBEARER), AUTHENTICATE PLAIN or LOGIN. It returns
+// the command to run and, for OAuth, its client; or the configuration
+// error when the server offers no way that fits.
+func (c *Conn) authenticator(client *imapclient.Client, name, authz, secret string) (func() error, *oauthClient, error) {
+	o := c.opts
 	caps := client.Caps()
-	var (
-		err   error
-		oauth *oauthClient
-	)
 	switch {
 	case o.Auth == AuthXOAuth2 || o.Auth == AuthOAuthBearer:
-		oauth = newOAuthClient(o.Auth, name, secret, c.host, c.addr)
+		oauth := newOAuthClient(o.Auth, name, secret, c.host, c.addr)
 		if !caps.Has(imap.AuthCap(oauth.mech)) {
-			return fmt.Errorf("%w: imap server %s does not offer AUTH=%s (auth: %s); mechanisms offered: %s",
+			return nil, nil, fmt.Errorf("%w: imap server %s does not offer AUTH=%s (auth: %s); mechanisms offered: %s",
 				ErrConfig, c.addr, oauth.mech, o.Auth, offered(caps))
 		}
-		err = client.Authenticate(oauth)
+		return func() error { return client.Authenticate(oauth) }, oauth, nil
 	case o.Auth == AuthPlain && caps.Has(imap.AuthCap(sasl.Plain)):
-		err = client.Authenticate(sasl.NewPlainClient(authz, name, secret))
+		return func() error { return client.Authenticate(sasl.NewPlainClient(authz, name, secret)) }, nil, nil
 	case authz != "":
-		return fmt.Errorf("%w: imap server %s does not offer AUTH=PLAIN, which logging in as %q on behalf of %q needs", ErrConfig, c.addr, name, authz)
+		return nil, nil, fmt.Errorf("%w: imap server %s does not offer AUTH=PLAIN, which logging in as %q on behalf of %q needs", ErrConfig, c.addr, name, authz)
 	case caps.Has(imap.CapLoginDisabled):
-		return mailbox.Mark(ErrConfig, fmt.Errorf("imap server %s refuses LOGIN (LOGINDISABLED) and offers no AUTH=PLAIN; mechanisms offered: %s",
+		return nil, nil, mailbox.Mark(ErrConfig, fmt.Errorf("imap server %s refuses LOGIN (LOGINDISABLED) and offers no AUTH=PLAIN; mechanisms offered: %s",
 			c.addr, offered(caps)))
 	default:
-		err = client.Login(name, secret).Wait()
+		return func() error { return client.Login(name, secret).Wait() }, nil, nil
 	}
-	if err == nil {
-		return nil
-	}
+}
+
+// loginFailed turns a failed login into the error to return: an AuthError
+// when the credentials were refused, a transient error when the server is
+// busy or in trouble, ErrConfig-like advice when it wants encryption. The
+// secret is redacted from whatever the server said.
+func (c *Conn) loginFailed(err error, oauth *oauthClient, name, authz, secret string) error {
+	o := c.opts
 	login := name
 	if authz != "" && o.MasterUser == "" {
 		login = "" // AuthzID: User is the login name already

@@ -301,21 +301,9 @@ func (c *Conn) connect(ctx context.Context) error {
 	}
 	c.sel = selection{}
 
-	dctx, cancel := context.WithTimeout(ctx, c.opts.Timeout)
-	defer cancel()
-	var d net.Dialer
-	raw, err := d.DialContext(dctx, "tcp", c.addr)
+	top, raw, err := c.dial(ctx)
 	if err != nil {
-		return c.ctxErr(ctx, fmt.Errorf("connect to %s: %w", c.addr, err))
-	}
-	top := raw
-	if c.opts.TLS == TLSImplicit {
-		tc := tls.Client(raw, c.tlsConf)
-		if err := tc.HandshakeContext(dctx); err != nil {
-			raw.Close()
-			return c.ctxErr(ctx, c.tlsErr(err))
-		}
-		top = tc
+		return err
 	}
 	nc := newNetConn(top, raw, c.opts.Timeout)
 	nc.begin()
@@ -324,22 +312,9 @@ func (c *Conn) connect(ctx context.Context) error {
 	defer stop()
 	c.nc = nc
 
-	copts := &imapclient.Options{DebugWriter: c.opts.Debug, TLSConfig: c.tlsConf,
-		UnilateralDataHandler: &imapclient.UnilateralDataHandler{
-			Mailbox: func(*imapclient.UnilateralDataMailbox) { c.changed() },
-			Expunge: func(uint32) { c.changed() },
-		}}
-	var client *imapclient.Client
-	if c.opts.TLS == TLSStartTLS {
-		client, err = imapclient.NewStartTLS(nc, copts)
-		if err != nil {
-			err = c.ctxErr(ctx, c.startTLSErr(nc, err))
-			nc.abort()
-			c.nc = nil
-			return err
-		}
-	} else {
-		client = imapclient.New(nc, copts)
+	client, err := c.newClient(ctx, nc)
+	if err != nil {
+		return err
 	}
 	c.client = client
 
@@ -350,12 +325,8 @@ func (c *Conn) connect(ctx context.Context) error {
 		c.client, c.nc = nil, nil
 		return err
 	}
-	if err := client.WaitGreeting(); err != nil {
-		return fail(fmt.Errorf("imap server %s: %w", c.addr, err))
-	}
-	c.greeting = greetingText(nc.greetingLine())
-	if client.State() != imap.ConnStateNotAuthenticated {
-		return fail(mailbox.Mark(mailbox.ErrRefused, fmt.Errorf("imap server %s logged the connection in before mailshift could log in as %q (PREAUTH); refusing", c.addr, c.opts.User)))
+	if err := c.greet(client, nc); err != nil {
+		return fail(err)
 	}
 	if err := c.login(ctx, client); err != nil {
 		return fail(err)
@@ -371,6 +342,63 @@ func (c *Conn) connect(ctx context.Context) error {
 			return c.connect(ctx)
 		}
 		return fail(err)
+	}
+	return nil
+}
+
+// dial opens the TCP connection, within Options.Timeout, and does the TLS
+// handshake when TLS is implicit. top is the connection to speak IMAP on,
+// raw the TCP connection under it.
+func (c *Conn) dial(ctx context.Context) (top, raw net.Conn, err error) {
+	dctx, cancel := context.WithTimeout(ctx, c.opts.Timeout)
+	defer cancel()
+	var d net.Dialer
+	raw, err = d.DialContext(dctx, "tcp", c.addr)
+	if err != nil {
+		return nil, nil, c.ctxErr(ctx, fmt.Errorf("connect to %s: %w", c.addr, err))
+	}
+	top = raw
+	if c.opts.TLS == TLSImplicit {
+		tc := tls.Client(raw, c.tlsConf)
+		if err := tc.HandshakeContext(dctx); err != nil {
+			raw.Close()
+			return nil, nil, c.ctxErr(ctx, c.tlsErr(err))
+		}
+		top = tc
+	}
+	return top, raw, nil
+}
+
+// newClient starts go-imap's client on nc, with STARTTLS first when TLS
+// says so; a failed STARTTLS drops the connection.
+func (c *Conn) newClient(ctx context.Context, nc *netConn) (*imapclient.Client, error) {
+	copts := &imapclient.Options{DebugWriter: c.opts.Debug, TLSConfig: c.tlsConf,
+		UnilateralDataHandler: &imapclient.UnilateralDataHandler{
+			Mailbox: func(*imapclient.UnilateralDataMailbox) { c.changed() },
+			Expunge: func(uint32) { c.changed() },
+		}}
+	if c.opts.TLS != TLSStartTLS {
+		return imapclient.New(nc, copts), nil
+	}
+	client, err := imapclient.NewStartTLS(nc, copts)
+	if err != nil {
+		err = c.ctxErr(ctx, c.startTLSErr(nc, err))
+		nc.abort()
+		c.nc = nil
+		return nil, err
+	}
+	return client, nil
+}
+
+// greet waits for the server's greeting, keeps its text and refuses a
+// connection the server logged in itself (PREAUTH).
+func (c *Conn) greet(client *imapclient.Client, nc *netConn) error {
+	if err := client.WaitGreeting(); err != nil {
+		return fmt.Errorf("imap server %s: %w", c.addr, err)
+	}
+	c.greeting = greetingText(nc.greetingLine())
+	if client.State() != imap.ConnStateNotAuthenticated {
+		return mailbox.Mark(mailbox.ErrRefused, fmt.Errorf("imap server %s logged the connection in before mailshift could log in as %q (PREAUTH); refusing", c.addr, c.opts.User))
 	}
 	return nil
 }

@@ -136,7 +136,31 @@ func (c *Conn) Folders(ctx context.Context) ([]mailbox.Folder, error) {
 	return fs, c.ctxErr(ctx, err)
 }
 
+// folders lists the folders (list), reads the counters LIST did not give
+// (statusMissing) and puts INBOX first, then the others by name.
 func (c *Conn) folders(ctx context.Context) ([]mailbox.Folder, error) {
+	list, err := c.list(ctx)
+	if err != nil {
+		return nil, err
+	}
+	folders, wires := c.foldersOf(list)
+	if err := c.statusMissing(ctx, folders, wires); err != nil {
+		return nil, err
+	}
+	sort.SliceStable(folders, func(i, j int) bool {
+		a, b := folders[i].Name, folders[j].Name
+		if (a == "INBOX") != (b == "INBOX") {
+			return a == "INBOX"
+		}
+		return a < b
+	})
+	return folders, nil
+}
+
+// list sends LIST "" "*", asking special-use attributes and counters
+// where the server offers them. When go-imap could not read the counters
+// and closed the connection, it dials again and lists without counters.
+func (c *Conn) list(ctx context.Context) ([]*imap.ListData, error) {
 	var opts *imap.ListOptions
 	if c.caps.Has(imap.CapListExtended) {
 		opts = &imap.ListOptions{ReturnSpecialUse: c.caps.Has(imap.CapSpecialUse)}
@@ -158,13 +182,15 @@ func (c *Conn) folders(ctx context.Context) ([]mailbox.Folder, error) {
 	if err != nil {
 		return nil, fmt.Errorf("list folders of %q on %s: %w", c.opts.User, c.addr, err)
 	}
+	return list, nil
+}
 
-	var (
-		folders []mailbox.Folder
-		wires   []string
-		seen    = map[string]bool{}
-		roles   = map[string]string{}
-	)
+// foldersOf turns LIST's answer into folders (once each, by local name),
+// with the counters LIST gave, and their wire names; it notes each wire
+// name's role in c.roles.
+func (c *Conn) foldersOf(list []*imap.ListData) (folders []mailbox.Folder, wires []string) {
+	seen := map[string]bool{}
+	roles := map[string]string{}
 	for _, d := range list {
 		name, ok := c.LocalName(d.Mailbox)
 		if !ok || seen[name] {
@@ -184,8 +210,12 @@ func (c *Conn) folders(ctx context.Context) ([]mailbox.Folder, error) {
 		wires = append(wires, wire)
 	}
 	c.roles = roles
+	return folders, wires
+}
 
-	// STATUS, pipelined, for selectable folders LIST gave no counters for.
+// statusMissing asks STATUS, pipelined statusBatch at a time, for the
+// selectable folders LIST gave no counters for.
+func (c *Conn) statusMissing(ctx context.Context, folders []mailbox.Folder, wires []string) error {
 	var todo []int
 	for i, f := range folders {
 		if !f.NoSelect && f.UIDValidity == 0 {
@@ -194,67 +224,74 @@ func (c *Conn) folders(ctx context.Context) ([]mailbox.Folder, error) {
 	}
 	for len(todo) > 0 {
 		n := min(len(todo), statusBatch)
-		cmds := make([]*statusCall, n)
-		for j, i := range todo[:n] {
-			cmds[j] = &statusCall{i: i, cmd: c.client.Status(wires[i], c.statusOptions())}
-		}
-		var (
-			lost    []int // asked, but the connection closed before the answer
-			lostErr error
-		)
-		for _, sc := range cmds {
-			st, err := sc.cmd.Wait()
-			switch {
-			case err == nil:
-				applyStatus(&folders[sc.i], st)
-			case isAnswer(err):
-				statusFailed(&folders[sc.i], err)
-			default:
-				lost = append(lost, sc.i)
-				if lostErr == nil {
-					lostErr = err
-				}
-			}
-		}
-		if len(lost) > 0 {
-			if c.depth != 1 || ctx.Err() != nil {
-				f := folders[lost[0]]
-				return nil, fmt.Errorf("status of folder %q of %q on %s: %w", f.Name, c.opts.User, c.addr, lostErr)
-			}
-			// The connection closed with commands in flight: go-imap
-			// could not read an answer, or the connection dropped. Which
-			// one the commands say is a race (a command written after the
-			// reader closed the connection fails them all with its write
-			// error): dial again and ask those again one at a time, to
-			// learn whose answer it was, if any.
-			for _, i := range lost {
-				if !c.alive() {
-					if err := c.redial(ctx); err != nil {
-						return nil, err
-					}
-				}
-				st, err := c.client.Status(wires[i], c.statusOptions()).Wait()
-				switch {
-				case err == nil:
-					applyStatus(&folders[i], st)
-				case isAnswer(err) || c.unreadable(err) && ctx.Err() == nil:
-					statusFailed(&folders[i], err)
-				default:
-					return nil, fmt.Errorf("status of folder %q of %q on %s: %w", folders[i].Name, c.opts.User, c.addr, err)
-				}
-			}
+		if err := c.statusPipelined(ctx, folders, wires, todo[:n]); err != nil {
+			return err
 		}
 		todo = todo[n:]
 	}
+	return nil
+}
 
-	sort.SliceStable(folders, func(i, j int) bool {
-		a, b := folders[i].Name, folders[j].Name
-		if (a == "INBOX") != (b == "INBOX") {
-			return a == "INBOX"
+// statusPipelined asks STATUS of the folders at indexes batch, pipelined.
+// Those whose answers were lost with the connection are asked again one
+// at a time (statusAgain).
+func (c *Conn) statusPipelined(ctx context.Context, folders []mailbox.Folder, wires []string, batch []int) error {
+	cmds := make([]*statusCall, len(batch))
+	for j, i := range batch {
+		cmds[j] = &statusCall{i: i, cmd: c.client.Status(wires[i], c.statusOptions())}
+	}
+	var (
+		lost    []int // asked, but the connection closed before the answer
+		lostErr error
+	)
+	for _, sc := range cmds {
+		st, err := sc.cmd.Wait()
+		switch {
+		case err == nil:
+			applyStatus(&folders[sc.i], st)
+		case isAnswer(err):
+			statusFailed(&folders[sc.i], err)
+		default:
+			lost = append(lost, sc.i)
+			if lostErr == nil {
+				lostErr = err
+			}
 		}
-		return a < b
-	})
-	return folders, nil
+	}
+	if len(lost) == 0 {
+		return nil
+	}
+	if c.depth != 1 || ctx.Err() != nil {
+		f := folders[lost[0]]
+		return fmt.Errorf("status of folder %q of %q on %s: %w", f.Name, c.opts.User, c.addr, lostErr)
+	}
+	return c.statusAgain(ctx, folders, wires, lost)
+}
+
+// statusAgain asks STATUS of the folders at indexes lost one at a time,
+// dialling again whenever the connection is closed. The connection closed
+// with commands in flight: go-imap could not read an answer, or the
+// connection dropped. Which one the commands say is a race (a command
+// written after the reader closed the connection fails them all with its
+// write error): asking one at a time learns whose answer it was, if any.
+func (c *Conn) statusAgain(ctx context.Context, folders []mailbox.Folder, wires []string, lost []int) error {
+	for _, i := range lost {
+		if !c.alive() {
+			if err := c.redial(ctx); err != nil {
+				return err
+			}
+		}
+		st, err := c.client.Status(wires[i], c.statusOptions()).Wait()
+		switch {
+		case err == nil:
+			applyStatus(&folders[i], st)
+		case isAnswer(err) || c.unreadable(err) && ctx.Err() == nil:
+			statusFailed(&folders[i], err)
+		default:
+			return fmt.Errorf("status of folder %q of %q on %s: %w", folders[i].Name, c.opts.User, c.addr, err)
+		}
+	}
+	return nil
 }
 
 // statusFailed marks a folder whose counters could not be read.

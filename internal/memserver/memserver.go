@@ -13,7 +13,6 @@ package memserver
 
 import (
 	"bytes"
-	"errors"
 	"fmt"
 	"io"
 	"log"
@@ -33,14 +32,12 @@ type Server struct {
 	// Addr is the address it listens on, "127.0.0.1:PORT".
 	Addr string
 
-	mem *imapmemserver.Server
-	srv *imapserver.Server
-	ln  net.Listener
+	mem     *imapmemserver.Server
+	serving *Serving
 
 	mu     sync.Mutex
 	users  map[string]*imapmemserver.User
 	closed bool
-	served chan struct{} // closed when Serve has returned
 }
 
 // Caps are the capabilities the server announces.
@@ -58,13 +55,11 @@ func StartLogging(addr string, logTo io.Writer) (*Server, error) {
 		return nil, fmt.Errorf("memserver: %w", err)
 	}
 	s := &Server{
-		Addr:   ln.Addr().String(),
-		mem:    imapmemserver.New(),
-		ln:     ln,
-		users:  make(map[string]*imapmemserver.User),
-		served: make(chan struct{}),
+		Addr:  ln.Addr().String(),
+		mem:   imapmemserver.New(),
+		users: make(map[string]*imapmemserver.User),
 	}
-	s.srv = imapserver.New(&imapserver.Options{
+	srv := imapserver.New(&imapserver.Options{
 		NewSession: func(*imapserver.Conn) (imapserver.Session, *imapserver.GreetingData, error) {
 			return &session{SessionIMAP4rev2: s.mem.NewSession().(imapserver.SessionIMAP4rev2)}, nil, nil
 		},
@@ -72,10 +67,7 @@ func StartLogging(addr string, logTo io.Writer) (*Server, error) {
 		InsecureAuth: true,
 		Logger:       log.New(logTo, "memserver "+s.Addr+": ", log.LstdFlags),
 	})
-	go func() {
-		defer close(s.served)
-		s.srv.Serve(ln)
-	}()
+	s.serving = Serve(srv, ln)
 	return s, nil
 }
 
@@ -86,9 +78,9 @@ func (s *Server) AddUser(name, password string) error {
 	if _, ok := s.users[name]; ok {
 		return fmt.Errorf("memserver: user %q exists", name)
 	}
-	u := imapmemserver.NewUser(name, password)
-	if err := u.Create("INBOX", nil); err != nil {
-		return fmt.Errorf("memserver: user %q: INBOX: %w", name, err)
+	u, err := NewUser(name, password)
+	if err != nil {
+		return err
 	}
 	s.users[name] = u
 	s.mem.AddUser(u)
@@ -120,7 +112,7 @@ func (s *Server) CreateFolder(user, name string) error {
 	parts := strings.Split(name, "/")
 	for i := 1; i < len(parts); i++ {
 		err := u.Create(strings.Join(parts[:i], "/"), nil)
-		if err != nil && !isAlreadyExists(err) {
+		if err != nil && !IsAlreadyExists(err) {
 			return fmt.Errorf("memserver: %s: create %q: %w", user, name, err)
 		}
 	}
@@ -129,19 +121,6 @@ func (s *Server) CreateFolder(user, name string) error {
 	}
 	return nil
 }
-
-func isAlreadyExists(err error) bool {
-	var ie *imap.Error
-	return errors.As(err, &ie) && ie.Code == imap.ResponseCodeAlreadyExists
-}
-
-// literal is a message body as imap.LiteralReader.
-type literal struct {
-	*bytes.Reader
-	size int64
-}
-
-func (l literal) Size() int64 { return l.size }
 
 // Append stores body in user's folder with the flags (e.g. `\Seen`,
 // `$Forwarded`) and internal date (zero: now), as an APPEND would. The
@@ -156,7 +135,7 @@ func (s *Server) Append(user, folder string, flags []string, date time.Time, bod
 		opts.Flags = append(opts.Flags, imap.Flag(f))
 	}
 	b := bytes.Clone(body)
-	if _, err := u.Append(folder, literal{bytes.NewReader(b), int64(len(b))}, opts); err != nil {
+	if _, err := u.Append(folder, Literal(b), opts); err != nil {
 		return fmt.Errorf("memserver: %s: append to %q: %w", user, folder, err)
 	}
 	return nil
@@ -172,19 +151,7 @@ func (s *Server) Close() error {
 	}
 	s.closed = true
 	s.mu.Unlock()
-	// Close the listener ourselves and let Serve return before
-	// imapserver's Close: Serve may not have registered the listener yet,
-	// and its WaitGroup.Add would race with Close's Wait.
-	lnErr := s.ln.Close()
-	<-s.served
-	srvErr := s.srv.Close() // closes the connections
-	if lnErr != nil && !errors.Is(lnErr, net.ErrClosed) {
-		return lnErr
-	}
-	if srvErr != nil && !errors.Is(srvErr, net.ErrClosed) {
-		return srvErr
-	}
-	return nil
+	return s.serving.Shutdown()
 }
 
 // session is imapmemserver's session with CREATE creating the missing
@@ -195,15 +162,5 @@ type session struct {
 }
 
 func (s *session) Create(name string, options *imap.CreateOptions) error {
-	parts := strings.Split(strings.TrimRight(name, "/"), "/")
-	for i := 1; i < len(parts); i++ {
-		p := strings.Join(parts[:i], "/")
-		if p == "" || strings.EqualFold(p, "INBOX") {
-			continue
-		}
-		if err := s.SessionIMAP4rev2.Create(p, nil); err != nil && !isAlreadyExists(err) {
-			return err
-		}
-	}
-	return s.SessionIMAP4rev2.Create(name, options)
+	return CreateWithSuperiors(s.SessionIMAP4rev2.Create, name, options)
 }

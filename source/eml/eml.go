@@ -206,66 +206,112 @@ func (s *Source) Skipped(folder string) []source.Skip {
 // headMax is how much of a file is kept to find its Date header.
 const headMax = 256 << 10
 
-// list reads the message files of a folder's directories.
+// emlFile is a message file found in a folder's directories.
+type emlFile struct {
+	key, path string
+	info      fs.FileInfo
+}
+
+// found is a message file measured: the message and how to find it again.
+type found struct {
+	msg mailbox.Message
+	e   entry
+}
+
+// list reads the message files of a folder's directories: it finds them
+// (files), measures them (measureFiles), numbers them by date and keeps
+// the listing for Fetch (keep). Files passed over are noted in Skipped.
 func (s *Source) list(ctx context.Context, folder string, dirs []dir) (mailbox.Folder, []mailbox.Message, error) {
 	var skips []source.Skip
 	skip := func(p, reason string) { skips = append(skips, source.Skip{Item: p, Reason: reason}) }
-	type file struct {
-		key, path string
-		info      fs.FileInfo
+	files, err := s.files(folder, dirs, skip)
+	if err != nil {
+		return mailbox.Folder{}, nil, err
 	}
-	var files []file
+	msgs, seen, err := s.measureFiles(ctx, folder, files, skip)
+	if err != nil {
+		return mailbox.Folder{}, nil, err
+	}
+	slices.SortFunc(msgs, func(a, b found) int {
+		if c := a.msg.InternalDate.Compare(b.msg.InternalDate); c != 0 {
+			return c
+		}
+		return strings.Compare(a.msg.Key, b.msg.Key)
+	})
+	f, out := s.keep(folder, dirs, msgs)
+	s.skipped[folder] = skips
+	s.measures[folder] = seen
+	return f, out, nil
+}
+
+// files lists the message files of a folder's directories (the one file
+// itself when the source is a single file), passing over hidden files,
+// subdirectories (folders of their own), what is not a regular file and
+// files with an extension other than .eml.
+func (s *Source) files(folder string, dirs []dir, skip func(p, reason string)) ([]emlFile, error) {
+	var files []emlFile
 	for _, d := range dirs {
 		if s.single {
 			fi, err := os.Stat(d.path)
 			if err != nil {
-				return mailbox.Folder{}, nil, fmt.Errorf("eml %s: %w", d.path, mailbox.ErrFolderGone)
+				return nil, fmt.Errorf("eml %s: %w", d.path, mailbox.ErrFolderGone)
 			}
-			files = append(files, file{key: filepath.Base(d.path), path: d.path, info: fi})
+			files = append(files, emlFile{key: filepath.Base(d.path), path: d.path, info: fi})
 			continue
 		}
 		ents, err := os.ReadDir(d.path)
 		if err != nil {
 			if errors.Is(err, fs.ErrNotExist) {
-				return mailbox.Folder{}, nil, fmt.Errorf("eml %s: folder %q: %w", s.root, folder, mailbox.ErrFolderGone)
+				return nil, fmt.Errorf("eml %s: folder %q: %w", s.root, folder, mailbox.ErrFolderGone)
 			}
-			return mailbox.Folder{}, nil, fmt.Errorf("eml %s: folder %q: %w", s.root, folder, err)
+			return nil, fmt.Errorf("eml %s: folder %q: %w", s.root, folder, err)
 		}
 		for _, e := range ents {
-			n := e.Name()
-			p := filepath.Join(d.path, n)
-			if strings.HasPrefix(n, ".") {
-				continue
+			if f, ok := dirFile(d, e.Name(), skip); ok {
+				files = append(files, f)
 			}
-			fi, err := os.Stat(p)
-			if err != nil {
-				skip(p, fmt.Sprintf("cannot read: %v", mailfile.UnwrapPath(err)))
-				continue
-			}
-			if fi.IsDir() {
-				continue // a folder of its own
-			}
-			if !fi.Mode().IsRegular() {
-				skip(p, "not a regular file")
-				continue
-			}
-			if ext := filepath.Ext(n); ext != "" && !strings.EqualFold(ext, ".eml") {
-				skip(p, fmt.Sprintf("not an .eml file (extension %q)", ext))
-				continue
-			}
-			files = append(files, file{key: d.prefix + n, path: p, info: fi})
 		}
 	}
-	type found struct {
-		msg mailbox.Message
-		e   entry
+	return files, nil
+}
+
+// dirFile tells whether the entry name of directory d is a message file,
+// noting with skip why not when it is not a hidden file or a directory.
+func dirFile(d dir, n string, skip func(p, reason string)) (emlFile, bool) {
+	p := filepath.Join(d.path, n)
+	if strings.HasPrefix(n, ".") {
+		return emlFile{}, false
 	}
-	var msgs []found
-	prev, seen := s.measures[folder], map[string]measured{}
+	fi, err := os.Stat(p)
+	if err != nil {
+		skip(p, fmt.Sprintf("cannot read: %v", mailfile.UnwrapPath(err)))
+		return emlFile{}, false
+	}
+	if fi.IsDir() {
+		return emlFile{}, false // a folder of its own
+	}
+	if !fi.Mode().IsRegular() {
+		skip(p, "not a regular file")
+		return emlFile{}, false
+	}
+	if ext := filepath.Ext(n); ext != "" && !strings.EqualFold(ext, ".eml") {
+		skip(p, fmt.Sprintf("not an .eml file (extension %q)", ext))
+		return emlFile{}, false
+	}
+	return emlFile{key: d.prefix + n, path: p, info: fi}, true
+}
+
+// measureFiles measures each file (size with CRLF line endings, date),
+// reusing the last listing's measure of a file whose size and time have
+// not changed. seen is what to reuse next time: files that could not be
+// read are left out, to be tried again.
+func (s *Source) measureFiles(ctx context.Context, folder string, files []emlFile, skip func(p, reason string)) (msgs []found, seen map[string]measured, err error) {
+	prev := s.measures[folder]
+	seen = map[string]measured{}
 	for i, f := range files {
 		if i%256 == 0 {
 			if err := ctx.Err(); err != nil {
-				return mailbox.Folder{}, nil, err
+				return nil, nil, err
 			}
 		}
 		me, ok := prev[f.path]
@@ -286,12 +332,12 @@ func (s *Source) list(ctx context.Context, folder string, dirs []dir) (mailbox.F
 			e:   entry{path: f.path, listed: mailfile.Listed{Raw: f.info.Size(), MTime: f.info.ModTime(), Size: size}},
 		})
 	}
-	slices.SortFunc(msgs, func(a, b found) int {
-		if c := a.msg.InternalDate.Compare(b.msg.InternalDate); c != 0 {
-			return c
-		}
-		return strings.Compare(a.msg.Key, b.msg.Key)
-	})
+	return msgs, seen, nil
+}
+
+// keep numbers the sorted messages from UID 1, keeps the listing of the
+// folder for Fetch and returns the folder with its counters.
+func (s *Source) keep(folder string, dirs []dir, msgs []found) (mailbox.Folder, []mailbox.Message) {
 	f := mailbox.Folder{Name: folder, UIDValidity: 1, UIDNext: uint32(len(msgs)) + 1, Messages: uint32(len(msgs))}
 	out := make([]mailbox.Message, len(msgs))
 	l := &listing{dirs: dirs, entries: make(map[string]entry, len(msgs))}
@@ -302,9 +348,7 @@ func (s *Source) list(ctx context.Context, folder string, dirs []dir) (mailbox.F
 		f.Bytes += msgs[i].msg.Size
 	}
 	s.lists[folder] = l
-	s.skipped[folder] = skips
-	s.measures[folder] = seen
-	return f, out, nil
+	return f, out
 }
 
 // measure reads a file: its size with CRLF line endings and its internal

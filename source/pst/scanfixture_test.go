@@ -50,24 +50,3 @@ func fixtureFolders(fs []FixtureFolder) []*wFolder {
 	}
 	return out
 }
-
-// namedContent is content with the store's display name given.
-func (w *writer) namedContent(store string, top *wFolder) {
-	const ipm = 0x8022
-	sd, ss := w.pc(pcProps{
-		propDisplayName:       w.str(store),
-		propRecordKey:         bin([]byte("0123456789abcdef")),
-		propIpmSubTreeEntryID: bin(entryID(ipm)),
-	}, nil)
-	w.node(nidMessageStore, sd, ss, 0)
-	rd, rs := w.pc(pcProps{propDisplayName: w.str("")}, nil)
-	w.node(nidRootFolder, rd, rs, nidRootFolder)
-	search := uint32(0x8042)
-	hd, hs := w.tc(nil, []uint32{ipm, search}, make([][]*obj, 2))
-	w.node(nidRootFolder&^0x1F|nidTypeHierarchy, hd, hs, 0)
-	cd, cs := w.tc(nil, nil, nil)
-	w.node(nidRootFolder&^0x1F|nidTypeContents, cd, cs, 0)
-	counter, msgs := uint32(0x402), uint32(0x10000)
-	w.folderNode(search, nidRootFolder, "Search Root", &wFolder{}, &counter, &msgs)
-	w.folderNode(ipm, nidRootFolder, "Top of Personal Folders", top, &counter, &msgs)
-}

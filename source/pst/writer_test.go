@@ -1142,9 +1142,18 @@ func writePSTFile(path string, o wOptions, top *wFolder, maxPer int) error {
 // content writes the store, the root folder, "Search Root" and the top of
 // the personal folders with top's children.
 func (w *writer) content(top *wFolder) {
+	w.namedContent("Test Store", top)
+	if len(w.names) > 0 {
+		w.nameMap()
+	}
+}
+
+// namedContent writes what content does but the named-property map, the
+// store's display name being store.
+func (w *writer) namedContent(store string, top *wFolder) {
 	const ipm = 0x8022
 	sd, ss := w.pc(pcProps{
-		propDisplayName:       w.str("Test Store"),
+		propDisplayName:       w.str(store),
 		propRecordKey:         bin([]byte("0123456789abcdef")),
 		propIpmSubTreeEntryID: bin(entryID(ipm)),
 	}, nil)
@@ -1159,7 +1168,4 @@ func (w *writer) content(top *wFolder) {
 	counter, msgs := uint32(0x402), uint32(0x10000)
 	w.folderNode(search, nidRootFolder, "Search Root", &wFolder{}, &counter, &msgs)
 	w.folderNode(ipm, nidRootFolder, "Top of Personal Folders", top, &counter, &msgs)
-	if len(w.names) > 0 {
-		w.nameMap()
-	}
 }

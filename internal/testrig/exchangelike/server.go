@@ -43,8 +43,6 @@
 package exchangelike
 
 import (
-	"bytes"
-	"errors"
 	"fmt"
 	"io"
 	"log"
@@ -57,6 +55,7 @@ import (
 	"github.com/emersion/go-imap/v2/imapserver"
 	"github.com/emersion/go-imap/v2/imapserver/imapmemserver"
 
+	"github.com/mailshift/mailshift/internal/memserver"
 	"github.com/mailshift/mailshift/internal/throttle"
 )
 
@@ -95,11 +94,9 @@ type Server struct {
 	// Addr is the address it listens on, "127.0.0.1:PORT".
 	Addr string
 
-	opts   Options
-	mem    *imapmemserver.Server
-	srv    *imapserver.Server
-	ln     net.Listener
-	served chan struct{}
+	opts    Options
+	mem     *imapmemserver.Server
+	serving *memserver.Serving
 
 	mu    sync.Mutex
 	users map[string]*imapmemserver.User
@@ -143,9 +140,9 @@ func Start(addr string, o Options) (*Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("exchangelike: %w", err)
 	}
-	s := &Server{Addr: ln.Addr().String(), opts: o, mem: imapmemserver.New(), ln: ln,
-		served: make(chan struct{}), users: map[string]*imapmemserver.User{}, boxes: map[string]*mailboxState{}}
-	s.srv = imapserver.New(&imapserver.Options{
+	s := &Server{Addr: ln.Addr().String(), opts: o, mem: imapmemserver.New(),
+		users: map[string]*imapmemserver.User{}, boxes: map[string]*mailboxState{}}
+	srv := imapserver.New(&imapserver.Options{
 		NewSession: func(c *imapserver.Conn) (imapserver.Session, *imapserver.GreetingData, error) {
 			return &session{srv: s, conn: c, mem: s.mem.NewSession()}, nil, nil
 		},
@@ -153,10 +150,7 @@ func Start(addr string, o Options) (*Server, error) {
 		InsecureAuth: true,
 		Logger:       log.New(o.Log, "exchangelike "+s.Addr+": ", log.LstdFlags),
 	})
-	go func() {
-		defer close(s.served)
-		s.srv.Serve(estimatingListener{ln})
-	}()
+	s.serving = memserver.Serve(srv, estimatingListener{ln})
 	return s, nil
 }
 
@@ -167,8 +161,8 @@ func (s *Server) AddUser(name, password string) error {
 	if _, ok := s.users[name]; ok {
 		return fmt.Errorf("exchangelike: user %q exists", name)
 	}
-	u := imapmemserver.NewUser(name, password)
-	if err := u.Create("INBOX", nil); err != nil {
+	u, err := memserver.NewUser(name, password)
+	if err != nil {
 		return err
 	}
 	s.users[name] = u
@@ -186,11 +180,11 @@ func (s *Server) Append(user, folder string, flags []string, date time.Time, bod
 	if u == nil {
 		return fmt.Errorf("exchangelike: no user %q", user)
 	}
-	if err := u.Create(folder, nil); err != nil && !isExists(err) {
+	if err := u.Create(folder, nil); err != nil && !memserver.IsAlreadyExists(err) {
 		return err
 	}
 	b := Render(body)
-	_, err := u.Append(folder, literal{bytes.NewReader(b), int64(len(b))}, &imap.AppendOptions{Time: date, Flags: systemFlags(toFlags(flags))})
+	_, err := u.Append(folder, memserver.Literal(b), &imap.AppendOptions{Time: date, Flags: systemFlags(toFlags(flags))})
 	return err
 }
 
@@ -202,18 +196,7 @@ func (s *Server) Stats() Stats {
 }
 
 // Close stops the server and closes every connection.
-func (s *Server) Close() error {
-	lnErr := s.ln.Close()
-	<-s.served
-	err := s.srv.Close()
-	if lnErr != nil && !errors.Is(lnErr, net.ErrClosed) {
-		return lnErr
-	}
-	if err != nil && !errors.Is(err, net.ErrClosed) {
-		return err
-	}
-	return nil
-}
+func (s *Server) Close() error { return s.serving.Shutdown() }
 
 // login counts a connection of user, refusing it over the cap (fact 5).
 func (s *Server) login(user string) error {
@@ -275,18 +258,6 @@ func (s *Server) throttled(user string) (time.Duration, bool) {
 // ThrottledText is Exchange's answer when it throttles (fact 4).
 func ThrottledText(d time.Duration) string {
 	return fmt.Sprintf("Request is throttled. Suggested Backoff Time: %d milliseconds", d.Milliseconds())
-}
-
-type literal struct {
-	*bytes.Reader
-	size int64
-}
-
-func (l literal) Size() int64 { return l.size }
-
-func isExists(err error) bool {
-	var ie *imap.Error
-	return errors.As(err, &ie) && ie.Code == imap.ResponseCodeAlreadyExists
 }
 
 func toFlags(fs []string) []imap.Flag {

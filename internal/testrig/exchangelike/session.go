@@ -2,10 +2,10 @@ package exchangelike
 
 import (
 	"bytes"
-	"strings"
 
 	"github.com/emersion/go-imap/v2"
 	"github.com/emersion/go-imap/v2/imapserver"
+	"github.com/mailshift/mailshift/internal/memserver"
 )
 
 // session is imapmemserver's session with Exchange's behaviour on top
@@ -78,17 +78,7 @@ func (s *session) Create(name string, options *imap.CreateOptions) error {
 	if err := s.gate(); err != nil {
 		return err
 	}
-	parts := strings.Split(strings.TrimRight(name, "/"), "/")
-	for i := 1; i < len(parts); i++ {
-		p := strings.Join(parts[:i], "/")
-		if p == "" || strings.EqualFold(p, "INBOX") {
-			continue
-		}
-		if err := s.mem.Create(p, nil); err != nil && !isExists(err) {
-			return err
-		}
-	}
-	return s.mem.Create(name, options)
+	return memserver.CreateWithSuperiors(s.mem.Create, name, options)
 }
 
 func (s *session) Delete(mailbox string) error {
@@ -141,7 +131,7 @@ func (s *session) Append(mailbox string, r imap.LiteralReader, options *imap.App
 	b := Render(buf.Bytes())
 	o := *options
 	o.Flags = systemFlags(options.Flags)
-	return s.mem.Append(mailbox, literal{bytes.NewReader(b), int64(len(b))}, &o)
+	return s.mem.Append(mailbox, memserver.Literal(b), &o)
 }
 
 func (s *session) Poll(w *imapserver.UpdateWriter, allowExpunge bool) error {

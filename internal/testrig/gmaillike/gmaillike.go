@@ -216,6 +216,16 @@ func (s *Server) account(user string) (*account, error) {
 	return a, nil
 }
 
+// newID gives the next X-GM-MSGID of account a to a message with labels.
+func (s *Server) newID(a *account, labels []string) uint64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	id := a.nextID
+	a.nextID++
+	a.labels[id] = labels
+	return id
+}
+
 // Add stores m for user: in All Mail and in the folder of each of its
 // labels [ext][faq], and returns its X-GM-MSGID.
 func (s *Server) Add(user string, m Message) (uint64, error) {
@@ -223,11 +233,7 @@ func (s *Server) Add(user string, m Message) (uint64, error) {
 	if err != nil {
 		return 0, err
 	}
-	s.mu.Lock()
-	id := a.nextID
-	a.nextID++
-	a.labels[id] = append([]string(nil), m.Labels...)
-	s.mu.Unlock()
+	id := s.newID(a, append([]string(nil), m.Labels...))
 	folders := []string{AllMail}
 	for _, l := range m.Labels {
 		folders = append(folders, LabelFolder(l))
@@ -250,11 +256,7 @@ func (s *Server) AddOutside(user, folder string, m Message) (uint64, error) {
 	if err != nil {
 		return 0, err
 	}
-	s.mu.Lock()
-	id := a.nextID
-	a.nextID++
-	a.labels[id] = nil
-	s.mu.Unlock()
+	id := s.newID(a, nil)
 	return id, s.store(user, a, folder, id, m)
 }
 
@@ -289,22 +291,18 @@ func LabelFolder(label string) string {
 // with [THROTTLED] ("OK Success [THROTTLED]") and each answer come late by
 // delay, as Gmail does while it slows an account down [throttled][faq].
 func (s *Server) SetThrottled(user string, on bool, delay time.Duration) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if a := s.accounts[user]; a != nil {
+	s.withAccount(user, func(a *account) {
 		a.throttled = on
 		s.proxy.setDelay(user, delay, on)
-	}
+	})
 }
 
 // SetOverQuota makes every FETCH of user answer "NO [OVERQUOTA] Account
 // exceeded command or bandwidth limits." [throttled], until set off.
 func (s *Server) SetOverQuota(user string, on bool) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if a := s.accounts[user]; a != nil {
+	s.withAccount(user, func(a *account) {
 		a.overQuota = on
-	}
+	})
 }
 
 // SetDailyQuota lets user download n bytes of message data (body
@@ -312,40 +310,28 @@ func (s *Server) SetOverQuota(user string, on bool) {
 // daily IMAP download limit is spent [limits]. 0: unlimited. The count is
 // not reset by the server; ResetQuota starts a new day.
 func (s *Server) SetDailyQuota(user string, n int64) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if a := s.accounts[user]; a != nil {
+	s.withAccount(user, func(a *account) {
 		a.quota = n
-	}
+	})
 }
 
 // ResetQuota starts a new day for user: nothing downloaded yet.
 func (s *Server) ResetQuota(user string) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if a := s.accounts[user]; a != nil {
+	s.withAccount(user, func(a *account) {
 		a.served = 0
-	}
+	})
 }
 
 // Served is how many bytes of message data user has downloaded.
-func (s *Server) Served(user string) int64 {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if a := s.accounts[user]; a != nil {
-		return a.served
-	}
-	return 0
+func (s *Server) Served(user string) (n int64) {
+	s.withAccount(user, func(a *account) { n = a.served })
+	return n
 }
 
 // Connections is how many connections of user are logged in now.
-func (s *Server) Connections(user string) int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if a := s.accounts[user]; a != nil {
-		return a.conns
-	}
-	return 0
+func (s *Server) Connections(user string) (n int) {
+	s.withAccount(user, func(a *account) { n = a.conns })
+	return n
 }
 
 // login counts a new logged-in connection of user; false when the account
@@ -364,11 +350,22 @@ func (s *Server) login(user string) bool {
 	return true
 }
 
+// logout gives back one of user's logged-in connections.
 func (s *Server) logout(user string) {
+	s.withAccount(user, func(a *account) {
+		if a.conns > 0 {
+			a.conns--
+		}
+	})
+}
+
+// withAccount calls f with user's account, under the server's lock; not
+// at all when there is no such user.
+func (s *Server) withAccount(user string, f func(a *account)) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if a := s.accounts[user]; a != nil && a.conns > 0 {
-		a.conns--
+	if a := s.accounts[user]; a != nil {
+		f(a)
 	}
 }
 
@@ -389,11 +386,9 @@ func (s *Server) throttled(user string) bool {
 
 // countServed adds n bytes of message data served to user.
 func (s *Server) countServed(user string, n int64) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if a := s.accounts[user]; a != nil {
+	s.withAccount(user, func(a *account) {
 		a.served += n
-	}
+	})
 }
 
 // gmInfo returns the X-GM-MSGID and labels of the copy with uid in folder.

@@ -4,9 +4,6 @@ import (
 	"bufio"
 	"bytes"
 	"encoding/base64"
-	"fmt"
-	"io"
-	"net"
 	"regexp"
 	"strconv"
 	"strings"
@@ -14,31 +11,29 @@ import (
 	"time"
 
 	"github.com/mailshift/mailshift/internal/mutf7"
+	"github.com/mailshift/mailshift/internal/testrig/relay"
 )
 
 // proxy adds Gmail's behaviour to the in-memory server behind it. It reads
 // the IMAP stream line by line, literals included, both ways.
 type proxy struct {
-	s        *Server
-	addr     string
-	upstream string
-	ln       net.Listener
+	s     *Server
+	addr  string
+	relay *relay.Proxy
 
 	mu     sync.Mutex
-	links  map[*link]struct{}
 	delays map[string]time.Duration // per user, while throttled
-	closed bool
-	wg     sync.WaitGroup
 }
 
 func startProxy(s *Server, upstream string) (*proxy, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	p := &proxy{s: s, delays: map[string]time.Duration{}}
+	r, err := relay.Start("gmaillike", upstream, func(rl *relay.Link) relay.Handler {
+		return &link{Link: rl, p: p, selecting: map[string]string{}}
+	})
 	if err != nil {
-		return nil, fmt.Errorf("gmaillike: %w", err)
+		return nil, err
 	}
-	p := &proxy{s: s, addr: ln.Addr().String(), upstream: upstream, ln: ln, links: map[*link]struct{}{}, delays: map[string]time.Duration{}}
-	p.wg.Add(1)
-	go p.accept()
+	p.relay, p.addr = r, r.Addr
 	return p, nil
 }
 
@@ -58,60 +53,12 @@ func (p *proxy) delay(user string) time.Duration {
 	return p.delays[user]
 }
 
-func (p *proxy) close() error {
-	p.mu.Lock()
-	if p.closed {
-		p.mu.Unlock()
-		return nil
-	}
-	p.closed = true
-	links := make([]*link, 0, len(p.links))
-	for l := range p.links {
-		links = append(links, l)
-	}
-	p.mu.Unlock()
-	for _, l := range links {
-		l.close()
-	}
-	err := p.ln.Close()
-	p.wg.Wait()
-	return err
-}
-
-func (p *proxy) accept() {
-	defer p.wg.Done()
-	for {
-		c, err := p.ln.Accept()
-		if err != nil {
-			return
-		}
-		up, err := net.Dial("tcp", p.upstream)
-		if err != nil {
-			c.Close()
-			continue
-		}
-		l := &link{p: p, client: c, server: up, cw: bufio.NewWriter(c), selecting: map[string]string{}}
-		p.mu.Lock()
-		if p.closed {
-			p.mu.Unlock()
-			l.close()
-			return
-		}
-		p.links[l] = struct{}{}
-		p.wg.Add(2)
-		p.mu.Unlock()
-		go func() { defer p.wg.Done(); l.up(); l.close() }()
-		go func() { defer p.wg.Done(); l.down(); l.close() }()
-	}
-}
+func (p *proxy) close() error { return p.relay.Close() }
 
 // link is one client connection and its connection to the server.
 type link struct {
-	p              *proxy
-	client, server net.Conn
-
-	wmu sync.Mutex // writes to the client, a whole response at a time
-	cw  *bufio.Writer
+	*relay.Link
+	p *proxy
 
 	mu        sync.Mutex
 	loginTag  string            // the LOGIN or AUTHENTICATE in progress
@@ -123,44 +70,17 @@ type link struct {
 	selected  string
 	gmTag     string // the FETCH asking X-GM-* items in progress
 	gmWant    []string
-
-	once sync.Once
 }
 
-func (l *link) close() {
-	l.once.Do(func() {
-		l.client.Close()
-		l.server.Close()
-		l.mu.Lock()
-		user, counted := l.user, l.counted
-		l.mu.Unlock()
-		if counted {
-			l.p.s.logout(user)
-		}
-		l.p.mu.Lock()
-		delete(l.p.links, l)
-		l.p.mu.Unlock()
-	})
-}
-
-// reply writes an answer of the proxy's own to the client.
-func (l *link) reply(s string) error {
-	l.wmu.Lock()
-	defer l.wmu.Unlock()
-	l.cw.WriteString(s)
-	return l.cw.Flush()
-}
-
-var literalRe = regexp.MustCompile(`~?\{(\d+)\+?\}\r?\n$`)
-
-// literal returns the size of the literal a line announces, if any.
-func literal(line []byte) (int64, bool) {
-	m := literalRe.FindSubmatch(line)
-	if m == nil {
-		return 0, false
+// Closed gives back the connection the link counted against its user's
+// limit, if it did.
+func (l *link) Closed() {
+	l.mu.Lock()
+	user, counted := l.user, l.counted
+	l.mu.Unlock()
+	if counted {
+		l.p.s.logout(user)
 	}
-	n, err := strconv.ParseInt(string(m[1]), 10, 64)
-	return n, err == nil
 }
 
 // command returns a command line's tag, name (upper case, "UID FETCH" for
@@ -186,9 +106,9 @@ func command(line []byte) (tag, cmd, rest string) {
 	return tag, cmd, rest
 }
 
-// up forwards commands to the server, answering some itself.
-func (l *link) up() {
-	r := bufio.NewReaderSize(l.client, 64<<10)
+// Up forwards commands to the server, answering some itself.
+func (l *link) Up() {
+	r := bufio.NewReaderSize(l.Client, 64<<10)
 	for {
 		line, err := r.ReadBytes('\n')
 		if err != nil {
@@ -196,12 +116,12 @@ func (l *link) up() {
 		}
 		line, answer := l.command(line)
 		if answer != "" {
-			if l.reply(answer) != nil {
+			if l.Reply(answer) != nil {
 				return
 			}
 			continue
 		}
-		if err := forward(l.server, r, line); err != nil {
+		if err := relay.Forward(l.Server, r, line); err != nil {
 			return
 		}
 	}
@@ -222,7 +142,7 @@ func (l *link) command(line []byte) ([]byte, string) {
 	switch cmd {
 	case "LOGIN":
 		l.loginTag = tag
-		l.loginUser, _, _ = astring(rest)
+		l.loginUser, _, _ = relay.Astring(rest)
 	case "AUTHENTICATE":
 		l.loginTag = tag
 		f := strings.Fields(rest)
@@ -232,10 +152,10 @@ func (l *link) command(line []byte) ([]byte, string) {
 			l.authWait = len(f) == 1 && strings.EqualFold(f[0], "PLAIN")
 		}
 	case "SELECT", "EXAMINE":
-		name, _, _ := astring(rest)
+		name, _, _ := relay.Astring(rest)
 		l.selecting[tag] = name
 	case "CREATE":
-		if name, _, _ := astring(rest); reservedName(name) {
+		if name, _, _ := relay.Astring(rest); reservedName(name) {
 			// The refusal is Gmail's [faq]; its wording is not documented.
 			return nil, tag + " NO [CANNOT] " + name + " is a reserved name. (Failure)\r\n"
 		}
@@ -299,95 +219,26 @@ func gmFetch(line []byte) ([]byte, []string) {
 	return []byte(s + "\r\n"), want
 }
 
-// forward writes a command line and whatever literals and lines complete
-// the command to w.
-func forward(w io.Writer, r *bufio.Reader, line []byte) error {
-	for {
-		if _, err := w.Write(line); err != nil {
-			return err
-		}
-		n, ok := literal(line)
-		if !ok {
-			return nil
-		}
-		if _, err := io.CopyN(w, r, n); err != nil {
-			return err
-		}
-		var err error
-		if line, err = r.ReadBytes('\n'); err != nil {
-			return err
-		}
-	}
-}
-
-// astring reads an atom or a quoted string at the start of s.
-func astring(s string) (string, string, bool) {
-	s = strings.TrimLeft(s, " ")
-	if strings.HasPrefix(s, `"`) {
-		var b strings.Builder
-		for i := 1; i < len(s); i++ {
-			switch s[i] {
-			case '\\':
-				if i+1 < len(s) {
-					i++
-					b.WriteByte(s[i])
-				}
-			case '"':
-				return b.String(), s[i+1:], true
-			default:
-				b.WriteByte(s[i])
-			}
-		}
-		return "", "", false
-	}
-	i := strings.IndexAny(s, " \r\n")
-	if i < 0 {
-		return s, "", s != ""
-	}
-	return s[:i], s[i:], true
-}
-
-func quote(s string) string {
-	return `"` + strings.NewReplacer(`\`, `\\`, `"`, `\"`).Replace(s) + `"`
-}
-
-// down forwards responses to the client, Gmail's way.
-func (l *link) down() {
-	r := bufio.NewReaderSize(l.server, 64<<10)
+// Down forwards responses to the client, Gmail's way.
+func (l *link) Down() {
+	r := bufio.NewReaderSize(l.Server, 64<<10)
 	var buf, text bytes.Buffer
 	for {
 		buf.Reset()
 		text.Reset()
-		line, err := r.ReadBytes('\n')
+		var first []byte
+		served, err := relay.ReadResponse(r, &buf, func(line []byte) []byte {
+			if first == nil {
+				first = line
+			}
+			text.Write(line)
+			return line
+		})
 		if err != nil {
 			return
 		}
-		first := line
-		var served int64
-		// A response, with its literals, is written in one piece.
-		for {
-			buf.Write(line)
-			text.Write(line)
-			n, ok := literal(line)
-			if !ok {
-				break
-			}
-			if _, err := io.CopyN(&buf, r, n); err != nil {
-				return
-			}
-			served += n
-			if line, err = r.ReadBytes('\n'); err != nil {
-				return
-			}
-		}
 		out, drop := l.response(first, buf.Bytes(), text.String(), served)
-		l.wmu.Lock()
-		_, err = l.cw.Write(out)
-		if err == nil {
-			err = l.cw.Flush()
-		}
-		l.wmu.Unlock()
-		if err != nil || drop {
+		if l.Write(out) != nil || drop {
 			return
 		}
 	}
@@ -439,7 +290,7 @@ func (l *link) response(first, whole []byte, text string, served int64) (out []b
 // \Noselect to "[Gmail]".
 func (l *link) list(line string) string {
 	m := listRe.FindStringSubmatch(line)
-	name, _, _ := astring(m[4])
+	name, _, _ := relay.Astring(m[4])
 	attrs := m[2]
 	if a, ok := specialUse[name]; ok && !strings.Contains(attrs, a) {
 		attrs = strings.TrimSpace(attrs + " " + a)
@@ -472,7 +323,7 @@ func (l *link) gmItems(whole []byte, text string) []byte {
 				if strings.HasPrefix(lb, `\`) {
 					ls[i] = lb
 				} else {
-					ls[i] = quote(mutf7.Encode(lb))
+					ls[i] = relay.Quote(mutf7.Encode(lb))
 				}
 			}
 			items = append(items, "X-GM-LABELS ("+strings.Join(ls, " ")+")")

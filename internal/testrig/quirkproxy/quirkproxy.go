@@ -28,14 +28,13 @@ package quirkproxy
 import (
 	"bufio"
 	"bytes"
-	"fmt"
 	"io"
-	"net"
 	"regexp"
-	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
+
+	"github.com/mailshift/mailshift/internal/testrig/relay"
 )
 
 // Quirks says how the proxy misbehaves. The zero value forwards
@@ -70,29 +69,23 @@ type Proxy struct {
 	// Addr is the proxy's address, "127.0.0.1:PORT"; clients connect here.
 	Addr string
 
-	upstream string
-	ln       net.Listener
+	relay *relay.Proxy
 
 	mu     sync.Mutex
 	quirks Quirks
-	links  map[*link]struct{}
-	closed bool
-	wg     sync.WaitGroup
 
-	connections atomic.Int64
-	refused     atomic.Int64
-	drops       atomic.Int64
+	refused atomic.Int64
+	drops   atomic.Int64
 }
 
 // Start listens on a free loopback port and forwards to upstream.
 func Start(upstream string, q Quirks) (*Proxy, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	p := &Proxy{quirks: q}
+	r, err := relay.Start("quirkproxy", upstream, func(rl *relay.Link) relay.Handler { return &link{Link: rl, p: p} })
 	if err != nil {
-		return nil, fmt.Errorf("quirkproxy: %w", err)
+		return nil, err
 	}
-	p := &Proxy{Addr: ln.Addr().String(), upstream: upstream, ln: ln, quirks: q, links: map[*link]struct{}{}}
-	p.wg.Add(1)
-	go p.accept()
+	p.relay, p.Addr = r, r.Addr
 	return p, nil
 }
 
@@ -110,7 +103,7 @@ func (p *Proxy) get() Quirks {
 }
 
 // Connections is how many connections the proxy accepted.
-func (p *Proxy) Connections() int64 { return p.connections.Load() }
+func (p *Proxy) Connections() int64 { return p.relay.Accepted() }
 
 // Refused is how many APPENDs the proxy refused (RefuseKeywords).
 func (p *Proxy) Refused() int64 { return p.refused.Load() }
@@ -119,104 +112,20 @@ func (p *Proxy) Refused() int64 { return p.refused.Load() }
 func (p *Proxy) Drops() int64 { return p.drops.Load() }
 
 // Close stops listening and closes every connection.
-func (p *Proxy) Close() error {
-	p.mu.Lock()
-	if p.closed {
-		p.mu.Unlock()
-		return nil
-	}
-	p.closed = true
-	links := make([]*link, 0, len(p.links))
-	for l := range p.links {
-		links = append(links, l)
-	}
-	p.mu.Unlock()
-	for _, l := range links {
-		l.close()
-	}
-	err := p.ln.Close()
-	p.wg.Wait()
-	return err
-}
-
-func (p *Proxy) accept() {
-	defer p.wg.Done()
-	for {
-		c, err := p.ln.Accept()
-		if err != nil {
-			return
-		}
-		p.connections.Add(1)
-		s, err := net.Dial("tcp", p.upstream)
-		if err != nil {
-			c.Close()
-			continue
-		}
-		l := &link{p: p, client: c, server: s, cw: bufio.NewWriter(c)}
-		p.mu.Lock()
-		if p.closed {
-			p.mu.Unlock()
-			l.close()
-			return
-		}
-		p.links[l] = struct{}{}
-		p.wg.Add(2)
-		p.mu.Unlock()
-		go func() { defer p.wg.Done(); l.up(); l.close() }()
-		go func() { defer p.wg.Done(); l.down(); l.close() }()
-	}
-}
+func (p *Proxy) Close() error { return p.relay.Close() }
 
 // link is one client connection and its server connection.
 type link struct {
-	p              *Proxy
-	client, server net.Conn
-
-	wmu sync.Mutex // writes to the client: whole responses at a time
-	cw  *bufio.Writer
-
-	once sync.Once
+	*relay.Link
+	p *Proxy
 }
 
-func (l *link) close() {
-	l.once.Do(func() {
-		l.client.Close()
-		l.server.Close()
-		l.p.mu.Lock()
-		delete(l.p.links, l)
-		l.p.mu.Unlock()
-	})
-}
+// Closed is called when the link closes; the proxy keeps nothing per link.
+func (l *link) Closed() {}
 
-// reply writes a response of the proxy's own to the client.
-func (l *link) reply(s string) error {
-	l.wmu.Lock()
-	defer l.wmu.Unlock()
-	l.cw.WriteString(s)
-	return l.cw.Flush()
-}
-
-// literalRe finds a literal announced at the end of a line: {12}, {12+}
-// (and ~{12} for BINARY).
-var literalRe = regexp.MustCompile(`~?\{(\d+)(\+?)\}\r?\n$`)
-
-// literal returns the size of the literal a line announces, if any, and
-// whether it is synchronizing.
-func literal(line []byte) (n int64, sync, ok bool) {
-	m := literalRe.FindSubmatch(line)
-	if m == nil {
-		return 0, false, false
-	}
-	n, err := strconv.ParseInt(string(m[1]), 10, 64)
-	if err != nil {
-		return 0, false, false
-	}
-	return n, len(m[2]) == 0, true
-}
-
-// up forwards commands from the client to the server.
-func (l *link) up() {
-	r := bufio.NewReaderSize(l.client, 64<<10)
+// Up forwards commands from the client to the server.
+func (l *link) Up() {
+	r := bufio.NewReaderSize(l.Client, 64<<10)
 	for {
 		line, err := r.ReadBytes('\n')
 		if err != nil {
@@ -229,17 +138,17 @@ func (l *link) up() {
 			l.p.drops.Add(1)
 			return
 		case q.BareQuota && cmd == "GETQUOTAROOT":
-			if l.reply("* QUOTAROOT INBOX \"ROOT\"\r\n* QUOTA \"ROOT\"\r\n"+tag+" OK Getquotaroot completed\r\n") != nil {
+			if l.Reply("* QUOTAROOT INBOX \"ROOT\"\r\n* QUOTA \"ROOT\"\r\n"+tag+" OK Getquotaroot completed\r\n") != nil {
 				return
 			}
 			continue
 		case q.BadID && cmd == "ID":
-			if l.reply("* ID (\"name\" \"quirk\" 42)\r\n"+tag+" OK ID completed\r\n") != nil {
+			if l.Reply("* ID (\"name\" \"quirk\" 42)\r\n"+tag+" OK ID completed\r\n") != nil {
 				return
 			}
 			continue
 		case q.BadNamespace && cmd == "NAMESPACE":
-			if l.reply("* NAMESPACE ((\"\" \"/\")) NIL\r\n"+tag+" OK Namespace completed\r\n") != nil {
+			if l.Reply("* NAMESPACE ((\"\" \"/\")) NIL\r\n"+tag+" OK Namespace completed\r\n") != nil {
 				return
 			}
 			continue
@@ -253,29 +162,29 @@ func (l *link) up() {
 				// Read to its end, or to a synchronizing literal the client
 				// waits to send: it gets the answer instead.
 				l.p.refused.Add(1)
-				if l.reply(tag+" NO [CANNOT] Keywords are not supported\r\n") != nil {
+				if l.Reply(tag+" NO [CANNOT] Keywords are not supported\r\n") != nil {
 					return
 				}
 				continue
 			}
-			if _, err := l.server.Write(buf.Bytes()); err != nil {
+			if _, err := l.Server.Write(buf.Bytes()); err != nil {
 				return
 			}
 			if wait > 0 {
 				// The rest follows the server's continuation.
-				if _, err := io.CopyN(l.server, r, wait); err != nil {
+				if _, err := io.CopyN(l.Server, r, wait); err != nil {
 					return
 				}
 				if line, err = r.ReadBytes('\n'); err != nil {
 					return
 				}
-				if err := forward(l.server, r, line); err != nil {
+				if err := relay.Forward(l.Server, r, line); err != nil {
 					return
 				}
 			}
 			continue
 		}
-		if err := forward(l.server, r, line); err != nil {
+		if err := relay.Forward(l.Server, r, line); err != nil {
 			return
 		}
 	}
@@ -303,7 +212,7 @@ func collect(buf *bytes.Buffer, r *bufio.Reader, line []byte) (keyword bool, wai
 	for {
 		buf.Write(line)
 		keyword = keyword || hasKeyword(line)
-		n, sync, ok := literal(line)
+		n, sync, ok := relay.Literal(line)
 		switch {
 		case !ok:
 			return keyword, 0, nil
@@ -336,60 +245,17 @@ func hasKeyword(line []byte) bool {
 	return false
 }
 
-// forward writes a command line and whatever literals and lines complete
-// the command to w.
-func forward(w io.Writer, r *bufio.Reader, line []byte) error {
-	for {
-		if _, err := w.Write(line); err != nil {
-			return err
-		}
-		n, _, ok := literal(line)
-		if !ok {
-			return nil
-		}
-		if _, err := io.CopyN(w, r, n); err != nil {
-			return err
-		}
-		var err error
-		if line, err = r.ReadBytes('\n'); err != nil {
-			return err
-		}
-	}
-}
-
-// down forwards responses from the server to the client, rewriting the
+// Down forwards responses from the server to the client, rewriting the
 // lines the quirks concern.
-func (l *link) down() {
-	r := bufio.NewReaderSize(l.server, 64<<10)
+func (l *link) Down() {
+	r := bufio.NewReaderSize(l.Server, 64<<10)
 	var buf bytes.Buffer
 	for {
 		buf.Reset()
-		line, err := r.ReadBytes('\n')
-		if err != nil {
+		if _, err := relay.ReadResponse(r, &buf, l.rewrite); err != nil {
 			return
 		}
-		// A response, with its literals, is written in one piece, so that
-		// the proxy's own answers never land inside one.
-		for {
-			buf.Write(l.rewrite(line))
-			n, _, ok := literal(line)
-			if !ok {
-				break
-			}
-			if _, err := io.CopyN(&buf, r, n); err != nil {
-				return
-			}
-			if line, err = r.ReadBytes('\n'); err != nil {
-				return
-			}
-		}
-		l.wmu.Lock()
-		_, err = l.cw.Write(buf.Bytes())
-		if err == nil {
-			err = l.cw.Flush()
-		}
-		l.wmu.Unlock()
-		if err != nil {
+		if l.Write(buf.Bytes()) != nil {
 			return
 		}
 	}
@@ -430,9 +296,9 @@ func (l *link) rewrite(line []byte) []byte {
 	}
 	if q.BadStatus != "" && bytes.HasPrefix(bytes.ToUpper(line), []byte("* STATUS ")) {
 		rest := string(line[len("* STATUS "):])
-		name, _, ok := mailboxName(rest)
+		name, _, ok := relay.Astring(rest)
 		if ok && name == q.BadStatus {
-			return []byte("* STATUS " + quote(name) + " (MESSAGES -1 UIDNEXT 1 UIDVALIDITY 1)\r\n")
+			return []byte("* STATUS " + relay.Quote(name) + " (MESSAGES -1 UIDNEXT 1 UIDVALIDITY 1)\r\n")
 		}
 	}
 	return line
@@ -445,34 +311,4 @@ func hasCap(caps []string, c string) bool {
 		}
 	}
 	return false
-}
-
-// mailboxName reads a mailbox name, quoted or an atom, at the start of s.
-func mailboxName(s string) (name, rest string, ok bool) {
-	if strings.HasPrefix(s, `"`) {
-		var b strings.Builder
-		for i := 1; i < len(s); i++ {
-			switch s[i] {
-			case '\\':
-				if i+1 < len(s) {
-					i++
-					b.WriteByte(s[i])
-				}
-			case '"':
-				return b.String(), s[i+1:], true
-			default:
-				b.WriteByte(s[i])
-			}
-		}
-		return "", "", false
-	}
-	i := strings.IndexAny(s, " \r\n")
-	if i < 0 {
-		return "", "", false
-	}
-	return s[:i], s[i:], true
-}
-
-func quote(s string) string {
-	return `"` + strings.NewReplacer(`\`, `\\`, `"`, `\"`).Replace(s) + `"`
 }
