@@ -47,9 +47,21 @@
 //     "Too many simultaneous connections".
 //   - [spam] Gmail Help (https://support.google.com/mail/answer/7401): mail
 //     in Spam and Trash is not in All Mail.
+//   - [store] Google, "IMAP Extensions" [ext], "X-GM-LABELS": labels are
+//     changed with STORE, "UID STORE 1 +X-GM-LABELS (label1 "label 2")"
+//     adds labels, and a message appended to a folder gets that folder's
+//     label ("labels act as folders").
+//   - [dup] imapsync, FAQ.d/FAQ.Gmail.txt, "Can I safely use --useuid or
+//     --usecache for Gmail transfers?": "Gmail always accept a global
+//     duplicate message as a new message, giving imapsync a new UID for
+//     this message, and throw it away because it already has it ... It
+//     ends up with no duplicates on Gmail". How Gmail tells a duplicate is
+//     not documented; this server takes the same bytes for the same
+//     message, and the appended copy adds its folder's label.
 //
-// Not modelled: Gmail's own APPEND and STORE X-GM-LABELS (a Gmail target),
-// X-GM-THRID threads (served as the message ID), X-GM-RAW search.
+// Not modelled: STORE -X-GM-LABELS, the untagged FETCH Gmail answers a
+// STORE X-GM-LABELS with, X-GM-THRID threads (served as the message ID),
+// X-GM-RAW search, MULTIAPPEND.
 package gmaillike
 
 import (
@@ -131,6 +143,7 @@ type account struct {
 	folders   map[string]bool              // folders made so far
 	ids       map[string]map[uint32]uint64 // folder -> UID -> X-GM-MSGID
 	labels    map[uint64][]string          // X-GM-MSGID -> labels
+	msgs      map[uint64]Message           // X-GM-MSGID -> the message, to show it in more folders
 	conns     int                          // logged-in connections now
 	throttled bool                         // completed commands say [THROTTLED]
 	overQuota bool                         // FETCH answers NO [OVERQUOTA]
@@ -179,7 +192,7 @@ func (s *Server) AddUser(name, password string) error {
 		return err
 	}
 	a := &account{password: password, nextID: 1_500_000_000_000_000_000, nextUID: map[string]uint32{},
-		folders: map[string]bool{"INBOX": true}, ids: map[string]map[uint32]uint64{}, labels: map[uint64][]string{}}
+		folders: map[string]bool{"INBOX": true}, ids: map[string]map[uint32]uint64{}, labels: map[uint64][]string{}, msgs: map[uint64]Message{}}
 	s.mu.Lock()
 	s.accounts[name] = a
 	s.mu.Unlock()
@@ -227,6 +240,7 @@ func (s *Server) Add(user string, m Message) (uint64, error) {
 	id := a.nextID
 	a.nextID++
 	a.labels[id] = append([]string(nil), m.Labels...)
+	a.msgs[id] = m
 	s.mu.Unlock()
 	folders := []string{AllMail}
 	for _, l := range m.Labels {

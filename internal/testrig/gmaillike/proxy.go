@@ -123,6 +123,9 @@ type link struct {
 	selected  string
 	gmTag     string // the FETCH asking X-GM-* items in progress
 	gmWant    []string
+	appTag    string  // the APPEND in progress
+	appFolder string  // its folder
+	appMsg    Message // its message, the body once read
 
 	once sync.Once
 }
@@ -201,10 +204,41 @@ func (l *link) up() {
 			}
 			continue
 		}
-		if err := forward(l.server, r, line); err != nil {
+		if err := l.forward(r, line); err != nil {
 			return
 		}
 	}
+}
+
+// forward sends a command and what completes it to the server, keeping
+// the first literal of an APPEND as the message appended.
+func (l *link) forward(r *bufio.Reader, line []byte) error {
+	l.mu.Lock()
+	tag, _, _ := command(line)
+	keep := tag != "" && tag == l.appTag
+	l.mu.Unlock()
+	n, ok := literal(line)
+	if !keep || !ok {
+		return forward(l.server, r, line)
+	}
+	if _, err := l.server.Write(line); err != nil {
+		return err
+	}
+	body := make([]byte, n)
+	if _, err := io.ReadFull(r, body); err != nil {
+		return err
+	}
+	l.mu.Lock()
+	l.appMsg.Body = body
+	l.mu.Unlock()
+	if _, err := l.server.Write(body); err != nil {
+		return err
+	}
+	rest, err := r.ReadBytes('\n')
+	if err != nil {
+		return err
+	}
+	return forward(l.server, r, rest)
 }
 
 // command looks at one command line: it notes logins and selections,
@@ -238,6 +272,13 @@ func (l *link) command(line []byte) ([]byte, string) {
 		if name, _, _ := astring(rest); reservedName(name) {
 			// The refusal is Gmail's [faq]; its wording is not documented.
 			return nil, tag + " NO [CANNOT] " + name + " is a reserved name. (Failure)\r\n"
+		}
+	case "APPEND":
+		l.appTag, l.appFolder, l.appMsg = tag, "", Message{}
+		l.appFolder, l.appMsg.Flags, l.appMsg.Date = appendArgs(rest)
+	case "UID STORE":
+		if answer, ok := l.storeLabels(tag, rest); ok {
+			return nil, answer
 		}
 	case "FETCH", "UID FETCH":
 		if l.p.s.fetchRefused(l.user) {
@@ -504,6 +545,15 @@ func (l *link) tagged(line string) ([]byte, bool) {
 	}
 	if tag == l.gmTag {
 		l.gmTag, l.gmWant = "", nil
+	}
+	if tag == l.appTag && tag != "" {
+		l.appTag = ""
+		if m := appendUIDRe.FindStringSubmatch(line); ok && m != nil && l.user != "" {
+			uid, _ := strconv.ParseUint(m[1], 10, 32)
+			if err := l.p.s.appended(l.user, decodeName(l.appFolder), uint32(uid), l.appMsg); err != nil {
+				return []byte(tag + " NO [SERVERBUG] " + err.Error() + "\r\n"), false
+			}
+		}
 	}
 	if ok && l.user != "" && l.p.s.throttled(l.user) {
 		if d := l.p.delay(l.user); d > 0 {
