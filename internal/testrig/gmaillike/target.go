@@ -127,7 +127,8 @@ func (s *Server) Messages(user string) []Stored {
 }
 
 // appendDate is the layout of APPEND's date-time argument (RFC 3501).
-const appendDate = "02-Jan-2006 15:04:05 -0700"
+// The day is two digits or a space and a digit.
+const appendDate = "_2-Jan-2006 15:04:05 -0700"
 
 var appendUIDRe = regexp.MustCompile(`(?i)\[APPENDUID \d+ (\d+)\]`)
 
@@ -153,7 +154,7 @@ func appendArgs(rest string) (folder string, flags []string, date time.Time) {
 	}
 	if strings.HasPrefix(rest, `"`) {
 		if d, _, ok := astring(rest); ok {
-			date, _ = time.Parse(appendDate, strings.TrimLeft(d, " "))
+			date, _ = time.Parse(appendDate, d)
 		}
 	}
 	return folder, flags, date
