@@ -55,9 +55,11 @@
 //     --usecache for Gmail transfers?": "Gmail always accept a global
 //     duplicate message as a new message, giving imapsync a new UID for
 //     this message, and throw it away because it already has it ... It
-//     ends up with no duplicates on Gmail". How Gmail tells a duplicate is
-//     not documented; this server takes the same bytes for the same
-//     message, and the appended copy adds its folder's label.
+//     ends up with no duplicates on Gmail". The new UID is one of the
+//     folder appended to, where the message then shows, which on Gmail
+//     means it has that folder's label: this server adds the label. How
+//     Gmail tells a duplicate is not documented; this server takes the
+//     same bytes for the same message.
 //
 // Not modelled: STORE -X-GM-LABELS, the untagged FETCH Gmail answers a
 // STORE X-GM-LABELS with, X-GM-THRID threads (served as the message ID),
