@@ -82,9 +82,11 @@ func TestGmailToGmailLabels(t *testing.T) {
 		{n: 4, labels: nil, want: []string{"Archive"}},
 		{n: 5, flags: []string{`\Flagged`}, labels: []string{`\Inbox`, `\Starred`}, want: []string{`\Inbox`}},
 	}
+	ids := map[int]uint64{}
 	for _, m := range msgs {
-		_, err := src.Add("gia", m.message())
+		id, err := src.Add("gia", m.message())
 		must(t, err)
+		ids[m.n] = id
 	}
 	e.p.Config.Source.URL = "imap://" + src.Addr + "?tls=none"
 	e.p.Config.Target.URL = "imap://" + dst.Addr + "?tls=none"
@@ -111,15 +113,18 @@ func TestGmailToGmailLabels(t *testing.T) {
 		t.Errorf("second bulk appended %d and updated %d", again.Messages, again.FlagUpdates)
 	}
 
-	// New mail with two labels arrives; sync copies it once.
+	// New mail with two labels arrives, and message 4 is labelled; sync
+	// copies the new one once and sets the new label.
+	must(t, src.Label("gia", ids[4], "Travel"))
+	msgs[3].want = append(msgs[3].want, "Travel")
 	m6 := gmailMsg{n: 6, labels: []string{`\Inbox`, "Travel", "Work"}, want: []string{`\Inbox`, "Travel", "Work"}}
 	_, err = src.Add("gia", m6.message())
 	must(t, err)
 	msgs = append(msgs, m6)
 	sr, err := Sync(ctx, e.p, SyncOptions{})
 	must(t, err)
-	if sr.Messages != 1 {
-		t.Errorf("sync appended %d, want 1", sr.Messages)
+	if sr.Messages != 1 || sr.FlagUpdates != 1 {
+		t.Errorf("sync appended %d and updated %d, want 1 and 1", sr.Messages, sr.FlagUpdates)
 	}
 	checkGmailTarget(t, dst, "gia", msgs)
 

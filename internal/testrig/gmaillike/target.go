@@ -232,3 +232,24 @@ func uidSet(s string) ([]uint32, error) {
 	}
 	return out, nil
 }
+
+// Label adds labels to message id of user, as the user does in Gmail's
+// web interface: the message then shows in each label's folder [store].
+func (s *Server) Label(user string, id uint64, labels ...string) error {
+	a, err := s.account(user)
+	if err != nil {
+		return err
+	}
+	s.mu.Lock()
+	var uid uint32
+	for u, i := range a.ids[AllMail] {
+		if i == id {
+			uid = u
+		}
+	}
+	s.mu.Unlock()
+	if uid == 0 {
+		return fmt.Errorf("gmaillike: %s has no message %d in All Mail", user, id)
+	}
+	return s.addLabels(user, AllMail, uid, labels)
+}
