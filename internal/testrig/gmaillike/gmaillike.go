@@ -47,10 +47,11 @@
 //     "Too many simultaneous connections".
 //   - [spam] Gmail Help (https://support.google.com/mail/answer/7401): mail
 //     in Spam and Trash is not in All Mail.
-//   - [store] Google, "IMAP Extensions" [ext], "X-GM-LABELS": labels are
-//     changed with STORE, "UID STORE 1 +X-GM-LABELS (label1 "label 2")"
-//     adds labels, and a message appended to a folder gets that folder's
-//     label ("labels act as folders").
+//   - [store] Google, "IMAP Extensions" [ext], section X-GM-LABELS
+//     (https://developers.google.com/gmail/imap/imap-extensions#x-gm-labels):
+//     labels are added with STORE +X-GM-LABELS (label list) and taken
+//     away with -X-GM-LABELS, UID STORE alike; since labels are shown as
+//     folders, a message appended to a folder has that folder's label.
 //   - [dup] imapsync, FAQ.d/FAQ.Gmail.txt, "Can I safely use --useuid or
 //     --usecache for Gmail transfers?": "Gmail always accept a global
 //     duplicate message as a new message, giving imapsync a new UID for
