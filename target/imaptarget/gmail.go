@@ -40,7 +40,10 @@ func (t *Target) setLabels(ctx context.Context, folder string, uid uint32, label
 	if uid == 0 {
 		return mailbox.Mark(mailbox.ErrRefused, fmt.Errorf("labels %q of a message appended to folder %q of %q on %s cannot be set: the server gave no UID (UIDPLUS)", labels, folder, t.conn.User(), t.conn.Addr()))
 	}
-	return t.conn.GmailAddLabels(ctx, folder, uid, labels)
+	if t.labeler == nil {
+		t.labeler = t.conn.GmailLabeler()
+	}
+	return t.labeler.AddLabels(ctx, folder, uid, labels)
 }
 
 // withGmailLabels adds to msgs of folder their Gmail labels as

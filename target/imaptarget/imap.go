@@ -35,7 +35,8 @@ type Target struct {
 	noBatch   bool                 // the server has no MULTIAPPEND
 	noneUntil time.Time            // none could be opened: batches are refused until then
 	closed    bool
-	labelsOn  bool // set Gmail labels (SetGmailLabels)
+	labelsOn  bool                   // set Gmail labels (SetGmailLabels)
+	labeler   *imapconn.GmailLabeler // sets them, once needed
 }
 
 // batchPause is how long batches are refused (stored one by one on the
@@ -133,6 +134,9 @@ func (t *Target) Close() error {
 	t.idle, t.closed = nil, true
 	t.batchFree.Broadcast()
 	t.batchMu.Unlock()
+	if t.labeler != nil {
+		t.labeler.Close()
+	}
 	return t.conn.Close()
 }
 
