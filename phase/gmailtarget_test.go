@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/mailshift/mailshift/internal/testrig/corpus"
 	"github.com/mailshift/mailshift/internal/testrig/dovecot"
 	"github.com/mailshift/mailshift/internal/testrig/gmaillike"
 	"github.com/mailshift/mailshift/state"
@@ -137,5 +138,41 @@ func TestGmailToGmailLabels(t *testing.T) {
 	must(t, err)
 	if last.Messages != 0 {
 		t.Errorf("bulk after sync appended %d", last.Messages)
+	}
+}
+
+// TestDovecotToGmailDuplicate: from a source that is not Gmail, each
+// source folder's copy of a message is appended on its own; Gmail keeps
+// one message with both folders' labels, and a re-run appends nothing.
+func TestDovecotToGmailDuplicate(t *testing.T) {
+	ctx := context.Background()
+	e := newEnv(t, dovecot.Options{}, dovecot.Options{}, "hal")
+	dst, err := gmaillike.Start(io.Discard)
+	must(t, err)
+	t.Cleanup(func() { dst.Close() })
+	must(t, dst.AddUser("hal", e.pw["hal"]))
+	m := gmailMsg{n: 7, flags: []string{`\Seen`}}.message()
+	e.seed("hal", []corpus.Message{
+		{Folder: "INBOX", Body: m.Body, Flags: m.Flags, InternalDate: m.Date},
+		{Folder: "Work", Body: m.Body, Flags: m.Flags, InternalDate: m.Date},
+	})
+	e.p.Config.Target.URL = "imap://" + dst.Addr + "?tls=none"
+	must(t, e.p.Config.Validate())
+	e.approved()
+	res, err := Bulk(ctx, e.p, BulkOptions{SkipTest: true})
+	must(t, err)
+	if res.Messages != 2 {
+		t.Errorf("bulk appended %d, want 2 (one per source folder)", res.Messages)
+	}
+	checkGmailTarget(t, dst, "hal", []gmailMsg{{n: 7, flags: []string{`\Seen`}, want: []string{`\Inbox`, "Work"}}})
+	again, err := Bulk(ctx, e.p, BulkOptions{SkipTest: true})
+	must(t, err)
+	if again.Messages != 0 {
+		t.Errorf("second bulk appended %d", again.Messages)
+	}
+	vr, err := Verify(ctx, e.p, Selection{})
+	must(t, err)
+	if vr.Differences != 0 {
+		t.Errorf("verify: %d differences: %+v", vr.Differences, vr.List)
 	}
 }
