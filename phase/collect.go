@@ -125,7 +125,7 @@ func (p *Project) collectUser(ctx context.Context, r users.Row) (userInventory, 
 	if srcAcct.Error == "" && dstAcct.Error == "" {
 		problems = append(problems, p.findProblems(r, &srcAcct, &dstAcct, sizes, inv.bytes)...)
 		problems = append(problems, p.foreseeHierarchy(ctx, dst, r.SourceUser, &srcAcct, &dstAcct)...)
-		problems = append(problems, gmailTarget(r.SourceUser, &dstAcct)...)
+		problems = append(problems, gmailTarget(r.SourceUser, &dstAcct, p.Config.Gmail.Labels)...)
 	}
 	if err := p.Store.SaveAccount(srcAcct); err != nil {
 		return inv, err

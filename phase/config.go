@@ -504,9 +504,9 @@ func (c *Config) validateThrottle() error {
 // folder.
 func (c *Config) validateGmail() error {
 	switch c.Gmail.Labels {
-	case "", "folders", "keywords", "off":
+	case "", "folders", "keywords", "labels", "off":
 	default:
-		return &ConfigError{"gmail.labels", fmt.Sprintf("%q: must be folders, keywords or off", c.Gmail.Labels)}
+		return &ConfigError{"gmail.labels", fmt.Sprintf("%q: must be folders, keywords, labels or off", c.Gmail.Labels)}
 	}
 	if a := c.Gmail.ArchiveFolder; a != "" && (strings.TrimSpace(a) != a || strings.HasPrefix(a, "/") || strings.HasSuffix(a, "/") || strings.EqualFold(a, "INBOX")) {
 		return &ConfigError{"gmail.archive_folder", fmt.Sprintf("%q: name a folder such as Archive or \"Gmail archive\" (no leading or trailing space or \"/\", not INBOX)", a)}

@@ -93,7 +93,7 @@ throttle:
   # daily_per_user: 2GB        # bytes read and written per user and 24 hours (Gmail: 2500 MB download, 500 MB upload a day); unlimited if unset
 
 # gmail:                       # a Gmail source (X-GM-EXT-1) shows labels as folders and all mail again in [Gmail]/All Mail
-#   labels: folders            # folders: a copy per label folder | keywords: one copy, labels as keywords | off: folders as Gmail shows them
+#   labels: folders            # folders: a copy per label folder | keywords: one copy, labels as keywords | labels: one copy, labels set on a Gmail target | off: folders as Gmail shows them
 #   archive_folder: Archive    # where mail with no label (only in All Mail) goes
 
 errors:

@@ -72,6 +72,8 @@ func gmailSettings(connections string) []PresetSetting {
 			Source: "Gmail bandwidth limits: uploading with IMAP 500 MB per day and user (https://support.google.com/a/answer/1071518; imapsync FAQ.d/FAQ.Gmail.txt)"},
 		{Key: "gmail.labels", Value: "folders", SourceOnly: true,
 			Source: "Gmail shows labels as folders and every message in [Gmail]/All Mail (https://developers.google.com/gmail/imap/imap-extensions): each label folder is copied, All Mail only for mail no label holds, each message once per label (see gmail.labels)"},
+		{Key: "gmail.labels", Value: "labels", TargetOnly: true,
+			Source: "with Gmail on both sides: a Gmail target sets labels with STORE X-GM-LABELS (https://developers.google.com/gmail/imap/imap-extensions#x-gm-labels), so each message is uploaded once and its labels set, where a copy per label folder costs an upload each (imapsync FAQ.d/FAQ.Gmail.txt; 500 MB a day)"},
 	}
 }
 
@@ -128,6 +130,9 @@ func (c *Config) applyPresets() error {
 			if (s.TargetOnly && side.key != "target") || (s.SourceOnly && side.key != "source") {
 				continue
 			}
+			if s.Key == "gmail.labels" && side.key == "target" && !gmailProvider(c.Source.Provider) {
+				continue // labels are set only from a Gmail source
+			}
 			own, err := c.applySetting(side.key, side.e, s)
 			if err != nil {
 				return err
@@ -137,6 +142,9 @@ func (c *Config) applyPresets() error {
 	}
 	return nil
 }
+
+// gmailProvider tells whether a provider preset is Gmail's.
+func gmailProvider(p string) bool { return p == "gmail" || p == "google_workspace" }
 
 // applySetting sets one preset setting unless the configuration has its
 // own value, which it returns.

@@ -61,7 +61,7 @@ func TestPresets(t *testing.T) {
 
 // TestGmailPresets: a Gmail source gets the download budget and copies
 // labels as folders; a Gmail target the upload budget; Gmail on both
-// sides the smaller; a budget of the configuration's own stays.
+// sides the smaller, and labels set on the target; a budget of the configuration's own stays.
 func TestGmailPresets(t *testing.T) {
 	for _, c := range []struct {
 		source, target, own, budget, labels string
@@ -69,7 +69,8 @@ func TestGmailPresets(t *testing.T) {
 	}{
 		{"gmail", "", "", "2500MB", "folders", false},
 		{"", "google_workspace", "", "500MB", "", false},
-		{"gmail", "gmail", "", "500MB", "folders", false},
+		{"gmail", "gmail", "", "500MB", "labels", false},
+		{"google_workspace", "gmail", "", "500MB", "labels", false},
 		{"gmail", "", "2GB", "2GB", "folders", true},
 	} {
 		cfg := Defaults()

@@ -164,9 +164,7 @@ func (p Pair) account(key string, s Settings, user string, secret users.Secret, 
 		return Backend{}, Account{}, &KeyError{key + ".url", unsupported(s.URL)}
 	}
 	a := Account{Key: key, Settings: s, User: user, Secret: secret, Host: host, AllowInsecure: p.AllowInsecure}
-	if key == "source" {
-		a.Gmail = p.Gmail
-	}
+	a.Gmail = p.Gmail
 	if b.Local {
 		if strings.Contains(user, "/") || user == ".." || user == "." {
 			return b, a, mailbox.Mark(mailbox.ErrConfig, fmt.Errorf("%s user %q cannot name a file: a %s: %s needs users without \"/\"", key, user, b.Scheme, key))
@@ -191,7 +189,9 @@ type Account struct {
 	// Path is, for a local backend, the URL's path with %u replaced by
 	// the user, under the project directory when relative.
 	Path string
-	// Gmail is the label policy of an IMAP source (Pair.Gmail).
+	// Gmail is the label policy of an IMAP source (Pair.Gmail); on an
+	// IMAP target, policy labels (imapsource.GmailLabels) has a Gmail
+	// target set labels.
 	Gmail imapsource.GmailOptions
 }
 

@@ -41,6 +41,7 @@ func openIMAPTarget(ctx context.Context, a Account) (target.Target, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%s %s: %w", a.Key, a.User, err)
 	}
+	t.SetGmailLabels(a.Gmail.Labels == imapsource.GmailLabels)
 	return t, nil
 }
 

@@ -38,6 +38,17 @@ const (
 	// \Starred the \Flagged flag. Spam and Trash, which are not in All
 	// Mail, are copied as folders.
 	GmailKeywords = "keywords"
+	// GmailLabels: for a Gmail target, each All Mail message once, in the
+	// folder GmailKeywords chooses, its other labels (user labels and
+	// \Important) carried as imapconn.LabelFlag keywords, which a Gmail
+	// target sets as labels (UID STORE +X-GM-LABELS) after the APPEND
+	// instead of storing them as keywords; \Starred is \Flagged. Gmail
+	// then shows the message in each of its label folders, stored and
+	// uploaded once (imapsync FAQ.d/FAQ.Gmail.txt: a copy of a message
+	// Gmail holds already is accepted and thrown away, "a waste of
+	// bandwidth and time", and uploads are limited to 500 MB a day).
+	// Spam and Trash are copied as folders.
+	GmailLabels = "labels"
 	// GmailOff reads Gmail like any IMAP server: every folder as it is.
 	GmailOff = "off"
 )
@@ -113,12 +124,12 @@ func NewGmail(s *Source, o GmailOptions) (*Gmail, error) {
 		policy = GmailFolders
 	case GmailOff:
 		return nil, nil
-	case GmailFolders, GmailKeywords:
+	case GmailFolders, GmailKeywords, GmailLabels:
 		if !s.conn.GmailExt() {
 			return nil, mailbox.Mark(mailbox.ErrConfig, fmt.Errorf("gmail.labels: %s: the source server does not offer %s (Gmail's IMAP extensions); remove gmail.labels or set it to off for a server that is not Gmail", policy, imapconn.CapGmail))
 		}
 	default:
-		return nil, mailbox.Mark(mailbox.ErrConfig, fmt.Errorf("gmail.labels: %q: must be folders, keywords or off", policy))
+		return nil, mailbox.Mark(mailbox.ErrConfig, fmt.Errorf("gmail.labels: %q: must be folders, keywords, labels or off", policy))
 	}
 	arch := o.ArchiveFolder
 	if arch == "" {
@@ -345,8 +356,11 @@ func (g *Gmail) Messages(ctx context.Context, folder string) (mailbox.Folder, []
 		if !pick(labels) {
 			continue
 		}
-		if g.policy == GmailKeywords {
+		switch g.policy {
+		case GmailKeywords:
 			m.Flags = withLabels(m.Flags, labels)
+		case GmailLabels:
+			m.Flags = withLabelFlags(m.Flags, labels)
 		}
 		out = append(out, m)
 	}
@@ -386,6 +400,28 @@ func withLabels(flags, labels []string) []string {
 			if !strings.HasPrefix(l, `\`) {
 				add(LabelKeyword(l))
 			}
+		}
+	}
+	return out
+}
+
+// withLabelFlags adds a message's labels to its flags for a Gmail target
+// (GmailLabels): user labels and \Important as imapconn.LabelFlag
+// keywords, \Starred as \Flagged; \Inbox, \Sent and \Draft chose the
+// folder and are left out.
+func withLabelFlags(flags, labels []string) []string {
+	out := slices.Clone(flags)
+	add := func(f string) {
+		if !slices.ContainsFunc(out, func(x string) bool { return strings.EqualFold(x, f) }) {
+			out = append(out, f)
+		}
+	}
+	for _, l := range labels {
+		switch {
+		case l == `\Starred`:
+			add(`\Flagged`)
+		case l == `\Important`, !strings.HasPrefix(l, `\`):
+			add(imapconn.LabelFlag(l))
 		}
 	}
 	return out

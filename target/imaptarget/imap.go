@@ -35,6 +35,8 @@ type Target struct {
 	noBatch   bool                 // the server has no MULTIAPPEND
 	noneUntil time.Time            // none could be opened: batches are refused until then
 	closed    bool
+	labelsOn  bool                   // set Gmail labels (SetGmailLabels)
+	labeler   *imapconn.GmailLabeler // sets them, once needed
 }
 
 // batchPause is how long batches are refused (stored one by one on the
@@ -92,16 +94,28 @@ func (t *Target) Folders(ctx context.Context) ([]mailbox.Folder, error) {
 
 // Messages SELECTs folder and lists its messages, oldest first, with its
 // current counters. Key is the decimal UID.
+// On Gmail the messages' labels are keywords too (see gmail.go).
 func (t *Target) Messages(ctx context.Context, folder string) (mailbox.Folder, []mailbox.Message, error) {
-	return t.conn.Messages(ctx, folder)
+	f, msgs, err := t.conn.Messages(ctx, folder)
+	if err != nil {
+		return f, msgs, err
+	}
+	msgs, err = t.withGmailLabels(ctx, folder, f, msgs)
+	return f, msgs, err
 }
 
 // Changes lists the messages of folder whose metadata changed after
 // modification sequence since, new ones included, with the folder's
 // counters (UID FETCH ... (CHANGEDSINCE since); needs CONDSTORE). An
 // incremental verification reads the target's flag changes with it.
+// On Gmail the messages' labels are keywords too (see gmail.go).
 func (t *Target) Changes(ctx context.Context, folder string, since uint64) (mailbox.Folder, []mailbox.Message, error) {
-	return t.conn.Changes(ctx, folder, since)
+	f, msgs, err := t.conn.Changes(ctx, folder, since)
+	if err != nil {
+		return f, msgs, err
+	}
+	msgs, err = t.withGmailLabels(ctx, folder, f, msgs)
+	return f, msgs, err
 }
 
 // Fetch streams the bodies of msgs with BODY.PEEK[]; messages expunged
@@ -120,6 +134,9 @@ func (t *Target) Close() error {
 	t.idle, t.closed = nil, true
 	t.batchFree.Broadcast()
 	t.batchMu.Unlock()
+	if t.labeler != nil {
+		t.labeler.Close()
+	}
 	return t.conn.Close()
 }
 
@@ -300,6 +317,10 @@ func (t *Target) Append(ctx context.Context, folder string, flags []string, date
 			Reason: fmt.Sprintf("the message has %d bytes; %s accepts at most %d (APPENDLIMIT)", size, c.Addr(), limit),
 		}
 	}
+	var labels []string
+	if t.gmailLabels() {
+		flags, labels = imapconn.SplitLabelFlags(flags)
+	}
 	opts := &imap.AppendOptions{Flags: Flags(flags)}
 	if !date.IsZero() {
 		opts.Time = date.Truncate(time.Second)
@@ -330,6 +351,9 @@ func (t *Target) Append(ctx context.Context, folder string, flags []string, date
 		out = target.Appended{UIDValidity: data.UIDValidity, UID: uint32(data.UID)}
 		return nil
 	})
+	if err == nil {
+		err = t.setLabels(ctx, folder, out.UID, labels)
+	}
 	return out, err
 }
 
@@ -410,8 +434,18 @@ func (t *Target) appendErr(ctx context.Context, folder string, err error) error 
 // SetFlags replaces the flags of message uid in folder (UID STORE
 // FLAGS.SILENT). \Recent and invalid flags are left out. A UID the folder
 // does not hold is not an error.
+//
+// On Gmail the imapconn.LabelFlag keywords among flags are added as labels
+// (a label the message has and flags lacks is not taken away).
 func (t *Target) SetFlags(ctx context.Context, folder string, uid uint32, flags []string) error {
 	c := t.conn
+	if t.gmailLabels() {
+		var labels []string
+		flags, labels = imapconn.SplitLabelFlags(flags)
+		if err := t.setLabels(ctx, folder, uid, labels); err != nil {
+			return err
+		}
+	}
 	return c.Do(ctx, func(cl *imapclient.Client) error {
 		if err := c.Use(ctx, folder, true); err != nil {
 			return err
@@ -546,7 +580,8 @@ func (t *Target) RenameFolder(ctx context.Context, from, to string) error {
 func (t *Target) Batches() bool {
 	t.batchMu.Lock()
 	defer t.batchMu.Unlock()
-	return !t.noBatch && t.conn.Caps().Has(imap.Cap("MULTIAPPEND"))
+	// Gmail offers no MULTIAPPEND; its labels are set per message.
+	return !t.noBatch && !t.gmailLabels() && t.conn.Caps().Has(imap.Cap("MULTIAPPEND"))
 }
 
 // AppendBatch stores items in folder with one MULTIAPPEND, which is ten

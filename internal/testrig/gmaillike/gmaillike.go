@@ -47,9 +47,24 @@
 //     "Too many simultaneous connections".
 //   - [spam] Gmail Help (https://support.google.com/mail/answer/7401): mail
 //     in Spam and Trash is not in All Mail.
+//   - [store] Google, "IMAP Extensions" [ext], section X-GM-LABELS
+//     (https://developers.google.com/gmail/imap/imap-extensions#x-gm-labels):
+//     labels are added with STORE +X-GM-LABELS (label list) and taken
+//     away with -X-GM-LABELS, UID STORE alike; since labels are shown as
+//     folders, a message appended to a folder has that folder's label.
+//   - [dup] imapsync, FAQ.d/FAQ.Gmail.txt, "Can I safely use --useuid or
+//     --usecache for Gmail transfers?": "Gmail always accept a global
+//     duplicate message as a new message, giving imapsync a new UID for
+//     this message, and throw it away because it already has it ... It
+//     ends up with no duplicates on Gmail". The new UID is one of the
+//     folder appended to, where the message then shows, which on Gmail
+//     means it has that folder's label: this server adds the label. How
+//     Gmail tells a duplicate is not documented; this server takes the
+//     same bytes for the same message.
 //
-// Not modelled: Gmail's own APPEND and STORE X-GM-LABELS (a Gmail target),
-// X-GM-THRID threads (served as the message ID), X-GM-RAW search.
+// Not modelled: STORE -X-GM-LABELS, the untagged FETCH Gmail answers a
+// STORE X-GM-LABELS with, X-GM-THRID threads (served as the message ID),
+// X-GM-RAW search, MULTIAPPEND.
 package gmaillike
 
 import (
@@ -131,6 +146,7 @@ type account struct {
 	folders   map[string]bool              // folders made so far
 	ids       map[string]map[uint32]uint64 // folder -> UID -> X-GM-MSGID
 	labels    map[uint64][]string          // X-GM-MSGID -> labels
+	msgs      map[uint64]Message           // X-GM-MSGID -> the message, to show it in more folders
 	conns     int                          // logged-in connections now
 	throttled bool                         // completed commands say [THROTTLED]
 	overQuota bool                         // FETCH answers NO [OVERQUOTA]
@@ -179,7 +195,7 @@ func (s *Server) AddUser(name, password string) error {
 		return err
 	}
 	a := &account{password: password, nextID: 1_500_000_000_000_000_000, nextUID: map[string]uint32{},
-		folders: map[string]bool{"INBOX": true}, ids: map[string]map[uint32]uint64{}, labels: map[uint64][]string{}}
+		folders: map[string]bool{"INBOX": true}, ids: map[string]map[uint32]uint64{}, labels: map[uint64][]string{}, msgs: map[uint64]Message{}}
 	s.mu.Lock()
 	s.accounts[name] = a
 	s.mu.Unlock()
@@ -234,6 +250,9 @@ func (s *Server) Add(user string, m Message) (uint64, error) {
 		return 0, err
 	}
 	id := s.newID(a, append([]string(nil), m.Labels...))
+	s.mu.Lock()
+	a.msgs[id] = m // what an APPEND of the same message finds held [faq]
+	s.mu.Unlock()
 	folders := []string{AllMail}
 	for _, l := range m.Labels {
 		folders = append(folders, LabelFolder(l))

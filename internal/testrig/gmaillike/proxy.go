@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"encoding/base64"
+	"io"
 	"regexp"
 	"strconv"
 	"strings"
@@ -70,6 +71,9 @@ type link struct {
 	selected  string
 	gmTag     string // the FETCH asking X-GM-* items in progress
 	gmWant    []string
+	appTag    string  // the APPEND in progress
+	appFolder string  // its folder
+	appMsg    Message // its message, the body once read
 }
 
 // Closed gives back the connection the link counted against its user's
@@ -121,10 +125,41 @@ func (l *link) Up() {
 			}
 			continue
 		}
-		if err := relay.Forward(l.Server, r, line); err != nil {
+		if err := l.forward(r, line); err != nil {
 			return
 		}
 	}
+}
+
+// forward sends a command and what completes it to the server, keeping
+// the first literal of an APPEND as the message appended.
+func (l *link) forward(r *bufio.Reader, line []byte) error {
+	l.mu.Lock()
+	tag, _, _ := command(line)
+	keep := tag != "" && tag == l.appTag
+	l.mu.Unlock()
+	n, _, ok := relay.Literal(line)
+	if !keep || !ok {
+		return relay.Forward(l.Server, r, line)
+	}
+	if _, err := l.Server.Write(line); err != nil {
+		return err
+	}
+	body := make([]byte, n)
+	if _, err := io.ReadFull(r, body); err != nil {
+		return err
+	}
+	l.mu.Lock()
+	l.appMsg.Body = body
+	l.mu.Unlock()
+	if _, err := l.Server.Write(body); err != nil {
+		return err
+	}
+	rest, err := r.ReadBytes('\n')
+	if err != nil {
+		return err
+	}
+	return relay.Forward(l.Server, r, rest)
 }
 
 // command looks at one command line: it notes logins and selections,
@@ -158,6 +193,13 @@ func (l *link) command(line []byte) ([]byte, string) {
 		if name, _, _ := relay.Astring(rest); reservedName(name) {
 			// The refusal is Gmail's [faq]; its wording is not documented.
 			return nil, tag + " NO [CANNOT] " + name + " is a reserved name. (Failure)\r\n"
+		}
+	case "APPEND":
+		l.appTag, l.appFolder, l.appMsg = tag, "", Message{}
+		l.appFolder, l.appMsg.Flags, l.appMsg.Date = appendArgs(rest)
+	case "UID STORE":
+		if answer, ok := l.storeLabels(tag, rest); ok {
+			return nil, answer
 		}
 	case "FETCH", "UID FETCH":
 		if l.p.s.fetchRefused(l.user) {
@@ -355,6 +397,15 @@ func (l *link) tagged(line string) ([]byte, bool) {
 	}
 	if tag == l.gmTag {
 		l.gmTag, l.gmWant = "", nil
+	}
+	if tag == l.appTag && tag != "" {
+		l.appTag = ""
+		if m := appendUIDRe.FindStringSubmatch(line); ok && m != nil && l.user != "" {
+			uid, _ := strconv.ParseUint(m[1], 10, 32)
+			if err := l.p.s.appended(l.user, decodeName(l.appFolder), uint32(uid), l.appMsg); err != nil {
+				return []byte(tag + " NO [SERVERBUG] " + err.Error() + "\r\n"), false
+			}
+		}
 	}
 	if ok && l.user != "" && l.p.s.throttled(l.user) {
 		if d := l.p.delay(l.user); d > 0 {
