@@ -55,8 +55,13 @@ func TestGmailExampleExcludes(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if cfg.Gmail.Labels != "folders" || cfg.Gmail.ArchiveFolder != "Archive" || cfg.Throttle.DailyPerUser == "" {
+	if cfg.Gmail.Labels != "folders" || cfg.Gmail.ArchiveFolder != "Archive" || cfg.Throttle.DailyPerUser != "2GB" {
 		t.Errorf("gmail: %+v, throttle: %+v", cfg.Gmail, cfg.Throttle)
+	}
+	// The preset and the built-in service-account flow, not a token script.
+	if cfg.Source.Provider != "google_workspace" || cfg.Source.OAuth.Provider != "google" || cfg.Source.OAuth.ServiceAccount == "" ||
+		cfg.Source.MaxConnections != 10 {
+		t.Errorf("gmail source: provider %q, oauth %q, max_connections %d", cfg.Source.Provider, cfg.Source.OAuth.Provider, cfg.Source.MaxConnections)
 	}
 	plan, err := mapping.Plan(
 		mapping.Endpoint{Delimiter: '/', Folders: []mailbox.Folder{{Name: "INBOX"}, {Name: "Archive", Role: mailbox.RoleArchive}, {Name: "[Gmail]/Spam", Role: mailbox.RoleJunk}, {Name: "Receipts"}}},
