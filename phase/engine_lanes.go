@@ -235,6 +235,20 @@ func (l *lanes) copyFolder(ctx context.Context, c conns, fj *folderJob, lt *lane
 // openConns opens a pair of connections for r, within
 // throttle.max_connections.
 func (p *Project) openConns(ctx context.Context, r users.Row) (conns, error) {
+	return p.openConnsWith(ctx, r, quickPass{})
+}
+
+// openConnsWith is openConns reusing q's source connection and slots when
+// it holds one: only the target is opened then.
+func (p *Project) openConnsWith(ctx context.Context, r users.Row, q quickPass) (conns, error) {
+	if q.src != nil {
+		dst, err := p.openTarget(ctx, r)
+		if err != nil {
+			q.close()
+			return conns{}, err
+		}
+		return conns{src: q.src, dst: dst, release: q.release}, nil
+	}
 	release, err := p.acquireConns(ctx, r)
 	if err != nil {
 		return conns{}, err

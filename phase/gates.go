@@ -178,7 +178,7 @@ func (p *Project) partition(rows []users.Row, n needs) (ready []users.Row, left 
 // userGate returns what r needs before it can run a step that needs n, or
 // nil if nothing.
 func (p *Project) userGate(r users.Row, n needs, approvals map[string]userApproval) (*waiting, error) {
-	u, err := p.Store.User(r.SourceUser)
+	u, err := p.userRecord(r.SourceUser)
 	if err != nil && !errors.Is(err, state.ErrNotFound) {
 		return nil, err
 	}
@@ -224,7 +224,7 @@ func (p *Project) userGate(r users.Row, n needs, approvals map[string]userApprov
 		return wait(ErrBulkNotDone, "bulk copy has not finished; run `mailshift bulk --users %s`", r.SourceUser)
 	}
 	if n.copied && u.TestedAt.IsZero() && u.BulkStartedAt.IsZero() {
-		c, err := p.Store.Counts(r.SourceUser)
+		c, err := p.userCounts(r.SourceUser)
 		if err != nil {
 			return nil, err
 		}
@@ -239,7 +239,7 @@ func (p *Project) userGate(r users.Row, n needs, approvals map[string]userApprov
 // side, "" if it did not fail or never ran.
 func (p *Project) collectFailure(user string) (string, error) {
 	for _, side := range []state.Side{state.SideSource, state.SideTarget} {
-		a, err := p.Store.Account(user, side)
+		a, err := p.account(user, side)
 		if errors.Is(err, state.ErrNotFound) {
 			continue
 		}

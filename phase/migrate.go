@@ -104,7 +104,16 @@ func (p *Project) run(ctx context.Context, step string, rows []users.Row, opts c
 
 // passUser runs one pass of the copy engine for one user.
 func (p *Project) passUser(ctx context.Context, r users.Row, opts copyOptions) (copyStats, error) {
-	s, err := p.openSessionRetrying(ctx, r)
+	var q quickPass
+	if opts.quick && !opts.dryRun {
+		var st copyStats
+		var done bool
+		var err error
+		if q, st, done, err = p.quickCheck(ctx, r); done || err != nil {
+			return st, err
+		}
+	}
+	s, err := p.openSessionRetrying(ctx, r, q)
 	if err != nil {
 		return copyStats{}, err
 	}
@@ -413,7 +422,7 @@ func Sync(ctx context.Context, p *Project, opts SyncOptions) (RunResult, error) 
 
 // syncPass runs one incremental pass over rows.
 func (p *Project) syncPass(ctx context.Context, rows []users.Row, opts SyncOptions) RunResult {
-	return p.run(ctx, string(state.StepSync), rows, copyOptions{deletions: p.Config.Sync.Deletions, force: opts.Force, dryRun: opts.DryRun}, nil,
+	return p.run(ctx, string(state.StepSync), rows, copyOptions{deletions: p.Config.Sync.Deletions, force: opts.Force, dryRun: opts.DryRun, quick: true}, nil,
 		func(r users.Row, st copyStats, err error) error {
 			if err == nil {
 				err = p.Store.MarkStep(r.SourceUser, state.StepSync, p.now())

@@ -111,12 +111,19 @@ func BuildReport(p *Project, sel Selection) (Report, error) {
 			rep.Problems = append(rep.Problems, pr)
 		}
 	}
-	for _, u := range st.Users {
-		fs, err := p.Store.FailedPairs(u.SourceUser)
-		if err != nil {
-			return rep, err
+	// One query for every user's failed messages, in the users' order.
+	fs, err := p.Store.FailedPairs("")
+	if err != nil {
+		return rep, err
+	}
+	failed := map[string][]state.Pair{}
+	for _, f := range fs {
+		if want[f.User] {
+			failed[f.User] = append(failed[f.User], f)
 		}
-		for _, f := range fs {
+	}
+	for _, u := range st.Users {
+		for _, f := range failed[u.SourceUser] {
 			rep.FailedMessages = append(rep.FailedMessages, FailedMessage{User: f.User, Folder: f.SourceFolder, Key: f.SourceKey, Size: f.Size, Reason: f.Error})
 		}
 	}

@@ -107,8 +107,17 @@ type StatusReport struct {
 	Removed int `json:"removed_users_kept"`
 }
 
-// Status reports where every selected user stands.
-func Status(p *Project, sel Selection) (StatusReport, error) {
+// Status reports where every selected user stands. It reads the state in
+// a fixed number of queries (withSnapshot), whatever the number of users.
+func Status(p *Project, sel Selection) (rep StatusReport, err error) {
+	err = p.withSnapshot(func() error {
+		rep, err = status(p, sel)
+		return err
+	})
+	return rep, err
+}
+
+func status(p *Project, sel Selection) (StatusReport, error) {
 	rows, err := p.selectUsers(sel)
 	if err != nil {
 		return StatusReport{}, err
@@ -141,7 +150,7 @@ func Status(p *Project, sel Selection) (StatusReport, error) {
 		if err != nil {
 			return rep, err
 		}
-		c, err := p.Store.Counts(r.SourceUser)
+		c, err := p.userCounts(r.SourceUser)
 		if err != nil {
 			return rep, err
 		}
@@ -154,7 +163,7 @@ func Status(p *Project, sel Selection) (StatusReport, error) {
 			ErrorStep: string(u.ErrorStep), Error: u.Error,
 			SkippedFolders: []SkippedFolder{},
 		}
-		ff, err := p.Store.FolderFailures(r.SourceUser)
+		ff, err := p.folderFailures(r.SourceUser)
 		if err != nil {
 			return rep, err
 		}
@@ -197,14 +206,14 @@ func Status(p *Project, sel Selection) (StatusReport, error) {
 // with like.
 func (p *Project) compareWithSource(us *UserStatus) error {
 	us.CopiedNew, us.CopiedNewBytes = us.Copied, us.CopiedBytes
-	a, err := p.Store.Account(us.SourceUser, state.SideSource)
+	a, err := p.account(us.SourceUser, state.SideSource)
 	if errors.Is(err, state.ErrNotFound) {
 		return nil
 	}
 	if err != nil {
 		return err
 	}
-	within, err := p.Store.CopiedWithin(us.SourceUser, inventoryMarks(a))
+	within, err := p.copiedWithinInventory(us.SourceUser, a)
 	if err != nil {
 		return err
 	}
