@@ -73,7 +73,11 @@ func Approve(ctx context.Context, p *Project, opts ApproveOptions) (ApproveResul
 	if err != nil {
 		return res, err
 	}
-	text, err := p.renderScope(rows, res.Waiting, res.Hash, approval, current)
+	var text string
+	err = p.withSnapshot(func() (err error) {
+		text, err = p.renderScope(rows, res.Waiting, res.Hash, approval, current)
+		return err
+	})
 	if err != nil {
 		return res, err
 	}
@@ -108,11 +112,11 @@ func (p *Project) renderScope(rows []users.Row, left []UserFailure, hash string,
 	var totalMsgs, totalBytes int64
 	var srcDesc, dstDesc state.Account
 	for _, r := range rows {
-		src, err := p.Store.Account(r.SourceUser, state.SideSource)
+		src, err := p.account(r.SourceUser, state.SideSource)
 		if err != nil && !errors.Is(err, state.ErrNotFound) {
 			return "", err
 		}
-		dst, err := p.Store.Account(r.SourceUser, state.SideTarget)
+		dst, err := p.account(r.SourceUser, state.SideTarget)
 		if err != nil && !errors.Is(err, state.ErrNotFound) {
 			return "", err
 		}
@@ -141,25 +145,18 @@ func (p *Project) renderScope(rows []users.Row, left []UserFailure, hash string,
 	w("| server | %s | %s |\n", serverSummary(srcDesc.Description), serverSummary(dstDesc.Description))
 	w("| hierarchy separator | `%s` | `%s` |\n", string(nonZero(srcDesc.Description.Delimiter)), string(nonZero(dstDesc.Description.Delimiter)))
 	w("\n")
+	p.writeServers(w, invs)
 
 	w("## Users and data\n\n")
-	batches := map[string]int{}
-	for _, ui := range invs {
-		batches[ui.row.Batch]++
-	}
-	names := make([]string, 0, len(batches))
-	for n := range batches {
-		names = append(names, n)
-	}
-	slices.Sort(names)
 	w("%d users, %d messages, %s.\n\n", len(invs), totalMsgs, FormatBytes(totalBytes))
-	w("| batch | users |\n|---|---|\n")
-	for _, n := range names {
-		w("| %s | %d |\n", orDash(n), batches[n])
-	}
-	w("\n| source user | target user | batch | source folders | source messages | source size |\n|---|---|---|---|---|---|\n")
+	writeBatches(w, invs)
 	sorted := slices.Clone(invs)
 	slices.SortStableFunc(sorted, func(a, b userInv) int { return int(b.bytes - a.bytes) })
+	if len(sorted) > scopeDetailUsers {
+		w("\nThe %d largest of %d users (every user: `reports/%s.csv` and `.json`):\n", scopeDetailUsers, len(sorted), scopeUsersFile)
+		sorted = sorted[:scopeDetailUsers]
+	}
+	w("\n| source user | target user | batch | source folders | source messages | source size |\n|---|---|---|---|---|---|\n")
 	for _, ui := range sorted {
 		status := ""
 		if ui.src.Error != "" || ui.dst.Error != "" {
@@ -179,9 +176,16 @@ func (p *Project) renderScope(rows []users.Row, left []UserFailure, hash string,
 		w("\n")
 	}
 
-	p.writeMapping(w, invs)
+	if len(invs) > scopeDetailUsers {
+		p.writeMappingDepartures(w, invs)
+	} else {
+		p.writeMapping(w, invs)
+	}
 	problems, err := p.writeProblems(w, rows, left)
 	if err != nil {
+		return "", err
+	}
+	if err := p.writeScopeUsers(invs, problems); err != nil {
 		return "", err
 	}
 
@@ -367,9 +371,12 @@ func (p *Project) writeProblems(w func(string, ...any), rows []users.Row, left [
 			problems = append(problems, pr)
 		}
 	}
-	if len(problems) == 0 {
+	switch {
+	case len(problems) == 0:
 		w("None.\n\n")
-	} else {
+	case len(rows) > scopeDetailUsers || len(problems) > scopeDetailUsers:
+		writeProblemSummary(w, problems)
+	default:
 		w("| user | kind | folder | problem | what will be done |\n|---|---|---|---|---|\n")
 		for _, pr := range problems {
 			w("| %s | %s | %s | %s | %s |\n", pr.User, pr.Kind, orDash(pr.Folder), pr.Detail, pr.Action)

@@ -41,6 +41,12 @@ type planInput struct {
 	Exclude []string          `json:"exclude"`
 	Map     map[string]string `json:"map"`
 	Prefix  string            `json:"prefix"`
+	// Servers are the users' own endpoints, by source user: the users
+	// file's source_url and target_url, or an imapsync line's hosts
+	// ("host:" before them), for the users that have any. Absent for a
+	// project of one source and one target, so that its hash is what it
+	// was before users could name their servers.
+	Servers map[string][2]string `json:"servers,omitempty"`
 }
 
 // PlanHash is the hash of the plan for every user of the users file (what
@@ -68,12 +74,33 @@ func (p *Project) planOf(rows []users.Row) planInput {
 	}
 	for _, r := range rows {
 		in.Users = append(in.Users, [3]string{r.SourceUser, r.TargetUser, r.Batch})
+		if s := rowServers(r); s != [2]string{} {
+			if in.Servers == nil {
+				in.Servers = map[string][2]string{}
+			}
+			in.Servers[r.SourceUser] = s
+		}
 	}
 	slices.SortFunc(in.Users, func(a, b [3]string) int {
 		return slices.Compare(a[:], b[:])
 	})
 	slices.Sort(in.Exclude)
 	return in
+}
+
+// rowServers is a row's own source and target endpoint, "" for a side
+// that uses the configuration's.
+func rowServers(r users.Row) [2]string {
+	side := func(url, host string) string {
+		if url != "" {
+			return url
+		}
+		if host != "" {
+			return "host:" + host
+		}
+		return ""
+	}
+	return [2]string{side(r.SourceURL, r.SourceHost), side(r.TargetURL, r.TargetHost)}
 }
 
 // settingsHash is the hash of the part of the plan every user shares: the

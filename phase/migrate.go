@@ -140,7 +140,7 @@ func unitFailures(st copyStats) error {
 // TestOptions selects the test users and whether to remove what a test
 // wrote.
 type TestOptions struct {
-	Users   []string // default: config test_users
+	Users   []string // default: config test_users, else the first user of each source server
 	Cleanup bool
 }
 
@@ -165,6 +165,9 @@ func Test(ctx context.Context, p *Project, opts TestOptions) (TestResult, error)
 	names := opts.Users
 	if len(names) == 0 {
 		names = p.Config.TestUsers
+	}
+	if len(names) == 0 {
+		names = p.defaultTestUsers()
 	}
 	if len(names) == 0 {
 		return res, &ConfigError{"test_users", "no test users: list some in the config (test_users) or pass --users"}
