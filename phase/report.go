@@ -163,14 +163,24 @@ func (r Report) Render(format string) (string, error) {
 		if len(r.Problems) == 0 {
 			b.WriteString("None.\n")
 		}
-		for _, pr := range r.Problems {
+		problems, failed := r.Problems, r.FailedMessages
+		if len(problems) > reportDetailUsers {
+			writeProblemKinds(func(f string, a ...any) { fmt.Fprintf(&b, f, a...) }, problems)
+			fmt.Fprintf(&b, "The first %d of %d (every one: `mailshift report --format json`):\n\n", reportDetailUsers, len(problems))
+			problems = problems[:reportDetailUsers]
+		}
+		for _, pr := range problems {
 			fmt.Fprintf(&b, "- %s %s %s: %s (%s)\n", pr.User, pr.Kind, pr.Folder, pr.Detail, pr.Action)
 		}
 		r.writeSkippedFolders(&b)
-		fmt.Fprintf(&b, "\n## Messages that could not be copied (%d)\n\n", len(r.FailedMessages))
-		if len(r.FailedMessages) > 0 {
+		fmt.Fprintf(&b, "\n## Messages that could not be copied (%d)\n\n", len(failed))
+		if len(failed) > reportDetailUsers {
+			fmt.Fprintf(&b, "The first %d (every one: `mailshift report --format json`):\n\n", reportDetailUsers)
+			failed = failed[:reportDetailUsers]
+		}
+		if len(failed) > 0 {
 			b.WriteString("| user | folder | message | size | reason |\n|---|---|---|---|---|\n")
-			for _, f := range r.FailedMessages {
+			for _, f := range failed {
 				fmt.Fprintf(&b, "| %s | %s | %s | %s | %s |\n", f.User, f.Folder, f.Key, FormatBytes(f.Size), f.Reason)
 			}
 		}

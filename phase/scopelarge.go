@@ -154,10 +154,24 @@ func (p *Project) writeMappingDepartures(w func(string, ...any), invs []userInv)
 	w(". Every user's folders: `reports/%s.json`.\n\n", scopeUsersFile)
 }
 
-// writeProblemSummary writes the problems of a large project by kind:
-// how many, of how many users, and what will be done; then the first
-// scopeDetailUsers problems.
+// writeProblemSummary writes the problems of a large project by kind
+// (writeProblemKinds), then the first scopeDetailUsers problems.
 func writeProblemSummary(w func(string, ...any), problems []state.Problem) {
+	writeProblemKinds(w, problems)
+	if len(problems) > scopeDetailUsers {
+		w("The first %d of %d problems (every one: `reports/%s.csv` and `.json`, and `mailshift report`):\n\n", scopeDetailUsers, len(problems), scopeUsersFile)
+		problems = problems[:scopeDetailUsers]
+	}
+	w("| user | kind | folder | problem | what will be done |\n|---|---|---|---|---|\n")
+	for _, pr := range problems {
+		w("| %s | %s | %s | %s | %s |\n", pr.User, pr.Kind, orDash(pr.Folder), pr.Detail, pr.Action)
+	}
+	w("\n")
+}
+
+// writeProblemKinds writes a table of the problems by kind: how many, of
+// how many users, and what will be done, the most frequent kind first.
+func writeProblemKinds(w func(string, ...any), problems []state.Problem) {
 	type tally struct {
 		n      int
 		users  map[string]bool
@@ -179,15 +193,6 @@ func writeProblemSummary(w func(string, ...any), problems []state.Problem) {
 	w("| kind | problems | users | what will be done (first of the kind) |\n|---|---|---|---|\n")
 	for _, k := range kinds {
 		w("| %s | %d | %d | %s |\n", k, by[k].n, len(by[k].users), by[k].action)
-	}
-	w("\n")
-	if len(problems) > scopeDetailUsers {
-		w("The first %d of %d problems (every one: `reports/%s.csv` and `.json`, and `mailshift report`):\n\n", scopeDetailUsers, len(problems), scopeUsersFile)
-		problems = problems[:scopeDetailUsers]
-	}
-	w("| user | kind | folder | problem | what will be done |\n|---|---|---|---|---|\n")
-	for _, pr := range problems {
-		w("| %s | %s | %s | %s | %s |\n", pr.User, pr.Kind, orDash(pr.Folder), pr.Detail, pr.Action)
 	}
 	w("\n")
 }

@@ -333,11 +333,22 @@ func RenderStatus(rep StatusReport) string {
 		fmt.Fprintf(&b, "%d user(s) no longer in the users file: left out here, their state kept (`mailshift forget` names them and deletes it)\n", rep.Removed)
 	}
 	b.WriteString("\n")
+	if len(rep.Users) > reportDetailUsers {
+		writeStatusSummary(&b, rep)
+	} else {
+		writeUserTable(&b, rep.Users)
+	}
+	return b.String()
+}
+
+// writeUserTable writes a table of users, one a line, with what each is
+// waiting for or failed at, and the notes its cells need.
+func writeUserTable(b *strings.Builder, users []UserStatus) {
 	var table strings.Builder
 	tw := tabwriter.NewWriter(&table, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "USER\tBATCH\tSTAGE\tCOPIED/SOURCE\tSIZE COPIED/SOURCE\tFAILED\tLAST ERROR / WAITING FOR")
 	var news, gone bool
-	for _, u := range rep.Users {
+	for _, u := range users {
 		var notes []string
 		if u.Error != "" && !(u.ErrorStep == string(state.StepCollect) && strings.HasPrefix(u.Waiting, "collect failed")) {
 			notes = append(notes, "failed: "+u.ErrorStep+": "+firstLine(u.Error))
@@ -361,12 +372,7 @@ func RenderStatus(rep StatusReport) string {
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%d\t%s\n", u.SourceUser, orDash(u.Batch), u.Stage, copied, size, u.FailedMessages, errText)
 	}
 	tw.Flush()
-	for _, line := range strings.SplitAfter(table.String(), "\n") {
-		b.WriteString(strings.TrimRight(line, " \n"))
-		if strings.HasSuffix(line, "\n") {
-			b.WriteString("\n")
-		}
-	}
+	writeTrimmed(b, table.String())
 	b.WriteString("\nSOURCE: the source's messages and size as the last `mailshift collect` counted them; COPIED: those of them on the target.\n")
 	if news {
 		b.WriteString("+N: messages new on the source since that collect, copied too (run collect again to count them in SOURCE).\n")
@@ -374,7 +380,6 @@ func RenderStatus(rep StatusReport) string {
 	if gone {
 		b.WriteString("Messages deleted on the source after they were copied stay on the target (sync.deletions) and are named in the notes, not in COPIED.\n")
 	}
-	return b.String()
 }
 
 // copiedCells renders a user's copied messages and bytes against the
