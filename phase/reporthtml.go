@@ -239,7 +239,9 @@ func (v *htmlReport) limit() {
 			b.Copied = int64(len(users[k]))
 			v.ProblemKinds = append(v.ProblemKinds, *b)
 		}
-		slices.SortFunc(v.ProblemKinds, func(a, b htmlBar) int { return cmp.Or(cmp.Compare(b.Messages, a.Messages), cmp.Compare(a.Label, b.Label)) })
+		slices.SortFunc(v.ProblemKinds, func(a, b htmlBar) int {
+			return cmp.Or(cmp.Compare(b.Messages, a.Messages), cmp.Compare(a.Label, b.Label))
+		})
 		v.Problems = v.Problems[:reportDetailUsers]
 	}
 	if len(v.FailedMessages) > reportDetailUsers {
