@@ -162,13 +162,7 @@ type TestResult struct {
 // tests wrote to the test users' targets instead.
 func Test(ctx context.Context, p *Project, opts TestOptions) (TestResult, error) {
 	var res TestResult
-	names := opts.Users
-	if len(names) == 0 {
-		names = p.Config.TestUsers
-	}
-	if len(names) == 0 {
-		names = p.defaultTestUsers()
-	}
+	names := p.testUsers(opts.Users)
 	if len(names) == 0 {
 		return res, &ConfigError{"test_users", "no test users: list some in the config (test_users) or pass --users"}
 	}

@@ -41,6 +41,18 @@ func (p *Project) bySourceServer(rows []users.Row) []serverGroup {
 	return out
 }
 
+// testUsers are the users a test migrates: those named (--users), else
+// test_users, else defaultTestUsers.
+func (p *Project) testUsers(named []string) []string {
+	switch {
+	case len(named) > 0:
+		return named
+	case len(p.Config.TestUsers) > 0:
+		return p.Config.TestUsers
+	}
+	return p.defaultTestUsers()
+}
+
 // defaultTestUsers are the test users when neither test_users nor --users
 // names any: the first user of each source server in the users file, so
 // that one test migration tries every source server the project reads.
