@@ -140,8 +140,8 @@ func (p Pair) TargetOf(r users.Row) (Settings, string) {
 }
 
 // rowSettings puts a row's own URL into one side's settings. The TLS mode
-// set for the side (source.tls) is kept only for a URL of the same kind
-// (IMAP); a row's URL of another scheme brings its own defaults.
+// set for the side (source.tls) is kept unless the row's URL says its own
+// (?tls=) or is of the other IMAP scheme (imaps:// against imap://).
 func rowSettings(s Settings, side, rowURL string, r users.Row) (Settings, string) {
 	if rowURL == "" {
 		return s, side + ".url"
@@ -149,6 +149,9 @@ func rowSettings(s Settings, side, rowURL string, r users.Row) (Settings, string
 	key := fmt.Sprintf("%s_url of user %s (users file line %d)", side, r.SourceUser, r.Line)
 	if scheme(rowURL) != scheme(s.URL) && (scheme(rowURL) == "imaps" || scheme(s.URL) == "imaps") {
 		s.TLS = "" // imaps:// against imap://: the URL's scheme says
+	}
+	if u, err := url.Parse(strings.ReplaceAll(rowURL, "%u", "user")); err == nil && u.Query().Has("tls") {
+		s.TLS = ""
 	}
 	s.URL = rowURL
 	return s, key
