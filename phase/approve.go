@@ -53,6 +53,18 @@ func Approve(ctx context.Context, p *Project, opts ApproveOptions) (ApproveResul
 	if err := p.syncUsers(); err != nil {
 		return ApproveResult{}, err
 	}
+	// What approve reads of every user (records, accounts, copied
+	// tallies) is read at once; it writes only the approval.
+	var res ApproveResult
+	err = p.withSnapshot(func() (err error) {
+		res, err = approve(ctx, p, opts, rows)
+		return err
+	})
+	return res, err
+}
+
+// approve is Approve once the users file's users are in the state.
+func approve(ctx context.Context, p *Project, opts ApproveOptions, rows []users.Row) (ApproveResult, error) {
 	rows, left, err := p.partition(rows, needs{cleanCollect: true})
 	if err != nil {
 		return ApproveResult{}, err
@@ -73,11 +85,7 @@ func Approve(ctx context.Context, p *Project, opts ApproveOptions) (ApproveResul
 	if err != nil {
 		return res, err
 	}
-	var text string
-	err = p.withSnapshot(func() (err error) {
-		text, err = p.renderScope(rows, res.Waiting, res.Hash, approval, current)
-		return err
-	})
+	text, err := p.renderScope(rows, res.Waiting, res.Hash, approval, current)
 	if err != nil {
 		return res, err
 	}
@@ -290,7 +298,7 @@ func (p *Project) stepDates(rows []users.Row) (map[string]string, error) {
 		}
 	}
 	for _, r := range rows {
-		u, err := p.Store.User(r.SourceUser)
+		u, err := p.userRecord(r.SourceUser)
 		if errors.Is(err, state.ErrNotFound) {
 			continue
 		}
