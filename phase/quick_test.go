@@ -24,7 +24,8 @@ func logins(t *testing.T, s *dovecot.Server, user string) int {
 	return strings.Count(string(b), "Login: user=<"+user+">")
 }
 
-// TestNothingChangedSyncSkipsTarget: a sync that finds a user's source
+// TestNothingChangedSyncSkipsTarget: a bulk copy of a small mailbox logs
+// in to its source once; a sync that finds a user's source
 // exactly as the last pass left it logs in to the source only; one that
 // finds a change logs in to both and copies it; and cutover's final sync
 // always looks at the target.
@@ -34,8 +35,14 @@ func TestNothingChangedSyncSkipsTarget(t *testing.T) {
 	e.seed("erin", corpus.Mailbox(3, 40, 1500))
 	e.seed("fred", corpus.Mailbox(4, 40, 1500))
 	e.approved()
+	srcBefore := logins(t, e.src, "erin")
 	_, err := Bulk(ctx, e.p, BulkOptions{SkipTest: true})
 	must(t, err)
+	// A mailbox this small is copied over the session's own connections:
+	// a second lane's logins would cost more than they save.
+	if n := logins(t, e.src, "erin") - srcBefore; n != 1 {
+		t.Errorf("bulk of a small mailbox: %d source logins, want 1", n)
+	}
 	_, err = Sync(ctx, e.p, SyncOptions{}) // the cursors as a pass leaves them
 	must(t, err)
 
