@@ -56,7 +56,7 @@ func Approve(ctx context.Context, p *Project, opts ApproveOptions) (ApproveResul
 	// What approve reads of every user (records, accounts, copied
 	// tallies) is read at once; it writes only the approval.
 	var res ApproveResult
-	err = p.withSnapshot(func() (err error) {
+	err = p.withSnapshot(true, func() (err error) {
 		res, err = approve(ctx, p, opts, rows)
 		return err
 	})

@@ -18,8 +18,10 @@ type snapshot struct {
 	within   map[string]map[string]state.Tally
 }
 
-// loadSnapshot reads the snapshot of every user.
-func (p *Project) loadSnapshot() (*snapshot, error) {
+// loadSnapshot reads the snapshot of every user; the target accounts'
+// folders only with targetFolders (the scope of work maps folders; status
+// needs only whether the target's collect failed).
+func (p *Project) loadSnapshot(targetFolders bool) (*snapshot, error) {
 	s := &snapshot{accounts: map[state.Side]map[string]state.Account{}}
 	us, err := p.Store.Users()
 	if err != nil {
@@ -29,10 +31,11 @@ func (p *Project) loadSnapshot() (*snapshot, error) {
 	for _, u := range us {
 		s.users[u.SourceUser] = u
 	}
-	for _, side := range []state.Side{state.SideSource, state.SideTarget} {
-		if s.accounts[side], err = p.Store.Accounts(side); err != nil {
-			return nil, err
-		}
+	if s.accounts[state.SideSource], err = p.Store.Accounts(state.SideSource, true); err != nil {
+		return nil, err
+	}
+	if s.accounts[state.SideTarget], err = p.Store.Accounts(state.SideTarget, targetFolders); err != nil {
+		return nil, err
 	}
 	if s.counts, err = p.Store.AllCounts(); err != nil {
 		return nil, err
@@ -48,13 +51,14 @@ func (p *Project) loadSnapshot() (*snapshot, error) {
 
 // withSnapshot runs fn with the project's reads of users, accounts,
 // counts, folder failures and copied tallies answered from one snapshot.
-// Only the read-only commands use it (status, report), which run alone:
-// no copying worker reads the project meanwhile.
-func (p *Project) withSnapshot(fn func() error) error {
+// Only status, report and approve use it, which run alone: no copying
+// worker reads the project meanwhile. The target accounts come without
+// their folders unless targetFolders is set.
+func (p *Project) withSnapshot(targetFolders bool, fn func() error) error {
 	if p.snap != nil {
 		return fn()
 	}
-	s, err := p.loadSnapshot()
+	s, err := p.loadSnapshot(targetFolders)
 	if err != nil {
 		return err
 	}

@@ -110,7 +110,7 @@ type StatusReport struct {
 // Status reports where every selected user stands. It reads the state in
 // a fixed number of queries (withSnapshot), whatever the number of users.
 func Status(p *Project, sel Selection) (rep StatusReport, err error) {
-	err = p.withSnapshot(func() error {
+	err = p.withSnapshot(false, func() error {
 		rep, err = status(p, sel)
 		return err
 	})

@@ -13,8 +13,9 @@ import (
 // thousands of lookups.
 
 // Accounts returns every user's account of side, by source user, with its
-// folders in the order collect listed them (as Account returns one).
-func (s *Store) Accounts(side Side) (map[string]Account, error) {
+// folders in the order collect listed them (as Account returns one), or
+// without them (Folders nil) unless folders is set.
+func (s *Store) Accounts(side Side, folders bool) (map[string]Account, error) {
 	as, err := queryAll(s.db, func(r scanner) (Account, error) {
 		a := Account{Side: side}
 		d := &a.Description
@@ -30,6 +31,9 @@ func (s *Store) Accounts(side Side) (map[string]Account, error) {
 	out := make(map[string]Account, len(as))
 	for _, a := range as {
 		out[a.User] = a
+	}
+	if !folders {
+		return out, nil
 	}
 	type folder struct {
 		user string

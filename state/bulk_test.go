@@ -48,8 +48,15 @@ func TestEveryUserReads(t *testing.T) {
 	must(s.FailFolder("bob", "Junk", "refused", at))
 
 	for _, side := range []Side{SideSource, SideTarget} {
-		all, err := s.Accounts(side)
+		all, err := s.Accounts(side, true)
 		must(err)
+		heads, err := s.Accounts(side, false)
+		must(err)
+		for u, a := range heads {
+			if a.Folders != nil || a.Error != all[u].Error || a.Login != all[u].Login {
+				t.Errorf("%s account of %s without folders: %+v", side, u, a)
+			}
+		}
 		if len(all) != 3 {
 			t.Errorf("%s accounts: %d, want 3", side, len(all))
 		}
