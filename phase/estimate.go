@@ -60,14 +60,11 @@ func (p *Project) estimateBulkOf(rows []users.Row) (BulkEstimate, error) {
 		// Mail copied that collect did not count (new since) is no part
 		// of the inventory's bytes: only what it counted is taken off,
 		// folder by folder.
-		copied, err := p.copiedWithinInventory(r.SourceUser, a)
+		t, err := p.inventoryTally(r.SourceUser, a)
 		if err != nil {
 			return est, err
 		}
-		var left int64
-		for _, f := range a.Folders {
-			left += max(max(f.Bytes, 0)-copied[f.Name].Bytes, 0)
-		}
+		left := t.LeftBytes
 		if _, seen := remaining[r.SourceUser]; !seen && left > 0 {
 			order = append(order, r.SourceUser)
 		}

@@ -15,13 +15,15 @@ type snapshot struct {
 	accounts map[state.Side]map[string]state.Account
 	counts   map[string]state.Counts
 	failures map[string][]state.FolderFailure
-	within   map[string]map[string]state.Tally
+	// tallies sum each user's source inventory against what is copied
+	// of it; with them the source accounts are read without folders.
+	tallies map[string]state.InventoryTally
 }
 
-// loadSnapshot reads the snapshot of every user; the target accounts'
-// folders only with targetFolders (the scope of work maps folders; status
-// needs only whether the target's collect failed).
-func (p *Project) loadSnapshot(targetFolders bool) (*snapshot, error) {
+// loadSnapshot reads the snapshot of every user; the accounts' folders
+// only with folders (the scope of work maps folders; status needs only
+// each user's sums and whether a collect failed).
+func (p *Project) loadSnapshot(folders bool) (*snapshot, error) {
 	s := &snapshot{accounts: map[state.Side]map[string]state.Account{}}
 	us, err := p.Store.Users()
 	if err != nil {
@@ -31,11 +33,10 @@ func (p *Project) loadSnapshot(targetFolders bool) (*snapshot, error) {
 	for _, u := range us {
 		s.users[u.SourceUser] = u
 	}
-	if s.accounts[state.SideSource], err = p.Store.Accounts(state.SideSource, true); err != nil {
-		return nil, err
-	}
-	if s.accounts[state.SideTarget], err = p.Store.Accounts(state.SideTarget, targetFolders); err != nil {
-		return nil, err
+	for _, side := range []state.Side{state.SideSource, state.SideTarget} {
+		if s.accounts[side], err = p.Store.Accounts(side, folders); err != nil {
+			return nil, err
+		}
 	}
 	if s.counts, err = p.Store.AllCounts(); err != nil {
 		return nil, err
@@ -43,7 +44,7 @@ func (p *Project) loadSnapshot(targetFolders bool) (*snapshot, error) {
 	if s.failures, err = p.Store.AllFolderFailures(); err != nil {
 		return nil, err
 	}
-	if s.within, err = p.Store.CopiedWithinInventory(); err != nil {
+	if s.tallies, err = p.Store.InventoryTallies(); err != nil {
 		return nil, err
 	}
 	return s, nil
@@ -52,13 +53,13 @@ func (p *Project) loadSnapshot(targetFolders bool) (*snapshot, error) {
 // withSnapshot runs fn with the project's reads of users, accounts,
 // counts, folder failures and copied tallies answered from one snapshot.
 // Only status, report and approve use it, which run alone: no copying
-// worker reads the project meanwhile. The target accounts come without
-// their folders unless targetFolders is set.
-func (p *Project) withSnapshot(targetFolders bool, fn func() error) error {
+// worker reads the project meanwhile. The accounts come without their
+// folders unless folders is set.
+func (p *Project) withSnapshot(folders bool, fn func() error) error {
 	if p.snap != nil {
 		return fn()
 	}
-	s, err := p.loadSnapshot(targetFolders)
+	s, err := p.loadSnapshot(folders)
 	if err != nil {
 		return err
 	}
@@ -109,15 +110,19 @@ func (p *Project) folderFailures(user string) ([]state.FolderFailure, error) {
 	return p.snap.failures[user], nil
 }
 
-// copiedWithinInventory tallies, folder by folder, a user's copied
-// messages among those the collect that saw a counted (state's
-// CopiedWithin with the account's folders as marks).
-func (p *Project) copiedWithinInventory(user string, a state.Account) (map[string]state.Tally, error) {
-	if p.snap == nil {
-		return p.Store.CopiedWithin(user, inventoryMarks(a))
+// inventoryTally sums a user's source account as collect saw it against
+// what is copied of it, folder by folder (state.InventoryTally).
+func (p *Project) inventoryTally(user string, a state.Account) (state.InventoryTally, error) {
+	if p.snap != nil {
+		return p.snap.tallies[user], nil
 	}
-	if t := p.snap.within[user]; t != nil {
-		return t, nil
+	within, err := p.Store.CopiedWithin(user, inventoryMarks(a))
+	if err != nil {
+		return state.InventoryTally{}, err
 	}
-	return map[string]state.Tally{}, nil
+	var t state.InventoryTally
+	for _, f := range a.Folders {
+		t.Add(int64(f.Messages), f.Bytes, within[f.Name])
+	}
+	return t, nil
 }

@@ -213,26 +213,17 @@ func (p *Project) compareWithSource(us *UserStatus) error {
 	if err != nil {
 		return err
 	}
-	within, err := p.copiedWithinInventory(us.SourceUser, a)
+	// Folder by folder (state.InventoryTally), so that one folder's
+	// messages deleted after they were copied never stand in for
+	// another's not copied yet.
+	t, err := p.inventoryTally(us.SourceUser, a)
 	if err != nil {
 		return err
 	}
-	// Folder by folder, so that one folder's messages deleted after
-	// they were copied never stand in for another's not copied yet.
-	var inMsgs, inBytes int64
-	for _, f := range a.Folders {
-		msgs, bytes := int64(f.Messages), max(f.Bytes, 0)
-		us.Messages += msgs
-		us.Bytes += bytes
-		c := within[f.Name]
-		inMsgs += c.Messages
-		inBytes += c.Bytes
-		us.CopiedSource += min(c.Messages, msgs)
-		us.CopiedGone += max(c.Messages-msgs, 0)
-		us.CopiedSourceBytes += min(c.Bytes, bytes)
-	}
-	us.CopiedNew = max(us.Copied-inMsgs, 0)
-	us.CopiedNewBytes = max(us.CopiedBytes-inBytes, 0)
+	us.Messages, us.Bytes = t.Messages, t.Bytes
+	us.CopiedSource, us.CopiedSourceBytes, us.CopiedGone = t.CopiedSource, t.CopiedSourceBytes, t.CopiedGone
+	us.CopiedNew = max(us.Copied-t.Within, 0)
+	us.CopiedNewBytes = max(us.CopiedBytes-t.WithinBytes, 0)
 	return nil
 }
 

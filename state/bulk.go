@@ -96,36 +96,69 @@ func (s *Store) AllFolderFailures() (map[string][]FolderFailure, error) {
 	return out, nil
 }
 
-// CopiedWithinInventory is CopiedWithin for every user at once, with the
-// marks of each user's source account as collect saw it (its folders that
-// hold messages): by source user, then source folder, the copied messages
-// and bytes among those the last collect counted.
-func (s *Store) CopiedWithinInventory() (map[string]map[string]Tally, error) {
+// InventoryTally compares what a user's last collect counted on the source
+// with what is copied of it, folder by folder, summed over the folders:
+// what status and the bulk estimate need of each user.
+type InventoryTally struct {
+	Messages, Bytes int64 // the source's, as collect counted them (sizes below 0 as 0)
+	// Within and WithinBytes are the copied messages among those collect
+	// counted (CopiedWithin), summed over the folders.
+	Within, WithinBytes int64
+	// CopiedSource and CopiedSourceBytes are Within capped folder by
+	// folder at what collect counted; CopiedGone what a folder has copied
+	// beyond it (deleted on the source after they were copied).
+	CopiedSource, CopiedSourceBytes, CopiedGone int64
+	// LeftBytes is what is still to copy of what collect counted, folder
+	// by folder.
+	LeftBytes int64
+}
+
+// Add counts one folder as collect saw it (msgs, bytes) with c, the
+// copied messages it covers.
+func (t *InventoryTally) Add(msgs, bytes int64, c Tally) {
+	bytes = max(bytes, 0)
+	t.Messages += msgs
+	t.Bytes += bytes
+	t.Within += c.Messages
+	t.WithinBytes += c.Bytes
+	t.CopiedSource += min(c.Messages, msgs)
+	t.CopiedGone += max(c.Messages-msgs, 0)
+	t.CopiedSourceBytes += min(c.Bytes, bytes)
+	t.LeftBytes += max(bytes-c.Bytes, 0)
+}
+
+// InventoryTallies is every collected user's InventoryTally, by source
+// user, summed in one query: the folders of each source account with the
+// copied messages each covers (as CopiedWithin counts them), as Add sums them.
+func (s *Store) InventoryTallies() (map[string]InventoryTally, error) {
 	type row struct {
-		user, folder string
-		t            Tally
+		user string
+		t    InventoryTally
 	}
 	rows, err := queryAll(s.db, func(r scanner) (row, error) {
 		var x row
-		err := r.Scan(&x.user, &x.folder, &x.t.Messages, &x.t.Bytes)
+		err := r.Scan(&x.user, &x.t.Messages, &x.t.Bytes, &x.t.Within, &x.t.WithinBytes,
+			&x.t.CopiedSource, &x.t.CopiedGone, &x.t.CopiedSourceBytes, &x.t.LeftBytes)
 		return x, err
-	}, `SELECT f.source_user, f.name, count(*), coalesce(sum(p.size), 0)
-		FROM account_folders f JOIN pairs p
-			ON p.source_user = f.source_user AND p.source_folder = f.name AND p.source_uidvalidity = f.uidvalidity
-		WHERE f.side = 'source' AND f.noselect = 0 AND p.status = 'copied'
-			AND (f.uidnext = 0 OR p.source_uid = 0 OR p.source_uid < f.uidnext)
-		GROUP BY f.source_user, f.name`)
+	}, `WITH c AS (
+			SELECT f.source_user AS u, f.name AS name, count(*) AS n, coalesce(sum(p.size), 0) AS b
+			FROM account_folders f JOIN pairs p
+				ON p.source_user = f.source_user AND p.source_folder = f.name AND p.source_uidvalidity = f.uidvalidity
+			WHERE f.side = 'source' AND f.noselect = 0 AND p.status = 'copied'
+				AND (f.uidnext = 0 OR p.source_uid = 0 OR p.source_uid < f.uidnext)
+			GROUP BY f.source_user, f.name),
+		g AS (
+			SELECT f.source_user AS u, f.messages AS m, max(f.bytes, 0) AS b, coalesce(c.n, 0) AS cn, coalesce(c.b, 0) AS cb
+			FROM account_folders f LEFT JOIN c ON c.u = f.source_user AND c.name = f.name
+			WHERE f.side = 'source')
+		SELECT u, sum(m), sum(b), sum(cn), sum(cb), sum(min(cn, m)), sum(max(cn - m, 0)), sum(min(cb, b)), sum(max(b - cb, 0))
+		FROM g GROUP BY u`)
 	if err != nil {
-		return nil, fmt.Errorf("count copied messages of every user: %w", err)
+		return nil, fmt.Errorf("sum up every user's inventory: %w", err)
 	}
-	out := map[string]map[string]Tally{}
+	out := make(map[string]InventoryTally, len(rows))
 	for _, x := range rows {
-		m := out[x.user]
-		if m == nil {
-			m = map[string]Tally{}
-			out[x.user] = m
-		}
-		m[x.folder] = x.t
+		out[x.user] = x.t
 	}
 	return out, nil
 }
