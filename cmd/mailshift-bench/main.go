@@ -282,21 +282,7 @@ func runBench(ctx context.Context, o options, out io.Writer) error {
 	}
 	defer dst.Close()
 	logf("source dovecot %s, target dovecot %s", src.Addr, dst.Addr)
-	// Every user is added before the first login: Dovecot notices a change
-	// of its passwd-file by the file's time, and may miss a second change
-	// within the same second.
-	for _, p := range o.profiles {
-		if p.name == usersProfileName {
-			addUsers(src, dst, usersProfileUsers(o.users))
-			continue
-		}
-		for _, u := range p.userNames() {
-			src.AddUser(u, password)
-			for _, prefix := range targetPrefixes {
-				dst.AddUser(prefix+"-"+u, password)
-			}
-		}
-	}
+	addProfileUsers(o, src, dst)
 
 	fmt.Fprintf(out, "# mailshift benchmark\n\n%s\n", machine(o, tools))
 	for _, n := range notes {
@@ -329,6 +315,25 @@ func runBench(ctx context.Context, o options, out io.Writer) error {
 		printTable(out, p, desc, rows)
 	}
 	return nil
+}
+
+// addProfileUsers adds every profile's users to the servers. Every user is
+// added before the first login: Dovecot notices a change of its
+// passwd-file by the file's time, and may miss a second change within the
+// same second.
+func addProfileUsers(o options, src, dst *dovecot.Server) {
+	for _, p := range o.profiles {
+		if p.name == usersProfileName {
+			addUsers(src, dst, usersProfileUsers(o.users))
+			continue
+		}
+		for _, u := range p.userNames() {
+			src.AddUser(u, password)
+			for _, prefix := range targetPrefixes {
+				dst.AddUser(prefix+"-"+u, password)
+			}
+		}
+	}
 }
 
 // buildMailshift builds the binary from the module this program is in.
