@@ -21,8 +21,8 @@ type snapshot struct {
 }
 
 // loadSnapshot reads the snapshot of every user; the accounts' folders
-// only with folders (the scope of work maps folders; status needs only
-// each user's sums and whether a collect failed).
+// and descriptions only with folders (the scope of work maps folders;
+// status needs only each user's sums and whether a collect failed).
 func (p *Project) loadSnapshot(folders bool) (*snapshot, error) {
 	s := &snapshot{accounts: map[state.Side]map[string]state.Account{}}
 	us, err := p.Store.Users()

@@ -12,10 +12,15 @@ import (
 // thousand users reads the state in a few scans instead of tens of
 // thousands of lookups.
 
-// Accounts returns every user's account of side, by source user, with its
-// folders in the order collect listed them (as Account returns one), or
-// without them (Folders nil) unless folders is set.
-func (s *Store) Accounts(side Side, folders bool) (map[string]Account, error) {
+// Accounts returns every user's account of side, by source user: with
+// full, whole (as Account returns one, the folders in the order collect
+// listed them); else only the login, the error and when it was collected
+// (no description, Folders nil), which is what telling where users stand
+// needs.
+func (s *Store) Accounts(side Side, full bool) (map[string]Account, error) {
+	if !full {
+		return s.accountHeads(side)
+	}
 	as, err := queryAll(s.db, func(r scanner) (Account, error) {
 		a := Account{Side: side}
 		d := &a.Description
@@ -31,9 +36,6 @@ func (s *Store) Accounts(side Side, folders bool) (map[string]Account, error) {
 	out := make(map[string]Account, len(as))
 	for _, a := range as {
 		out[a.User] = a
-	}
-	if !folders {
-		return out, nil
 	}
 	type folder struct {
 		user string
@@ -54,6 +56,23 @@ func (s *Store) Accounts(side Side, folders bool) (map[string]Account, error) {
 			a.Folders = append(a.Folders, x.f)
 			out[x.user] = a
 		}
+	}
+	return out, nil
+}
+
+// accountHeads is Accounts without the description and the folders.
+func (s *Store) accountHeads(side Side) (map[string]Account, error) {
+	as, err := queryAll(s.db, func(r scanner) (Account, error) {
+		a := Account{Side: side}
+		err := r.Scan(&a.User, &a.Login, &a.Error, timeCol{&a.CollectedAt})
+		return a, err
+	}, `SELECT source_user, login, error, collected_at FROM accounts WHERE side = ?`, side)
+	if err != nil {
+		return nil, fmt.Errorf("read %s accounts: %w", side, err)
+	}
+	out := make(map[string]Account, len(as))
+	for _, a := range as {
+		out[a.User] = a
 	}
 	return out, nil
 }
@@ -140,17 +159,14 @@ func (s *Store) InventoryTallies() (map[string]InventoryTally, error) {
 		err := r.Scan(&x.user, &x.t.Messages, &x.t.Bytes, &x.t.Within, &x.t.WithinBytes,
 			&x.t.CopiedSource, &x.t.CopiedGone, &x.t.CopiedSourceBytes, &x.t.LeftBytes)
 		return x, err
-	}, `WITH c AS (
-			SELECT f.source_user AS u, f.name AS name, count(*) AS n, coalesce(sum(p.size), 0) AS b
-			FROM account_folders f JOIN pairs p
-				ON p.source_user = f.source_user AND p.source_folder = f.name AND p.source_uidvalidity = f.uidvalidity
-			WHERE f.side = 'source' AND f.noselect = 0 AND p.status = 'copied'
+	}, `WITH g AS (
+			SELECT f.source_user AS u, f.messages AS m, max(f.bytes, 0) AS b, count(p.size) AS cn, coalesce(sum(p.size), 0) AS cb
+			FROM account_folders f LEFT JOIN pairs p
+				ON f.noselect = 0 AND p.source_user = f.source_user AND p.source_folder = f.name
+				AND p.source_uidvalidity = f.uidvalidity AND p.status = 'copied'
 				AND (f.uidnext = 0 OR p.source_uid = 0 OR p.source_uid < f.uidnext)
-			GROUP BY f.source_user, f.name),
-		g AS (
-			SELECT f.source_user AS u, f.messages AS m, max(f.bytes, 0) AS b, coalesce(c.n, 0) AS cn, coalesce(c.b, 0) AS cb
-			FROM account_folders f LEFT JOIN c ON c.u = f.source_user AND c.name = f.name
-			WHERE f.side = 'source')
+			WHERE f.side = 'source'
+			GROUP BY f.source_user, f.position)
 		SELECT u, sum(m), sum(b), sum(cn), sum(cb), sum(min(cn, m)), sum(max(cn - m, 0)), sum(min(cb, b)), sum(max(b - cb, 0))
 		FROM g GROUP BY u`)
 	if err != nil {

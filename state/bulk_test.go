@@ -61,7 +61,7 @@ func TestEveryUserReads(t *testing.T) {
 		heads, err := s.Accounts(side, false)
 		must(err)
 		for u, a := range heads {
-			if a.Folders != nil || a.Error != all[u].Error || a.Login != all[u].Login {
+			if a.Folders != nil || a.Error != all[u].Error || a.Login != all[u].Login || !a.CollectedAt.Equal(all[u].CollectedAt) || a.Description.Kind != "" {
 				t.Errorf("%s account of %s without folders: %+v", side, u, a)
 			}
 		}
