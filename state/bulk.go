@@ -159,14 +159,23 @@ func (s *Store) InventoryTallies() (map[string]InventoryTally, error) {
 		err := r.Scan(&x.user, &x.t.Messages, &x.t.Bytes, &x.t.Within, &x.t.WithinBytes,
 			&x.t.CopiedSource, &x.t.CopiedGone, &x.t.CopiedSourceBytes, &x.t.LeftBytes)
 		return x, err
-	}, `WITH g AS (
-			SELECT f.source_user AS u, f.messages AS m, max(f.bytes, 0) AS b, count(p.size) AS cn, coalesce(sum(p.size), 0) AS cb
-			FROM account_folders f LEFT JOIN pairs p
-				ON f.noselect = 0 AND p.source_user = f.source_user AND p.source_folder = f.name
-				AND p.source_uidvalidity = f.uidvalidity AND p.status = 'copied'
-				AND (f.uidnext = 0 OR p.source_uid = 0 OR p.source_uid < f.uidnext)
-			WHERE f.side = 'source'
-			GROUP BY f.source_user, f.position)
+	}, `WITH pg AS (
+			SELECT source_user AS u, source_folder AS fo, source_uidvalidity AS v,
+				count(*) AS n, sum(size) AS b, max(source_uid) AS mx
+			FROM pairs WHERE status = 'copied'
+			GROUP BY source_user, source_folder, source_uidvalidity),
+		g AS (
+			SELECT f.source_user AS u, f.messages AS m, max(f.bytes, 0) AS b,
+				CASE WHEN pg.n IS NULL OR f.noselect THEN 0
+					WHEN f.uidnext = 0 OR pg.mx < f.uidnext THEN pg.n
+					ELSE (SELECT count(*) FROM pairs p WHERE p.source_user = f.source_user AND p.source_folder = f.name
+						AND p.source_uidvalidity = f.uidvalidity AND p.status = 'copied' AND (p.source_uid = 0 OR p.source_uid < f.uidnext)) END AS cn,
+				CASE WHEN pg.n IS NULL OR f.noselect THEN 0
+					WHEN f.uidnext = 0 OR pg.mx < f.uidnext THEN pg.b
+					ELSE (SELECT coalesce(sum(p.size), 0) FROM pairs p WHERE p.source_user = f.source_user AND p.source_folder = f.name
+						AND p.source_uidvalidity = f.uidvalidity AND p.status = 'copied' AND (p.source_uid = 0 OR p.source_uid < f.uidnext)) END AS cb
+			FROM account_folders f LEFT JOIN pg ON pg.u = f.source_user AND pg.fo = f.name AND pg.v = f.uidvalidity
+			WHERE f.side = 'source')
 		SELECT u, sum(m), sum(b), sum(cn), sum(cb), sum(min(cn, m)), sum(max(cn - m, 0)), sum(min(cb, b)), sum(max(b - cb, 0))
 		FROM g GROUP BY u`)
 	if err != nil {
