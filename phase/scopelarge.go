@@ -249,13 +249,25 @@ func (p *Project) writeScopeUsers(invs []userInv, problems []state.Problem) erro
 	if err := cw.Error(); err != nil {
 		return err
 	}
-	js, err := json.MarshalIndent(out, "", "  ")
-	if err != nil {
+	// One user a line: a tenth of the size of an indented array, and
+	// still read line by line by people and tools alike.
+	var js strings.Builder
+	js.WriteString("[\n")
+	for i, su := range out {
+		b, err := json.Marshal(su)
+		if err != nil {
+			return err
+		}
+		js.Write(b)
+		if i < len(out)-1 {
+			js.WriteString(",")
+		}
+		js.WriteString("\n")
+	}
+	js.WriteString("]\n")
+	if _, err := p.writeReport(scopeUsersFile+".json", js.String()); err != nil {
 		return err
 	}
-	if _, err := p.writeReport(scopeUsersFile+".json", string(js)+"\n"); err != nil {
-		return err
-	}
-	_, err = p.writeReport(scopeUsersFile+".csv", buf.String())
+	_, err := p.writeReport(scopeUsersFile+".csv", buf.String())
 	return err
 }
