@@ -134,7 +134,7 @@ func runUsersProfile(ctx context.Context, o options, src, dst *dovecot.Server, w
 // and bytes, folder by folder.
 func checkUsers(ctx context.Context, o options, dst *dovecot.Server, users, targets []string, plan map[string]userFolders) string {
 	logf("%s: checking the copies", usersProfileName)
-	snap, err := readAll(ctx, dst.Addr, targets, password, o.ceilingConn, true)
+	snap, err := readUsers(ctx, dst.Addr, targets, password, o.ceilingConn)
 	if err != nil {
 		return "NO: " + err.Error()
 	}
