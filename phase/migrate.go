@@ -296,6 +296,9 @@ func renderTest(p *Project, res TestResult, run state.TestRun) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "# Test migration\n\n")
 	fmt.Fprintf(&b, "Run at %s for %s.\n\n", run.At.UTC().Format("2006-01-02 15:04 MST"), strings.Join(run.Users, ", "))
+	if s := p.serversOf(run.Users); s != "" {
+		fmt.Fprintf(&b, "Source servers tried: %s.\n\n", s)
+	}
 	verdict := "PASSED"
 	if !res.Passed {
 		verdict = "FAILED: " + run.Detail

@@ -1,6 +1,9 @@
 package phase
 
 import (
+	"fmt"
+	"strings"
+
 	"github.com/mailshift/mailshift/internal/users"
 )
 
@@ -39,6 +42,35 @@ func (p *Project) bySourceServer(rows []users.Row) []serverGroup {
 		out[i].Rows = append(out[i].Rows, r)
 	}
 	return out
+}
+
+// serversOf names the source servers of the named users, each with its
+// users ("host1:143 (ann), host2:143 (ben, cat)"), or "" when they read
+// one server only.
+func (p *Project) serversOf(names []string) string {
+	want := map[string]bool{}
+	for _, n := range names {
+		want[n] = true
+	}
+	var rows []users.Row
+	for _, r := range p.Users {
+		if want[r.SourceUser] {
+			rows = append(rows, r)
+		}
+	}
+	groups := p.bySourceServer(rows)
+	if len(groups) < 2 {
+		return ""
+	}
+	parts := make([]string, len(groups))
+	for i, g := range groups {
+		var us []string
+		for _, r := range g.Rows {
+			us = append(us, r.SourceUser)
+		}
+		parts[i] = fmt.Sprintf("%s (%s)", orDash(g.Server), strings.Join(us, ", "))
+	}
+	return strings.Join(parts, ", ")
 }
 
 // testUsers are the users a test migrates: those named (--users), else

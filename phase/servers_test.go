@@ -94,6 +94,11 @@ func TestSeveralSourceServers(t *testing.T) {
 	if !tr.Passed || tr.Users != 2 {
 		t.Fatalf("test of every source server: passed %v, %d users, failed %v", tr.Passed, tr.Users, tr.Failed)
 	}
+	md, err := os.ReadFile(filepath.Join(dir, "reports", "test.md"))
+	must(t, err)
+	if want := fmt.Sprintf("Source servers tried: %s (ann), %s (ben).", src1.Addr, src2.Addr); !strings.Contains(string(md), want) {
+		t.Errorf("reports/test.md lacks %q", want)
+	}
 	for _, n := range names {
 		u, err := store.User(n)
 		must(t, err)
