@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/mailshift/mailshift/internal/mapping"
 	"github.com/mailshift/mailshift/internal/users"
 	"github.com/mailshift/mailshift/state"
 )
@@ -116,33 +117,21 @@ func approve(ctx context.Context, p *Project, opts ApproveOptions, rows []users.
 func (p *Project) renderScope(rows []users.Row, left []UserFailure, hash string, approval *state.Approval, current map[string]userApproval) (string, error) {
 	var b strings.Builder
 	w := func(format string, args ...any) { fmt.Fprintf(&b, format, args...) }
-	var invs []userInv
+	invs, err := p.scopeInventory(rows)
+	if err != nil {
+		return "", err
+	}
 	var totalMsgs, totalBytes int64
 	var srcDesc, dstDesc state.Account
-	for _, r := range rows {
-		src, err := p.account(r.SourceUser, state.SideSource)
-		if err != nil && !errors.Is(err, state.ErrNotFound) {
-			return "", err
-		}
-		dst, err := p.account(r.SourceUser, state.SideTarget)
-		if err != nil && !errors.Is(err, state.ErrNotFound) {
-			return "", err
-		}
-		ui := userInv{row: r, src: src, dst: dst}
-		for _, f := range src.Folders {
-			ui.msgs += int64(f.Messages)
-			ui.bytes += max(f.Bytes, 0)
-			ui.folders++
-		}
+	for _, ui := range invs {
 		totalMsgs += ui.msgs
 		totalBytes += ui.bytes
-		if srcDesc.Description.Kind == "" && src.Error == "" {
-			srcDesc = src
+		if srcDesc.Description.Kind == "" && ui.src.Error == "" {
+			srcDesc = ui.src
 		}
-		if dstDesc.Description.Kind == "" && dst.Error == "" {
-			dstDesc = dst
+		if dstDesc.Description.Kind == "" && ui.dst.Error == "" {
+			dstDesc = ui.dst
 		}
-		invs = append(invs, ui)
 	}
 
 	w("# Scope of work\n\n")
@@ -223,6 +212,33 @@ func (p *Project) renderScope(rows []users.Row, left []UserFailure, hash string,
 	p.writeSignatures(w)
 	writeSignOff(w, rows, hash, approval, current)
 	return b.String(), nil
+}
+
+// scopeInventory is what collect found of each of rows, with its folder
+// mapping.
+func (p *Project) scopeInventory(rows []users.Row) ([]userInv, error) {
+	invs := make([]userInv, 0, len(rows))
+	for _, r := range rows {
+		src, err := p.account(r.SourceUser, state.SideSource)
+		if err != nil && !errors.Is(err, state.ErrNotFound) {
+			return nil, err
+		}
+		dst, err := p.account(r.SourceUser, state.SideTarget)
+		if err != nil && !errors.Is(err, state.ErrNotFound) {
+			return nil, err
+		}
+		ui := userInv{row: r, src: src, dst: dst}
+		for _, f := range src.Folders {
+			ui.msgs += int64(f.Messages)
+			ui.bytes += max(f.Bytes, 0)
+			ui.folders++
+		}
+		if src.Error == "" && dst.Error == "" {
+			ui.plan, ui.planErr = p.mapFolders(src.Description, src.Folders, dst.Description, dst.Folders)
+		}
+		invs = append(invs, ui)
+	}
+	return invs, nil
 }
 
 // writeSignOff says who approved the plan for rows: the approval being
@@ -328,6 +344,10 @@ type userInv struct {
 	msgs     int64
 	bytes    int64
 	folders  int
+	// plan is the user's folder mapping, or planErr why there is none;
+	// mapped once for the scope's sections and files.
+	plan    []mapping.Entry
+	planErr error
 }
 
 // writeMapping writes every user's folder mapping.
@@ -338,7 +358,7 @@ func (p *Project) writeMapping(w func(string, ...any), invs []userInv) {
 		if ui.src.Error != "" || ui.dst.Error != "" {
 			continue
 		}
-		plan, err := p.mapFolders(ui.src.Description, ui.src.Folders, ui.dst.Description, ui.dst.Folders)
+		plan, err := ui.plan, ui.planErr
 		w("### %s\n\n", ui.row.SourceUser)
 		if err != nil {
 			w("Mapping error: %s\n\n", err)

@@ -118,7 +118,7 @@ func (p *Project) writeMappingDepartures(w func(string, ...any), invs []userInv)
 		if ui.src.Error != "" || ui.dst.Error != "" {
 			continue
 		}
-		plan, err := p.mapFolders(ui.src.Description, ui.src.Folders, ui.dst.Description, ui.dst.Folders)
+		plan, err := ui.plan, ui.planErr
 		var rows []string
 		if err != nil {
 			failed++
@@ -232,7 +232,7 @@ func (p *Project) writeScopeUsers(invs []userInv, problems []state.Problem) erro
 		}
 		departing := 0
 		if !su.LoginFailed {
-			if plan, err := p.mapFolders(ui.src.Description, ui.src.Folders, ui.dst.Description, ui.dst.Folders); err == nil {
+			if plan, err := ui.plan, ui.planErr; err == nil {
 				su.Mapping = plan
 				for _, e := range plan {
 					if !defaultRule(e) {
