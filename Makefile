@@ -88,6 +88,10 @@ test: deps vet examples-check
 # a quick run:  make bench BENCH_SCALE=0.05
 # or only some profiles:  go run ./cmd/mailshift-bench -profiles small,large -scale 0.1
 BENCH_SCALE ?= 1
+# BENCH_USERS is the size of the users profile (every mailshift step of a
+# project of that many users × 10 small messages; about 15 minutes at
+# 10,000 on two cores); a quicker one:  make bench BENCH_USERS=1000
+BENCH_USERS ?= 10000
 
 bench: deps
 	@if ! command -v mbsync >/dev/null 2>&1; then \
@@ -97,6 +101,7 @@ bench: deps
 	fi
 	$(GO) test -run '^$$' -bench . -benchtime 1x -timeout 60m ./...
 	$(GO) run ./cmd/mailshift-bench -scale $(BENCH_SCALE)
+	$(GO) run ./cmd/mailshift-bench -profiles users -users $(BENCH_USERS) -tools mailshift
 
 # release-check checks .goreleaser.yaml, builds every release archive into
 # dist/ as a snapshot (nothing is published) and runs TestReleaseArchives on

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/mailshift/mailshift/internal/mapping"
 	"github.com/mailshift/mailshift/internal/users"
 	"github.com/mailshift/mailshift/state"
 )
@@ -53,6 +54,18 @@ func Approve(ctx context.Context, p *Project, opts ApproveOptions) (ApproveResul
 	if err := p.syncUsers(); err != nil {
 		return ApproveResult{}, err
 	}
+	// What approve reads of every user (records, accounts, copied
+	// tallies) is read at once; it writes only the approval.
+	var res ApproveResult
+	err = p.withSnapshot(true, func() (err error) {
+		res, err = approve(ctx, p, opts, rows)
+		return err
+	})
+	return res, err
+}
+
+// approve is Approve once the users file's users are in the state.
+func approve(ctx context.Context, p *Project, opts ApproveOptions, rows []users.Row) (ApproveResult, error) {
 	rows, left, err := p.partition(rows, needs{cleanCollect: true})
 	if err != nil {
 		return ApproveResult{}, err
@@ -104,33 +117,21 @@ func Approve(ctx context.Context, p *Project, opts ApproveOptions) (ApproveResul
 func (p *Project) renderScope(rows []users.Row, left []UserFailure, hash string, approval *state.Approval, current map[string]userApproval) (string, error) {
 	var b strings.Builder
 	w := func(format string, args ...any) { fmt.Fprintf(&b, format, args...) }
-	var invs []userInv
+	invs, err := p.scopeInventory(rows)
+	if err != nil {
+		return "", err
+	}
 	var totalMsgs, totalBytes int64
 	var srcDesc, dstDesc state.Account
-	for _, r := range rows {
-		src, err := p.Store.Account(r.SourceUser, state.SideSource)
-		if err != nil && !errors.Is(err, state.ErrNotFound) {
-			return "", err
-		}
-		dst, err := p.Store.Account(r.SourceUser, state.SideTarget)
-		if err != nil && !errors.Is(err, state.ErrNotFound) {
-			return "", err
-		}
-		ui := userInv{row: r, src: src, dst: dst}
-		for _, f := range src.Folders {
-			ui.msgs += int64(f.Messages)
-			ui.bytes += max(f.Bytes, 0)
-			ui.folders++
-		}
+	for _, ui := range invs {
 		totalMsgs += ui.msgs
 		totalBytes += ui.bytes
-		if srcDesc.Description.Kind == "" && src.Error == "" {
-			srcDesc = src
+		if srcDesc.Description.Kind == "" && ui.src.Error == "" {
+			srcDesc = ui.src
 		}
-		if dstDesc.Description.Kind == "" && dst.Error == "" {
-			dstDesc = dst
+		if dstDesc.Description.Kind == "" && ui.dst.Error == "" {
+			dstDesc = ui.dst
 		}
-		invs = append(invs, ui)
 	}
 
 	w("# Scope of work\n\n")
@@ -143,25 +144,18 @@ func (p *Project) renderScope(rows []users.Row, left []UserFailure, hash string,
 	p.writeGmail(w, srcDesc.Description.Capabilities)
 	w("\n")
 	p.writeProviders(w, dstDesc.Description)
+	p.writeServers(w, invs)
 
 	w("## Users and data\n\n")
-	batches := map[string]int{}
-	for _, ui := range invs {
-		batches[ui.row.Batch]++
-	}
-	names := make([]string, 0, len(batches))
-	for n := range batches {
-		names = append(names, n)
-	}
-	slices.Sort(names)
 	w("%d users, %d messages, %s.\n\n", len(invs), totalMsgs, FormatBytes(totalBytes))
-	w("| batch | users |\n|---|---|\n")
-	for _, n := range names {
-		w("| %s | %d |\n", orDash(n), batches[n])
-	}
-	w("\n| source user | target user | batch | source folders | source messages | source size |\n|---|---|---|---|---|---|\n")
+	writeBatches(w, invs)
 	sorted := slices.Clone(invs)
 	slices.SortStableFunc(sorted, func(a, b userInv) int { return int(b.bytes - a.bytes) })
+	if len(sorted) > scopeDetailUsers {
+		w("\nThe %d largest of %d users (every user: `reports/%s.csv` and `.json`):\n", scopeDetailUsers, len(sorted), scopeUsersFile)
+		sorted = sorted[:scopeDetailUsers]
+	}
+	w("\n| source user | target user | batch | source folders | source messages | source size |\n|---|---|---|---|---|---|\n")
 	for _, ui := range sorted {
 		status := ""
 		if ui.src.Error != "" || ui.dst.Error != "" {
@@ -184,9 +178,16 @@ func (p *Project) renderScope(rows []users.Row, left []UserFailure, hash string,
 	if err := p.writePSTFiles(w, rows); err != nil {
 		return "", err
 	}
-	p.writeMapping(w, invs)
+	if len(invs) > scopeDetailUsers {
+		p.writeMappingDepartures(w, invs)
+	} else {
+		p.writeMapping(w, invs)
+	}
 	problems, err := p.writeProblems(w, rows, left)
 	if err != nil {
+		return "", err
+	}
+	if err := p.writeScopeUsers(invs, problems); err != nil {
 		return "", err
 	}
 
@@ -217,6 +218,33 @@ func (p *Project) renderScope(rows []users.Row, left []UserFailure, hash string,
 	p.writeSignatures(w)
 	writeSignOff(w, rows, hash, approval, current)
 	return b.String(), nil
+}
+
+// scopeInventory is what collect found of each of rows, with its folder
+// mapping.
+func (p *Project) scopeInventory(rows []users.Row) ([]userInv, error) {
+	invs := make([]userInv, 0, len(rows))
+	for _, r := range rows {
+		src, err := p.account(r.SourceUser, state.SideSource)
+		if err != nil && !errors.Is(err, state.ErrNotFound) {
+			return nil, err
+		}
+		dst, err := p.account(r.SourceUser, state.SideTarget)
+		if err != nil && !errors.Is(err, state.ErrNotFound) {
+			return nil, err
+		}
+		ui := userInv{row: r, src: src, dst: dst}
+		for _, f := range src.Folders {
+			ui.msgs += int64(f.Messages)
+			ui.bytes += max(f.Bytes, 0)
+			ui.folders++
+		}
+		if src.Error == "" && dst.Error == "" {
+			ui.plan, ui.planErr = p.mapFolders(src.Description, src.Folders, dst.Description, dst.Folders)
+		}
+		invs = append(invs, ui)
+	}
+	return invs, nil
 }
 
 // writeSignOff says who approved the plan for rows: the approval being
@@ -292,7 +320,7 @@ func (p *Project) stepDates(rows []users.Row) (map[string]string, error) {
 		}
 	}
 	for _, r := range rows {
-		u, err := p.Store.User(r.SourceUser)
+		u, err := p.userRecord(r.SourceUser)
 		if errors.Is(err, state.ErrNotFound) {
 			continue
 		}
@@ -322,6 +350,10 @@ type userInv struct {
 	msgs     int64
 	bytes    int64
 	folders  int
+	// plan is the user's folder mapping, or planErr why there is none;
+	// mapped once for the scope's sections and files.
+	plan    []mapping.Entry
+	planErr error
 }
 
 // writeMapping writes every user's folder mapping.
@@ -332,7 +364,7 @@ func (p *Project) writeMapping(w func(string, ...any), invs []userInv) {
 		if ui.src.Error != "" || ui.dst.Error != "" {
 			continue
 		}
-		plan, err := p.mapFolders(ui.src.Description, ui.src.Folders, ui.dst.Description, ui.dst.Folders)
+		plan, err := ui.plan, ui.planErr
 		w("### %s\n\n", ui.row.SourceUser)
 		if err != nil {
 			w("Mapping error: %s\n\n", err)
@@ -373,9 +405,12 @@ func (p *Project) writeProblems(w func(string, ...any), rows []users.Row, left [
 			problems = append(problems, pr)
 		}
 	}
-	if len(problems) == 0 {
+	switch {
+	case len(problems) == 0:
 		w("None.\n\n")
-	} else {
+	case len(rows) > scopeDetailUsers || len(problems) > scopeDetailUsers:
+		writeProblemSummary(w, problems)
+	default:
 		w("| user | kind | folder | problem | what will be done |\n|---|---|---|---|---|\n")
 		for _, pr := range problems {
 			w("| %s | %s | %s | %s | %s |\n", pr.User, pr.Kind, orDash(pr.Folder), pr.Detail, pr.Action)

@@ -20,6 +20,18 @@ type CollectResult struct {
 	Messages int64         `json:"messages"`
 	Bytes    int64         `json:"bytes"`
 	Problems int           `json:"problems"`
+	// Servers tally the collect by source server, when the users read
+	// more than one (users file source_url columns or imapsync hosts).
+	Servers []ServerTally `json:"servers,omitempty"`
+}
+
+// ServerTally is what a step found on one source server.
+type ServerTally struct {
+	Server   string `json:"server"`
+	Users    int    `json:"users"`
+	Failed   int    `json:"failed"`
+	Messages int64  `json:"messages"`
+	Bytes    int64  `json:"bytes"`
 }
 
 // Collect logs in to every selected source and target account, inventories
@@ -39,6 +51,14 @@ func Collect(ctx context.Context, p *Project, sel Selection) (CollectResult, err
 			return res, err
 		}
 	}
+	groups := p.bySourceServer(rows)
+	at := map[string]int{}
+	if len(groups) > 1 {
+		for i, g := range groups {
+			at[g.Server] = i
+			res.Servers = append(res.Servers, ServerTally{Server: g.Server, Users: len(g.Rows)})
+		}
+	}
 	var mu sync.Mutex
 	res.Failed = p.forEachUser(ctx, rows, func(ctx context.Context, r users.Row) error {
 		inv, err := p.collectUser(ctx, r)
@@ -47,6 +67,14 @@ func Collect(ctx context.Context, p *Project, sel Selection) (CollectResult, err
 		res.Messages += inv.messages
 		res.Bytes += inv.bytes
 		res.Problems += inv.problems
+		if res.Servers != nil {
+			t := &res.Servers[at[p.sourceServer(r)]]
+			t.Messages += inv.messages
+			t.Bytes += inv.bytes
+			if err != nil {
+				t.Failed++
+			}
+		}
 		mu.Unlock()
 		return err
 	})

@@ -39,6 +39,9 @@ type copyOptions struct {
 	force     bool   // ignore sync.max_delete
 	windows   bool   // copy only inside throttle.windows (bulk copy)
 	dryRun    bool   // only plan: change nothing on either server or in the state
+	// quick lets a user's pass end after the source's LIST-STATUS when
+	// nothing changed there (quickCheck): plain sync passes.
+	quick bool
 }
 
 // Counts are what the copy engine did. A user's pass, a step's result and
@@ -135,7 +138,12 @@ type session struct {
 
 // openSession logs in to both sides of a user and plans the folder mapping.
 func (p *Project) openSession(ctx context.Context, r users.Row) (*session, error) {
-	c, err := p.openConns(ctx, r)
+	return p.openSessionWith(ctx, r, quickPass{})
+}
+
+// openSessionWith is openSession with q's source connection, when open.
+func (p *Project) openSessionWith(ctx context.Context, r users.Row, q quickPass) (*session, error) {
+	c, err := p.openConnsWith(ctx, r, q)
 	if err != nil {
 		return nil, err
 	}
@@ -149,11 +157,13 @@ func (p *Project) openSession(ctx context.Context, r users.Row) (*session, error
 
 // openSessionRetrying is openSession, tried again after transient failures
 // (a refused connect, a server restarting), and after a pause when the
-// server says the account's limits are exceeded.
-func (p *Project) openSessionRetrying(ctx context.Context, r users.Row) (*session, error) {
+// server says the account's limits are exceeded. The source of q, when
+// open, serves the first attempt.
+func (p *Project) openSessionRetrying(ctx context.Context, r users.Row, q quickPass) (*session, error) {
 	rt := retrier{p: p, what: "user " + r.SourceUser}
 	for {
-		s, err := p.openSession(ctx, r)
+		s, err := p.openSessionWith(ctx, r, q)
+		q = quickPass{}
 		if errors.Is(err, mailbox.ErrAccountLimit) {
 			if err := p.waitLimits(ctx, r.SourceUser, err); err != nil {
 				return nil, err

@@ -30,6 +30,12 @@ const (
 	// nothing from it and lose a little to the server's contention.
 	groupWriters = 2
 	fewLanes     = 2
+	// oneLaneBytes is the most a user's pass copies over the session's
+	// own connections alone: below it, another lane's login pair costs
+	// more than the lane saves (a small mailbox is copied in a few
+	// groups), and on a project of many small mailboxes those logins
+	// were most of the bulk copy's time.
+	oneLaneBytes = 4 << 20
 )
 
 // laneTarget is what a lane keeps while it copies into one target folder.
@@ -118,6 +124,9 @@ func (s *session) copyJobs(ctx context.Context, jobs []*folderJob, opts copyOpti
 	}
 	close(l.queue)
 	n := min(s.p.Config.Copy.ConnectionsPerUser, len(groups))
+	if todoBytes(jobs) < oneLaneBytes {
+		n = 1
+	}
 	if !s.dstDesc.UIDPlus {
 		n = 1 // copies are found by content: one writer at a time
 	}
@@ -149,6 +158,17 @@ func (s *session) copyJobs(ctx context.Context, jobs []*folderJob, opts copyOpti
 		l.err = context.Cause(ctx)
 	}
 	return l.total, l.err
+}
+
+// todoBytes is the size of the messages the jobs have to copy.
+func todoBytes(jobs []*folderJob) int64 {
+	var n int64
+	for _, fj := range jobs {
+		for _, m := range fj.todo {
+			n += max(m.Size, 0)
+		}
+	}
+	return n
 }
 
 // laneGroups groups the jobs with something to copy by target folder,
@@ -251,6 +271,20 @@ func (l *lanes) fail(fj *folderJob, err error) {
 // openConns opens a pair of connections for r, within
 // throttle.max_connections.
 func (p *Project) openConns(ctx context.Context, r users.Row) (conns, error) {
+	return p.openConnsWith(ctx, r, quickPass{})
+}
+
+// openConnsWith is openConns reusing q's source connection and slots when
+// it holds one: only the target is opened then.
+func (p *Project) openConnsWith(ctx context.Context, r users.Row, q quickPass) (conns, error) {
+	if q.src != nil {
+		dst, err := p.openTarget(ctx, r)
+		if err != nil {
+			q.close()
+			return conns{}, err
+		}
+		return conns{src: q.src, dst: dst, release: q.release}, nil
+	}
 	release, err := p.acquireConns(ctx, r)
 	if err != nil {
 		return conns{}, err

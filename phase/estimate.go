@@ -53,21 +53,18 @@ func (p *Project) estimateBulkOf(rows []users.Row) (BulkEstimate, error) {
 	var order []string // users with data to copy, in rows' order
 	remaining := map[string]int64{}
 	for _, r := range rows {
-		a, err := p.Store.Account(r.SourceUser, state.SideSource)
+		a, err := p.account(r.SourceUser, state.SideSource)
 		if err != nil {
 			continue // not collected: nothing known to plan with
 		}
 		// Mail copied that collect did not count (new since) is no part
 		// of the inventory's bytes: only what it counted is taken off,
 		// folder by folder.
-		copied, err := p.Store.CopiedWithin(r.SourceUser, inventoryMarks(a))
+		t, err := p.inventoryTally(r.SourceUser, a)
 		if err != nil {
 			return est, err
 		}
-		var left int64
-		for _, f := range a.Folders {
-			left += max(max(f.Bytes, 0)-copied[f.Name].Bytes, 0)
-		}
+		left := t.LeftBytes
 		if _, seen := remaining[r.SourceUser]; !seen && left > 0 {
 			order = append(order, r.SourceUser)
 		}

@@ -44,6 +44,12 @@ type planInput struct {
 	// PST is, for a pstscan: source, the files assigned to the users and
 	// the pre-ingestion choices.
 	PST *pstPlan `json:"pst,omitempty"`
+	// Servers are the users' own endpoints, by source user: the users
+	// file's source_url and target_url, or an imapsync line's hosts
+	// ("host:" before them), for the users that have any. Absent for a
+	// project of one source and one target, so that its hash is what it
+	// was before users could name their servers.
+	Servers map[string][2]string `json:"servers,omitempty"`
 }
 
 // PlanHash is the hash of the plan for every user of the users file (what
@@ -71,6 +77,12 @@ func (p *Project) planOf(rows []users.Row) planInput {
 	}
 	for _, r := range rows {
 		in.Users = append(in.Users, [3]string{r.SourceUser, r.TargetUser, r.Batch})
+		if s := rowServers(r); s != [2]string{} {
+			if in.Servers == nil {
+				in.Servers = map[string][2]string{}
+			}
+			in.Servers[r.SourceUser] = s
+		}
 	}
 	slices.SortFunc(in.Users, func(a, b [3]string) int {
 		return slices.Compare(a[:], b[:])
@@ -78,6 +90,21 @@ func (p *Project) planOf(rows []users.Row) planInput {
 	slices.Sort(in.Exclude)
 	in.PST = p.pstPlanOf(rows)
 	return in
+}
+
+// rowServers is a row's own source and target endpoint, "" for a side
+// that uses the configuration's.
+func rowServers(r users.Row) [2]string {
+	side := func(url, host string) string {
+		if url != "" {
+			return url
+		}
+		if host != "" {
+			return "host:" + host
+		}
+		return ""
+	}
+	return [2]string{side(r.SourceURL, r.SourceHost), side(r.TargetURL, r.TargetHost)}
 }
 
 // settingsHash is the hash of the part of the plan every user shares: the
@@ -182,7 +209,7 @@ func (p *Project) partition(rows []users.Row, n needs) (ready []users.Row, left 
 // userGate returns what r needs before it can run a step that needs n, or
 // nil if nothing.
 func (p *Project) userGate(r users.Row, n needs, approvals map[string]userApproval) (*waiting, error) {
-	u, err := p.Store.User(r.SourceUser)
+	u, err := p.userRecord(r.SourceUser)
 	if err != nil && !errors.Is(err, state.ErrNotFound) {
 		return nil, err
 	}
@@ -228,7 +255,7 @@ func (p *Project) userGate(r users.Row, n needs, approvals map[string]userApprov
 		return wait(ErrBulkNotDone, "bulk copy has not finished; run `mailshift bulk --users %s`", r.SourceUser)
 	}
 	if n.copied && u.TestedAt.IsZero() && u.BulkStartedAt.IsZero() {
-		c, err := p.Store.Counts(r.SourceUser)
+		c, err := p.userCounts(r.SourceUser)
 		if err != nil {
 			return nil, err
 		}
@@ -243,7 +270,7 @@ func (p *Project) userGate(r users.Row, n needs, approvals map[string]userApprov
 // side, "" if it did not fail or never ran.
 func (p *Project) collectFailure(user string) (string, error) {
 	for _, side := range []state.Side{state.SideSource, state.SideTarget} {
-		a, err := p.Store.Account(user, side)
+		a, err := p.account(user, side)
 		if errors.Is(err, state.ErrNotFound) {
 			continue
 		}

@@ -58,10 +58,13 @@ target:
 users:
   # source_user,source_password,target_user,target_password,batch
   # (Microsoft 365 "EmailAddress,UserName,Password" files and imapsync
-  # "host1;user1;pass1;host2;user2;pass2" lines are accepted too)
+  # "host1;user1;pass1;host2;user2;pass2" lines are accepted too; the
+  # optional columns source_url and target_url give a user's own server in
+  # place of source.url and target.url)
   file: users.csv
 
-# Users migrated, verified and timed by "mailshift test".
+# Users migrated, verified and timed by "mailshift test" (none listed: the
+# first user of each source server).
 test_users: [alice@example.com]
 
 folders:

@@ -109,7 +109,16 @@ func (p *Project) run(ctx context.Context, step string, rows []users.Row, opts c
 
 // passUser runs one pass of the copy engine for one user.
 func (p *Project) passUser(ctx context.Context, r users.Row, opts copyOptions) (copyStats, error) {
-	s, err := p.openSessionRetrying(ctx, r)
+	var q quickPass
+	if opts.quick && !opts.dryRun {
+		var st copyStats
+		var done bool
+		var err error
+		if q, st, done, err = p.quickCheck(ctx, r); done || err != nil {
+			return st, err
+		}
+	}
+	s, err := p.openSessionRetrying(ctx, r, q)
 	if err != nil {
 		return copyStats{}, err
 	}
@@ -145,7 +154,7 @@ func unitFailures(st copyStats) error {
 // TestOptions selects the test users and whether to remove what a test
 // wrote.
 type TestOptions struct {
-	Users   []string // default: config test_users
+	Users   []string // default: config test_users, else the first user of each source server
 	Cleanup bool
 }
 
@@ -167,10 +176,7 @@ type TestResult struct {
 // tests wrote to the test users' targets instead.
 func Test(ctx context.Context, p *Project, opts TestOptions) (TestResult, error) {
 	var res TestResult
-	names := opts.Users
-	if len(names) == 0 {
-		names = p.Config.TestUsers
-	}
+	names := p.testUsers(opts.Users)
 	if len(names) == 0 {
 		return res, &ConfigError{"test_users", "no test users: list some in the config (test_users) or pass --users"}
 	}
@@ -311,6 +317,9 @@ func renderTest(p *Project, res TestResult, run state.TestRun) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "# Test migration\n\n")
 	fmt.Fprintf(&b, "Run at %s for %s.\n\n", run.At.UTC().Format("2006-01-02 15:04 MST"), strings.Join(run.Users, ", "))
+	if s := p.serversOf(run.Users); s != "" {
+		fmt.Fprintf(&b, "Source servers tried: %s.\n\n", s)
+	}
 	verdict := "PASSED"
 	if !res.Passed {
 		verdict = "FAILED: " + run.Detail
@@ -439,7 +448,7 @@ func Sync(ctx context.Context, p *Project, opts SyncOptions) (RunResult, error) 
 
 // syncPass runs one incremental pass over rows.
 func (p *Project) syncPass(ctx context.Context, rows []users.Row, opts SyncOptions) RunResult {
-	return p.run(ctx, string(state.StepSync), rows, copyOptions{deletions: p.Config.Sync.Deletions, force: opts.Force, dryRun: opts.DryRun}, nil,
+	return p.run(ctx, string(state.StepSync), rows, copyOptions{deletions: p.Config.Sync.Deletions, force: opts.Force, dryRun: opts.DryRun, quick: true}, nil,
 		func(r users.Row, st copyStats, err error) error {
 			if err == nil {
 				err = p.Store.MarkStep(r.SourceUser, state.StepSync, p.now())

@@ -558,7 +558,7 @@ func TestTargetConnectionCap(t *testing.T) {
 	for _, limit := range []int{2, 3} {
 		t.Run(fmt.Sprint(limit), func(t *testing.T) {
 			e := newEnv(t, dovecot.Options{}, dovecot.Options{MaxConnections: limit}, "jack")
-			e.seed("jack", corpus.Mailbox(17, 300, 3000))
+			e.seed("jack", corpus.Mailbox(17, 300, 16_000)) // above oneLaneBytes: the user wants two lanes
 			e.p.Config.Copy.Retries = 1
 			e.approved()
 			res, err := Bulk(context.Background(), e.p, BulkOptions{SkipTest: true})

@@ -78,6 +78,9 @@ func diffPlans(old, cur planInput) []string {
 	if len(changed) > 0 {
 		out = append(out, "rows changed: "+abbreviate(changed, 3))
 	}
+	if d := serversDiff(old.Servers, cur.Servers, curRows); d != "" {
+		out = append(out, d)
+	}
 	if old.Source != cur.Source {
 		out = append(out, fmt.Sprintf("source.url %s → %s", redactURL(old.Source), redactURL(cur.Source)))
 	}
@@ -97,6 +100,37 @@ func diffPlans(old, cur planInput) []string {
 		out = append(out, d)
 	}
 	return out
+}
+
+// serversDiff names the users of the current plan (listed) whose own
+// endpoints changed.
+func serversDiff(old, cur map[string][2]string, listed map[string][3]string) string {
+	var changed []string
+	for u, c := range cur {
+		if o := old[u]; o != c {
+			changed = append(changed, fmt.Sprintf("%s (source %s → %s, target %s → %s)", u,
+				orConfig(o[0], "source.url"), orConfig(c[0], "source.url"), orConfig(o[1], "target.url"), orConfig(c[1], "target.url")))
+		}
+	}
+	for u, o := range old {
+		if _, ok := cur[u]; !ok && listed[u] != [3]string{} {
+			changed = append(changed, fmt.Sprintf("%s (source %s → source.url, target %s → target.url)", u, orConfig(o[0], "source.url"), orConfig(o[1], "target.url")))
+		}
+	}
+	if len(changed) == 0 {
+		return ""
+	}
+	slices.Sort(changed)
+	return "users' servers changed: " + abbreviate(changed, 3)
+}
+
+// orConfig is a user's own endpoint (redacted), or the key of the
+// configuration's.
+func orConfig(s, key string) string {
+	if s == "" {
+		return key
+	}
+	return redactURL(s)
 }
 
 // setDiff returns what cur has that old lacks, and the other way round.

@@ -59,6 +59,9 @@ type Project struct {
 	copied, copiedBytes atomic.Int64
 	// settleQuiet overrides settleQuiet (tests); zero means the default.
 	settleQuiet time.Duration
+	// snap answers the reads of status and report while they run
+	// (withSnapshot); nil otherwise.
+	snap *snapshot
 }
 
 // Backends opens the users' mailboxes: the one way a step reaches a
@@ -185,7 +188,7 @@ func (p *Project) syncUsers() error {
 // over what the state holds, a fresh record if it holds none. Readers
 // (status, report, verify) use it; they must not write the state.
 func (p *Project) stateUser(r users.Row) (state.User, error) {
-	u, err := p.Store.User(r.SourceUser)
+	u, err := p.userRecord(r.SourceUser)
 	if err != nil && !errors.Is(err, state.ErrNotFound) {
 		return state.User{}, err
 	}

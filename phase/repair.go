@@ -151,7 +151,7 @@ type userRepair struct {
 // verifies again.
 func (p *Project) repairUser(ctx context.Context, r users.Row, opts RepairOptions) (userRepair, error) {
 	ur := userRepair{found: emptyVerify(), left: emptyVerify()}
-	s, err := p.openSessionRetrying(ctx, r)
+	s, err := p.openSessionRetrying(ctx, r, quickPass{})
 	if err != nil {
 		return ur, err
 	}

@@ -135,12 +135,19 @@ func BuildReport(p *Project, sel Selection) (Report, error) {
 			return rep, err
 		}
 	}
-	for _, u := range st.Users {
-		fs, err := p.Store.FailedPairs(u.SourceUser)
-		if err != nil {
-			return rep, err
+	// One query for every user's failed messages, in the users' order.
+	fs, err := p.Store.FailedPairs("")
+	if err != nil {
+		return rep, err
+	}
+	failed := map[string][]state.Pair{}
+	for _, f := range fs {
+		if want[f.User] {
+			failed[f.User] = append(failed[f.User], f)
 		}
-		for _, f := range fs {
+	}
+	for _, u := range st.Users {
+		for _, f := range failed[u.SourceUser] {
 			rep.FailedMessages = append(rep.FailedMessages, FailedMessage{User: f.User, Folder: f.SourceFolder, Key: f.SourceKey, Size: f.Size, Reason: f.Error})
 		}
 	}
@@ -180,15 +187,25 @@ func (r Report) Render(format string) (string, error) {
 		if len(r.Problems) == 0 {
 			b.WriteString("None.\n")
 		}
-		for _, pr := range r.Problems {
+		problems, failed := r.Problems, r.FailedMessages
+		if len(problems) > reportDetailUsers {
+			writeProblemKinds(func(f string, a ...any) { fmt.Fprintf(&b, f, a...) }, problems)
+			fmt.Fprintf(&b, "The first %d of %d (every one: `mailshift report --format json`):\n\n", reportDetailUsers, len(problems))
+			problems = problems[:reportDetailUsers]
+		}
+		for _, pr := range problems {
 			fmt.Fprintf(&b, "- %s %s %s: %s (%s)\n", pr.User, pr.Kind, pr.Folder, pr.Detail, pr.Action)
 		}
 		r.writeSkippedFolders(&b)
 		r.writePSTFiles(&b)
-		fmt.Fprintf(&b, "\n## Messages that could not be copied (%d)\n\n", len(r.FailedMessages))
-		if len(r.FailedMessages) > 0 {
+		fmt.Fprintf(&b, "\n## Messages that could not be copied (%d)\n\n", len(failed))
+		if len(failed) > reportDetailUsers {
+			fmt.Fprintf(&b, "The first %d (every one: `mailshift report --format json`):\n\n", reportDetailUsers)
+			failed = failed[:reportDetailUsers]
+		}
+		if len(failed) > 0 {
 			b.WriteString("| user | folder | message | size | reason |\n|---|---|---|---|---|\n")
-			for _, f := range r.FailedMessages {
+			for _, f := range failed {
 				fmt.Fprintf(&b, "| %s | %s | %s | %s | %s |\n", f.User, f.Folder, f.Key, FormatBytes(f.Size), f.Reason)
 			}
 		}

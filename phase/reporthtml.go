@@ -53,6 +53,20 @@ type htmlReport struct {
 	Cutover    []htmlBar   // the final delta per user cut over
 	Estimate   *BulkEstimate
 	ChartWidth int
+	// MoreCutovers are the users cut over left out of Cutover (the
+	// largest maxChartUsers final deltas are drawn).
+	MoreCutovers int
+	// TableUsers are the users of the users' table: every user, or of a
+	// project above reportDetailUsers the first of those that need
+	// attention, which UsersNote says.
+	TableUsers []UserStatus
+	UsersNote  string
+	// ProblemCount and FailedCount are the report's problems and refused
+	// messages; above reportDetailUsers the tables list the first only,
+	// and ProblemKinds sums the problems by kind (Messages: problems,
+	// Copied: users).
+	ProblemCount, FailedCount int
+	ProblemKinds              []htmlBar
 }
 
 // htmlSpan is a stretch of the estimate's timeline within ChartWidth.
@@ -183,9 +197,65 @@ func (r Report) renderHTML() (string, error) {
 		v.Estimate = e
 		v.Timeline = timeline(e.Schedule, width)
 	}
+	v.limit()
 	var buf bytes.Buffer
 	err := reportTemplate.Execute(&buf, v)
 	return buf.String(), err
+}
+
+// limit keeps the page of a large project readable: the largest
+// maxChartUsers final deltas in the cutover chart, and above
+// reportDetailUsers users or rows, the users that need attention, the
+// problems summed by kind and the first rows of each table. Every row is
+// in the CSV and JSON reports.
+func (v *htmlReport) limit() {
+	slices.SortStableFunc(v.Cutover, func(a, b htmlBar) int { return cmp.Compare(b.Messages, a.Messages) })
+	if len(v.Cutover) > maxChartUsers {
+		v.MoreCutovers = len(v.Cutover) - maxChartUsers
+		v.Cutover = v.Cutover[:maxChartUsers]
+	}
+	for i := range v.Cutover {
+		v.Cutover[i].Y = i * 22
+	}
+	v.TableUsers = v.Status.Users
+	if n := len(v.TableUsers); n > reportDetailUsers {
+		var attention []UserStatus
+		for _, u := range v.TableUsers {
+			if needsAttention(u) {
+				attention = append(attention, u)
+			}
+		}
+		v.UsersNote = fmt.Sprintf("%d users: the %d that need attention (a failure, a wait, a skipped folder, a refused message) are listed", n, len(attention))
+		if len(attention) > reportDetailUsers {
+			v.UsersNote += fmt.Sprintf(", the first %d of them", reportDetailUsers)
+			attention = attention[:reportDetailUsers]
+		}
+		v.UsersNote += "; every user is in the CSV and JSON reports, and by batch in the chart above."
+		v.TableUsers = attention
+	}
+	v.ProblemCount, v.FailedCount = len(v.Problems), len(v.FailedMessages)
+	if len(v.Problems) > reportDetailUsers {
+		kinds := map[string]*htmlBar{}
+		users := map[string]map[string]bool{}
+		for _, pr := range v.Problems {
+			if kinds[pr.Kind] == nil {
+				kinds[pr.Kind], users[pr.Kind] = &htmlBar{Label: pr.Kind}, map[string]bool{}
+			}
+			kinds[pr.Kind].Messages++
+			users[pr.Kind][pr.User] = true
+		}
+		for k, b := range kinds {
+			b.Copied = int64(len(users[k]))
+			v.ProblemKinds = append(v.ProblemKinds, *b)
+		}
+		slices.SortFunc(v.ProblemKinds, func(a, b htmlBar) int {
+			return cmp.Or(cmp.Compare(b.Messages, a.Messages), cmp.Compare(a.Label, b.Label))
+		})
+		v.Problems = v.Problems[:reportDetailUsers]
+	}
+	if len(v.FailedMessages) > reportDetailUsers {
+		v.FailedMessages = v.FailedMessages[:reportDetailUsers]
+	}
 }
 
 // scale sets the bars' widths and rows for a chart width wide.

@@ -143,8 +143,17 @@ type MergedShardStatus struct {
 	MergedAt  time.Time `json:"merged_at"`
 }
 
-// Status reports where every selected user stands.
-func Status(p *Project, sel Selection) (StatusReport, error) {
+// Status reports where every selected user stands. It reads the state in
+// a fixed number of queries (withSnapshot), whatever the number of users.
+func Status(p *Project, sel Selection) (rep StatusReport, err error) {
+	err = p.withSnapshot(false, func() error {
+		rep, err = status(p, sel)
+		return err
+	})
+	return rep, err
+}
+
+func status(p *Project, sel Selection) (StatusReport, error) {
 	rows, err := p.selectUsers(sel)
 	if err != nil {
 		return StatusReport{}, err
@@ -172,7 +181,7 @@ func Status(p *Project, sel Selection) (StatusReport, error) {
 		if err != nil {
 			return rep, err
 		}
-		c, err := p.Store.Counts(r.SourceUser)
+		c, err := p.userCounts(r.SourceUser)
 		if err != nil {
 			return rep, err
 		}
@@ -218,15 +227,25 @@ func Status(p *Project, sel Selection) (StatusReport, error) {
 	return rep, nil
 }
 
+// pstSource tells whether the project's source is PST files, the only
+// source of items that are not mail.
+func (p *Project) pstSource() bool {
+	u := p.Config.Source.URL
+	return strings.HasPrefix(u, "pst:") || strings.HasPrefix(u, "pstscan:")
+}
+
 // skippedAndItems fills in the folders the user's passes skipped and
 // the items that are not mail uploaded to CardDAV and CalDAV.
 func (p *Project) skippedAndItems(us *UserStatus) error {
-	ff, err := p.Store.FolderFailures(us.SourceUser)
+	ff, err := p.folderFailures(us.SourceUser)
 	if err != nil {
 		return err
 	}
 	for _, f := range ff {
 		us.SkippedFolders = append(us.SkippedFolders, SkippedFolder{Folder: f.Folder, Reason: f.Reason, FailedAt: f.FailedAt.UTC()})
+	}
+	if !p.pstSource() {
+		return nil // items that are not mail come from PST files only
 	}
 	items, err := p.Store.PIMCounts(us.SourceUser)
 	if err != nil {
@@ -296,33 +315,24 @@ func statusNotes(u UserStatus) []string {
 // with like.
 func (p *Project) compareWithSource(us *UserStatus) error {
 	us.CopiedNew, us.CopiedNewBytes = us.Copied, us.CopiedBytes
-	a, err := p.Store.Account(us.SourceUser, state.SideSource)
+	a, err := p.account(us.SourceUser, state.SideSource)
 	if errors.Is(err, state.ErrNotFound) {
 		return nil
 	}
 	if err != nil {
 		return err
 	}
-	within, err := p.Store.CopiedWithin(us.SourceUser, inventoryMarks(a))
+	// Folder by folder (state.InventoryTally), so that one folder's
+	// messages deleted after they were copied never stand in for
+	// another's not copied yet.
+	t, err := p.inventoryTally(us.SourceUser, a)
 	if err != nil {
 		return err
 	}
-	// Folder by folder, so that one folder's messages deleted after
-	// they were copied never stand in for another's not copied yet.
-	var inMsgs, inBytes int64
-	for _, f := range a.Folders {
-		msgs, bytes := int64(f.Messages), max(f.Bytes, 0)
-		us.Messages += msgs
-		us.Bytes += bytes
-		c := within[f.Name]
-		inMsgs += c.Messages
-		inBytes += c.Bytes
-		us.CopiedSource += min(c.Messages, msgs)
-		us.CopiedGone += max(c.Messages-msgs, 0)
-		us.CopiedSourceBytes += min(c.Bytes, bytes)
-	}
-	us.CopiedNew = max(us.Copied-inMsgs, 0)
-	us.CopiedNewBytes = max(us.CopiedBytes-inBytes, 0)
+	us.Messages, us.Bytes = t.Messages, t.Bytes
+	us.CopiedSource, us.CopiedSourceBytes, us.CopiedGone = t.CopiedSource, t.CopiedSourceBytes, t.CopiedGone
+	us.CopiedNew = max(us.Copied-t.Within, 0)
+	us.CopiedNewBytes = max(us.CopiedBytes-t.WithinBytes, 0)
 	return nil
 }
 
@@ -424,11 +434,22 @@ func RenderStatus(rep StatusReport) string {
 		fmt.Fprintf(&b, "%d user(s) no longer in the users file: left out here, their state kept (`mailshift forget` names them and deletes it)\n", rep.Removed)
 	}
 	b.WriteString("\n")
+	if len(rep.Users) > reportDetailUsers {
+		writeStatusSummary(&b, rep)
+	} else {
+		writeUserTable(&b, rep.Users)
+	}
+	return b.String()
+}
+
+// writeUserTable writes a table of users, one a line, with what each is
+// waiting for or failed at, and the notes its cells need.
+func writeUserTable(b *strings.Builder, users []UserStatus) {
 	var table strings.Builder
 	tw := tabwriter.NewWriter(&table, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "USER\tBATCH\tSTAGE\tCOPIED/SOURCE\tSIZE COPIED/SOURCE\tFAILED\tLAST ERROR / WAITING FOR")
 	var news, gone, cutOver bool
-	for _, u := range rep.Users {
+	for _, u := range users {
 		gone = gone || u.CopiedGone > 0
 		cutOver = cutOver || (u.CutoverAt != nil && strings.HasPrefix(u.Waiting, "cut over"))
 		errText := strings.Join(statusNotes(u), "; ")
@@ -440,12 +461,7 @@ func RenderStatus(rep StatusReport) string {
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%d\t%s\n", u.SourceUser, orDash(u.Batch), u.Stage, copied, size, u.FailedMessages, errText)
 	}
 	tw.Flush()
-	for _, line := range strings.SplitAfter(table.String(), "\n") {
-		b.WriteString(strings.TrimRight(line, " \n"))
-		if strings.HasSuffix(line, "\n") {
-			b.WriteString("\n")
-		}
-	}
+	writeTrimmed(b, table.String())
 	b.WriteString("\nSOURCE: the source's messages and size as the last `mailshift collect` counted them; COPIED: those of them on the target.\n")
 	if news {
 		b.WriteString("+N: messages new on the source since that collect, copied too (run collect again to count them in SOURCE).\n")
@@ -456,7 +472,6 @@ func RenderStatus(rep StatusReport) string {
 	if gone {
 		b.WriteString("Messages deleted on the source after they were copied stay on the target (sync.deletions) and are named in the notes, not in COPIED.\n")
 	}
-	return b.String()
 }
 
 // copiedCells renders a user's copied messages and bytes against the

@@ -72,8 +72,8 @@ func TestWindowsPauseBulk(t *testing.T) {
 // forever).
 func TestThrottleBandwidthAndConnections(t *testing.T) {
 	e := newEnv(t, dovecot.Options{}, dovecot.Options{}, "ida", "jon")
-	e.seed("ida", corpus.Generate(14, 40, 5000))
-	e.seed("jon", corpus.Generate(15, 40, 5000))
+	e.seed("ida", corpus.Generate(14, 40, 120_000)) // above oneLaneBytes: two lanes wanted
+	e.seed("jon", corpus.Generate(15, 40, 120_000))
 	var total int64
 	for _, n := range []string{"ida", "jon"} {
 		for _, m := range imaptest.Snapshot(t, e.src.Addr, n, e.pw[n])["INBOX"] {

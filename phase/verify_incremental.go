@@ -800,7 +800,7 @@ type finalPassResult struct {
 func (p *Project) finalPass(ctx context.Context, r users.Row, mode verifyMode) finalPassResult {
 	t0 := time.Now()
 	fp := finalPassResult{started: t0}
-	s, err := p.openSessionRetrying(ctx, r)
+	s, err := p.openSessionRetrying(ctx, r, quickPass{})
 	if err != nil {
 		fp.secs, fp.syncErr = time.Since(t0).Seconds(), err
 		return fp

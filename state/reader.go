@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"syscall"
 )
 
 // readerParams are the connection settings of a reader: the file is opened
@@ -28,7 +29,8 @@ const readerParams = "mode=ro&_pragma=query_only(1)&_pragma=busy_timeout(5000)"
 // fails with ErrLocked. A file that is not a mailshift state or is damaged
 // yields ErrCorrupt, one from a newer mailshift ErrNewerVersion. Its pages
 // are checked as a writer's opening checks them (up to quickCheckLimit,
-// unless the last writer closed it cleanly and it is unchanged since),
+// unless the last writer closed it cleanly and it is unchanged since, or a
+// writer runs now: that one checked them at its opening),
 // through the read-only connection, on the snapshot a running writer has
 // committed; the clean-close stamp is read, never used up.
 func OpenReader(path string) (*Store, error) {
@@ -100,7 +102,8 @@ func readerCheck(path, abs string, ms []migration) (current bool, err error) {
 	}
 	defer db.Close()
 	db.SetMaxOpenConns(1)
-	if err := checkDatabase(db, path, ms, !cleanSince(path, string(lock))); err != nil {
+	pages := !cleanSince(path, string(lock)) && !liveWriter(string(lock))
+	if err := checkDatabase(db, path, ms, pages); err != nil {
 		return false, err
 	}
 	var hasMigrations int
@@ -115,6 +118,24 @@ func readerCheck(path, abs string, ms []migration) (current bool, err error) {
 		return false, dbError(path, "check", err)
 	}
 	return len(applied) == len(ms), nil
+}
+
+// liveWriter tells whether the lock file's content lock names a writer
+// that runs now on this host: that writer checked the file's pages at its
+// opening (or found it closed cleanly), so a reader need not read every
+// page again. Checking them took most of a `status` of a large project
+// while a step ran. A writer that crashed is not running, and the pages
+// are checked.
+func liveWriter(lock string) bool {
+	h, ok := readHolder(lock)
+	if !ok {
+		return false
+	}
+	if host, err := os.Hostname(); err != nil || host != h.Host {
+		return false
+	}
+	p, err := os.FindProcess(h.PID)
+	return err == nil && p.Signal(syscall.Signal(0)) == nil
 }
 
 // ReadOnly tells whether the store was opened by OpenReader or

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -136,5 +137,32 @@ func TestReaderOpenings(t *testing.T) {
 	}
 	if _, err := OpenReader(garbage); !errors.Is(err, ErrCorrupt) {
 		t.Errorf("OpenReader of a foreign file: %v, want ErrCorrupt", err)
+	}
+}
+
+// TestLiveWriter: a reader skips the page check only for a writer that
+// runs now on this host, as its lock file names it; not for one that
+// ended without closing, nor for one on another host.
+func TestLiveWriter(t *testing.T) {
+	host, err := os.Hostname()
+	if err != nil {
+		t.Skip("no host name")
+	}
+	lock := func(h Holder) string { return stateMarker + h.line() }
+	if !liveWriter(lock(Holder{PID: os.Getpid(), Host: host})) {
+		t.Error("this process, writing: not taken for a live writer")
+	}
+	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	if err := cmd.Run(); err != nil {
+		t.Fatal(err)
+	}
+	if liveWriter(lock(Holder{PID: cmd.Process.Pid, Host: host})) {
+		t.Error("a process that ended: taken for a live writer")
+	}
+	if liveWriter(lock(Holder{PID: os.Getpid(), Host: host + ".elsewhere"})) {
+		t.Error("a writer on another host: taken for a live one")
+	}
+	if liveWriter(stateMarker) {
+		t.Error("no writer named: taken for a live one")
 	}
 }

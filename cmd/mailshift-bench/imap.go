@@ -83,6 +83,12 @@ func fetchFolder(ctx context.Context, addr, user, password, folder string, hash 
 		return nil, err
 	}
 	defer done()
+	return fetchExamined(c, user, folder, n, hash)
+}
+
+// fetchExamined reads the n messages of the folder c has EXAMINEd, as
+// fetchFolder does.
+func fetchExamined(c *imapclient.Client, user, folder string, n uint32, hash bool) (*folderSum, error) {
 	sum := &folderSum{}
 	if n == 0 {
 		return sum, nil
@@ -177,6 +183,67 @@ func readAll(ctx context.Context, addr string, users []string, password string, 
 	close(next)
 	wg.Wait()
 	return out, firstErr
+}
+
+// readUsers is readAll for many small mailboxes: each user over one
+// connection of its own (LIST, then EXAMINE and FETCH folder by folder),
+// conns users at a time, so that checking 10,000 users costs 10,000
+// logins rather than one per folder.
+func readUsers(ctx context.Context, addr string, users []string, password string, conns int) (map[string]userFolders, error) {
+	var (
+		mu       sync.Mutex
+		firstErr error
+		wg       sync.WaitGroup
+		next     = make(chan string)
+		out      = map[string]userFolders{}
+	)
+	for range max(conns, 1) {
+		wg.Go(func() {
+			for u := range next {
+				box, err := readUser(ctx, addr, u, password)
+				mu.Lock()
+				if err != nil && firstErr == nil {
+					firstErr = err
+				}
+				out[u] = box
+				mu.Unlock()
+			}
+		})
+	}
+	for _, u := range users {
+		next <- u
+	}
+	close(next)
+	wg.Wait()
+	return out, firstErr
+}
+
+// readUser reads every selectable folder of user over one connection,
+// hashing the bodies.
+func readUser(ctx context.Context, addr, user, password string) (userFolders, error) {
+	c, done, err := login(ctx, addr, user, password)
+	if err != nil {
+		return nil, err
+	}
+	defer done()
+	list, err := c.List("", "*", nil).Collect()
+	if err != nil {
+		return nil, fmt.Errorf("list %s: %w", user, err)
+	}
+	box := userFolders{}
+	for _, l := range list {
+		if slices.Contains(l.Attrs, imap.MailboxAttrNoSelect) || slices.Contains(l.Attrs, imap.MailboxAttrNonExistent) {
+			continue
+		}
+		sel, err := c.Select(l.Mailbox, &imap.SelectOptions{ReadOnly: true}).Wait()
+		if err != nil {
+			return nil, fmt.Errorf("examine %s %q: %w", user, l.Mailbox, err)
+		}
+		if box[l.Mailbox], err = fetchExamined(c, user, l.Mailbox, sel.NumMessages, true); err != nil {
+			return nil, err
+		}
+	}
+	return box, nil
 }
 
 // fetchResult is what the fetch-only ceiling reports on stdout.

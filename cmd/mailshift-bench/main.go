@@ -93,6 +93,7 @@ var profiles = []profile{
 	{name: "large", users: 1, messages: 200, size: 1_000_000, seed: 21, about: "large messages"},
 	{name: "huge", users: 4, messages: 2, size: 30_000_000, inbox: true, seed: 6, about: "a few huge messages, four users at once"},
 	{name: "sync", users: 1, messages: 100_000, size: 2_000, folders: syncFolders, sync: true, seed: 31, about: "the cost of incremental sync: nothing changed, then 100 changes"},
+	{name: usersProfileName, about: "every step of a project of many small mailboxes (-users of them)"},
 }
 
 // options are the command line.
@@ -105,6 +106,8 @@ type options struct {
 	keep        bool
 	fsync       bool
 	ceilingConn int
+	users       int    // users of the users profile
+	pprofDir    string // the users profile writes each step's profiles here
 }
 
 const password = "bench-pw"
@@ -148,7 +151,7 @@ func parseFlags(args []string) (options, error) {
 	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
 	var names, tools string
 	o := options{}
-	fs.StringVar(&names, "profiles", "small,inbox,large,huge", "profiles to run: small (4 users × 5,000 × ~20 KB), inbox (20,000 × ~20 KB in one INBOX), large (200 × ~1 MB), huge (4 users × 2 × ~30 MB), sync (incremental sync of 100,000 × ~2 KB in 20 folders: nothing changed, then 100 changes; mailshift and mbsync only; not in the default list, as a full run takes about six minutes on two cores)")
+	fs.StringVar(&names, "profiles", "small,inbox,large,huge", "profiles to run: small (4 users × 5,000 × ~20 KB), inbox (20,000 × ~20 KB in one INBOX), large (200 × ~1 MB), huge (4 users × 2 × ~30 MB), sync (incremental sync of 100,000 × ~2 KB in 20 folders: nothing changed, then 100 changes; mailshift and mbsync only; not in the default list, as a full run takes about six minutes on two cores), users (every mailshift step of a project of -users users × 10 messages of ~4 KB; mailshift only; not in the default list)")
 	fs.Float64Var(&o.scale, "scale", 1, "multiply the message counts by this (e.g. 0.05 for a quick run)")
 	fs.IntVar(&o.workers, "workers", 4, "mailshift's copy.workers; also how many mbsync and doveadm processes run at a time")
 	fs.StringVar(&tools, "tools", strings.Join(allTools, ","), "tools to measure")
@@ -156,6 +159,8 @@ func parseFlags(args []string) (options, error) {
 	fs.BoolVar(&o.keep, "keep", false, "keep the work directory (servers' mail, configs, logs)")
 	fs.BoolVar(&o.fsync, "fsync", false, "keep Dovecot's default mail_fsync instead of never (durable writes)")
 	fs.IntVar(&o.ceilingConn, "fetch-conns", 8, "connections of the fetch-only client (one per folder)")
+	fs.StringVar(&o.pprofDir, "pprof-dir", "", "users profile: write a CPU and a heap profile of each mailshift step into this directory (MAILSHIFT_CPUPROFILE, MAILSHIFT_MEMPROFILE)")
+	fs.IntVar(&o.users, "users", 10_000, "users of the users profile (10 messages of ~4 KB each at scale 1); e.g. 1000 for a quicker run")
 	if err := fs.Parse(args); err != nil {
 		return o, err
 	}
@@ -165,13 +170,16 @@ func parseFlags(args []string) (options, error) {
 	if o.scale <= 0 {
 		return o, fmt.Errorf("-scale %v: must be more than 0", o.scale)
 	}
+	if o.users < 1 {
+		return o, fmt.Errorf("-users %d: must be at least 1", o.users)
+	}
 	if o.workers < 1 {
 		return o, fmt.Errorf("-workers %d: must be at least 1", o.workers)
 	}
 	for _, n := range strings.Split(names, ",") {
 		i := slices.IndexFunc(profiles, func(p profile) bool { return p.name == strings.TrimSpace(n) })
 		if i < 0 {
-			return o, fmt.Errorf("-profiles: unknown profile %q (small, inbox, large, huge, sync)", n)
+			return o, fmt.Errorf("-profiles: unknown profile %q (small, inbox, large, huge, sync, users)", n)
 		}
 		o.profiles = append(o.profiles, profiles[i])
 	}
@@ -274,23 +282,24 @@ func runBench(ctx context.Context, o options, out io.Writer) error {
 	}
 	defer dst.Close()
 	logf("source dovecot %s, target dovecot %s", src.Addr, dst.Addr)
-	// Every user is added before the first login: Dovecot notices a change
-	// of its passwd-file by the file's time, and may miss a second change
-	// within the same second.
-	for _, p := range o.profiles {
-		for _, u := range p.userNames() {
-			src.AddUser(u, password)
-			for _, prefix := range targetPrefixes {
-				dst.AddUser(prefix+"-"+u, password)
-			}
-		}
-	}
+	addProfileUsers(o, src, dst)
 
 	fmt.Fprintf(out, "# mailshift benchmark\n\n%s\n", machine(o, tools))
 	for _, n := range notes {
 		fmt.Fprintf(out, "\n> %s\n", n)
 	}
 	for _, p := range o.profiles {
+		if p.name == usersProfileName {
+			if tools["mailshift"] == "" {
+				return fmt.Errorf("profile %s: measures mailshift only, which did not build", p.name)
+			}
+			rows, desc, notes, err := runUsersProfile(ctx, o, src, dst, work, tools["mailshift"])
+			if err != nil {
+				return fmt.Errorf("profile %s: %w", p.name, err)
+			}
+			printUsersTable(out, desc, rows, notes)
+			continue
+		}
 		if p.sync {
 			rows, desc, notes, err := runSyncProfile(ctx, o, p, src, dst, work, tools)
 			if err != nil {
@@ -306,6 +315,25 @@ func runBench(ctx context.Context, o options, out io.Writer) error {
 		printTable(out, p, desc, rows)
 	}
 	return nil
+}
+
+// addProfileUsers adds every profile's users to the servers. Every user is
+// added before the first login: Dovecot notices a change of its
+// passwd-file by the file's time, and may miss a second change within the
+// same second.
+func addProfileUsers(o options, src, dst *dovecot.Server) {
+	for _, p := range o.profiles {
+		if p.name == usersProfileName {
+			addUsers(src, dst, usersProfileUsers(o.users))
+			continue
+		}
+		for _, u := range p.userNames() {
+			src.AddUser(u, password)
+			for _, prefix := range targetPrefixes {
+				dst.AddUser(prefix+"-"+u, password)
+			}
+		}
+	}
 }
 
 // buildMailshift builds the binary from the module this program is in.

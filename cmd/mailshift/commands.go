@@ -66,6 +66,9 @@ time; it does not void an approval unless the plan changed.`,
 			res, err := phase.Collect(cmd.Context(), p, g.selection())
 			fmt.Fprintf(cmd.OutOrStdout(), "collected %d users: %d folders, %d messages, %s; %d problems (see `mailshift approve --show`)\n",
 				res.Users, res.Folders, res.Messages, phase.FormatBytes(res.Bytes), res.Problems)
+			for _, s := range res.Servers {
+				fmt.Fprintf(cmd.OutOrStdout(), "  source %s: %d users (%d failed), %d messages, %s\n", s.Server, s.Users, s.Failed, s.Messages, phase.FormatBytes(s.Bytes))
+			}
 			return err
 		}),
 	}

@@ -102,12 +102,13 @@ func (p Pair) Validate() error {
 // OpenSource logs in to r's source mailbox, or opens r's files for a local
 // source. Errors name the user, or the key at fault (*KeyError).
 func (p Pair) OpenSource(ctx context.Context, r users.Row) (source.Source, error) {
-	b, a, err := p.account("source", p.Source, r.SourceUser, r.SourcePassword, r.SourceHost)
+	set, key := p.SourceOf(r)
+	b, a, err := p.account("source", set, r.SourceUser, r.SourcePassword, r.SourceHost)
 	if err != nil {
 		return nil, err
 	}
 	if b.Source == nil {
-		return nil, &KeyError{"source.url", fmt.Sprintf("%q: a %s: endpoint cannot be a source", p.Source.URL, b.Scheme)}
+		return nil, &KeyError{key, fmt.Sprintf("%q: a %s: endpoint cannot be a source", set.URL, b.Scheme)}
 	}
 	s, err := b.Source(ctx, a)
 	if err != nil {
@@ -119,12 +120,13 @@ func (p Pair) OpenSource(ctx context.Context, r users.Row) (source.Source, error
 // OpenTarget logs in to r's target mailbox. Errors name the user, or the
 // key at fault (*KeyError).
 func (p Pair) OpenTarget(ctx context.Context, r users.Row) (target.Target, error) {
-	b, a, err := p.account("target", p.Target, r.TargetUser, r.TargetPassword, r.TargetHost)
+	set, key := p.TargetOf(r)
+	b, a, err := p.account("target", set, r.TargetUser, r.TargetPassword, r.TargetHost)
 	if err != nil {
 		return nil, err
 	}
 	if b.Target == nil {
-		return nil, &KeyError{"target.url", fmt.Sprintf("%q: a %s: endpoint can only be a source", p.Target.URL, b.Scheme)}
+		return nil, &KeyError{key, fmt.Sprintf("%q: a %s: endpoint can only be a source", set.URL, b.Scheme)}
 	}
 	t, err := b.Target(ctx, a)
 	if err != nil {
@@ -137,7 +139,45 @@ func (p Pair) OpenTarget(ctx context.Context, r users.Row) (target.Target, error
 // for a side that is not a server (local files), so that
 // throttle.max_connections counts connections per server.
 func (p Pair) Servers(r users.Row) (src, dst string) {
-	return server(p.Source, r.SourceHost), server(p.Target, r.TargetHost)
+	s, _ := p.SourceOf(r)
+	t, _ := p.TargetOf(r)
+	return server(s, r.SourceHost), server(t, r.TargetHost)
+}
+
+// SourceOf is r's source endpoint: the source settings, with the row's
+// own URL (the users file's source_url) in place of source.url when it
+// has one; and the key that names the URL in messages.
+func (p Pair) SourceOf(r users.Row) (Settings, string) {
+	return rowSettings(p.Source, "source", r.SourceURL, r)
+}
+
+// TargetOf is r's target endpoint, as SourceOf is its source.
+func (p Pair) TargetOf(r users.Row) (Settings, string) {
+	return rowSettings(p.Target, "target", r.TargetURL, r)
+}
+
+// rowSettings puts a row's own URL into one side's settings. The TLS mode
+// set for the side (source.tls) is kept unless the row's URL says its own
+// (?tls=) or is of the other IMAP scheme (imaps:// against imap://).
+func rowSettings(s Settings, side, rowURL string, r users.Row) (Settings, string) {
+	if rowURL == "" {
+		return s, side + ".url"
+	}
+	key := fmt.Sprintf("%s_url of user %s (users file line %d)", side, r.SourceUser, r.Line)
+	if scheme(rowURL) != scheme(s.URL) && (scheme(rowURL) == "imaps" || scheme(s.URL) == "imaps") {
+		s.TLS = "" // imaps:// against imap://: the URL's scheme says
+	}
+	if u, err := url.Parse(strings.ReplaceAll(rowURL, "%u", "user")); err == nil && u.Query().Has("tls") {
+		s.TLS = ""
+	}
+	s.URL = rowURL
+	return s, key
+}
+
+// scheme is the scheme of an endpoint URL.
+func scheme(rawURL string) string {
+	sc, _, _ := strings.Cut(rawURL, ":")
+	return sc
 }
 
 // server is the host an endpoint connects to: the row's own host
@@ -201,6 +241,9 @@ type Account struct {
 // and rows may name their own hosts (imapsync lines). The mistake names
 // the key that chose tls: none and the host.
 func (p Pair) ValidateUsers(rows []users.Row) error {
+	if err := p.validateRowURLs(rows); err != nil {
+		return err
+	}
 	if p.AllowInsecure {
 		return nil
 	}
@@ -209,8 +252,18 @@ func (p Pair) ValidateUsers(rows []users.Row) error {
 		s   Settings
 		row func(users.Row) string
 	}{
-		{"source", p.Source, func(r users.Row) string { return r.SourceHost }},
-		{"target", p.Target, func(r users.Row) string { return r.TargetHost }},
+		{"source", p.Source, func(r users.Row) string {
+			if r.SourceURL != "" {
+				return "" // checked with its own URL
+			}
+			return r.SourceHost
+		}},
+		{"target", p.Target, func(r users.Row) string {
+			if r.TargetURL != "" {
+				return ""
+			}
+			return r.TargetHost
+		}},
 	} {
 		if IsLocal(side.s.URL) {
 			continue
@@ -240,6 +293,46 @@ func (p Pair) ValidateUsers(rows []users.Row) error {
 			name = strings.Trim(name, "[]")
 			if !imapconn.IsLoopback(name) {
 				return &KeyError{key, fmt.Sprintf("tls: none sends passwords unencrypted, which is allowed only to a loopback host (localhost, 127.0.0.1, ::1), and %s is not one; use starttls or implicit (imaps://), or set allow_insecure: true if the network between is trusted", h)}
+			}
+		}
+	}
+	return nil
+}
+
+// validateRowURLs checks the rows' own URLs (source_url, target_url) as
+// the configuration's are checked: a known scheme that can serve the side,
+// its settings, and no password unencrypted to a host beyond loopback.
+// The mistake names the user and the users file's line.
+func (p Pair) validateRowURLs(rows []users.Row) error {
+	for _, r := range rows {
+		for _, side := range []struct {
+			name   string
+			rowURL string
+			of     func(users.Row) (Settings, string)
+		}{{"source", r.SourceURL, p.SourceOf}, {"target", r.TargetURL, p.TargetOf}} {
+			if side.rowURL == "" {
+				continue
+			}
+			s, key := side.of(r)
+			if err := check(side.name, s); err != nil {
+				msg := err.Error()
+				if ke, ok := err.(*KeyError); ok {
+					msg = ke.Msg
+				}
+				return &KeyError{key, msg}
+			}
+			if side.name == "target" && IsLocal(s.URL) {
+				return &KeyError{key, fmt.Sprintf("%q: a %s: endpoint can only be a source", s.URL, scheme(s.URL))}
+			}
+			if p.AllowInsecure || IsLocal(s.URL) {
+				continue
+			}
+			if err := (Pair{Source: s, Target: s}).ValidateUsers(nil); err != nil {
+				msg := err.Error()
+				if ke, ok := err.(*KeyError); ok {
+					msg = ke.Msg
+				}
+				return &KeyError{key, msg}
 			}
 		}
 	}

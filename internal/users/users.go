@@ -9,7 +9,9 @@
 //   - mailshift CSV, with the header
 //     source_user,source_password,target_user,target_password,batch
 //     (any order, any case; only source_user is required; target_user
-//     defaults to source_user);
+//     defaults to source_user), and optionally source_url and target_url:
+//     the user's own server, overriding source.url or target.url (%u
+//     stands for the user as there), for a project of several servers;
 //   - the Microsoft 365 IMAP migration CSV, with the header
 //     EmailAddress,UserName,Password (EmailAddress is the target user,
 //     UserName the source user, Password the source password);
@@ -30,6 +32,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	neturl "net/url"
 	"os"
 	"regexp"
 	"runtime"
@@ -47,6 +50,11 @@ type Row struct {
 	TargetPassword Secret // password on the target, may be unset
 	SourceHost     string // source server of an imapsync line; "" otherwise
 	TargetHost     string // target server of an imapsync line; "" otherwise
+	// SourceURL and TargetURL are the row's own endpoints (the
+	// source_url and target_url columns), overriding source.url and
+	// target.url; "" when not given.
+	SourceURL string
+	TargetURL string
 	// Extra holds the row's values of the extra columns the caller asked
 	// for (Parse's extra), by column name as the caller wrote it.
 	Extra map[string]string
@@ -120,9 +128,11 @@ const (
 	colTargetUser     = "target_user"
 	colTargetPassword = "target_password"
 	colBatch          = "batch"
+	colSourceURL      = "source_url"
+	colTargetURL      = "target_url"
 )
 
-var mailshiftColumns = []string{colSourceUser, colSourcePassword, colTargetUser, colTargetPassword, colBatch}
+var mailshiftColumns = []string{colSourceUser, colSourcePassword, colTargetUser, colTargetPassword, colBatch, colSourceURL, colTargetURL}
 
 // Column names of the Microsoft 365 format, as its documentation writes them.
 const (
@@ -136,7 +146,7 @@ var m365Columns = []string{colEmailAddress, colUserName, colPassword}
 // Field names of an imapsync line, in order.
 var imapsyncFields = []string{"host1", "user1", "password1", "host2", "user2", "password2"}
 
-const formatHint = "write the header source_user,source_password,target_user,target_password,batch, " +
+const formatHint = "write the header source_user,source_password,target_user,target_password,batch (and source_url,target_url for users of other servers), " +
 	"the Microsoft 365 header EmailAddress,UserName,Password, " +
 	"or imapsync lines host1;user1;password1;host2;user2;password2"
 
@@ -336,6 +346,10 @@ func (p *parser) csv(data []byte, comma rune, format int) []Row {
 				row.TargetUser = strings.TrimSpace(v)
 			case colBatch:
 				row.Batch = strings.TrimSpace(v)
+			case colSourceURL:
+				row.SourceURL = p.url(line, col, cols[i], v)
+			case colTargetURL:
+				row.TargetURL = p.url(line, col, cols[i], v)
 			case colSourcePassword, colPassword:
 				row.SourcePassword = p.secret(line, col, cols[i], v)
 			case colTargetPassword:
@@ -401,6 +415,28 @@ func (p *parser) imapsync(data []byte) []Row {
 		rows = append(rows, row)
 	}
 	return rows
+}
+
+// url reads a source_url or target_url field: empty, or an endpoint URL
+// (scheme:...). Which schemes are known is the endpoints' business; a
+// URL must not carry a password (the password columns do).
+func (p *parser) url(line, col int, field, v string) string {
+	v = strings.TrimSpace(v)
+	if v == "" {
+		return ""
+	}
+	scheme, rest, ok := strings.Cut(v, ":")
+	if !ok || scheme == "" || rest == "" || strings.ContainsAny(scheme, "/ ") {
+		p.add(Problem{Line: line, Column: col, Field: field, Msg: "not an endpoint URL; write e.g. imaps://mail2.example.com or maildir:/srv/mail/%u/Maildir, or leave it empty for the configuration's"})
+		return ""
+	}
+	if u, err := neturl.Parse(strings.ReplaceAll(v, "%u", "user")); err == nil && u.User != nil {
+		if _, has := u.User.Password(); has {
+			p.add(Problem{Line: line, Column: col, Field: field, Msg: "the URL holds a password; put it in the password column instead"})
+			return ""
+		}
+	}
+	return v
 }
 
 // secret parses a password field, recording a malformed reference.

@@ -35,6 +35,20 @@ func TestParse(t *testing.T) {
 			},
 		},
 		{
+			name: "mailshift, users of several servers",
+			in: "source_user,source_password,target_user,target_password,batch,source_url,target_url\n" +
+				"ann,pw1,ann,pw2,wave1,imaps://mail2.old.example,\n" +
+				"ben,pw1,ben,pw2,wave1,, imap://new2.example:1143?tls=starttls \n" +
+				"cat,pw1,cat,pw2,wave1,maildir:/srv/export/%u/Maildir,\n" +
+				"dan,pw1,dan,pw2,wave1,,\n",
+			want: []Row{
+				{Line: 2, SourceUser: "ann", SourcePassword: lit("pw1"), TargetUser: "ann", TargetPassword: lit("pw2"), Batch: "wave1", SourceURL: "imaps://mail2.old.example"},
+				{Line: 3, SourceUser: "ben", SourcePassword: lit("pw1"), TargetUser: "ben", TargetPassword: lit("pw2"), Batch: "wave1", TargetURL: "imap://new2.example:1143?tls=starttls"},
+				{Line: 4, SourceUser: "cat", SourcePassword: lit("pw1"), TargetUser: "cat", TargetPassword: lit("pw2"), Batch: "wave1", SourceURL: "maildir:/srv/export/%u/Maildir"},
+				{Line: 5, SourceUser: "dan", SourcePassword: lit("pw1"), TargetUser: "dan", TargetPassword: lit("pw2"), Batch: "wave1"},
+			},
+		},
+		{
 			name: "mailshift, columns in any order and case, BOM, CRLF, comments, blank lines",
 			in: "\uFEFF# migrated in two waves\r\n" +
 				"\r\n" +
@@ -169,13 +183,21 @@ func TestParseProblems(t *testing.T) {
 			want: []string{"users.csv:2: cannot tell the format of the users file from this line: " + formatHint},
 		},
 		{
+			name: "a server URL that is none, or holds a password",
+			in:   "source_user,source_url,target_url\nann,mail2.old.example,\nben,,imaps://ben:" + leak + "@new.example\n",
+			want: []string{
+				"users.csv:2:2: source_url: not an endpoint URL; write e.g. imaps://mail2.example.com or maildir:/srv/mail/%u/Maildir, or leave it empty for the configuration's",
+				"users.csv:3:3: target_url: the URL holds a password; put it in the password column instead",
+			},
+		},
+		{
 			name: "unknown, duplicate and nameless columns, no source_user",
 			in:   "target_user,password,Target_User,,notes\nx,y,z,,w\n",
 			want: []string{
 				"users.csv:1: no source_user column; the header needs one",
-				"users.csv:1:2: password: unknown column; the columns are source_user, source_password, target_user, target_password, batch",
+				"users.csv:1:2: password: unknown column; the columns are source_user, source_password, target_user, target_password, batch, source_url, target_url",
 				"users.csv:1:3: target_user: column given twice (also column 1)",
-				"users.csv:1:5: notes: unknown column; the columns are source_user, source_password, target_user, target_password, batch",
+				"users.csv:1:5: notes: unknown column; the columns are source_user, source_password, target_user, target_password, batch, source_url, target_url",
 			},
 		},
 		{
