@@ -100,6 +100,12 @@ func runUsersProfile(ctx context.Context, o options, src, dst *dovecot.Server, w
 		{"report (Markdown)", []string{"report", "-o", "report.md"}},
 		{"report --format html", []string{"report", "--format", "html", "-o", "report.html"}},
 		{"report --format csv", []string{"report", "--format", "csv", "-o", "report.csv"}},
+		// The cutover window: a first full verification records what it
+		// found; then an incremental one and the cutover (final sync and
+		// incremental verification) look only at what changed since.
+		{"verify --full", []string{"verify", "--full"}},
+		{"verify, nothing changed", []string{"verify"}},
+		{"cutover (final sync, verification)", []string{"cutover", "--yes"}},
 	}
 	var rows []stepRow
 	for _, s := range steps {
