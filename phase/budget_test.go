@@ -253,3 +253,71 @@ func TestPausedUserFreesItsWorker(t *testing.T) {
 		t.Errorf("kim after its budget renewed: %+v", st.Users[0])
 	}
 }
+
+// TestCutoverWaitsForABudget: a user whose final sync finds more new mail
+// than its daily budget holds pauses without failing its cutover; the
+// other user is cut over meanwhile, and the paused one once its budget
+// renews, in the same cutover, listed once.
+func TestCutoverWaitsForABudget(t *testing.T) {
+	e := newEnv(t, dovecot.Options{}, dovecot.Options{}, "kim", "lou")
+	e.seed("kim", corpus.Generate(66, 5, 2000))
+	e.seed("lou", corpus.Generate(67, 5, 2000))
+	e.p.Config.Copy.Workers = 1
+	must(t, e.p.Config.Validate())
+	day := time.Date(2026, 3, 2, 8, 0, 0, 0, time.UTC)
+	clock := e.fakeClock(day)
+	e.approved()
+	ctx := context.Background()
+	_, err := Bulk(ctx, e.p, BulkOptions{SkipTest: true, Now: true})
+	must(t, err)
+	// New mail for kim, three times a day's budget.
+	c := imaptest.Login(t, e.src.Addr, "kim", e.pw["kim"])
+	for _, m := range corpus.Generate(68, 6, 4000) {
+		imaptest.Append(t, c, "INBOX", nil, m.InternalDate, m.Body)
+	}
+	c.Logout().Wait()
+	e.p.Config.Throttle.DailyPerUser = "9000B"
+	must(t, e.p.Config.Validate())
+
+	done := make(chan error, 1)
+	var res CutoverResult
+	go func() {
+		var err error
+		res, err = Cutover(ctx, e.p, CutoverOptions{Yes: true})
+		done <- err
+	}()
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		lou, err := e.p.Store.User("lou")
+		must(t, err)
+		kim, err := e.p.Store.User("kim")
+		must(t, err)
+		if !lou.CutoverAt.IsZero() && !kim.PausedUntil.IsZero() {
+			if kim.Error != "" || !kim.CutoverAt.IsZero() {
+				t.Fatalf("kim while paused: %+v", kim)
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("lou not cut over while kim waits: lou %+v, kim %+v", lou, kim)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	for i := 0; ; i++ {
+		clock.BlockUntil(1)
+		clock.Advance(24 * time.Hour)
+		select {
+		case err := <-done:
+			must(t, err)
+			if len(res.Users) != 2 || !res.Users[0].Verified || !res.Users[1].Verified || len(res.Failed) != 0 {
+				t.Errorf("cutover: %+v, failed %+v", res.Users, res.Failed)
+			}
+			e.exactlyOnce("kim", "lou")
+			return
+		case <-time.After(2 * time.Second):
+		}
+		if i > 4 {
+			t.Fatal("cutover did not finish after four renewals")
+		}
+	}
+}

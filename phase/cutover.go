@@ -155,6 +155,9 @@ func (p *Project) cutoverUsers(ctx context.Context, res *CutoverResult, todo []u
 	var mu sync.Mutex
 	res.Failed = p.forEachUser(ctx, todo, func(ctx context.Context, r users.Row) error {
 		uc, v, err := p.cutoverUser(ctx, r, mode)
+		if _, paused := asPaused(err); paused {
+			return err // its cutover runs again when the pause is over
+		}
 		mu.Lock()
 		defer mu.Unlock()
 		res.Users = append(res.Users, uc)
@@ -198,6 +201,9 @@ func (p *Project) cutoverUser(ctx context.Context, r users.Row, mode verifyMode)
 	uc := UserCutover{User: r.SourceUser, Started: fp.started, VerifySeconds: fp.verifySecs}
 	uc.FinalSeconds, uc.FinalMessages, uc.FinalBytes = fp.secs, fp.st.Messages, fp.st.Bytes
 	if err := fp.syncErr; err != nil {
+		if _, paused := asPaused(err); paused {
+			return uc, VerifyResult{}, err
+		}
 		uc.Error = err.Error()
 		_ = p.Store.FailStep(r.SourceUser, state.StepCutover, "final sync: "+err.Error())
 		return uc, VerifyResult{}, fmt.Errorf("final sync: %w", err)
