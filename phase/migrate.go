@@ -215,6 +215,21 @@ func Test(ctx context.Context, p *Project, opts TestOptions) (TestResult, error)
 	if err != nil && !errors.Is(err, ErrDifferences) && !errors.Is(err, ErrPartial) {
 		return res, err
 	}
+	if err := p.recordTest(&res, rows); err != nil {
+		return res, err
+	}
+	if err := stepOutcome(ctx, "test", res.Failed, res.Waiting); err != nil && len(res.Failed) > 0 {
+		return res, err
+	}
+	if res.Verify.Differences > 0 {
+		return res, fmt.Errorf("test: %w (%d); see reports/test.md", ErrDifferences, res.Verify.Differences)
+	}
+	return res, stepOutcome(ctx, "test", nil, res.Waiting)
+}
+
+// recordTest judges a test run, records it (and the users it passed for),
+// estimates the bulk copy from it when it passed, and writes its reports.
+func (p *Project) recordTest(res *TestResult, rows []users.Row) error {
 	res.Passed = len(res.Failed) == 0 && res.Verify.Differences == 0 && len(res.Verify.Failed) == 0
 	if res.Seconds > 0 {
 		res.RateBytes = float64(res.Bytes) / res.Seconds
@@ -227,55 +242,53 @@ func Test(ctx context.Context, p *Project, opts TestOptions) (TestResult, error)
 			}
 		}
 	}
-	detail := fmt.Sprintf("%d messages, %s in %.1fs; verification: %d differences", res.Messages, FormatBytes(res.Bytes), res.Seconds, res.Verify.Differences)
-	if !res.Passed {
-		var why []string
-		for _, f := range res.Failed {
-			why = append(why, f.User+": "+f.Reason)
-		}
-		for _, f := range res.Verify.Failed {
-			why = append(why, f.User+": "+f.Reason)
-		}
-		if res.Verify.Differences > 0 {
-			why = append(why, fmt.Sprintf("%d differences found by verification", res.Verify.Differences))
-		}
-		detail = strings.Join(why, "; ")
-	}
-	run := state.TestRun{At: p.now(), PlanHash: p.settingsHash(), Messages: res.Messages, Bytes: res.Bytes, Seconds: res.Seconds, Passed: res.Passed, Detail: detail}
+	run := state.TestRun{At: p.now(), PlanHash: p.settingsHash(), Messages: res.Messages, Bytes: res.Bytes, Seconds: res.Seconds, Passed: res.Passed, Detail: testDetail(*res)}
 	for _, r := range rows {
 		run.Users = append(run.Users, r.SourceUser)
 		if res.Passed {
 			if err := p.Store.MarkStep(r.SourceUser, state.StepTest, run.At); err != nil {
-				return res, err
+				return err
 			}
 		}
 	}
 	if _, err := p.Store.SaveTestRun(run); err != nil {
-		return res, err
+		return err
 	}
 	if res.Passed {
 		est, err := p.estimateBulk()
 		if err != nil {
-			return res, err
+			return err
 		}
 		res.Estimate = &est
 		res.EstimatedBulk = est.Copying
 	}
-	if text := renderTest(p, res, run); text != "" {
+	if text := renderTest(p, *res, run); text != "" {
 		if _, err := p.writeReport("test.md", text); err != nil {
-			return res, err
+			return err
 		}
-		if _, err := p.writeReport("test.html", p.testPage(res, text)); err != nil {
-			return res, err
+		if _, err := p.writeReport("test.html", p.testPage(*res, text)); err != nil {
+			return err
 		}
 	}
-	if err := stepOutcome(ctx, "test", res.Failed, res.Waiting); err != nil && len(res.Failed) > 0 {
-		return res, err
+	return nil
+}
+
+// testDetail says in a line what a test run did, or why it failed.
+func testDetail(res TestResult) string {
+	if res.Passed {
+		return fmt.Sprintf("%d messages, %s in %.1fs; verification: %d differences", res.Messages, FormatBytes(res.Bytes), res.Seconds, res.Verify.Differences)
+	}
+	var why []string
+	for _, f := range res.Failed {
+		why = append(why, f.User+": "+f.Reason)
+	}
+	for _, f := range res.Verify.Failed {
+		why = append(why, f.User+": "+f.Reason)
 	}
 	if res.Verify.Differences > 0 {
-		return res, fmt.Errorf("test: %w (%d); see reports/test.md", ErrDifferences, res.Verify.Differences)
+		why = append(why, fmt.Sprintf("%d differences found by verification", res.Verify.Differences))
 	}
-	return res, stepOutcome(ctx, "test", nil, res.Waiting)
+	return strings.Join(why, "; ")
 }
 
 // cleanup expunges from the targets everything mailshift copied for rows,
