@@ -121,11 +121,51 @@ func (p *Project) renderScope(rows []users.Row, left []UserFailure, hash string,
 	if err != nil {
 		return "", err
 	}
-	var totalMsgs, totalBytes int64
+	p.writeOverview(w, invs)
+	writeUsersAndData(w, invs, left)
+
+	if err := p.writePSTFiles(w, rows); err != nil {
+		return "", err
+	}
+	if len(invs) > scopeDetailUsers {
+		p.writeMappingDepartures(w, invs)
+	} else {
+		p.writeMapping(w, invs)
+	}
+	problems, err := p.writeProblems(w, rows, left)
+	if err != nil {
+		return "", err
+	}
+	if err := p.writeScopeUsers(invs, problems); err != nil {
+		return "", err
+	}
+
+	p.writeOutOfScope(w, problems)
+	p.writeResponsibilities(w)
+	done, err := p.stepDates(rows)
+	if err != nil {
+		return "", err
+	}
+	p.writeMilestones(w, done)
+
+	if err := p.writeSchedule(w, rows, invs); err != nil {
+		return "", err
+	}
+	p.writeAssumptionsAndRollback(w)
+
+	w("## Sign-off\n\n")
+	w("Plan hash: `%s` (%d users).\n\n", hash, len(rows))
+	p.writeSignatures(w)
+	writeSignOff(w, rows, hash, approval, current)
+	return b.String(), nil
+}
+
+// writeOverview writes the scope's project overview: the parties, the
+// two sides' endpoints and servers, the services' presets and the users'
+// own servers.
+func (p *Project) writeOverview(w func(string, ...any), invs []userInv) {
 	var srcDesc, dstDesc state.Account
 	for _, ui := range invs {
-		totalMsgs += ui.msgs
-		totalBytes += ui.bytes
 		if srcDesc.Description.Kind == "" && ui.src.Error == "" {
 			srcDesc = ui.src
 		}
@@ -133,7 +173,6 @@ func (p *Project) renderScope(rows []users.Row, left []UserFailure, hash string,
 			dstDesc = ui.dst
 		}
 	}
-
 	w("# Scope of work\n\n")
 	w("## Project overview\n\n")
 	p.writeParties(w)
@@ -145,7 +184,16 @@ func (p *Project) renderScope(rows []users.Row, left []UserFailure, hash string,
 	w("\n")
 	p.writeProviders(w, dstDesc.Description)
 	p.writeServers(w, invs)
+}
 
+// writeUsersAndData writes the users, their batches and volumes (the
+// largest, when there are many), and the selected users left out.
+func writeUsersAndData(w func(string, ...any), invs []userInv, left []UserFailure) {
+	var totalMsgs, totalBytes int64
+	for _, ui := range invs {
+		totalMsgs += ui.msgs
+		totalBytes += ui.bytes
+	}
 	w("## Users and data\n\n")
 	w("%d users, %d messages, %s.\n\n", len(invs), totalMsgs, FormatBytes(totalBytes))
 	writeBatches(w, invs)
@@ -174,35 +222,15 @@ func (p *Project) renderScope(rows []users.Row, left []UserFailure, hash string,
 		}
 		w("\n")
 	}
+}
 
-	if err := p.writePSTFiles(w, rows); err != nil {
-		return "", err
-	}
-	if len(invs) > scopeDetailUsers {
-		p.writeMappingDepartures(w, invs)
-	} else {
-		p.writeMapping(w, invs)
-	}
-	problems, err := p.writeProblems(w, rows, left)
-	if err != nil {
-		return "", err
-	}
-	if err := p.writeScopeUsers(invs, problems); err != nil {
-		return "", err
-	}
-
-	p.writeOutOfScope(w, problems)
-	p.writeResponsibilities(w)
-	done, err := p.stepDates(rows)
-	if err != nil {
-		return "", err
-	}
-	p.writeMilestones(w, done)
-
+// writeSchedule writes the estimated bulk copy with its windows, the
+// budgets, and what follows it.
+func (p *Project) writeSchedule(w func(string, ...any), rows []users.Row, invs []userInv) error {
 	w("## Schedule\n\n")
 	est, err := p.estimateBulkOf(rows)
 	if err != nil {
-		return "", err
+		return err
 	}
 	w("Estimated bulk copy: %s\n\n", est.text())
 	w("%s\n\n", est.windowsText())
@@ -210,14 +238,7 @@ func (p *Project) renderScope(rows []users.Row, left []UserFailure, hash string,
 	p.writeBudget(w, invs)
 	w("Then incremental passes (`mailshift sync`) until the cutover; the cutover window is one final sync plus verification.\n")
 	w("Deletions on the source: `%s`.\n\n", p.Config.Sync.Deletions)
-
-	p.writeAssumptionsAndRollback(w)
-
-	w("## Sign-off\n\n")
-	w("Plan hash: `%s` (%d users).\n\n", hash, len(rows))
-	p.writeSignatures(w)
-	writeSignOff(w, rows, hash, approval, current)
-	return b.String(), nil
+	return nil
 }
 
 // scopeInventory is what collect found of each of rows, with its folder
