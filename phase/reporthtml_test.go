@@ -3,6 +3,7 @@ package phase
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -234,5 +235,23 @@ func TestStatusOfUsersCutOver(t *testing.T) {
 	}
 	if st.Users[0].Waiting == "" {
 		t.Error("status --json lost why plain sync leaves a user cut over alone")
+	}
+}
+
+// The cutover page of many users draws the ones that took longest and
+// counts the others, so that it stays readable.
+func TestCutoverPageOfManyUsers(t *testing.T) {
+	p, _ := newFakeProject(t, "ann")
+	start := time.Date(2026, 12, 2, 1, 0, 0, 0, time.UTC)
+	res := CutoverResult{Started: start, WindowSecs: 100}
+	for i := range 500 {
+		res.Users = append(res.Users, UserCutover{User: fmt.Sprintf("u%03d", i), Started: start, FinalSeconds: float64(i % 50), VerifySeconds: 1, Verified: true})
+	}
+	page := p.cutoverPage(res, "# Cutover report\n")
+	if n := strings.Count(page, `class="window-span"`); n != maxChartUsers {
+		t.Errorf("%d spans drawn of 500 users, want %d", n, maxChartUsers)
+	}
+	if !strings.Contains(page, "440 more were cut over") || !strings.Contains(page, `data-user="u049"`) || strings.Contains(page, `data-user="u000"`) {
+		t.Error("the page does not draw the users that took longest and count the others")
 	}
 }

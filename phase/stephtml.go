@@ -2,9 +2,11 @@ package phase
 
 import (
 	"bytes"
+	"cmp"
 	_ "embed"
 	"fmt"
 	"html/template"
+	"slices"
 	"strings"
 	"time"
 
@@ -38,6 +40,7 @@ type htmlWindow struct {
 	Seconds    float64
 	Start, End time.Time
 	Spans      []htmlUserSpan
+	More       int // users cut over and not drawn
 }
 
 // htmlUserSpan is one user's final sync and verification in the window.
@@ -87,8 +90,18 @@ func (p *Project) testPage(res TestResult, md string) string {
 func (p *Project) cutoverPage(res CutoverResult, md string) string {
 	v := stepPage{Title: "Cutover report", Generated: p.now()}
 	w := &htmlWindow{Seconds: res.WindowSecs, Start: res.Started, End: res.Started.Add(time.Duration(res.WindowSecs * float64(time.Second)))}
+	// Many users: the ones that took longest are drawn, the others are
+	// counted (every one is in cutover.md and the JSON).
+	shown := slices.Clone(res.Users)
+	if len(shown) > maxChartUsers {
+		slices.SortStableFunc(shown, func(a, b UserCutover) int {
+			return cmp.Compare(b.FinalSeconds+b.VerifySeconds, a.FinalSeconds+a.VerifySeconds)
+		})
+		w.More, shown = len(shown)-maxChartUsers, shown[:maxChartUsers]
+		slices.SortStableFunc(shown, func(a, b UserCutover) int { return strings.Compare(a.User, b.User) })
+	}
 	var most int64
-	for _, u := range res.Users {
+	for _, u := range shown {
 		most = max(most, u.FinalMessages)
 	}
 	at := func(secs float64) int {
@@ -97,7 +110,7 @@ func (p *Project) cutoverPage(res CutoverResult, md string) string {
 		}
 		return int(secs / res.WindowSecs * stepChartWidth)
 	}
-	for i, u := range res.Users {
+	for i, u := range shown {
 		s := htmlUserSpan{User: u.User, Y: i * 22, Sync: u.FinalSeconds, Verify: u.VerifySeconds, Verified: u.Verified,
 			X: at(u.Started.Sub(res.Started).Seconds())}
 		s.SyncWidth = max(1, at(u.FinalSeconds))
