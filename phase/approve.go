@@ -57,8 +57,8 @@ func Approve(ctx context.Context, p *Project, opts ApproveOptions) (ApproveResul
 	// What approve reads of every user (records, accounts, copied
 	// tallies) is read at once; it writes only the approval.
 	var res ApproveResult
-	err = p.withSnapshot(true, func() (err error) {
-		res, err = approve(ctx, p, opts, rows)
+	err = p.withSnapshot(true, func(v *Project) (err error) {
+		res, err = approve(ctx, v, opts, rows)
 		return err
 	})
 	return res, err

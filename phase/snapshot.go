@@ -50,22 +50,30 @@ func (p *Project) loadSnapshot(folders bool) (*snapshot, error) {
 	return s, nil
 }
 
-// withSnapshot runs fn with the project's reads of users, accounts,
-// counts, folder failures and copied tallies answered from one snapshot.
-// Only status, report and approve use it, which run alone: no copying
-// worker reads the project meanwhile. The accounts come without their
-// folders unless folders is set.
-func (p *Project) withSnapshot(folders bool, fn func() error) error {
+// withSnapshot runs fn with a view of the project whose reads of users,
+// accounts, counts, folder failures and copied tallies are answered from
+// one snapshot. status, report and approve use it; a step running in the
+// same process meanwhile (sync --follow, a test) keeps reading the state
+// itself, since the snapshot belongs to the view alone. The accounts come
+// without their folders unless folders is set.
+func (p *Project) withSnapshot(folders bool, fn func(v *Project) error) error {
 	if p.snap != nil {
-		return fn()
+		return fn(p)
 	}
 	s, err := p.loadSnapshot(folders)
 	if err != nil {
 		return err
 	}
-	p.snap = s
-	defer func() { p.snap = nil }()
-	return fn()
+	v := p.view()
+	v.snap = s
+	return fn(v)
+}
+
+// view is a project for reading: the same configuration, users, state and
+// backends, none of the copying workers' shared parts.
+func (p *Project) view() *Project {
+	return &Project{Config: p.Config, Users: p.Users, Store: p.Store, Backends: p.Backends, Dir: p.Dir,
+		Progress: p.Progress, Log: p.Log, Now: p.Now, Clock: p.Clock, Shard: p.Shard, settleQuiet: p.settleQuiet}
 }
 
 // userRecord is the state's record of a user (state.Store.User).

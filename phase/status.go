@@ -146,8 +146,8 @@ type MergedShardStatus struct {
 // Status reports where every selected user stands. It reads the state in
 // a fixed number of queries (withSnapshot), whatever the number of users.
 func Status(p *Project, sel Selection) (rep StatusReport, err error) {
-	err = p.withSnapshot(false, func() error {
-		rep, err = status(p, sel)
+	err = p.withSnapshot(false, func(v *Project) error {
+		rep, err = status(v, sel)
 		return err
 	})
 	return rep, err
