@@ -134,6 +134,10 @@ type session struct {
 	// renamed are the source folders a dry run found renamed from others:
 	// they would be renamed on the target, not copied.
 	renamed map[string]bool
+	// foldersChanged is set when the pass created, renamed or deleted a
+	// folder, or found one gone: the listing replan made is no longer what
+	// the servers hold.
+	foldersChanged bool
 }
 
 // openSession logs in to both sides of a user and plans the folder mapping.
@@ -212,6 +216,16 @@ func (s *session) replan(ctx context.Context) error {
 
 // Close logs out of both sides.
 func (s *session) Close() { s.conns.close() }
+
+// listingCurrent tells whether the folders replan listed are still what
+// both sides hold after a pass that did st: the pass copied, re-flagged
+// and expunged nothing, skipped and lost nothing, and left every folder
+// as it was. Whatever changed meanwhile without the pass is as unseen as
+// it would be a moment after a fresh listing.
+func (s *session) listingCurrent(st copyStats) bool {
+	return !s.foldersChanged && st.Messages == 0 && st.FlagUpdates == 0 && st.Expunged == 0 &&
+		st.FailedMsgs == 0 && len(st.Skipped) == 0
+}
 
 // mapFolders applies the configured folder mapping.
 func (p *Project) mapFolders(srcDesc mailbox.Description, srcDirs []mailbox.Folder, dstDesc mailbox.Description, dstDirs []mailbox.Folder) ([]mapping.Entry, error) {

@@ -38,6 +38,7 @@ func (s *session) followFolders(ctx context.Context, opts copyOptions, cursors m
 	if len(gone) == 0 {
 		return st, false, nil
 	}
+	s.foldersChanged = true
 	// Parents first: renaming a parent on the target moves its children.
 	slices.SortFunc(gone, func(a, b state.Cursor) int { return strings.Compare(a.SourceFolder, b.SourceFolder) })
 	var fresh []mapping.Entry // new source folders, without a cursor

@@ -88,6 +88,7 @@ func (s *session) ensureTarget(ctx context.Context, e mapping.Entry) error {
 	// answers STATUS with a refusal, not as missing: create it either way.
 	_, err := s.dst.Status(ctx, e.Target)
 	if errors.Is(err, mailbox.ErrFolderGone) || (err != nil && !retryable(err)) {
+		s.foldersChanged = true
 		if err := s.dst.CreateFolder(ctx, e.Target, e.Role); err != nil {
 			err = fmt.Errorf("create target folder %q for source folder %q: %w", e.Target, e.Source, err)
 			if !retryable(err) {

@@ -12,6 +12,7 @@ import (
 	"github.com/mailshift/mailshift/internal/testrig/corpus"
 	"github.com/mailshift/mailshift/internal/testrig/dovecot"
 	"github.com/mailshift/mailshift/internal/testrig/imaptest"
+	"github.com/mailshift/mailshift/internal/testrig/quirkproxy"
 )
 
 // logins counts the successful logins of user in a Dovecot's log.
@@ -91,4 +92,59 @@ func TestNothingChangedSyncSkipsTarget(t *testing.T) {
 		t.Errorf("sync after a flag change: %d flag updates, want 1", sr.FlagUpdates)
 	}
 	e.compare("erin")
+}
+
+// TestNothingChangedCutoverListsOnce: a cutover of a user with nothing
+// changed since the last verification logs in to each side once and lists
+// each side's folders once: the final sync finds nothing to do, and the
+// verification reads the listing the sync began with. A user whose final
+// sync copied a message is listed again before it is verified, and the
+// new copy is verified with the rest.
+func TestNothingChangedCutoverListsOnce(t *testing.T) {
+	ctx := context.Background()
+	e := newEnv(t, dovecot.Options{}, dovecot.Options{}, "gina", "hal")
+	e.seed("gina", corpus.Mailbox(6, 50, 1500))
+	e.seed("hal", corpus.Mailbox(7, 50, 1500))
+	proxy := func(addr string) *quirkproxy.Proxy {
+		p, err := quirkproxy.Start(addr, quirkproxy.Quirks{})
+		must(t, err)
+		t.Cleanup(func() { p.Close() })
+		return p
+	}
+	src, dst := proxy(e.src.Addr), proxy(e.dst.Addr)
+	e.p.Config.Source.URL = "imap://" + src.Addr + "?tls=none"
+	e.p.Config.Target.URL = "imap://" + dst.Addr + "?tls=none"
+	e.approved()
+	_, err := Bulk(ctx, e.p, BulkOptions{SkipTest: true})
+	must(t, err)
+	_, err = VerifyWith(ctx, e.p, VerifyOptions{Full: true})
+	must(t, err)
+
+	type tally struct{ conns, lists int64 }
+	count := func(p *quirkproxy.Proxy) tally { return tally{p.Connections(), p.Commands("LIST")} }
+	cutover := func(user string) (tally, tally) {
+		t.Helper()
+		s0, d0 := count(src), count(dst)
+		res, err := Cutover(ctx, e.p, CutoverOptions{Selection: Selection{Users: []string{user}}, Yes: true})
+		must(t, err)
+		if len(res.Users) != 1 || !res.Users[0].Verified || res.Verify.Kind != VerifyIncremental || res.Verify.Differences != 0 {
+			t.Fatalf("cutover of %s: %+v, verification %+v", user, res.Users, res.Verify)
+		}
+		s1, d1 := count(src), count(dst)
+		return tally{s1.conns - s0.conns, s1.lists - s0.lists}, tally{d1.conns - d0.conns, d1.lists - d0.lists}
+	}
+
+	s, d := cutover("gina")
+	if s != (tally{1, 1}) || d != (tally{1, 1}) {
+		t.Errorf("nothing-changed cutover: source %d logins and %d LISTs, target %d and %d; want one of each per side", s.conns, s.lists, d.conns, d.lists)
+	}
+	e.compare("gina")
+
+	c := e.sourceClient("hal")
+	imaptest.Append(t, c, "INBOX", nil, time.Date(2026, 6, 7, 8, 9, 10, 0, time.UTC), corpus.Generate(77, 1, 1300)[0].Body)
+	s, d = cutover("hal")
+	if d.lists < 2 {
+		t.Errorf("cutover after a new message: the target was listed %d time(s) before verifying, want again after the final sync", d.lists)
+	}
+	e.compare("hal")
 }

@@ -812,7 +812,11 @@ func (p *Project) finalPass(ctx context.Context, r users.Row, mode verifyMode) f
 		return fp
 	}
 	t1 := time.Now()
-	if err := s.replan(ctx); err != nil {
+	// The verification reads both sides' folders as listed after the final
+	// sync: the listing the sync began with when it changed nothing.
+	if s.listingCurrent(fp.st) {
+		fp.v, fp.verifyErr = s.verify(ctx, mode)
+	} else if err := s.replan(ctx); err != nil {
 		p.log().Info("verifying over a new login", "user", r.SourceUser, "reason", err.Error())
 		fp.v, fp.verifyErr = p.verifyUserMode(ctx, r, mode)
 	} else {

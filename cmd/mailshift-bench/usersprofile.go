@@ -133,7 +133,49 @@ func runUsersProfile(ctx context.Context, o options, src, dst *dovecot.Server, w
 		notes = append(notes, fmt.Sprintf("State file: %.1f MB (%.1f KB a user).", float64(fi.Size())/1e6, float64(fi.Size())/1e3/float64(len(users))))
 	}
 	notes = append(notes, "Copies: "+checkUsers(ctx, o, dst, users, targets, plan))
+	notes = append(notes, loginFloor(ctx, o, dst, targets))
 	return rows, desc, notes, nil
+}
+
+// loginFloor measures what the server alone needs for the logins of a
+// step that logs in once per user on one side: up to 2,000 of the target
+// users log in and out, o.workers at a time (as many as mailshift's
+// workers), and the time is scaled to all of them.
+func loginFloor(ctx context.Context, o options, dst *dovecot.Server, targets []string) string {
+	n := min(len(targets), 2000)
+	logf("%s: timing %d logins alone", usersProfileName, n)
+	next := make(chan string)
+	errs := make(chan error, o.workers)
+	start := time.Now()
+	for range o.workers {
+		go func() {
+			var first error
+			for u := range next {
+				if first != nil {
+					continue
+				}
+				_, done, err := login(ctx, dst.Addr, u, password)
+				if err != nil {
+					first = err
+					continue
+				}
+				done()
+			}
+			errs <- first
+		}()
+	}
+	for _, u := range targets[:n] {
+		next <- u
+	}
+	close(next)
+	for range o.workers {
+		if err := <-errs; err != nil {
+			return "Logins alone: NOT MEASURED: " + err.Error()
+		}
+	}
+	each := time.Since(start) / time.Duration(n)
+	return fmt.Sprintf("Logins alone (the server's floor): %d logins and logouts on the target, %d at a time, took %.1f ms each, so %.1f s for the %d users: the least any step that logs in once per user on one side can take here, whatever the client.",
+		n, o.workers, float64(each.Microseconds())/1000, (each * time.Duration(len(targets))).Seconds(), len(targets))
 }
 
 // checkUsers compares every target user with its source mailbox: counts

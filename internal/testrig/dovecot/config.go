@@ -53,6 +53,7 @@ type confData struct {
 	MaxMailSize   int64
 	FSync         bool
 	MaxConns      int
+	Performance   bool // Options.HighPerformance
 	UsersFile     string
 	MastersFile   string
 }
@@ -109,7 +110,17 @@ service imap-login {
     port = {{.TLSPort}}
   }
   chroot =
+{{- if .Performance}}
+  service_count = 0
+  process_min_avail = 2
+{{- end}}
 }
+{{- if .Performance}}
+service imap {
+  service_count = 1000
+  process_min_avail = 4
+}
+{{- end}}
 service anvil {
   chroot =
   # No growing delays after failed logins (tests try wrong passwords).
@@ -183,6 +194,7 @@ func config(dir, runDir string, port, tlsPort int, greeting string, o Options, i
 		Master:        o.Master,
 		FSync:         o.FSync,
 		MaxConns:      1000,
+		Performance:   o.HighPerformance,
 		UsersFile:     filepath.Join(dir, "users"),
 		MastersFile:   filepath.Join(dir, "masters"),
 	}

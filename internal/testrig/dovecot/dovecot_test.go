@@ -381,3 +381,45 @@ func TestConfig(t *testing.T) {
 		}
 	}
 }
+
+// TestHighPerformance: a server set up as Dovecot advises for a busy site
+// serves logins one after the other from the same imap process (its PID
+// in the log's "imap(USER)<PID>" prefix), where the default starts one per
+// login, and serves them right.
+func TestHighPerformance(t *testing.T) {
+	pids := func(s *Server) map[string]bool {
+		out := map[string]bool{}
+		for _, line := range strings.Split(s.LogTail(1000), "\n") {
+			if _, rest, ok := strings.Cut(line, "imap(reuse"); ok {
+				if _, rest, ok = strings.Cut(rest, ")<"); ok {
+					pid, _, _ := strings.Cut(rest, ">")
+					out[pid] = true
+				}
+			}
+		}
+		return out
+	}
+	for _, hp := range []bool{false, true} {
+		s := Start(t, Options{HighPerformance: hp})
+		for i := range 4 { // all before the first login: see AddUser
+			s.AddUser(fmt.Sprintf("reuse%d", i), "pw")
+		}
+		for i := range 4 {
+			user := fmt.Sprintf("reuse%d", i)
+			c := login(t, s.Addr, user, "pw")
+			if _, err := appendMsg(c, "INBOX", testMessage("hp "+user, 300)); err != nil {
+				t.Fatalf("high performance %v: append as %s: %v", hp, user, err)
+			}
+			if err := c.Logout().Wait(); err != nil {
+				t.Fatal(err)
+			}
+		}
+		for deadline := time.Now().Add(5 * time.Second); strings.Count(s.LogTail(1000), "Disconnected: Logged out") < 4 && time.Now().Before(deadline); {
+			time.Sleep(20 * time.Millisecond)
+		}
+		n := len(pids(s))
+		if hp && n >= 4 || !hp && n != 4 {
+			t.Errorf("high performance %v: 4 logins in turn served by %d imap processes", hp, n)
+		}
+	}
+}

@@ -76,6 +76,8 @@ type Proxy struct {
 
 	refused atomic.Int64
 	drops   atomic.Int64
+
+	counted map[string]int64 // commands clients sent, by name; under mu
 }
 
 // Start listens on a free loopback port and forwards to upstream.
@@ -111,6 +113,23 @@ func (p *Proxy) Refused() int64 { return p.refused.Load() }
 // Drops is how many connections the proxy dropped (DropOn).
 func (p *Proxy) Drops() int64 { return p.drops.Load() }
 
+// Commands is how many commands named cmd ("LIST", "UID FETCH") clients
+// sent through the proxy, whatever it did with them.
+func (p *Proxy) Commands(cmd string) int64 {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.counted[strings.ToUpper(cmd)]
+}
+
+func (p *Proxy) count(cmd string) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.counted == nil {
+		p.counted = map[string]int64{}
+	}
+	p.counted[cmd]++
+}
+
 // Close stops listening and closes every connection.
 func (p *Proxy) Close() error { return p.relay.Close() }
 
@@ -133,6 +152,9 @@ func (l *link) Up() {
 		}
 		q := l.p.get()
 		tag, cmd := command(line)
+		if cmd != "" {
+			l.p.count(cmd)
+		}
 		switch {
 		case q.DropOn != "" && strings.EqualFold(cmd, q.DropOn):
 			l.p.drops.Add(1)
