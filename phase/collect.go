@@ -131,7 +131,7 @@ func (p *Project) collectUser(ctx context.Context, r users.Row) (userInventory, 
 		problem("login", "", err.Error(), "fix the target credentials or host and run collect again; this user is not migrated until then")
 	} else {
 		defer dst.Close()
-		if dstAcct.Description, err = dst.Describe(ctx); err == nil {
+		if dstAcct.Description, err = p.describeTarget(ctx, r, dst); err == nil {
 			dstAcct.Folders, err = dst.Folders(ctx)
 		}
 		if err != nil {

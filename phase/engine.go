@@ -195,7 +195,7 @@ func (s *session) replan(ctx context.Context) error {
 		}
 	})
 	var err error
-	if s.dstDesc, err = s.dst.Describe(ctx); err != nil {
+	if s.dstDesc, err = s.p.describeTarget(ctx, s.row, s.dst); err != nil {
 		err = fmt.Errorf("target %s: %w", s.row.TargetUser, err)
 	} else if s.dstDirs, err = s.dst.Folders(ctx); err != nil {
 		err = fmt.Errorf("target %s: list folders: %w", s.row.TargetUser, err)

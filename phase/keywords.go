@@ -1,12 +1,15 @@
 package phase
 
 import (
+	"context"
 	"fmt"
 	"slices"
 	"strings"
 
 	"github.com/mailshift/mailshift/internal/mailbox"
+	"github.com/mailshift/mailshift/internal/users"
 	"github.com/mailshift/mailshift/state"
+	"github.com/mailshift/mailshift/target"
 )
 
 // Keywords on a target that keeps none (target.keywords: lost, the
@@ -90,4 +93,43 @@ func (p *Project) sizeLimit(d mailbox.Description) (int64, string) {
 		}
 	}
 	return limit, whose
+}
+
+// describeTarget is dst's description, NoKeywords filled in when the
+// configuration leaves it to the server (target.keywords unset). Whether
+// a server keeps keywords costs it a SELECT of INBOX to ask; it is the
+// server software's way (Exchange keeps none), so it is asked once per
+// run and target server (r's own, or target.url), not at every login.
+// An answer that could not be read becomes a warning of the description,
+// keywords taken as kept, and is asked again at the next login.
+func (p *Project) describeTarget(ctx context.Context, r users.Row, dst target.Target) (mailbox.Description, error) {
+	d, err := dst.Describe(ctx)
+	if err != nil || p.Config.Target.Keywords != "" {
+		return d, err
+	}
+	kc, ok := dst.(target.KeywordChecker)
+	if !ok {
+		return d, nil
+	}
+	server := rowServers(r)[1]
+	p.keywordsMu.Lock()
+	keeps, known := p.keepsKeywords[server]
+	p.keywordsMu.Unlock()
+	if !known {
+		if keeps, err = kc.KeepsKeywords(ctx); err != nil {
+			if ctx.Err() != nil {
+				return d, err
+			}
+			d.Warnings = append(d.Warnings, fmt.Sprintf("INBOX's permanent flags could not be read (%v): keywords are assumed kept", err))
+			return d, nil
+		}
+		p.keywordsMu.Lock()
+		if p.keepsKeywords == nil {
+			p.keepsKeywords = map[string]bool{}
+		}
+		p.keepsKeywords[server] = keeps
+		p.keywordsMu.Unlock()
+	}
+	d.NoKeywords = !keeps
+	return d, nil
 }

@@ -62,6 +62,10 @@ type Project struct {
 	// snap answers the reads of status and report while they run
 	// (withSnapshot); nil otherwise.
 	snap *snapshot
+	// keepsKeywords is, per target server (rowServers), whether it keeps
+	// keywords, once asked (describeTarget).
+	keywordsMu    sync.Mutex
+	keepsKeywords map[string]bool
 }
 
 // Backends opens the users' mailboxes: the one way a step reaches a

@@ -54,6 +54,14 @@ type Target interface {
 	Close() error
 }
 
+// KeywordChecker is a Target that can tell whether its server keeps
+// keywords it does not know yet. Describe does not ask (it costs the
+// server a SELECT of INBOX): the caller asks once per server and run,
+// and sets Description.NoKeywords from the answer.
+type KeywordChecker interface {
+	KeepsKeywords(ctx context.Context) (bool, error)
+}
+
 // RejectedError is a message the target refused for a reason that will not
 // change by retrying (too big, over quota, malformed). The copy engine
 // records it against the message and goes on with the rest.

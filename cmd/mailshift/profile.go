@@ -5,17 +5,31 @@ import (
 	"os"
 	"runtime"
 	"runtime/pprof"
+	"runtime/trace"
 )
 
 // startProfiles starts the profiles the environment asks for, for finding
 // where a large project's time and memory go: MAILSHIFT_CPUPROFILE=FILE
 // writes a CPU profile of the whole run, MAILSHIFT_MEMPROFILE=FILE a heap
 // profile (allocations and what is in use) at its end. Both are read with
-// `go tool pprof`. The returned function ends them; it is a no-op when
-// neither is set.
+// `go tool pprof`. MAILSHIFT_TRACE=FILE writes an execution trace, read
+// with `go tool trace`: where the time goes that is spent waiting (on a
+// server, a lock, the state file) rather than computing. The returned
+// function ends them; it is a no-op when none is set.
 func startProfiles() (stop func()) {
 	cpuFile, memFile := os.Getenv("MAILSHIFT_CPUPROFILE"), os.Getenv("MAILSHIFT_MEMPROFILE")
-	var cpu *os.File
+	var cpu, tr *os.File
+	if traceFile := os.Getenv("MAILSHIFT_TRACE"); traceFile != "" {
+		f, err := os.Create(traceFile)
+		if err == nil {
+			err = trace.Start(f)
+		}
+		if err != nil {
+			fmt.Fprintf(os.Stderr, "mailshift: MAILSHIFT_TRACE %s: %v\n", traceFile, err)
+		} else {
+			tr = f
+		}
+	}
 	if cpuFile != "" {
 		f, err := os.Create(cpuFile)
 		if err == nil {
@@ -28,6 +42,10 @@ func startProfiles() (stop func()) {
 		}
 	}
 	return func() {
+		if tr != nil {
+			trace.Stop()
+			tr.Close()
+		}
 		if cpu != nil {
 			pprof.StopCPUProfile()
 			cpu.Close()

@@ -45,8 +45,9 @@ type Target struct {
 const batchPause = 30 * time.Second
 
 var (
-	_ target.Target        = (*Target)(nil)
-	_ target.BatchAppender = (*Target)(nil)
+	_ target.Target         = (*Target)(nil)
+	_ target.BatchAppender  = (*Target)(nil)
+	_ target.KeywordChecker = (*Target)(nil)
 )
 
 // Open connects and logs in. ctx bounds only the connecting; each method
@@ -67,23 +68,16 @@ func Open(ctx context.Context, o imapconn.Options) (*Target, error) {
 func (t *Target) Conn() *imapconn.Conn { return t.conn }
 
 // Describe tells what the server is and can do: software, capabilities,
-// delimiter and namespace prefix, APPENDLIMIT, quota of INBOX, and
-// whether it keeps keywords (INBOX's PERMANENTFLAGS).
+// delimiter and namespace prefix, APPENDLIMIT and quota of INBOX. Whether
+// it keeps keywords is KeepsKeywords'.
 func (t *Target) Describe(ctx context.Context) (mailbox.Description, error) {
-	d, err := t.conn.Describe(ctx)
-	if err != nil {
-		return d, err
-	}
-	keeps, err := t.conn.KeepsKeywords(ctx)
-	if err != nil {
-		if ctx.Err() != nil {
-			return d, err
-		}
-		d.Warnings = append(d.Warnings, fmt.Sprintf("INBOX's permanent flags could not be read (%v): keywords are assumed kept", err))
-		return d, nil
-	}
-	d.NoKeywords = !keeps
-	return d, nil
+	return t.conn.Describe(ctx)
+}
+
+// KeepsKeywords tells whether the server keeps new keywords: whether
+// INBOX's PERMANENTFLAGS holds \* (a SELECT of INBOX).
+func (t *Target) KeepsKeywords(ctx context.Context) (bool, error) {
+	return t.conn.KeepsKeywords(ctx)
 }
 
 // Folders lists the folders of the personal namespace with their counters

@@ -120,6 +120,11 @@ service imap {
   service_count = 1000
   process_min_avail = 4
 }
+# Reused processes count toward the auth process's clients: room for
+# every imap and login process (Dovecot warns at start otherwise).
+service auth {
+  client_limit = 2048
+}
 {{- end}}
 service anvil {
   chroot =
