@@ -69,7 +69,7 @@ func OpenReader(path string) (*Store, error) {
 	db.SetMaxIdleConns(1)
 	db.SetConnMaxLifetime(0)
 	db.SetConnMaxIdleTime(0)
-	s := &Store{db: db, path: path, readOnly: true}
+	s := &Store{db: newCachedDB(db), path: path, readOnly: true}
 	if err := s.prepare(); err != nil {
 		s.closeStmts()
 		db.Close()
@@ -183,5 +183,5 @@ func (s *Store) recordDB() *sql.DB {
 	if s.rec != nil {
 		return s.rec
 	}
-	return s.db
+	return s.db.DB
 }

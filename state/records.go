@@ -20,7 +20,7 @@ var stepColumns = map[Step]string{
 }
 
 // inTx runs fn in a transaction of its own, committing if fn succeeds.
-func (s *Store) inTx(fn func(tx *sql.Tx) error) error { return inTx(s.db, fn) }
+func (s *Store) inTx(fn func(tx *sql.Tx) error) error { return inTx(s.db.DB, fn) }
 
 // inTx runs fn in a transaction of db, committed if fn returns nil.
 func inTx(db *sql.DB, fn func(tx *sql.Tx) error) error {

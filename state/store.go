@@ -42,7 +42,7 @@ var errLockHeld = errors.New("lock held")
 // Store is an open state: a SQLite database reached through one connection.
 // Its methods are safe for concurrent use.
 type Store struct {
-	db   *sql.DB
+	db   *cachedDB
 	path string
 	lock *os.File // nil for in-memory stores and readers
 
@@ -315,7 +315,7 @@ func newStore(db *sql.DB, path string, ms []migration) (*Store, error) {
 	if err := migrate(db, path, ms); err != nil {
 		return nil, err
 	}
-	s := &Store{db: db, path: path}
+	s := &Store{db: newCachedDB(db), path: path}
 	if err := s.prepare(); err != nil {
 		s.closeStmts()
 		return nil, fmt.Errorf("state file %s: %w", path, err)

@@ -958,7 +958,7 @@ func TestReopenKeepsData(t *testing.T) {
 		t.Fatal(err)
 	}
 	mustEqual(t, "pairs after reopen", got, []Pair{want})
-	names := appliedNames(t, s.db)
+	names := appliedNames(t, s.db.DB)
 	ms, _ := migrations()
 	if len(names) != len(ms) {
 		t.Errorf("migrations recorded: %v, want %d", names, len(ms))
@@ -1192,7 +1192,7 @@ func TestOpenMigratesOlderState(t *testing.T) {
 	db.Close()
 
 	s := openFile(t, path)
-	mustEqual(t, "migrations after upgrade", appliedNames(t, s.db), func() []string {
+	mustEqual(t, "migrations after upgrade", appliedNames(t, s.db.DB), func() []string {
 		var ns []string
 		for _, m := range ms {
 			ns = append(ns, m.name)
