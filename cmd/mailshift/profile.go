@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"io"
 	"os"
 	"runtime"
 	"runtime/pprof"
@@ -17,30 +18,9 @@ import (
 // server, a lock, the state file) rather than computing. The returned
 // function ends them; it is a no-op when none is set.
 func startProfiles() (stop func()) {
-	cpuFile, memFile := os.Getenv("MAILSHIFT_CPUPROFILE"), os.Getenv("MAILSHIFT_MEMPROFILE")
-	var cpu, tr *os.File
-	if traceFile := os.Getenv("MAILSHIFT_TRACE"); traceFile != "" {
-		f, err := os.Create(traceFile)
-		if err == nil {
-			err = trace.Start(f)
-		}
-		if err != nil {
-			fmt.Fprintf(os.Stderr, "mailshift: MAILSHIFT_TRACE %s: %v\n", traceFile, err)
-		} else {
-			tr = f
-		}
-	}
-	if cpuFile != "" {
-		f, err := os.Create(cpuFile)
-		if err == nil {
-			err = pprof.StartCPUProfile(f)
-		}
-		if err != nil {
-			fmt.Fprintf(os.Stderr, "mailshift: MAILSHIFT_CPUPROFILE %s: %v\n", cpuFile, err)
-		} else {
-			cpu = f
-		}
-	}
+	memFile := os.Getenv("MAILSHIFT_MEMPROFILE")
+	tr := startRecording("MAILSHIFT_TRACE", trace.Start)
+	cpu := startRecording("MAILSHIFT_CPUPROFILE", pprof.StartCPUProfile)
 	return func() {
 		if tr != nil {
 			trace.Stop()
@@ -65,4 +45,25 @@ func startProfiles() (stop func()) {
 			fmt.Fprintf(os.Stderr, "mailshift: MAILSHIFT_MEMPROFILE %s: %v\n", memFile, err)
 		}
 	}
+}
+
+// startRecording creates the file the environment variable env names and
+// starts a recording into it with start; nil when env is unset or the
+// recording could not start (said on stderr: the run goes on without).
+func startRecording(env string, start func(io.Writer) error) *os.File {
+	name := os.Getenv(env)
+	if name == "" {
+		return nil
+	}
+	f, err := os.Create(name)
+	if err == nil {
+		if err = start(f); err != nil {
+			f.Close()
+		}
+	}
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "mailshift: %s %s: %v\n", env, name, err)
+		return nil
+	}
+	return f
 }
