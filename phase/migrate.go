@@ -418,6 +418,11 @@ type SyncOptions struct {
 	Follow bool
 	// DryRun says what the pass would do and changes nothing.
 	DryRun bool
+	// CheckTarget looks at every user's target too: otherwise a user whose
+	// source is exactly as the last pass left it ends after the source's
+	// LIST-STATUS (quickCheck), and a target folder deleted or recreated
+	// behind mailshift's back waits for the next change, verify or cutover.
+	CheckTarget bool
 }
 
 // Sync copies what changed since the last pass: new messages, flag changes
@@ -461,7 +466,7 @@ func Sync(ctx context.Context, p *Project, opts SyncOptions) (RunResult, error) 
 
 // syncPass runs one incremental pass over rows.
 func (p *Project) syncPass(ctx context.Context, rows []users.Row, opts SyncOptions) RunResult {
-	return p.run(ctx, string(state.StepSync), rows, copyOptions{deletions: p.Config.Sync.Deletions, force: opts.Force, dryRun: opts.DryRun, quick: true}, nil,
+	return p.run(ctx, string(state.StepSync), rows, copyOptions{deletions: p.Config.Sync.Deletions, force: opts.Force, dryRun: opts.DryRun, quick: !opts.CheckTarget}, nil,
 		func(r users.Row, st copyStats, err error) error {
 			if err == nil {
 				err = p.Store.MarkStep(r.SourceUser, state.StepSync, p.now())

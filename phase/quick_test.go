@@ -28,8 +28,9 @@ func logins(t *testing.T, s *dovecot.Server, user string) int {
 // TestNothingChangedSyncSkipsTarget: a bulk copy of a small mailbox logs
 // in to its source once; a sync that finds a user's source
 // exactly as the last pass left it logs in to the source only; one that
-// finds a change logs in to both and copies it; and cutover's final sync
-// always looks at the target.
+// finds a change logs in to both and copies it; one with --check-target
+// always looks at the target, and finds a target folder deleted behind
+// mailshift's back.
 func TestNothingChangedSyncSkipsTarget(t *testing.T) {
 	ctx := context.Background()
 	e := newEnv(t, dovecot.Options{}, dovecot.Options{}, "erin", "fred")
@@ -92,6 +93,25 @@ func TestNothingChangedSyncSkipsTarget(t *testing.T) {
 		t.Errorf("sync after a flag change: %d flag updates, want 1", sr.FlagUpdates)
 	}
 	e.compare("erin")
+
+	// A target folder deleted behind mailshift's back, the source
+	// unchanged: a plain sync does not look, --check-target does and copies
+	// the folder again.
+	dc := imaptest.Login(t, e.dst.Addr, "fred", e.pw["fred"])
+	run(t, dc.Delete("Sent"))
+	dc.Logout().Wait()
+	dstBefore = logins(t, e.dst, "fred")
+	_, err = Sync(ctx, e.p, SyncOptions{})
+	must(t, err)
+	if n := logins(t, e.dst, "fred") - dstBefore; n != 0 {
+		t.Errorf("plain sync, fred's source unchanged: %d target logins, want none", n)
+	}
+	sr, err = Sync(ctx, e.p, SyncOptions{CheckTarget: true})
+	must(t, err)
+	if logins(t, e.dst, "fred") == dstBefore || sr.Messages == 0 {
+		t.Errorf("sync --check-target: fred's target not looked at, or nothing copied again (%d)", sr.Messages)
+	}
+	e.compare("fred")
 }
 
 // TestNothingChangedCutoverListsOnce: a cutover of a user with nothing

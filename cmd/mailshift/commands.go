@@ -225,6 +225,7 @@ type syncOptions struct {
 	force       bool
 	follow      bool
 	dryRun      bool
+	checkTarget bool
 }
 
 func newSyncCmd(g *globalOptions) *cobra.Command {
@@ -242,7 +243,12 @@ selected user can sync). Users already cut over are left out unless
 server after the switch.
 
 An unchanged folder costs no command beyond one LIST-STATUS for all; with
-CONDSTORE a changed one costs what changed. Folders renamed on the source
+CONDSTORE a changed one costs what changed. A user whose source folders are
+all exactly as the last pass left them (CONDSTORE counters) costs one source
+login and that LIST-STATUS: the target is not logged in to. --check-target
+logs in to every user's target too, to find target folders deleted or
+recreated there since (verify and cutover always look at both sides).
+Folders renamed on the source
 are renamed on the target; folders deleted there are deleted on the target
 under mirror (with --force when they held messages).
 
@@ -258,7 +264,7 @@ oldest change that may not be on the target yet).`,
   # mail that reached the old server after the switch
   mailshift sync --post-cutover --users alice@old.example`,
 		RunE: g.withProject(func(cmd *cobra.Command, p *phase.Project) error {
-			res, err := phase.Sync(cmd.Context(), p, phase.SyncOptions{Selection: g.selection(), PostCutover: o.postCutover, Force: o.force, Follow: o.follow, DryRun: o.dryRun})
+			res, err := phase.Sync(cmd.Context(), p, phase.SyncOptions{Selection: g.selection(), PostCutover: o.postCutover, Force: o.force, Follow: o.follow, DryRun: o.dryRun, CheckTarget: o.checkTarget})
 			if o.dryRun {
 				fmt.Fprint(cmd.OutOrStdout(), phase.RenderPlan(res.Planned))
 				return err
@@ -269,6 +275,7 @@ oldest change that may not be on the target yet).`,
 	}
 	cmd.Flags().BoolVar(&o.postCutover, "post-cutover", false, "also sync users already cut over (stragglers)")
 	cmd.Flags().BoolVar(&o.force, "force", false, "apply deletions beyond sync.max_delete")
+	cmd.Flags().BoolVar(&o.checkTarget, "check-target", false, "look at every user's target too, even when its source has not changed since the last pass")
 	cmd.Flags().BoolVar(&o.follow, "follow", false, "keep syncing until interrupted (Ctrl-C), showing each user's lag")
 	cmd.Flags().BoolVar(&o.dryRun, "dry-run", false, "say per user and folder what would be copied, flagged, expunged, created, renamed or deleted, and change nothing anywhere")
 	g.addShardFlags(cmd)
