@@ -112,32 +112,46 @@ func runDemo(ctx context.Context, out, errOut io.Writer, opts demoOptions, prog 
 
 	say("mailshift demo: %d mailboxes of %d generated messages on an in-process IMAP server at %s,", opts.users, opts.messages, src.Addr)
 	say("to be migrated to a second one at %s. Project directory: %s\n", dst.Addr, dir)
+	report, err := demoSteps(ctx, p, src, say)
+	if err != nil {
+		return err
+	}
+	say("State file: %s", statePath)
+	say("Reports:    %s", filepath.Dir(report))
+	say("See where every user stands: mailshift --config %s --state %s status", filepath.Join(dir, "mailshift.yaml"), statePath)
+	return writeDemoConfig(dir, cfg)
+}
 
+// demoSteps runs the six steps on p, narrating each with say; new mail
+// arrives on src between bulk and sync. It returns where the cutover
+// report went.
+func demoSteps(ctx context.Context, p *phase.Project, src *memserver.Server, say func(string, ...any)) (string, error) {
+	rows := p.Users
 	say("1/6 collect: inventory of every source and target account")
 	cr, err := phase.Collect(ctx, p, phase.Selection{})
 	if err != nil {
-		return err
+		return "", err
 	}
 	say("    %d users, %d folders, %d messages, %s; %d problems found\n", cr.Users, cr.Folders, cr.Messages, phase.FormatBytes(cr.Bytes), cr.Problems)
 
 	say("2/6 approve: the scope of work, signed off")
 	ar, err := phase.Approve(ctx, p, phase.ApproveOptions{Yes: true, By: "mailshift demo"})
 	if err != nil {
-		return err
+		return "", err
 	}
 	say("    plan %s… approved; scope of work in %s\n", ar.Hash[:12], ar.Path)
 
 	say("3/6 test: migrate and verify the test user %s, measure the rate", rows[0].SourceUser)
 	tr, err := phase.Test(ctx, p, phase.TestOptions{})
 	if err != nil {
-		return err
+		return "", err
 	}
 	say("    %d messages in %.2fs (%.0f messages/s), verified; bulk estimate %s\n", tr.Messages, tr.Seconds, tr.RateMessages, phase.FormatDuration(tr.EstimatedBulk))
 
 	say("4/6 bulk: copy everything, resumable, exactly once")
 	br, err := phase.Bulk(ctx, p, phase.BulkOptions{})
 	if err != nil {
-		return err
+		return "", err
 	}
 	say("    %d messages, %s in %.2fs\n", br.Messages, phase.FormatBytes(br.Bytes), br.Seconds)
 
@@ -145,28 +159,25 @@ func runDemo(ctx context.Context, out, errOut io.Writer, opts demoOptions, prog 
 	for i, r := range rows {
 		for _, m := range corpus.Generate(int64(100+i), 5, 4000) {
 			if err := src.Append(r.SourceUser, "INBOX", nil, time.Now().Truncate(time.Second), m.Body); err != nil {
-				return err
+				return "", err
 			}
 		}
 	}
 	say("5/6 sync: copy what changed since")
 	sr, err := phase.Sync(ctx, p, phase.SyncOptions{})
 	if err != nil {
-		return err
+		return "", err
 	}
 	say("    %d new messages, %d flag changes in %.2fs\n", sr.Messages, sr.FlagUpdates, sr.Seconds)
 
 	say("6/6 cutover: final sync, verification, report")
 	cu, err := phase.Cutover(ctx, p, phase.CutoverOptions{Yes: true})
 	if err != nil {
-		return err
+		return "", err
 	}
 	say("    %d messages verified (size, flags, dates; content as below), %d differences; cutover window %.2fs", cu.Verify.Messages, cu.Verify.Differences, cu.WindowSecs)
 	say("    %s\n", phase.DescribeVerifyKind(cu.Verify))
-	say("State file: %s", statePath)
-	say("Reports:    %s", filepath.Dir(cu.Report))
-	say("See where every user stands: mailshift --config %s --state %s status", filepath.Join(dir, "mailshift.yaml"), statePath)
-	return writeDemoConfig(dir, cfg)
+	return cu.Report, nil
 }
 
 // seedDemo gives both servers the demo's users, fills the source with
