@@ -240,47 +240,9 @@ func runBench(ctx context.Context, o options, out io.Writer) error {
 		return err
 	}
 
-	tools := map[string]string{} // tool -> its binary, "" when missing
-	var notes []string
-	for _, t := range []string{"fetch", "append"} {
-		if slices.Contains(o.tools, t) {
-			self, err := os.Executable()
-			if err != nil {
-				return err
-			}
-			tools[t] = self
-		}
-	}
-	if slices.Contains(o.tools, "mailshift") {
-		bin := filepath.Join(work, "mailshift")
-		logf("building mailshift")
-		if err := buildMailshift(ctx, bin); err != nil {
-			if ctx.Err() != nil {
-				return ctx.Err()
-			}
-			notes = append(notes, "mailshift did not build: "+err.Error())
-			tools["mailshift"] = ""
-		} else {
-			tools["mailshift"] = bin
-		}
-	}
-	if slices.Contains(o.tools, "mbsync") {
-		if bin, err := exec.LookPath("mbsync"); err == nil {
-			tools["mbsync"] = bin
-		} else {
-			msg := "mbsync is not installed (Debian package isync; `make bench` installs it): its rows are skipped"
-			logf("%s", msg)
-			notes = append(notes, msg)
-			tools["mbsync"] = ""
-		}
-	}
-	if slices.Contains(o.tools, "doveadm") {
-		if bin, err := exec.LookPath("doveadm"); err == nil {
-			tools["doveadm"] = bin
-		} else {
-			notes = append(notes, "doveadm is not installed: its rows are skipped")
-			tools["doveadm"] = ""
-		}
+	tools, notes, err := findTools(ctx, o, work)
+	if err != nil {
+		return err
 	}
 
 	dopts := dovecot.Options{FSync: o.fsync, HighPerformance: o.performance}
@@ -328,6 +290,55 @@ func runBench(ctx context.Context, o options, out io.Writer) error {
 		printTable(out, p, desc, rows)
 	}
 	return nil
+}
+
+// findTools finds the binary of each tool o measures ("" when missing,
+// with a note why): mailshift is built into work, the ceilings are this
+// program, the peers are looked up on PATH.
+func findTools(ctx context.Context, o options, work string) (map[string]string, []string, error) {
+	tools := map[string]string{} // tool -> its binary, "" when missing
+	var notes []string
+	for _, t := range []string{"fetch", "append"} {
+		if slices.Contains(o.tools, t) {
+			self, err := os.Executable()
+			if err != nil {
+				return nil, nil, err
+			}
+			tools[t] = self
+		}
+	}
+	if slices.Contains(o.tools, "mailshift") {
+		bin := filepath.Join(work, "mailshift")
+		logf("building mailshift")
+		if err := buildMailshift(ctx, bin); err != nil {
+			if ctx.Err() != nil {
+				return nil, nil, ctx.Err()
+			}
+			notes = append(notes, "mailshift did not build: "+err.Error())
+			tools["mailshift"] = ""
+		} else {
+			tools["mailshift"] = bin
+		}
+	}
+	if slices.Contains(o.tools, "mbsync") {
+		if bin, err := exec.LookPath("mbsync"); err == nil {
+			tools["mbsync"] = bin
+		} else {
+			msg := "mbsync is not installed (Debian package isync; `make bench` installs it): its rows are skipped"
+			logf("%s", msg)
+			notes = append(notes, msg)
+			tools["mbsync"] = ""
+		}
+	}
+	if slices.Contains(o.tools, "doveadm") {
+		if bin, err := exec.LookPath("doveadm"); err == nil {
+			tools["doveadm"] = bin
+		} else {
+			notes = append(notes, "doveadm is not installed: its rows are skipped")
+			tools["doveadm"] = ""
+		}
+	}
+	return tools, notes, nil
 }
 
 // addProfileUsers adds every profile's users to the servers. Every user is
