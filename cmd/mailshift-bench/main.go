@@ -388,99 +388,32 @@ func runProfile(ctx context.Context, o options, p profile, src, dst *dovecot.Ser
 	if err := os.MkdirAll(pwork, 0o700); err != nil {
 		return nil, "", err
 	}
-	e := &env{src: src, dst: dst, users: users, password: password, work: pwork, workers: o.workers}
+	pr := &profileRun{o: o, p: p, dst: dst, users: users, plan: plan, msgs: totalMsgs, bytes: totalBytes,
+		e: &env{src: src, dst: dst, users: users, password: password, work: pwork, workers: o.workers}}
 	var rows []row
-	add := func(r row) {
-		r.messages, r.bytes = totalMsgs, totalBytes
-		rows = append(rows, r)
-	}
-	// check compares the target users of a tool with the source.
-	check := func(targets []string, wantBytes bool) string {
-		snap, err := readAll(ctx, dst.Addr, targets, password, o.ceilingConn, true)
-		if err != nil {
-			return "NO: " + err.Error()
-		}
-		bytesOK := true
-		for i, u := range users {
-			if d := compare(plan[u], snap[targets[i]], false); d != "" {
-				return "NO: " + d
-			}
-			if compare(plan[u], snap[targets[i]], true) != "" {
-				bytesOK = false
-			}
-		}
-		switch {
-		case bytesOK:
-			return "yes, byte-exact"
-		case wantBytes:
-			return "NO: counts match but bytes differ"
-		default:
-			return "counts yes, bytes differ"
-		}
-	}
-	cleanup := func(targets []string) {
-		for _, t := range targets {
-			os.RemoveAll(filepath.Join(dst.Dir, "mail", t))
-		}
-	}
-
 	for _, tool := range o.tools {
 		if err := ctx.Err(); err != nil {
 			return nil, "", err
 		}
 		bin := tools[tool]
+		var r row
 		switch tool {
 		case "fetch":
-			logf("%s: fetch-only client", p.name)
-			pr, res, err := ceilingRun(ctx, e, bin, o.ceilingConn)
-			r := row{key: tool, tool: fmt.Sprintf("ceiling: fetch only (%d connections)", o.ceilingConn), wall: pr.wall, rssKiB: pr.rssKiB, failed: err}
-			if err == nil {
-				r.copies = "read all"
-				if res.Messages != totalMsgs || res.Bytes != totalBytes {
-					r.copies = fmt.Sprintf("NO: read %d messages, %d bytes", res.Messages, res.Bytes)
-				}
-			}
-			add(r)
+			r = pr.fetchRow(ctx, bin)
 		case "append":
-			// One connection per folder is faster for large messages, two
-			// for small ones: the ceiling is the better of the two.
-			targets := e.targetUsers("ceil")
-			var r row
-			for _, per := range []int{1, 2} {
-				logf("%s: append-only client, %d connection(s) per folder", p.name, per)
-				res, err := ceilingAppendRun(ctx, e, bin, targets, o.ceilingConn, per)
-				wall := time.Duration(res.Millis) * time.Millisecond
-				if err == nil && (r.wall == 0 || wall < r.wall) {
-					r = row{key: tool, tool: fmt.Sprintf("ceiling: append from memory (%d connections, %d per folder, MULTIAPPEND)", o.ceilingConn, per), wall: wall}
-					r.copies = check(targets, true)
-				} else if err != nil && r.wall == 0 {
-					r = row{key: tool, tool: "ceiling: append from memory", failed: err}
-				}
-				cleanup(targets)
-			}
-			add(r)
+			r = pr.appendRow(ctx, bin)
 		case "mailshift", "mbsync", "doveadm":
-			c := copiers[tool]
-			r := row{key: tool, tool: c.label(o, p)}
-			if bin == "" {
-				r.skipped = c.missing
-				add(r)
-				continue
-			}
-			logf("%s: %s", p.name, tool)
-			first, rerun, targets, err := c.run(ctx, e, bin)
-			r.wall, r.rerun, r.rssKiB, r.failed = first.wall, rerun.wall, max(first.rssKiB, rerun.rssKiB), err
-			if err == nil {
-				r.copies = check(targets, c.exact)
-			}
-			cleanup(targets)
-			add(r)
+			r = pr.copierRow(ctx, tool, bin)
+		default:
+			continue
 		}
+		r.messages, r.bytes = totalMsgs, totalBytes
+		rows = append(rows, r)
 		if err := ctx.Err(); err != nil {
 			return nil, "", err
 		}
-		if last := rows[len(rows)-1]; last.failed == nil && last.skipped == "" {
-			logf("%s: %s: %.2f s, re-run %.2f s, peak RSS %.1f MiB, copies: %s", p.name, last.tool, last.wall.Seconds(), last.rerun.Seconds(), float64(last.rssKiB)/1024, last.copies)
+		if r.failed == nil && r.skipped == "" {
+			logf("%s: %s: %.2f s, re-run %.2f s, peak RSS %.1f MiB, copies: %s", p.name, r.tool, r.wall.Seconds(), r.rerun.Seconds(), float64(r.rssKiB)/1024, r.copies)
 		}
 	}
 	if !o.keep {
@@ -489,6 +422,104 @@ func runProfile(ctx context.Context, o options, p profile, src, dst *dovecot.Ser
 		}
 	}
 	return rows, desc, nil
+}
+
+// profileRun is one profile's source, seeded, and what the tools' copies
+// are judged against.
+type profileRun struct {
+	o     options
+	p     profile
+	e     *env
+	dst   *dovecot.Server
+	users []string
+	plan  map[string]userFolders
+	msgs  int
+	bytes int64
+}
+
+// fetchRow measures the fetch-only client.
+func (pr *profileRun) fetchRow(ctx context.Context, bin string) row {
+	logf("%s: fetch-only client", pr.p.name)
+	proc, res, err := ceilingRun(ctx, pr.e, bin, pr.o.ceilingConn)
+	r := row{key: "fetch", tool: fmt.Sprintf("ceiling: fetch only (%d connections)", pr.o.ceilingConn), wall: proc.wall, rssKiB: proc.rssKiB, failed: err}
+	if err == nil {
+		r.copies = "read all"
+		if res.Messages != pr.msgs || res.Bytes != pr.bytes {
+			r.copies = fmt.Sprintf("NO: read %d messages, %d bytes", res.Messages, res.Bytes)
+		}
+	}
+	return r
+}
+
+// appendRow measures the append-only client. One connection per folder is
+// faster for large messages, two for small ones: the ceiling is the better
+// of the two.
+func (pr *profileRun) appendRow(ctx context.Context, bin string) row {
+	targets := pr.e.targetUsers("ceil")
+	var r row
+	for _, per := range []int{1, 2} {
+		logf("%s: append-only client, %d connection(s) per folder", pr.p.name, per)
+		res, err := ceilingAppendRun(ctx, pr.e, bin, targets, pr.o.ceilingConn, per)
+		wall := time.Duration(res.Millis) * time.Millisecond
+		if err == nil && (r.wall == 0 || wall < r.wall) {
+			r = row{key: "append", tool: fmt.Sprintf("ceiling: append from memory (%d connections, %d per folder, MULTIAPPEND)", pr.o.ceilingConn, per), wall: wall}
+			r.copies = pr.check(ctx, targets, true)
+		} else if err != nil && r.wall == 0 {
+			r = row{key: "append", tool: "ceiling: append from memory", failed: err}
+		}
+		pr.cleanup(targets)
+	}
+	return r
+}
+
+// copierRow measures a tool that copies (mailshift, mbsync, doveadm).
+func (pr *profileRun) copierRow(ctx context.Context, tool, bin string) row {
+	c := copiers[tool]
+	r := row{key: tool, tool: c.label(pr.o, pr.p)}
+	if bin == "" {
+		r.skipped = c.missing
+		return r
+	}
+	logf("%s: %s", pr.p.name, tool)
+	first, rerun, targets, err := c.run(ctx, pr.e, bin)
+	r.wall, r.rerun, r.rssKiB, r.failed = first.wall, rerun.wall, max(first.rssKiB, rerun.rssKiB), err
+	if err == nil {
+		r.copies = pr.check(ctx, targets, c.exact)
+	}
+	pr.cleanup(targets)
+	return r
+}
+
+// check compares the target users of a tool with the source.
+func (pr *profileRun) check(ctx context.Context, targets []string, wantBytes bool) string {
+	snap, err := readAll(ctx, pr.dst.Addr, targets, password, pr.o.ceilingConn, true)
+	if err != nil {
+		return "NO: " + err.Error()
+	}
+	bytesOK := true
+	for i, u := range pr.users {
+		if d := compare(pr.plan[u], snap[targets[i]], false); d != "" {
+			return "NO: " + d
+		}
+		if compare(pr.plan[u], snap[targets[i]], true) != "" {
+			bytesOK = false
+		}
+	}
+	switch {
+	case bytesOK:
+		return "yes, byte-exact"
+	case wantBytes:
+		return "NO: counts match but bytes differ"
+	default:
+		return "counts yes, bytes differ"
+	}
+}
+
+// cleanup removes a tool's target users' mail.
+func (pr *profileRun) cleanup(targets []string) {
+	for _, t := range targets {
+		os.RemoveAll(filepath.Join(pr.dst.Dir, "mail", t))
+	}
 }
 
 // seedSource writes p's users into the source server's storage and reads
