@@ -105,6 +105,46 @@ func runSyncProfile(ctx context.Context, o options, p profile, src, dst *dovecot
 	}
 	defer proxy.Close()
 
+	runs, msTargets, err := syncTools(ctx, o, p, e, proxy, tools)
+	if err != nil {
+		return nil, "", nil, err
+	}
+
+	var rows []syncRow
+	var notes []string
+	for i, step := range syncSteps {
+		if i == 2 {
+			for _, u := range users {
+				logf("%s: changing %s on the source", p.name, u)
+				did, err := changeSource(ctx, src.Addr, u, password, plan[u], p.seed+1000, p.size)
+				if err != nil {
+					return nil, "", nil, fmt.Errorf("changing the source: %w", err)
+				}
+				notes = append(notes, fmt.Sprintf("Changes made on the source (%s) before the last step: %s.", u, did))
+			}
+		}
+		for _, t := range runs {
+			if err := ctx.Err(); err != nil {
+				return nil, "", nil, err
+			}
+			r := t.run(p, i, step, proxy)
+			rows = append(rows, r)
+		}
+	}
+
+	notes = append(notes, compareSteps(rows)...)
+	notes = append(notes, "Wall times are of one run on a shared machine and include each tool's start; the commands and bytes are what to compare.")
+	if msTargets != nil && !slices.ContainsFunc(runs, func(t *syncTool) bool { return t.tool == "mailshift" && (t.failed != nil || t.skipped != "") }) {
+		logf("%s: comparing mailshift's copy with the source", p.name)
+		notes = append(notes, "mailshift's copy after the last step: "+syncCheck(ctx, o, src.Addr, dst.Addr, users, msTargets)+".")
+	}
+	return rows, desc, notes, nil
+}
+
+// syncTools sets up each tool the sync profile measures against e's
+// servers, the source through proxy; mailshift's target users are
+// returned for the check at the end.
+func syncTools(ctx context.Context, o options, p profile, e *env, proxy *countProxy, tools map[string]string) ([]*syncTool, []string, error) {
 	var runs []*syncTool
 	var msTargets []string
 	for _, tool := range o.tools {
@@ -119,10 +159,10 @@ func runSyncProfile(ctx context.Context, o options, p profile, src, dst *dovecot
 			}
 			ms, targets, err := mailshiftProject(ctx, e, bin, proxy.addr, "sync:\n  deletions: mirror\n")
 			if err != nil {
-				return nil, "", nil, err
+				return nil, nil, err
 			}
 			msTargets = targets
-			logFile := filepath.Join(pwork, "mailshift", "mailshift.log")
+			logFile := filepath.Join(e.work, "mailshift", "mailshift.log")
 			t.prepare = func() error {
 				if _, err := ms("collect"); err != nil {
 					return err
@@ -146,65 +186,43 @@ func runSyncProfile(ctx context.Context, o options, p profile, src, dst *dovecot
 			}
 			pass, _, err := mbsyncSetup(ctx, e, bin, "127.0.0.1", proxy.port())
 			if err != nil {
-				return nil, "", nil, err
+				return nil, nil, err
 			}
 			t.prepare = func() error { return nil }
 			t.step = func(int) (proc, error) { return pass() }
 			t.done = func() string { return "" } // mbsync prints no summary
 		}
 	}
+	return runs, msTargets, nil
+}
 
-	var rows []syncRow
-	var notes []string
-	for i, step := range syncSteps {
-		if i == 2 {
-			for _, u := range users {
-				logf("%s: changing %s on the source", p.name, u)
-				did, err := changeSource(ctx, src.Addr, u, password, plan[u], p.seed+1000, p.size)
-				if err != nil {
-					return nil, "", nil, fmt.Errorf("changing the source: %w", err)
-				}
-				notes = append(notes, fmt.Sprintf("Changes made on the source (%s) before the last step: %s.", u, did))
+// run runs step i of the sync profile with t and counts what it sent the
+// source through proxy; a tool that failed a step skips the rest.
+func (t *syncTool) run(p profile, i int, step string, proxy *countProxy) syncRow {
+	r := syncRow{key: t.tool, tool: t.name, step: step, skipped: t.skipped}
+	switch {
+	case t.skipped != "":
+	case t.failed != nil:
+		r.skipped = "an earlier step failed"
+	default:
+		if i == 0 {
+			if err := t.prepare(); err != nil {
+				t.failed, r.failed = err, err
+				return r
 			}
 		}
-		for _, t := range runs {
-			if err := ctx.Err(); err != nil {
-				return nil, "", nil, err
-			}
-			r := syncRow{key: t.tool, tool: t.name, step: step, skipped: t.skipped}
-			switch {
-			case t.skipped != "":
-			case t.failed != nil:
-				r.skipped = "an earlier step failed"
-			default:
-				if i == 0 {
-					if err := t.prepare(); err != nil {
-						t.failed, r.failed = err, err
-						break
-					}
-				}
-				logf("%s: %s: %s", p.name, t.name, step)
-				before := proxy.counted()
-				pr, err := t.step(i)
-				r.wall, r.sent, r.failed = pr.wall, proxy.counted().sub(before), err
-				if err != nil {
-					t.failed = err
-					break
-				}
-				r.done = t.done()
-				logf("%s: %s: %s: %.2f s, %d commands, %d bytes from the source", p.name, t.name, step, r.wall.Seconds(), r.sent.commands, r.sent.down)
-			}
-			rows = append(rows, r)
+		logf("%s: %s: %s", p.name, t.name, step)
+		before := proxy.counted()
+		pr, err := t.step(i)
+		r.wall, r.sent, r.failed = pr.wall, proxy.counted().sub(before), err
+		if err != nil {
+			t.failed = err
+			return r
 		}
+		r.done = t.done()
+		logf("%s: %s: %s: %.2f s, %d commands, %d bytes from the source", p.name, t.name, step, r.wall.Seconds(), r.sent.commands, r.sent.down)
 	}
-
-	notes = append(notes, compareSteps(rows)...)
-	notes = append(notes, "Wall times are of one run on a shared machine and include each tool's start; the commands and bytes are what to compare.")
-	if msTargets != nil && !slices.ContainsFunc(runs, func(t *syncTool) bool { return t.tool == "mailshift" && (t.failed != nil || t.skipped != "") }) {
-		logf("%s: comparing mailshift's copy with the source", p.name)
-		notes = append(notes, "mailshift's copy after the last step: "+syncCheck(ctx, o, src.Addr, dst.Addr, users, msTargets)+".")
-	}
-	return rows, desc, notes, nil
+	return r
 }
 
 // compareSteps sets mbsync's figures against mailshift's for each step
