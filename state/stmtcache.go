@@ -73,10 +73,10 @@ func (c *cachedDB) Exec(query string, args ...any) (sql.Result, error) {
 // Close closes the statements, then the database.
 func (c *cachedDB) Close() error {
 	c.mu.Lock()
-	for q, st := range c.stmts {
+	for _, st := range c.stmts {
 		st.Close()
-		delete(c.stmts, q)
 	}
+	clear(c.stmts)
 	c.mu.Unlock()
 	return c.DB.Close()
 }

@@ -156,33 +156,17 @@ func readAll(ctx context.Context, addr string, users []string, password string, 
 			jobs = append(jobs, job{u, f})
 		}
 	}
-	var (
-		mu       sync.Mutex
-		firstErr error
-		wg       sync.WaitGroup
-		next     = make(chan job)
-	)
-	for range max(conns, 1) {
-		wg.Go(func() {
-			for j := range next {
-				sum, err := fetchFolder(ctx, addr, j.user, password, j.folder, hash)
-				mu.Lock()
-				if err != nil && firstErr == nil {
-					firstErr = err
-				}
-				if err == nil {
-					out[j.user][j.folder] = sum
-				}
-				mu.Unlock()
-			}
-		})
-	}
-	for _, j := range jobs {
-		next <- j
-	}
-	close(next)
-	wg.Wait()
-	return out, firstErr
+	var mu sync.Mutex
+	err := inParallel(conns, jobs, func(j job) error {
+		sum, err := fetchFolder(ctx, addr, j.user, password, j.folder, hash)
+		if err == nil {
+			mu.Lock()
+			out[j.user][j.folder] = sum
+			mu.Unlock()
+		}
+		return err
+	})
+	return out, err
 }
 
 // readUsers is readAll for many small mailboxes: each user over one
@@ -190,32 +174,46 @@ func readAll(ctx context.Context, addr string, users []string, password string, 
 // conns users at a time, so that checking 10,000 users costs 10,000
 // logins rather than one per folder.
 func readUsers(ctx context.Context, addr string, users []string, password string, conns int) (map[string]userFolders, error) {
+	var mu sync.Mutex
+	out := map[string]userFolders{}
+	err := inParallel(conns, users, func(u string) error {
+		box, err := readUser(ctx, addr, u, password)
+		mu.Lock()
+		out[u] = box
+		mu.Unlock()
+		return err
+	})
+	return out, err
+}
+
+// inParallel calls fn for every item, n at a time (at least one), and
+// returns the first error; every item is tried.
+func inParallel[T any](n int, items []T, fn func(T) error) error {
 	var (
-		mu       sync.Mutex
-		firstErr error
-		wg       sync.WaitGroup
-		next     = make(chan string)
-		out      = map[string]userFolders{}
+		mu    sync.Mutex
+		first error
+		wg    sync.WaitGroup
+		next  = make(chan T)
 	)
-	for range max(conns, 1) {
+	for range max(n, 1) {
 		wg.Go(func() {
-			for u := range next {
-				box, err := readUser(ctx, addr, u, password)
-				mu.Lock()
-				if err != nil && firstErr == nil {
-					firstErr = err
+			for it := range next {
+				if err := fn(it); err != nil {
+					mu.Lock()
+					if first == nil {
+						first = err
+					}
+					mu.Unlock()
 				}
-				out[u] = box
-				mu.Unlock()
 			}
 		})
 	}
-	for _, u := range users {
-		next <- u
+	for _, it := range items {
+		next <- it
 	}
 	close(next)
 	wg.Wait()
-	return out, firstErr
+	return first
 }
 
 // readUser reads every selectable folder of user over one connection,

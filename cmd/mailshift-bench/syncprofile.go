@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/emersion/go-imap/v2"
+	"github.com/emersion/go-imap/v2/imapclient"
 
 	"github.com/mailshift/mailshift/internal/testrig/corpus"
 	"github.com/mailshift/mailshift/internal/testrig/dovecot"
@@ -394,48 +395,79 @@ func changeSource(ctx context.Context, addr, user, password string, box userFold
 	if len(names) == 0 {
 		return "", fmt.Errorf("%s has no folder besides INBOX with 10 messages or more", user)
 	}
-	pickFolders := func(first, n int) []string {
-		var out []string
-		for k := range n {
-			if f := names[(first+2*k)%len(names)]; !slices.Contains(out, f) {
-				out = append(out, f)
-			}
-		}
-		return out
-	}
 	c, done, err := login(ctx, addr, user, password)
 	if err != nil {
 		return "", err
 	}
 	defer done()
+	ch := &changer{c: c, names: names}
 
-	// uidsAt returns the UIDs and flags of 5 messages spread over the
-	// selected folder of n messages, starting at the offset'th.
-	uidsAt := func(n uint32, offset uint32) ([]*picked, error) {
-		var seq imap.SeqSet
-		for k := range uint32(5) {
-			seq.AddNum(1 + offset + k*(n/5))
-		}
-		msgs, err := c.Fetch(seq, &imap.FetchOptions{UID: true, Flags: true}).Collect()
-		if err != nil {
-			return nil, err
-		}
-		out := make([]*picked, len(msgs))
-		for i, m := range msgs {
-			out[i] = &picked{uid: m.UID, flagged: slices.Contains(m.Flags, imap.FlagFlagged)}
-		}
-		return out, nil
+	flagFolders := ch.folders(0, 8)
+	flagged, err := ch.toggleFlagged(flagFolders)
+	if err != nil {
+		return "", err
 	}
+	expungeFolders := ch.folders(1, 4)
+	expunged, err := ch.expunge(expungeFolders)
+	if err != nil {
+		return "", err
+	}
+	appended, err := ch.appendNew(append([]string{"INBOX", "INBOX", "INBOX", "INBOX"}, ch.folders(3, 4)...), seed, size)
+	if err != nil {
+		return "", err
+	}
+	return fmt.Sprintf("\\Flagged toggled on %d messages in %d folders, %d messages expunged in %d folders, 40 messages appended to %d folders",
+		flagged, len(flagFolders), expunged, len(expungeFolders), appended), nil
+}
 
-	flagged, flagFolders := 0, 0
-	for _, f := range pickFolders(0, 8) {
-		sel, err := c.Select(f, nil).Wait()
-		if err != nil {
-			return "", fmt.Errorf("select %q: %w", f, err)
+// changer makes changeSource's changes over one logged-in connection;
+// names are the folders it may change besides INBOX, sorted.
+type changer struct {
+	c     *imapclient.Client
+	names []string
+}
+
+// folders picks n folders, every other one from the first'th on.
+func (ch *changer) folders(first, n int) []string {
+	var out []string
+	for k := range n {
+		if f := ch.names[(first+2*k)%len(ch.names)]; !slices.Contains(out, f) {
+			out = append(out, f)
 		}
-		msgs, err := uidsAt(sel.NumMessages, 0)
+	}
+	return out
+}
+
+// pick selects folder f and returns the UIDs and flags of 5 messages
+// spread over it, starting at the offset'th.
+func (ch *changer) pick(f string, offset uint32) ([]*picked, error) {
+	sel, err := ch.c.Select(f, nil).Wait()
+	if err != nil {
+		return nil, fmt.Errorf("select %q: %w", f, err)
+	}
+	var seq imap.SeqSet
+	for k := range uint32(5) {
+		seq.AddNum(1 + offset + k*(sel.NumMessages/5))
+	}
+	msgs, err := ch.c.Fetch(seq, &imap.FetchOptions{UID: true, Flags: true}).Collect()
+	if err != nil {
+		return nil, fmt.Errorf("fetch in %q: %w", f, err)
+	}
+	out := make([]*picked, len(msgs))
+	for i, m := range msgs {
+		out[i] = &picked{uid: m.UID, flagged: slices.Contains(m.Flags, imap.FlagFlagged)}
+	}
+	return out, nil
+}
+
+// toggleFlagged toggles \Flagged on 5 messages of each folder; it
+// returns how many.
+func (ch *changer) toggleFlagged(folders []string) (int, error) {
+	n := 0
+	for _, f := range folders {
+		msgs, err := ch.pick(f, 0)
 		if err != nil {
-			return "", fmt.Errorf("fetch in %q: %w", f, err)
+			return n, err
 		}
 		var add, del imap.UIDSet
 		for _, m := range msgs {
@@ -452,38 +484,41 @@ func changeSource(ctx context.Context, addr, user, password string, box userFold
 			if len(s.set) == 0 {
 				continue
 			}
-			if err := c.Store(s.set, &imap.StoreFlags{Op: s.op, Silent: true, Flags: []imap.Flag{imap.FlagFlagged}}, nil).Close(); err != nil {
-				return "", fmt.Errorf("store in %q: %w", f, err)
+			if err := ch.c.Store(s.set, &imap.StoreFlags{Op: s.op, Silent: true, Flags: []imap.Flag{imap.FlagFlagged}}, nil).Close(); err != nil {
+				return n, fmt.Errorf("store in %q: %w", f, err)
 			}
 		}
-		flagged += len(msgs)
-		flagFolders++
+		n += len(msgs)
 	}
+	return n, nil
+}
 
-	expunged, expungeFolders := 0, 0
-	for _, f := range pickFolders(1, 4) {
-		sel, err := c.Select(f, nil).Wait()
+// expunge expunges 5 messages of each folder; it returns how many.
+func (ch *changer) expunge(folders []string) (int, error) {
+	n := 0
+	for _, f := range folders {
+		msgs, err := ch.pick(f, 1)
 		if err != nil {
-			return "", fmt.Errorf("select %q: %w", f, err)
-		}
-		msgs, err := uidsAt(sel.NumMessages, 1)
-		if err != nil {
-			return "", fmt.Errorf("fetch in %q: %w", f, err)
+			return n, err
 		}
 		var uids imap.UIDSet
 		for _, m := range msgs {
 			uids.AddNum(m.uid)
 		}
-		if err := c.Store(uids, &imap.StoreFlags{Op: imap.StoreFlagsAdd, Silent: true, Flags: []imap.Flag{imap.FlagDeleted}}, nil).Close(); err != nil {
-			return "", fmt.Errorf("store in %q: %w", f, err)
+		if err := ch.c.Store(uids, &imap.StoreFlags{Op: imap.StoreFlagsAdd, Silent: true, Flags: []imap.Flag{imap.FlagDeleted}}, nil).Close(); err != nil {
+			return n, fmt.Errorf("store in %q: %w", f, err)
 		}
-		if err := c.UIDExpunge(uids).Close(); err != nil {
-			return "", fmt.Errorf("expunge in %q: %w", f, err)
+		if err := ch.c.UIDExpunge(uids).Close(); err != nil {
+			return n, fmt.Errorf("expunge in %q: %w", f, err)
 		}
-		expunged += len(msgs)
-		expungeFolders++
+		n += len(msgs)
 	}
-	into := append([]string{"INBOX", "INBOX", "INBOX", "INBOX"}, pickFolders(3, 4)...)
+	return n, nil
+}
+
+// appendNew appends 40 generated messages, in turn to each of into; it
+// returns how many folders got some.
+func (ch *changer) appendNew(into []string, seed int64, size int) (int, error) {
 	appended := map[string]bool{}
 	for i, m := range corpus.Generate(seed, 40, size) {
 		f := into[i%len(into)]
@@ -491,21 +526,20 @@ func changeSource(ctx context.Context, addr, user, password string, box userFold
 		for k, x := range m.Flags {
 			flags[k] = imap.Flag(x)
 		}
-		cmd := c.Append(f, int64(len(m.Body)), &imap.AppendOptions{Flags: flags, Time: m.InternalDate})
+		cmd := ch.c.Append(f, int64(len(m.Body)), &imap.AppendOptions{Flags: flags, Time: m.InternalDate})
 		if _, err := cmd.Write(m.Body); err != nil {
 			cmd.Close()
-			return "", fmt.Errorf("append to %q: %w", f, err)
+			return len(appended), fmt.Errorf("append to %q: %w", f, err)
 		}
 		if err := cmd.Close(); err != nil {
-			return "", fmt.Errorf("append to %q: %w", f, err)
+			return len(appended), fmt.Errorf("append to %q: %w", f, err)
 		}
 		if _, err := cmd.Wait(); err != nil {
-			return "", fmt.Errorf("append to %q: %w", f, err)
+			return len(appended), fmt.Errorf("append to %q: %w", f, err)
 		}
 		appended[f] = true
 	}
-	return fmt.Sprintf("\\Flagged toggled on %d messages in %d folders, %d messages expunged in %d folders, 40 messages appended to %d folders",
-		flagged, flagFolders, expunged, expungeFolders, len(appended)), nil
+	return len(appended), nil
 }
 
 // picked is a message changeSource picked.

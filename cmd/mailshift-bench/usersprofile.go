@@ -144,34 +144,16 @@ func runUsersProfile(ctx context.Context, o options, src, dst *dovecot.Server, w
 func loginFloor(ctx context.Context, o options, dst *dovecot.Server, targets []string) string {
 	n := min(len(targets), 2000)
 	logf("%s: timing %d logins alone", usersProfileName, n)
-	next := make(chan string)
-	errs := make(chan error, o.workers)
 	start := time.Now()
-	for range o.workers {
-		go func() {
-			var first error
-			for u := range next {
-				if first != nil {
-					continue
-				}
-				_, done, err := login(ctx, dst.Addr, u, password)
-				if err != nil {
-					first = err
-					continue
-				}
-				done()
-			}
-			errs <- first
-		}()
-	}
-	for _, u := range targets[:n] {
-		next <- u
-	}
-	close(next)
-	for range o.workers {
-		if err := <-errs; err != nil {
-			return "Logins alone: NOT MEASURED: " + err.Error()
+	err := inParallel(o.workers, targets[:n], func(u string) error {
+		_, done, err := login(ctx, dst.Addr, u, password)
+		if err == nil {
+			done()
 		}
+		return err
+	})
+	if err != nil {
+		return "Logins alone: NOT MEASURED: " + err.Error()
 	}
 	each := time.Since(start) / time.Duration(n)
 	return fmt.Sprintf("Logins alone (the server's floor): %d logins and logouts on the target, %d at a time, took %.1f ms each, so %.1f s for the %d users: the least any step that logs in once per user on one side can take here, whatever the client.",

@@ -82,7 +82,7 @@ type Proxy struct {
 
 // Start listens on a free loopback port and forwards to upstream.
 func Start(upstream string, q Quirks) (*Proxy, error) {
-	p := &Proxy{quirks: q}
+	p := &Proxy{quirks: q, counted: map[string]int64{}}
 	r, err := relay.Start("quirkproxy", upstream, func(rl *relay.Link) relay.Handler { return &link{Link: rl, p: p} })
 	if err != nil {
 		return nil, err
@@ -124,9 +124,6 @@ func (p *Proxy) Commands(cmd string) int64 {
 func (p *Proxy) count(cmd string) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if p.counted == nil {
-		p.counted = map[string]int64{}
-	}
 	p.counted[cmd]++
 }
 
